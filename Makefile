@@ -1,0 +1,52 @@
+# MTX pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(UV) pip install --quiet --python $(PY) --compile-bytecode -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create the virtual environment with the pinned dependencies
+
+lock: ## re-resolve requirements.lock from pyproject.toml
+	$(UV) pip compile pyproject.toml --extra analytics --extra dev --python-version 3.11 -o requirements.lock
+
+run: venv ## run the pipeline locally end to end (starts and stops everything itself)
+	$(VENV)/bin/mtx demo
+
+test: venv ## run every test (unit, integration, e2e) against the real local stack
+	$(PY) -m pytest
+
+check: venv ## ruff (with security rules) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy contracts orchestration lambdas glue_jobs expectations
+
+bench: venv ## benchmarks with same-run baselines; report in .local/bench/
+	$(PY) -m benchmarks
+
+schema: venv ## re-export the committed JSON Schema from the contract
+	$(PY) -m contracts.schema
+
+up: venv ## start the local stack and keep it up until Ctrl-C
+	$(VENV)/bin/mtx up
+
+down: venv ## stop a local stack started by `mtx up`
+	$(VENV)/bin/mtx down
+
+clean: ## remove local state (.local/)
+	rm -rf .local
+
+.PHONY: help venv lock run test check bench schema up down clean

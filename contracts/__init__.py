@@ -1,0 +1,18 @@
+"""The transaction contract: model, JSON Schema, PII tags and the strip function."""
+
+from contracts.errors import FieldError, InvalidTransaction
+from contracts.pii import PII_FIELDS, strip_pii, to_analytics_record
+from contracts.transaction import CONTRACT_VERSION, Transaction
+from contracts.validation import parse_json, validate_transaction
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "PII_FIELDS",
+    "FieldError",
+    "InvalidTransaction",
+    "Transaction",
+    "parse_json",
+    "strip_pii",
+    "to_analytics_record",
+    "validate_transaction",
+]

@@ -1,0 +1,52 @@
+"""Turn raw input (bytes, text or a parsed dict) into a Transaction, or a clear error.
+
+Every error names the field (a dotted wire path such as
+``item_purchased.price.amount``) and the reason in a sentence.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts.errors import FieldError, InvalidTransaction
+from contracts.transaction import Transaction
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+    return ".".join(parts) or "$"
+
+
+def _reason(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a field of the transaction contract"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse JSON with exact decimals (never float) for money."""
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidTransaction([FieldError("$", f"malformed JSON: {exc}")]) from None
+
+
+def validate_transaction(raw: bytes | str | dict[str, Any] | Any) -> Transaction:
+    """Validate one transaction. Raises InvalidTransaction with one FieldError per problem."""
+    data = parse_json(raw) if isinstance(raw, bytes | str) else raw
+    if not isinstance(data, dict):
+        raise InvalidTransaction([FieldError("$", f"a transaction must be a JSON object, got {type(data).__name__}")])
+    try:
+        return Transaction.model_validate(data)
+    except ValidationError as exc:
+        errors = [FieldError(_field_path(e["loc"]), _reason(dict(e))) for e in exc.errors()]
+        tx_id = data.get("transactionId")
+        raise InvalidTransaction(errors, transaction_id=tx_id if isinstance(tx_id, str) else None) from None

@@ -1,0 +1,61 @@
+"""The flattened (warehouse) shape of an analytics record, declared once.
+
+Consumers: the Glue job's Spark schema and final ``select``, the warehouse raw
+table DDL, dbt source column types and the Great Expectations suites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.pii import PII_FIELDS
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str  # PostgreSQL and Redshift both accept it
+    source: str  # dotted wire path in the analytics record, or "" for a derived column
+    nullable: bool = False
+    description: str = ""
+
+
+RAW_SCHEMA = "raw"
+RAW_TABLE = "mtx_transactions"
+
+COLUMNS: tuple[Column, ...] = (
+    Column("transaction_id", "varchar(64)", "transactionId", description="Transaction id from the game server"),
+    Column("user_id", "varchar(64)", "user_id", description="Game account id"),
+    Column("game", "varchar(120)", "game", description="Game title"),
+    Column("item_id", "varchar(64)", "item_purchased.item_id", description="Shop item id"),
+    Column("item_name", "varchar(120)", "item_purchased.item_name", description="Shop item name"),
+    Column("item_type", "varchar(32)", "item_purchased.item_type", description="Item type"),
+    Column("price_amount", "numeric(18,3)", "item_purchased.price.amount", description="Amount paid"),
+    Column("price_currency", "char(3)", "item_purchased.price.currency", description="ISO 4217 currency"),
+    Column("payment_method", "varchar(32)", "payment_details.payment_method", description="Payment method"),
+    Column("payment_gateway", "varchar(32)", "payment_details.gateway", description="Payment gateway"),
+    Column("transaction_status", "varchar(16)", "payment_details.transaction_status", description="Status"),
+    Column("server_region", "varchar(32)", "server_region", description="Game server region"),
+    Column("event_at", "timestamp", "event_timestamp", description="Purchase time, UTC"),
+    Column("ingested_at", "timestamp", "ingested_at", description="Time the pipeline stored it, UTC"),
+    Column("event_date", "date", "", description="UTC date of event_at"),
+    Column("source_partition", "date", "", description="dt= partition of the S3 object it came from"),
+    Column("loaded_at", "timestamp", "", description="Time the Glue job loaded the row, UTC"),
+)
+
+PRIMARY_KEY = "transaction_id"
+
+
+def raw_table_ddl(schema: str = RAW_SCHEMA, table: str = RAW_TABLE) -> str:
+    cols = ",\n  ".join(f"{c.name} {c.sql_type}{'' if c.nullable else ' not null'}" for c in COLUMNS)
+    return f"create table if not exists {schema}.{table} (\n  {cols},\n  primary key ({PRIMARY_KEY})\n)"
+
+
+def _assert_no_pii() -> None:
+    pii_paths = {".".join(p) for p in PII_FIELDS}
+    leaked = [c.name for c in COLUMNS if c.source in pii_paths]
+    if leaked:  # pragma: no cover - guards edits of this file
+        raise RuntimeError(f"warehouse columns map PII fields: {leaked}")
+
+
+_assert_no_pii()
