@@ -1,0 +1,141 @@
+"""The one typed settings reader: environment variables in, a frozen object out.
+
+Terraform sets these variables on every Lambda (and as Glue job arguments);
+locally the ``mtx`` CLI sets the same ones. No other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _glue_name(prefix: str) -> str:
+    return prefix.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Settings:
+    name_prefix: str = "mtx-local"
+    region: str = "us-east-1"
+    #: Endpoint of the local AWS (moto server); None in AWS.
+    aws_endpoint_url: str | None = None
+    account_id: str = "123456789012"
+
+    raw_bucket: str = ""
+    analytics_bucket: str = ""
+    curated_bucket: str = ""
+    glue_scripts_bucket: str = ""
+    query_results_bucket: str = ""
+
+    item_catalogue_table: str = ""
+    analytics_table: str = ""
+    execution_status_table: str = ""
+    batch_runs_table: str = ""
+    analytics_cache_table: str = ""
+    analytics_jobs_table: str = ""
+
+    dead_letter_queue_name: str = ""
+    alerts_topic_name: str = ""
+
+    compliance_secret_id: str = ""
+    warehouse_secret_id: str = ""
+
+    glue_database: str = ""
+
+    #: Local state folder (database files, logs, generated data). Git-ignored.
+    home: Path = field(default_factory=lambda: REPO_ROOT / ".local")
+    #: Multiplier for Step Functions Retry/Wait sleeps in the local interpreter (0 in tests).
+    sfn_time_scale: float = 1.0
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        p = self.name_prefix
+        defaults = {
+            "raw_bucket": f"{p}-raw",
+            "analytics_bucket": f"{p}-analytics",
+            "curated_bucket": f"{p}-curated",
+            "glue_scripts_bucket": f"{p}-glue-scripts",
+            "query_results_bucket": f"{p}-query-results",
+            "item_catalogue_table": f"{p}-item-catalogue",
+            "analytics_table": f"{p}-analytics-transactions",
+            "execution_status_table": f"{p}-execution-status",
+            "batch_runs_table": f"{p}-batch-runs",
+            "analytics_cache_table": f"{p}-analytics-cache",
+            "analytics_jobs_table": f"{p}-analytics-jobs",
+            "dead_letter_queue_name": f"{p}-dead-letter",
+            "alerts_topic_name": f"{p}-alerts",
+            "compliance_secret_id": f"{p}/compliance-db",
+            "warehouse_secret_id": f"{p}/warehouse-db",
+            "glue_database": _glue_name(p),
+        }
+        for name, value in defaults.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+
+    # Derived identifiers -------------------------------------------------
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
+
+    @property
+    def alerts_topic_arn(self) -> str:
+        return self.arn("sns", self.alerts_topic_name)
+
+    @property
+    def dead_letter_queue_arn(self) -> str:
+        return self.arn("sqs", self.dead_letter_queue_name)
+
+    def function_name(self, short: str) -> str:
+        return f"{self.name_prefix}-{short.replace('_', '-')}"
+
+    def function_arn(self, short: str) -> str:
+        return self.arn("lambda", f"function:{self.function_name(short)}")
+
+    def state_machine_name(self, workflow: str) -> str:
+        return f"{self.name_prefix}-{workflow.replace('_', '-')}"
+
+    def state_machine_arn(self, workflow: str) -> str:
+        return self.arn("states", f"stateMachine:{self.state_machine_name(workflow)}")
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings (Terraform sets the same)."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            env[f"MTX_{f.name.upper()}"] = str(value)
+        env["AWS_REGION"] = self.region
+        return env
+
+
+_CASTS = {"sfn_time_scale": float, "home": Path}
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    kwargs: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = env.get(f"MTX_{f.name.upper()}")
+        if raw is None or raw == "":
+            continue
+        kwargs[f.name] = _CASTS.get(f.name, str)(raw)
+    region = env.get("MTX_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        kwargs["region"] = region
+    return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+@cache
+def get_settings() -> Settings:
+    """Settings of this process, read once."""
+    return from_env()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()
