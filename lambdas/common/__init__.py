@@ -1,0 +1,1 @@
+"""Code shared by every Lambda: clients, secrets, database access, errors, logging."""

@@ -1,0 +1,61 @@
+"""Errors with stable class names: Step Functions Retry/Catch match ``errorType`` on them.
+
+Transient errors (retried with backoff by the state machines) derive from
+``TransientError``; everything else is a permanent rejection of the record.
+"""
+
+from __future__ import annotations
+
+from contracts.errors import InvalidTransaction
+
+
+class PipelineError(Exception):
+    """Base class: the message is a human sentence naming the field or resource."""
+
+
+class ItemNotFound(PipelineError):  # noqa: N818 - stable error code
+    pass
+
+
+class ItemNotPurchasable(PipelineError):  # noqa: N818
+    pass
+
+
+class PriceMismatch(PipelineError):
+    pass
+
+
+class TransientError(PipelineError):
+    """Worth retrying: the same input may succeed later."""
+
+
+class DatabaseUnavailable(TransientError):
+    pass
+
+
+class StorageUnavailable(TransientError):
+    pass
+
+
+class AnalyticsWriteFailed(PipelineError):
+    pass
+
+
+#: Error names the state machines retry (plus AWS's own Lambda/throttling names).
+TRANSIENT_ERRORS = ("DatabaseUnavailable", "StorageUnavailable")
+#: Error names that reject a record for good.
+REJECTIONS = ("InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "PriceMismatch")
+
+__all__ = [
+    "REJECTIONS",
+    "TRANSIENT_ERRORS",
+    "AnalyticsWriteFailed",
+    "DatabaseUnavailable",
+    "InvalidTransaction",
+    "ItemNotFound",
+    "ItemNotPurchasable",
+    "PipelineError",
+    "PriceMismatch",
+    "StorageUnavailable",
+    "TransientError",
+]

@@ -1,0 +1,65 @@
+"""StoreAnalyticsRecord: the PII-free copy to S3 (dt= partition) and the DynamoDB analytics table.
+
+Keys are the transaction id, so a retry or a re-send overwrites the same object/item.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.common.aws import client
+from lambdas.common.errors import AnalyticsWriteFailed, StorageUnavailable
+from lambdas.common.logging import get_logger
+from orchestration.settings import get_settings
+
+logger = get_logger("store-analytics")
+
+_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "ThrottlingException",
+                    "ProvisionedThroughputExceededException", "RequestLimitExceeded"}  # fmt: skip
+
+
+def s3_key(event_date: str, transaction_id: str) -> str:
+    return f"transactions/dt={event_date}/{transaction_id}.json"
+
+
+def _to_av(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {"M": {k: _to_av(v) for k, v in value.items()}}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float | Decimal):
+        return {"N": str(value)}
+    if value is None:
+        return {"NULL": True}
+    return {"S": str(value)}
+
+
+def store(record: dict[str, Any], transaction_id: str, event_date: str) -> dict[str, Any]:
+    settings = get_settings()
+    key = s3_key(event_date, transaction_id)
+    body = json.dumps(record, separators=(",", ":")).encode()
+    try:
+        client("s3").put_object(
+            Bucket=settings.analytics_bucket, Key=key, Body=body,
+            ContentType="application/json", ServerSideEncryption="AES256",
+        )  # fmt: skip
+        item = {k: _to_av(v) for k, v in record.items()}
+        item["transaction_id"] = {"S": transaction_id}
+        item["event_date"] = {"S": event_date}
+        client("dynamodb").put_item(TableName=settings.analytics_table, Item=item)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        cls = StorageUnavailable if code in _TRANSIENT_CODES else AnalyticsWriteFailed
+        raise cls(f"analytics copy of {transaction_id}: {code or 'error'} writing s3://{settings.analytics_bucket}/{key}") from None
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"analytics copy of {transaction_id}: {type(exc).__name__}") from None
+    return {"s3_key": key}
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return store(event["record"], event["transaction_id"], event["event_date"])

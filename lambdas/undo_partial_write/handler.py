@@ -1,0 +1,39 @@
+"""UndoPartialWrite: when one branch of the parallel store failed, remove what the other wrote.
+
+A transaction is stored (RDS row + analytics copy) or dead-lettered, never both:
+before a transaction goes to the dead-letter queue after a partial write, its
+compliance row, S3 object and DynamoDB item are removed. Only the execution that
+registered the transaction as PENDING reaches this state, so nothing another
+execution completed is touched. Each step tolerates "already absent".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.common.aws import client
+from lambdas.common.db import connection
+from lambdas.common.logging import get_logger
+from lambdas.store_analytics.handler import s3_key
+from orchestration.settings import get_settings
+
+logger = get_logger("undo-partial-write")
+
+
+def undo(transaction_id: str, event_date: str) -> dict[str, Any]:
+    settings = get_settings()
+    client("s3").delete_object(Bucket=settings.analytics_bucket, Key=s3_key(event_date, transaction_id))
+    client("dynamodb").delete_item(TableName=settings.analytics_table, Key={"transaction_id": {"S": transaction_id}})
+    with connection(settings.compliance_secret_id) as conn, conn.transaction():
+        exists = conn.execute("select to_regclass('compliance.transactions')").fetchone()
+        deleted = 0
+        if exists and exists[0]:
+            deleted = conn.execute(
+                "delete from compliance.transactions where transaction_id = %s", (transaction_id,)
+            ).rowcount
+    return {"transaction_id": transaction_id, "compliance_rows_deleted": deleted}
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return undo(event["transaction_id"], event["event_date"])

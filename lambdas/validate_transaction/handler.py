@@ -1,0 +1,25 @@
+"""ValidateTransaction: the contract's validator as a Lambda."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts import validate_transaction
+from lambdas.common.logging import get_logger
+
+logger = get_logger("validate-transaction")
+
+
+def validate(event: dict[str, Any]) -> dict[str, Any]:
+    tx = validate_transaction(event.get("transaction"))
+    return {
+        "transaction": tx.to_json_dict(),
+        "transaction_id": tx.transaction_id,
+        "event_date": tx.event_timestamp.date().isoformat(),
+        "received_at": event.get("received_at"),
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return validate(event)

@@ -1,0 +1,213 @@
+"""Every AWS resource the pipeline uses, in one manifest, named as Terraform names them.
+
+``provision()`` creates them against an endpoint (the local moto server) with
+the same key settings Terraform gives them in AWS: encryption, versioning,
+public access blocked, point-in-time recovery, the alert topic's queue
+subscription. Terraform's modules are checked against this file by tests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestration import sfn
+from orchestration.settings import Settings
+
+#: Lambda functions: short name -> handler path ("module.function"), as Terraform packages them.
+LAMBDAS: dict[str, str] = {
+    "validate_transaction": "lambdas.validate_transaction.handler.handler",
+    "check_item": "lambdas.check_item.handler.handler",
+    "store_compliance": "lambdas.store_compliance.handler.handler",
+    "strip_pii": "lambdas.strip_pii.handler.handler",
+    "store_analytics": "lambdas.store_analytics.handler.handler",
+    "undo_partial_write": "lambdas.undo_partial_write.handler.handler",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    hash_key: str
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    workflow: str  # file stem: orchestration/state_machines/<workflow>.asl.json
+    type: str  # EXPRESS | STANDARD
+
+
+@dataclass(frozen=True)
+class Manifest:
+    settings: Settings
+    buckets: tuple[str, ...] = ()
+    tables: tuple[Table, ...] = ()
+    queues: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    state_machines: tuple[StateMachine, ...] = ()
+    glue_databases: tuple[str, ...] = ()
+    lambdas: dict[str, str] = field(default_factory=dict)
+
+    def placeholders(self, queue_urls: dict[str, str]) -> dict[str, str]:
+        """The values Terraform's templatefile() passes to every ASL file."""
+        s = self.settings
+        values = {f"{short}_function_arn": s.function_arn(short) for short in self.lambdas}
+        values.update(
+            {
+                "execution_status_table": s.execution_status_table,
+                "item_catalogue_table": s.item_catalogue_table,
+                "analytics_table": s.analytics_table,
+                "batch_runs_table": s.batch_runs_table,
+                "analytics_jobs_table": s.analytics_jobs_table,
+                "dead_letter_queue_url": queue_urls[s.dead_letter_queue_name],
+                "alerts_topic_arn": s.alerts_topic_arn,
+                "raw_bucket": s.raw_bucket,
+                "analytics_bucket": s.analytics_bucket,
+                "curated_bucket": s.curated_bucket,
+                "query_results_bucket": s.query_results_bucket,
+                "glue_database": s.glue_database,
+            }
+        )
+        return values
+
+
+def build(settings: Settings) -> Manifest:
+    s = settings
+    return Manifest(
+        settings=s,
+        buckets=(s.raw_bucket, s.analytics_bucket, s.curated_bucket, s.glue_scripts_bucket, s.query_results_bucket),
+        tables=(
+            Table(s.item_catalogue_table, "item_id"),
+            Table(s.analytics_table, "transaction_id"),
+            Table(s.execution_status_table, "transaction_id"),
+            Table(s.batch_runs_table, "run_id"),
+            Table(s.analytics_cache_table, "cache_key", ttl_attribute="expires_at"),
+            Table(s.analytics_jobs_table, "job_id", ttl_attribute="expires_at"),
+        ),
+        queues=(s.dead_letter_queue_name,),
+        topics=(s.alerts_topic_name,),
+        secrets=(s.compliance_secret_id, s.warehouse_secret_id),
+        state_machines=tuple(
+            sm for sm in (StateMachine("transaction", "EXPRESS"),) if (sfn.STATE_MACHINES_DIR / f"{sm.workflow}.asl.json").exists()
+        ),
+        glue_databases=(s.glue_database,),
+        lambdas=dict(LAMBDAS),
+    )
+
+
+#: Local queue subscribed to the alert topic so alerts can be read back (an email inbox stand-in).
+def alerts_inbox_name(settings: Settings) -> str:
+    return f"{settings.alerts_topic_name}-inbox"
+
+
+@dataclass
+class Provisioned:
+    queue_urls: dict[str, str]
+    state_machine_arns: dict[str, str]
+    alerts_inbox_url: str
+
+
+def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any]]) -> Provisioned:
+    """Create every resource (idempotent). ``clients(service)`` returns a boto3 client."""
+    s = manifest.settings
+    s3 = clients("s3")
+    for bucket in manifest.buckets:
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
+            },
+        )
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+            },
+        )  # fmt: skip
+
+    ddb = clients("dynamodb")
+    existing_tables = set(ddb.list_tables()["TableNames"])
+    for table in manifest.tables:
+        if table.name not in existing_tables:
+            ddb.create_table(
+                TableName=table.name,
+                KeySchema=[{"AttributeName": table.hash_key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": table.hash_key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+                SSESpecification={"Enabled": True},
+            )
+        ddb.update_continuous_backups(
+            TableName=table.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+        if table.ttl_attribute:
+            ddb.update_time_to_live(
+                TableName=table.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute}
+            )
+
+    sqs = clients("sqs")
+    queue_urls: dict[str, str] = {}
+    for queue in (*manifest.queues, alerts_inbox_name(s)):
+        queue_urls[queue] = sqs.create_queue(
+            QueueName=queue,
+            Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": "1209600", "VisibilityTimeout": "60"},
+        )["QueueUrl"]
+
+    sns = clients("sns")
+    for topic in manifest.topics:
+        arn = sns.create_topic(Name=topic)["TopicArn"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=queue_urls[alerts_inbox_name(s)], AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        subscribed = {sub["Endpoint"] for sub in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]}
+        if inbox_arn not in subscribed:
+            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+
+    sm = clients("secretsmanager")
+    for secret_id in manifest.secrets:
+        value = json.dumps(secrets[secret_id])
+        try:
+            sm.create_secret(Name=secret_id, SecretString=value)
+        except sm.exceptions.ResourceExistsException:
+            sm.put_secret_value(SecretId=secret_id, SecretString=value)
+
+    glue = clients("glue")
+    for database in manifest.glue_databases:
+        try:
+            glue.create_database(DatabaseInput={"Name": database, "Description": "MTX analytics (PII-free)"})
+        except glue.exceptions.AlreadyExistsException:
+            pass
+
+    sfn_client = clients("stepfunctions")
+    values = manifest.placeholders(queue_urls)
+    existing = {m["name"]: m["stateMachineArn"] for m in sfn_client.list_state_machines()["stateMachines"]}
+    arns: dict[str, str] = {}
+    for machine in manifest.state_machines:
+        name = s.state_machine_name(machine.workflow)
+        definition = sfn.render_definition(sfn.STATE_MACHINES_DIR / f"{machine.workflow}.asl.json", values)
+        role = f"arn:aws:iam::{s.account_id}:role/{name}"
+        if name in existing:
+            sfn_client.update_state_machine(stateMachineArn=existing[name], definition=definition, roleArn=role)
+            arns[machine.workflow] = existing[name]
+        else:
+            arns[machine.workflow] = sfn_client.create_state_machine(
+                name=name, definition=definition, roleArn=role, type=machine.type
+            )["stateMachineArn"]
+    return Provisioned(queue_urls=queue_urls, state_machine_arns=arns, alerts_inbox_url=queue_urls[alerts_inbox_name(s)])
+
+
+def register_lambdas(manifest: Manifest) -> None:
+    """Dispatch each function name of the manifest to its Python handler (local runtime)."""
+    import importlib
+
+    for short, path in manifest.lambdas.items():
+        module_name, func = path.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), func)
+        sfn.REGISTRY.register(manifest.settings.function_name(short), handler)

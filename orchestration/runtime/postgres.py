@@ -1,0 +1,194 @@
+"""A real PostgreSQL server for the compliance store (RDS) and the warehouse (Redshift).
+
+System binaries (``initdb``/``pg_ctl``) when present, else the ``pgserver``
+wheel's bundled ones. ``initdb`` refuses to run as root, so as root the server
+runs as the ``postgres`` (or ``nobody``) user. A free port on 127.0.0.1 is picked
+at every start; the password is generated per data directory and kept in it
+(mode 0600), never in code.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestration.runtime.ports import free_port
+
+SUPERUSER = "mtx_admin"
+#: The application's login role: owns the two databases, is not a superuser.
+APP_USER = "mtx_app"
+DATABASES = ("compliance", "warehouse")
+ANALYSTS_ROLE = "mtx_analysts"
+
+
+class PostgresError(RuntimeError):
+    pass
+
+
+def _find_bin_dir() -> Path:
+    for candidate in ("pg_ctl",):
+        found = shutil.which(candidate)
+        if found:
+            return Path(os.path.realpath(found)).parent
+    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (base / "pg_ctl").exists():
+            return base
+    try:
+        import pgserver  # type: ignore[import-not-found]
+
+        return Path(pgserver.__file__).parent / "pginstall" / "bin"
+    except ImportError:
+        raise PostgresError(
+            "no PostgreSQL server binaries found: install postgresql (Debian) or `pip install pgserver`"
+        ) from None
+
+
+@dataclass
+class PostgresServer:
+    root: Path
+    port: int = 0
+    password: str = ""
+    app_password: str = ""
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "postgres.log"
+
+    def dsn(self, dbname: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> str:
+        pw = self.password if password is None else password
+        return f"postgresql://{user}:{pw}@127.0.0.1:{self.port}/{dbname}"
+
+    def app_dsn(self, dbname: str) -> str:
+        return self.dsn(dbname, user=APP_USER, password=self.app_password)
+
+    # ------------------------------------------------------------------
+    def _run_as(self) -> list[str]:
+        if os.geteuid() != 0:
+            return []
+        for user in ("postgres", "nobody"):
+            try:
+                pwd.getpwnam(user)
+            except KeyError:
+                continue
+            return ["runuser", "-u", user, "--"]
+        raise PostgresError("running as root and no unprivileged user (postgres/nobody) to run PostgreSQL")
+
+    def _owner(self) -> tuple[int, int] | None:
+        prefix = self._run_as()
+        if not prefix:
+            return None
+        entry = pwd.getpwnam(prefix[2])
+        return entry.pw_uid, entry.pw_gid
+
+    def _chown_tree(self) -> None:
+        owner = self._owner()
+        if owner is None:
+            return
+        for path in [self.root, *self.root.rglob("*")]:
+            os.chown(path, *owner)
+
+    def _pg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [*self._run_as(), str(_find_bin_dir() / args[0]), *args[1:]]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd="/")
+        if check and result.returncode != 0:
+            raise PostgresError(f"{args[0]} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+        return result
+
+    def initialised(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        pwfile = self.root / "superuser.pw"
+        app_pwfile = self.root / "app.pw"
+        if not app_pwfile.exists():
+            app_pwfile.write_text(secrets.token_urlsafe(24))
+            app_pwfile.chmod(0o600)
+        self.app_password = app_pwfile.read_text().strip()
+        if not self.initialised():
+            pwfile.write_text(secrets.token_urlsafe(24))
+            pwfile.chmod(0o600)
+            self._chown_tree()
+            self._pg(
+                "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=scram-sha-256",
+                f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+            )  # fmt: skip
+        self.password = pwfile.read_text().strip()
+
+    def running(self) -> bool:
+        return self._pg("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+
+    def start(self) -> None:
+        self.init()
+        if self.running():
+            self._pg("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", check=False)
+        self.port = self.port or free_port()
+        self._chown_tree()
+        opts = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._pg("pg_ctl", "start", "-D", str(self.data_dir), "-o", opts, "-l", str(self.log_file), "-w", "-t", "60")
+        self._wait_ready()
+        self._bootstrap()
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.dsn(), connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise PostgresError(f"PostgreSQL did not accept connections; see {self.log_file}") from None
+                time.sleep(0.2)
+
+    def _bootstrap(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            if not conn.execute("select 1 from pg_roles where rolname = %s", (APP_USER,)).fetchone():
+                conn.execute(sql.SQL("create role {} login").format(sql.Identifier(APP_USER)))
+            conn.execute(
+                sql.SQL("alter role {} password {}").format(sql.Identifier(APP_USER), sql.Literal(self.app_password))
+            )
+            existing = {r[0] for r in conn.execute("select datname from pg_database")}
+            for db in DATABASES:
+                if db not in existing:
+                    conn.execute(
+                        sql.SQL("create database {} owner {}").format(sql.Identifier(db), sql.Identifier(APP_USER))
+                    )
+            if not conn.execute("select 1 from pg_roles where rolname = %s", (ANALYSTS_ROLE,)).fetchone():
+                conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(ANALYSTS_ROLE)))
+            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(ANALYSTS_ROLE), sql.Identifier(APP_USER)))
+
+    def stop(self) -> None:
+        if self.initialised() and self.running():
+            self._pg("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60")
+
+    def kill(self) -> None:
+        """Immediate shutdown: simulates the database going away (tests of retries/redrive)."""
+        if self.initialised() and self.running():
+            self._pg("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", "60")
+
+    def restart(self) -> None:
+        """Start again on the same port after stop()/kill()."""
+        self.start()

@@ -1,0 +1,208 @@
+"""The whole local stack: PostgreSQL + moto server + every resource, started and stopped together.
+
+``mtx up`` / ``make run`` / the pytest fixtures all use ``LocalStack``. Its state
+(endpoints, DSNs, pid) goes to ``<home>/stack.json`` and ``<home>/stack.env``
+(mode 0600) so that other processes (``mtx send``, ``psql``, ``dbt``, the aws CLI)
+can find it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestration import manifest as manifest_mod
+from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
+from orchestration.runtime.postgres import APP_USER, PostgresServer
+from orchestration.settings import Settings, reset_settings_cache
+
+
+@dataclass
+class LocalStack:
+    home: Path
+    name_prefix: str = "mtx-local"
+    time_scale: float = 1.0
+    settings: Settings | None = None
+    pg: PostgresServer = field(init=False)
+    moto: MotoServer = field(init=False)
+    provisioned: manifest_mod.Provisioned | None = None
+    started_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home).resolve()
+        self.pg = PostgresServer(self.home / "pg")
+        self.moto = MotoServer(time_scale=self.time_scale)
+
+    # ------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.home / "stack.json"
+
+    @property
+    def env_file(self) -> Path:
+        return self.home / "stack.env"
+
+    def client(self, service: str) -> Any:
+        from lambdas.common.aws import client
+
+        return client(service, self.require_settings())
+
+    def require_settings(self) -> Settings:
+        if self.settings is None:
+            raise RuntimeError("the local stack is not started")
+        return self.settings
+
+    def secrets(self) -> dict[str, dict[str, Any]]:
+        s = self.require_settings()
+
+        def secret(db: str) -> dict[str, Any]:
+            return {
+                "engine": "postgres", "host": "127.0.0.1", "port": self.pg.port,
+                "username": APP_USER, "password": self.pg.app_password, "dbname": db,
+            }  # fmt: skip
+
+        return {s.compliance_secret_id: secret("compliance"), s.warehouse_secret_id: secret("warehouse")}
+
+    def dsn(self, db: str) -> str:
+        return self.pg.app_dsn(db)
+
+    def env(self) -> dict[str, str]:
+        """Environment for processes using this stack (CLI, dbt, aws CLI, psql)."""
+        s = self.require_settings()
+        env = {**s.to_env(), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": s.region}
+        env.update(
+            {
+                "MTX_WAREHOUSE_HOST": "127.0.0.1",
+                "MTX_WAREHOUSE_PORT": str(self.pg.port),
+                "MTX_WAREHOUSE_USER": APP_USER,
+                "MTX_WAREHOUSE_PASSWORD": self.pg.app_password,
+                "MTX_WAREHOUSE_DBNAME": "warehouse",
+                "MTX_COMPLIANCE_DSN": self.dsn("compliance"),
+                "MTX_WAREHOUSE_DSN": self.dsn("warehouse"),
+            }
+        )
+        return env
+
+    # ------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        t0 = time.monotonic()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.pg.start()
+        self.moto.start()
+        self.settings = Settings(
+            name_prefix=self.name_prefix,
+            aws_endpoint_url=self.moto.endpoint_url,
+            home=self.home,
+            sfn_time_scale=self.time_scale,
+        )
+        os.environ.update(self.env())
+        reset_settings_cache()
+        from lambdas.common.aws import reset_clients
+        from lambdas.common.secrets import clear_secret_cache
+
+        reset_clients()
+        clear_secret_cache()
+        man = manifest_mod.build(self.settings)
+        manifest_mod.register_lambdas(man)
+        self.provisioned = manifest_mod.provision(man, self.client, self.secrets())
+        self._prepare_databases()
+        self.seed_catalogue()
+        self.started_at = time.time()
+        self._write_state(time.monotonic() - t0)
+        return self
+
+    def _prepare_databases(self) -> None:
+        import psycopg
+
+        from contracts.warehouse import raw_table_ddl
+        from lambdas.store_compliance.migrate import migrate
+
+        with psycopg.connect(self.dsn("compliance")) as conn:
+            migrate(conn)
+        with psycopg.connect(self.dsn("warehouse"), autocommit=True) as conn:
+            conn.execute("create schema if not exists raw")
+            conn.execute(raw_table_ddl())  # type: ignore[arg-type] - DDL generated from the contract
+
+    def seed_catalogue(self) -> int:
+        from orchestration.catalogue import CATALOGUE, to_dynamodb_item
+
+        s = self.require_settings()
+        ddb = self.client("dynamodb")
+        items = [to_dynamodb_item(item) for item in CATALOGUE]
+        for i in range(0, len(items), 25):
+            batch = [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]
+            ddb.batch_write_item(RequestItems={s.item_catalogue_table: batch})
+        return len(items)
+
+    def _write_state(self, startup_seconds: float) -> None:
+        s = self.require_settings()
+        assert self.provisioned is not None
+        state = {
+            "pid": os.getpid(),
+            "name_prefix": self.name_prefix,
+            "aws_endpoint_url": self.moto.endpoint_url,
+            "region": s.region,
+            "postgres_port": self.pg.port,
+            "compliance_dsn": self.dsn("compliance"),
+            "warehouse_dsn": self.dsn("warehouse"),
+            "state_machines": self.provisioned.state_machine_arns,
+            "queues": self.provisioned.queue_urls,
+            "startup_seconds": round(startup_seconds, 2),
+        }
+        self.state_file.write_text(json.dumps(state, indent=2))
+        self.state_file.chmod(0o600)
+        lines = [f"export {k}={json.dumps(v)}" for k, v in sorted(self.env().items())]
+        self.env_file.write_text("\n".join(lines) + "\n")
+        self.env_file.chmod(0o600)
+
+    def stop(self) -> None:
+        self.moto.stop()
+        self.pg.stop()
+        for path in (self.state_file, self.env_file):
+            path.unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def read_state(home: Path) -> dict[str, Any] | None:
+    path = Path(home) / "stack.json"
+    if not path.exists():
+        return None
+    return dict(json.loads(path.read_text()))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_running(home: Path, timeout: float = 60.0) -> str:
+    """Stop a stack started by ``mtx up`` in another process (SIGTERM, then clean up)."""
+    state = read_state(home)
+    if state is not None and pid_alive(int(state["pid"])):
+        os.kill(int(state["pid"]), signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(int(state["pid"])) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    pg = PostgresServer(Path(home) / "pg")
+    was_running = pg.initialised() and pg.running()
+    pg.stop()
+    for name in ("stack.json", "stack.env"):
+        (Path(home) / name).unlink(missing_ok=True)
+    if state is None and not was_running:
+        return "no local stack was running"
+    return "local stack stopped"

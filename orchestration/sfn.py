@@ -1,0 +1,218 @@
+"""Step Functions locally: the ASL files executed by moto's vendored interpreter.
+
+moto (pinned exactly in requirements.lock) carries LocalStack's ASL interpreter.
+Three things make it run our workflows in-process, each a small patch on a
+private name, covered by ``tests/unit/test_sfn_adapter.py`` so that a moto
+upgrade that moves them fails loudly:
+
+* Lambda tasks (plain function ARNs and ``arn:aws:states:::lambda:invoke``) go
+  through ``lambda_eval_utils._invoke_lambda_function``; we replace it with a
+  dispatcher from function name to a Python handler. A handler that raises
+  comes back as ``FunctionError`` with ``errorType`` = the exception class name,
+  exactly as AWS Lambda reports it, so Retry/Catch ``ErrorEquals`` match it.
+* Retry and Wait sleep for real; ``time_scale`` multiplies those sleeps
+  (0 in tests).
+* ``QueryLanguage: JSONata`` gets its evaluator from ``jsonata-python``.
+
+Definitions are rendered like Terraform's ``templatefile()``: every
+``${name}`` placeholder must be supplied, and nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+STATE_MACHINES_DIR = Path(__file__).with_name("state_machines")
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class MissingPlaceholder(KeyError):  # noqa: N818 - stable name
+    pass
+
+
+def placeholders(text: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(text))
+
+
+def render_definition(path: Path | str, values: Mapping[str, str]) -> str:
+    """Fill ``${name}`` placeholders, as Terraform's templatefile() does; refuse missing ones."""
+    text = Path(path).read_text()
+    missing = placeholders(text) - set(values)
+    if missing:
+        raise MissingPlaceholder(f"{Path(path).name}: no value for {sorted(missing)}")
+    rendered = _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
+    json.loads(rendered)  # a rendered definition must be JSON
+    return rendered
+
+
+class LambdaContext:
+    """The parts of the AWS Lambda context object our handlers use."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function_name
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = "local"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+class LambdaRegistry:
+    """Function name -> Python handler; resolves names, partial ARNs and full ARNs."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        self.invocations: dict[str, int] = {}
+
+    def register(self, function_name: str, handler: Handler) -> None:
+        with self._lock:
+            self._handlers[function_name] = handler
+
+    def clear(self) -> None:
+        with self._lock:
+            self._handlers.clear()
+            self.invocations.clear()
+
+    @staticmethod
+    def _name(function_ref: str) -> str:
+        # arn:aws:lambda:region:acct:function:NAME[:qualifier] | NAME
+        if function_ref.startswith("arn:"):
+            parts = function_ref.split(":")
+            return parts[6]
+        return function_ref.split(":")[0]
+
+    def resolve(self, function_ref: str) -> Handler:
+        name = self._name(function_ref)
+        try:
+            return self._handlers[name]
+        except KeyError:
+            raise LookupError(f"no local handler registered for Lambda function {name!r}") from None
+
+    def invoke(self, function_ref: str, payload: Any) -> dict[str, Any]:
+        """Invoke like ``lambda:Invoke`` (RequestResponse): returns the invocation response."""
+        name = self._name(function_ref)
+        handler = self.resolve(function_ref)
+        with self._lock:
+            self.invocations[name] = self.invocations.get(name, 0) + 1
+        try:
+            result = handler(payload, LambdaContext(name))
+        except Exception as exc:  # noqa: BLE001 - every handler failure becomes a FunctionError
+            body = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-3:],
+            }
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body}
+        return {"StatusCode": 200, "Payload": json.loads(json.dumps(result, default=str))}
+
+
+REGISTRY = LambdaRegistry()
+_installed = False
+_install_lock = threading.Lock()
+_time_scale = 1.0
+
+
+def _payload_of(parameters: Mapping[str, Any]) -> Any:
+    raw = parameters.get("Payload")
+    if raw is None:
+        return {}
+    if isinstance(raw, bytes | bytearray):
+        return json.loads(raw.decode() or "{}")
+    if isinstance(raw, str):
+        return json.loads(raw or "{}")
+    if hasattr(raw, "read"):
+        return json.loads(raw.read() or b"{}")
+    return raw
+
+
+def _invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict:
+    response = REGISTRY.invoke(parameters["FunctionName"], _payload_of(parameters))
+    return response
+
+
+def _eval_jsonata(expression: str) -> Any:
+    import jsonata  # jsonata-python
+
+    result = jsonata.Jsonata(expression).evaluate(None)
+    return json.loads(json.dumps(result, default=str)) if result is not None else None
+
+
+def set_time_scale(scale: float) -> None:
+    """Multiply Retry/Wait sleeps of the local interpreter (0 = no sleeping)."""
+    global _time_scale
+    _time_scale = max(0.0, float(scale))
+
+
+def install(time_scale: float | None = None) -> None:
+    """Patch moto's interpreter (idempotent) and turn real execution on."""
+    global _installed
+    if time_scale is not None:
+        set_time_scale(time_scale)
+    with _install_lock:
+        if _installed:
+            return
+        from moto.core.config import default_user_config
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+        from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True  # type: ignore[typeddict-item]
+        lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
+        moto_jsonata._eval_jsonata = _eval_jsonata
+
+        class _ScaledTime:
+            """``time`` as retrier_decl sees it, with sleep scaled."""
+
+            def __getattr__(self, name: str) -> Any:
+                import time
+
+                return getattr(time, name)
+
+            @staticmethod
+            def sleep(seconds: float) -> None:
+                import time
+
+                if _time_scale > 0 and seconds > 0:
+                    time.sleep(seconds * _time_scale)
+
+        retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
+        original_wait = wait_function.WaitFunction._wait_interval
+
+        def _scaled_wait(self: Any, env: Any, wait_seconds: int) -> None:
+            if _time_scale <= 0:
+                return
+            if _time_scale == 1.0:
+                original_wait(self, env, wait_seconds)
+                return
+            env.program_state_event.wait(wait_seconds * _time_scale)
+
+        wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
+        _installed = True
+
+
+__all__ = [
+    "REGISTRY",
+    "STATE_MACHINES_DIR",
+    "LambdaContext",
+    "LambdaRegistry",
+    "MissingPlaceholder",
+    "install",
+    "placeholders",
+    "render_definition",
+    "set_time_scale",
+]
