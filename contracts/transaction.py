@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -190,6 +192,17 @@ class PaymentDetails(BaseModel):
         return self
 
 
+_DATE_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _date_time_text(value: Any) -> Any:
+    # pydantic's lax mode would read a number (or a string of digits) as Unix time: the
+    # schema says an RFC 3339 string with a timezone, so the validator says so too.
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and _DATE_TIME_TEXT.match(value)):
+        return value
+    raise ValueError("event_timestamp must be an ISO 8601 date-time string with a timezone")
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     value = value.astimezone(dt.UTC)
     if value < EARLIEST_EVENT:
@@ -206,6 +219,7 @@ def _ip(value: str) -> str:
 
 UtcDatetime = Annotated[
     AwareDatetime,
+    BeforeValidator(_date_time_text),
     AfterValidator(_utc),
     PlainSerializer(lambda v: v.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z"), return_type=str),
 ]

@@ -108,6 +108,14 @@ class PostgresServer:
             raise PostgresError(f"{args[0]} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
         return result
 
+    def _check_reachable(self) -> None:
+        prefix = self._run_as()
+        if prefix and subprocess.run([*prefix, "test", "-x", str(self.root)], check=False).returncode != 0:
+            raise PostgresError(
+                f"PostgreSQL runs as {prefix[2]!r} (initdb refuses root) and cannot reach {self.root}: "
+                "every parent folder must be traversable (o+x); use a home folder such as /tmp/... or the repo's .local/"
+            )
+
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
@@ -120,6 +128,7 @@ class PostgresServer:
             app_pwfile.write_text(secrets.token_urlsafe(24))
             app_pwfile.chmod(0o600)
         self.app_password = app_pwfile.read_text().strip()
+        self._check_reachable()
         if not self.initialised():
             pwfile.write_text(secrets.token_urlsafe(24))
             pwfile.chmod(0o600)

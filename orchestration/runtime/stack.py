@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import manifest as manifest_mod
+from orchestration.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import APP_USER, PostgresServer
 from orchestration.settings import Settings, reset_settings_cache
@@ -31,6 +32,7 @@ class LocalStack:
     pg: PostgresServer = field(init=False)
     moto: MotoServer = field(init=False)
     provisioned: manifest_mod.Provisioned | None = None
+    api: ApiServer | None = None
     started_at: float = 0.0
 
     def __post_init__(self) -> None:
@@ -67,6 +69,15 @@ class LocalStack:
             }  # fmt: skip
 
         return {s.compliance_secret_id: secret("compliance"), s.warehouse_secret_id: secret("warehouse")}
+
+    def state_machine_arn(self, workflow: str) -> str:
+        assert self.provisioned is not None
+        return self.provisioned.state_machine_arns[workflow]
+
+    @property
+    def dead_letter_queue_url(self) -> str:
+        assert self.provisioned is not None
+        return self.provisioned.queue_urls[self.require_settings().dead_letter_queue_name]
 
     def dsn(self, db: str) -> str:
         return self.pg.app_dsn(db)
@@ -112,6 +123,10 @@ class LocalStack:
         self.provisioned = manifest_mod.provision(man, self.client, self.secrets())
         self._prepare_databases()
         self.seed_catalogue()
+        self.api = ApiServer(
+            self.settings, self.client, self.state_machine_arn("transaction"), self.dead_letter_queue_url
+        )
+        self.api.start()
         self.started_at = time.time()
         self._write_state(time.monotonic() - t0)
         return self
@@ -150,6 +165,7 @@ class LocalStack:
             "postgres_port": self.pg.port,
             "compliance_dsn": self.dsn("compliance"),
             "warehouse_dsn": self.dsn("warehouse"),
+            "api_url": self.api.url if self.api else None,
             "state_machines": self.provisioned.state_machine_arns,
             "queues": self.provisioned.queue_urls,
             "startup_seconds": round(startup_seconds, 2),
@@ -161,6 +177,8 @@ class LocalStack:
         self.env_file.chmod(0o600)
 
     def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
         self.moto.stop()
         self.pg.stop()
         for path in (self.state_file, self.env_file):

@@ -1,0 +1,249 @@
+"""``mtx``: the local runtime's command line.
+
+    mtx up | down | status          the local stack (PostgreSQL + moto + API)
+    mtx generate                    sample transactions (NDJSON)
+    mtx send FILE|-                 POST each line to /transactions
+    mtx dlq list | redrive          the dead-letter queue
+    mtx demo                        what `make run` does: everything, then stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from orchestration.settings import REPO_ROOT, Settings, reset_settings_cache
+
+DEFAULT_HOME = REPO_ROOT / ".local"
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Connecting to a running stack from another process
+# ---------------------------------------------------------------------------
+class RunningStack:
+    """What another process needs of a stack started by ``mtx up``: settings, clients, URLs."""
+
+    def __init__(self, home: Path) -> None:
+        from orchestration.runtime.stack import pid_alive, read_state
+
+        state = read_state(home)
+        if state is None or not pid_alive(int(state["pid"])):
+            raise SystemExit(f"no local stack is running (state in {home}); start one with `mtx up`")
+        self.state = state
+        env_file = Path(home) / "stack.env"
+        for line in env_file.read_text().splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            os.environ.setdefault(key, json.loads(value))
+        reset_settings_cache()
+        self.settings = Settings(
+            name_prefix=state["name_prefix"], aws_endpoint_url=state["aws_endpoint_url"], region=state["region"]
+        )
+
+    def client(self, service: str) -> Any:
+        from lambdas.common.aws import client
+
+        return client(service, self.settings)
+
+    @property
+    def api_url(self) -> str:
+        return str(self.state["api_url"])
+
+    def state_machine_arn(self, workflow: str) -> str:
+        return str(self.state["state_machines"][workflow])
+
+    @property
+    def dead_letter_queue_url(self) -> str:
+        return str(self.state["queues"][self.settings.dead_letter_queue_name])
+
+
+# ---------------------------------------------------------------------------
+def _progress(done: int, total: int, started: float, label: str) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    rate = done / max(time.monotonic() - started, 1e-9)
+    sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:,.0f}/s")
+    sys.stderr.flush()
+    if done == total:
+        sys.stderr.write("\n")
+
+
+def post_lines(api_url: str, lines: Iterable[str], concurrency: int = 8, show_progress: bool = True) -> list[dict[str, Any]]:
+    """POST every line to /transactions; returns one result per line (status + body)."""
+    items = [ln for ln in lines if ln.strip()]
+    results: list[dict[str, Any]] = [{} for _ in items]
+    started = time.monotonic()
+    done = 0
+    lock = threading.Lock()
+
+    def send(i: int) -> None:
+        nonlocal done
+        req = urllib.request.Request(  # noqa: S310 - the URL is the local API's own
+            f"{api_url}/transactions", data=items[i].encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
+                results[i] = {"status": resp.status, "body": json.loads(resp.read())}
+        except urllib.error.HTTPError as exc:
+            results[i] = {"status": exc.code, "body": json.loads(exc.read() or b"{}")}
+        with lock:
+            done += 1
+            if show_progress and (done % 25 == 0 or done == len(items)):
+                _progress(done, len(items), started, "sending")
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(send, range(len(items))))
+    return results
+
+
+def _read_lines(source: str) -> Iterator[str]:
+    if source == "-":
+        yield from sys.stdin
+    else:
+        with open(source, encoding="utf-8") as fh:
+            yield from fh
+
+
+# ---------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    from orchestration.runtime.stack import LocalStack
+
+    stack = LocalStack(home=args.home)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stack.start()
+    try:
+        print_endpoints(stack)
+        print("\nUp. Ctrl-C (or `mtx down`) stops everything.", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        stack.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+def print_endpoints(stack: Any) -> None:
+    s = stack.settings
+    print(f"""
+local AWS (moto)   {stack.moto.endpoint_url}
+  aws --endpoint-url {stack.moto.endpoint_url} s3 ls
+  aws --endpoint-url {stack.moto.endpoint_url} sqs receive-message --queue-url {stack.dead_letter_queue_url}
+API (API Gateway)  {stack.api.url}   POST /transactions
+compliance (RDS)   psql '{stack.dsn("compliance")}' -c 'select count(*) from compliance.transactions'
+warehouse          psql '{stack.dsn("warehouse")}'
+environment        source {stack.env_file}   (AWS_*, MTX_* and the dbt profile's variables)
+state machines     {", ".join(stack.provisioned.state_machine_arns.values())}
+buckets            {s.raw_bucket}, {s.analytics_bucket}, {s.curated_bucket}""", flush=True)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from orchestration.runtime.stack import stop_running
+
+    print(stop_running(args.home))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orchestration.runtime.stack import pid_alive, read_state
+
+    state = read_state(args.home)
+    if state is None or not pid_alive(int(state["pid"])):
+        print("local stack: not running")
+        return 1
+    print(f"local stack: running (pid {state['pid']}, started in {state['startup_seconds']} s)")
+    for key in ("aws_endpoint_url", "api_url", "postgres_port"):
+        print(f"  {key}: {state[key]}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    stack = RunningStack(args.home)
+    results = post_lines(stack.api_url, _read_lines(args.source), concurrency=args.concurrency)
+    counts = Counter(r["status"] for r in results)
+    print(json.dumps({"sent": len(results), "accepted": counts.get(202, 0), "rejected": counts.get(400, 0),
+                      "other": sum(v for k, v in counts.items() if k not in (202, 400))}))  # fmt: skip
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from orchestration import dlq
+
+    stack = RunningStack(args.home)
+    if args.action == "list":
+        letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+        for d in letters:
+            print(f"{d.transaction_id or '-':<28} {d.error:<22} {d.reason}")
+        print(f"{len(letters)} dead-lettered: {dict(dlq.summarise(letters))}")
+        return 0
+    report = dlq.redrive(stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"))
+    print(json.dumps(report.__dict__))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from orchestration import generate
+
+    return int(generate.run(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestration.demo import run_demo
+
+    return run_demo(home=args.home, count=args.count, invalid_share=args.invalid_share, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtx", description="MTX pipeline: local runtime and tools")
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="local state folder (default .local/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the local stack and keep it up until Ctrl-C").set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the local stack").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="is the local stack running, and where").set_defaults(func=cmd_status)
+    p = sub.add_parser("send", help="POST NDJSON transactions to the running stack's API")
+    p.add_argument("source", help="NDJSON file, or - for standard input")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.set_defaults(func=cmd_send)
+    p = sub.add_parser("dlq", help="the dead-letter queue")
+    p.add_argument("action", choices=["list", "redrive"])
+    p.set_defaults(func=cmd_dlq)
+    p = sub.add_parser("generate", help="sample transactions as NDJSON")
+    try:
+        from orchestration import generate
+
+        generate.add_arguments(p)
+    except ImportError:  # pragma: no cover
+        pass
+    p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("demo", help="start, run the pipeline end to end, summarise, stop (make run)")
+    p.add_argument("--count", type=int, default=2000)
+    p.add_argument("--invalid-share", type=float, default=0.04)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

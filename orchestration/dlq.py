@@ -1,0 +1,121 @@
+"""The dead-letter queue: list what failed and why; redrive it once the cause is fixed.
+
+Redrive takes every message present when it starts (kept invisible while it
+works), starts the workflow again with the original transaction, waits for the
+execution, then deletes the message. A transaction that fails again is
+dead-lettered again by its new execution, so each one is in the queue at most once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from orchestration.ingest import Clients, execution_name, now_iso, wait_for
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    receipt_handle: str
+    transaction_id: str | None
+    error: str
+    reason: str
+    body: dict[str, Any]
+
+
+def _reason(error: dict[str, Any]) -> str:
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        return str(cause)
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorMessage") or parsed.get("message") or cause)
+    return str(cause)
+
+
+def _parse(message: dict[str, Any]) -> DeadLetter:
+    body = json.loads(message["Body"])
+    error = body.get("error") or {}
+    return DeadLetter(
+        message_id=message["MessageId"],
+        receipt_handle=message["ReceiptHandle"],
+        transaction_id=body.get("transaction_id"),
+        error=str(error.get("Error", "Unknown")),
+        reason=_reason(error),
+        body=body,
+    )
+
+
+def receive_all(clients: Clients, queue_url: str, visibility_timeout: int, limit: int = 100_000) -> list[DeadLetter]:
+    sqs = clients("sqs")
+    found: dict[str, DeadLetter] = {}
+    while len(found) < limit:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_timeout,
+            WaitTimeSeconds=0, MessageAttributeNames=["All"],
+        ).get("Messages", [])  # fmt: skip
+        if not batch:
+            break
+        for m in batch:
+            found.setdefault(m["MessageId"], _parse(m))
+    return list(found.values())
+
+
+def list_dead_letters(clients: Clients, queue_url: str) -> list[DeadLetter]:
+    """Peek: messages are received and made visible again at once."""
+    letters = receive_all(clients, queue_url, visibility_timeout=30)
+    sqs = clients("sqs")
+    for i in range(0, len(letters), 10):
+        entries = [
+            {"Id": str(n), "ReceiptHandle": d.receipt_handle, "VisibilityTimeout": 0}
+            for n, d in enumerate(letters[i : i + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+    return letters
+
+
+def summarise(letters: list[DeadLetter]) -> Counter[str]:
+    return Counter(d.error for d in letters)
+
+
+@dataclass(frozen=True)
+class RedriveReport:
+    taken: int
+    stored: int
+    duplicates: int
+    failed_again: int
+    not_redrivable: int
+
+
+def redrive(clients: Clients, queue_url: str, state_machine_arn: str, timeout: float = 600.0) -> RedriveReport:
+    letters = receive_all(clients, queue_url, visibility_timeout=int(timeout) + 60)
+    sfn = clients("stepfunctions")
+    sqs = clients("sqs")
+    started: dict[str, DeadLetter] = {}
+    not_redrivable = 0
+    for d in letters:
+        tx = d.body.get("transaction")
+        if not isinstance(tx, dict):
+            # Not JSON at all: nothing to run again. It stays in the queue for a person.
+            not_redrivable += 1
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
+            continue
+        payload = json.dumps({"transaction": tx, "received_at": d.body.get("received_at") or now_iso()})
+        arn = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=execution_name(d.transaction_id), input=payload
+        )["executionArn"]
+        started[arn] = d
+    outcomes = wait_for(clients, started, timeout=timeout)
+    for arn in (*outcomes.stored, *outcomes.duplicates, *outcomes.failed):
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=started[arn].receipt_handle)
+    return RedriveReport(
+        taken=len(letters),
+        stored=len(outcomes.stored),
+        duplicates=len(outcomes.duplicates),
+        failed_again=len(outcomes.failed),
+        not_redrivable=not_redrivable,
+    )

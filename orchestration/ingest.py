@@ -1,0 +1,118 @@
+"""The entrance logic shared by the local API Gateway stand-in, `mtx send` and the tests.
+
+A body that is not JSON or fails the contract is answered 400 with field errors
+and dead-lettered (with the same message shape as the workflow's), so nothing
+disappears; a valid body starts one execution of the transaction workflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts import InvalidTransaction, parse_json, validate_transaction
+from orchestration.settings import Settings
+
+Clients = Callable[[str], Any]
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class Submission:
+    status: int  # 202 accepted, 400 rejected
+    body: dict[str, Any]
+    execution_arn: str | None = None
+    transaction_id: str | None = None
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def execution_name(transaction_id: str | None) -> str:
+    stem = _NAME_SAFE.sub("_", transaction_id or "tx")[:48]
+    return f"{stem}-{uuid.uuid4().hex[:20]}"
+
+
+def dead_letter_rejection(
+    settings: Settings, clients: Clients, raw: Any, error: InvalidTransaction, received_at: str, queue_url: str
+) -> None:
+    """Dead-letter a body rejected at the entrance, in the workflow's message shape, and alert."""
+    message = {
+        "transaction_id": error.transaction_id,
+        "transaction": raw,
+        "received_at": received_at,
+        "error": {"Error": type(error).__name__, "Cause": json.dumps(error.to_dict())},
+        "failed_state": "ApiEntrance",
+    }
+    body = json.dumps(message, default=str)
+    attrs = {"error": {"DataType": "String", "StringValue": type(error).__name__}}
+    clients("sqs").send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attrs)
+    clients("sns").publish(
+        TopicArn=settings.alerts_topic_arn, Subject="MTX transaction dead-lettered", Message=body,
+        MessageAttributes=attrs,
+    )  # fmt: skip
+
+
+def submit(
+    raw: bytes | str | dict[str, Any],
+    *,
+    settings: Settings,
+    clients: Clients,
+    state_machine_arn: str,
+    queue_url: str,
+    received_at: str | None = None,
+) -> Submission:
+    received_at = received_at or now_iso()
+    try:
+        data = parse_json(raw) if isinstance(raw, bytes | str) else raw
+        tx = validate_transaction(data)
+    except InvalidTransaction as exc:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        dead_letter_rejection(settings, clients, text, exc, received_at, queue_url)
+        return Submission(400, {**exc.to_dict(), "dead_lettered": True}, transaction_id=exc.transaction_id)
+    payload = json.dumps({"transaction": tx.to_json_dict(), "received_at": received_at})
+    started = clients("stepfunctions").start_execution(
+        stateMachineArn=state_machine_arn, name=execution_name(tx.transaction_id), input=payload
+    )
+    arn = started["executionArn"]
+    return Submission(202, {"executionArn": arn, "transactionId": tx.transaction_id}, arn, tx.transaction_id)
+
+
+@dataclass
+class Outcomes:
+    stored: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)
+
+
+def wait_for(clients: Clients, execution_arns: Iterable[str], timeout: float = 600.0, poll: float = 0.05) -> Outcomes:
+    """Wait for executions to end; sort them by outcome (STORED / DUPLICATE / failed)."""
+    sfn = clients("stepfunctions")
+    pending = list(execution_arns)
+    out = Outcomes()
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        still = []
+        for arn in pending:
+            d = sfn.describe_execution(executionArn=arn)
+            status = d["status"]
+            if status == "RUNNING":
+                still.append(arn)
+            elif status == "SUCCEEDED":
+                outcome = json.loads(d.get("output") or "{}").get("outcome")
+                (out.duplicates if outcome == "DUPLICATE" else out.stored).append(arn)
+            else:
+                out.failed.append(arn)
+        pending = still
+        if pending:
+            time.sleep(poll)
+    out.running = pending
+    return out

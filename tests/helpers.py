@@ -1,0 +1,54 @@
+"""Helpers shared by tests (builders and execution runners)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from orchestration.runtime.stack import LocalStack
+
+
+def unique_id(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+SEED_000: dict[str, Any] = json.loads(
+    """{
+    "transactionId": "1",
+    "user_id": "user_987654321",
+    "game": "Path Of Exile 2",
+    "item_purchased": {"item_id": "mtx_abyssal_wings", "item_name": "Abyssal Wings", "item_type": "cosmetic",
+                       "price": {"currency": "USD", "amount": 10}},
+    "payment_details": {"payment_method": "credit_card", "card_last4": "1234", "transaction_status": "pending",
+                        "gateway": "Stripe"},
+    "event_timestamp": "2025-02-09T12:34:56Z",
+    "server_region": "EU-West",
+    "client_ip": "192.168.1.1"
+}"""
+)
+
+
+def seed_tx(**overrides: Any) -> dict[str, Any]:
+    tx = json.loads(json.dumps(SEED_000))
+    tx["transactionId"] = unique_id()
+    for key, value in overrides.items():
+        tx[key] = value
+    return tx
+
+
+def run_execution(
+    stack: LocalStack, machine: str, payload: dict[str, Any], timeout: float = 120
+) -> dict[str, Any]:
+    sfn = stack.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=stack.state_machine_arn(machine), name=uuid.uuid4().hex, input=json.dumps(payload)
+    )["executionArn"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = sfn.describe_execution(executionArn=arn)
+        if d["status"] != "RUNNING":
+            return dict(d)
+        time.sleep(0.02)
+    raise TimeoutError(f"execution {arn} still running after {timeout} s")

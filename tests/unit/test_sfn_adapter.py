@@ -1,0 +1,227 @@
+"""The Step Functions adapter on its own: small definitions through moto's vendored interpreter.
+
+Each construct the workflows rely on (Lambda Task both ways, Choice, Parallel,
+Map, Retry, Catch on the exception class name, SQS/SNS/DynamoDB integrations,
+JSONata, Wait) is executed for real, so a moto upgrade that moves the private
+names we patch fails here first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from orchestration import sfn
+
+pytestmark = pytest.mark.unit
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/sfn"
+
+
+class Flaky(Exception):
+    pass
+
+
+class Rejected(Exception):
+    pass
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    sfn.install(time_scale=0.0)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield lambda svc: boto3.client(svc, region_name=REGION)
+    sfn.REGISTRY.clear()
+
+
+def fn_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
+
+
+def execute(clients: Any, definition: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    client = clients("stepfunctions")
+    arn = client.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    ex = client.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps(payload))
+    for _ in range(2000):
+        d = client.describe_execution(executionArn=ex["executionArn"])
+        if d["status"] != "RUNNING":
+            return dict(d)
+        time.sleep(0.005)
+    raise TimeoutError
+
+
+def test_plain_arn_and_lambda_invoke_reach_python_handlers(aws: Any) -> None:
+    sfn.REGISTRY.register("double", lambda event, ctx: {"n": event["n"] * 2, "fn": ctx.function_name})
+    definition = {
+        "StartAt": "Plain",
+        "States": {
+            "Plain": {"Type": "Task", "Resource": fn_arn("double"), "Next": "Optimised"},
+            "Optimised": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": fn_arn("double"), "Payload": {"n.$": "$.n"}},
+                "OutputPath": "$.Payload", "End": True,
+            },
+        },
+    }  # fmt: skip
+    d = execute(aws, definition, {"n": 3})
+    assert d["status"] == "SUCCEEDED"
+    assert json.loads(d["output"]) == {"n": 12, "fn": "double"}
+
+
+def test_retry_then_catch_match_the_exception_class_name(aws: Any) -> None:
+    calls = {"n": 0}
+
+    def flaky(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise Flaky("try again")
+        raise Rejected(f"field x: rejected after {calls['n']} calls")
+
+    sfn.REGISTRY.register("flaky", flaky)
+    definition = {
+        "StartAt": "Work",
+        "States": {
+            "Work": {
+                "Type": "Task", "Resource": fn_arn("flaky"),
+                "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 5, "MaxAttempts": 5, "BackoffRate": 2}],
+                "Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.error", "Next": "Handled"}],
+                "End": True,
+            },
+            "Handled": {"Type": "Pass", "End": True},
+        },
+    }  # fmt: skip
+    started = time.monotonic()
+    d = execute(aws, definition, {})
+    assert d["status"] == "SUCCEEDED"
+    error = json.loads(d["output"])["error"]
+    assert error["Error"] == "Rejected"
+    assert json.loads(error["Cause"])["errorMessage"] == "field x: rejected after 3 calls"
+    assert calls["n"] == 3
+    # 5 s + 10 s of backoff were scaled to zero
+    assert time.monotonic() - started < 5
+
+
+def test_uncaught_error_fails_the_execution_with_its_name(aws: Any) -> None:
+    def boom(event: dict[str, Any], ctx: Any) -> None:
+        raise Rejected("nope")
+
+    sfn.REGISTRY.register("boom", boom)
+    d = execute(
+        aws, {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": fn_arn("boom"), "End": True}}}, {}
+    )
+    assert d["status"] == "FAILED"
+    assert d["error"] == "Rejected"
+
+
+def test_choice_parallel_and_map(aws: Any) -> None:
+    sfn.REGISTRY.register("square", lambda e, c: e["v"] ** 2)
+    definition = {
+        "StartAt": "Route",
+        "States": {
+            "Route": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.mode", "StringEquals": "fanout", "Next": "Both"}],
+                "Default": "Nope",
+            },
+            "Nope": {"Type": "Fail", "Error": "WrongMode"},
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Squares", "States": {"Squares": {
+                        "Type": "Map", "ItemsPath": "$.values", "MaxConcurrency": 2,
+                        "ItemProcessor": {"StartAt": "Sq", "States": {"Sq": {
+                            "Type": "Task", "Resource": fn_arn("square"), "Parameters": {"v.$": "$"}, "End": True}}},
+                        "End": True}}},
+                    {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "Result": "side", "End": True}}},
+                ],
+                "End": True,
+            },
+        },
+    }  # fmt: skip
+    d = execute(aws, definition, {"mode": "fanout", "values": [1, 2, 3]})
+    assert d["status"] == "SUCCEEDED"
+    assert json.loads(d["output"]) == [[1, 4, 9], "side"]
+    assert execute(aws, definition, {"mode": "other", "values": []})["error"] == "WrongMode"
+
+
+def test_sqs_sns_dynamodb_integrations(aws: Any) -> None:
+    sqs, sns, ddb = aws("sqs"), aws("sns"), aws("dynamodb")
+    queue = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"}
+    )
+    ddb.create_table(
+        TableName="status", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )  # fmt: skip
+    put = {
+        "Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
+        "Parameters": {"TableName": "status", "Item": {"id": {"S.$": "$.id"}},
+                       "ConditionExpression": "attribute_not_exists(id)"},
+        "ResultPath": None,
+        "Catch": [{"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": None, "Next": "Dup"}],
+        "Next": "Dlq",
+    }  # fmt: skip
+    definition = {
+        "StartAt": "Put",
+        "States": {
+            "Put": put,
+            "Dup": {"Type": "Pass", "Result": {"outcome": "duplicate"}, "End": True},
+            "Dlq": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+                    "Parameters": {"QueueUrl": queue, "MessageBody.$": "$"}, "ResultPath": None, "Next": "Alert"},
+            "Alert": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+                      "Parameters": {"TopicArn": topic, "Message.$": "$"}, "ResultPath": None, "End": True},
+        },
+    }  # fmt: skip
+    assert execute(aws, definition, {"id": "a"})["status"] == "SUCCEEDED"
+    assert json.loads(execute(aws, definition, {"id": "a"})["output"]) == {"outcome": "duplicate"}
+    assert ddb.get_item(TableName="status", Key={"id": {"S": "a"}})["Item"]["id"]["S"] == "a"
+    [msg] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    assert json.loads(msg["Body"]) == {"id": "a"}
+    [alert] = sqs.receive_message(QueueUrl=inbox)["Messages"]
+    assert json.loads(alert["Body"]) == {"id": "a"}
+
+
+def test_jsonata_and_wait(aws: Any) -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Nap",
+        "States": {
+            "Nap": {"Type": "Wait", "Seconds": 3600, "Next": "Sum"},
+            "Sum": {"Type": "Pass", "Output": "{% $sum($states.input.values) * 2 %}", "End": True},
+        },
+    }
+    started = time.monotonic()
+    d = execute(aws, definition, {"values": [1, 2, 3.5]})
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == 13
+    assert time.monotonic() - started < 10
+
+
+def test_render_definition_refuses_missing_placeholders(tmp_path: Any) -> None:
+    path = tmp_path / "x.asl.json"
+    path.write_text('{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "${fn}", "End": true}}}')
+    with pytest.raises(sfn.MissingPlaceholder, match="fn"):
+        sfn.render_definition(path, {})
+    assert json.loads(sfn.render_definition(path, {"fn": "arn:x"}))["States"]["A"]["Resource"] == "arn:x"
+
+
+def test_unregistered_function_is_a_loud_failure(aws: Any) -> None:
+    d = execute(
+        aws, {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": fn_arn("ghost"), "End": True}}}, {}
+    )
+    assert d["status"] == "FAILED"
