@@ -14,7 +14,7 @@ class FieldError:
         return f"{self.field}: {self.reason}"
 
 
-class InvalidTransaction(ValueError):  # noqa: N818 - the class name is the stable error code
+class InvalidTransaction(ValueError):
     """The payload does not satisfy the transaction contract."""
 
     def __init__(self, errors: list[FieldError], transaction_id: str | None = None) -> None:

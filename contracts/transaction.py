@@ -46,7 +46,7 @@ EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 class ItemType(StrEnum):
     COSMETIC = "cosmetic"
     CURRENCY = "currency"
-    BATTLE_PASS = "battle_pass"
+    BATTLE_PASS = "battle_pass"  # noqa: S105 - an item type, not a password
     LOOT_BOX = "loot_box"
     BUNDLE = "bundle"
     BOOST = "boost"

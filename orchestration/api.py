@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from orchestration.ingest import Clients, submit
-from orchestration.settings import Settings
 from orchestration.runtime.ports import free_port
+from orchestration.settings import Settings
 
 MAX_BODY = 256 * 1024  # API Gateway's payload limit is 10 MB; a transaction is < 2 KB
 
@@ -35,7 +35,7 @@ class ApiServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _send(self, status: int, body: dict[str, Any]) -> None:
@@ -46,7 +46,7 @@ class ApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            def do_POST(self) -> None:
                 if self.path.rstrip("/") != "/transactions":
                     self._send(404, {"error": "NotFound", "message": f"no route POST {self.path}"})
                     return
@@ -65,7 +65,7 @@ class ApiServer:
                     return
                 self._send(result.status, result.body)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/health":
                     self._send(HTTPStatus.OK, {"status": "ok"})
                     return

@@ -1,10 +1,10 @@
 """``mtx``: the local runtime's command line.
 
-    mtx up | down | status          the local stack (PostgreSQL + moto + API)
-    mtx generate                    sample transactions (NDJSON)
-    mtx send FILE|-                 POST each line to /transactions
-    mtx dlq list | redrive          the dead-letter queue
-    mtx demo                        what `make run` does: everything, then stop
+mtx up | down | status          the local stack (PostgreSQL + moto + API)
+mtx generate                    sample transactions (NDJSON)
+mtx send FILE|-                 POST each line to /transactions
+mtx dlq list | redrive          the dead-letter queue
+mtx demo                        what `make run` does: everything, then stop
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ def _progress(done: int, total: int, started: float, label: str) -> None:
         sys.stderr.write("\n")
 
 
-def post_lines(api_url: str, lines: Iterable[str], concurrency: int = 8, show_progress: bool = True) -> list[dict[str, Any]]:
+def post_lines(
+    api_url: str, lines: Iterable[str], concurrency: int = 8, show_progress: bool = True
+) -> list[dict[str, Any]]:
     """POST every line to /transactions; returns one result per line (status + body)."""
     items = [ln for ln in lines if ln.strip()]
     results: list[dict[str, Any]] = [{} for _ in items]
@@ -142,7 +144,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def print_endpoints(stack: Any) -> None:
     s = stack.settings
-    print(f"""
+    print(
+        f"""
 local AWS (moto)   {stack.moto.endpoint_url}
   aws --endpoint-url {stack.moto.endpoint_url} s3 ls
   aws --endpoint-url {stack.moto.endpoint_url} sqs receive-message --queue-url {stack.dead_letter_queue_url}
@@ -151,7 +154,9 @@ compliance (RDS)   psql '{stack.dsn("compliance")}' -c 'select count(*) from com
 warehouse          psql '{stack.dsn("warehouse")}'
 environment        source {stack.env_file}   (AWS_*, MTX_* and the dbt profile's variables)
 state machines     {", ".join(stack.provisioned.state_machine_arns.values())}
-buckets            {s.raw_bucket}, {s.analytics_bucket}, {s.curated_bucket}""", flush=True)
+buckets            {s.raw_bucket}, {s.analytics_bucket}, {s.curated_bucket}""",
+        flush=True,
+    )
 
 
 def cmd_down(args: argparse.Namespace) -> int:

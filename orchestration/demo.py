@@ -44,9 +44,9 @@ def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: i
             rows = conn.execute("select count(*) from compliance.transactions").fetchone()[0]  # type: ignore[index]
         objects = sum(
             page.get("KeyCount", 0)
-            for page in stack.client("s3").get_paginator("list_objects_v2").paginate(
-                Bucket=stack.require_settings().analytics_bucket, Prefix="transactions/"
-            )
+            for page in stack.client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=stack.require_settings().analytics_bucket, Prefix="transactions/")
         )
         print(f"""
 summary

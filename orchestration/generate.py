@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import random
 import sys
 import time
@@ -41,6 +42,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from itertools import accumulate
 from os import PathLike
+from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
 import orjson
@@ -209,14 +211,17 @@ _TYPE_APPEAL: dict[ItemType, float] = {
 
 # Public first octets / IPv6 prefixes by region (plausible, not a geo database).
 _IPV4_FIRST: dict[ServerRegion, tuple[int, ...]] = {
-    _R.NA_EAST: (3, 23, 24, 50, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 96, 98, 104, 107, 108, 173, 174),
-    _R.NA_WEST: (4, 8, 12, 24, 50, 64, 66, 67, 68, 69, 70, 71, 75, 76, 97, 99, 104, 107, 108, 172, 173, 184),
-    _R.EU_WEST: (2, 5, 31, 37, 46, 62, 77, 78, 80, 81, 82, 83, 84, 85, 86, 87, 88, 90, 92, 109, 176, 212, 213),
-    _R.EU_EAST: (5, 31, 37, 46, 77, 78, 79, 83, 89, 91, 93, 94, 95, 109, 178, 185, 188, 193, 194, 195, 217),
-    _R.SA_EAST: (138, 143, 152, 177, 179, 181, 186, 187, 189, 190, 191, 200, 201),
-    _R.ASIA_PACIFIC: (1, 14, 27, 36, 39, 42, 49, 58, 59, 60, 61, 101, 110, 111, 112, 113, 114, 115, 116, 118),
-    _R.OCEANIA: (1, 27, 49, 58, 101, 103, 110, 115, 120, 121, 124, 139, 144, 202, 203),
-    _R.MIDDLE_EAST: (2, 5, 31, 37, 46, 77, 78, 82, 86, 87, 89, 91, 92, 94, 176, 178, 185, 188, 212, 213),
+    region: tuple(int(octet) for octet in octets.split())
+    for region, octets in {
+        _R.NA_EAST: "3 23 24 50 63 64 65 66 67 68 69 70 71 72 73 74 96 98 104 107 108 173 174",
+        _R.NA_WEST: "4 8 12 24 50 64 66 67 68 69 70 71 75 76 97 99 104 107 108 172 173 184",
+        _R.EU_WEST: "2 5 31 37 46 62 77 78 80 81 82 83 84 85 86 87 88 90 92 109 176 212 213",
+        _R.EU_EAST: "5 31 37 46 77 78 79 83 89 91 93 94 95 109 178 185 188 193 194 195 217",
+        _R.SA_EAST: "138 143 152 177 179 181 186 187 189 190 191 200 201",
+        _R.ASIA_PACIFIC: "1 14 27 36 39 42 49 58 59 60 61 101 110 111 112 113 114 115 116 118",
+        _R.OCEANIA: "1 27 49 58 101 103 110 115 120 121 124 139 144 202 203",
+        _R.MIDDLE_EAST: "2 5 31 37 46 77 78 82 86 87 89 91 92 94 176 178 185 188 212 213",
+    }.items()
 }
 _IPV6_PREFIX: dict[ServerRegion, tuple[str, ...]] = {
     _R.NA_EAST: ("2600", "2601", "2603"),
@@ -340,18 +345,12 @@ class _World:
         self.step = self.hour_start[-1] / max(n, 1)
         self.hms = [f"{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)]
 
-    def timestamp(self, i: int, r: float) -> str:
-        """Time of record i: quantiles of the load curve, so the stream is in time order."""
-        q = (i + r) * self.step
-        hour = min(bisect(self.hour_start, q) - 1, self.last_hour)
-        second = int((q - self.hour_start[hour]) / self.hour_load[hour] * 3600.0)
-        day, hour_of_day = divmod(hour, 24)
-        return self.day_prefix[day] + self.hms[hour_of_day * 3600 + min(max(second, 0), 3599)]
-
 
 # ----------------------------------------------------------------------- mutations
 
 _DELETE = object()
+#: What a mutation returns: the line, the readable transactionId, the wire path of the defect.
+_Out = tuple[str, str | None, str]
 
 
 def _replace(record: dict[str, Any], path: Sequence[str], value: Any) -> dict[str, Any]:
@@ -414,7 +413,7 @@ class _Mutator:
     def __init__(self, rng: random.Random, world: _World) -> None:
         self.rng = rng
         self.world = world
-        self.by_kind: dict[str, Callable[[dict[str, Any], int, str], tuple[str, str | None, str]]] = {
+        self.by_kind: dict[str, Callable[[dict[str, Any], int, str], _Out]] = {
             "malformed_json": self.malformed_json,
             "missing_field": self.missing_field,
             "mistyped_field": self.mistyped_field,
@@ -431,7 +430,7 @@ class _Mutator:
         return GeneratedRecord(line, tx_id, kind, field)
 
     # Contract kinds ----------------------------------------------------------
-    def malformed_json(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def malformed_json(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         line = _dumps(record)
         variant = self.rng.random()
         if variant < 0.55:  # the connection dropped mid-line
@@ -444,12 +443,12 @@ class _Mutator:
             line = line.replace('"user_id"', "user_id", 1)
         return line, None, "$"
 
-    def missing_field(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def missing_field(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         path = self.rng.choice(_REQUIRED_PATHS)
         tx_id = None if path == ("transactionId",) else record["transactionId"]
         return _dumps(_replace(record, path, _DELETE)), tx_id, ".".join(path)
 
-    def mistyped_field(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def mistyped_field(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         rng = self.rng
         payment = record["payment_details"]
         variants: list[tuple[tuple[str, ...], Any]] = [
@@ -470,21 +469,21 @@ class _Mutator:
         tx_id = None if path == ("transactionId",) else record["transactionId"]
         return _dumps(_replace(record, path, value)), tx_id, ".".join(path)
 
-    def negative_amount(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def negative_amount(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         amount = record["item_purchased"]["price"]["amount"]
         value = -amount if self.rng.random() < 0.8 else -_json_number(_quantum(currency))
         return _dumps(_replace(record, _AMOUNT, value)), record["transactionId"], ".".join(_AMOUNT)
 
-    def absurd_amount(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def absurd_amount(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         value = self.rng.choice(_ABSURD_AMOUNTS)
         return _dumps(_replace(record, _AMOUNT, value)), record["transactionId"], ".".join(_AMOUNT)
 
-    def unknown_currency(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def unknown_currency(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         value = self.rng.choice((*_UNKNOWN_CURRENCIES, currency.lower()))
         return _dumps(_replace(record, _CURRENCY, value)), record["transactionId"], ".".join(_CURRENCY)
 
     # Catalogue kinds (contract-valid) ----------------------------------------
-    def unknown_item(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def unknown_item(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         rng = self.rng
         known = self.world.items[item]
         variant = rng.random()
@@ -514,16 +513,20 @@ class _Mutator:
             "item_type": item_type.value,
             "price": {"currency": currency, "amount": _json_number(amount)},
         }
-        return _dumps(_replace(record, ("item_purchased",), wire)), record["transactionId"], "item_purchased.item_id"
+        return (
+            _dumps(_replace(record, ("item_purchased",), wire)),
+            record["transactionId"],
+            "item_purchased.item_id",
+        )
 
-    def not_for_sale(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def not_for_sale(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         retired = self.rng.choice(self.world.not_for_sale)
         out = dict(record)
         out["game"] = self.world.items[retired].game
         out["item_purchased"] = self.world.item_wire[retired][currency]
         return _dumps(out), record["transactionId"], "item_purchased.item_id"
 
-    def price_mismatch(self, record: dict[str, Any], item: int, currency: str) -> tuple[str, str | None, str]:
+    def price_mismatch(self, record: dict[str, Any], item: int, currency: str) -> _Out:
         listed = self.world.items[item].prices[currency]
         quantum = _quantum(currency)
         variant = self.rng.random()
@@ -537,12 +540,18 @@ class _Mutator:
             paid = listed + quantum if self.rng.random() < 0.5 else listed - quantum
         if paid == listed or paid <= 0 or paid != paid.quantize(quantum):
             paid = listed + quantum
-        return _dumps(_replace(record, _AMOUNT, _json_number(paid))), record["transactionId"], ".".join(_AMOUNT)
+        return (
+            _dumps(_replace(record, _AMOUNT, _json_number(paid))),
+            record["transactionId"],
+            ".".join(_AMOUNT),
+        )
 
 
 # ----------------------------------------------------------------------- generator
 
 _RECENT = 512  # duplicates re-send one of the last _RECENT valid records
+_UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID4_BITS = (0x4 << 76) | (0x2 << 62)
 
 
 def _plan(n: int, invalid_share: float, duplicate_share: float) -> dict[str, int]:
@@ -595,7 +604,7 @@ def generate(
 
 
 def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date) -> Iterator[GeneratedRecord]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not a secret
     world = _World(rng, n, start, end)
     mutator = _Mutator(rng, world)
 
@@ -608,7 +617,8 @@ def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date)
     rnd = rng.random
     getrandbits = rng.getrandbits
     dumps = orjson.dumps
-    timestamp = world.timestamp
+    step, hour_start, hour_load, last_hour = world.step, world.hour_start, world.hour_load, world.last_hour
+    day_prefix, hms = world.day_prefix, world.hms
     user_cum = world.user_cum
     user_total = user_cum[-1]
     user_hi = len(user_cum) - 1
@@ -625,7 +635,11 @@ def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date)
 
     for i in range(n):
         kind = special.get(i, VALID)
-        event_timestamp = timestamp(i, rnd())
+        # Event time: quantile (i + r) / n of the load curve, so the stream is in time order.
+        q = (i + rnd()) * step
+        hour = min(bisect(hour_start, q) - 1, last_hour)
+        second = int((q - hour_start[hour]) / hour_load[hour] * 3600.0)
+        event_timestamp = day_prefix[hour // 24] + hms[(hour % 24) * 3600 + min(max(second, 0), 3599)]
         if kind == DUPLICATE:
             original = recent[int(rnd() * len(recent))]
             yield GeneratedRecord(original.line, original.transaction_id, DUPLICATE)
@@ -654,8 +668,8 @@ def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date)
             ip = f"{ip_first[u][b % len(ip_first[u])]}.{(b >> 8) & 255}.{b >> 16}.{(b & 127) + 2}"
         else:
             ip = home_ip[u]
-        h = f"{getrandbits(128):032x}"
-        tx_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+        h = f"{getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"  # a random (version 4) UUID
+        tx_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         record = {
             "transactionId": tx_id,
             "user_id": user_id[u],
@@ -729,9 +743,7 @@ def _count(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", "-n", type=_count, default=1000, help="number of records (default 1000)")
     parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same bytes (default 42)")
-    parser.add_argument(
-        "--invalid-share", type=_share, default=0.05, help="share of bad records, split over the kinds"
-    )
+    parser.add_argument("--invalid-share", type=_share, default=0.05, help="share of bad records, split over the kinds")
     parser.add_argument("--duplicate-share", type=_share, default=0.01, help="share of re-sent records")
     parser.add_argument("--start", type=date.fromisoformat, default=None, help="first event date (UTC)")
     parser.add_argument(
@@ -741,25 +753,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``mtx generate``: write the records (file or stdout), the counts per kind to stderr."""
     began = time.perf_counter()
-    options: dict[str, Any] = {
-        "seed": args.seed,
-        "invalid_share": args.invalid_share,
-        "duplicate_share": args.duplicate_share,
-        "start": args.start,
-        "end": args.end,
-    }
     try:
-        if args.out == "-":
-            counts = _write(sys.stdout, generate(args.count, **options))
-            sys.stdout.flush()
-        else:
-            counts = write_ndjson(args.out, args.count, **options)
+        records = generate(
+            args.count,
+            seed=args.seed,
+            invalid_share=args.invalid_share,
+            duplicate_share=args.duplicate_share,
+            start=args.start,
+            end=args.end,
+        )
     except ValueError as exc:
         print(f"mtx generate: {exc}", file=sys.stderr)
         return 2
+    if args.out == "-":
+        try:
+            counts = _write(sys.stdout, records)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `mtx generate | head`: the reader has had enough
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
+        target = "stdout"
+    else:
+        path = Path(args.out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="\n") as stream:
+            counts = _write(stream, records)
+        target = str(path)
     elapsed = time.perf_counter() - began
-    target = "stdout" if args.out == "-" else args.out
     print(f"generated {args.count} records (seed {args.seed}) to {target} in {elapsed:.2f} s", file=sys.stderr)
     for kind in KINDS:
         print(f"  {kind:<17}{counts.get(kind, 0):>10}", file=sys.stderr)

@@ -93,7 +93,7 @@ class Outcomes:
     running: list[str] = field(default_factory=list)
 
 
-def wait_for(clients: Clients, execution_arns: Iterable[str], timeout: float = 600.0, poll: float = 0.05) -> Outcomes:
+def wait_for(clients: Clients, execution_arns: Iterable[str], timeout: float = 600.0, poll: float = 0.02) -> Outcomes:
     """Wait for executions to end; sort them by outcome (STORED / DUPLICATE / failed)."""
     sfn = clients("stepfunctions")
     pending = list(execution_arns)
@@ -113,6 +113,7 @@ def wait_for(clients: Clients, execution_arns: Iterable[str], timeout: float = 6
                 out.failed.append(arn)
         pending = still
         if pending:
-            time.sleep(poll)
+            # back off with the backlog: polling must not starve the executions it waits for
+            time.sleep(min(1.0, poll * (1 + len(pending) / 10)))
     out.running = pending
     return out

@@ -8,6 +8,7 @@ subscription. Terraform's modules are checked against this file by tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +92,9 @@ def build(settings: Settings) -> Manifest:
         topics=(s.alerts_topic_name,),
         secrets=(s.compliance_secret_id, s.warehouse_secret_id),
         state_machines=tuple(
-            sm for sm in (StateMachine("transaction", "EXPRESS"),) if (sfn.STATE_MACHINES_DIR / f"{sm.workflow}.asl.json").exists()
+            sm
+            for sm in (StateMachine("transaction", "EXPRESS"),)
+            if (sfn.STATE_MACHINES_DIR / f"{sm.workflow}.asl.json").exists()
         ),
         glue_databases=(s.glue_database,),
         lambdas=dict(LAMBDAS),
@@ -115,10 +118,8 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
     s = manifest.settings
     s3 = clients("s3")
     for bucket in manifest.buckets:
-        try:
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         s3.put_bucket_encryption(
             Bucket=bucket,
@@ -129,9 +130,12 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
         s3.put_public_access_block(
             Bucket=bucket,
             PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
             },
-        )  # fmt: skip
+        )
 
     ddb = clients("dynamodb")
     existing_tables = set(ddb.list_tables()["TableNames"])
@@ -180,10 +184,8 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
 
     glue = clients("glue")
     for database in manifest.glue_databases:
-        try:
+        with contextlib.suppress(glue.exceptions.AlreadyExistsException):
             glue.create_database(DatabaseInput={"Name": database, "Description": "MTX analytics (PII-free)"})
-        except glue.exceptions.AlreadyExistsException:
-            pass
 
     sfn_client = clients("stepfunctions")
     values = manifest.placeholders(queue_urls)
@@ -200,7 +202,9 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
             arns[machine.workflow] = sfn_client.create_state_machine(
                 name=name, definition=definition, roleArn=role, type=machine.type
             )["stateMachineArn"]
-    return Provisioned(queue_urls=queue_urls, state_machine_arns=arns, alerts_inbox_url=queue_urls[alerts_inbox_name(s)])
+    return Provisioned(
+        queue_urls=queue_urls, state_machine_arns=arns, alerts_inbox_url=queue_urls[alerts_inbox_name(s)]
+    )
 
 
 def register_lambdas(manifest: Manifest) -> None:

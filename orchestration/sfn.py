@@ -13,6 +13,12 @@ upgrade that moves them fails loudly:
 * Retry and Wait sleep for real; ``time_scale`` multiplies those sleeps
   (0 in tests).
 * ``QueryLanguage: JSONata`` gets its evaluator from ``jsonata-python``.
+* The interpreter parses the definition again for every execution (ANTLR, in
+  Python: a fifth of an execution's CPU); parsed programs are cached by
+  definition text. Evaluation state lives in each execution's environment
+  (``env.heap``), not in the parsed components, so sharing them is safe.
+* Every service integration built a new boto3 client per call (several ms of
+  CPU each); clients are cached per (service, region, endpoint) instead.
 
 Definitions are rendered like Terraform's ``templatefile()``: every
 ``${name}`` placeholder must be supplied, and nothing else is touched.
@@ -20,6 +26,7 @@ Definitions are rendered like Terraform's ``templatefile()``: every
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -34,7 +41,7 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
-class MissingPlaceholder(KeyError):  # noqa: N818 - stable name
+class MissingPlaceholder(KeyError):
     pass
 
 
@@ -151,6 +158,42 @@ def _eval_jsonata(expression: str) -> Any:
     return json.loads(json.dumps(result, default=str)) if result is not None else None
 
 
+_INTEGRATION_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_glue",
+)
+
+
+def _cache_integration_clients() -> None:
+    import importlib
+
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    cache: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def cached_boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, str(moto_server_port()) if not boto_client.botocore_stubber.enabled else "stub")
+        found = cache.get(key)
+        if found is None:
+            with lock:
+                found = cache.get(key) or original(region=region, service=service, state_credentials=state_credentials)
+                cache[key] = found
+        return found
+
+    for name in _INTEGRATION_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = cached_boto_client_for  # type: ignore[attr-defined]
+
+
 def set_time_scale(scale: float) -> None:
     """Multiply Retry/Wait sleeps of the local interpreter (0 = no sleeping)."""
     global _time_scale
@@ -170,10 +213,14 @@ def install(time_scale: float | None = None) -> None:
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
         from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True  # type: ignore[typeddict-item]
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
         lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
         moto_jsonata._eval_jsonata = _eval_jsonata
+        AmazonStateLanguageParser.parse = staticmethod(  # type: ignore[method-assign]
+            functools.lru_cache(maxsize=128)(AmazonStateLanguageParser.parse)
+        )
 
         class _ScaledTime:
             """``time`` as retrier_decl sees it, with sleep scaled."""
@@ -202,6 +249,7 @@ def install(time_scale: float | None = None) -> None:
             env.program_state_event.wait(wait_seconds * _time_scale)
 
         wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
+        _cache_integration_clients()
         _installed = True
 
 

@@ -38,9 +38,7 @@ def seed_tx(**overrides: Any) -> dict[str, Any]:
     return tx
 
 
-def run_execution(
-    stack: LocalStack, machine: str, payload: dict[str, Any], timeout: float = 120
-) -> dict[str, Any]:
+def run_execution(stack: LocalStack, machine: str, payload: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
     sfn = stack.client("stepfunctions")
     arn = sfn.start_execution(
         stateMachineArn=stack.state_machine_arn(machine), name=uuid.uuid4().hex, input=json.dumps(payload)

@@ -23,9 +23,8 @@ def client(service: str, settings: Settings | None = None) -> Any:
         with _lock:
             found = _clients.get(key)
             if found is None:
-                found = boto3.session.Session().client(
-                    service, region_name=s.region, endpoint_url=s.aws_endpoint_url, config=_CONFIG
-                )
+                session: Any = boto3.session.Session()
+                found = session.client(service, region_name=s.region, endpoint_url=s.aws_endpoint_url, config=_CONFIG)
                 _clients[key] = found
     return found
 

@@ -1,4 +1,9 @@
-"""PostgreSQL connections built from a Secrets Manager secret; one per process, reconnecting."""
+"""PostgreSQL connections built from a Secrets Manager secret: a small pool per process.
+
+In AWS one Lambda container runs one invocation at a time, so the pool holds
+one warm connection; locally many executions share the process, and the pool
+keeps a connection per concurrent caller instead of one per call.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ import psycopg
 from lambdas.common.errors import DatabaseUnavailable
 from lambdas.common.secrets import get_secret
 
-_local = threading.local()
+_idle: dict[str, list[psycopg.Connection]] = {}
+_lock = threading.Lock()
+MAX_IDLE = 16
 
 
 def _connect(secret_id: str) -> psycopg.Connection:
@@ -28,25 +35,49 @@ def _connect(secret_id: str) -> psycopg.Connection:
         )
     except psycopg.OperationalError as exc:
         get_secret(secret_id, refresh=True)  # the password may have been rotated
-        raise DatabaseUnavailable(
-            f"database of secret {secret_id} unavailable: {type(exc).__name__}"
-        ) from None
+        raise DatabaseUnavailable(f"database of secret {secret_id} unavailable: {type(exc).__name__}") from None
+
+
+def _acquire(secret_id: str) -> psycopg.Connection:
+    with _lock:
+        pool = _idle.setdefault(secret_id, [])
+        while pool:
+            conn = pool.pop()
+            if not conn.closed and not conn.broken:
+                return conn
+    return _connect(secret_id)
+
+
+def _release(secret_id: str, conn: psycopg.Connection) -> None:
+    if conn.closed or conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.close()
+        return
+    with _lock:
+        pool = _idle.setdefault(secret_id, [])
+        if len(pool) < MAX_IDLE:
+            pool.append(conn)
+            return
+    conn.close()
+
+
+def close_all() -> None:
+    with _lock:
+        for pool in _idle.values():
+            for conn in pool:
+                conn.close()
+        _idle.clear()
 
 
 @contextmanager
 def connection(secret_id: str) -> Iterator[psycopg.Connection]:
-    """A healthy connection (per thread, reused across invocations like a warm Lambda)."""
-    conns: dict[str, psycopg.Connection] = getattr(_local, "conns", None) or {}
-    _local.conns = conns
-    conn = conns.get(secret_id)
-    if conn is None or conn.closed or conn.broken:
-        conn = _connect(secret_id)
-        conns[secret_id] = conn
+    """A healthy connection for the duration of the block (reused across invocations)."""
+    conn = _acquire(secret_id)
     try:
         yield conn
     except psycopg.OperationalError as exc:
-        conns.pop(secret_id, None)
-        try:
-            conn.close()
-        finally:
-            raise DatabaseUnavailable(f"database of secret {secret_id} failed: {type(exc).__name__}") from None
+        conn.close()
+        raise DatabaseUnavailable(f"database of secret {secret_id} failed: {type(exc).__name__}") from None
+    except BaseException:
+        conn.close()
+        raise
+    _release(secret_id, conn)

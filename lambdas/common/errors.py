@@ -13,11 +13,11 @@ class PipelineError(Exception):
     """Base class: the message is a human sentence naming the field or resource."""
 
 
-class ItemNotFound(PipelineError):  # noqa: N818 - stable error code
+class ItemNotFound(PipelineError):
     pass
 
 
-class ItemNotPurchasable(PipelineError):  # noqa: N818
+class ItemNotPurchasable(PipelineError):
     pass
 
 

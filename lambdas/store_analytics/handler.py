@@ -54,7 +54,9 @@ def store(record: dict[str, Any], transaction_id: str, event_date: str) -> dict[
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         cls = StorageUnavailable if code in _TRANSIENT_CODES else AnalyticsWriteFailed
-        raise cls(f"analytics copy of {transaction_id}: {code or 'error'} writing s3://{settings.analytics_bucket}/{key}") from None
+        raise cls(
+            f"analytics copy of {transaction_id}: {code or 'error'} writing s3://{settings.analytics_bucket}/{key}"
+        ) from None
     except BotoCoreError as exc:
         raise StorageUnavailable(f"analytics copy of {transaction_id}: {type(exc).__name__}") from None
     return {"s3_key": key}

@@ -18,7 +18,7 @@ from orchestration.runtime.ports import free_port
 #: moto accepts any credentials; these make boto3 and the aws CLI sign requests.
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
 

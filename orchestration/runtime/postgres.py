@@ -40,7 +40,7 @@ def _find_bin_dir() -> Path:
         if (base / "pg_ctl").exists():
             return base
     try:
-        import pgserver  # type: ignore[import-not-found]
+        import pgserver
 
         return Path(pgserver.__file__).parent / "pginstall" / "bin"
     except ImportError:
@@ -113,7 +113,8 @@ class PostgresServer:
         if prefix and subprocess.run([*prefix, "test", "-x", str(self.root)], check=False).returncode != 0:
             raise PostgresError(
                 f"PostgreSQL runs as {prefix[2]!r} (initdb refuses root) and cannot reach {self.root}: "
-                "every parent folder must be traversable (o+x); use a home folder such as /tmp/... or the repo's .local/"
+                "every parent folder must be traversable (o+x); "
+                "use a home folder such as /tmp/... or the repo's .local/"
             )
 
     def initialised(self) -> bool:

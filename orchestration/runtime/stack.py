@@ -141,7 +141,7 @@ class LocalStack:
             migrate(conn)
         with psycopg.connect(self.dsn("warehouse"), autocommit=True) as conn:
             conn.execute("create schema if not exists raw")
-            conn.execute(raw_table_ddl())  # type: ignore[arg-type] - DDL generated from the contract
+            conn.execute(raw_table_ddl().encode())  # DDL generated from the contract
 
     def seed_catalogue(self) -> int:
         from orchestration.catalogue import CATALOGUE, to_dynamodb_item
@@ -177,8 +177,11 @@ class LocalStack:
         self.env_file.chmod(0o600)
 
     def stop(self) -> None:
+        from lambdas.common.db import close_all
+
         if self.api is not None:
             self.api.stop()
+        close_all()
         self.moto.stop()
         self.pg.stop()
         for path in (self.state_file, self.env_file):

@@ -51,11 +51,7 @@ def analytics_object(stack: LocalStack, tx: dict[str, Any]) -> dict[str, Any] | 
     key = f"transactions/dt={tx['event_timestamp'][:10]}/{tx['transactionId']}.json"
     s3 = stack.client("s3")
     try:
-        return dict(
-            json.loads(
-                s3.get_object(Bucket=stack.require_settings().analytics_bucket, Key=key)["Body"].read()
-            )
-        )
+        return dict(json.loads(s3.get_object(Bucket=stack.require_settings().analytics_bucket, Key=key)["Body"].read()))
     except s3.exceptions.NoSuchKey:
         return None
 
@@ -80,9 +76,7 @@ def dead_letters(stack: LocalStack) -> list[dlq.DeadLetter]:
 
 def alerts(stack: LocalStack) -> list[dict[str, Any]]:
     assert stack.provisioned is not None
-    msgs = stack.client("sqs").receive_message(
-        QueueUrl=stack.provisioned.alerts_inbox_url, MaxNumberOfMessages=10
-    )
+    msgs = stack.client("sqs").receive_message(QueueUrl=stack.provisioned.alerts_inbox_url, MaxNumberOfMessages=10)
     return [json.loads(m["Body"]) for m in msgs.get("Messages", [])]
 
 
@@ -97,17 +91,11 @@ def assert_stored_once(stack: LocalStack, tx: dict[str, Any]) -> None:
     assert status_of(stack, tx["transactionId"])["status"]["S"] == "COMPLETED"  # type: ignore[index]
 
 
-def assert_dead_lettered(
-    stack: LocalStack, tx: dict[str, Any], error: str, reason_part: str
-) -> dlq.DeadLetter:
+def assert_dead_lettered(stack: LocalStack, tx: dict[str, Any], error: str, reason_part: str) -> dlq.DeadLetter:
     assert compliance_row(stack, tx["transactionId"]) is None
     assert analytics_object(stack, tx) is None
     assert analytics_item(stack, tx["transactionId"]) is None
-    mine = [
-        d
-        for d in dead_letters(stack)
-        if d.body.get("transaction", {}).get("transactionId") == tx["transactionId"]
-    ]
+    mine = [d for d in dead_letters(stack) if d.body.get("transaction", {}).get("transactionId") == tx["transactionId"]]
     assert len(mine) == 1, mine
     assert mine[0].error == error
     assert reason_part in mine[0].reason
@@ -230,9 +218,7 @@ def test_database_down_is_retried_then_dead_lettered_and_redrive_stores_it(clean
     finally:
         stack.pg.restart()
     assert d["status"] == "FAILED"
-    history = stack.client("stepfunctions").get_execution_history(
-        executionArn=d["executionArn"], maxResults=1000
-    )
+    history = stack.client("stepfunctions").get_execution_history(executionArn=d["executionArn"], maxResults=1000)
     compliance_attempts = [
         e for e in history["events"]
         if e["type"] == "TaskScheduled" and "store-compliance" in e["taskScheduledEventDetails"]["parameters"]

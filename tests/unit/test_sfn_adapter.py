@@ -115,9 +115,7 @@ def test_uncaught_error_fails_the_execution_with_its_name(aws: Any) -> None:
         raise Rejected("nope")
 
     sfn.REGISTRY.register("boom", boom)
-    d = execute(
-        aws, {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": fn_arn("boom"), "End": True}}}, {}
-    )
+    d = execute(aws, {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": fn_arn("boom"), "End": True}}}, {})
     assert d["status"] == "FAILED"
     assert d["error"] == "Rejected"
 
@@ -157,13 +155,9 @@ def test_sqs_sns_dynamodb_integrations(aws: Any) -> None:
     sqs, sns, ddb = aws("sqs"), aws("sns"), aws("dynamodb")
     queue = sqs.create_queue(QueueName="dlq")["QueueUrl"]
     inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     topic = sns.create_topic(Name="alerts")["TopicArn"]
-    sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
     ddb.create_table(
         TableName="status", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
@@ -221,7 +215,5 @@ def test_render_definition_refuses_missing_placeholders(tmp_path: Any) -> None:
 
 
 def test_unregistered_function_is_a_loud_failure(aws: Any) -> None:
-    d = execute(
-        aws, {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": fn_arn("ghost"), "End": True}}}, {}
-    )
+    d = execute(aws, {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": fn_arn("ghost"), "End": True}}}, {})
     assert d["status"] == "FAILED"

@@ -1,0 +1,1 @@
+"""Benchmarks: each reports rows/s next to a baseline measured in the same run (``make bench``)."""

@@ -1,0 +1,80 @@
+"""Machine description and the report file shared by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestration.settings import REPO_ROOT
+
+REPORT_DIR = REPO_ROOT / ".local" / "bench"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else float("nan"),
+    }
+
+
+@dataclass
+class Report:
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, name: str, data: dict[str, Any]) -> None:
+        self.sections[name] = data
+        print(f"\n== {name}\n{json.dumps(data, indent=2, default=str)}", flush=True)
+
+    def write(self) -> Path:
+        REPORT_DIR.mkdir(parents=True, exist_ok=True)
+        doc = {"machine": machine(), **self.sections}
+        path = REPORT_DIR / "report.json"
+        path.write_text(json.dumps(doc, indent=2, default=str))
+        md = ["# MTX pipeline benchmark report", "", "## Machine", ""]
+        md += [f"- {k}: {v}" for k, v in doc["machine"].items()]
+        for name, data in self.sections.items():
+            md += ["", f"## {name}", "", "```json", json.dumps(data, indent=2, default=str), "```"]
+        (REPORT_DIR / "report.md").write_text("\n".join(md) + "\n")
+        return path
