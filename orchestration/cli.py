@@ -203,6 +203,30 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from orchestration import batch
+
+    stack = RunningStack(args.home)
+    name = Path(args.file).name
+    known = batch.run_ids(stack.client, stack.settings, f"incoming/{name}")
+    key = batch.upload(stack.client, stack.settings, Path(args.file))
+    print(f"uploaded to s3://{stack.settings.raw_bucket}/{key}; waiting for its run...", flush=True)
+    run = batch.wait_for_run(stack.client, stack.settings, key, known=known)
+    print(json.dumps(run, indent=2, default=str))
+    return 0 if run.get("status") == "COMPLETED" else 1
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from orchestration import batch
+
+    stack = RunningStack(args.home)
+    cols = ("run_id", "status", "records", "stored", "duplicates", "dead_lettered", "object_key")
+    print("  ".join(f"{c:<14}" for c in cols))
+    for run in batch.runs(stack.client, stack.settings):
+        print("  ".join(f"{run.get(c, '-')!s:<14}" for c in cols))
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from orchestration import generate
 
@@ -229,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dlq", help="the dead-letter queue")
     p.add_argument("action", choices=["list", "redrive"])
     p.set_defaults(func=cmd_dlq)
+    p = sub.add_parser("ingest", help="drop a file (NDJSON or JSON array, gzip ok) under incoming/ and follow its run")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_ingest)
+    sub.add_parser("runs", help="batch ingest runs with their counts").set_defaults(func=cmd_runs)
     p = sub.add_parser("generate", help="sample transactions as NDJSON")
     try:
         from orchestration import generate

@@ -24,6 +24,19 @@ LAMBDAS: dict[str, str] = {
     "strip_pii": "lambdas.strip_pii.handler.handler",
     "store_analytics": "lambdas.store_analytics.handler.handler",
     "undo_partial_write": "lambdas.undo_partial_write.handler.handler",
+    "split_file": "lambdas.split_file.handler.handler",
+    "process_chunk": "lambdas.process_chunk.handler.handler",
+    "dead_letter_chunk": "lambdas.dead_letter_chunk.handler.handler",
+    "finalize_run": "lambdas.finalize_run.handler.handler",
+    "quarantine_file": "lambdas.quarantine_file.handler.handler",
+}
+
+#: Workflow (ASL file stem) -> Step Functions type.
+WORKFLOWS: dict[str, str] = {
+    "transaction": "EXPRESS",
+    "batch_ingest": "STANDARD",
+    "analytics_refresh": "STANDARD",
+    "analytics_job": "STANDARD",
 }
 
 
@@ -92,9 +105,9 @@ def build(settings: Settings) -> Manifest:
         topics=(s.alerts_topic_name,),
         secrets=(s.compliance_secret_id, s.warehouse_secret_id),
         state_machines=tuple(
-            sm
-            for sm in (StateMachine("transaction", "EXPRESS"),)
-            if (sfn.STATE_MACHINES_DIR / f"{sm.workflow}.asl.json").exists()
+            StateMachine(workflow, kind)
+            for workflow, kind in WORKFLOWS.items()
+            if (sfn.STATE_MACHINES_DIR / f"{workflow}.asl.json").exists()
         ),
         glue_databases=(s.glue_database,),
         lambdas=dict(LAMBDAS),
@@ -106,11 +119,31 @@ def alerts_inbox_name(settings: Settings) -> str:
     return f"{settings.alerts_topic_name}-inbox"
 
 
+def incoming_rule_name(settings: Settings) -> str:
+    return f"{settings.name_prefix}-raw-incoming"
+
+
+def incoming_event_pattern(settings: Settings) -> dict[str, Any]:
+    """The EventBridge pattern for files dropped under incoming/ of the raw bucket (Terraform uses the same)."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [settings.raw_bucket]}, "object": {"key": [{"prefix": "incoming/"}]}},
+    }
+
+
+#: Local only: moto's EventBridge cannot target Step Functions, so the rule targets this queue and
+#: the local runtime starts the batch workflow from it (in AWS the rule targets the state machine).
+def trigger_queue_name(settings: Settings) -> str:
+    return f"{settings.name_prefix}-batch-trigger"
+
+
 @dataclass
 class Provisioned:
     queue_urls: dict[str, str]
     state_machine_arns: dict[str, str]
     alerts_inbox_url: str
+    trigger_queue_url: str
 
 
 def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any]]) -> Provisioned:
@@ -158,7 +191,7 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
 
     sqs = clients("sqs")
     queue_urls: dict[str, str] = {}
-    for queue in (*manifest.queues, alerts_inbox_name(s)):
+    for queue in (*manifest.queues, alerts_inbox_name(s), trigger_queue_name(s)):
         queue_urls[queue] = sqs.create_queue(
             QueueName=queue,
             Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": "1209600", "VisibilityTimeout": "60"},
@@ -187,6 +220,16 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
         with contextlib.suppress(glue.exceptions.AlreadyExistsException):
             glue.create_database(DatabaseInput={"Name": database, "Description": "MTX analytics (PII-free)"})
 
+    s3.put_bucket_notification_configuration(
+        Bucket=s.raw_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    events = clients("events")
+    events.put_rule(Name=incoming_rule_name(s), EventPattern=json.dumps(incoming_event_pattern(s)), State="ENABLED")
+    trigger_arn = sqs.get_queue_attributes(QueueUrl=queue_urls[trigger_queue_name(s)], AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_targets(Rule=incoming_rule_name(s), Targets=[{"Id": "batch-ingest", "Arn": trigger_arn}])
+
     sfn_client = clients("stepfunctions")
     values = manifest.placeholders(queue_urls)
     existing = {m["name"]: m["stateMachineArn"] for m in sfn_client.list_state_machines()["stateMachines"]}
@@ -203,7 +246,10 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
                 name=name, definition=definition, roleArn=role, type=machine.type
             )["stateMachineArn"]
     return Provisioned(
-        queue_urls=queue_urls, state_machine_arns=arns, alerts_inbox_url=queue_urls[alerts_inbox_name(s)]
+        queue_urls=queue_urls,
+        state_machine_arns=arns,
+        alerts_inbox_url=queue_urls[alerts_inbox_name(s)],
+        trigger_queue_url=queue_urls[trigger_queue_name(s)],
     )
 
 

@@ -41,6 +41,10 @@ class AnalyticsWriteFailed(PipelineError):
     pass
 
 
+class AlreadyStored(PipelineError):
+    """The transaction id is in the compliance store already, from the other entrance."""
+
+
 #: Error names the state machines retry (plus AWS's own Lambda/throttling names).
 TRANSIENT_ERRORS = ("DatabaseUnavailable", "StorageUnavailable")
 #: Error names that reject a record for good.
@@ -49,6 +53,7 @@ REJECTIONS = ("InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "Price
 __all__ = [
     "REJECTIONS",
     "TRANSIENT_ERRORS",
+    "AlreadyStored",
     "AnalyticsWriteFailed",
     "DatabaseUnavailable",
     "InvalidTransaction",

@@ -10,12 +10,17 @@ import json
 import threading
 from typing import Any
 
+import psycopg
+
 from lambdas.common.db import connection
+from lambdas.common.errors import AlreadyStored
 from lambdas.common.logging import get_logger
 from lambdas.store_compliance.migrate import migrate
 from orchestration.settings import get_settings
 
 logger = get_logger("store-compliance")
+#: Rows written by the batch path carry execution_id "batch:<run>:<chunk>".
+BATCH_OWNER_PREFIX = "batch:"
 _migrated = threading.Event()
 
 INSERT_SQL = """
@@ -53,15 +58,29 @@ def row_of(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any
     }
 
 
+def ensure_schema(conn: psycopg.Connection) -> None:
+    """Apply pending migrations once per process (a cold start)."""
+    if not _migrated.is_set():
+        migrate(conn)
+        _migrated.set()
+
+
 def store(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]:
+    """Insert once. A row already there from this entrance (a retry, a redrive) is fine;
+    a row stored by the batch path means this transaction was stored already: AlreadyStored."""
     secret_id = get_settings().compliance_secret_id
     with connection(secret_id) as conn:
-        if not _migrated.is_set():
-            migrate(conn)
-            _migrated.set()
+        ensure_schema(conn)
         with conn.transaction():
             cur = conn.execute(INSERT_SQL, row_of(tx, execution_id))
             inserted = cur.rowcount == 1
+            if not inserted:
+                owner = conn.execute(
+                    "select execution_id from compliance.transactions where transaction_id = %s",
+                    (tx["transactionId"],),
+                ).fetchone()
+                if owner and str(owner[0] or "").startswith(BATCH_OWNER_PREFIX):
+                    raise AlreadyStored(f"transactionId: {tx['transactionId']} was stored by file ingest {owner[0]}")
     return {"transaction_id": tx["transactionId"], "inserted": inserted}
 
 

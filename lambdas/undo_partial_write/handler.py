@@ -20,20 +20,25 @@ from orchestration.settings import get_settings
 logger = get_logger("undo-partial-write")
 
 
-def undo(transaction_id: str, event_date: str) -> dict[str, Any]:
+def undo(transaction_id: str, event_date: str, keep_compliance: bool = False) -> dict[str, Any]:
     settings = get_settings()
     client("s3").delete_object(Bucket=settings.analytics_bucket, Key=s3_key(event_date, transaction_id))
     client("dynamodb").delete_item(TableName=settings.analytics_table, Key={"transaction_id": {"S": transaction_id}})
+    deleted = 0
+    if keep_compliance:
+        return {"transaction_id": transaction_id, "compliance_rows_deleted": deleted}
     with connection(settings.compliance_secret_id) as conn, conn.transaction():
         exists = conn.execute("select to_regclass('compliance.transactions')").fetchone()
-        deleted = 0
         if exists and exists[0]:
+            # only a row of this entrance: one stored by the batch path is another ingest's, complete
             deleted = conn.execute(
-                "delete from compliance.transactions where transaction_id = %s", (transaction_id,)
+                "delete from compliance.transactions where transaction_id = %s"
+                " and coalesce(execution_id, '') not like 'batch:%%'",
+                (transaction_id,),
             ).rowcount
     return {"transaction_id": transaction_id, "compliance_rows_deleted": deleted}
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return undo(event["transaction_id"], event["event_date"])
+    return undo(event["transaction_id"], event["event_date"], bool(event.get("keep_compliance", False)))

@@ -21,6 +21,7 @@ from orchestration.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import APP_USER, PostgresServer
 from orchestration.settings import Settings, reset_settings_cache
+from orchestration.triggers import BatchTrigger
 
 
 @dataclass
@@ -33,6 +34,7 @@ class LocalStack:
     moto: MotoServer = field(init=False)
     provisioned: manifest_mod.Provisioned | None = None
     api: ApiServer | None = None
+    trigger: BatchTrigger | None = None
     started_at: float = 0.0
 
     def __post_init__(self) -> None:
@@ -127,6 +129,11 @@ class LocalStack:
             self.settings, self.client, self.state_machine_arn("transaction"), self.dead_letter_queue_url
         )
         self.api.start()
+        if "batch_ingest" in self.provisioned.state_machine_arns:
+            self.trigger = BatchTrigger(
+                self.client, self.provisioned.trigger_queue_url, self.state_machine_arn("batch_ingest")
+            )
+            self.trigger.start()
         self.started_at = time.time()
         self._write_state(time.monotonic() - t0)
         return self
@@ -179,6 +186,8 @@ class LocalStack:
     def stop(self) -> None:
         from lambdas.common.db import close_all
 
+        if self.trigger is not None:
+            self.trigger.stop()
         if self.api is not None:
             self.api.stop()
         close_all()

@@ -1,0 +1,67 @@
+"""DeadLetterChunk: a chunk failed after its retries; its records go to the dead-letter queue.
+
+First what the chunk may have stored is removed (rows it owns, its analytics
+objects), so no record is both stored and dead-lettered. Records that fail the
+contract or the catalogue carry their own reason; the others carry the chunk's error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from contracts import InvalidTransaction, validate_transaction
+from lambdas.check_item.handler import check_against
+from lambdas.common.aws import client
+from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
+from lambdas.common.errors import PipelineError
+from lambdas.common.logging import get_logger
+from lambdas.process_chunk.handler import load_catalogue, undo_chunk
+from orchestration.settings import get_settings
+
+logger = get_logger("dead-letter-chunk")
+
+
+def _reason(error: dict[str, Any]) -> tuple[str, str]:
+    name = str(error.get("Error", "ChunkFailed"))
+    try:
+        cause = json.loads(error.get("Cause") or "{}")
+        return name, str(cause.get("errorMessage") or error.get("Cause"))
+    except (TypeError, ValueError):
+        return name, str(error.get("Cause"))
+
+
+def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any]) -> dict[str, Any]:
+    undone = undo_chunk(run_id, int(chunk["index"]))
+    name, reason = _reason(error)
+    received = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    body = client("s3").get_object(Bucket=chunk["bucket"], Key=chunk["key"])["Body"].read()
+    catalogue = load_catalogue()
+    messages = []
+    for raw in body.decode("utf-8", "replace").splitlines():
+        if not raw.strip():
+            continue
+        try:
+            tx = validate_transaction(raw)
+        except InvalidTransaction as exc:
+            messages.append(dead_letter_message(raw, exc.transaction_id, "InvalidTransaction", str(exc), received,
+                                                "ProcessChunk"))  # fmt: skip
+            continue
+        try:
+            check_against(catalogue.get(tx.item_purchased.item_id), tx.to_json_dict())
+        except PipelineError as exc:
+            messages.append(dead_letter_message(tx.to_json_dict(), tx.transaction_id, type(exc).__name__, str(exc),
+                                                received, "ProcessChunk"))  # fmt: skip
+            continue
+        messages.append(dead_letter_message(tx.to_json_dict(), tx.transaction_id, name,
+                                            f"chunk {chunk['index']} of run {run_id}: {reason}", received,
+                                            "ProcessChunk"))  # fmt: skip
+    sent = send_batch(queue_url(get_settings().dead_letter_queue_name), messages)
+    return {"index": chunk["index"], "records": len(messages), "stored": 0, "duplicates": 0, "dead_lettered": sent,
+            "failed": 1, "rows_removed": undone, "error": name}  # fmt: skip
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dead_letter_chunk(event["chunk"], event["run_id"], event.get("error") or {})

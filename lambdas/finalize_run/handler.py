@@ -1,0 +1,57 @@
+"""FinalizeRun: sum the chunk counts into the run record: COMPLETED, or FAILED with the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from lambdas.common.aws import client
+from lambdas.common.logging import get_logger
+from orchestration.settings import get_settings
+
+logger = get_logger("finalize-run")
+COUNTS = ("records", "stored", "duplicates", "dead_lettered", "failed")
+
+
+def _reason(error: dict[str, Any]) -> str:
+    cause = str(error.get("Cause", ""))
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return cause
+    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause
+
+
+def finalize(run_id: str, chunk_results: list[dict[str, Any]] | None, error: dict[str, Any] | None) -> dict[str, Any]:
+    totals = {k: sum(int(r.get(k, 0)) for r in chunk_results or []) for k in COUNTS}
+    status = "FAILED" if error or totals["failed"] else "COMPLETED"
+    now = dt.datetime.now(dt.UTC).isoformat()
+    names = {"#status": "status"}
+    values: dict[str, Any] = {
+        ":status": {"S": status},
+        ":now": {"S": now},
+        ":chunks": {"N": str(len(chunk_results or []))},
+    }
+    sets = ["#status = :status", "updated_at = :now", "finished_at = :now", "chunks = :chunks"]
+    for key, value in totals.items():
+        names[f"#{key}"] = key
+        values[f":{key}"] = {"N": str(value)}
+        sets.append(f"#{key} = :{key}")
+    if error:
+        values[":error"] = {"S": str(error.get("Error", "Unknown"))}
+        values[":cause"] = {"S": _reason(error)[:4000]}
+        sets += ["error_name = :error", "error_cause = :cause"]
+    client("dynamodb").update_item(
+        TableName=get_settings().batch_runs_table,
+        Key={"run_id": {"S": run_id}},
+        UpdateExpression="SET " + ", ".join(sets),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+    return {"run_id": run_id, "status": status, **totals}
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return finalize(event["run_id"], event.get("chunk_results"), event.get("error"))

@@ -1,0 +1,147 @@
+"""SplitFile: stream a dropped file (NDJSON or a JSON array, optionally gzip) into chunk objects.
+
+The file is read as a stream (memory stays flat as it grows): NDJSON line by
+line; a JSON array element by element with an incremental decoder. Each chunk is
+an NDJSON object under ``chunks/<run_id>/`` of the raw bucket. A file that is
+not JSON at all raises ``NotJsonFile`` (the run fails with that reason and the
+file is moved aside, not lost); single malformed lines inside a valid NDJSON
+file are kept and dead-lettered one by one by ProcessChunk.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from lambdas.common.aws import client
+from lambdas.common.errors import PipelineError
+from lambdas.common.logging import get_logger
+from orchestration.settings import get_settings
+
+logger = get_logger("split-file")
+CHUNK_RECORDS = 50_000
+_READ = 1 << 20
+
+
+class NotJsonFile(PipelineError):
+    pass
+
+
+def _text_stream(body: IO[bytes]) -> io.BufferedReader:
+    raw = io.BufferedReader(body, buffer_size=_READ)  # type: ignore[arg-type]
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=_READ)  # type: ignore[arg-type]
+    return raw
+
+
+def _first_char(stream: io.BufferedReader) -> str:
+    head = stream.peek(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1].decode("latin-1") if head else ""
+
+
+def _ndjson_lines(stream: io.BufferedReader) -> Iterator[str]:
+    for raw in stream:
+        line = raw.strip()
+        if line:
+            yield line.decode("utf-8", "replace")
+
+
+def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[str]:
+    """Elements of a top-level JSON array, one at a time, re-serialised compactly."""
+    decoder = json.JSONDecoder()
+    reader = codecs.getincrementaldecoder("utf-8")("replace")
+    buf = ""
+    pos = 0
+    started = False
+    eof = False
+    while True:
+        if not eof and len(buf) - pos < _READ:
+            data = stream.read(_READ)
+            eof = not data
+            buf = buf[pos:] + reader.decode(data, final=eof)
+            pos = 0
+        while pos < len(buf) and buf[pos] in " \t\r\n,":
+            pos += 1
+        if not started:
+            if pos >= len(buf) and eof:
+                raise NotJsonFile(f"s3 object {key}: empty file")
+            if pos >= len(buf):
+                continue
+            if buf[pos] != "[":
+                raise NotJsonFile(f"s3 object {key}: expected a JSON array")
+            started = True
+            pos += 1
+            continue
+        if pos < len(buf) and buf[pos] == "]":
+            return
+        if pos >= len(buf):
+            if eof:
+                raise NotJsonFile(f"s3 object {key}: the JSON array is not closed")
+            continue
+        try:
+            value, end = decoder.raw_decode(buf, pos)
+        except json.JSONDecodeError as exc:
+            if eof:
+                raise NotJsonFile(f"s3 object {key}: invalid JSON array at element: {exc.msg}") from None
+            data = stream.read(_READ)
+            eof = not data
+            buf = buf[pos:] + reader.decode(data, final=eof)
+            pos = 0
+            continue
+        pos = end
+        yield json.dumps(value, separators=(",", ":"))
+
+
+def records(stream: io.BufferedReader, key: str) -> Iterator[str]:
+    first = _first_char(stream)
+    if first == "[":
+        yield from _array_elements(stream, key)
+    elif first == "{":
+        yield from _ndjson_lines(stream)
+    elif first == "":
+        return
+    else:
+        raise NotJsonFile(f"s3 object {key}: not JSON or NDJSON (starts with {first!r})")
+
+
+def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS) -> dict[str, Any]:
+    settings = get_settings()
+    s3 = client("s3")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    stream = _text_stream(body)
+    chunks: list[dict[str, Any]] = []
+    lines: list[str] = []
+    total = 0
+
+    def flush() -> None:
+        if not lines:
+            return
+        chunk_key = f"chunks/{run_id}/{len(chunks):05d}.ndjson"
+        s3.put_object(
+            Bucket=settings.raw_bucket, Key=chunk_key, Body=("\n".join(lines) + "\n").encode(),
+            ServerSideEncryption="AES256",
+        )  # fmt: skip
+        chunks.append({"bucket": settings.raw_bucket, "key": chunk_key, "index": len(chunks), "records": len(lines)})
+        lines.clear()
+
+    try:
+        for rec in records(stream, key):
+            lines.append(rec)
+            total += 1
+            if len(lines) >= chunk_records:
+                flush()
+        flush()
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+        raise NotJsonFile(f"s3 object {key}: unreadable ({type(exc).__name__})") from None
+    if total == 0:
+        raise NotJsonFile(f"s3 object {key}: no records")
+    return {"chunks": chunks, "records": total}
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return split(event["bucket"], event["key"], event["run_id"])
