@@ -12,6 +12,7 @@ from benchmarks.common import Report
 
 BENCHMARKS = {
     "transaction_workflow": "benchmarks.transaction_workflow",
+    "batch_ingest": "benchmarks.batch_ingest",
 }
 
 

@@ -257,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_ingest)
     sub.add_parser("runs", help="batch ingest runs with their counts").set_defaults(func=cmd_runs)
+    p = sub.add_parser("cost", help="estimated AWS cost of ingesting N transactions, per path")
+    from orchestration import cost
+
+    cost.add_arguments(p)
+    p.set_defaults(func=cost.run)
     p = sub.add_parser("generate", help="sample transactions as NDJSON")
     try:
         from orchestration import generate

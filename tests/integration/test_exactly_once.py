@@ -50,6 +50,7 @@ def _all_ddb(stack: LocalStack) -> list[dict[str, Any]]:
     return items
 
 
+@pytest.mark.timeout(3600)
 def test_every_transaction_is_stored_or_dead_lettered_exactly_once(clean_queues: LocalStack) -> None:
     stack = clean_queues
     records = list(generate(N, seed=20261122, invalid_share=0.04, duplicate_share=0.01))
