@@ -26,8 +26,14 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 run: venv ## run the pipeline locally end to end (starts and stops everything itself)
 	$(VENV)/bin/mtx demo
 
-test: venv ## run every test (unit, integration, e2e) against the real local stack
+test: venv tf-check ## run every test (unit, integration, e2e) against the real local stack, and tf-check
 	$(PY) -m pytest
+
+tf-check: venv ## Terraform: fmt, offline init+validate, terraform test, HCL cross-checks, checkov (says what it could not run)
+	bash infra/scripts/tf_check.sh
+
+package: venv ## build what Terraform deploys (Lambda zip + layer, Glue libs + wheels) into infra/build/
+	$(PY) infra/scripts/package.py
 
 check: venv ## ruff (with security rules) and mypy
 	$(VENV)/bin/ruff check .
@@ -49,4 +55,4 @@ down: venv ## stop a local stack started by `mtx up`
 clean: ## remove local state (.local/)
 	rm -rf .local
 
-.PHONY: help venv lock run test check bench schema up down clean
+.PHONY: help venv lock run test tf-check package check bench schema up down clean

@@ -1,8 +1,9 @@
 """The dead-letter queue: list what failed and why; redrive it once the cause is fixed.
 
 Redrive takes every message present when it starts (kept invisible while it
-works), starts the workflow again with the original transaction, waits for the
-execution, then deletes the message. A transaction that fails again is
+works), starts the workflow again with the original transaction (once per
+transaction id, should SQS's at-least-once delivery have doubled a message),
+waits for the execution, then deletes the message(s). A transaction that fails again is
 dead-lettered again by its new execution, so each one is in the queue at most once.
 """
 
@@ -95,7 +96,8 @@ def redrive(clients: Clients, queue_url: str, state_machine_arn: str, timeout: f
     letters = receive_all(clients, queue_url, visibility_timeout=int(timeout) + 60)
     sfn = clients("stepfunctions")
     sqs = clients("sqs")
-    started: dict[str, DeadLetter] = {}
+    started: dict[str, list[DeadLetter]] = {}
+    by_id: dict[str, str] = {}  # transaction id -> execution arn: a message sent twice runs once
     not_redrivable = 0
     for d in letters:
         tx = d.body.get("transaction")
@@ -104,14 +106,20 @@ def redrive(clients: Clients, queue_url: str, state_machine_arn: str, timeout: f
             not_redrivable += 1
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
             continue
+        if d.transaction_id and d.transaction_id in by_id:
+            started[by_id[d.transaction_id]].append(d)
+            continue
         payload = json.dumps({"transaction": tx, "received_at": d.body.get("received_at") or now_iso()})
         arn = sfn.start_execution(
             stateMachineArn=state_machine_arn, name=execution_name(d.transaction_id), input=payload
         )["executionArn"]
-        started[arn] = d
+        started[arn] = [d]
+        if d.transaction_id:
+            by_id[d.transaction_id] = arn
     outcomes = wait_for(clients, started, timeout=timeout)
     for arn in (*outcomes.stored, *outcomes.duplicates, *outcomes.failed):
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=started[arn].receipt_handle)
+        for d in started[arn]:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle)
     return RedriveReport(
         taken=len(letters),
         stored=len(outcomes.stored),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,48 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+
+
+_sqs_fast = threading.local()
+_sqs_patched = False
+
+
+def patch_moto_sqs_send() -> None:
+    """Make moto's SendMessage O(1) in the queue's length (idempotent).
+
+    moto 5.2.5 reads ``queue.attributes`` on every SendMessage only for
+    ``ContentBasedDeduplication``, and building that dict counts every message
+    in the queue (ApproximateNumberOfMessages...): sending n messages costs
+    O(n^2), hours for a dead-letter queue of 40,000 records. During SendMessage
+    the attributes are reduced to the one key it reads. AWS's SQS has no such
+    cost; this only removes a local artefact. Covered by tests/unit/test_moto_patches.py.
+    """
+    global _sqs_patched
+    if _sqs_patched:
+        return
+    from moto.sqs.models import Queue, SQSBackend
+
+    full_attributes = Queue.attributes.fget
+    original_send = SQSBackend.send_message
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if getattr(_sqs_fast, "on", False):
+            if not self.fifo_queue:
+                return {}
+            value = self.content_based_deduplication  # stored as bool; the full dict says "true"/"false"
+            return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+        return full_attributes(self)  # type: ignore[misc]
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _sqs_fast.on = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _sqs_fast.on = False
+
+    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    _sqs_patched = True
 
 
 @dataclass
@@ -42,6 +85,7 @@ class MotoServer:
         for key, value in FAKE_CREDENTIALS.items():
             os.environ.setdefault(key, value)
         sfn.install(time_scale=self.time_scale)
+        patch_moto_sqs_send()
         # One line per HTTP request and a stack dump per Fail state are noise here;
         # executions are inspected through the API (describe_execution, history).
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

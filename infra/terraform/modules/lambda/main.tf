@@ -1,0 +1,250 @@
+# The Lambda functions of orchestration/manifest.py LAMBDAS: one zip with the
+# code (lambdas/, contracts/, orchestration/settings.py), one layer with the
+# pinned dependencies, one role per function allowed only what its handler
+# calls (see local.permissions), X-Ray active tracing, inside the VPC.
+
+data "aws_caller_identity" "this" {}
+data "aws_partition" "this" {}
+data "aws_region" "this" {}
+
+locals {
+  account_id = data.aws_caller_identity.this.account_id
+  partition  = data.aws_partition.this.partition
+  region     = data.aws_region.this.name
+
+  # short name (orchestration/manifest.py LAMBDAS) -> handler path and sizing
+  functions = {
+    validate_transaction = { handler = "lambdas.validate_transaction.handler.handler", memory = 256, timeout = 15 }
+    check_item           = { handler = "lambdas.check_item.handler.handler", memory = 256, timeout = 15 }
+    store_compliance     = { handler = "lambdas.store_compliance.handler.handler", memory = 256, timeout = 30 }
+    strip_pii            = { handler = "lambdas.strip_pii.handler.handler", memory = 256, timeout = 15 }
+    store_analytics      = { handler = "lambdas.store_analytics.handler.handler", memory = 256, timeout = 15 }
+    undo_partial_write   = { handler = "lambdas.undo_partial_write.handler.handler", memory = 256, timeout = 30 }
+    split_file           = { handler = "lambdas.split_file.handler.handler", memory = 1024, timeout = 900 }
+    process_chunk        = { handler = "lambdas.process_chunk.handler.handler", memory = 1024, timeout = 300 }
+    dead_letter_chunk    = { handler = "lambdas.dead_letter_chunk.handler.handler", memory = 512, timeout = 300 }
+    finalize_run         = { handler = "lambdas.finalize_run.handler.handler", memory = 256, timeout = 30 }
+    quarantine_file      = { handler = "lambdas.quarantine_file.handler.handler", memory = 256, timeout = 60 }
+  }
+
+  function_names = { for short, _ in local.functions : short => "${var.name_prefix}-${replace(short, "_", "-")}" }
+
+  analytics_objects = "${var.bucket_arns["analytics"]}/transactions/*"
+  incoming_objects  = "${var.bucket_arns["raw"]}/incoming/*"
+  chunk_objects     = "${var.bucket_arns["raw"]}/chunks/*"
+  rejected_objects  = "${var.bucket_arns["raw"]}/rejected/*"
+  list_analytics = {
+    sid = "ListAnalyticsTransactions", actions = ["s3:ListBucket"], resources = [var.bucket_arns["analytics"]]
+  }
+  dead_letter = {
+    sid = "SendToDeadLetterQueue", actions = ["sqs:GetQueueUrl", "sqs:SendMessage"], resources = [var.dead_letter_queue_arn]
+  }
+
+  # What each handler calls (lambdas/<short>/handler.py), and nothing else.
+  permissions = {
+    validate_transaction = []
+    check_item = [
+      { sid = "ReadShopCatalogue", actions = ["dynamodb:GetItem"], resources = [var.table_arns["item_catalogue"]] },
+      { sid = "DecryptCatalogue", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
+    store_compliance = [
+      { sid = "ReadComplianceSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn] },
+      { sid = "DecryptComplianceSecret", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
+    strip_pii = []
+    store_analytics = [
+      { sid = "PutAnalyticsObjects", actions = ["s3:PutObject"], resources = [local.analytics_objects] },
+      { sid = "PutAnalyticsItems", actions = ["dynamodb:PutItem"], resources = [var.table_arns["analytics"]] },
+      { sid = "EncryptAnalyticsData", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
+    undo_partial_write = [
+      { sid = "DeleteAnalyticsObjects", actions = ["s3:DeleteObject"], resources = [local.analytics_objects] },
+      { sid = "DeleteAnalyticsItems", actions = ["dynamodb:DeleteItem"], resources = [var.table_arns["analytics"]] },
+      { sid = "ReadComplianceSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn] },
+      { sid = "DecryptComplianceData", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
+    split_file = [
+      { sid = "ReadIncomingFiles", actions = ["s3:GetObject"], resources = [local.incoming_objects] },
+      { sid = "WriteChunks", actions = ["s3:PutObject"], resources = [local.chunk_objects] },
+      { sid = "DecryptIncomingFiles", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
+    process_chunk = [
+      { sid = "ScanShopCatalogue", actions = ["dynamodb:Scan"], resources = [var.table_arns["item_catalogue"]] },
+      { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
+      { sid = "WriteAndUndoAnalyticsObjects", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.analytics_objects] },
+      local.list_analytics,
+      { sid = "ReadComplianceSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn] },
+      local.dead_letter,
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
+    dead_letter_chunk = [
+      { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
+      { sid = "UndoAnalyticsObjects", actions = ["s3:DeleteObject"], resources = [local.analytics_objects] },
+      local.list_analytics,
+      { sid = "ReadComplianceSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn] },
+      local.dead_letter,
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
+    finalize_run = [
+      { sid = "UpdateBatchRun", actions = ["dynamodb:UpdateItem"], resources = [var.table_arns["batch_runs"]] },
+      { sid = "EncryptBatchRuns", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
+    quarantine_file = [
+      { sid = "MoveRejectedFiles", actions = ["s3:GetObject", "s3:DeleteObject"], resources = [local.incoming_objects] },
+      { sid = "WriteRejectedFiles", actions = ["s3:PutObject"], resources = [local.rejected_objects] },
+      { sid = "DecryptIncomingFiles", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
+  }
+}
+
+resource "aws_lambda_layer_version" "this" {
+  layer_name               = "${var.name_prefix}-python-deps"
+  description              = "Pinned dependencies of the MTX Lambdas (pydantic, aws-lambda-powertools, psycopg)"
+  filename                 = var.layer_path
+  source_code_hash         = fileexists(var.layer_path) ? filebase64sha256(var.layer_path) : null
+  compatible_runtimes      = [var.runtime]
+  compatible_architectures = [var.architecture]
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(var.layer_path)
+      error_message = "No layer zip at ${var.layer_path}: build it first with `python infra/scripts/package.py`."
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = local.function_names
+
+  name              = "/aws/lambda/${each.value}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  for_each = local.function_names
+
+  name               = each.value
+  description        = "Execution role of the ${each.key} function"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+data "aws_iam_policy_document" "this" {
+  for_each = local.function_names
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "SendTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray trace ingestion supports no resource-level permissions
+  }
+
+  statement {
+    sid     = "CreateEnisInOwnSubnets"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = concat(
+      var.subnet_arns,
+      [var.security_group_arn, "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"],
+    )
+  }
+
+  statement {
+    sid       = "ManageOwnEnis"
+    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"]
+  }
+
+  statement {
+    sid       = "DescribeEnis"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"] # EC2 Describe* actions support no resource-level permissions
+  }
+
+  statement {
+    sid       = "DecryptEnvironment"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.permissions[each.key]
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  for_each = local.function_names
+
+  name   = "${each.value}-least-privilege"
+  role   = aws_iam_role.this[each.key].id
+  policy = data.aws_iam_policy_document.this[each.key].json
+}
+
+resource "aws_lambda_function" "this" {
+  for_each = local.functions
+
+  function_name    = local.function_names[each.key]
+  description      = "MTX ${each.key} (${each.value.handler})"
+  role             = aws_iam_role.this[each.key].arn
+  handler          = each.value.handler
+  runtime          = var.runtime
+  architectures    = [var.architecture]
+  filename         = var.package_path
+  source_code_hash = fileexists(var.package_path) ? filebase64sha256(var.package_path) : null
+  layers           = [aws_lambda_layer_version.this.arn]
+  memory_size      = each.value.memory
+  timeout          = each.value.timeout
+  kms_key_arn      = var.kms_key_arn
+
+  reserved_concurrent_executions = var.reserved_concurrency
+
+  environment {
+    variables = merge(var.environment, { POWERTOOLS_SERVICE_NAME = replace(each.key, "_", "-") })
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  vpc_config {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = [var.security_group_id]
+  }
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(var.package_path)
+      error_message = "No functions zip at ${var.package_path}: build it first with `python infra/scripts/package.py`."
+    }
+  }
+
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+
+  # checkov:skip=CKV_AWS_116: invoked synchronously by Step Functions only; a failed invocation is retried and dead-lettered by the state machine (SQS DLQ with the error attached), a Lambda DLQ applies to asynchronous invocations only
+  # checkov:skip=CKV_AWS_115: concurrency is bounded upstream (API Gateway throttling, Map MaxConcurrency); reserving it fails on accounts with the default limit of 10, so reserved_concurrency is an opt-in variable
+  # checkov:skip=CKV_AWS_272: packages are built from the reviewed repository by infra/scripts/package.py; code signing needs an AWS Signer profile per account, left to the deploying organisation
+}

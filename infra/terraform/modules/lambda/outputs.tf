@@ -1,0 +1,19 @@
+output "function_names" {
+  description = "Function names by short name (orchestration/manifest.py LAMBDAS)."
+  value       = { for k, f in aws_lambda_function.this : k => f.function_name }
+}
+
+output "function_arns" {
+  description = "Function ARNs by short name; the ASL placeholders <short>_function_arn."
+  value       = { for k, f in aws_lambda_function.this : k => f.arn }
+}
+
+output "role_arns" {
+  description = "Execution role ARNs by short name."
+  value       = { for k, r in aws_iam_role.this : k => r.arn }
+}
+
+output "layer_arn" {
+  description = "ARN of the dependencies layer version."
+  value       = aws_lambda_layer_version.this.arn
+}

@@ -1,0 +1,103 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, \"<project>-<environment>\" (e.g. mtx-dev)."
+  type        = string
+}
+
+variable "package_path" {
+  description = "Path of the functions zip built by infra/scripts/package.py (lambdas/, contracts/, orchestration/settings.py)."
+  type        = string
+}
+
+variable "layer_path" {
+  description = "Path of the dependencies layer zip built by infra/scripts/package.py (python/ with the pinned wheels)."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Lambda Python runtime; must match the Python version the layer was built for."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12"], var.runtime)
+    error_message = "runtime must be python3.11 or python3.12 (the project supports Python 3.11-3.12)."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of the functions; must match the platform the layer was built for."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "environment" {
+  description = "Environment variables of every function: the MTX_* variables read by orchestration/settings.py."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for k in keys(var.environment) : startswith(k, "MTX_")]) && !contains(keys(var.environment), "MTX_AWS_ENDPOINT_URL")
+    error_message = "Only MTX_* settings variables, and never MTX_AWS_ENDPOINT_URL (that is the local stack's endpoint)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the KMS key for environment variables, log groups and the encrypted data the functions touch."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets the functions run in."
+  type        = list(string)
+}
+
+variable "subnet_arns" {
+  description = "ARNs of the private subnets (scope of ec2:CreateNetworkInterface)."
+  type        = list(string)
+}
+
+variable "security_group_id" {
+  description = "Security group of the functions."
+  type        = string
+}
+
+variable "security_group_arn" {
+  description = "ARN of the functions' security group (scope of ec2:CreateNetworkInterface)."
+  type        = string
+}
+
+variable "table_arns" {
+  description = "DynamoDB table ARNs by role (output table_arns of module tables)."
+  type        = map(string)
+}
+
+variable "bucket_arns" {
+  description = "S3 bucket ARNs by role (output bucket_arns of module storage)."
+  type        = map(string)
+}
+
+variable "dead_letter_queue_arn" {
+  description = "ARN of the dead-letter queue (the batch functions dead-letter rejected records themselves)."
+  type        = string
+}
+
+variable "compliance_secret_arn" {
+  description = "ARN of the compliance database secret."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups, in days."
+  type        = number
+  default     = 365
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions per function; null leaves the account pool unreserved."
+  type        = number
+  default     = null
+}

@@ -1,0 +1,212 @@
+# Alarms on everything that means a transaction or a data product is at risk,
+# all notifying the alert topic, and one dashboard.
+
+data "aws_region" "this" {}
+
+locals {
+  region = data.aws_region.this.name
+  actions = {
+    alarm = [var.alerts_topic_arn]
+    ok    = [var.alerts_topic_arn]
+  }
+
+  lambda_alarms = merge([for short, name in var.function_names : {
+    for metric in ["Errors", "Throttles"] : "${short}-${lower(metric)}" => { function = name, metric = metric }
+  }]...)
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letter" {
+  alarm_name          = "${var.name_prefix}-dead-letter-not-empty"
+  alarm_description   = "Transactions are waiting in the dead-letter queue ${var.dead_letter_queue_name}: read their error, fix, then `mtx redrive`."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = var.dead_letter_queue_name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions.alarm
+  ok_actions          = local.actions.ok
+}
+
+resource "aws_cloudwatch_metric_alarm" "executions_failed" {
+  for_each = toset(var.workflows)
+
+  alarm_name          = "${var.name_prefix}-${replace(each.key, "_", "-")}-executions-failed"
+  alarm_description   = "Executions of the ${each.key} workflow failed or timed out."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions.alarm
+  ok_actions          = local.actions.ok
+
+  metric_query {
+    id          = "failures"
+    expression  = "failed + timed_out"
+    label       = "failed or timed out"
+    return_data = true
+  }
+
+  metric_query {
+    id = "failed"
+    metric {
+      namespace   = "AWS/States"
+      metric_name = "ExecutionsFailed"
+      dimensions  = { StateMachineArn = var.state_machine_arns[each.key] }
+      stat        = "Sum"
+      period      = var.alarm_period_seconds
+    }
+  }
+
+  metric_query {
+    id = "timed_out"
+    metric {
+      namespace   = "AWS/States"
+      metric_name = "ExecutionsTimedOut"
+      dimensions  = { StateMachineArn = var.state_machine_arns[each.key] }
+      stat        = "Sum"
+      period      = var.alarm_period_seconds
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda" {
+  for_each = local.lambda_alarms
+
+  alarm_name          = "${each.value.function}-${lower(each.value.metric)}"
+  alarm_description   = "${each.value.metric} of the Lambda function ${each.value.function}."
+  namespace           = "AWS/Lambda"
+  metric_name         = each.value.metric
+  dimensions          = { FunctionName = each.value.function }
+  statistic           = "Sum"
+  period              = var.alarm_period_seconds
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions.alarm
+  ok_actions          = local.actions.ok
+}
+
+# Glue reports run failures as events; the rule's MatchedEvents metric is what the alarm watches.
+resource "aws_cloudwatch_event_rule" "this" {
+  name        = "${var.name_prefix}-glue-job-failed"
+  description = "Runs of ${var.glue_job_name} that failed, timed out or errored"
+  event_pattern = jsonencode({
+    source      = ["aws.glue"]
+    detail-type = ["Glue Job State Change"]
+    detail = {
+      jobName = [var.glue_job_name]
+      state   = ["FAILED", "TIMEOUT", "ERROR"]
+    }
+  })
+}
+
+resource "aws_cloudwatch_metric_alarm" "glue_job_failed" {
+  alarm_name          = "${var.name_prefix}-glue-job-failed"
+  alarm_description   = "A run of the Glue job ${var.glue_job_name} failed, timed out or errored."
+  namespace           = "AWS/Events"
+  metric_name         = "MatchedEvents"
+  dimensions          = { RuleName = aws_cloudwatch_event_rule.this.name }
+  statistic           = "Sum"
+  period              = var.alarm_period_seconds
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions.alarm
+  ok_actions          = local.actions.ok
+}
+
+resource "aws_cloudwatch_metric_alarm" "data_checks_failed" {
+  alarm_name          = "${var.name_prefix}-data-checks-failed"
+  alarm_description   = "Great Expectations checkpoints failed (metric FailedChecks in ${var.data_checks_namespace}); Data Docs show which expectations."
+  namespace           = var.data_checks_namespace
+  metric_name         = "FailedChecks"
+  dimensions          = { NamePrefix = var.name_prefix }
+  statistic           = "Sum"
+  period              = var.alarm_period_seconds
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions.alarm
+  ok_actions          = local.actions.ok
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name_prefix
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title = "API: requests and errors", region = local.region, stat = "Sum", period = 300
+          metrics = [
+            ["AWS/ApiGateway", "Count", "ApiName", var.api_name, "Stage", var.api_stage_name],
+            [".", "4XXError", ".", ".", ".", "."],
+            [".", "5XXError", ".", ".", ".", "."],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title = "Workflows: started / succeeded / failed", region = local.region, stat = "Sum", period = 300
+          metrics = flatten([for w in var.workflows : [
+            ["AWS/States", "ExecutionsStarted", "StateMachineArn", var.state_machine_arns[w], { label = "${w} started" }],
+            [".", "ExecutionsSucceeded", ".", ".", { label = "${w} succeeded" }],
+            [".", "ExecutionsFailed", ".", ".", { label = "${w} failed" }],
+          ]])
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title = "Lambda: errors and throttles", region = local.region, stat = "Sum", period = 300
+          metrics = flatten([for short, name in var.function_names : [
+            ["AWS/Lambda", "Errors", "FunctionName", name, { label = "${short} errors" }],
+            [".", "Throttles", ".", ".", { label = "${short} throttles" }],
+          ]])
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title   = "Lambda: p95 duration (ms)", region = local.region, stat = "p95", period = 300
+          metrics = [for short, name in var.function_names : ["AWS/Lambda", "Duration", "FunctionName", name, { label = short }]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 12, width = 8, height = 6
+        properties = {
+          title   = "Dead-letter queue depth", region = local.region, stat = "Maximum", period = 60
+          metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.dead_letter_queue_name]]
+        }
+      },
+      {
+        type = "metric", x = 8, y = 12, width = 8, height = 6
+        properties = {
+          title = "Glue job failures and failed data checks", region = local.region, stat = "Sum", period = 3600
+          metrics = [
+            ["AWS/Events", "MatchedEvents", "RuleName", aws_cloudwatch_event_rule.this.name, { label = "Glue job failures" }],
+            [var.data_checks_namespace, "FailedChecks", "NamePrefix", var.name_prefix, { label = "failed data checks" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 16, y = 12, width = 8, height = 6
+        properties = {
+          title = "Compliance database", region = local.region, stat = "Average", period = 300
+          metrics = [
+            ["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", var.db_instance_identifier],
+            [".", "DatabaseConnections", ".", "."],
+          ]
+        }
+      },
+    ]
+  })
+}

@@ -1,0 +1,66 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, \"<project>-<environment>\" (e.g. mtx-dev)."
+  type        = string
+}
+
+variable "alerts_topic_arn" {
+  description = "SNS topic every alarm notifies (alarm and OK)."
+  type        = string
+}
+
+variable "dead_letter_queue_name" {
+  description = "Name of the dead-letter queue."
+  type        = string
+}
+
+variable "state_machine_arns" {
+  description = "State machine ARNs by workflow."
+  type        = map(string)
+}
+
+variable "workflows" {
+  description = "Workflows deployed (known at plan time; keys of state_machine_arns)."
+  type        = list(string)
+}
+
+variable "function_names" {
+  description = "Lambda function names by short name."
+  type        = map(string)
+}
+
+variable "glue_job_name" {
+  description = "Name of the flatten job."
+  type        = string
+}
+
+variable "api_name" {
+  description = "Name of the REST API (ApiName dimension)."
+  type        = string
+}
+
+variable "api_stage_name" {
+  description = "Name of the API stage (Stage dimension)."
+  type        = string
+}
+
+variable "db_instance_identifier" {
+  description = "Identifier of the RDS instance."
+  type        = string
+}
+
+variable "data_checks_namespace" {
+  description = "CloudWatch namespace where the Great Expectations checkpoint runner publishes FailedChecks (dimension NamePrefix)."
+  type        = string
+  default     = "MTX/DataChecks"
+}
+
+variable "alarm_period_seconds" {
+  description = "Period of the alarms' metrics, in seconds."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = contains([60, 300, 900, 3600], var.alarm_period_seconds)
+    error_message = "alarm_period_seconds must be 60, 300, 900 or 3600."
+  }
+}

@@ -1,0 +1,116 @@
+# `terraform test` (offline: mocked provider) of the permissions this module
+# derives from the ASL files of orchestration/state_machines. Run by
+# infra/scripts/tf_check.sh.
+
+mock_provider "aws" {
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  override_data {
+    target = data.aws_caller_identity.this
+    values = { account_id = "123456789012" }
+  }
+  override_data {
+    target = data.aws_region.this
+    values = { name = "eu-west-1" }
+  }
+  override_data {
+    target = data.aws_partition.this
+    values = { partition = "aws" }
+  }
+}
+
+variables {
+  name_prefix        = "mtx-dev"
+  state_machines_dir = "../../../../orchestration/state_machines"
+  kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+  queue_arns_by_url = {
+    "https://sqs.eu-west-1.amazonaws.com/123456789012/mtx-dev-dead-letter" = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"
+  }
+  template_values = {
+    validate_transaction_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-validate-transaction"
+    check_item_function_arn           = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-check-item"
+    store_compliance_function_arn     = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-store-compliance"
+    strip_pii_function_arn            = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-strip-pii"
+    store_analytics_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-store-analytics"
+    undo_partial_write_function_arn   = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-undo-partial-write"
+    split_file_function_arn           = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-split-file"
+    process_chunk_function_arn        = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-process-chunk"
+    dead_letter_chunk_function_arn    = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-dead-letter-chunk"
+    finalize_run_function_arn         = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-finalize-run"
+    quarantine_file_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-quarantine-file"
+    execution_status_table            = "mtx-dev-execution-status"
+    item_catalogue_table              = "mtx-dev-item-catalogue"
+    analytics_table                   = "mtx-dev-analytics-transactions"
+    batch_runs_table                  = "mtx-dev-batch-runs"
+    analytics_jobs_table              = "mtx-dev-analytics-jobs"
+    dead_letter_queue_url             = "https://sqs.eu-west-1.amazonaws.com/123456789012/mtx-dev-dead-letter"
+    alerts_topic_arn                  = "arn:aws:sns:eu-west-1:123456789012:mtx-dev-alerts"
+    raw_bucket                        = "mtx-dev-raw"
+    analytics_bucket                  = "mtx-dev-analytics"
+    curated_bucket                    = "mtx-dev-curated"
+    query_results_bucket              = "mtx-dev-query-results"
+    glue_database                     = "mtx_dev"
+  }
+}
+
+run "every_asl_file_is_a_state_machine" {
+  command = plan
+
+  assert {
+    condition     = contains(keys(local.names), "transaction") && local.names["transaction"] == "mtx-dev-transaction"
+    error_message = "The transaction workflow must be deployed as mtx-dev-transaction."
+  }
+
+  assert {
+    condition     = aws_sfn_state_machine.this["transaction"].type == "EXPRESS"
+    error_message = "The transaction workflow is an Express state machine."
+  }
+
+  assert {
+    condition     = alltrue([for w, m in aws_sfn_state_machine.this : m.logging_configuration[0].include_execution_data == false])
+    error_message = "Execution data (card numbers, IPs) must never be logged."
+  }
+
+  assert {
+    condition     = alltrue([for w, u in local.unresolved : length(u) == 0])
+    error_message = "Every Task of every workflow must map to scoped IAM permissions."
+  }
+}
+
+run "transaction_workflow_gets_exactly_what_it_calls" {
+  command = plan
+
+  assert {
+    condition = toset(flatten([for s in local.statements["transaction"] : s.resources if contains(s.actions, "lambda:InvokeFunction")])) == toset(flatten([
+      for short in ["validate_transaction", "check_item", "store_compliance", "strip_pii", "store_analytics", "undo_partial_write"] :
+      [var.template_values["${short}_function_arn"], "${var.template_values["${short}_function_arn"]}:*"]
+    ]))
+    error_message = "lambda:InvokeFunction must cover exactly the six functions the workflow invokes."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements["transaction"] : s.actions if anytrue([for a in s.actions : startswith(a, "dynamodb:")])])) == toset(["dynamodb:PutItem", "dynamodb:UpdateItem"])
+    error_message = "The transaction workflow only puts and updates execution-status items."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements["transaction"] : s.resources if anytrue([for a in s.actions : startswith(a, "dynamodb:")])])) == toset(["arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-execution-status"])
+    error_message = "DynamoDB access is scoped to the execution-status table."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements["transaction"] : s.resources if contains(s.actions, "sqs:SendMessage")])) == toset(["arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"])
+    error_message = "sqs:SendMessage is scoped to the dead-letter queue."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements["transaction"] : s.resources if contains(s.actions, "sns:Publish")])) == toset(["arn:aws:sns:eu-west-1:123456789012:mtx-dev-alerts"])
+    error_message = "sns:Publish is scoped to the alert topic."
+  }
+
+  assert {
+    condition     = alltrue([for s in flatten(values(local.statements)) : !contains(s.resources, "*") && !anytrue([for a in s.actions : endswith(a, "*")])])
+    error_message = "Derived statements never use wildcard actions or resources."
+  }
+}

@@ -1,0 +1,44 @@
+# The six tables of the manifest (orchestration/manifest.py): same names, hash
+# keys and TTL attributes. On-demand capacity, point-in-time recovery, KMS.
+
+locals {
+  tables = {
+    item_catalogue   = { name = "${var.name_prefix}-item-catalogue", hash_key = "item_id", ttl_attribute = null }
+    analytics        = { name = "${var.name_prefix}-analytics-transactions", hash_key = "transaction_id", ttl_attribute = null }
+    execution_status = { name = "${var.name_prefix}-execution-status", hash_key = "transaction_id", ttl_attribute = null }
+    batch_runs       = { name = "${var.name_prefix}-batch-runs", hash_key = "run_id", ttl_attribute = null }
+    analytics_cache  = { name = "${var.name_prefix}-analytics-cache", hash_key = "cache_key", ttl_attribute = "expires_at" }
+    analytics_jobs   = { name = "${var.name_prefix}-analytics-jobs", hash_key = "job_id", ttl_attribute = "expires_at" }
+  }
+}
+
+resource "aws_dynamodb_table" "this" {
+  for_each = local.tables
+
+  name                        = each.value.name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = each.value.hash_key
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = each.value.hash_key
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+
+  dynamic "ttl" {
+    for_each = each.value.ttl_attribute == null ? [] : [each.value.ttl_attribute]
+    content {
+      enabled        = true
+      attribute_name = ttl.value
+    }
+  }
+}

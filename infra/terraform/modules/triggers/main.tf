@@ -1,0 +1,170 @@
+# What starts the Standard workflows: an EventBridge rule for new objects under
+# incoming/ of the raw bucket (batch_ingest; the execution input is the S3
+# "Object Created" event: detail.bucket.name, detail.object.key) and an
+# EventBridge Scheduler schedule (analytics_refresh). Each exists only when its
+# workflow's ASL file does.
+
+data "aws_caller_identity" "this" {}
+
+locals {
+  account_id = data.aws_caller_identity.this.account_id
+}
+
+# --- batch ingest: S3 incoming/ -> EventBridge -> Step Functions ----------------------
+
+resource "aws_cloudwatch_event_rule" "this" {
+  count = var.enable_batch_ingest ? 1 : 0
+
+  name        = "${var.name_prefix}-raw-incoming"
+  description = "New batch files under s3://${var.raw_bucket_name}/incoming/ start the batch_ingest workflow"
+  event_pattern = jsonencode({
+    source      = ["aws.s3"]
+    detail-type = ["Object Created"]
+    detail = {
+      bucket = { name = [var.raw_bucket_name] }
+      object = { key = [{ prefix = "incoming/" }] }
+    }
+  })
+}
+
+data "aws_iam_policy_document" "events_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "start_batch_ingest" {
+  count = var.enable_batch_ingest ? 1 : 0
+
+  statement {
+    sid       = "StartBatchIngest"
+    actions   = ["states:StartExecution"]
+    resources = [var.batch_ingest_state_machine_arn]
+  }
+}
+
+resource "aws_iam_role" "events" {
+  count = var.enable_batch_ingest ? 1 : 0
+
+  name               = "${var.name_prefix}-raw-incoming-events"
+  description        = "EventBridge starts the batch_ingest workflow"
+  assume_role_policy = data.aws_iam_policy_document.events_assume.json
+}
+
+resource "aws_iam_role_policy" "events" {
+  count = var.enable_batch_ingest ? 1 : 0
+
+  name   = "start-batch-ingest"
+  role   = aws_iam_role.events[0].id
+  policy = data.aws_iam_policy_document.start_batch_ingest[0].json
+}
+
+resource "aws_cloudwatch_event_target" "this" {
+  count = var.enable_batch_ingest ? 1 : 0
+
+  rule     = aws_cloudwatch_event_rule.this[0].name
+  arn      = var.batch_ingest_state_machine_arn
+  role_arn = aws_iam_role.events[0].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 10
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.batch_ingest_state_machine_arn != null
+      error_message = "enable_batch_ingest needs batch_ingest_state_machine_arn."
+    }
+  }
+}
+
+# --- analytics refresh: schedule -> Step Functions --------------------------------------
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "start_analytics_refresh" {
+  count = var.enable_analytics_refresh ? 1 : 0
+
+  statement {
+    sid       = "StartAnalyticsRefresh"
+    actions   = ["states:StartExecution"]
+    resources = [var.analytics_refresh_state_machine_arn]
+  }
+
+  statement {
+    sid       = "DecryptScheduleInput"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  count = var.enable_analytics_refresh ? 1 : 0
+
+  name               = "${var.name_prefix}-analytics-refresh-schedule"
+  description        = "EventBridge Scheduler starts the analytics_refresh workflow"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  count = var.enable_analytics_refresh ? 1 : 0
+
+  name   = "start-analytics-refresh"
+  role   = aws_iam_role.scheduler[0].id
+  policy = data.aws_iam_policy_document.start_analytics_refresh[0].json
+}
+
+resource "aws_scheduler_schedule" "this" {
+  count = var.enable_analytics_refresh ? 1 : 0
+
+  name                         = "${var.name_prefix}-analytics-refresh"
+  description                  = "Starts the analytics_refresh workflow"
+  schedule_expression          = var.analytics_refresh_schedule
+  schedule_expression_timezone = "UTC"
+  kms_key_arn                  = var.kms_key_arn
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = var.analytics_refresh_state_machine_arn
+    role_arn = aws_iam_role.scheduler[0].arn
+    input    = jsonencode({ trigger = "schedule" })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
+      maximum_retry_attempts       = 3
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.analytics_refresh_state_machine_arn != null
+      error_message = "enable_analytics_refresh needs analytics_refresh_state_machine_arn."
+    }
+  }
+}

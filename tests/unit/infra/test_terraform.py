@@ -1,0 +1,613 @@
+"""Structural tests of infra/terraform over the parsed HCL (python-hcl2), cross-checked with the code.
+
+The local runtime (orchestration/manifest.py) and Terraform must agree: resource
+names, the ASL placeholders templatefile() fills, the Lambda functions the state
+machines invoke and their handlers, the settings variables. No AWS, no terraform
+binary needed (tests/integration/infra runs `terraform validate`).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from orchestration import manifest as manifest_mod
+from orchestration.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+TF = REPO / "infra" / "terraform"
+MODULES = TF / "modules"
+ENVS = TF / "envs"
+STATE_MACHINES_DIR = REPO / "orchestration" / "state_machines"
+ENV = "dev"
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+# --- parsing helpers ---------------------------------------------------------------------------
+
+
+def tf_files() -> list[Path]:
+    return sorted(p for p in TF.rglob("*.tf") if ".terraform" not in p.parts)
+
+
+@cache
+def parsed(path: Path) -> dict[str, Any]:
+    with path.open() as fh:
+        return hcl2.load(fh)
+
+
+def unquote(value: Any) -> Any:
+    """python-hcl2 keeps string literals quoted ('"mtx"') and labels too."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def blocks(directory: Path, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(type, name, body) of every resource/data block of a module directory."""
+    found = []
+    for path in sorted(directory.glob("*.tf")):
+        for entry in parsed(path).get(kind, []):
+            for rtype, named in entry.items():
+                for name, body in named.items():
+                    found.append((unquote(rtype), unquote(name), body))
+    return found
+
+
+def resource(directory: Path, rtype: str, name: str = "this") -> dict[str, Any]:
+    for t, n, body in blocks(directory, "resource"):
+        if (t, n) == (rtype, name):
+            return body
+    raise AssertionError(f"no resource {rtype}.{name} in {directory.relative_to(REPO)}")
+
+
+def module_locals(directory: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for path in sorted(directory.glob("*.tf")):
+        for entry in parsed(path).get("locals", []):
+            values.update({k: v for k, v in entry.items() if not k.startswith("__")})
+    return values
+
+
+def variables(directory: Path) -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in sorted(directory.glob("*.tf")):
+        for entry in parsed(path).get("variable", []):
+            for name, body in entry.items():
+                found[unquote(name)] = body
+    return found
+
+
+def module_calls(env: str = ENV) -> dict[str, dict[str, Any]]:
+    calls = {}
+    for entry in parsed(ENVS / env / "main.tf").get("module", []):
+        for name, body in entry.items():
+            calls[unquote(name)] = body
+    return calls
+
+
+def module_dir(call: dict[str, Any]) -> Path:
+    return (ENVS / ENV / unquote(call["source"])).resolve()
+
+
+# --- a small evaluator for the string expressions that make names ------------------------------
+
+
+def _split_args(text: str) -> list[str]:
+    args, depth, quoted, current = [], 0, False, ""
+    for ch in text:
+        if ch == '"' and not current.endswith("\\"):
+            quoted = not quoted
+        if not quoted and ch in "([{":
+            depth += 1
+        elif not quoted and ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0 and not quoted:
+            args.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        args.append(current.strip())
+    return args
+
+
+def evaluate(expr: Any, scope: dict[str, Any]) -> Any:
+    """Evaluate literals, ${...} interpolations, references and replace() as Terraform would."""
+    if not isinstance(expr, str):
+        return expr
+    text = expr.strip()
+    if text.startswith("${") and text.endswith("}") and text.count("${") == 1:
+        return evaluate(text[2:-1], scope)
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        inner = text[1:-1]
+        return re.sub(r"\$\{([^}]*)\}", lambda m: str(evaluate(m.group(1), scope)), inner)
+    call = re.fullmatch(r"replace\((.*)\)", text, flags=re.S)
+    if call:
+        source, old, new = (evaluate(a, scope) for a in _split_args(call.group(1)))
+        return str(source).replace(str(old), str(new))
+    ref = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\"[^\"]+\"\])*", text)
+    if ref:
+        parts = re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\"[^\"]+\"", text)
+        value: Any = scope
+        for part in parts:
+            key = part.strip('"')
+            value = value[key]
+            if isinstance(value, str) and ("${" in value or value.startswith('"')):
+                value = evaluate(value, scope)
+        return value
+    raise ValueError(f"cannot evaluate {expr!r}")
+
+
+def module_scope(directory: Path, name_prefix: str) -> dict[str, Any]:
+    scope: dict[str, Any] = {"var": {"name_prefix": name_prefix}}
+    scope["local"] = module_locals(directory)
+    return scope
+
+
+def env_name_prefix(env: str) -> str:
+    env_vars = variables(ENVS / env)
+    scope = {"var": {name: unquote(body.get("default")) for name, body in env_vars.items()}}
+    return evaluate(module_locals(ENVS / env)["name_prefix"], scope)
+
+
+@cache
+def manifest() -> manifest_mod.Manifest:
+    return manifest_mod.build(Settings(name_prefix=f"mtx-{ENV}"))
+
+
+def settings() -> Settings:
+    return manifest().settings
+
+
+def names_of(directory: Path, rtype: str, attr: str, name: str = "this") -> dict[str, str]:
+    """Evaluate a name attribute of a resource (for_each over a local map, or a single one)."""
+    body = resource(directory, rtype, name)
+    scope = module_scope(directory, f"mtx-{ENV}")
+    for_each = body.get("for_each")
+    if for_each is None:
+        return {"": evaluate(body[attr], scope)}
+    items = evaluate(for_each, scope)
+    result = {}
+    for key, value in items.items():
+        scope["each"] = {"key": key, "value": value}
+        result[key] = evaluate(body[attr], scope)
+    return result
+
+
+# --- conventions ------------------------------------------------------------------------------------
+
+
+def test_every_variable_has_a_description() -> None:
+    missing = [
+        f"{path.relative_to(REPO)}: {unquote(name)}"
+        for path in tf_files()
+        for entry in parsed(path).get("variable", [])
+        for name, body in entry.items()
+        if not str(unquote(body.get("description", ""))).strip()
+    ]
+    assert not missing, f"variables without a description: {missing}"
+
+
+def test_a_lone_resource_of_a_type_is_named_this() -> None:
+    offenders = []
+    for directory in sorted({p.parent for p in tf_files()}):
+        by_type: dict[str, list[str]] = {}
+        for rtype, name, _ in blocks(directory, "resource"):
+            by_type.setdefault(rtype, []).append(name)
+        offenders += [
+            f"{directory.relative_to(TF)}: {t}.{n[0]}" for t, n in by_type.items() if n != ["this"] and len(n) == 1
+        ]
+    assert not offenders, f"lone resources not named `this`: {offenders}"
+
+
+def test_modules_have_the_standard_files() -> None:
+    for directory in sorted(p for p in MODULES.iterdir() if p.is_dir()):
+        present = {p.name for p in directory.glob("*.tf")}
+        assert {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} <= present, directory.name
+
+
+def test_outputs_have_descriptions() -> None:
+    missing = [
+        f"{path.relative_to(REPO)}: {unquote(name)}"
+        for path in tf_files()
+        for entry in parsed(path).get("output", [])
+        for name, body in entry.items()
+        if not str(unquote(body.get("description", ""))).strip()
+    ]
+    assert not missing, missing
+
+
+def test_environments_compose_the_same_modules() -> None:
+    """envs/dev and envs/prod differ only by variables (defaults and tfvars)."""
+    for name in ("main.tf", "providers.tf", "versions.tf", "outputs.tf"):
+        assert (ENVS / "dev" / name).read_text() == (ENVS / "prod" / name).read_text(), name
+    for env in ("dev", "prod"):
+        assert (ENVS / env / "terraform.tfvars.example").is_file()
+        assert (ENVS / env / "backend.hcl.example").is_file()
+
+
+def test_prod_keeps_the_protections_dev_turns_off() -> None:
+    """The justification of the checkov skips CKV_AWS_157/CKV_AWS_293 on the RDS instance."""
+    prod = variables(ENVS / "prod")
+    assert prod["deletion_protection"]["default"] is True
+    assert prod["db_multi_az"]["default"] is True
+    assert prod["force_destroy"]["default"] is False
+    assert variables(MODULES / "database")["multi_az"]["default"] is True
+    assert variables(MODULES / "database")["deletion_protection"]["default"] is True
+
+
+def test_versions_are_pinned() -> None:
+    for env in ("dev", "prod"):
+        block = parsed(ENVS / env / "versions.tf")["terraform"][0]
+        assert unquote(block["required_version"]).startswith(">= 1.11")
+        aws = block["required_providers"][0]["aws"]
+        assert unquote(aws["source"]) == "hashicorp/aws" and unquote(aws["version"]) == "5.100.0"
+        assert "s3" in {unquote(k) for entry in block["backend"] for k in entry}
+    for directory in MODULES.iterdir():
+        if directory.is_dir():
+            block = parsed(directory / "versions.tf")["terraform"][0]
+            assert unquote(block["required_providers"][0]["aws"]["version"]) == ">= 5.100.0, < 6.0.0", directory.name
+
+
+def test_cost_allocation_tags_on_everything() -> None:
+    provider = {unquote(k): v for k, v in parsed(ENVS / ENV / "providers.tf")["provider"][0].items()}["aws"]
+    assert provider["default_tags"][0]["tags"] == "${local.tags}"
+    tags = module_locals(ENVS / ENV)["tags"]
+    for key in ("Project", "Environment", "CostCenter", "Owner", "ManagedBy"):
+        assert key in tags
+
+
+def test_every_checkov_skip_is_justified_next_to_its_resource() -> None:
+    skip = re.compile(r"#\s*checkov:skip=(CKV2?_AWS_\d+)(.*)")
+    for path in tf_files():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            m = skip.search(line)
+            if m:
+                reason = m.group(2).lstrip(":").strip()
+                assert len(reason) >= 30, f"{path.relative_to(REPO)}:{number}: {m.group(1)} skipped without a reason"
+
+
+# --- names: the manifest of the local runtime == what Terraform creates ------------------------------
+
+
+def test_name_prefix_is_project_dash_environment() -> None:
+    for env in ("dev", "prod"):
+        assert module_locals(ENVS / env)["name_prefix"] == '"${var.project}-${var.environment}"'
+        assert env_name_prefix(env) == f"mtx-{env}"
+    for name, call in module_calls().items():
+        if "name_prefix" in variables(module_dir(call)):
+            assert call["name_prefix"] == "${local.name_prefix}", name
+
+
+def test_bucket_names_match_the_manifest() -> None:
+    body = resource(MODULES / "storage", "aws_s3_bucket")
+    assert body["for_each"] == "${local.buckets}" and body["bucket"] == "${each.value}"
+    assert set(names_of(MODULES / "storage", "aws_s3_bucket", "bucket").values()) == set(manifest().buckets)
+
+
+def test_tables_match_the_manifest_with_keys_and_ttl() -> None:
+    scope = module_scope(MODULES / "tables", f"mtx-{ENV}")
+    tables = evaluate("${local.tables}", scope)
+    terraform = {
+        (
+            evaluate(t["name"], scope),
+            unquote(t["hash_key"]),
+            None if t["ttl_attribute"] is None else unquote(t["ttl_attribute"]),
+        )
+        for t in tables.values()
+    }
+    assert terraform == {(t.name, t.hash_key, t.ttl_attribute) for t in manifest().tables}
+    body = resource(MODULES / "tables", "aws_dynamodb_table")
+    assert body["name"] == "${each.value.name}" and body["hash_key"] == "${each.value.hash_key}"
+    assert body["point_in_time_recovery"][0]["enabled"] is True
+    assert body["server_side_encryption"][0]["enabled"] is True
+
+
+def test_queue_topic_secrets_and_glue_database_match_the_manifest() -> None:
+    m = manifest()
+    assert list(names_of(MODULES / "messaging", "aws_sqs_queue", "name").values()) == list(m.queues)
+    assert list(names_of(MODULES / "messaging", "aws_sns_topic", "name").values()) == list(m.topics)
+    secrets = [
+        *names_of(MODULES / "database", "aws_secretsmanager_secret", "name").values(),
+        *names_of(MODULES / "warehouse", "aws_secretsmanager_secret", "name").values(),
+    ]
+    assert secrets == list(m.secrets)
+    assert list(names_of(MODULES / "glue", "aws_glue_catalog_database", "name").values()) == list(m.glue_databases)
+
+
+def test_lambda_functions_match_the_manifest() -> None:
+    scope = module_scope(MODULES / "lambda", f"mtx-{ENV}")
+    functions = evaluate("${local.functions}", scope)
+    assert {short: unquote(f["handler"]) for short, f in functions.items()} == manifest().lambdas
+    expr = module_locals(MODULES / "lambda")["function_names"]
+    name_expr = re.search(r"=> (.+)\}\}$", expr).group(1)  # type: ignore[union-attr]
+    for short in functions:
+        assert evaluate(name_expr, {**scope, "short": short}) == settings().function_name(short)
+    body = resource(MODULES / "lambda", "aws_lambda_function")
+    assert body["function_name"] == "${local.function_names[each.key]}"
+    assert unquote(body["tracing_config"][0]["mode"]) == "Active"
+    assert "vpc_config" in body
+
+
+def test_state_machines_match_the_manifest() -> None:
+    scope = module_scope(MODULES / "state_machines", f"mtx-{ENV}")
+    names_expr = module_locals(MODULES / "state_machines")["names"]
+    name_expr = re.search(r"=> (.+)\}\}$", names_expr).group(1)  # type: ignore[union-attr]
+    types = {k: unquote(v) for k, v in variables(MODULES / "state_machines")["workflow_types"]["default"].items()}
+    workflows = getattr(manifest_mod, "WORKFLOWS", None)
+    if workflows is not None:
+        assert types == workflows
+    deployed = {p.name.removesuffix(".asl.json") for p in STATE_MACHINES_DIR.glob("*.asl.json")}
+    assert {sm.workflow for sm in manifest().state_machines} == deployed
+    for sm in manifest().state_machines:
+        assert evaluate(name_expr, {**scope, "w": sm.workflow}) == settings().state_machine_name(sm.workflow)
+        assert types[sm.workflow] == sm.type
+    locals_ = module_locals(MODULES / "state_machines")
+    assert locals_["workflows"].startswith('${{for f in fileset(var.state_machines_dir, "*.asl.json")')
+    assert module_calls()["state_machines"]["state_machines_dir"] == '"${local.repo_root}/orchestration/state_machines"'
+
+
+def test_settings_variables_are_those_of_the_settings_reader() -> None:
+    """MTX_* of Settings.to_env(), less the local endpoint; values name the same resources."""
+    s = settings()
+    expected = set(s.to_env()) - {"MTX_AWS_ENDPOINT_URL", "AWS_REGION"}
+    env_settings = module_locals(ENVS / ENV)["settings"]
+    assert set(env_settings) == expected
+    calls = module_calls()
+    for key, expr in env_settings.items():
+        field = key.removeprefix("MTX_").lower()
+        m = re.fullmatch(r"\$\{module\.(\w+)\.(\w+)(?:\[\"(\w+)\"\])?\}", expr)
+        if not m:
+            continue
+        module, output, item = m.groups()
+        assert resolve_output(module_dir(calls[module]), output, item) == getattr(s, field), key
+    assert evaluate(env_settings["MTX_NAME_PREFIX"], {"local": {"name_prefix": env_name_prefix(ENV)}}) == s.name_prefix
+    lambda_call = calls["lambda"]
+    assert lambda_call["environment"] == "${local.settings}"
+
+
+def resolve_output(directory: Path, output: str, item: str | None) -> str:
+    """The name a module output yields, following it to the resource attribute that sets it."""
+    value = None
+    for entry in parsed(directory / "outputs.tf").get("output", []):
+        if unquote(next(iter(entry))) == output:
+            value = next(iter(entry.values()))["value"]
+    assert value is not None, f"no output {output} in {directory.name}"
+    m = re.fullmatch(r"\$\{\{for k, \w+ in (\w+)\.(\w+) : k => \w+\.(\w+)\}\}", value)
+    if m:
+        rtype, name, attr = m.groups()
+        return names_of(directory, rtype, attr, name)[item]  # type: ignore[index]
+    m = re.fullmatch(r"\$\{(\w+)\.(\w+)\.(\w+)\}", value)
+    assert m, f"cannot follow output {output} = {value}"
+    rtype, name, attr = m.groups()
+    return names_of(directory, rtype, attr, name)[""]
+
+
+# --- cross-checks: ASL placeholders, Lambda ARNs, handlers ---------------------------------------------
+
+
+def asl_files() -> list[Path]:
+    files = sorted(STATE_MACHINES_DIR.glob("*.asl.json"))
+    assert files, "no ASL file"
+    return files
+
+
+def terraform_placeholders() -> set[str]:
+    expr = module_locals(ENVS / ENV)["template_values"]
+    static = set(re.findall(r"(\w+) = module\.", expr))
+    assert '"${short}_function_arn" => arn' in expr
+    functions = evaluate("${local.functions}", module_scope(MODULES / "lambda", f"mtx-{ENV}"))
+    return static | {f"{short}_function_arn" for short in functions}
+
+
+def test_templatefile_supplies_every_placeholder_of_every_asl_file() -> None:
+    supplied = terraform_placeholders()
+    for path in asl_files():
+        missing = set(PLACEHOLDER.findall(path.read_text())) - supplied
+        assert not missing, f"{path.name}: Terraform's templatefile() has no value for {sorted(missing)}"
+    expected = set(manifest().placeholders({settings().dead_letter_queue_name: "https://queue"}))
+    assert supplied == expected, "Terraform's template values differ from Manifest.placeholders()"
+    definitions = module_locals(MODULES / "state_machines")["definitions"]
+    assert "templatefile(path, var.template_values)" in definitions
+    assert module_calls()["state_machines"]["template_values"] == "${local.template_values}"
+
+
+def test_every_lambda_a_state_machine_invokes_is_created_with_an_existing_handler() -> None:
+    functions = evaluate("${local.functions}", module_scope(MODULES / "lambda", f"mtx-{ENV}"))
+    for path in asl_files():
+        text = path.read_text()
+        for short in re.findall(r"\$\{(\w+)_function_arn\}", text):
+            assert short in functions, f"{path.name} invokes {short}, which Terraform does not create"
+            handler = unquote(functions[short]["handler"])
+            module_name, func = handler.rsplit(".", 1)
+            source = REPO / Path(*module_name.split(".")).with_suffix(".py")
+            assert source.is_file(), f"{short}: no {source.relative_to(REPO)}"
+            tree = ast.parse(source.read_text())
+            assert any(isinstance(n, ast.FunctionDef) and n.name == func for n in tree.body), f"{short}: no {handler}"
+        assert "arn:aws:lambda:" not in text, f"{path.name}: a Lambda ARN is written in"
+
+
+def test_execution_data_is_never_logged() -> None:
+    body = resource(MODULES / "state_machines", "aws_sfn_state_machine")
+    logging = body["logging_configuration"][0]
+    assert logging["include_execution_data"] is False
+    assert body["tracing_configuration"][0]["enabled"] is True
+    stage = resource(MODULES / "api", "aws_api_gateway_method_settings")
+    assert stage["settings"][0]["data_trace_enabled"] is False
+
+
+def test_the_api_validates_against_the_committed_contract_schema() -> None:
+    assert module_calls()["api"]["schema_path"] == '"${local.repo_root}/contracts/transaction.schema.json"'
+    assert "file(var.schema_path)" in module_locals(MODULES / "api")["contract_schema"]
+    schema = json.loads((REPO / "contracts" / "transaction.schema.json").read_text())
+    draft4 = {
+        "$defs", "$ref", "$schema", "$id", "additionalProperties", "anyOf", "default", "description", "enum",
+        "examples", "format", "items", "maxLength", "minLength", "maximum", "minimum", "pattern", "properties",
+        "required", "title", "type", "allOf", "oneOf", "maxItems", "minItems",
+    }  # fmt: skip
+
+    def keywords(node: Any, parent: str = "") -> set[str]:
+        found: set[str] = set()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if parent not in {"properties", "$defs"} and not key.startswith("x-"):
+                    found.add(key)
+                found |= keywords(value, key)
+        elif isinstance(node, list):
+            for value in node:
+                found |= keywords(value)
+        return found
+
+    unsupported = keywords(schema) - draft4
+    assert not unsupported, f"API Gateway models are JSON Schema draft 4; the contract uses {unsupported}"
+    method = resource(MODULES / "api", "aws_api_gateway_method")
+    assert method["request_validator_id"] == "${aws_api_gateway_request_validator.this.id}"
+
+
+# --- IAM ------------------------------------------------------------------------------------------------
+
+#: Actions that support no resource-level permissions: a statement of only these may use "*".
+NO_RESOURCE_LEVEL = {
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs",
+    "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "logs:DescribeLogGroups", "logs:CreateLogDelivery",
+    "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "glue:GetSecurityConfiguration",
+    "cloudwatch:PutMetricData", "redshift-data:DescribeStatement", "redshift-data:GetStatementResult",
+    "redshift-data:CancelStatement", "redshift-data:ListStatements",
+}  # fmt: skip
+
+
+def policy_statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for directory in sorted(p for p in MODULES.iterdir() if p.is_dir()):
+        for rtype, name, body in blocks(directory, "data"):
+            if rtype == "aws_iam_policy_document":
+                found += [(f"{directory.name}/{name}", st) for st in body.get("statement", [])]
+    return found
+
+
+def test_no_statement_allows_every_action() -> None:
+    actions: list[tuple[str, str]] = []
+    for where, statement in policy_statements():
+        if unquote(statement.get("effect", '"Allow"')) == "Deny":
+            continue
+        listed = statement.get("actions", [])
+        actions += [(where, a) for a in (listed if isinstance(listed, list) else [listed])]
+    # the per-function statements of the Lambdas and the integrations of the state machines
+    lambda_permissions = module_locals(MODULES / "lambda")["permissions"]
+    actions += [
+        ("lambda/permissions", a)
+        for a in re.findall(r'"([a-z0-9-]+:[A-Za-z*]+)"', json.dumps(lambda_permissions).replace('\\"', '"'))
+    ]
+    integrations = module_locals(MODULES / "state_machines")["integrations"]
+    actions += [("state_machines/integrations", a) for v in integrations.values() for a in v["actions"]]
+    wildcard = [(w, a) for w, a in actions if unquote(a) == "*" or unquote(a).endswith(":*")]
+    assert not wildcard, f"statements allowing every action: {wildcard}"
+    assert len(actions) > 50
+
+
+def test_star_resources_only_where_aws_has_nothing_narrower_and_commented() -> None:
+    for path in tf_files():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r'resources\s*=\s*\["\*"\]', line):
+                assert "#" in line, f"{path.relative_to(REPO)}:{number}: '*' resource without a comment"
+    for where, statement in policy_statements():
+        resources = statement.get("resources", [])
+        if resources != ['"*"'] and resources != "*" and resources != ["*"]:
+            continue
+        if where == "kms/this" or unquote(statement.get("effect", '"Allow"')) == "Deny":
+            continue  # a key policy's "*" is the key itself; Deny statements deny everything on purpose
+        listed = {unquote(a) for a in statement["actions"]}
+        assert listed <= NO_RESOURCE_LEVEL, f"{where}: '*' resource for {sorted(listed - NO_RESOURCE_LEVEL)}"
+
+
+def test_one_role_per_function_state_machine_and_job() -> None:
+    assert resource(MODULES / "lambda", "aws_iam_role")["for_each"] == "${local.function_names}"
+    assert resource(MODULES / "state_machines", "aws_iam_role")["for_each"] == "${local.names}"
+    glue_roles = {n for t, n, _ in blocks(MODULES / "glue", "resource") if t == "aws_iam_role"}
+    assert glue_roles == {"crawler", "job"}
+    lambda_permissions = module_locals(MODULES / "lambda")["permissions"]
+    functions = module_locals(MODULES / "lambda")["functions"]
+    assert set(lambda_permissions) == set(functions), "every function needs its own permission entry"
+
+
+# --- Glue and packaging -------------------------------------------------------------------------------------
+
+
+def test_the_crawler_reads_the_shared_definition() -> None:
+    call = module_calls()["glue"]
+    assert call["crawler_definition_path"] == '"${local.repo_root}/glue_jobs/crawlers/transactions.json"'
+    assert module_locals(MODULES / "glue")["crawler"] == "${jsondecode(file(var.crawler_definition_path))}"
+    definition = json.loads((REPO / "glue_jobs" / "crawlers" / "transactions.json").read_text())
+    for key in ("name_suffix", "s3_target", "schema_change_policy", "recrawl_policy", "configuration", "table_name"):
+        assert key in definition, key
+    buckets = evaluate("${local.buckets}", module_scope(MODULES / "storage", f"mtx-{ENV}"))
+    assert definition["s3_target"]["bucket"] in buckets
+
+
+def test_the_glue_job_runs_the_same_script_with_the_arguments_it_reads() -> None:
+    call = module_calls()["glue"]
+    assert call["script_path"] == '"${local.repo_root}/glue_jobs/flatten_transactions/job.py"'
+    script = REPO / "glue_jobs" / "flatten_transactions" / "job.py"
+    assert script.is_file()
+    tree = ast.parse(script.read_text())
+    consts = {
+        t.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name) and t.id in {"REQUIRED_ARGS", "OPTIONAL_ARGS"}
+    }
+    job = resource(MODULES / "glue", "aws_glue_job")
+    given = set(re.findall(r'"--(\w+)" = ', job["default_arguments"]))
+    assert set(consts["REQUIRED_ARGS"]) - {"JOB_NAME"} <= given  # Glue passes --JOB_NAME itself
+    assert given & set(consts["OPTIONAL_ARGS"]) >= {"warehouse_secret_id", "redshift_copy_role_arn"}
+    assert unquote(variables(MODULES / "glue")["glue_version"]["default"]) == "5.1"
+    assert '"--job-bookmark-option" = "job-bookmark-enable"' in job["default_arguments"]
+
+
+def _lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+        if m:
+            pins[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return pins
+
+
+@pytest.mark.parametrize("name", ["lambda-layer.txt", "glue-wheels.txt"])
+def test_deployed_dependencies_match_the_lock(name: str) -> None:
+    lock = _lock_pins()
+    for line in (REPO / "infra" / "requirements" / name).read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]+\])?==(\S+)", line)
+        if m:
+            assert lock.get(m.group(1).lower()) == m.group(3), (
+                f"{name}: {line} but requirements.lock has {lock.get(m.group(1).lower())}"
+            )
+
+
+def test_the_function_package_holds_every_handler_and_the_settings_reader() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mtx_package", REPO / "infra" / "scripts" / "package.py")
+    assert spec and spec.loader
+    package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+    files = {p.relative_to(REPO).as_posix() for p in package.function_files()}
+    for handler in manifest().lambdas.values():
+        assert handler.rsplit(".", 1)[0].replace(".", "/") + ".py" in files
+    assert {"orchestration/__init__.py", "orchestration/settings.py", "contracts/transaction.schema.json"} <= files
+    assert not any(
+        f.startswith("orchestration/") for f in files - {"orchestration/__init__.py", "orchestration/settings.py"}
+    )

@@ -1,0 +1,62 @@
+"""The local-only moto patches keep moto's behaviour and remove its O(n^2) SendMessage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from orchestration.runtime.moto_server import patch_moto_sqs_send
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def sqs() -> Any:
+    patch_moto_sqs_send()
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")
+
+
+def test_queue_attributes_are_complete_outside_send(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "3"
+    assert "VisibilityTimeout" in attrs
+
+
+def test_fifo_content_based_deduplication_still_deduplicates(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+    sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(msgs) == 1
+    plain = sqs.create_queue(QueueName="p.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    with pytest.raises(sqs.exceptions.ClientError, match="ContentBasedDeduplication"):
+        sqs.send_message(QueueUrl=plain, MessageBody="x", MessageGroupId="g")
+
+
+def test_send_does_not_count_the_queue(sqs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic form of "O(1) per send": SendMessage never evaluates the message counts."""
+    from moto.sqs.models import Queue
+
+    url = sqs.create_queue(QueueName="big")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "m"} for i in range(10)])
+    scans = {"n": 0}
+    original = Queue.messages.fget
+
+    def counting(self: Any) -> Any:
+        scans["n"] += 1
+        return original(self)  # type: ignore[misc]
+
+    monkeypatch.setattr(Queue, "messages", property(counting))
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "m"} for i in range(10)])
+    assert scans["n"] == 0
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "20" and scans["n"] > 0
