@@ -80,6 +80,8 @@ def ingest(stack: LocalStack, path: Path) -> tuple[float, dict[str, Any], PeakRs
         key = batch.upload(stack.client, s, path)
         run = batch.wait_for_run(stack.client, s, key, timeout=7200)
         elapsed = time.perf_counter() - t0
+    runs = [r for r in batch.runs(stack.client, s) if r.get("object_key") == key]
+    assert len(runs) == 1, f"one file, one run: got {len(runs)}"
     return elapsed, run, mem
 
 

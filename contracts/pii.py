@@ -31,9 +31,9 @@ def _walk(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[tuple[st
 PII_FIELDS: dict[tuple[str, ...], str] = _walk(Transaction)
 
 
-def strip_pii(record: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of a wire-form transaction with every PII-tagged field removed."""
-    out = _deep_copy(record)
+def strip_pii(record: dict[str, Any], *, in_place: bool = False) -> dict[str, Any]:
+    """A wire-form transaction with every PII-tagged field removed (a copy unless ``in_place``)."""
+    out = record if in_place else _deep_copy(record)
     for path in PII_FIELDS:
         node: Any = out
         for key in path[:-1]:
@@ -53,6 +53,6 @@ def _deep_copy(value: Any) -> Any:
 
 def to_analytics_record(tx: Transaction, ingested_at: dt.datetime) -> dict[str, Any]:
     """The analytics copy written to S3 and DynamoDB: PII-free, plus ingestion metadata."""
-    record = strip_pii(tx.to_json_dict())
+    record = strip_pii(tx.to_json_dict(), in_place=True)  # a fresh dict: nobody else holds it
     record["ingested_at"] = ingested_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return record

@@ -210,7 +210,12 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value
 
 
+_CANONICAL_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)")
+
+
 def _ip(value: str) -> str:
+    if _CANONICAL_IPV4.fullmatch(value):  # the common case, already in canonical form
+        return value
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:

@@ -11,9 +11,18 @@ from orchestration.ingest import Clients
 from orchestration.settings import Settings
 
 
+SINGLE_PUT_LIMIT = 5 * 2**30  # S3's limit for one PUT
+
+
 def upload(clients: Clients, settings: Settings, path: Path, name: str | None = None) -> str:
+    """One PUT (streamed from the file) up to 5 GiB, multipart above: one "Object Created" event either way."""
     key = f"incoming/{name or path.name}"
-    clients("s3").upload_file(str(path), settings.raw_bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"})
+    s3 = clients("s3")
+    if path.stat().st_size < SINGLE_PUT_LIMIT:
+        with path.open("rb") as body:
+            s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+    else:
+        s3.upload_file(str(path), settings.raw_bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"})
     return key
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from contracts import Transaction
 from lambdas.common.aws import client
 from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PipelineError, PriceMismatch
 from lambdas.common.logging import get_logger
@@ -13,27 +14,35 @@ from orchestration.settings import get_settings
 logger = get_logger("check-item")
 
 
-def check_against(item: dict[str, Any] | None, tx: dict[str, Any]) -> None:
-    """Raise the rejection for this transaction, given its catalogue item (AV map) or None."""
-    purchased = tx["item_purchased"]
-    item_id = purchased["item_id"]
+def check_purchase(item: dict[str, Any] | None, item_id: str, game: str, currency: str, amount: Decimal) -> None:
+    """Raise the rejection for one purchase, given its catalogue item (DynamoDB AV map) or None."""
     if item is None:
         raise ItemNotFound(f"item_purchased.item_id: item '{item_id}' is not in the shop catalogue")
     if not item.get("purchasable", {}).get("BOOL", False):
         raise ItemNotPurchasable(f"item_purchased.item_id: item '{item_id}' is not for sale")
-    price = purchased["price"]
-    currency = price["currency"]
     listed = item.get("prices", {}).get("M", {}).get(currency)
     if listed is None:
         raise PriceMismatch(f"item_purchased.price.currency: item '{item_id}' is not sold in {currency}")
-    paid = Decimal(str(price["amount"]))
-    if paid != Decimal(listed["N"]):
+    if amount != Decimal(listed["N"]):
         raise PriceMismatch(
-            f"item_purchased.price.amount: paid {paid} {currency} but '{item_id}' costs {listed['N']} {currency}"
+            f"item_purchased.price.amount: paid {amount} {currency} but '{item_id}' costs {listed['N']} {currency}"
         )
-    game = item.get("game", {}).get("S")
-    if game is not None and game != tx["game"]:
-        raise ItemNotFound(f"game: item '{item_id}' belongs to '{game}', not '{tx['game']}'")
+    owner = item.get("game", {}).get("S")
+    if owner is not None and owner != game:
+        raise ItemNotFound(f"game: item '{item_id}' belongs to '{owner}', not '{game}'")
+
+
+def check_against(item: dict[str, Any] | None, tx: dict[str, Any]) -> None:
+    """check_purchase for a wire-form transaction dict."""
+    purchased = tx["item_purchased"]
+    price = purchased["price"]
+    check_purchase(item, purchased["item_id"], tx["game"], price["currency"], Decimal(str(price["amount"])))
+
+
+def check_transaction(item: dict[str, Any] | None, tx: Transaction) -> None:
+    """check_purchase for a validated Transaction (no serialisation)."""
+    bought = tx.item_purchased
+    check_purchase(item, bought.item_id, tx.game, bought.price.currency, bought.price.amount)
 
 
 def check_item(tx: dict[str, Any]) -> dict[str, Any]:

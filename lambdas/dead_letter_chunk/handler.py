@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from contracts import InvalidTransaction, validate_transaction
-from lambdas.check_item.handler import check_against
+from lambdas.check_item.handler import check_transaction
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
 from lambdas.common.errors import PipelineError
@@ -49,7 +49,7 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
                                                 "ProcessChunk"))  # fmt: skip
             continue
         try:
-            check_against(catalogue.get(tx.item_purchased.item_id), tx.to_json_dict())
+            check_transaction(catalogue.get(tx.item_purchased.item_id), tx)
         except PipelineError as exc:
             messages.append(dead_letter_message(tx.to_json_dict(), tx.transaction_id, type(exc).__name__, str(exc),
                                                 received, "ProcessChunk"))  # fmt: skip

@@ -141,3 +141,19 @@ def test_database_outage_dead_letters_the_chunk_and_redrive_stores_it(clean_queu
     remaining = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
     assert len(remaining) == len(records) - len(valid)
     assert {d.error for d in remaining} <= {"InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "PriceMismatch"}
+
+
+def test_escapes_in_the_raw_json_survive_copy(clean_queues: LocalStack) -> None:
+    """COPY's text format: backslashes, tabs and quotes in a record reach the compliance store unchanged."""
+    stack = clean_queues
+    [rec] = list(generate(1, seed=505, invalid_share=0.0, duplicate_share=0.0))
+    tx = json.loads(rec.line)
+    tx["item_purchased"]["item_name"] = 'Wings "deluxe" \\ edition\twith tab — ünïcode'
+    line = json.dumps(tx, ensure_ascii=False)
+    run = drop(stack, (line + "\n").encode(), "escapes.ndjson")
+    assert run["stored"] == 1, run
+    with psycopg.connect(stack.dsn("compliance")) as conn:
+        raw = conn.execute(
+            "select raw from compliance.transactions where transaction_id = %s", (tx["transactionId"],)
+        ).fetchone()
+    assert raw is not None and raw[0]["item_purchased"]["item_name"] == tx["item_purchased"]["item_name"]
