@@ -94,10 +94,10 @@ def _store(valid: list[tuple[Transaction, str]], ref: str) -> set[str]:
             conn.execute(
                 "insert into compliance.transactions select * from staging on conflict (transaction_id) do nothing"
             )
+            # what this chunk owns: rows it inserted now and, on a retry, rows its earlier attempt stored
+            # (an index lookup on execution_id, migration 002)
             owned = conn.execute(
-                "select s.transaction_id from staging s join compliance.transactions t using (transaction_id)"
-                " where t.execution_id = %s",
-                (ref,),
+                "select transaction_id from compliance.transactions where execution_id = %s", (ref,)
             ).fetchall()
     return {r[0] for r in owned}
 

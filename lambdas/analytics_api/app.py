@@ -1,0 +1,199 @@
+"""The analytics API as plain functions over a parsed request: (status, JSON body) out.
+
+Routes (API Gateway resources): GET /health, GET /analytics, POST /analytics/jobs,
+GET /analytics/jobs/{jobId}. Every error is ``{"error": <code>, "message": <sentence>}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from lambdas.analytics_api import cache, jobs, models, operations, warehouse
+from lambdas.analytics_api.errors import (
+    ApiError,
+    InvalidJson,
+    InvalidParameters,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
+from lambdas.common.aws import client
+from lambdas.common.errors import DatabaseUnavailable
+from lambdas.common.logging import get_logger
+from orchestration.settings import Settings, get_settings
+
+logger = get_logger("analytics-api")
+
+MAX_BODY = 64 * 1024
+
+#: (method, resource) of every route this function answers.
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/health"),
+    ("GET", "/analytics"),
+    ("POST", "/analytics/jobs"),
+    ("GET", "/analytics/jobs/{jobId}"),
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    resource: str
+    path_parameters: dict[str, str] = field(default_factory=dict)
+    query: dict[str, list[str]] = field(default_factory=dict)
+    body: str | None = None
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Request:
+        """An API Gateway REST (proxy integration) event."""
+        multi = event.get("multiValueQueryStringParameters") or {}
+        single = event.get("queryStringParameters") or {}
+        query = {k: list(v) for k, v in multi.items()} or {k: [v] for k, v in single.items()}
+        return cls(
+            method=str(event.get("httpMethod", "GET")).upper(),
+            resource=str(event.get("resource") or event.get("path") or "/"),
+            path_parameters=dict(event.get("pathParameters") or {}),
+            query=query,
+            body=event.get("body"),
+        )
+
+
+Response = tuple[int, dict[str, Any]]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- GET /health ---------------------------------------------------------------------------
+def health(settings: Settings) -> Response:
+    cfg = warehouse.config()
+    deps: dict[str, dict[str, Any]] = {}
+
+    def check(name: str, probe: Any) -> None:
+        t0 = time.monotonic()
+        try:
+            detail = probe() or {}
+            deps[name] = {"status": "ok", **detail}
+        except (DatabaseUnavailable, ApiError, BotoCoreError, ClientError) as exc:
+            deps[name] = {"status": "unavailable", "error": type(exc).__name__}
+        deps[name]["latency_ms"] = round((time.monotonic() - t0) * 1000, 1)
+
+    check("warehouse", lambda: warehouse.ping(cfg.warehouse_secret_id))
+
+    def cache_table() -> dict[str, Any]:
+        table = client("dynamodb").describe_table(TableName=settings.analytics_cache_table)["Table"]
+        return {"table_status": table["TableStatus"]}
+
+    def jobs_table() -> dict[str, Any]:
+        table = client("dynamodb").describe_table(TableName=settings.analytics_jobs_table)["Table"]
+        return {"table_status": table["TableStatus"]}
+
+    check("cache_table", cache_table)
+    check("jobs_table", jobs_table)
+    healthy = all(d["status"] == "ok" for d in deps.values())
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checked_at": now_iso(), "dependencies": deps}
+    if healthy:
+        return 200, body
+    down = ", ".join(name for name, d in deps.items() if d["status"] != "ok")
+    return 503, {"error": "ServiceDegraded", "message": f"unavailable: {down}", **body}
+
+
+# --- GET /analytics ----------------------------------------------------------------------
+def _single_values(query: dict[str, list[str]]) -> dict[str, str]:
+    repeated = sorted(k for k, v in query.items() if len(v) != 1)
+    if repeated:
+        raise InvalidParameters(
+            f"parameter(s) given more than once: {', '.join(repeated)}",
+            parameters=[{"name": k, "reason": "given more than once"} for k in repeated],
+        )
+    return {k: v[0] for k, v in query.items()}
+
+
+def analytics(settings: Settings, query: dict[str, list[str]]) -> Response:
+    values = _single_values(query)
+    models.reject_sql(values)
+    operation = values.pop("operation", None)
+    name, params = models.parse_operation(operation, values)
+    normal = models.normalised(params)
+    key = cache.cache_key(name, normal)
+    hit = cache.get(settings.analytics_cache_table, key)
+    if hit is not None:
+        return 200, {
+            "operation": name, "parameters": normal, "cached": True, "generated_at": hit["cached_at"],
+            "expires_at": hit["expires_at"], "result": hit["result"],
+        }  # fmt: skip
+    try:
+        result = operations.run(name, params)
+    except DatabaseUnavailable as exc:
+        raise warehouse.as_unavailable(exc) from None
+    generated_at = now_iso()
+    expires_at = cache.put(
+        settings.analytics_cache_table, key, name, normal, result, generated_at, operations.CACHE_TTL_SECONDS[name]
+    )
+    return 200, {
+        "operation": name, "parameters": normal, "cached": False, "generated_at": generated_at,
+        "expires_at": expires_at, "result": result,
+    }  # fmt: skip
+
+
+# --- jobs ----------------------------------------------------------------------------------
+def submit_job(settings: Settings, body: str | None) -> Response:
+    if body is not None and len(body.encode()) > MAX_BODY:
+        raise PayloadTooLarge(f"body over {MAX_BODY} bytes")
+    try:
+        data = json.loads(body or "")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidJson("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidJson('the body must be a JSON object: {"operation": ..., "parameters": {...}}')
+    try:
+        request = models.JobRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            {"name": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        names = ", ".join(sorted({p["name"] for p in problems}))
+        raise InvalidParameters(f"invalid job request: {names}", parameters=problems) from None
+    models.reject_sql({"operation": request.operation, **request.parameters})
+    name, params = models.parse_operation(request.operation, request.parameters)
+    return 202, jobs.submit(settings, name, models.normalised(params))
+
+
+def get_job(settings: Settings, job_id: str) -> Response:
+    return 200, jobs.describe(settings, job_id)
+
+
+# --- routing -------------------------------------------------------------------------------
+def route(request: Request, settings: Settings | None = None) -> Response:
+    s = settings or get_settings()
+    try:
+        allowed = [m for m, r in ROUTES if r == request.resource]
+        if not allowed:
+            raise NotFound(f"no route {request.method} {request.resource}")
+        if request.method not in allowed:
+            raise MethodNotAllowed(f"{request.method} not allowed on {request.resource}", allowed=allowed)
+        match (request.method, request.resource):
+            case ("GET", "/health"):
+                return health(s)
+            case ("GET", "/analytics"):
+                return analytics(s, request.query)
+            case ("POST", "/analytics/jobs"):
+                return submit_job(s, request.body)
+            case _:
+                return get_job(s, request.path_parameters.get("jobId", ""))
+    except ApiError as exc:
+        if exc.status >= 500:
+            logger.warning("request failed", extra={"error": exc.code})
+        return exc.status, exc.body()
+    except Exception:  # the client gets a stable error, the log the detail
+        logger.exception("unhandled error")
+        return 500, {"error": "InternalError", "message": "internal error"}

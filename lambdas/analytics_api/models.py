@@ -1,0 +1,178 @@
+"""Typed, validated parameters of every named operation (pydantic), and the job request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lambdas.analytics_api.errors import InvalidParameters, SqlNotAllowed, UnknownOperation
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class WarehouseInfoParams(Params):
+    """No parameters."""
+
+
+Money = Decimal
+
+
+class PlayerAnalysisParams(Params):
+    level: Literal["segment", "player"] = Field("segment", description="segment totals, or one row per player")
+    min_purchases: int = Field(1, ge=0, le=1_000_000, description="HAVING: completed purchases at least")
+    min_lifetime_value: Money = Field(Decimal(0), ge=0, le=Decimal(10**12), decimal_places=4)
+    dolphin_threshold: Money = Field(Decimal(20), gt=0, le=Decimal(10**12), decimal_places=4)
+    whale_threshold: Money = Field(Decimal(100), gt=0, le=Decimal(10**12), decimal_places=4)
+    limit: int = Field(1000, ge=1, le=100_000, description="players returned (level=player)")
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> PlayerAnalysisParams:
+        if self.dolphin_threshold >= self.whale_threshold:
+            raise ValueError("dolphin_threshold must be below whale_threshold")
+        return self
+
+
+class RevenueAnalysisParams(Params):
+    period: Literal["day", "month"] = "day"
+    currency: Literal["USD"] = "USD"
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> RevenueAnalysisParams:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValueError("start_date must not be after end_date")
+        return self
+
+
+#: The timeframes multi_dimensional_analytics accepts: label -> (days, months).
+TIMEFRAMES: dict[str, tuple[int, int]] = {
+    "7 days": (7, 0),
+    "30 days": (30, 0),
+    "90 days": (90, 0),
+    "180 days": (180, 0),
+    "365 days": (365, 0),
+    "1 month": (0, 1),
+    "3 months": (0, 3),
+    "6 months": (0, 6),
+    "12 months": (0, 12),
+    "1 year": (0, 12),
+}
+Timeframe = Literal[
+    "7 days", "30 days", "90 days", "180 days", "365 days", "1 month", "3 months", "6 months", "12 months", "1 year"
+]
+
+
+class MultiDimensionalParams(Params):
+    timeframe: Timeframe = "90 days"
+
+    def since(self, today: dt.date) -> dt.date:
+        days, months = TIMEFRAMES[self.timeframe]
+        if months:
+            total = today.year * 12 + (today.month - 1) - months
+            year, month = divmod(total, 12)
+            month += 1
+            # clamp the day (31 March - 1 month = 28/29 February)
+            for day in (today.day, 30, 29, 28):
+                try:
+                    return dt.date(year, month, day)
+                except ValueError:
+                    continue
+        return today - dt.timedelta(days=days)
+
+
+class DataIntegrityParams(Params):
+    """No parameters."""
+
+
+OPERATIONS: dict[str, type[Params]] = {
+    "warehouse_info": WarehouseInfoParams,
+    "player_analysis": PlayerAnalysisParams,
+    "revenue_analysis": RevenueAnalysisParams,
+    "multi_dimensional_analytics": MultiDimensionalParams,
+    "data_integrity_analysis": DataIntegrityParams,
+}
+
+# --- safety ---------------------------------------------------------------
+SQL_PARAMETER_NAMES = frozenset({"sql", "query", "statement", "raw_sql", "sql_query", "where", "filter"})
+_SQL_TEXT = re.compile(
+    r"(;|--|/\*|\*/|\b(select|insert|update|delete|drop|alter|create|truncate|grant|revoke|union|merge|copy"
+    r"|execute|exec|pg_sleep|information_schema|pg_catalog)\b)",
+    re.IGNORECASE,
+)
+
+
+def looks_like_sql(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_SQL_TEXT.search(value))
+    if isinstance(value, dict):
+        return any(looks_like_sql(k) or looks_like_sql(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(looks_like_sql(v) for v in value)
+    return False
+
+
+def reject_sql(values: dict[str, Any]) -> None:
+    """400 for any request carrying SQL: a sql/query parameter, or SQL keywords in names or values."""
+    named = sorted(k for k in values if str(k).lower() in SQL_PARAMETER_NAMES)
+    if named:
+        raise SqlNotAllowed(
+            f"SQL is not accepted: parameter(s) {', '.join(named)} are not allowed; use a named operation",
+            parameters=named,
+        )
+    bad = sorted(str(k) for k, v in values.items() if looks_like_sql(k) or looks_like_sql(v))
+    if bad:
+        raise SqlNotAllowed(f"SQL is not accepted: parameter(s) {', '.join(bad)} carry SQL text", parameters=bad)
+
+
+def parse_operation(operation: Any, raw: dict[str, Any]) -> tuple[str, Params]:
+    """The operation name and its validated parameters, or the API error naming what is wrong."""
+    if not isinstance(operation, str) or not operation:
+        raise InvalidParameters(
+            "parameter operation is required: one of " + ", ".join(OPERATIONS),
+            parameters=[{"name": "operation", "reason": "required"}],
+            valid_operations=list(OPERATIONS),
+        )
+    model = OPERATIONS.get(operation)
+    if model is None:
+        raise UnknownOperation(
+            f"unknown operation {operation[:64]!r}: valid operations are {', '.join(OPERATIONS)}",
+            valid_operations=list(OPERATIONS),
+        )
+    try:
+        return operation, model.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            name = ".".join(str(p) for p in err["loc"]) or "parameters"
+            problems.append({"name": name, "reason": err["msg"]})
+        names = sorted({p["name"] for p in problems})
+        raise InvalidParameters(
+            f"invalid parameter(s) for {operation}: {', '.join(names)}", parameters=problems
+        ) from None
+
+
+def normalised(params: Params) -> dict[str, Any]:
+    """Parameters with defaults filled, as JSON-able values (Decimals without trailing zeros)."""
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            text = format(value.normalize(), "f")
+            return text
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return value
+
+    return {k: norm(v) for k, v in params.model_dump().items()}
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    operation: str
+    parameters: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""analytics_job Lambda: RunAnalyticsQuery of the analytics_job workflow."""
