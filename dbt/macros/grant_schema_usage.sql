@@ -1,0 +1,21 @@
+{#-
+  on-run-end: give the analysts role USAGE on the schema that holds the marts
+  (table grants come from the `grants` config). The grantee is written as for
+  dbt grants: a bare name locally (a PostgreSQL role), `role:name`,
+  `group:name` or `user:name` on Redshift.
+  Runs only after commands that build relations.
+-#}
+{% macro grant_schema_usage(grantee) %}
+    {%- if execute and flags.WHICH in ['run', 'build'] and grantee -%}
+        {%- if grantee.startswith('role:') -%}
+            {%- set grantee_sql = 'role ' ~ grantee[5:] -%}
+        {%- elif grantee.startswith('group:') -%}
+            {%- set grantee_sql = 'group ' ~ grantee[6:] -%}
+        {%- elif grantee.startswith('user:') -%}
+            {%- set grantee_sql = grantee[5:] -%}
+        {%- else -%}
+            {%- set grantee_sql = grantee -%}
+        {%- endif -%}
+        grant usage on schema {{ adapter.quote(target.schema) }} to {{ grantee_sql }}
+    {%- endif -%}
+{% endmacro %}

@@ -1,0 +1,81 @@
+-- One row per currency and calendar day from the currency's first to its last
+-- rate_date: the rate in force that day is the latest rate on or before it.
+-- Turning "latest rate on or before the date" into an equality join keeps the
+-- conversion in fct_transactions a cheap hash join on both engines (a range
+-- join over every transaction is what Redshift and PostgreSQL do worst).
+-- Days after a currency's last rate are covered by the `is_latest_rate` row.
+-- The day spine is built from digits (no generate_series, which Redshift lacks
+-- on compute nodes): it covers gaps of up to 999 days between two rates, which
+-- a singular test checks.
+with
+
+exchange_rates as (
+
+    select
+        rate_date,
+        currency,
+        usd_per_unit
+    from {{ ref('exchange_rates') }}
+
+),
+
+rate_periods as (
+
+    select
+        currency,
+        rate_date,
+        usd_per_unit,
+        lead(rate_date) over (partition by currency order by rate_date) as next_rate_date
+    from exchange_rates
+
+),
+
+digits as (
+
+    select 0 as digit
+    {%- for digit in range(1, 10) %}
+    union all select {{ digit }}
+    {%- endfor %}
+
+),
+
+day_offsets as (
+
+    select ones.digit + 10 * tens.digit + 100 * hundreds.digit as day_offset
+    from digits as ones
+    cross join digits as tens
+    cross join digits as hundreds
+
+),
+
+rate_days as (
+
+    select
+        rate_periods.currency,
+        cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'rate_periods.rate_date') }} as date) as rate_valid_date,
+        rate_periods.rate_date,
+        rate_periods.usd_per_unit,
+        case when rate_periods.next_rate_date is null then true else false end as is_latest_rate
+    from rate_periods
+    inner join day_offsets
+        on day_offsets.day_offset = 0
+        or (
+            rate_periods.next_rate_date is not null
+            and {{ dbt.dateadd('day', 'day_offsets.day_offset', 'rate_periods.rate_date') }} < rate_periods.next_rate_date
+        )
+
+),
+
+final as (
+
+    select
+        cast(currency as varchar(3)) as currency,
+        rate_valid_date,
+        rate_date,
+        cast(usd_per_unit as numeric(18, 8)) as usd_per_unit,
+        is_latest_rate
+    from rate_days
+
+)
+
+select * from final

@@ -1,0 +1,88 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='revenue_date',
+        on_schema_change='fail',
+        dist='even',
+        sort=['revenue_date'],
+        indexes=[{'columns': ['revenue_date']}],
+    )
+}}
+-- Revenue by day, game, server region and item type. Revenue is the USD value
+-- of completed purchases (refunded ones are reported apart, not netted).
+-- Incremental: every day that received newly loaded transactions is
+-- recomputed whole (delete+insert by revenue_date), so counts of distinct
+-- players stay exact.
+{% if is_incremental() %}
+    {%- set changed_days = changed_dates(
+        ref('fct_transactions'), 'event_date', 'loaded_at', incremental_watermark('last_loaded_at')
+    ) -%}
+{% endif %}
+with
+
+transactions as (
+
+    select
+        event_date,
+        game,
+        server_region,
+        item_type,
+        player_id,
+        transaction_status,
+        is_completed,
+        is_refunded,
+        has_exchange_rate,
+        amount_usd,
+        loaded_at
+    from {{ ref('fct_transactions') }}
+    {% if is_incremental() %}
+    where {{ in_list('event_date', changed_days) }}
+    {% endif %}
+
+),
+
+daily as (
+
+    select
+        event_date as revenue_date,
+        game,
+        server_region,
+        item_type,
+        count(*) as transaction_count,
+        sum(case when is_completed then 1 else 0 end) as purchase_count,
+        sum(case when is_refunded then 1 else 0 end) as refund_count,
+        sum(case when transaction_status = 'failed' then 1 else 0 end) as failed_count,
+        sum(case when transaction_status = 'pending' then 1 else 0 end) as pending_count,
+        count(distinct case when is_completed then player_id end) as paying_player_count,
+        sum(case when is_completed then amount_usd end) as revenue_usd,
+        sum(case when is_refunded then amount_usd end) as refunded_usd,
+        sum(case when is_completed and not has_exchange_rate then 1 else 0 end) as unconverted_purchase_count,
+        max(loaded_at) as last_loaded_at
+    from transactions
+    group by event_date, game, server_region, item_type
+
+),
+
+final as (
+
+    select
+        revenue_date,
+        game,
+        server_region,
+        item_type,
+        cast(transaction_count as bigint) as transaction_count,
+        cast(purchase_count as bigint) as purchase_count,
+        cast(refund_count as bigint) as refund_count,
+        cast(failed_count as bigint) as failed_count,
+        cast(pending_count as bigint) as pending_count,
+        cast(paying_player_count as bigint) as paying_player_count,
+        cast(coalesce(revenue_usd, 0) as numeric(20, 4)) as revenue_usd,
+        cast(coalesce(refunded_usd, 0) as numeric(20, 4)) as refunded_usd,
+        cast(unconverted_purchase_count as bigint) as unconverted_purchase_count,
+        last_loaded_at
+    from daily
+
+)
+
+select * from final

@@ -1,0 +1,38 @@
+-- One row per raw transaction: renamed to the mart vocabulary, typed, no logic
+-- beyond flags. A view: it is read once per build by fct_transactions.
+with
+
+source as (
+
+    select * from {{ source('mtx', 'mtx_transactions') }}
+
+),
+
+renamed as (
+
+    select
+        transaction_id,
+        user_id as player_id,
+        game,
+        item_id,
+        item_name,
+        item_type,
+        price_amount as amount,
+        cast(price_currency as varchar(3)) as currency,
+        payment_method,
+        payment_gateway,
+        transaction_status,
+        case when transaction_status = 'completed' then true else false end as is_completed,
+        case when transaction_status = 'refunded' then true else false end as is_refunded,
+        server_region,
+        event_at,
+        event_date,
+        ingested_at,
+        source_partition as source_partition_date,
+        loaded_at
+
+    from source
+
+)
+
+select * from renamed
