@@ -3,16 +3,62 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from orchestration import sfn
 from orchestration.ingest import Clients, submit
 from orchestration.runtime.ports import free_port
 from orchestration.settings import Settings
 
 MAX_BODY = 256 * 1024  # API Gateway's payload limit is 10 MB; a transaction is < 2 KB
+
+#: Resources proxied to the analytics_api Lambda (API Gateway proxy integration): (method, resource).
+ANALYTICS_ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/health"),
+    ("GET", "/analytics"),
+    ("POST", "/analytics/jobs"),
+    ("GET", "/analytics/jobs/{jobId}"),
+)
+#: Every route the server answers; orchestration/openapi.json documents exactly these.
+ROUTES: tuple[tuple[str, str], ...] = (("POST", "/transactions"), *ANALYTICS_ROUTES)
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def match_resource(path: str) -> tuple[str, dict[str, str]] | None:
+    """The API Gateway resource a request path falls under, with its path parameters."""
+    path = path.rstrip("/") or "/"
+    for resource in dict.fromkeys(r for _, r in ROUTES):
+        pattern = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(resource).replace(r"\{", "{").replace(r"\}", "}")) + "$"
+        found = re.match(pattern, path)
+        if found:
+            return resource, {k: unquote(v) for k, v in found.groupdict().items()}
+    return None
+
+
+def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: str | None) -> dict[str, Any] | None:
+    """The API Gateway REST proxy event for an analytics request, or None when no analytics route matches."""
+    parts = urlsplit(raw_path)
+    matched = match_resource(parts.path)
+    if matched is None or matched[0] not in {r for _, r in ANALYTICS_ROUTES}:
+        return None
+    resource, path_parameters = matched
+    multi = parse_qs(parts.query, keep_blank_values=True)
+    return {
+        "resource": resource,
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": headers,
+        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
+        "multiValueQueryStringParameters": multi or None,
+        "pathParameters": path_parameters or None,
+        "body": body,
+        "isBase64Encoded": False,
+        "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": "local"},
+    }
 
 
 class ApiServer:
@@ -46,7 +92,47 @@ class ApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _analytics(self, method: str) -> bool:
+                """Proxy an analytics route to the analytics_api Lambda; False when the path is not one."""
+                if proxy_event(method, self.path, {}, None) is None:
+                    return False  # not an analytics route: the caller answers (the body is unread)
+                body: str | None = None
+                if method == "POST":
+                    try:
+                        length = int(self.headers.get("Content-Length") or 0)
+                    except ValueError:
+                        length = -1
+                    if length < 0 or length > MAX_BODY:
+                        self.close_connection = True  # the body stays unread
+                        if length < 0:
+                            self._send(400, {"error": "BadRequest", "message": "invalid Content-Length"})
+                        else:
+                            self._send(413, {"error": "PayloadTooLarge", "message": f"body over {MAX_BODY} bytes"})
+                        return True
+                    body = self.rfile.read(length).decode("utf-8", "replace") if length else None
+                event = proxy_event(method, self.path, dict(self.headers.items()), body)
+                assert event is not None
+                function = api.settings.function_name("analytics_api")
+                response = sfn.REGISTRY.invoke(function, event)
+                if response.get("FunctionError"):
+                    self._send(502, {"error": "BadGateway", "message": "the analytics function failed"})
+                    return True
+                payload = response["Payload"]
+                self._send(int(payload["statusCode"]), json.loads(payload["body"]))
+                return True
+
+            def _not_allowed(self, method: str) -> None:
+                self.close_connection = True  # any body stays unread
+                matched = match_resource(urlsplit(self.path).path)
+                if matched is None:
+                    self._send(404, {"error": "NotFound", "message": f"no route {method} {self.path}"})
+                    return
+                allowed = [m for m, r in ROUTES if r == matched[0]]
+                self._send(405, {"error": "MethodNotAllowed", "message": f"{method} not allowed", "allowed": allowed})
+
             def do_POST(self) -> None:
+                if self._analytics("POST"):
+                    return
                 if self.path.rstrip("/") != "/transactions":
                     self._send(404, {"error": "NotFound", "message": f"no route POST {self.path}"})
                     return
@@ -66,10 +152,18 @@ class ApiServer:
                 self._send(result.status, result.body)
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/") == "/health":
-                    self._send(HTTPStatus.OK, {"status": "ok"})
+                if self._analytics("GET"):
                     return
-                self._send(404, {"error": "NotFound", "message": f"no route GET {self.path}"})
+                self._not_allowed("GET")
+
+            def do_PUT(self) -> None:
+                self._not_allowed("PUT")
+
+            def do_PATCH(self) -> None:
+                self._not_allowed("PATCH")
+
+            def do_DELETE(self) -> None:
+                self._not_allowed("DELETE")
 
         self.port = self.port or free_port()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

@@ -10,7 +10,6 @@ from typing import Any
 from orchestration.ingest import Clients
 from orchestration.settings import Settings
 
-
 SINGLE_PUT_LIMIT = 5 * 2**30  # S3's limit for one PUT
 
 

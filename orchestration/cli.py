@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from orchestration.ingest import execution_name
 from orchestration.settings import REPO_ROOT, Settings, reset_settings_cache
 
 DEFAULT_HOME = REPO_ROOT / ".local"
@@ -227,6 +228,59 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_glue(args: argparse.Namespace) -> int:
+    RunningStack(args.home)  # settings and endpoints of the running stack
+    if args.action == "crawl":
+        from lambdas.run_crawler.handler import run_crawler
+
+        print(run_crawler()["summary"])
+        return 0
+    if args.job != "flatten_transactions":
+        raise SystemExit(f"unknown Glue job {args.job!r}; jobs: flatten_transactions")
+    from lambdas.run_flatten_job.handler import run_flatten_job
+
+    print(json.dumps(run_flatten_job(args.from_date, args.to_date, backfill=bool(args.from_date or args.to_date))))
+    return 0
+
+
+def cmd_dbt(args: argparse.Namespace) -> int:
+    RunningStack(args.home)
+    from lambdas.build_marts.handler import dbt
+
+    done = dbt(*args.dbt_args)
+    print(done.stdout, end="")
+    print(done.stderr, end="", file=sys.stderr)
+    return done.returncode
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    RunningStack(args.home)
+    from lambdas.run_data_checks.handler import DataChecksFailed, run_data_checks
+
+    try:
+        result = run_data_checks()
+    except DataChecksFailed as exc:
+        print(f"data checks FAILED (alert sent): {exc}")
+        return 1
+    print(f"data checks passed: {result['suites']} suites; Data Docs: {result['docs_index']}")
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    stack = RunningStack(args.home)
+    payload = {"from_date": args.from_date, "to_date": args.to_date, "backfill": bool(args.from_date or args.to_date)}
+    sfn = stack.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=stack.state_machine_arn("analytics_refresh"), name=execution_name("refresh"),
+        input=json.dumps(payload),
+    )["executionArn"]  # fmt: skip
+    print(f"analytics refresh started: {arn}", flush=True)
+    while (d := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        time.sleep(1)
+    print(d["status"], d.get("output") or d.get("cause") or "")
+    return 0 if d["status"] == "SUCCEEDED" else 1
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from orchestration import generate
 
@@ -253,6 +307,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dlq", help="the dead-letter queue")
     p.add_argument("action", choices=["list", "redrive"])
     p.set_defaults(func=cmd_dlq)
+    p = sub.add_parser("glue", help="the Glue crawler and job, run locally against the running stack")
+    p.add_argument("action", choices=["crawl", "run"])
+    p.add_argument("job", nargs="?", default="flatten_transactions")
+    p.add_argument("--from", dest="from_date", default=None, help="backfill from this date (YYYY-MM-DD)")
+    p.add_argument("--to", dest="to_date", default=None, help="backfill up to this date (YYYY-MM-DD)")
+    p.set_defaults(func=cmd_glue)
+    p = sub.add_parser("refresh", help="run the analytics refresh state machine: crawl, flatten, dbt build, checks")
+    p.add_argument("--from", dest="from_date", default=None)
+    p.add_argument("--to", dest="to_date", default=None)
+    p.set_defaults(func=cmd_refresh)
+    p = sub.add_parser("check", help="Great Expectations checkpoints; Data Docs; exit 1 and alert on failure")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("dbt", help="dbt against the running stack's warehouse, e.g. `mtx dbt build`")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_dbt)
     p = sub.add_parser("ingest", help="drop a file (NDJSON or JSON array, gzip ok) under incoming/ and follow its run")
     p.add_argument("file")
     p.set_defaults(func=cmd_ingest)

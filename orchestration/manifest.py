@@ -29,6 +29,12 @@ LAMBDAS: dict[str, str] = {
     "dead_letter_chunk": "lambdas.dead_letter_chunk.handler.handler",
     "finalize_run": "lambdas.finalize_run.handler.handler",
     "quarantine_file": "lambdas.quarantine_file.handler.handler",
+    "run_crawler": "lambdas.run_crawler.handler.handler",
+    "run_flatten_job": "lambdas.run_flatten_job.handler.handler",
+    "build_marts": "lambdas.build_marts.handler.handler",
+    "run_data_checks": "lambdas.run_data_checks.handler.handler",
+    "analytics_api": "lambdas.analytics_api.handler.handler",
+    "run_analytics_job": "lambdas.analytics_job.handler.handler",
 }
 
 #: Workflow (ASL file stem) -> Step Functions type.

@@ -53,6 +53,8 @@ class Settings:
     #: Multiplier for Step Functions Retry/Wait sleeps in the local interpreter (0 in tests).
     sfn_time_scale: float = 1.0
     log_level: str = "INFO"
+    #: dbt target the BuildMarts step uses: "local" (PostgreSQL) or "redshift".
+    dbt_target: str = "local"
 
     def __post_init__(self) -> None:
         p = self.name_prefix

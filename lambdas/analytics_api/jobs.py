@@ -83,15 +83,16 @@ def describe(settings: Settings, job_id: str, now: float | None = None) -> dict[
         logger.error("job table unavailable", extra={"error": type(exc).__name__})
         raise ServiceUnavailable("the job store is unavailable; retry later") from None
     now = time.time() if now is None else now
-    if not item or int(item["expires_at"]["N"]) <= now:
+    # a record without operation was not written by the API (e.g. an execution started by hand): not a job
+    if not item or "operation" not in item or int(item.get("expires_at", {}).get("N", "0") or 0) <= now:
         raise JobNotFound(f"no analytics job {job_id!r}")
     body: dict[str, Any] = {
         "job_id": job_id,
-        "status": item["status"]["S"],
+        "status": _s(item, "status") or "PENDING",
         "operation": item["operation"]["S"],
-        "parameters": json.loads(item["parameters"]["S"]),
-        "created_at": item["created_at"]["S"],
-        "updated_at": item["updated_at"]["S"],
+        "parameters": json.loads(_s(item, "parameters") or "{}"),
+        "created_at": _s(item, "created_at") or "",
+        "updated_at": _s(item, "updated_at") or _s(item, "created_at") or "",
     }
     for name in ("started_at", "completed_at"):
         if name in item:

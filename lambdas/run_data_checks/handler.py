@@ -1,0 +1,60 @@
+"""CheckData: the Great Expectations checkpoints (expectations/checkpoint.py) on S3, warehouse and marts.
+
+A failed expectation has already raised its own alert (one SNS message listing
+them); this step then fails with ``DataChecksFailed`` so the refresh fails too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.conninfo import make_conninfo
+
+from lambdas.common.aws import client
+from lambdas.common.errors import PipelineError
+from lambdas.common.logging import get_logger
+from lambdas.common.secrets import get_secret
+from orchestration.settings import get_settings
+
+logger = get_logger("run-data-checks")
+
+
+class DataChecksFailed(PipelineError):
+    pass
+
+
+def dsn_of(secret_id: str) -> str:
+    secret = get_secret(secret_id)
+    return make_conninfo(
+        host=str(secret["host"]), port=str(secret["port"]), user=str(secret["username"]),
+        password=str(secret["password"]), dbname=str(secret["dbname"]),
+    )  # fmt: skip
+
+
+def run_data_checks() -> dict[str, Any]:
+    from expectations.checkpoint import dead_letter_count, run_checks
+
+    s = get_settings()
+    sqs = client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=s.dead_letter_queue_name)["QueueUrl"]
+    report = run_checks(
+        warehouse_dsn=dsn_of(s.warehouse_secret_id),
+        compliance_dsn=dsn_of(s.compliance_secret_id),
+        s3=client("s3"),
+        analytics_bucket=s.analytics_bucket,
+        docs_dir=s.home / "data-docs",
+        dead_letter_count=dead_letter_count(sqs, queue_url),
+        sns=client("sns"),
+        alerts_topic_arn=s.alerts_topic_arn,
+    )
+    summary = report.summary()
+    if not report.success:
+        failed = "; ".join(f"{f.get('suite')}: {f.get('expectation_type')} {f.get('column') or ''}".strip()
+                           for f in summary.get("failures", [])[:20])  # fmt: skip
+        raise DataChecksFailed(f"{len(summary.get('failures', []))} expectations failed: {failed}")
+    return {"success": True, "docs_index": str(report.docs_index), "suites": len(summary.get("suites", []))}
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_data_checks()
