@@ -15,7 +15,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 from lambdas.common.aws import client
 from lambdas.common.errors import PipelineError
@@ -31,10 +31,11 @@ class NotJsonFile(PipelineError):
     pass
 
 
-def _text_stream(body: IO[bytes]) -> io.BufferedReader:
-    raw = io.BufferedReader(body, buffer_size=_READ)  # type: ignore[arg-type]
+def _text_stream(body: Any) -> io.BufferedReader:
+    raw = io.BufferedReader(body, buffer_size=_READ)
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=_READ)  # type: ignore[arg-type]
+        gz: Any = gzip.GzipFile(fileobj=raw)
+        return io.BufferedReader(gz, buffer_size=_READ)
     return raw
 
 

@@ -43,7 +43,7 @@ def patch_moto_sqs_send() -> None:
         return
     from moto.sqs.models import Queue, SQSBackend
 
-    full_attributes = Queue.attributes.fget
+    full_attributes = Queue.__dict__["attributes"].fget
     original_send = SQSBackend.send_message
 
     def attributes(self: Any) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def patch_moto_sqs_send() -> None:
                 return {}
             value = self.content_based_deduplication  # stored as bool; the full dict says "true"/"false"
             return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
-        return full_attributes(self)  # type: ignore[misc]
+        return full_attributes(self)
 
     def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
         _sqs_fast.on = True
