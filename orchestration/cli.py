@@ -144,18 +144,21 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def print_endpoints(stack: Any) -> None:
+    """Where everything is. Passwords stay in the 0600 env file, never on the console."""
     s = stack.settings
     print(
         f"""
 local AWS (moto)   {stack.moto.endpoint_url}
-  aws --endpoint-url {stack.moto.endpoint_url} s3 ls
-  aws --endpoint-url {stack.moto.endpoint_url} sqs receive-message --queue-url {stack.dead_letter_queue_url}
 API (API Gateway)  {stack.api.url}   POST /transactions
-compliance (RDS)   psql '{stack.dsn("compliance")}' -c 'select count(*) from compliance.transactions'
-warehouse          psql '{stack.dsn("warehouse")}'
-environment        source {stack.env_file}   (AWS_*, MTX_* and the dbt profile's variables)
-state machines     {", ".join(stack.provisioned.state_machine_arns.values())}
-buckets            {s.raw_bucket}, {s.analytics_bucket}, {s.curated_bucket}""",
+PostgreSQL         127.0.0.1:{stack.pg.port}   databases: compliance (RDS), warehouse (Redshift)
+state machines     {", ".join(stack.provisioned.state_machine_arns)}
+buckets            {s.raw_bucket}, {s.analytics_bucket}, {s.curated_bucket}
+
+  source {stack.env_file}        # AWS_*, MTX_* and the dbt profile's variables (mode 0600)
+  aws --endpoint-url "$MTX_AWS_ENDPOINT_URL" s3 ls
+  aws --endpoint-url "$MTX_AWS_ENDPOINT_URL" sqs receive-message --queue-url {stack.dead_letter_queue_url}
+  psql "$MTX_COMPLIANCE_DSN" -c 'select count(*) from compliance.transactions'
+  psql "$MTX_WAREHOUSE_DSN" -c 'select * from analytics.fct_daily_revenue limit 5'""",
         flush=True,
     )
 

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from orchestration import dlq
-from orchestration.cli import post_lines, print_endpoints
+from orchestration.cli import post_lines
 from orchestration.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
 
@@ -112,8 +112,8 @@ summary
         )
         print(f"  invariant            stored + duplicates + dead-lettered = sent: {'OK' if ok else 'BROKEN'}")
         analytics_ok = analytics(stack)
-        print("\nlook at the results while it is up with `mtx up` (this demo stops its stack now):")
-        print_endpoints(stack)
+        print("\nthis demo stops its stack now; to keep one up and look around: `mtx up`, then")
+        print('  source .local/stack.env; psql "$MTX_WAREHOUSE_DSN"; mtx dlq list; mtx send FILE; mtx refresh')
         return 0 if ok and analytics_ok else 1
     finally:
         stack.stop()
