@@ -97,6 +97,7 @@ class LocalStack:
                 "MTX_WAREHOUSE_DBNAME": "warehouse",
                 "MTX_COMPLIANCE_DSN": self.dsn("compliance"),
                 "MTX_WAREHOUSE_DSN": self.dsn("warehouse"),
+                "SPARK_LOCAL_IP": "127.0.0.1",  # the local Glue job's Spark binds to loopback only
             }
         )
         return env
