@@ -13,6 +13,8 @@ from benchmarks.common import Report
 BENCHMARKS = {
     "transaction_workflow": "benchmarks.transaction_workflow",
     "batch_ingest": "benchmarks.batch_ingest",
+    "glue_flatten": "benchmarks.glue_flatten",
+    "dbt_marts": "benchmarks.dbt_marts",
 }
 
 

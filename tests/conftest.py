@@ -47,3 +47,14 @@ def clean_queues(stack: LocalStack) -> LocalStack:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need no local stack run first, those that use it after.
+
+    Some tests use moto in-process (``mock_aws``), which resets every moto backend
+    of this process when it starts and stops, the running stack's included.
+    Running them all before the session's stack is first created keeps the two
+    apart; the relative order inside each group is kept.
+    """
+    items.sort(key=lambda item: "stack" in getattr(item, "fixturenames", ()))

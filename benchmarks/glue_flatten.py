@@ -1,0 +1,95 @@
+"""Glue flatten: the Spark job's transforms on n generated records, local files.
+
+Baseline, same run, same NDJSON files: DuckDB and pyarrow flattening them to the
+same warehouse columns in Parquet. Spark start-up (JVM + session) is timed
+apart and excluded from the rates. Every engine runs ``rounds`` times: round 1
+is cold (JVM JIT, codegen), the rates compared are the best of the warm rounds.
+Reuses the functions of ``glue_jobs/flatten_transactions/benchmark.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from benchmarks.common import Report
+from glue_jobs.flatten_transactions.benchmark import (
+    duckdb_flatten,
+    make_records,
+    pyarrow_flatten,
+    spark_flatten,
+    timed,
+    write_files,
+)
+
+TARGET_RATIO = 3.0
+
+
+def run(report: Report, n: int = 1_000_000, days: int = 8, files_per_day: int = 5, rounds: int = 3) -> None:
+    root = Path(tempfile.mkdtemp(prefix="mtx-bench-flatten-"))
+    root.chmod(0o755)
+    spark = None
+    try:
+        gen_s, lines = timed(lambda: make_records(n, days))
+        base = write_files(root / "in", lines, files_per_day)
+        del lines
+        size = sum(p.stat().st_size for p in base.rglob("*.ndjson"))
+
+        from glue_jobs.flatten_transactions import job
+
+        startup_s, spark = timed(lambda: job.local_spark_session(app_name="mtx-bench-flatten", master="local[*]"))
+        runs: list[tuple[str, Callable[[Path], int]]] = [
+            ("duckdb", lambda out: duckdb_flatten(base, out)),
+            ("pyarrow", lambda out: pyarrow_flatten(base, out)),
+            ("spark_flatten_only", lambda out: spark_flatten(spark, base, out, full=False)),
+            ("spark_job_transforms", lambda out: spark_flatten(spark, base, out, full=True)),
+        ]
+        seconds: dict[str, list[float]] = {name: [] for name, _ in runs}
+        for attempt in range(1, rounds + 1):
+            for name, fn in runs:
+                out = root / f"out-{name}-{attempt}"
+                s, _files = timed(partial(fn, out))
+                seconds[name].append(s)
+                shutil.rmtree(out, ignore_errors=True)
+
+        def best_warm(name: str) -> float:
+            warm = seconds[name][1:] or seconds[name]
+            return min(warm)
+
+        rates = {name: round(n / best_warm(name)) for name in seconds}
+        baseline_name = max(("duckdb", "pyarrow"), key=lambda k: rates[k])
+        spark_s = best_warm("spark_job_transforms")
+        base_s = best_warm(baseline_name)
+        data = {
+            "records": n,
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+            "ndjson_mib": round(size / 2**20, 1),
+            "files": days * files_per_day,
+            "generate_seconds": round(gen_s, 1),
+            "spark_startup_seconds": round(startup_s, 1),
+            "rounds": rounds,
+            "seconds_per_round": {k: [round(s, 2) for s in v] for k, v in seconds.items()},
+            "rows_per_s_best_warm": rates,
+            "cold_rows_per_s": {k: round(n / v[0]) for k, v in seconds.items()},
+            "baseline": baseline_name,
+            "ratio_spark_job_seconds_vs_baseline": round(spark_s / base_s, 2),
+            "ratio_spark_flatten_only_seconds_vs_baseline": round(best_warm("spark_flatten_only") / base_s, 2),
+            "ratio_spark_job_seconds_vs_duckdb": round(spark_s / best_warm("duckdb"), 2),
+            "ratio_spark_job_seconds_vs_pyarrow": round(spark_s / best_warm("pyarrow"), 2),
+            "target_ratio": TARGET_RATIO,
+            "within_target": spark_s / base_s <= TARGET_RATIO,
+            "note": (
+                "spark_job_transforms = split_rejects + flatten + deduplicate + write_curated (what the job "
+                "runs); spark_flatten_only skips rejects and dedup, like the baselines. Rates exclude Spark "
+                "start-up and use the best warm round; baseline = the faster of DuckDB and pyarrow."
+            ),
+        }
+        report.add("glue flatten (spark vs duckdb/pyarrow)", data)
+    finally:
+        if spark is not None:
+            spark.stop()
+        shutil.rmtree(root, ignore_errors=True)
