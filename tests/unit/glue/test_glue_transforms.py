@@ -1,0 +1,292 @@
+"""transforms.py: contract schema, flatten, dedup, rejects, drift, PII, on a local SparkSession."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from glue_helpers import DAY, INGESTED_AT, make_tx, read, record, write_partition
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+from contracts import PII_FIELDS, Transaction
+from contracts.warehouse import COLUMNS
+from glue_jobs import glue_types
+from glue_jobs.flatten_transactions import transforms
+
+LOADED_AT = dt.datetime(2025, 2, 10, 3, 0, tzinfo=dt.UTC)
+pytestmark = pytest.mark.unit
+
+
+def _leaf_paths(schema: T.StructType, prefix: str = "") -> dict[str, T.DataType]:
+    out: dict[str, T.DataType] = {}
+    for f in schema.fields:
+        out[prefix + f.name] = f.dataType
+        if isinstance(f.dataType, T.StructType):
+            out.update(_leaf_paths(f.dataType, prefix + f.name + "."))
+    return out
+
+
+def _flat(spark: SparkSession, root: Path):
+    good, rejects = transforms.split_rejects(read(spark, root))
+    return transforms.flatten(good, loaded_at=LOADED_AT), rejects
+
+
+def test_spark_schema_is_the_contract_without_pii_plus_ingested_at() -> None:
+    schema = transforms.spark_schema()
+    wire = [f.alias or name for name, f in Transaction.model_fields.items()]
+    assert [f.name for f in schema.fields] == [w for w in wire if w != "client_ip"] + ["ingested_at"]
+    paths = _leaf_paths(schema)
+    assert paths["item_purchased.price.amount"] == T.DecimalType(18, 3)
+    assert paths["event_timestamp"] == T.TimestampType()
+    assert paths["ingested_at"] == T.TimestampType()
+    assert paths["transactionId"] == T.StringType()
+    for pii in PII_FIELDS:
+        assert ".".join(pii) not in paths
+    # every warehouse column with a source reads a path of the schema
+    assert {c.source for c in COLUMNS if c.source} <= set(paths)
+    # the reader gets the same shape, decimals widened so that nothing is rounded on read
+    read_paths = _leaf_paths(transforms.read_schema())
+    assert read_paths["item_purchased.price.amount"] == transforms.READ_DECIMAL
+    assert transforms.CORRUPT_RECORD in read_paths
+
+
+def test_flatten_gives_the_warehouse_columns_with_exact_values_and_types(spark: SparkSession, tmp_path: Path) -> None:
+    usd = make_tx(1)
+    kwd = make_tx(
+        2,
+        **{
+            "item_purchased.price": {"currency": "KWD", "amount": Decimal("1.125")},
+            "payment_details.payment_method": "paypal",
+            "payment_details.card_last4": None,
+            "payment_details.gateway": "PayPal",
+            "payment_details.transaction_status": "refunded",
+        },
+    )
+    # +02:00 shortly after midnight: 23:30 UTC the day before, so event_date is the UTC date
+    jpy = make_tx(
+        3,
+        **{
+            "item_purchased.price": {"currency": "JPY", "amount": 1500},
+            "item_purchased.item_type": "battle_pass",
+            "event_timestamp": "2025-02-10T01:30:00.250+02:00",
+            "server_region": "Asia-Pacific",
+        },
+    )
+    write_partition(tmp_path, DAY, [record(usd)], name="tx-1.json")
+    write_partition(tmp_path, DAY, [record(kwd), record(jpy)], name="batch-20250209-0.ndjson")
+
+    flat, rejects = _flat(spark, tmp_path)
+
+    assert rejects.count() == 0
+    assert [(f.name, f.dataType) for f in flat.schema.fields] == [
+        (f.name, f.dataType) for f in transforms.warehouse_schema().fields
+    ]
+    assert flat.columns == [c.name for c in COLUMNS]
+    assert dict(flat.dtypes)["price_amount"] == "decimal(18,3)"
+    assert dict(flat.dtypes)["event_date"] == "date"
+    rows = {r["transaction_id"]: r.asDict() for r in flat.collect()}
+    day = dt.date(2025, 2, 9)
+    ingested = dt.datetime(2025, 2, 9, 12, 35, 0, 123456)
+    loaded = dt.datetime(2025, 2, 10, 3, 0)
+    assert rows["tx-1"] == {
+        "transaction_id": "tx-1",
+        "user_id": "user_1",
+        "game": "Path Of Exile 2",
+        "item_id": "mtx_abyssal_wings",
+        "item_name": "Abyssal Wings",
+        "item_type": "cosmetic",
+        "price_amount": Decimal("10.990"),
+        "price_currency": "USD",
+        "payment_method": "credit_card",
+        "payment_gateway": "Stripe",
+        "transaction_status": "completed",
+        "server_region": "EU-West",
+        "event_at": dt.datetime(2025, 2, 9, 12, 34, 56),
+        "ingested_at": ingested,
+        "event_date": day,
+        "source_partition": day,
+        "loaded_at": loaded,
+    }
+    assert rows["tx-2"]["price_amount"] == Decimal("1.125")
+    assert (rows["tx-2"]["price_currency"], rows["tx-2"]["payment_method"]) == ("KWD", "paypal")
+    assert (rows["tx-2"]["payment_gateway"], rows["tx-2"]["transaction_status"]) == ("PayPal", "refunded")
+    assert rows["tx-3"]["price_amount"] == Decimal("1500.000")
+    assert rows["tx-3"]["event_at"] == dt.datetime(2025, 2, 9, 23, 30, 0, 250000)
+    assert rows["tx-3"]["event_date"] == day
+    assert (rows["tx-3"]["item_type"], rows["tx-3"]["server_region"]) == ("battle_pass", "Asia-Pacific")
+
+
+def test_no_pii_column_or_value_even_when_the_object_carries_it(spark: SparkSession, tmp_path: Path) -> None:
+    tx = make_tx("pii", **{"payment_details.card_last4": "4242", "client_ip": "203.0.113.77"})
+    leaked = tx.to_json_dict() | {"ingested_at": "2025-02-09T12:35:00.123456Z"}  # PII not stripped
+    assert leaked["client_ip"] == "203.0.113.77" and leaked["payment_details"]["card_last4"] == "4242"
+    write_partition(tmp_path, DAY, [leaked, record(make_tx(2))])
+
+    flat, rejects = _flat(spark, tmp_path)
+
+    assert rejects.count() == 0
+    assert not {"card_last4", "client_ip", "payment_details", "card", "ip"} & set(flat.columns)
+    dumped = json.dumps([r.asDict() for r in flat.collect()], default=str)
+    assert "4242" not in dumped and "203.0.113.77" not in dumped
+    assert flat.count() == 2
+
+
+def test_deduplicate_keeps_the_latest_ingested_at_deterministically(spark: SparkSession, tmp_path: Path) -> None:
+    base = dt.datetime(2025, 2, 9, 13, 0, tzinfo=dt.UTC)
+    versions = [
+        record(make_tx(7, **{"payment_details.transaction_status": "pending"}), base),
+        record(make_tx(7, **{"payment_details.transaction_status": "refunded"}), base + dt.timedelta(hours=2)),
+        record(make_tx(7, **{"payment_details.transaction_status": "completed"}), base + dt.timedelta(hours=1)),
+        record(make_tx(8), base),
+    ]
+    # a tie on ingested_at: the winner must not depend on input order
+    tie_a = record(make_tx(9, **{"payment_details.transaction_status": "failed"}), base)
+    tie_b = record(make_tx(9, **{"payment_details.transaction_status": "completed"}), base)
+    write_partition(tmp_path / "one", DAY, [*versions, tie_a, tie_b])
+    write_partition(tmp_path / "two", DAY, [tie_b, tie_a, *reversed(versions)])
+
+    results = []
+    for root in (tmp_path / "one", tmp_path / "two"):
+        flat, _ = _flat(spark, root)
+        deduped = transforms.deduplicate(flat.repartition(3))
+        assert deduped.columns == flat.columns
+        results.append({r["transaction_id"]: r["transaction_status"] for r in deduped.collect()})
+
+    assert results[0] == results[1]
+    assert results[0]["tx-7"] == "refunded"
+    assert results[0]["tx-8"] == "completed"
+    assert results[0]["tx-9"] == "failed"  # ties: greatest other columns first ("failed" > "completed")
+    assert len(results[0]) == 3
+
+
+def test_malformed_rows_go_to_rejects_with_a_reason(spark: SparkSession, tmp_path: Path) -> None:
+    good = record(make_tx("ok"))
+
+    def broken(n: str, **changes: object) -> str:
+        r = record(make_tx(n))
+        for path, value in changes.items():
+            node = r
+            *parents, leaf = path.split(".")
+            for key in parents:
+                node = node[key]
+            if value is None:
+                del node[leaf]
+            else:
+                node[leaf] = value
+        return json.dumps(r)
+
+    lines = [
+        json.dumps(good),
+        broken("no-id", transactionId=None),
+        broken("amount-text", **{"item_purchased.price.amount": "ten"}),
+        broken("amount-bool", **{"item_purchased.price.amount": True}),
+        broken("amount-precise", **{"item_purchased.price.amount": 1.2345}),
+        broken("amount-huge", **{"item_purchased.price.amount": 1e16}),
+        broken("ts-text", event_timestamp="yesterday"),
+        broken("ts-naive", event_timestamp="2025-02-09T12:34:56"),
+        broken("struct-text", item_purchased="sword"),
+        broken("enum", **{"item_purchased.item_type": "weapon"}),
+        broken("currency", **{"item_purchased.price.currency": "XXX"}),
+        broken("too-long", game="G" * 121),
+        broken("no-ingested", ingested_at=None),
+        '{"transactionId": "truncated", "user_id": ',
+        "not json at all",
+    ]
+    write_partition(tmp_path, DAY, lines)
+
+    good_rows, rejects = transforms.split_rejects(read(spark, tmp_path))
+
+    assert [r["transactionId"] for r in good_rows.collect()] == ["tx-ok"]
+    assert rejects.columns == ["transaction_id", "source_partition", "source_file", "reject_reason", "record"]
+    got = rejects.collect()
+    assert len(got) == len(lines) - 1
+    reasons = {r["transaction_id"]: r["reject_reason"] for r in got if r["transaction_id"]}
+    no_id = [r for r in got if json.loads(r["record"]).get("user_id") == "user_no-id"]
+    assert [(r["transaction_id"], r["reject_reason"]) for r in no_id] == [(None, "transactionId: is required")]
+    assert reasons["tx-amount-text"] == "item_purchased.price.amount: expected decimal(18,3), got 'ten'"
+    assert reasons["tx-amount-bool"] == "item_purchased.price.amount: expected decimal(18,3), got 'true'"
+    assert reasons["tx-amount-precise"] == "item_purchased.price.amount: more than 3 decimal places"
+    assert reasons["tx-amount-huge"] == "item_purchased.price.amount: does not fit decimal(18,3)"
+    assert reasons["tx-ts-text"] == "event_timestamp: expected timestamp, got 'yesterday'"
+    assert reasons["tx-ts-naive"] == "event_timestamp: expected timestamp, got '2025-02-09T12:34:56'"
+    assert reasons["tx-struct-text"].startswith("item_purchased: expected an object, got 'sword'")
+    assert reasons["tx-enum"] == "item_purchased.item_type: unknown value 'weapon'"
+    assert reasons["tx-currency"] == "item_purchased.price.currency: unknown value 'XXX'"
+    assert reasons["tx-too-long"] == "game: longer than 120 characters"
+    assert reasons["tx-no-ingested"] == "ingested_at: is required"
+    malformed = [r for r in got if r["reject_reason"] == transforms.MALFORMED_JSON]
+    assert len(malformed) == 2  # the truncated line and the text line
+    assert all(r["source_partition"] == dt.date(2025, 2, 9) for r in got)
+    assert all(r["source_file"].endswith("batch-run1-0.ndjson") for r in got)
+    # the record is the contract fields as read, never the raw line
+    amount_text = next(r for r in got if r["transaction_id"] == "tx-amount-text")
+    assert json.loads(amount_text["record"])["item_purchased"]["price"]["currency"] == "USD"
+
+
+def test_a_record_with_an_unknown_field_is_loaded_and_the_field_reported(spark: SparkSession, tmp_path: Path) -> None:
+    plain = record(make_tx(1))
+    drifted = record(make_tx(2)) | {"promo_code": "SPRING25"}
+    drifted["item_purchased"]["rarity"] = {"tier": 3}
+    write_partition(tmp_path, DAY, [plain, drifted])
+
+    flat, rejects = _flat(spark, tmp_path)
+
+    assert rejects.count() == 0
+    assert flat.columns == [c.name for c in COLUMNS]
+    assert sorted(r["transaction_id"] for r in flat.collect()) == ["tx-1", "tx-2"]
+    drift = transforms.detect_drift(glue_types.infer_columns([plain, drifted]))
+    assert drift.unknown_fields == ("item_purchased.rarity", "promo_code")
+    assert drift.pii_fields == () and drift.type_conflicts == ()
+    assert transforms.detect_drift(glue_types.infer_columns([plain])).drifted is False
+
+
+def test_a_field_of_the_wrong_type_is_rejected_and_reported_not_a_crash(spark: SparkSession, tmp_path: Path) -> None:
+    wrong = record(make_tx("wrong"))
+    wrong["payment_details"] = ["credit_card"]
+    write_partition(tmp_path, DAY, [record(make_tx(1)), wrong])
+
+    flat, rejects = _flat(spark, tmp_path)
+
+    assert [r["transaction_id"] for r in flat.collect()] == ["tx-1"]
+    (reject,) = rejects.collect()
+    assert reject["transaction_id"] == "tx-wrong"
+    assert reject["reject_reason"].startswith("payment_details: expected an object, got")
+    drift = transforms.detect_drift(glue_types.infer_columns([wrong]))
+    assert drift.type_conflicts == ("payment_details: array (contract: struct<payment_method:string,"
+                                    "transaction_status:string,gateway:string>)",)  # fmt: skip
+
+
+def test_pii_in_the_data_is_reported_by_drift_detection() -> None:
+    leaked = make_tx(1).to_json_dict() | {"ingested_at": "2025-02-09T12:35:00Z"}
+    drift = transforms.detect_drift(glue_types.infer_columns([leaked]))
+    assert drift.pii_fields == ("client_ip", "payment_details.card_last4")
+    assert drift.unknown_fields == ()
+
+
+def test_flatten_refuses_a_session_not_in_utc(spark: SparkSession, tmp_path: Path) -> None:
+    write_partition(tmp_path, DAY, [record(make_tx(1))])
+    df = read(spark, tmp_path)
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
+    try:
+        with pytest.raises(ValueError, match="UTC"):
+            transforms.flatten(df)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+def test_spark_type_of_warehouse_types() -> None:
+    assert transforms.spark_type("varchar(64)") == T.StringType()
+    assert transforms.spark_type("char(3)") == T.StringType()
+    assert transforms.spark_type("numeric(18,3)") == T.DecimalType(18, 3)
+    assert transforms.spark_type("timestamp") == T.TimestampType()
+    assert transforms.spark_type("date") == T.DateType()
+    with pytest.raises(ValueError):
+        transforms.spark_type("geometry")
+
+
+def test_ingested_at_of_the_helper_is_the_contract_format() -> None:
+    assert record(make_tx(1))["ingested_at"] == INGESTED_AT.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
