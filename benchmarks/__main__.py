@@ -15,6 +15,7 @@ BENCHMARKS = {
     "batch_ingest": "benchmarks.batch_ingest",
     "glue_flatten": "benchmarks.glue_flatten",
     "dbt_marts": "benchmarks.dbt_marts",
+    "analytics_api": "benchmarks.analytics_api",
 }
 
 

@@ -63,7 +63,24 @@ def analytics(stack: LocalStack) -> bool:
             print(f"\n{title}:")
             for row in rows:
                 print("  " + "  ".join(str(v) for v in row))
-    return True
+    return api_calls(stack)
+
+
+def api_calls(stack: LocalStack) -> bool:
+    """Two named operations of the analytics API (seed 001), as a dashboard calls them."""
+    import json
+    import urllib.request
+
+    assert stack.api is not None
+    ok = True
+    for op in ("data_integrity_analysis", "revenue_analysis&period=month"):
+        url = f"{stack.api.url}/analytics?operation={op}"
+        with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - the local API
+            body = json.loads(resp.read())
+            ok = ok and resp.status == 200
+        print(f"\nGET /analytics?operation={op} -> {resp.status}")
+        print("  " + json.dumps(body.get("result", body), default=str)[:700])
+    return ok
 
 
 def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: int = 7) -> int:
