@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from urllib.parse import quote
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,7 +24,8 @@ _TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "Throttli
 
 
 def s3_key(event_date: str, transaction_id: str) -> str:
-    return f"transactions/dt={event_date}/{transaction_id}.json"
+    # ':' is allowed in ids but breaks Hadoop/Spark paths (the Glue job reads these keys): percent-encode it
+    return f"transactions/dt={event_date}/{quote(transaction_id, safe='-_.')}.json"
 
 
 def _to_av(value: Any) -> dict[str, Any]:
