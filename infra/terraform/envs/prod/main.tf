@@ -46,6 +46,7 @@ locals {
     MTX_HOME                   = "/tmp/mtx"
     MTX_SFN_TIME_SCALE         = "1.0"
     MTX_LOG_LEVEL              = var.log_level
+    MTX_DBT_TARGET             = "redshift"
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
@@ -140,6 +141,10 @@ module "lambda" {
   bucket_arns           = module.storage.bucket_arns
   dead_letter_queue_arn = module.messaging.queue_arn
   compliance_secret_arn = module.database.secret_arn
+  warehouse_secret_arn  = module.warehouse.secret_arn
+  alerts_topic_arn      = module.messaging.topic_arn
+  glue_crawler_name     = module.glue.crawler_name
+  glue_job_name         = module.glue.job_name
   log_retention_days    = var.log_retention_days
 }
 

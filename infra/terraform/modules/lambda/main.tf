@@ -25,6 +25,10 @@ locals {
     dead_letter_chunk    = { handler = "lambdas.dead_letter_chunk.handler.handler", memory = 512, timeout = 300 }
     finalize_run         = { handler = "lambdas.finalize_run.handler.handler", memory = 256, timeout = 30 }
     quarantine_file      = { handler = "lambdas.quarantine_file.handler.handler", memory = 256, timeout = 60 }
+    run_crawler          = { handler = "lambdas.run_crawler.handler.handler", memory = 256, timeout = 900 }
+    run_flatten_job      = { handler = "lambdas.run_flatten_job.handler.handler", memory = 256, timeout = 900 }
+    build_marts          = { handler = "lambdas.build_marts.handler.handler", memory = 2048, timeout = 900 }
+    run_data_checks      = { handler = "lambdas.run_data_checks.handler.handler", memory = 2048, timeout = 900 }
   }
 
   function_names = { for short, _ in local.functions : short => "${var.name_prefix}-${replace(short, "_", "-")}" }
@@ -39,6 +43,10 @@ locals {
   dead_letter = {
     sid = "SendToDeadLetterQueue", actions = ["sqs:GetQueueUrl", "sqs:SendMessage"], resources = [var.dead_letter_queue_arn]
   }
+  # The Glue crawler and job the analytics refresh starts (modules/glue), by exact ARN.
+  glue_arn    = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
+  crawler_arn = "${local.glue_arn}:crawler/${var.glue_crawler_name}"
+  job_arn     = "${local.glue_arn}:job/${var.glue_job_name}"
 
   # What each handler calls (lambdas/<short>/handler.py), and nothing else.
   permissions = {
@@ -93,6 +101,24 @@ locals {
       { sid = "MoveRejectedFiles", actions = ["s3:GetObject", "s3:DeleteObject"], resources = [local.incoming_objects] },
       { sid = "WriteRejectedFiles", actions = ["s3:PutObject"], resources = [local.rejected_objects] },
       { sid = "DecryptIncomingFiles", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
+    run_crawler = [
+      { sid = "RunTransactionsCrawler", actions = ["glue:StartCrawler", "glue:GetCrawler"], resources = [local.crawler_arn] },
+    ]
+    run_flatten_job = [
+      { sid = "RunFlattenJob", actions = ["glue:StartJobRun", "glue:GetJobRun"], resources = [local.job_arn] },
+    ]
+    build_marts = [
+      { sid = "ReadWarehouseSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.warehouse_secret_arn] },
+      { sid = "DecryptWarehouseSecret", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
+    run_data_checks = [
+      { sid = "ReadDatabaseSecrets", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn, var.warehouse_secret_arn] },
+      local.list_analytics,
+      { sid = "ReadAnalyticsObjects", actions = ["s3:GetObject"], resources = [local.analytics_objects] },
+      { sid = "CountDeadLetters", actions = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources = [var.dead_letter_queue_arn] },
+      { sid = "PublishAlerts", actions = ["sns:Publish"], resources = [var.alerts_topic_arn] },
+      { sid = "DecryptDataAndEncryptAlerts", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
   }
 }

@@ -90,6 +90,26 @@ variable "compliance_secret_arn" {
   type        = string
 }
 
+variable "warehouse_secret_arn" {
+  description = "ARN of the warehouse (Redshift) secret, read by build_marts and run_data_checks."
+  type        = string
+}
+
+variable "alerts_topic_arn" {
+  description = "ARN of the alert topic, to which run_data_checks publishes failed expectations."
+  type        = string
+}
+
+variable "glue_crawler_name" {
+  description = "Name of the Glue crawler over the analytics copy (<name_prefix>-transactions-crawler), started by run_crawler."
+  type        = string
+}
+
+variable "glue_job_name" {
+  description = "Name of the Glue flatten job (<name_prefix>-flatten-transactions), started by run_flatten_job."
+  type        = string
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' log groups, in days."
   type        = number

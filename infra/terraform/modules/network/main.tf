@@ -203,6 +203,24 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_lambda" {
   to_port                      = local.ports.postgres
 }
 
+resource "aws_vpc_security_group_egress_rule" "lambda_redshift" {
+  security_group_id            = aws_security_group.lambda.id
+  description                  = "Redshift port to the warehouse (dbt build, data checks)"
+  referenced_security_group_id = aws_security_group.warehouse.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.redshift
+  to_port                      = local.ports.redshift
+}
+
+resource "aws_vpc_security_group_ingress_rule" "warehouse_from_lambda" {
+  security_group_id            = aws_security_group.warehouse.id
+  description                  = "Redshift port from the Lambda functions (dbt build, data checks)"
+  referenced_security_group_id = aws_security_group.lambda.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.redshift
+  to_port                      = local.ports.redshift
+}
+
 # Glue requires a self-referencing rule for all TCP ports on the connection's group.
 resource "aws_vpc_security_group_ingress_rule" "glue_self" {
   security_group_id            = aws_security_group.glue.id

@@ -26,13 +26,13 @@ variable "az_count" {
 }
 
 variable "interface_endpoints" {
-  description = "AWS services reached through interface VPC endpoints (the subnets have no route to the internet). secretsmanager and sqs for the Lambdas; the others for the Glue job that runs in the VPC."
+  description = "AWS services reached through interface VPC endpoints (the subnets have no route to the internet). secretsmanager, sqs, sns and glue for the Lambdas; glue, logs, monitoring, sts and kms for the Glue job that runs in the VPC."
   type        = list(string)
-  default     = ["secretsmanager", "sqs", "glue", "logs", "monitoring", "sts", "kms"]
+  default     = ["secretsmanager", "sqs", "sns", "glue", "logs", "monitoring", "sts", "kms"]
 
   validation {
-    condition     = contains(var.interface_endpoints, "secretsmanager") && contains(var.interface_endpoints, "sqs")
-    error_message = "The Lambdas read their database secret and dead-letter batch records: secretsmanager and sqs must be among interface_endpoints."
+    condition     = alltrue([for s in ["secretsmanager", "sqs", "sns", "glue"] : contains(var.interface_endpoints, s)])
+    error_message = "The Lambdas read their database secrets, dead-letter batch records, publish data-check alerts and start the Glue crawler and job: secretsmanager, sqs, sns and glue must be among interface_endpoints."
   }
 }
 

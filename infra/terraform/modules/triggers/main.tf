@@ -153,7 +153,9 @@ resource "aws_scheduler_schedule" "this" {
   target {
     arn      = var.analytics_refresh_state_machine_arn
     role_arn = aws_iam_role.scheduler[0].arn
-    input    = jsonencode({ trigger = "schedule" })
+    # The refresh reads $.from_date, $.to_date and $.backfill (nulls: the new-partitions run);
+    # a missing field would fail the FlattenTransactions step with States.Runtime.
+    input = jsonencode({ from_date = null, to_date = null, backfill = false })
 
     retry_policy {
       maximum_event_age_in_seconds = 3600

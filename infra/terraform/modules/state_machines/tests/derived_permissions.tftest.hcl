@@ -39,6 +39,11 @@ variables {
     dead_letter_chunk_function_arn    = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-dead-letter-chunk"
     finalize_run_function_arn         = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-finalize-run"
     quarantine_file_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-quarantine-file"
+    run_crawler_function_arn          = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-run-crawler"
+    run_flatten_job_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-run-flatten-job"
+    build_marts_function_arn          = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-build-marts"
+    run_data_checks_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-run-data-checks"
+    run_analytics_job_function_arn    = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-run-analytics-job"
     execution_status_table            = "mtx-dev-execution-status"
     item_catalogue_table              = "mtx-dev-item-catalogue"
     analytics_table                   = "mtx-dev-analytics-transactions"
@@ -112,5 +117,32 @@ run "transaction_workflow_gets_exactly_what_it_calls" {
   assert {
     condition     = alltrue([for s in flatten(values(local.statements)) : !contains(s.resources, "*") && !anytrue([for a in s.actions : endswith(a, "*")])])
     error_message = "Derived statements never use wildcard actions or resources."
+  }
+}
+
+run "analytics_refresh_gets_exactly_what_it_calls" {
+  command = plan
+
+  assert {
+    condition     = aws_sfn_state_machine.this["analytics_refresh"].type == "STANDARD"
+    error_message = "The analytics refresh is a Standard state machine."
+  }
+
+  assert {
+    condition = toset(flatten([for s in local.statements["analytics_refresh"] : s.resources if contains(s.actions, "lambda:InvokeFunction")])) == toset(flatten([
+      for short in ["run_crawler", "run_flatten_job", "build_marts", "run_data_checks"] :
+      [var.template_values["${short}_function_arn"], "${var.template_values["${short}_function_arn"]}:*"]
+    ]))
+    error_message = "lambda:InvokeFunction must cover exactly the four functions the analytics refresh invokes."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements["analytics_refresh"] : s.resources if contains(s.actions, "sns:Publish")])) == toset(["arn:aws:sns:eu-west-1:123456789012:mtx-dev-alerts"])
+    error_message = "The analytics refresh's sns:Publish (failure alert) is derived from its ASL and scoped to the alert topic."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements["analytics_refresh"] : s.actions])) == toset(["lambda:InvokeFunction", "sns:Publish"])
+    error_message = "The analytics refresh only invokes its Lambdas and publishes its failure alert."
   }
 }
