@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 

@@ -117,9 +117,7 @@ def test_seed_payload_round_trips_through_the_wire_form() -> None:
             "valid decimal",
             id="mistyped_field-amount-text",
         ),
-        pytest.param(
-            changed("user_id", 987654321), "user_id", "valid string", id="mistyped_field-user_id-number"
-        ),
+        pytest.param(changed("user_id", 987654321), "user_id", "valid string", id="mistyped_field-user_id-number"),
         pytest.param(
             changed("item_purchased", [seed()["item_purchased"]]),
             "item_purchased",
@@ -213,9 +211,7 @@ def test_several_problems_are_all_reported() -> None:
 )
 def test_an_extra_unknown_field_is_refused(path: str, field: str) -> None:
     exc = errors_of(changed(path, "4111111111111111"))
-    assert [(e.field, e.reason) for e in exc.errors] == [
-        (field, "is not a field of the transaction contract")
-    ]
+    assert [(e.field, e.reason) for e in exc.errors] == [(field, "is not a field of the transaction contract")]
 
 
 @pytest.mark.parametrize("stamp", ["2025-02-09T12:34:56", "2025-02-09 12:34:56", "2025-02-09"])
@@ -341,9 +337,7 @@ def test_strip_pii_tolerates_records_without_pii() -> None:
 
 def test_analytics_record_is_pii_free_and_keeps_user_id() -> None:
     tx = validate_transaction(SEED_000_TEXT)
-    record = to_analytics_record(
-        tx, dt.datetime(2025, 2, 9, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    )
+    record = to_analytics_record(tx, dt.datetime(2025, 2, 9, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))))
     assert record["user_id"] == "user_987654321"
     assert "client_ip" not in record and "card_last4" not in record["payment_details"]
     assert record["ingested_at"] == "2025-02-09T12:00:00.000000Z"
