@@ -1,0 +1,1 @@
+"""flatten_transactions Glue job: job.py (IO, arguments) over transforms.py (pure DataFrame steps)."""
