@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from benchmarks.common import Report, summary
+from benchmarks.common import Report, bench_stack, summary
 from benchmarks.dbt_marts import DAYS, Dbt, fill_raw, load_prices
-from orchestration.runtime.stack import LocalStack
 
 
 def _player(i: int) -> str:
@@ -56,11 +53,8 @@ def _measure(urls: list[str]) -> tuple[float, list[float], int]:
 
 
 def run(report: Report, n: int = 100_000, requests: int = 200) -> None:
-    home = Path(tempfile.mkdtemp(prefix="mtx-bench-api-"))
-    home.chmod(0o755)
-    stack = LocalStack(home=home, time_scale=1.0, name_prefix="mtx-bench")
-    stack.start()
-    try:
+    with bench_stack(time_scale=1.0) as stack:
+        home = stack.home
         dsn = stack.dsn("warehouse")
         with psycopg.connect(dsn, autocommit=True) as conn:
             load_prices(conn)
@@ -80,5 +74,3 @@ def run(report: Report, n: int = 100_000, requests: int = 200) -> None:
                 "ratio_cached_vs_uncached_p95": round(summary(hot_lat)["p95_ms"] / summary(up_lat)["p95_ms"], 3),
             }
         report.add("analytics API (issue 9)", data)
-    finally:
-        stack.stop()

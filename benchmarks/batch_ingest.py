@@ -9,7 +9,6 @@ the file is streamed, so the peak must not grow with the file.
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import Report
+from benchmarks.common import Report, bench_stack
 from orchestration import batch
 from orchestration.generate import write_ndjson
 from orchestration.runtime.stack import LocalStack
@@ -86,11 +85,8 @@ def ingest(stack: LocalStack, path: Path) -> tuple[float, dict[str, Any], PeakRs
 
 
 def run(report: Report, n: int = 1_000_000) -> None:
-    home = Path(tempfile.mkdtemp(prefix="mtx-bench-batch-"))
-    home.chmod(0o755)
-    stack = LocalStack(home=home, time_scale=1.0, name_prefix="mtx-bench")
-    stack.start()
-    try:
+    with bench_stack(time_scale=1.0) as stack:
+        home = stack.home
         small = home / "small.ndjson"
         big = home / "big.ndjson"
         t0 = time.perf_counter()
@@ -125,5 +121,3 @@ def run(report: Report, n: int = 1_000_000) -> None:
             "small_run_status": small_run.get("status"),
         }
         report.add("batch ingest (issue 4)", data)
-    finally:
-        stack.stop()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,22 @@ from typing import Any
 from orchestration.settings import REPO_ROOT
 
 REPORT_DIR = REPO_ROOT / ".local" / "bench"
+
+
+@contextmanager
+def bench_stack(time_scale: float = 1.0) -> Iterator[Any]:
+    """A local stack of its own for one benchmark (in a fresh folder PostgreSQL can reach), stopped after."""
+    from orchestration.runtime.stack import LocalStack
+
+    home = Path(tempfile.mkdtemp(prefix="mtx-bench-"))
+    home.chmod(0o755)
+    stack = LocalStack(home=home, time_scale=time_scale, name_prefix="mtx-bench")
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def machine() -> dict[str, Any]:

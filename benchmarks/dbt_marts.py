@@ -21,7 +21,6 @@ import csv
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import Report
+from benchmarks.common import Report, bench_stack
 from contracts.transaction import Gateway, PaymentMethod, ServerRegion
 from orchestration.catalogue import CATALOGUE
 from orchestration.runtime.stack import LocalStack
@@ -493,11 +492,8 @@ def _r(x: float) -> float:
 
 
 def run(report: Report, n: int = 1_000_000) -> None:
-    home = Path(tempfile.mkdtemp(prefix="mtx-bench-dbt-"))
-    home.chmod(0o755)
-    stack = LocalStack(home=home, time_scale=1.0, name_prefix="mtx-bench")
-    stack.start()
-    try:
+    with bench_stack(time_scale=1.0) as stack:
+        home = stack.home
         dsn = stack.dsn("warehouse")
         dbt = Dbt(stack, home)
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -568,5 +564,3 @@ def run(report: Report, n: int = 1_000_000) -> None:
             ),
         }
         report.add("dbt marts (full vs hand-written SQL, incremental)", data)
-    finally:
-        stack.stop()

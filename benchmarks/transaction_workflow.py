@@ -9,16 +9,13 @@ integrations') overhead on this machine.
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Report, summary
+from benchmarks.common import Report, bench_stack, summary
 from orchestration.generate import generate
 from orchestration.ingest import submit, wait_for
-from orchestration.runtime.stack import LocalStack
 
 
 def _direct(line: str, received_at: str) -> None:
@@ -37,11 +34,7 @@ def _direct(line: str, received_at: str) -> None:
 
 
 def run(report: Report, n: int = 600, concurrency: int = 8) -> None:
-    home = Path(tempfile.mkdtemp(prefix="mtx-bench-"))
-    home.chmod(0o755)
-    stack = LocalStack(home=home, time_scale=0.0, name_prefix="mtx-bench")
-    stack.start()
-    try:
+    with bench_stack(time_scale=0.0) as stack:
         s = stack.require_settings()
 
         def lines(seed: int) -> list[str]:
@@ -101,5 +94,3 @@ def run(report: Report, n: int = 600, concurrency: int = 8) -> None:
             "ratio_p50_latency_workflow_vs_baseline": round(summary(wf_lat)["p50_ms"] / summary(lat)["p50_ms"], 1),
         }
         report.add("transaction workflow (issue 3)", data)
-    finally:
-        stack.stop()
