@@ -5,7 +5,8 @@
 
 Outputs (git-ignored), read by infra/terraform/envs/*/main.tf:
 
-- infra/build/lambda/functions.zip  lambdas/, contracts/, orchestration/__init__.py + settings.py
+- infra/build/lambda/functions.zip  lambdas/, contracts/, glue_jobs/, expectations/,
+                                    orchestration/__init__.py + settings.py
 - infra/build/lambda/layer.zip      python/<pinned dependencies> for the Lambda runtime
 - infra/build/glue/libs.zip         glue_jobs/, contracts/ (the job's --extra-py-files)
 - infra/build/glue/wheels/*.whl     the job's --additional-python-modules
@@ -41,8 +42,9 @@ def _tree(package: str) -> Iterator[Path]:
 
 
 def function_files() -> list[Path]:
-    """What the Lambdas import: lambdas/, contracts/ and the settings reader."""
-    files = [*_tree("lambdas"), *_tree("contracts")]
+    """What the Lambdas import: lambdas/, contracts/, the settings reader, glue_jobs/
+    (run_crawler imports glue_jobs.crawler) and expectations/ (the data checks)."""
+    files = [*_tree("lambdas"), *_tree("contracts"), *_tree("glue_jobs"), *_tree("expectations")]
     files += [REPO / "orchestration" / "__init__.py", REPO / "orchestration" / "settings.py"]
     return files
 

@@ -611,3 +611,73 @@ def test_the_function_package_holds_every_handler_and_the_settings_reader() -> N
     assert not any(
         f.startswith("orchestration/") for f in files - {"orchestration/__init__.py", "orchestration/settings.py"}
     )
+
+
+# --- the HTTP surface --------------------------------------------------------------------------------------
+
+
+def api_routes() -> set[tuple[str, str]]:
+    """(METHOD, path) of every method of modules/api, the paths rebuilt from the resources' parents."""
+    directory = MODULES / "api"
+    parents: dict[str, tuple[str, str]] = {}
+    for rtype, name, body in blocks(directory, "resource"):
+        if rtype == "aws_api_gateway_resource":
+            parents[name] = (body["parent_id"], unquote(body["path_part"]))
+
+    def path_of(name: str) -> str:
+        parent, part = parents[name]
+        if parent == "${aws_api_gateway_rest_api.this.root_resource_id}":
+            return f"/{part}"
+        m = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", parent)
+        assert m, f"aws_api_gateway_resource.{name}: unexpected parent_id {parent}"
+        return f"{path_of(m.group(1))}/{part}"
+
+    local = module_locals(directory)
+    resource_ids = {unquote(k): v for k, v in local["resource_ids"].items()}
+    for path, ref in resource_ids.items():
+        m = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", ref)
+        assert m and path_of(m.group(1)) == path, f"local.resource_ids[{path!r}] is {ref}, which is not that path"
+
+    routes = set()
+    for rtype, name, body in blocks(directory, "resource"):
+        if rtype != "aws_api_gateway_method":
+            continue
+        if name == "this":
+            m = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", body["resource_id"])
+            assert m, body["resource_id"]
+            routes.add((unquote(body["http_method"]), path_of(m.group(1))))
+        else:
+            assert body["for_each"] == "${local.analytics_routes}", f"aws_api_gateway_method.{name}"
+            assert body["resource_id"] == "${local.resource_ids[each.value.path]}"
+            assert unquote(body["http_method"]) == "${each.value.method}"
+            for route in local["analytics_routes"].values():
+                assert unquote(route["path"]) in resource_ids, route
+                routes.add((unquote(route["method"]), unquote(route["path"])))
+    return routes
+
+
+def test_the_api_routes_are_those_of_the_openapi_document() -> None:
+    document = json.loads((REPO / "orchestration" / "openapi.json").read_text())
+    http_methods = {"get", "put", "post", "delete", "patch", "head", "options"}
+    documented = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item if method in http_methods
+    }
+    assert api_routes() == documented
+
+
+def test_every_analytics_route_is_integrated_and_invocable() -> None:
+    directory = MODULES / "api"
+    integration = resource(directory, "aws_api_gateway_integration", "analytics")
+    assert integration["for_each"] == "${local.analytics_routes}"
+    assert unquote(integration["type"]) == "AWS_PROXY"
+    assert integration["uri"] == "${var.analytics_function_invoke_arn}"
+    permission = resource(directory, "aws_lambda_permission")
+    assert permission["for_each"] == "${local.analytics_routes}"
+    assert permission["function_name"] == "${var.analytics_function_name}"
+    method = resource(directory, "aws_api_gateway_method", "analytics")
+    transactions = resource(directory, "aws_api_gateway_method")
+    for key in ("authorization", "api_key_required"):
+        assert method[key] == transactions[key], f"the analytics routes must share POST /transactions' {key}"
+    call = module_calls()["api"]
+    assert call["analytics_function_name"] == '${module.lambda.function_names["analytics_api"]}'
+    assert call["analytics_function_invoke_arn"] == '${module.lambda.invoke_arns["analytics_api"]}'

@@ -163,15 +163,17 @@ module "state_machines" {
 module "api" {
   source = "../../modules/api"
 
-  name_prefix                 = local.name_prefix
-  schema_path                 = "${local.repo_root}/contracts/transaction.schema.json"
-  state_machine_arn           = module.state_machines.state_machine_arns["transaction"]
-  authorization               = var.api_authorization
-  throttling_rate_limit       = var.api_throttling_rate_limit
-  throttling_burst_limit      = var.api_throttling_burst_limit
-  manage_account_logging_role = var.manage_account_singletons
-  kms_key_arn                 = module.kms.key_arn
-  log_retention_days          = var.log_retention_days
+  name_prefix                   = local.name_prefix
+  schema_path                   = "${local.repo_root}/contracts/transaction.schema.json"
+  state_machine_arn             = module.state_machines.state_machine_arns["transaction"]
+  analytics_function_name       = module.lambda.function_names["analytics_api"]
+  analytics_function_invoke_arn = module.lambda.invoke_arns["analytics_api"]
+  authorization                 = var.api_authorization
+  throttling_rate_limit         = var.api_throttling_rate_limit
+  throttling_burst_limit        = var.api_throttling_burst_limit
+  manage_account_logging_role   = var.manage_account_singletons
+  kms_key_arn                   = module.kms.key_arn
+  log_retention_days            = var.log_retention_days
 }
 
 module "triggers" {

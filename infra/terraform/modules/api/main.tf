@@ -2,6 +2,10 @@
 # StartExecution, direct service integration). The body is validated by API
 # Gateway against a model derived from contracts/transaction.schema.json before
 # anything runs; throttling on the stage and per API key; WAF in front.
+# The analytics routes (GET /health, GET /analytics, POST /analytics/jobs,
+# GET /analytics/jobs/{jobId}) are Lambda proxy integrations to analytics_api,
+# behind the same authorization, API key and throttling. The HTTP surface is
+# documented in orchestration/openapi.json (a test keeps the two equal).
 
 data "aws_region" "this" {}
 data "aws_caller_identity" "this" {}
@@ -17,11 +21,25 @@ locals {
   )
 
   api_key_required = var.authorization == "API_KEY"
+
+  # The analytics routes: Lambda proxy integrations to analytics_api.
+  analytics_routes = {
+    health     = { method = "GET", path = "/health" }
+    analytics  = { method = "GET", path = "/analytics" }
+    submit_job = { method = "POST", path = "/analytics/jobs" }
+    get_job    = { method = "GET", path = "/analytics/jobs/{jobId}" }
+  }
+  resource_ids = {
+    "/health"                 = aws_api_gateway_resource.health.id
+    "/analytics"              = aws_api_gateway_resource.analytics.id
+    "/analytics/jobs"         = aws_api_gateway_resource.analytics_jobs.id
+    "/analytics/jobs/{jobId}" = aws_api_gateway_resource.analytics_job.id
+  }
 }
 
 resource "aws_api_gateway_rest_api" "this" {
   name        = "${var.name_prefix}-api"
-  description = "MTX pipeline: POST /transactions starts the transaction workflow"
+  description = "MTX pipeline: POST /transactions starts the transaction workflow; /analytics queries the warehouse"
 
   endpoint_configuration {
     types = ["REGIONAL"]
@@ -63,6 +81,66 @@ resource "aws_api_gateway_method" "this" {
   request_models = {
     "application/json" = aws_api_gateway_model.this.name
   }
+}
+
+# --- analytics routes: Lambda proxy integrations to analytics_api ----------------------
+
+resource "aws_api_gateway_resource" "health" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_rest_api.this.root_resource_id
+  path_part   = "health"
+}
+
+resource "aws_api_gateway_resource" "analytics" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_rest_api.this.root_resource_id
+  path_part   = "analytics"
+}
+
+resource "aws_api_gateway_resource" "analytics_jobs" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_resource.analytics.id
+  path_part   = "jobs"
+}
+
+resource "aws_api_gateway_resource" "analytics_job" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_resource.analytics_jobs.id
+  path_part   = "{jobId}"
+}
+
+resource "aws_api_gateway_method" "analytics" {
+  for_each = local.analytics_routes
+
+  rest_api_id          = aws_api_gateway_rest_api.this.id
+  resource_id          = local.resource_ids[each.value.path]
+  http_method          = each.value.method
+  authorization        = var.authorization == "AWS_IAM" ? "AWS_IAM" : "NONE"
+  api_key_required     = local.api_key_required
+  request_validator_id = aws_api_gateway_request_validator.this.id
+  request_parameters   = strcontains(each.value.path, "{jobId}") ? { "method.request.path.jobId" = true } : {}
+}
+
+resource "aws_api_gateway_integration" "analytics" {
+  for_each = local.analytics_routes
+
+  rest_api_id             = aws_api_gateway_rest_api.this.id
+  resource_id             = local.resource_ids[each.value.path]
+  http_method             = aws_api_gateway_method.analytics[each.key].http_method
+  type                    = "AWS_PROXY"
+  integration_http_method = "POST" # Lambda is always invoked with POST
+  uri                     = var.analytics_function_invoke_arn
+}
+
+# API Gateway may invoke analytics_api for exactly these routes of this API's stage.
+resource "aws_lambda_permission" "this" {
+  for_each = local.analytics_routes
+
+  statement_id  = "AllowApiGateway-${replace(each.key, "_", "-")}"
+  action        = "lambda:InvokeFunction"
+  function_name = var.analytics_function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/${each.value.method}${replace(each.value.path, "{jobId}", "*")}"
 }
 
 # --- integration: StartExecution -------------------------------------------------
@@ -198,6 +276,9 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_integration_response.unavailable,
       aws_api_gateway_model.this.schema,
       aws_api_gateway_gateway_response.this,
+      local.resource_ids,
+      aws_api_gateway_method.analytics,
+      aws_api_gateway_integration.analytics,
     ]))
   }
 
@@ -238,8 +319,8 @@ resource "aws_api_gateway_stage" "this" {
 
   depends_on = [aws_api_gateway_account.this]
 
-  # checkov:skip=CKV_AWS_120: POST /transactions starts one workflow per request; a response cache would swallow transactions
-  # checkov:skip=CKV2_AWS_51: client certificates authenticate API Gateway to HTTP backends; the only backend is Step Functions through an AWS service integration signed with the API's role
+  # checkov:skip=CKV_AWS_120: POST /transactions starts one workflow per request, a response cache would swallow transactions; analytics_api caches its results itself (analytics cache table) and job status must be fresh
+  # checkov:skip=CKV2_AWS_51: client certificates authenticate API Gateway to HTTP backends; the backends are Step Functions through an AWS service integration signed with the API's role and analytics_api through a Lambda proxy integration
 }
 
 resource "aws_api_gateway_method_settings" "this" {

@@ -14,7 +14,7 @@ output "stage_name" {
 }
 
 output "invoke_url" {
-  description = "POST <invoke_url>/transactions starts the transaction workflow."
+  description = "POST <invoke_url>/transactions starts the transaction workflow; <invoke_url>/analytics... are the analytics routes."
   value       = aws_api_gateway_stage.this.invoke_url
 }
 

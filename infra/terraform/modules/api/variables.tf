@@ -13,6 +13,16 @@ variable "state_machine_arn" {
   type        = string
 }
 
+variable "analytics_function_name" {
+  description = "Name of the analytics_api function behind GET /health, GET /analytics and /analytics/jobs (API Gateway gets permission to invoke it)."
+  type        = string
+}
+
+variable "analytics_function_invoke_arn" {
+  description = "Invoke ARN of the analytics_api function (the URI of the Lambda proxy integrations)."
+  type        = string
+}
+
 variable "authorization" {
   description = "How callers authenticate: API_KEY (x-api-key header, per-key usage plan) or AWS_IAM (SigV4-signed requests)."
   type        = string

@@ -29,6 +29,8 @@ locals {
     run_flatten_job      = { handler = "lambdas.run_flatten_job.handler.handler", memory = 256, timeout = 900 }
     build_marts          = { handler = "lambdas.build_marts.handler.handler", memory = 2048, timeout = 900 }
     run_data_checks      = { handler = "lambdas.run_data_checks.handler.handler", memory = 2048, timeout = 900 }
+    analytics_api        = { handler = "lambdas.analytics_api.handler.handler", memory = 512, timeout = 30 }
+    run_analytics_job    = { handler = "lambdas.analytics_job.handler.handler", memory = 1024, timeout = 300 }
   }
 
   function_names = { for short, _ in local.functions : short => "${var.name_prefix}-${replace(short, "_", "-")}" }
@@ -47,6 +49,19 @@ locals {
   glue_arn    = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
   crawler_arn = "${local.glue_arn}:crawler/${var.glue_crawler_name}"
   job_arn     = "${local.glue_arn}:job/${var.glue_job_name}"
+
+  # The analytics job state machine analytics_api starts, by exact ARN. Built from its
+  # name (modules/state_machines names it <name_prefix>-analytics-job, as Settings does):
+  # taking the module's output would make a cycle (its definition names run_analytics_job).
+  analytics_job_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name_prefix}-analytics-job"
+  # Results of analytics jobs too big for the job record (lambdas/analytics_job result_key()).
+  analytics_job_results = "${var.bucket_arns["query_results"]}/analytics-jobs/*"
+  # The operations both analytics functions run (lambdas/analytics_api/operations.py):
+  # the warehouse, the compliance database (data_integrity_analysis), the DLQ depth.
+  analytics_operations = [
+    { sid = "ReadDatabaseSecrets", actions = ["secretsmanager:GetSecretValue"], resources = [var.warehouse_secret_arn, var.compliance_secret_arn] },
+    { sid = "CountDeadLetters", actions = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources = [var.dead_letter_queue_arn] },
+  ]
 
   # What each handler calls (lambdas/<short>/handler.py), and nothing else.
   permissions = {
@@ -120,6 +135,18 @@ locals {
       { sid = "PublishAlerts", actions = ["sns:Publish"], resources = [var.alerts_topic_arn] },
       { sid = "DecryptDataAndEncryptAlerts", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
+    analytics_api = concat(local.analytics_operations, [
+      { sid = "UseAnalyticsCache", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"], resources = [var.table_arns["analytics_cache"]] },
+      { sid = "SubmitAndReadJobs", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"], resources = [var.table_arns["analytics_jobs"]] },
+      { sid = "StartAnalyticsJob", actions = ["states:StartExecution"], resources = [local.analytics_job_state_machine_arn] },
+      { sid = "PresignJobResults", actions = ["s3:GetObject"], resources = [local.analytics_job_results] },
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ])
+    run_analytics_job = concat(local.analytics_operations, [
+      { sid = "WriteJobResults", actions = ["s3:PutObject"], resources = [local.analytics_job_results] },
+      { sid = "StoreJobResults", actions = ["dynamodb:UpdateItem"], resources = [var.table_arns["analytics_jobs"]] },
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ])
   }
 }
 
@@ -270,7 +297,7 @@ resource "aws_lambda_function" "this" {
 
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
 
-  # checkov:skip=CKV_AWS_116: invoked synchronously by Step Functions only; a failed invocation is retried and dead-lettered by the state machine (SQS DLQ with the error attached), a Lambda DLQ applies to asynchronous invocations only
+  # checkov:skip=CKV_AWS_116: invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration); a failed invocation is retried and dead-lettered by the state machine or answered to the API client, a Lambda DLQ applies to asynchronous invocations only
   # checkov:skip=CKV_AWS_115: concurrency is bounded upstream (API Gateway throttling, Map MaxConcurrency); reserving it fails on accounts with the default limit of 10, so reserved_concurrency is an opt-in variable
   # checkov:skip=CKV_AWS_272: packages are built from the reviewed repository by infra/scripts/package.py; code signing needs an AWS Signer profile per account, left to the deploying organisation
 }

@@ -8,6 +8,11 @@ output "function_arns" {
   value       = { for k, f in aws_lambda_function.this : k => f.arn }
 }
 
+output "invoke_arns" {
+  description = "Invoke ARNs by short name (the URI of an API Gateway Lambda proxy integration)."
+  value       = { for k, f in aws_lambda_function.this : k => f.invoke_arn }
+}
+
 output "role_arns" {
   description = "Execution role ARNs by short name."
   value       = { for k, r in aws_iam_role.this : k => r.arn }
