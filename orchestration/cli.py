@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="local state folder (default .local/)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the local stack and keep it up until Ctrl-C").set_defaults(func=cmd_up)
+    sub.add_parser(
+        "api", help="serve the HTTP API (POST /transactions, /health, /analytics...): the local stack, as `up`"
+    ).set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the local stack").set_defaults(func=cmd_down)
     sub.add_parser("status", help="is the local stack running, and where").set_defaults(func=cmd_status)
     p = sub.add_parser("send", help="POST NDJSON transactions to the running stack's API")
