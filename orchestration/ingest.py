@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import InvalidTransaction, parse_json, validate_transaction
+from lambdas.common.dead_letters import dead_letter_message
 from orchestration.settings import Settings
 
 Clients = Callable[[str], Any]
@@ -44,15 +45,13 @@ def dead_letter_rejection(
     settings: Settings, clients: Clients, raw: Any, error: InvalidTransaction, received_at: str, queue_url: str
 ) -> None:
     """Dead-letter a body rejected at the entrance, in the workflow's message shape, and alert."""
-    message = {
-        "transaction_id": error.transaction_id,
-        "transaction": raw,
-        "received_at": received_at,
-        "error": {"Error": type(error).__name__, "Cause": json.dumps(error.to_dict())},
-        "failed_state": "ApiEntrance",
-    }
+    name = type(error).__name__
+    message = dead_letter_message(
+        raw, error.transaction_id, name, str(error), received_at, "ApiEntrance",
+        detail={"fields": error.to_dict()["fields"]},
+    )  # fmt: skip
     body = json.dumps(message, default=str)
-    attrs = {"error": {"DataType": "String", "StringValue": type(error).__name__}}
+    attrs = {"error": {"DataType": "String", "StringValue": name}}
     clients("sqs").send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attrs)
     clients("sns").publish(
         TopicArn=settings.alerts_topic_arn, Subject="MTX transaction dead-lettered", Message=body,

@@ -10,13 +10,23 @@ from lambdas.common.aws import client
 
 
 def dead_letter_message(
-    transaction: Any, transaction_id: str | None, error: str, reason: str, received_at: str, failed_state: str
+    transaction: Any,
+    transaction_id: str | None,
+    error: str,
+    reason: str,
+    received_at: str,
+    failed_state: str,
+    detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The one dead-letter message shape (the transaction workflow's Catch output has the same keys):
+    the transaction as received, its id when known, and the error name and reason (plus any detail, e.g.
+    the field errors) in ``error.Cause`` as a Lambda error payload."""
+    cause = {"errorType": error, "errorMessage": reason, **(detail or {})}
     return {
         "transaction_id": transaction_id,
         "transaction": transaction,
         "received_at": received_at,
-        "error": {"Error": error, "Cause": json.dumps({"errorType": error, "errorMessage": reason})},
+        "error": {"Error": error, "Cause": json.dumps(cause, default=str)},
         "failed_state": failed_state,
     }
 
