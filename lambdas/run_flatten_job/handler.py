@@ -33,6 +33,14 @@ def _local_spark() -> Any:
     return _spark
 
 
+def stop_spark() -> None:
+    """Stop the local SparkSession (its JVM) if this process started one."""
+    global _spark
+    if _spark is not None:
+        _spark.stop()
+        _spark = None
+
+
 def run_flatten_job(from_date: str | None = None, to_date: str | None = None, backfill: bool = False,
                     poll_seconds: float = 15.0, timeout: float = 840.0) -> dict[str, Any]:  # fmt: skip
     s = get_settings()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +188,9 @@ class LocalStack:
     def stop(self) -> None:
         from lambdas.common.db import close_all
 
+        flatten = sys.modules.get("lambdas.run_flatten_job.handler")
+        if flatten is not None:  # the local Glue job ran in this process: stop its Spark JVM too
+            flatten.stop_spark()
         if self.trigger is not None:
             self.trigger.stop()
         if self.api is not None:
