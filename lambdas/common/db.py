@@ -19,6 +19,11 @@ from lambdas.common.secrets import get_secret
 _idle: dict[str, list[psycopg.Connection]] = {}
 _lock = threading.Lock()
 MAX_IDLE = 16
+#: Connections in use at once from this process. In AWS each Lambda container holds one; locally every
+#: execution shares this process, and a burst (a redrive of hundreds) must wait for a connection rather
+#: than exhaust the server's max_connections and be dead-lettered for it.
+MAX_IN_USE = 32
+_in_use = threading.BoundedSemaphore(MAX_IN_USE)
 
 
 def _connect(secret_id: str) -> psycopg.Connection:
@@ -71,6 +76,12 @@ def close_all() -> None:
 @contextmanager
 def connection(secret_id: str) -> Iterator[psycopg.Connection]:
     """A healthy connection for the duration of the block (reused across invocations)."""
+    with _in_use, _borrowed(secret_id) as conn:
+        yield conn
+
+
+@contextmanager
+def _borrowed(secret_id: str) -> Iterator[psycopg.Connection]:
     conn = _acquire(secret_id)
     try:
         yield conn
