@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.common.errors import cause_message
 from orchestration.ingest import Clients, execution_name, now_iso, wait_for
 
 
@@ -27,17 +28,6 @@ class DeadLetter:
     body: dict[str, Any]
 
 
-def _reason(error: dict[str, Any]) -> str:
-    cause = error.get("Cause") or ""
-    try:
-        parsed = json.loads(cause)
-    except (TypeError, ValueError):
-        return str(cause)
-    if isinstance(parsed, dict):
-        return str(parsed.get("errorMessage") or parsed.get("message") or cause)
-    return str(cause)
-
-
 def _parse(message: dict[str, Any]) -> DeadLetter:
     body = json.loads(message["Body"])
     error = body.get("error") or {}
@@ -46,7 +36,7 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
         receipt_handle=message["ReceiptHandle"],
         transaction_id=body.get("transaction_id"),
         error=str(error.get("Error", "Unknown")),
-        reason=_reason(error),
+        reason=cause_message(error),
         body=body,
     )
 

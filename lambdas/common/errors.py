@@ -6,6 +6,9 @@ Transient errors (retried with backoff by the state machines) derive from
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from contracts.errors import InvalidTransaction
 
 
@@ -45,6 +48,19 @@ class AlreadyStored(PipelineError):
     """The transaction id is in the compliance store already, from the other entrance."""
 
 
+def cause_message(error: dict[str, Any]) -> str:
+    """The human sentence of a Step Functions error ``{"Error", "Cause"}``: a Lambda error payload's
+    ``errorMessage`` (or an entrance rejection's ``message``), else the Cause text as it is."""
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        return str(cause)
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorMessage") or parsed.get("message") or cause)
+    return str(cause)
+
+
 #: Error names the state machines retry (plus AWS's own Lambda/throttling names).
 TRANSIENT_ERRORS = ("DatabaseUnavailable", "StorageUnavailable")
 #: Error names that reject a record for good.
@@ -63,4 +79,5 @@ __all__ = [
     "PriceMismatch",
     "StorageUnavailable",
     "TransientError",
+    "cause_message",
 ]

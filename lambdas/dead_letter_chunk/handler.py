@@ -8,14 +8,13 @@ contract or the catalogue carry their own reason; the others carry the chunk's e
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from contracts import InvalidTransaction, validate_transaction
 from lambdas.check_item.handler import check_transaction
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
-from lambdas.common.errors import PipelineError
+from lambdas.common.errors import PipelineError, cause_message
 from lambdas.common.logging import get_logger
 from lambdas.process_chunk.handler import load_catalogue, undo_chunk
 from orchestration.settings import get_settings
@@ -23,18 +22,9 @@ from orchestration.settings import get_settings
 logger = get_logger("dead-letter-chunk")
 
 
-def _reason(error: dict[str, Any]) -> tuple[str, str]:
-    name = str(error.get("Error", "ChunkFailed"))
-    try:
-        cause = json.loads(error.get("Cause") or "{}")
-        return name, str(cause.get("errorMessage") or error.get("Cause"))
-    except (TypeError, ValueError):
-        return name, str(error.get("Cause"))
-
-
 def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any]) -> dict[str, Any]:
     undone = undo_chunk(run_id, int(chunk["index"]))
-    name, reason = _reason(error)
+    name, reason = str(error.get("Error", "ChunkFailed")), cause_message(error)
     received = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     body = client("s3").get_object(Bucket=chunk["bucket"], Key=chunk["key"])["Body"].read()
     catalogue = load_catalogue()

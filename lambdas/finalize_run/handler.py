@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from lambdas.common.aws import client
+from lambdas.common.errors import cause_message
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
 logger = get_logger("finalize-run")
 COUNTS = ("records", "stored", "duplicates", "dead_lettered", "failed")
-
-
-def _reason(error: dict[str, Any]) -> str:
-    cause = str(error.get("Cause", ""))
-    try:
-        parsed = json.loads(cause)
-    except ValueError:
-        return cause
-    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause
 
 
 def finalize(run_id: str, chunk_results: list[dict[str, Any]] | None, error: dict[str, Any] | None) -> dict[str, Any]:
@@ -40,7 +31,7 @@ def finalize(run_id: str, chunk_results: list[dict[str, Any]] | None, error: dic
         sets.append(f"#{key} = :{key}")
     if error:
         values[":error"] = {"S": str(error.get("Error", "Unknown"))}
-        values[":cause"] = {"S": _reason(error)[:4000]}
+        values[":cause"] = {"S": cause_message(error)[:4000]}
         sets += ["error_name = :error", "error_cause = :cause"]
     client("dynamodb").update_item(
         TableName=get_settings().batch_runs_table,
