@@ -6,9 +6,13 @@
         on_schema_change='fail',
         dist='player_id',
         sort=['event_date'],
+        pre_hook=[{
+            "sql": "{{ ensure_loaded_at_brin_index(source('mtx', 'mtx_transactions')) }}",
+            "transaction": false,
+        }],
         post_hook="{{ refresh_planner_statistics(always=true) }}",
         indexes=[
-            {'columns': ['loaded_at']},
+            {'columns': ['loaded_at'], 'type': 'brin'},
             {'columns': ['event_date']},
         ],
     )
@@ -19,9 +23,13 @@
 -- (re)processed and replace rows with the same transaction_id (delete+insert:
 -- the same two statements on PostgreSQL and Redshift; re-running is harmless).
 -- PostgreSQL indexes: loaded_at (every incremental model finds the new rows
--- through it) and event_date (the days and months they recompute). No index
--- on transaction_id: building it costs more per full build than the hash
--- semi-join of the incremental delete; uniqueness is a data test.
+-- through it) and event_date (the days and months they recompute). loaded_at
+-- is a BRIN index: rows are appended in load order, so the rows newer than a
+-- watermark are the last pages, and a BRIN index finds them as well as a
+-- B-tree for a fraction of the build time (one pass, no sort). The raw
+-- table gets one too (pre-hook, PostgreSQL only), for the new rows read here.
+-- No index on transaction_id: building it costs more per full build than the
+-- hash semi-join of the incremental delete; uniqueness is a data test.
 with
 
 transactions as (
