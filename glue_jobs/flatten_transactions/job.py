@@ -17,6 +17,8 @@ One run:
 4. :mod:`.transforms`: rejects split out with reasons, flatten, deduplicate.
 5. Curated Parquet to ``s3://<curated>/transactions/dt=.../`` (each processed
    partition replaced), rejects as JSON to ``rejects/transactions/run_id=<run>/``.
+   Steps 3-5 are :func:`flatten_and_write`: one Spark action over the input, the
+   counts observed during the write; only a run with rejects reads it again for them.
 6. Warehouse, one transaction: the run's rows into a temp staging table (COPY),
    ``delete ... using staging`` + ``insert ... select`` (the Redshift merge
    pattern; a row is only replaced by one ingested at the same time or later),
@@ -547,12 +549,20 @@ def apply_session_conf(spark: SparkSession) -> None:
 
 
 def local_spark_session(
-    app_name: str = "flatten_transactions", master: str = "local[*]", shuffle_partitions: int = 4
+    app_name: str = "flatten_transactions",
+    master: str = "local[*]",
+    shuffle_partitions: int = 4,
+    driver_memory: str = "2g",
 ) -> SparkSession:
-    """A SparkSession like Glue's for local runs and tests: UTC, no UI, few shuffle partitions."""
+    """A SparkSession like Glue's for local runs and tests: UTC, no UI, few shuffle partitions.
+
+    ``driver_memory`` (the only executor in local mode) applies when this call starts the JVM;
+    the default 1g makes the dedup sort of a million rows spill.
+    """
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
+        .config("spark.driver.memory", driver_memory)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
@@ -645,40 +655,34 @@ def _run(
         paths, local_names = download(s3, pending_objects, tmp / "in", table_prefix)
         base = str(tmp / "in" / table_prefix)
 
-    raw = read_transactions(spark, paths, base).cache()
-    flat: DataFrame | None = None
-    try:
-        result.rows_read = raw.count()
-        good, rejects = transforms.split_rejects(raw)
-        flat = transforms.deduplicate(transforms.flatten(good, loaded_at=result.started_at)).cache()
-        result.rows_rejected = rejects.count()
-        result.rows_curated = flat.count()
-        curated_uri = f"s3://{args.curated_bucket}/{CURATED_PREFIX}"
-        rejects_uri = f"s3://{args.curated_bucket}/{REJECTS_PREFIX}run_id={result.run_id}/"
+    curated_uri = f"s3://{args.curated_bucket}/{CURATED_PREFIX}"
+    rejects_uri = f"s3://{args.curated_bucket}/{REJECTS_PREFIX}run_id={result.run_id}/"
+    local_curated, local_rejects = tmp / "curated", tmp / "rejects"
+    counts = flatten_and_write(
+        spark,
+        paths,
+        base,
+        curated_uri if spark_reads_s3 else str(local_curated),
+        rejects_uri if spark_reads_s3 else str(local_rejects),
+        loaded_at=result.started_at,
+        source_names=local_names,
+    )
+    result.rows_read, result.rows_rejected, result.rows_curated = (
+        counts.rows_read,
+        counts.rows_rejected,
+        counts.rows_curated,
+    )
+    if result.rows_rejected:
+        result.rejects_location = rejects_uri
+        logger.warning("%s: %d rows rejected, see %s", args.job_name, result.rows_rejected, rejects_uri)
+    if not spark_reads_s3:
+        result.curated_objects = upload_partitions(s3, local_curated, args.curated_bucket, CURATED_PREFIX)
         if result.rows_rejected:
-            rejects = _with_s3_source(rejects, local_names)
-            result.rejects_location = rejects_uri
-            logger.warning("%s: %d rows rejected, see %s", args.job_name, result.rows_rejected, rejects_uri)
-        local_curated = tmp / "curated"
-        if spark_reads_s3:
-            write_curated(flat, curated_uri)
-            if result.rows_rejected:
-                write_rejects(rejects, rejects_uri)
-        else:
-            write_curated(flat, str(local_curated))
-            result.curated_objects = upload_partitions(s3, local_curated, args.curated_bucket, CURATED_PREFIX)
-            if result.rows_rejected:
-                write_rejects(rejects, str(tmp / "rejects"))
-                _, rejects_prefix = split_s3_uri(rejects_uri)
-                upload_partitions(s3, tmp / "rejects", args.curated_bucket, rejects_prefix, replace=False)
-        # a processed partition whose rows were all rejected must not keep its old curated files
-        written = {r[0] for r in _with_dt(flat).select(F.col("dt")).distinct().collect()}
-        for value in sorted(set(result.partitions) - written):
-            _clear_prefix(s3, args.curated_bucket, f"{CURATED_PREFIX}dt={value}/")
-    finally:
-        raw.unpersist()
-        if flat is not None:
-            flat.unpersist()
+            _, rejects_prefix = split_s3_uri(rejects_uri)
+            upload_partitions(s3, local_rejects, args.curated_bucket, rejects_prefix, replace=False)
+    # a processed partition whose rows were all rejected must not keep its old curated files
+    for value in sorted(set(result.partitions) - counts.partitions):
+        _clear_prefix(s3, args.curated_bucket, f"{CURATED_PREFIX}dt={value}/")
 
     stage = _stager(args, s3, tmp, local_curated, spark_reads_s3, result.partitions)
     stats = merge_into_warehouse(
@@ -686,6 +690,56 @@ def _run(
     )
     result.rows_loaded = stats.rows_inserted
     result.rows_replaced = stats.rows_replaced
+
+
+@dataclass(frozen=True)
+class FlattenCounts:
+    rows_read: int
+    rows_rejected: int
+    #: Rows written to the curated zone (after rejects and de-duplication).
+    rows_curated: int
+    #: ``dt`` values the curated zone got files for.
+    partitions: frozenset[str]
+
+
+def flatten_and_write(
+    spark: SparkSession,
+    paths: Sequence[str],
+    base_path: str,
+    curated_uri: str,
+    rejects_uri: str,
+    *,
+    loaded_at: dt.datetime | None = None,
+    source_names: Mapping[str, str] | None = None,
+) -> FlattenCounts:
+    """Spark's part of a run: read, split rejects, flatten, deduplicate, write curated (and rejects).
+
+    One pass over the input: the counts come from observations of the write itself (no
+    ``count()``, no cache of the raw rows). Only a run with rejects reads the input again,
+    to write them.
+    """
+    from pyspark.sql import Observation
+
+    read_metrics, curated_metrics = Observation("flatten_read"), Observation("flatten_curated")
+    raw = read_transactions(spark, paths, base_path)
+    good, rejects = transforms.split_rejects(raw, observation=read_metrics)
+    flat = transforms.deduplicate(transforms.flatten(good, loaded_at=loaded_at)).observe(
+        curated_metrics,
+        F.count(F.lit(1)).alias("rows"),
+        # a string: PySpark's Observation.get hands arrays back as Java objects
+        F.concat_ws(",", F.collect_set(F.date_format(F.col("source_partition"), "yyyy-MM-dd"))).alias("partitions"),
+    )
+    write_curated(flat, curated_uri)
+    read, curated = read_metrics.get, curated_metrics.get
+    rows_rejected = int(read["rejected"])
+    if rows_rejected:
+        rejects = rejects.persist()  # the source file mapping and the write share one pass
+        try:
+            write_rejects(_with_s3_source(rejects, source_names or {}), rejects_uri)
+        finally:
+            rejects.unpersist()
+    partitions = frozenset(p for p in str(curated["partitions"] or "").split(",") if p)
+    return FlattenCounts(int(read["rows"]), rows_rejected, int(curated["rows"]), partitions)
 
 
 def _clear_prefix(s3: Any, bucket: str, prefix: str) -> None:

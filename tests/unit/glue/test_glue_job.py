@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
-from glue_helpers import DAY, make_tx, put_records, record
+from glue_helpers import DAY, make_tx, put_records, record, write_partition
 from pyspark.sql import SparkSession
 
 from glue_jobs import crawler
@@ -109,3 +112,38 @@ def test_catalog_partitions_listing_and_local_read_of_a_colon_key(
     assert sorted(r["transaction_id"] for r in flat.collect()) == ["tx-2", "tx-3", "tx-a:1"]
     assert f"s3://{bucket}/transactions/dt={DAY}/tx-a:1.json" in names.values()
     assert all(path.startswith("file:///") for path in names)
+
+
+def test_flatten_and_write_counts_from_its_single_pass_even_when_nothing_is_good(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lines = [json.dumps(record(make_tx(n))) for n in (1, 2)] + ["{broken"]
+    good = write_partition(tmp_path, DAY, lines)
+    bad = write_partition(tmp_path, "2025-02-10", ["{broken", "not json"])
+    empty = tmp_path / "transactions" / "dt=2025-02-11"
+    empty.mkdir()
+    (empty / "batch-run1-0.ndjson").write_text("")
+    base = str(tmp_path / "transactions")
+
+    def run(folders: list[Path], name: str) -> job.FlattenCounts:
+        # in a thread: an observation that never completes must fail the test, not hang it
+        out: list[job.FlattenCounts] = []
+        worker = threading.Thread(
+            target=lambda: out.append(
+                job.flatten_and_write(
+                    spark, [str(f) for f in folders], base, str(tmp_path / name), str(tmp_path / f"{name}-rejects")
+                )
+            ),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(timeout=180)
+        assert out, f"flatten_and_write did not finish on {name}"
+        return out[0]
+
+    assert run([good, bad, empty], "all") == job.FlattenCounts(5, 3, 2, frozenset({DAY}))
+    assert sorted(p.parent.name for p in (tmp_path / "all").glob("dt=*/*.parquet")) == [f"dt={DAY}"]
+    assert sum(1 for line in (tmp_path / "all-rejects").glob("dt=*/*.json") for _ in line.open()) == 3
+    assert run([bad], "bad") == job.FlattenCounts(2, 2, 0, frozenset())
+    assert run([empty], "empty") == job.FlattenCounts(0, 0, 0, frozenset())
+    assert not (tmp_path / "empty-rejects").exists()
