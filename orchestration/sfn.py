@@ -250,7 +250,46 @@ def install(time_scale: float | None = None) -> None:
 
         wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
         _cache_integration_clients()
+        _add_validate_state_machine_definition()
         _installed = True
+
+
+def validate_definition(definition: str) -> list[dict[str, str]]:
+    """ValidateStateMachineDefinition's diagnostics for ``definition``, from the interpreter's own ASL parser."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    try:
+        json.loads(definition)
+    except (TypeError, ValueError) as exc:
+        return [{"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": f"definition is not JSON: {exc}"}]
+    try:
+        AmazonStateLanguageParser.parse(definition)
+    except Exception as exc:  # noqa: BLE001 - the parser raises its own and ANTLR's errors; each is a diagnostic
+        return [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": str(exc) or type(exc).__name__}]
+    return []
+
+
+def _add_validate_state_machine_definition() -> None:
+    """moto 5.2.5 lacks ValidateStateMachineDefinition and ListStateMachineVersions, which Terraform's
+    aws_sfn_state_machine calls around creating. The local runtime adds them, answering validation from the
+    same parser that executes the definition, so the Terraform modules stay as they are for AWS."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def validate_state_machine_definition(self: Any) -> Any:
+        diagnostics = validate_definition(self._get_param("definition") or "")
+        return ActionResult({"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics, "truncated": False})
+
+    def list_state_machine_versions(self: Any) -> Any:
+        machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
+        versions = [
+            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date}
+            for _, v in sorted(getattr(machine, "versions", {}).items(), reverse=True)
+        ]
+        return ActionResult({"stateMachineVersions": versions})
+
+    StepFunctionResponse.validate_state_machine_definition = validate_state_machine_definition  # type: ignore[attr-defined]
+    StepFunctionResponse.list_state_machine_versions = list_state_machine_versions  # type: ignore[attr-defined]
 
 
 __all__ = [

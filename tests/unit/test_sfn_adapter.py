@@ -217,3 +217,44 @@ def test_render_definition_refuses_missing_placeholders(tmp_path: Any) -> None:
 def test_unregistered_function_is_a_loud_failure(aws: Any) -> None:
     d = execute(aws, {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": fn_arn("ghost"), "End": True}}}, {})
     assert d["status"] == "FAILED"
+
+
+# --- ValidateStateMachineDefinition (Terraform's aws_sfn_state_machine calls it before creating) ------------
+
+
+@pytest.mark.parametrize("path", sorted(sfn.STATE_MACHINES_DIR.glob("*.asl.json")), ids=lambda p: p.stem)
+def test_validate_state_machine_definition_accepts_every_workflow_of_the_project(aws: Any, path: Any) -> None:
+    values = {name: fn_arn(name) for name in sfn.placeholders(path.read_text())}
+    result = aws("stepfunctions").validate_state_machine_definition(
+        definition=sfn.render_definition(path, values), type="STANDARD"
+    )
+    assert result["result"] == "OK", result["diagnostics"]
+    assert result["diagnostics"] == []
+
+
+@pytest.mark.parametrize(
+    ("definition", "code"),
+    [
+        ("{not json", "INVALID_JSON_DESCRIPTION"),
+        (json.dumps({"StartAt": "Missing", "States": {"A": {"Type": "NoSuchType", "End": True}}}),
+         "SCHEMA_VALIDATION_FAILED"),
+    ],
+)  # fmt: skip
+def test_validate_state_machine_definition_fails_a_broken_definition_with_a_diagnostic(
+    aws: Any, definition: str, code: str
+) -> None:
+    result = aws("stepfunctions").validate_state_machine_definition(definition=definition)
+    assert result["result"] == "FAIL"
+    assert [d["code"] for d in result["diagnostics"]] == [code]
+    assert all(d["severity"] == "ERROR" and d["message"] for d in result["diagnostics"])
+
+
+def test_list_state_machine_versions_lists_published_versions_newest_first(aws: Any) -> None:
+    client = aws("stepfunctions")
+    definition = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    arn = client.create_state_machine(name="versions", definition=definition, roleArn=ROLE)["stateMachineArn"]
+    assert client.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"] == []
+    client.update_state_machine(stateMachineArn=arn, definition=definition, publish=True)
+    client.update_state_machine(stateMachineArn=arn, definition=definition, publish=True)
+    versions = client.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in versions] == [f"{arn}:2", f"{arn}:1"]
