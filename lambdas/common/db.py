@@ -7,6 +7,7 @@ keeps a connection per concurrent caller instead of one per call.
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,14 +44,41 @@ def _connect(secret_id: str) -> psycopg.Connection:
         raise DatabaseUnavailable(f"database of secret {secret_id} unavailable: {type(exc).__name__}") from None
 
 
+def _looks_alive(conn: psycopg.Connection) -> bool:
+    """An idle connection whose socket is readable is dead: the server closed it (a restart, an
+    idle timeout, a failover) or sent it a FATAL. A select() with no wait costs one system call."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
+
+
 def _acquire(secret_id: str) -> psycopg.Connection:
+    stale: list[psycopg.Connection] = []
     with _lock:
         pool = _idle.setdefault(secret_id, [])
         while pool:
             conn = pool.pop()
-            if not conn.closed and not conn.broken:
-                return conn
-    return _connect(secret_id)
+            if _looks_alive(conn):
+                break
+            stale.append(conn)
+        else:
+            conn = None
+    for dead in stale:
+        dead.close()
+    return conn if conn is not None else _connect(secret_id)
+
+
+def _discard_idle(secret_id: str) -> None:
+    """After a connection failed, its idle siblings most likely died with it (the server went away):
+    close them all, so that a retry opens a fresh connection instead of drawing the next dead one."""
+    with _lock:
+        pool = _idle.pop(secret_id, [])
+    for conn in pool:
+        conn.close()
 
 
 def _release(secret_id: str, conn: psycopg.Connection) -> None:
@@ -87,6 +115,7 @@ def _borrowed(secret_id: str) -> Iterator[psycopg.Connection]:
         yield conn
     except psycopg.OperationalError as exc:
         conn.close()
+        _discard_idle(secret_id)
         raise DatabaseUnavailable(f"database of secret {secret_id} failed: {type(exc).__name__}") from None
     except BaseException:
         conn.close()
