@@ -1,5 +1,7 @@
 """Batch ingest: 1,000,000 generated transactions through the real batch state machine.
 
+Size: ``MTX_BENCH_BATCH_RECORDS`` records (default 1,000,000; the second run is a quarter of it).
+
 Baseline, same run, same file: parse every line and COPY the valid rows into a
 bare PostgreSQL table (no validation, no catalogue, no merge, no S3, no DLQ).
 Also the peak resident memory of the process during a run at two file sizes:
@@ -9,6 +11,7 @@ the file is streamed, so the peak must not grow with the file.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,16 +20,43 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import Report, bench_stack
+from lambdas.common import local_workers
 from orchestration import batch
 from orchestration.generate import write_ndjson
 from orchestration.runtime.stack import LocalStack
 
 
+def _rss_of(pid: int | str) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _children(pid: int | str) -> list[str]:
+    out: list[str] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += (task / "children").read_text().split()
+    except OSError:
+        pass
+    return out
+
+
 def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of this process and of its Python worker processes (local Lambda workers,
+    ``lambdas/common/local_workers.py``); PostgreSQL runs as another user's processes and is left out."""
+    total = _rss_of("self")
+    for child in _children("self"):
+        try:
+            if "python" in Path(f"/proc/{child}/comm").read_text():
+                total += _rss_of(child)
+        except OSError:
+            continue
+    return total
 
 
 class PeakRss:
@@ -84,7 +114,8 @@ def ingest(stack: LocalStack, path: Path) -> tuple[float, dict[str, Any], PeakRs
     return elapsed, run, mem
 
 
-def run(report: Report, n: int = 1_000_000) -> None:
+def run(report: Report, n: int | None = None) -> None:
+    n = n or int(os.environ.get("MTX_BENCH_BATCH_RECORDS", "1000000").replace("_", ""))
     with bench_stack(time_scale=1.0) as stack:
         home = stack.home
         small = home / "small.ndjson"
@@ -115,8 +146,10 @@ def run(report: Report, n: int = 1_000_000) -> None:
             "peak_rss_mib": {
                 f"{n // 4}_records": round(small_mem.peak - small_mem.start, 1),
                 f"{n}_records": round(big_mem.peak - big_mem.start, 1),
-                "note": "growth of the process's resident memory during the run; flat = streaming",
+                "note": "growth of the resident memory of the process and its local Lambda worker processes "
+                "during the run; flat = streaming",
             },
+            "local_worker_processes": local_workers.worker_processes(),
             "small_run_seconds": round(small_s, 1),
             "small_run_status": small_run.get("status"),
         }

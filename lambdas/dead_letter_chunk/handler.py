@@ -16,7 +16,7 @@ from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
 from lambdas.common.errors import PipelineError, cause_message
 from lambdas.common.logging import get_logger
-from lambdas.process_chunk.handler import load_catalogue, undo_chunk
+from lambdas.process_chunk.handler import chunk_lines, load_catalogue, undo_chunk
 from orchestration.settings import get_settings
 
 logger = get_logger("dead-letter-chunk")
@@ -29,9 +29,7 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
     body = client("s3").get_object(Bucket=chunk["bucket"], Key=chunk["key"])["Body"].read()
     catalogue = load_catalogue()
     messages = []
-    for raw in body.decode("utf-8", "replace").splitlines():
-        if not raw.strip():
-            continue
+    for raw in chunk_lines(body):  # the records exactly as ProcessChunk reads them
         try:
             tx = validate_transaction(raw)
         except InvalidTransaction as exc:

@@ -44,14 +44,15 @@ def _first_char(stream: io.BufferedReader) -> str:
     return head[:1].decode("latin-1") if head else ""
 
 
-def _ndjson_lines(stream: io.BufferedReader) -> Iterator[str]:
+def _ndjson_lines(stream: io.BufferedReader) -> Iterator[bytes]:
+    """Lines as bytes, as they are (ProcessChunk decodes them once; invalid UTF-8 is replaced there)."""
     for raw in stream:
         line = raw.strip()
         if line:
-            yield line.decode("utf-8", "replace")
+            yield line
 
 
-def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[str]:
+def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
     """Elements of a top-level JSON array, one at a time, re-serialised compactly."""
     decoder = json.JSONDecoder()
     reader = codecs.getincrementaldecoder("utf-8")("replace")
@@ -94,10 +95,10 @@ def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[str]:
             pos = 0
             continue
         pos = end
-        yield json.dumps(value, separators=(",", ":"))
+        yield json.dumps(value, separators=(",", ":")).encode()
 
 
-def records(stream: io.BufferedReader, key: str) -> Iterator[str]:
+def records(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
     first = _first_char(stream)
     if first == "[":
         yield from _array_elements(stream, key)
@@ -115,18 +116,20 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     stream = _text_stream(body)
     chunks: list[dict[str, Any]] = []
-    lines: list[str] = []
+    lines: list[bytes] = []
     total = 0
 
     def flush() -> None:
         if not lines:
             return
         chunk_key = f"chunks/{run_id}/{len(chunks):05d}.ndjson"
+        count = len(lines)
+        lines.append(b"")  # the last line's end
         s3.put_object(
-            Bucket=settings.raw_bucket, Key=chunk_key, Body=("\n".join(lines) + "\n").encode(),
+            Bucket=settings.raw_bucket, Key=chunk_key, Body=b"\n".join(lines),
             ServerSideEncryption="AES256",
         )  # fmt: skip
-        chunks.append({"bucket": settings.raw_bucket, "key": chunk_key, "index": len(chunks), "records": len(lines)})
+        chunks.append({"bucket": settings.raw_bucket, "key": chunk_key, "index": len(chunks), "records": count})
         lines.clear()
 
     try:

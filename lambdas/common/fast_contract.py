@@ -1,0 +1,342 @@
+"""The contract's verdict, fast, for the common shape of a valid transaction (bulk ingest only).
+
+Validating a record with pydantic costs tens of microseconds in Python validators;
+a file of a million records spends most of its time there. This module is an
+*accept-only* shortcut: :func:`accept` looks at a record already parsed by orjson
+and returns its normalised values only when it can prove that
+``contracts.validate_transaction`` would accept it with exactly those values;
+anything else (any doubt, any unusual but maybe valid form, every invalid record)
+returns ``None`` and the caller asks the contract itself. So the shortcut never
+rejects and never words an error: every rejection, and its reason, still comes
+from the contract.
+
+What "the common shape" is (each a subset of what the contract accepts):
+
+* exactly the contract's wire keys (aliases), no more, none missing (``card_last4``
+  may be absent or ``null``), every value of the JSON type the contract reads;
+* identifiers ``[A-Za-z0-9_.:-]{1,64}``; names of 1..120 characters with no
+  whitespace at either end (so the contract's strip is a no-op); enum values as
+  the contract spells them; an ISO 4217 currency;
+* an amount that is a JSON int or float, read as ``Decimal(repr(float))`` as the
+  contract does, positive, at most ``MAX_AMOUNT``, within the currency's minor units;
+* ``card_last4`` four ASCII digits exactly for card methods, absent/null otherwise;
+* ``event_timestamp`` as ``YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z`` (UTC), a real calendar
+  date-time, not before ``EARLIEST_EVENT``;
+* ``client_ip`` normalised by the contract's own ``_ip`` function.
+
+The rules are the contract's, re-stated; they are pinned to the contract by
+:data:`CONTRACT_FINGERPRINT`: a hash of the contract's JSON Schema, the source of
+its validators and serializers and its constants. If the contract changes, the
+shortcut switches itself off (every record goes to pydantic, correct and slower)
+and ``tests/unit/test_fast_contract.py`` fails until the rules here are checked
+against the new contract and the pin is updated. The same tests compare the
+shortcut with the contract record by record on generated and mutated input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import json
+import logging
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+import contracts.transaction as _contract
+from contracts.currencies import ISO_4217_CODES, MINOR_UNITS
+from contracts.transaction import (
+    CARD_METHODS,
+    EARLIEST_EVENT,
+    MAX_AMOUNT,
+    Gateway,
+    ItemPurchased,
+    ItemType,
+    PaymentDetails,
+    PaymentMethod,
+    Price,
+    ServerRegion,
+    Transaction,
+    TransactionStatus,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Accepted(NamedTuple):
+    """A valid transaction's values, normalised exactly as ``Transaction`` holds them (enums as their values)."""
+
+    transaction_id: str
+    user_id: str
+    game: str
+    item_id: str
+    item_name: str
+    item_type: str
+    currency: str
+    amount: Decimal
+    payment_method: str
+    card_last4: str | None
+    transaction_status: str
+    gateway: str
+    event_timestamp: str  # the wire form: UTC, ``...SSZ`` or ``...SS.ffffffZ``
+    server_region: str
+    client_ip: str
+
+    @property
+    def event_date(self) -> str:
+        """The UTC date, ``YYYY-MM-DD`` (the analytics ``dt=`` partition)."""
+        return self.event_timestamp[:10]
+
+    @property
+    def event_isoformat(self) -> str:
+        """``Transaction.event_timestamp.isoformat()`` (``...+00:00``)."""
+        return self.event_timestamp[:-1] + "+00:00"
+
+    def wire(self) -> dict[str, Any]:
+        """``Transaction.to_json_dict()``: field order, aliases, amount as a JSON number, ``None`` left out."""
+        payment: dict[str, Any] = {"payment_method": self.payment_method}
+        if self.card_last4 is not None:
+            payment["card_last4"] = self.card_last4
+        payment["transaction_status"] = self.transaction_status
+        payment["gateway"] = self.gateway
+        return {
+            "transactionId": self.transaction_id,
+            "user_id": self.user_id,
+            "game": self.game,
+            "item_purchased": {
+                "item_id": self.item_id,
+                "item_name": self.item_name,
+                "item_type": self.item_type,
+                "price": {"currency": self.currency, "amount": _money_out(self.amount)},
+            },
+            "payment_details": payment,
+            "event_timestamp": self.event_timestamp,
+            "server_region": self.server_region,
+            "client_ip": self.client_ip,
+        }
+
+
+def from_transaction(tx: Transaction) -> Accepted:
+    """The same values from a model the contract validated (the slow path), so both paths share what follows."""
+    item = tx.item_purchased
+    pay = tx.payment_details
+    wire_ts = tx.event_timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")  # the contract's serializer
+    return Accepted(
+        tx.transaction_id, tx.user_id, tx.game, item.item_id, item.item_name, item.item_type.value,
+        item.price.currency, item.price.amount, pay.payment_method.value, pay.card_last4,
+        pay.transaction_status.value, pay.gateway.value, wire_ts, tx.server_region.value, tx.client_ip,
+    )  # fmt: skip
+
+
+# --- the rules, re-stated -------------------------------------------------------------------------
+
+_money_out = _contract._money_out  # the contract's own serializer of amounts
+_ip = _contract._ip  # the contract's own IP normaliser
+
+_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}").fullmatch
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,6}))?Z", re.ASCII).fullmatch
+_IPV4 = _contract._CANONICAL_IPV4.fullmatch
+_EARLIEST = EARLIEST_EVENT.strftime("%Y-%m-%dT%H:%M:%S")
+_QUANTUM = {code: Decimal(1).scaleb(-places) for code, places in MINOR_UNITS.items()}
+_MAX_AMOUNT = MAX_AMOUNT
+_from_iso = dt.datetime.fromisoformat
+
+#: ``_ip`` of the addresses seen (a pure function; players come back from the same address).
+_IP_CACHE: dict[str, str] = {}
+_IP_CACHE_SIZE = 65_536
+
+_TOP_KEYS = frozenset(
+    ("transactionId", "user_id", "game", "item_purchased", "payment_details", "event_timestamp", "server_region",
+     "client_ip")
+)  # fmt: skip
+_ITEM_KEYS = frozenset(("item_id", "item_name", "item_type", "price"))
+_PRICE_KEYS = frozenset(("currency", "amount"))
+_PAY_KEYS = frozenset(("payment_method", "transaction_status", "gateway"))
+_PAY_KEYS_CARD = _PAY_KEYS | {"card_last4"}
+
+_ITEM_TYPES = frozenset(e.value for e in ItemType)
+_METHODS = frozenset(e.value for e in PaymentMethod)
+_CARD_METHODS = frozenset(e.value for e in CARD_METHODS)
+_STATUSES = frozenset(e.value for e in TransactionStatus)
+_GATEWAYS = frozenset(e.value for e in Gateway)
+_REGIONS = frozenset(e.value for e in ServerRegion)
+_CURRENCIES = ISO_4217_CODES
+
+
+def _name(value: Any) -> bool:
+    """A ``Name`` the contract accepts unchanged: 1..120 characters, nothing for its strip to remove."""
+    return (
+        type(value) is str and 0 < len(value) <= 120 and not value[0].isspace() and not value[-1].isspace()
+    )  # fmt: skip
+
+
+def _accept(d: Any) -> Accepted | None:
+    if type(d) is not dict or d.keys() != _TOP_KEYS:
+        return None
+    tx_id = d["transactionId"]
+    user_id = d["user_id"]
+    game = d["game"]
+    if type(tx_id) is not str or not _ID(tx_id) or type(user_id) is not str or not _ID(user_id) or not _name(game):
+        return None
+    item = d["item_purchased"]
+    if type(item) is not dict or item.keys() != _ITEM_KEYS:
+        return None
+    item_id = item["item_id"]
+    item_name = item["item_name"]
+    item_type = item["item_type"]
+    price = item["price"]
+    if type(item_id) is not str or not _ID(item_id) or not _name(item_name):
+        return None
+    if type(item_type) is not str or item_type not in _ITEM_TYPES:
+        return None
+    if type(price) is not dict or price.keys() != _PRICE_KEYS:
+        return None
+    currency = price["currency"]
+    raw_amount = price["amount"]
+    if type(currency) is not str or currency not in _CURRENCIES:
+        return None
+    kind = type(raw_amount)
+    if kind is float:
+        amount = Decimal(repr(raw_amount))  # as the contract's before-validator reads a float
+    elif kind is int:
+        amount = Decimal(raw_amount)
+    else:
+        return None
+    if not amount.is_finite() or amount <= 0 or amount > _MAX_AMOUNT:
+        return None
+    quantum = _QUANTUM.get(currency)
+    if quantum is not None:
+        try:
+            if amount != amount.quantize(quantum):
+                return None
+        except InvalidOperation:
+            return None
+    pay = d["payment_details"]
+    if type(pay) is not dict:
+        return None
+    keys = pay.keys()
+    if keys != _PAY_KEYS and keys != _PAY_KEYS_CARD:
+        return None
+    method = pay["payment_method"]
+    status = pay["transaction_status"]
+    gateway = pay["gateway"]
+    if type(method) is not str or method not in _METHODS or type(status) is not str or status not in _STATUSES:
+        return None
+    if type(gateway) is not str or gateway not in _GATEWAYS:
+        return None
+    last4 = pay.get("card_last4")
+    if method in _CARD_METHODS:
+        if type(last4) is not str or len(last4) != 4 or not last4.isascii() or not last4.isdigit():
+            return None
+    elif last4 is not None:
+        return None
+    ts = d["event_timestamp"]
+    if type(ts) is not str:
+        return None
+    m = _TIMESTAMP(ts)
+    if m is None or ts[:19] < _EARLIEST:
+        return None
+    try:
+        _from_iso(ts)  # a real calendar date and time of day
+    except ValueError:
+        return None
+    fraction = m.group(1)
+    if fraction is not None:
+        ts = ts[:19] + ("." + fraction.ljust(6, "0") + "Z" if fraction.strip("0") else "Z")
+    region = d["server_region"]
+    if type(region) is not str or region not in _REGIONS:
+        return None
+    ip = d["client_ip"]
+    if type(ip) is not str:
+        return None
+    if not _IPV4(ip):
+        canonical = _IP_CACHE.get(ip)
+        if canonical is None:
+            try:
+                canonical = _ip(ip)
+            except ValueError:
+                return None
+            if len(_IP_CACHE) >= _IP_CACHE_SIZE:
+                _IP_CACHE.clear()
+            _IP_CACHE[ip] = canonical
+        ip = canonical
+    return Accepted(
+        tx_id, user_id, game, item_id, item_name, item_type, currency, amount, method, last4, status, gateway, ts,
+        region, ip,
+    )  # fmt: skip
+
+
+_TOP_ORDER = tuple(f.alias or name for name, f in Transaction.model_fields.items())
+_ITEM_ORDER = tuple(ItemPurchased.model_fields)
+_PRICE_ORDER = tuple(Price.model_fields)
+_PAY_ORDER_CARD = tuple(PaymentDetails.model_fields)
+_PAY_ORDER = tuple(k for k in _PAY_ORDER_CARD if k != "card_last4")
+
+
+def wire_in_place(data: dict[str, Any], accepted: Accepted) -> dict[str, Any]:
+    """``accepted.wire()``, made by normalising the parsed record ``accepted`` came from, in place.
+
+    When the record's keys are already in the contract's order (the usual case: writers emit
+    ``to_json_dict()``), only the values the contract normalises are set (same keys keep their
+    place); otherwise a fresh ``wire()``. ``data`` must not be used for anything else afterwards."""
+    item = data["item_purchased"]
+    price = item["price"]
+    pay = data["payment_details"]
+    if (
+        tuple(data) != _TOP_ORDER or tuple(item) != _ITEM_ORDER or tuple(price) != _PRICE_ORDER
+        or (tuple(pay) != _PAY_ORDER_CARD and tuple(pay) != _PAY_ORDER)
+    ):  # fmt: skip
+        return accepted.wire()
+    if accepted.card_last4 is None:
+        pay.pop("card_last4", None)  # an explicit null: left out, as exclude_none does
+    price["amount"] = _money_out(accepted.amount)
+    data["event_timestamp"] = accepted.event_timestamp
+    data["client_ip"] = accepted.client_ip
+    return data
+
+
+# --- the pin to the contract ----------------------------------------------------------------------
+
+#: Everything the rules above re-state. A change to any of it changes the fingerprint.
+_PINNED_OBJECTS: tuple[Any, ...] = (
+    Price._iso_4217, Price._no_bool_or_float_text, Price._amount_rules, _contract._last4,
+    PaymentDetails._card_needs_last4, _contract._date_time_text, _contract._utc, _contract._ip,
+    _contract._money_out,
+)  # fmt: skip
+
+
+def contract_fingerprint() -> str:
+    h = hashlib.sha256()
+    for model in (Transaction, ItemPurchased, Price, PaymentDetails):
+        h.update(json.dumps(model.model_json_schema(by_alias=True), sort_keys=True).encode())
+        h.update(json.dumps(model.model_config, sort_keys=True, default=str).encode())
+    for obj in _PINNED_OBJECTS:
+        h.update(inspect.getsource(getattr(obj, "__func__", obj)).encode())
+    h.update(inspect.getsource(_contract).split("UtcDatetime = ", 1)[1].split("\n\n", 1)[0].encode())
+    h.update(repr((MAX_AMOUNT, EARLIEST_EVENT, sorted(MINOR_UNITS.items()), sorted(ISO_4217_CODES))).encode())
+    h.update(_contract._CANONICAL_IPV4.pattern.encode())
+    return h.hexdigest()
+
+
+#: The contract the rules above were checked against (tests/unit/test_fast_contract.py).
+CONTRACT_FINGERPRINT = "720fec8abd101333de2906126e42121ea1426fc5f13d9cc32690ccf8f8a8e417"
+
+
+def _enabled() -> bool:
+    try:
+        current = contract_fingerprint()
+    except (OSError, TypeError, IndexError):  # no source to read (e.g. a stripped package): never guess
+        return False
+    if current != CONTRACT_FINGERPRINT:
+        log.warning("fast_contract: the contract changed since the shortcut was checked; using pydantic for all")
+        return False
+    return True
+
+
+ENABLED = _enabled()
+
+
+def accept(data: Any) -> Accepted | None:
+    """The record's values if the contract certainly accepts it as they are, else ``None`` (ask the contract)."""
+    return _accept(data) if ENABLED else None

@@ -1,0 +1,105 @@
+"""Locally, run a CPU-bound handler's work in a worker process, as AWS runs each invocation in its own container.
+
+The local runtime dispatches every Lambda task to a thread of one process (the
+Step Functions interpreter's), so the chunks a ``Map`` state runs side by side
+share one GIL; in AWS each chunk is a Lambda invocation of its own. With
+``MTX_LOCAL_WORKER_PROCESSES=N`` (N > 0) :func:`run` hands the call to a pool of
+N spawned worker processes (they start clean, like a cold Lambda container, and
+stay warm); unset or 0 (always so in AWS) it calls the function in place.
+
+The function runs exactly as it would in place: same code, same settings (the
+workers inherit the environment), same exceptions with the same class names
+(the state machine's Retry/Catch match them). An exception that cannot cross
+the process boundary comes back as an exception of the same class name and message.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+ENV = "MTX_LOCAL_WORKER_PROCESSES"
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_key: tuple[Any, ...] | None = None
+
+
+def worker_processes() -> int:
+    try:
+        return max(0, int(os.environ.get(ENV, "0") or 0))
+    except ValueError:
+        return 0
+
+
+def _environment_key(workers: int) -> tuple[Any, ...]:
+    """What a worker inherited: a pool made for another stack (other ports, other secrets) is replaced."""
+    return (workers, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("MTX_", "AWS_")))))
+
+
+def _get_pool(workers: int) -> ProcessPoolExecutor:
+    global _pool, _pool_key
+    key = _environment_key(workers)
+    with _lock:
+        if _pool is None or _pool_key != key:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=False)
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool_key = key
+        return _pool
+
+
+def shutdown() -> None:
+    """Stop the workers (they are also stopped when this process exits)."""
+    global _pool, _pool_key
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+        _pool, _pool_key = None, None
+
+
+class _Failed:
+    """An exception raised in a worker, as data: its class (if it pickles) or its class name and message."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.name = type(exc).__name__
+        self.message = str(exc)
+        try:
+            pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own object, this very moment
+            self.exc: Exception | None = exc
+        except Exception:  # noqa: BLE001 - any exception that does not survive the trip is rebuilt by name
+            self.exc = None
+
+    def reraise(self) -> None:
+        if self.exc is not None:
+            raise self.exc
+        raise type(self.name, (Exception,), {"__module__": __name__})(self.message)
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
+        return _Failed(exc)
+
+
+def run(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, in a worker process if enabled. ``fn`` must be a module-level function."""
+    workers = worker_processes()
+    if workers <= 0:
+        return fn(*args)
+    try:
+        result = _get_pool(workers).submit(_call, fn, args).result()
+    except BrokenProcessPool:
+        shutdown()  # a worker died (killed, out of memory): the next call starts a fresh pool
+        raise
+    if isinstance(result, _Failed):
+        result.reraise()
+    return result

@@ -1,0 +1,158 @@
+"""ProcessChunk's one pass over a chunk, against the per-record rules it must equal (no servers).
+
+The reference is the per-transaction path's functions called record by record:
+``validate_transaction``, ``check_transaction``, ``to_analytics_record`` and the
+COPY line built from the validated model. The bulk pass (the fast contract
+shortcut, the catalogue verdict cache, the one-pass COPY lines) must produce the
+very same COPY lines, analytics lines and dead-letter messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from contracts import InvalidTransaction, Transaction, to_analytics_record, validate_transaction
+from lambdas.check_item.handler import check_transaction
+from lambdas.common import fast_contract
+from lambdas.common.dead_letters import dead_letter_message
+from lambdas.common.errors import PipelineError
+from lambdas.process_chunk import handler as pc
+from lambdas.split_file.handler import _text_stream, records
+from orchestration.catalogue import CATALOGUE, to_dynamodb_item
+from orchestration.generate import generate
+
+pytestmark = pytest.mark.unit
+
+REF = "batch:run-1:3"
+INGESTED_AT = dt.datetime(2026, 11, 2, 10, 11, 12, 345678, tzinfo=dt.UTC)
+RECEIVED = INGESTED_AT.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+INGESTED = INGESTED_AT.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _catalogue() -> dict[str, dict[str, Any]]:
+    return {it["item_id"]["S"]: it for it in map(to_dynamodb_item, CATALOGUE)}
+
+
+def _reference_copy_line(tx: Transaction, raw: str) -> str:
+    """The COPY line as the per-record implementation built it from the model."""
+    item, pay = tx.item_purchased, tx.payment_details
+    return "\t".join(
+        (
+            tx.transaction_id, tx.user_id, pc._text(tx.game), item.item_id, item.item_type.value,
+            str(item.price.amount), item.price.currency, pay.payment_method.value, pay.card_last4 or "\\N",
+            pay.transaction_status.value, pay.gateway.value, tx.event_timestamp.isoformat(), tx.server_region.value,
+            tx.client_ip, pc._text(raw), REF,
+        )
+    )  # fmt: skip
+
+
+def _reference(lines: list[str], catalogue: dict[str, dict[str, Any]]) -> tuple[list[str], list[Any], list[Any], int]:
+    copy_lines, kept, rejected, dups, seen = [], [], [], 0, set()
+    for raw in lines:
+        try:
+            tx = validate_transaction(raw)
+            check_transaction(catalogue.get(tx.item_purchased.item_id), tx)
+        except InvalidTransaction as exc:
+            rejected.append(dead_letter_message(raw, exc.transaction_id, "InvalidTransaction", str(exc), RECEIVED,
+                                                "ProcessChunk"))  # fmt: skip
+            continue
+        except PipelineError as exc:
+            rejected.append(dead_letter_message(orjson.loads(raw), tx.transaction_id, type(exc).__name__, str(exc),
+                                                RECEIVED, "ProcessChunk"))  # fmt: skip
+            continue
+        if tx.transaction_id in seen:
+            dups += 1
+            continue
+        seen.add(tx.transaction_id)
+        copy_lines.append(_reference_copy_line(tx, raw))
+        kept.append((tx.transaction_id, tx.event_timestamp.date().isoformat(),
+                     orjson.dumps(to_analytics_record(tx, INGESTED_AT))))  # fmt: skip
+    return copy_lines, kept, rejected, dups
+
+
+def _chunk_lines() -> list[str]:
+    lines = [r.line for r in generate(3000, seed=31, invalid_share=0.2, duplicate_share=0.03)]
+    # a few valid records in forms the shortcut leaves to the contract, and escapes COPY must carry
+    extra = []
+    for i, line in enumerate(lines[:400]):
+        try:
+            rec = json.loads(line)
+            validate_transaction(line)
+        except (ValueError, InvalidTransaction):
+            continue
+        if i % 4 == 0:
+            rec["event_timestamp"] = rec["event_timestamp"].replace("Z", "+05:30")
+        elif i % 4 == 1:
+            rec["game"] = f"  {rec['game']} "
+        elif i % 4 == 2:
+            rec["item_purchased"]["item_name"] = 'Wings "deluxe" \\ edition\twith tab \u2028 ünïcode'
+        else:
+            rec["client_ip"] = "2001:0DB8:0:0::1"
+        rec["transactionId"] = f"x-{i}"
+        extra.append(json.dumps(rec, ensure_ascii=i % 2 == 0))
+    return lines + extra
+
+
+@pytest.mark.parametrize("shortcut", [True, False], ids=["fast-contract", "contract-only"])
+def test_one_pass_equals_the_per_record_rules(shortcut: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fast_contract, "ENABLED", shortcut)
+    lines = _chunk_lines()
+    catalogue = _catalogue()
+    out = pc._Outcome()
+    got = list(pc._validated(lines, pc.CatalogueCheck(catalogue), REF, RECEIVED, INGESTED, out))
+    want_copy, want_kept, want_rejected, want_dups = _reference(lines, catalogue)
+    assert got == want_copy
+    assert _kept(out) == sorted(want_kept)
+    assert out.rejected == want_rejected
+    assert out.in_chunk_duplicates == want_dups
+    assert len(got) + len(out.rejected) + out.in_chunk_duplicates == len(lines)
+    assert want_dups > 0 and len(want_rejected) > 300  # the chunk exercised every branch
+    reasons = {m["error"]["Error"] for m in out.rejected}
+    assert {"InvalidTransaction", "ItemNotFound", "PriceMismatch"} <= reasons
+
+
+def _kept(out: pc._Outcome) -> list[tuple[str, str, bytes]]:
+    got = []
+    for day, lines in out.days.items():
+        assert lines.body.endswith(b"\n") and len(lines.ids) == lines.body.count(b"\n")
+        got += [(i, day, line) for i, line in zip(lines.ids, lines.body.split(b"\n"), strict=False)]
+    return sorted(got)
+
+
+def test_analytics_lines_carry_no_pii() -> None:
+    out = pc._Outcome()
+    list(pc._validated(_chunk_lines(), pc.CatalogueCheck(_catalogue()), REF, RECEIVED, INGESTED, out))
+    for _, day, line in _kept(out):
+        rec = json.loads(line)
+        assert "client_ip" not in rec and "card_last4" not in rec["payment_details"]
+        assert rec["event_timestamp"].startswith(day) or "+" in rec["event_timestamp"]
+
+
+def test_chunk_lines_split_where_split_file_does() -> None:
+    inside = json.dumps({"game": "a\u2028b\u0085c\rd"}, ensure_ascii=False)
+    body = (inside + "\n\n  \n" + '{"x":1}' + "\n").encode() + b'{"bad utf8": "\xff"}\n'
+    got = list(pc.chunk_lines(body))
+    assert got == [inside, '{"x":1}', '{"bad utf8": "\ufffd"}']
+
+
+def test_split_file_keeps_lines_as_bytes_and_reencodes_array_elements() -> None:
+    ndjson = b'\xef\xbb\xbf{"a":1}\r\n\n  {"b":"\xff"}  \n'
+    assert list(records(_text_stream(io.BytesIO(ndjson)), "k")) == [b'\xef\xbb\xbf{"a":1}', b'{"b":"\xff"}']
+    array = gzip.compress(b'[ {"a": 1}, {"b": "\xc3\xbc"} ]')
+    assert list(records(_text_stream(io.BytesIO(array)), "k")) == [b'{"a":1}', b'{"b":"\\u00fc"}']
+
+
+def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
+    day = pc._Day()
+    for i in range(5):
+        day.add(f"id{i}", b'{"n":%d}' % i)
+    assert day.owned_body({f"id{i}" for i in range(5)}) == (5, b'{"n":0}\n{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n')
+    assert day.owned_body({"id1", "id4"}) == (2, b'{"n":1}\n{"n":4}\n')
+    assert day.owned_body(set()) == (0, b"")
