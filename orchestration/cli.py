@@ -127,7 +127,7 @@ def _read_lines(source: str) -> Iterator[str]:
 def cmd_up(args: argparse.Namespace) -> int:
     from orchestration.runtime.stack import LocalStack
 
-    stack = LocalStack(home=args.home)
+    stack = LocalStack(home=args.home, provisioner="terraform" if getattr(args, "terraform", False) else "python")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -300,7 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtx", description="MTX pipeline: local runtime and tools")
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="local state folder (default .local/)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the local stack and keep it up until Ctrl-C").set_defaults(func=cmd_up)
+    p = sub.add_parser("up", help="start the local stack and keep it up until Ctrl-C")
+    p.add_argument(
+        "--terraform", action="store_true",
+        help="provision it with `terraform apply` of infra/terraform/envs/local (the AWS modules; minutes) "
+        "instead of the Python manifest (seconds)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_up)
     sub.add_parser(
         "api", help="serve the HTTP API (POST /transactions, /health, /analytics...): the local stack, as `up`"
     ).set_defaults(func=cmd_up)

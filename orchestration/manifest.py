@@ -197,21 +197,12 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
 
     sqs = clients("sqs")
     queue_urls: dict[str, str] = {}
-    for queue in (*manifest.queues, alerts_inbox_name(s), trigger_queue_name(s)):
-        queue_urls[queue] = sqs.create_queue(
-            QueueName=queue,
-            Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": "1209600", "VisibilityTimeout": "60"},
-        )["QueueUrl"]
+    for queue in manifest.queues:
+        queue_urls[queue] = _create_queue(sqs, queue)
 
     sns = clients("sns")
     for topic in manifest.topics:
-        arn = sns.create_topic(Name=topic)["TopicArn"]
-        inbox_arn = sqs.get_queue_attributes(QueueUrl=queue_urls[alerts_inbox_name(s)], AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        subscribed = {sub["Endpoint"] for sub in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]}
-        if inbox_arn not in subscribed:
-            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+        sns.create_topic(Name=topic)
 
     sm = clients("secretsmanager")
     for secret_id in manifest.secrets:
@@ -231,10 +222,6 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
     )
     events = clients("events")
     events.put_rule(Name=incoming_rule_name(s), EventPattern=json.dumps(incoming_event_pattern(s)), State="ENABLED")
-    trigger_arn = sqs.get_queue_attributes(QueueUrl=queue_urls[trigger_queue_name(s)], AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    events.put_targets(Rule=incoming_rule_name(s), Targets=[{"Id": "batch-ingest", "Arn": trigger_arn}])
 
     sfn_client = clients("stepfunctions")
     values = manifest.placeholders(queue_urls)
@@ -251,9 +238,47 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
             arns[machine.workflow] = sfn_client.create_state_machine(
                 name=name, definition=definition, roleArn=role, type=machine.type
             )["stateMachineArn"]
+    return add_local_runtime_parts(manifest, clients, queue_urls, arns)
+
+
+def _create_queue(sqs: Any, name: str) -> str:
+    return str(
+        sqs.create_queue(
+            QueueName=name,
+            Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": "1209600", "VisibilityTimeout": "60"},
+        )["QueueUrl"]
+    )
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def add_local_runtime_parts(
+    manifest: Manifest, clients: Any, queue_urls: dict[str, str], state_machine_arns: dict[str, str]
+) -> Provisioned:
+    """What only the local runtime needs, on a stack provisioned either way (this manifest or Terraform):
+
+    - an inbox queue subscribed to the alert topic, where alerts can be read back (an email stand-in);
+    - the batch trigger queue as a second target of the incoming-files rule (moto's EventBridge cannot
+      start a state machine; in AWS the rule's Step Functions target does).
+    """
+    s = manifest.settings
+    sqs, sns, events = clients("sqs"), clients("sns"), clients("events")
+    queue_urls = dict(queue_urls)
+    for queue in (alerts_inbox_name(s), trigger_queue_name(s)):
+        queue_urls[queue] = _create_queue(sqs, queue)
+    inbox_arn = _queue_arn(sqs, queue_urls[alerts_inbox_name(s)])
+    for topic in manifest.topics:
+        arn = s.arn("sns", topic)
+        subscribed = {sub["Endpoint"] for sub in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]}
+        if inbox_arn not in subscribed:
+            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    trigger_arn = _queue_arn(sqs, queue_urls[trigger_queue_name(s)])
+    events.put_targets(Rule=incoming_rule_name(s), Targets=[{"Id": "local-batch-trigger", "Arn": trigger_arn}])
     return Provisioned(
         queue_urls=queue_urls,
-        state_machine_arns=arns,
+        state_machine_arns=state_machine_arns,
         alerts_inbox_url=queue_urls[alerts_inbox_name(s)],
         trigger_queue_url=queue_urls[trigger_queue_name(s)],
     )
@@ -267,3 +292,92 @@ def register_lambdas(manifest: Manifest) -> None:
         module_name, func = path.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), func)
         sfn.REGISTRY.register(manifest.settings.function_name(short), handler)
+
+
+def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
+    """The key settings of every resource of the manifest, read back from a running stack.
+
+    The same reading of a stack provisioned by ``provision()`` and of one provisioned by
+    `terraform apply` of infra/terraform/envs/local must be equal (tests/e2e/test_terraform_local_stack.py).
+    Encryption is compared as on/off: the manifest uses AWS-managed keys, Terraform the stack's KMS key.
+    A resource that does not exist reads as ``"missing"``.
+    """
+    s = manifest.settings
+    out: dict[str, Any] = {}
+    s3 = clients("s3")
+    for bucket in manifest.buckets:
+        try:
+            versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+        except s3.exceptions.ClientError:
+            out[f"bucket {bucket}"] = "missing"
+            continue
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        out[f"bucket {bucket}"] = {
+            "versioning": versioning,
+            "encrypted": any(r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules),
+            "public_access_blocked": all(block.values()) and len(block) == 4,
+        }
+    ddb = clients("dynamodb")
+    for table in manifest.tables:
+        try:
+            desc = ddb.describe_table(TableName=table.name)["Table"]
+        except ddb.exceptions.ResourceNotFoundException:
+            out[f"table {table.name}"] = "missing"
+            continue
+        pitr = ddb.describe_continuous_backups(TableName=table.name)["ContinuousBackupsDescription"]
+        ttl = ddb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
+        out[f"table {table.name}"] = {
+            "hash_key": [k["AttributeName"] for k in desc["KeySchema"] if k["KeyType"] == "HASH"],
+            "billing": desc.get("BillingModeSummary", {}).get("BillingMode"),
+            "encrypted": desc.get("SSEDescription", {}).get("Status") == "ENABLED",
+            "pitr": pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"],
+            "ttl": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
+        }
+    sqs = clients("sqs")
+    for queue in manifest.queues:
+        try:
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            out[f"queue {queue}"] = "missing"
+            continue
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        out[f"queue {queue}"] = {
+            "encrypted": attrs.get("SqsManagedSseEnabled") == "true" or bool(attrs.get("KmsMasterKeyId")),
+            "retention": attrs.get("MessageRetentionPeriod"),
+            "visibility_timeout": attrs.get("VisibilityTimeout"),
+            "redrive_policy": attrs.get("RedrivePolicy"),
+            "fifo": attrs.get("FifoQueue", "false"),
+        }
+    sns = clients("sns")
+    topics = {t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]}
+    for topic in manifest.topics:
+        out[f"topic {topic}"] = "exists" if s.arn("sns", topic) in topics else "missing"
+    sm = clients("secretsmanager")
+    for secret_id in manifest.secrets:
+        try:
+            value = json.loads(sm.get_secret_value(SecretId=secret_id)["SecretString"])
+        except sm.exceptions.ResourceNotFoundException:
+            out[f"secret {secret_id}"] = "missing"
+            continue
+        out[f"secret {secret_id}"] = {"keys": sorted(value), "dbname": value.get("dbname")}
+    glue = clients("glue")
+    for database in manifest.glue_databases:
+        try:
+            glue.get_database(Name=database)
+            out[f"glue database {database}"] = "exists"
+        except glue.exceptions.EntityNotFoundException:
+            out[f"glue database {database}"] = "missing"
+    sfn_client = clients("stepfunctions")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn_client.list_state_machines()["stateMachines"]}
+    for machine in manifest.state_machines:
+        name = s.state_machine_name(machine.workflow)
+        arn = machines.get(name)
+        out[f"state machine {name}"] = (
+            sfn_client.describe_state_machine(stateMachineArn=arn)["type"] if arn else "missing"
+        )
+    rule = clients("events").list_rules(NamePrefix=incoming_rule_name(s))["Rules"]
+    out[f"rule {incoming_rule_name(s)}"] = (
+        json.loads(rule[0]["EventPattern"]) == incoming_event_pattern(s) if rule else "missing"
+    )
+    return out

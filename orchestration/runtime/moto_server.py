@@ -66,6 +66,42 @@ def patch_moto_sqs_send() -> None:
     _sqs_patched = True
 
 
+_policy_patched = False
+
+
+def patch_moto_policy_conditions() -> None:
+    """A policy statement applies only when its Condition matches the request (idempotent).
+
+    moto 5.2.5 evaluates a statement's Condition only with the values the caller supplies, and a
+    condition key it has no value for counts as matched: for S3 bucket policies it supplies none. So
+    the usual bucket-policy statement "Deny s3:* if aws:SecureTransport is false"
+    (infra/terraform/modules/storage) denied every object request: a Terraform-provisioned local
+    stack could not write a single object. In IAM a condition on a key absent from the request
+    context does not match (except ...IfExists and Null), so the statement does not apply: NEUTRAL.
+    That is what AWS decides for our HTTPS clients. Unconditioned statements are untouched.
+    Covered by tests/unit/test_moto_patches.py.
+    """
+    global _policy_patched
+    if _policy_patched:
+        return
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    original = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(
+        self: Any, action: str, resource: str = "*", principal: str | None = None,
+        incoming_condition_values: dict[str, str] | None = None,
+    ) -> PermissionResult:  # fmt: skip
+        for operator, keys in (self._statement.get("Condition") or {}).items():
+            absent = [key for key in keys if key not in (incoming_condition_values or {})]
+            if absent and not (operator.endswith("IfExists") or operator == "Null"):
+                return PermissionResult.NEUTRAL
+        return original(self, action, resource, principal, incoming_condition_values)
+
+    IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
+    _policy_patched = True
+
+
 @dataclass
 class MotoServer:
     port: int = 0
@@ -86,6 +122,7 @@ class MotoServer:
             os.environ.setdefault(key, value)
         sfn.install(time_scale=self.time_scale)
         patch_moto_sqs_send()
+        patch_moto_policy_conditions()
         # One line per HTTP request and a stack dump per Fail state are noise here;
         # executions are inspected through the API (describe_execution, history).
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -30,6 +30,9 @@ class LocalStack:
     home: Path
     name_prefix: str = "mtx-local"
     time_scale: float = 1.0
+    #: "python": orchestration/manifest.py creates the resources (seconds); "terraform": `terraform apply`
+    #: of infra/terraform/envs/local does, the same modules as in AWS (minutes; orchestration/runtime/terraform.py).
+    provisioner: str = "python"
     settings: Settings | None = None
     pg: PostgresServer = field(init=False)
     moto: MotoServer = field(init=False)
@@ -37,6 +40,7 @@ class LocalStack:
     api: ApiServer | None = None
     trigger: BatchTrigger | None = None
     started_at: float = 0.0
+    terraform: Any = None  # the TerraformApply that provisioned this stack, if any
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
@@ -124,7 +128,12 @@ class LocalStack:
         clear_secret_cache()
         man = manifest_mod.build(self.settings)
         manifest_mod.register_lambdas(man)
-        self.provisioned = manifest_mod.provision(man, self.client, self.secrets())
+        if self.provisioner == "terraform":
+            self.provisioned = self._provision_with_terraform(man)
+        elif self.provisioner == "python":
+            self.provisioned = manifest_mod.provision(man, self.client, self.secrets())
+        else:
+            raise ValueError(f"provisioner: {self.provisioner!r} is neither 'python' nor 'terraform'")
         self._prepare_databases()
         self.seed_catalogue()
         self.api = ApiServer(
@@ -139,6 +148,25 @@ class LocalStack:
         self.started_at = time.time()
         self._write_state(time.monotonic() - t0)
         return self
+
+    def _provision_with_terraform(self, man: manifest_mod.Manifest) -> manifest_mod.Provisioned:
+        from orchestration.runtime.terraform import Database, TerraformApply, TerraformError, unavailable
+
+        reason = unavailable()
+        if reason:
+            raise TerraformError(f"cannot provision with Terraform here: {reason}")
+        s = self.require_settings()
+        self.terraform = TerraformApply(
+            home=self.home,
+            endpoint_url=self.moto.endpoint_url,
+            database=Database(host="127.0.0.1", port=self.pg.port, username=APP_USER, password=self.pg.app_password),
+        )
+        out = self.terraform.run()
+        if out["name_prefix"] != s.name_prefix:
+            raise TerraformError(f"envs/local named the stack {out['name_prefix']!r}, not {s.name_prefix!r}")
+        return manifest_mod.add_local_runtime_parts(
+            man, self.client, {s.dead_letter_queue_name: out["dead_letter_queue_url"]}, dict(out["state_machine_arns"])
+        )
 
     def _prepare_databases(self) -> None:
         import psycopg
@@ -178,6 +206,8 @@ class LocalStack:
             "state_machines": self.provisioned.state_machine_arns,
             "queues": self.provisioned.queue_urls,
             "startup_seconds": round(startup_seconds, 2),
+            "provisioner": self.provisioner,
+            "terraform_seconds": self.terraform.timings if self.terraform else None,
         }
         self.state_file.write_text(json.dumps(state, indent=2))
         self.state_file.chmod(0o600)

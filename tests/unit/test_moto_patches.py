@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from orchestration.runtime.moto_server import patch_moto_sqs_send
+from orchestration.runtime.moto_server import patch_moto_policy_conditions, patch_moto_sqs_send
 
 pytestmark = pytest.mark.unit
 
@@ -60,3 +62,30 @@ def test_send_does_not_count_the_queue(sqs: Any, monkeypatch: pytest.MonkeyPatch
     assert scans["n"] == 0
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert attrs["ApproximateNumberOfMessages"] == "20" and scans["n"] > 0
+
+
+def _bucket_with_policy(s3: Any, name: str, statement: dict[str, Any]) -> None:
+    s3.create_bucket(Bucket=name)
+    statement = {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                 "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"], **statement}  # fmt: skip
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+
+
+def test_a_conditioned_deny_that_does_not_match_does_not_deny() -> None:
+    """The storage module's DenyInsecureTransport statement: moto 5.2.5 denied every write under it."""
+    patch_moto_policy_conditions()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        _bucket_with_policy(s3, "tls-only", {"Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+        s3.put_object(Bucket="tls-only", Key="k", Body=b"x")
+        assert s3.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"x"
+
+
+def test_an_unconditioned_deny_still_denies() -> None:
+    patch_moto_policy_conditions()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        _bucket_with_policy(s3, "closed", {"Action": "s3:PutObject"})
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket="closed", Key="k", Body=b"x")
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -7,40 +7,25 @@ hashicorp/aws exists on this machine; infra/scripts/tf_check.sh reports the same
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from orchestration.runtime.terraform import provider_mirror, terraform_binary
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 ENVS = REPO / "infra" / "terraform" / "envs"
-MIRROR_CANDIDATES = (
-    os.environ.get("TF_PLUGIN_DIR", ""),
-    "/opt/tf-plugins",
-    str(Path.home() / ".terraform.d" / "plugins"),
-    str(Path.home() / ".local" / "share" / "terraform" / "plugins"),
-    "/usr/local/share/terraform/plugins",
-    "/usr/share/terraform/plugins",
-)
-
-
-def _mirror() -> Path | None:
-    for candidate in filter(None, MIRROR_CANDIDATES):
-        root = Path(candidate)
-        if any(root.glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws_*")):
-            return root
-    return None
 
 
 @pytest.fixture(scope="module")
 def terraform() -> tuple[str, Path]:
-    binary = os.environ.get("TERRAFORM") or shutil.which("terraform")
+    binary = terraform_binary()
     if not binary:
         pytest.skip("no terraform binary on PATH (set TERRAFORM): terraform validate not run")
-    mirror = _mirror()
+    mirror = provider_mirror()
     if mirror is None:
         pytest.skip("no offline mirror of hashicorp/aws (set TF_PLUGIN_DIR to the folder with registry.terraform.io)")
     return binary, mirror
@@ -51,7 +36,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ["dev", "prod", "local"])
 def test_environment_validates_offline(terraform: tuple[str, Path], env: str) -> None:
     binary, mirror = terraform
     init = _run([binary, "init", "-backend=false", "-input=false", "-no-color", f"-plugin-dir={mirror}"], ENVS / env)

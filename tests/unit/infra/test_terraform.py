@@ -228,9 +228,31 @@ def test_outputs_have_descriptions() -> None:
 
 
 def test_environments_compose_the_same_modules() -> None:
-    """envs/dev and envs/prod differ only by variables (defaults and tfvars)."""
+    """envs/dev and envs/prod differ only by variables (defaults and tfvars); envs/local composes the
+    same main.tf and outputs.tf, with its own provider (endpoints at the moto server) and state."""
     for name in ("main.tf", "providers.tf", "versions.tf", "outputs.tf"):
         assert (ENVS / "dev" / name).read_text() == (ENVS / "prod" / name).read_text(), name
+    for name in ("main.tf", "outputs.tf"):
+        assert (ENVS / "local" / name).read_text() == (ENVS / "dev" / name).read_text(), name
+    dev, local = variables(ENVS / "dev"), variables(ENVS / "local")
+    assert set(local) == set(dev) | {"aws_endpoint_url"}
+    assert local["external_databases"]["default"] is None  # set by `mtx up --terraform`, never by default
+
+
+def test_the_local_environment_reaches_nothing_but_the_local_endpoint() -> None:
+    provider = {unquote(k): v for k, v in parsed(ENVS / "local" / "providers.tf")["provider"][0].items()}["aws"]
+    endpoints = {k: v for k, v in provider["endpoints"][0].items() if not k.startswith("__")}
+    assert endpoints and {unquote(v) for v in endpoints.values()} == {"${var.aws_endpoint_url}"}
+    used = {m.group(1) for path in tf_files() for m in re.finditer(r'resource "aws_([a-z0-9]+)_', path.read_text())}
+    service_of = {"api": "apigateway", "cloudwatch": "cloudwatch", "db": "rds", "default": "ec2", "flow": "ec2",
+                  "route": "ec2", "security": "ec2", "subnet": "ec2", "vpc": "ec2", "sfn": "sfn",
+                  "redshiftserverless": "redshiftserverless", "glue": "glue", "iam": "iam", "kms": "kms",
+                  "lambda": "lambda", "s3": "s3", "scheduler": "scheduler", "secretsmanager": "secretsmanager",
+                  "sns": "sns", "sqs": "sqs", "wafv2": "wafv2", "dynamodb": "dynamodb"}  # fmt: skip
+    assert {service_of.get(prefix, prefix) for prefix in used} <= {unquote(k) for k in endpoints}
+    for flag in ("skip_credentials_validation", "skip_requesting_account_id", "skip_metadata_api_check"):
+        assert provider[flag] is True, flag
+    assert "access_key" not in provider and "secret_key" not in provider  # moto's keys come from the environment
     for env in ("dev", "prod"):
         assert (ENVS / env / "terraform.tfvars.example").is_file()
         assert (ENVS / env / "backend.hcl.example").is_file()

@@ -10,6 +10,21 @@ locals {
   repo_root = abspath("${path.root}/../../../..")
   build_dir = "${local.repo_root}/infra/build"
 
+  # Where the databases are external (envs/local: the local stack's PostgreSQL), the
+  # database and warehouse modules create no RDS / Redshift and their secrets hold these.
+  external_compliance = var.external_databases == null ? null : {
+    host     = var.external_databases.host
+    port     = var.external_databases.port
+    username = var.external_databases.username
+    dbname   = var.external_databases.compliance_dbname
+  }
+  external_warehouse = var.external_databases == null ? null : {
+    host     = var.external_databases.host
+    port     = var.external_databases.port
+    username = var.external_databases.username
+    dbname   = var.external_databases.warehouse_dbname
+  }
+
   tags = merge(var.extra_tags, {
     Project     = var.project
     Environment = var.environment
@@ -121,6 +136,8 @@ module "database" {
   deletion_protection = var.deletion_protection
   skip_final_snapshot = var.force_destroy
   log_retention_days  = var.log_retention_days
+  external_connection = local.external_compliance
+  external_password   = var.external_database_password
 }
 
 module "lambda" {
@@ -211,6 +228,7 @@ module "glue" {
   number_of_workers         = var.glue_number_of_workers
   manage_catalog_encryption = var.manage_account_singletons
   log_retention_days        = var.log_retention_days
+  vpc_connection            = var.external_databases == null
 }
 
 module "warehouse" {
@@ -225,6 +243,8 @@ module "warehouse" {
   base_capacity            = var.redshift_base_capacity
   max_capacity             = var.redshift_max_capacity
   analyst_principal_arns   = var.analyst_principal_arns
+  external_connection      = local.external_warehouse
+  external_password        = var.external_database_password
 }
 
 module "monitoring" {

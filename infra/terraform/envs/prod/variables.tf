@@ -210,3 +210,22 @@ variable "analyst_principal_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "external_databases" {
+  description = "Use an existing PostgreSQL server for the compliance store and the warehouse instead of creating RDS and Redshift Serverless (envs/local sets it to the local stack's server). Null, the default in AWS, creates both."
+  type = object({
+    host              = string
+    port              = number
+    username          = string
+    compliance_dbname = string
+    warehouse_dbname  = string
+  })
+  default = null
+}
+
+variable "external_database_password" {
+  description = "Password of external_databases' user. Ephemeral: written to the two secrets only, never to plan or state (TF_VAR_external_database_password)."
+  type        = string
+  default     = null
+  ephemeral   = true
+}

@@ -4,8 +4,13 @@
 # write-only arguments, so it never appears in a plan or in the state. The
 # secret holds what lambdas/common/db.py reads: host, port, username, password,
 # dbname.
+#
+# With external_connection set (envs/local: the local stack's PostgreSQL; or an
+# existing server) no RDS instance, subnet group, parameter group, log groups or
+# monitoring role are created: the secret holds that connection instead.
 
 locals {
+  create      = var.external_connection == null
   identifier  = "${var.name_prefix}-compliance"
   secret_name = "${var.name_prefix}/compliance-db"
   db_name     = "compliance"
@@ -19,11 +24,15 @@ ephemeral "aws_secretsmanager_random_password" "this" {
 }
 
 resource "aws_db_subnet_group" "this" {
+  count = local.create ? 1 : 0
+
   name       = local.identifier
   subnet_ids = var.subnet_ids
 }
 
 resource "aws_db_parameter_group" "this" {
+  count = local.create ? 1 : 0
+
   name   = "${local.identifier}-pg${var.engine_version}"
   family = "postgres${var.engine_version}"
 
@@ -60,7 +69,7 @@ resource "aws_db_parameter_group" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "this" {
-  for_each = toset(["postgresql", "upgrade"])
+  for_each = toset(local.create ? ["postgresql", "upgrade"] : [])
 
   name              = "/aws/rds/instance/${local.identifier}/${each.key}"
   retention_in_days = var.log_retention_days
@@ -78,17 +87,23 @@ data "aws_iam_policy_document" "monitoring_assume" {
 }
 
 resource "aws_iam_role" "this" {
+  count = local.create ? 1 : 0
+
   name               = "${local.identifier}-monitoring"
   assume_role_policy = data.aws_iam_policy_document.monitoring_assume.json
 }
 
 # AWS's service policy for Enhanced Monitoring: writes only to the RDSOSMetrics log group.
 resource "aws_iam_role_policy_attachment" "this" {
-  role       = aws_iam_role.this.name
+  count = local.create ? 1 : 0
+
+  role       = aws_iam_role.this[0].name
   policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
 resource "aws_db_instance" "this" {
+  count = local.create ? 1 : 0
+
   identifier     = local.identifier
   engine         = "postgres"
   engine_version = var.engine_version
@@ -106,11 +121,11 @@ resource "aws_db_instance" "this" {
   storage_encrypted     = true
   kms_key_id            = var.kms_key_arn
 
-  db_subnet_group_name   = aws_db_subnet_group.this.name
+  db_subnet_group_name   = aws_db_subnet_group.this[0].name
   vpc_security_group_ids = [var.security_group_id]
   publicly_accessible    = false
   multi_az               = var.multi_az
-  parameter_group_name   = aws_db_parameter_group.this.name
+  parameter_group_name   = aws_db_parameter_group.this[0].name
   ca_cert_identifier     = "rds-ca-rsa2048-g1"
 
   iam_database_authentication_enabled = true
@@ -124,7 +139,7 @@ resource "aws_db_instance" "this" {
 
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
   monitoring_interval                   = 60
-  monitoring_role_arn                   = aws_iam_role.this.arn
+  monitoring_role_arn                   = aws_iam_role.this[0].arn
   performance_insights_enabled          = true
   performance_insights_kms_key_id       = var.kms_key_arn
   performance_insights_retention_period = 7
@@ -147,13 +162,20 @@ resource "aws_secretsmanager_secret" "this" {
 
 resource "aws_secretsmanager_secret_version" "this" {
   secret_id = aws_secretsmanager_secret.this.id
-  secret_string_wo = jsonencode({
+  secret_string_wo = jsonencode(local.create ? {
     engine   = "postgres"
-    host     = aws_db_instance.this.address
+    host     = aws_db_instance.this[0].address
     port     = local.port
     username = local.username
     password = ephemeral.aws_secretsmanager_random_password.this.random_password
     dbname   = local.db_name
+    } : {
+    engine   = "postgres"
+    host     = var.external_connection.host
+    port     = var.external_connection.port
+    username = var.external_connection.username
+    password = var.external_password
+    dbname   = var.external_connection.dbname
   })
   secret_string_wo_version = var.master_password_version
 }

@@ -1,16 +1,16 @@
 output "instance_identifier" {
-  description = "Identifier of the RDS instance."
-  value       = aws_db_instance.this.identifier
+  description = "Identifier of the RDS instance (null with external_connection)."
+  value       = one(aws_db_instance.this[*].identifier)
 }
 
 output "instance_address" {
-  description = "Host name of the RDS instance (inside the VPC)."
-  value       = aws_db_instance.this.address
+  description = "Host name of the database: the RDS instance (inside the VPC) or external_connection's host."
+  value       = local.create ? aws_db_instance.this[0].address : var.external_connection.host
 }
 
 output "instance_port" {
   description = "PostgreSQL port."
-  value       = aws_db_instance.this.port
+  value       = local.create ? aws_db_instance.this[0].port : var.external_connection.port
 }
 
 output "secret_name" {

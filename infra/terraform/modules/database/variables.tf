@@ -97,3 +97,21 @@ variable "log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "external_connection" {
+  description = "An existing PostgreSQL to use instead of creating RDS (envs/local: the local stack's server): host, port, username, dbname. Null, the default, creates the RDS instance."
+  type = object({
+    host     = string
+    port     = number
+    username = string
+    dbname   = string
+  })
+  default = null
+}
+
+variable "external_password" {
+  description = "Password of external_connection. Ephemeral: written only to the secret, never to plan or state."
+  type        = string
+  default     = null
+  ephemeral   = true
+}

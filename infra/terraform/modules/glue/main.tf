@@ -236,6 +236,8 @@ resource "aws_s3_object" "wheels" {
 }
 
 resource "aws_glue_connection" "this" {
+  count = var.vpc_connection ? 1 : 0
+
   name            = local.connection_name
   description     = "Network path of the Glue job into the private subnets (Redshift Serverless)"
   connection_type = "NETWORK"
@@ -379,7 +381,7 @@ resource "aws_glue_job" "this" {
   timeout                = var.job_timeout_minutes
   max_retries            = 0
   execution_class        = "STANDARD"
-  connections            = [aws_glue_connection.this.name]
+  connections            = aws_glue_connection.this[*].name
   security_configuration = aws_glue_security_configuration.this.name
 
   command {

@@ -123,3 +123,9 @@ variable "log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "vpc_connection" {
+  description = "Give the job a NETWORK connection into the private subnets (to reach Redshift Serverless). False where the warehouse is external (envs/local)."
+  type        = bool
+  default     = true
+}

@@ -139,74 +139,74 @@ resource "aws_cloudwatch_metric_alarm" "data_checks_failed" {
 
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name_prefix
-  dashboard_body = jsonencode({
-    widgets = [
-      {
-        type = "metric", x = 0, y = 0, width = 12, height = 6
-        properties = {
-          title = "API: requests and errors", region = local.region, stat = "Sum", period = 300
-          metrics = [
-            ["AWS/ApiGateway", "Count", "ApiName", var.api_name, "Stage", var.api_stage_name],
-            [".", "4XXError", ".", ".", ".", "."],
-            [".", "5XXError", ".", ".", ".", "."],
-          ]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 0, width = 12, height = 6
-        properties = {
-          title = "Workflows: started / succeeded / failed", region = local.region, stat = "Sum", period = 300
-          metrics = flatten([for w in var.workflows : [
-            ["AWS/States", "ExecutionsStarted", "StateMachineArn", var.state_machine_arns[w], { label = "${w} started" }],
-            [".", "ExecutionsSucceeded", ".", ".", { label = "${w} succeeded" }],
-            [".", "ExecutionsFailed", ".", ".", { label = "${w} failed" }],
-          ]])
-        }
-      },
-      {
-        type = "metric", x = 0, y = 6, width = 12, height = 6
-        properties = {
-          title = "Lambda: errors and throttles", region = local.region, stat = "Sum", period = 300
-          metrics = flatten([for short, name in var.function_names : [
-            ["AWS/Lambda", "Errors", "FunctionName", name, { label = "${short} errors" }],
-            [".", "Throttles", ".", ".", { label = "${short} throttles" }],
-          ]])
-        }
-      },
-      {
-        type = "metric", x = 12, y = 6, width = 12, height = 6
-        properties = {
-          title   = "Lambda: p95 duration (ms)", region = local.region, stat = "p95", period = 300
-          metrics = [for short, name in var.function_names : ["AWS/Lambda", "Duration", "FunctionName", name, { label = short }]]
-        }
-      },
-      {
-        type = "metric", x = 0, y = 12, width = 8, height = 6
-        properties = {
-          title   = "Dead-letter queue depth", region = local.region, stat = "Maximum", period = 60
-          metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.dead_letter_queue_name]]
-        }
-      },
-      {
-        type = "metric", x = 8, y = 12, width = 8, height = 6
-        properties = {
-          title = "Glue job failures and failed data checks", region = local.region, stat = "Sum", period = 3600
-          metrics = [
-            ["AWS/Events", "MatchedEvents", "RuleName", aws_cloudwatch_event_rule.this.name, { label = "Glue job failures" }],
-            [var.data_checks_namespace, "FailedChecks", "NamePrefix", var.name_prefix, { label = "failed data checks" }],
-          ]
-        }
-      },
-      {
-        type = "metric", x = 16, y = 12, width = 8, height = 6
-        properties = {
-          title = "Compliance database", region = local.region, stat = "Average", period = 300
-          metrics = [
-            ["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", var.db_instance_identifier],
-            [".", "DatabaseConnections", ".", "."],
-          ]
-        }
-      },
-    ]
-  })
+  dashboard_body = jsonencode({ widgets = concat([
+    {
+      type = "metric", x = 0, y = 0, width = 12, height = 6
+      properties = {
+        title = "API: requests and errors", region = local.region, stat = "Sum", period = 300
+        metrics = [
+          ["AWS/ApiGateway", "Count", "ApiName", var.api_name, "Stage", var.api_stage_name],
+          [".", "4XXError", ".", ".", ".", "."],
+          [".", "5XXError", ".", ".", ".", "."],
+        ]
+      }
+    },
+    {
+      type = "metric", x = 12, y = 0, width = 12, height = 6
+      properties = {
+        title = "Workflows: started / succeeded / failed", region = local.region, stat = "Sum", period = 300
+        metrics = flatten([for w in var.workflows : [
+          ["AWS/States", "ExecutionsStarted", "StateMachineArn", var.state_machine_arns[w], { label = "${w} started" }],
+          [".", "ExecutionsSucceeded", ".", ".", { label = "${w} succeeded" }],
+          [".", "ExecutionsFailed", ".", ".", { label = "${w} failed" }],
+        ]])
+      }
+    },
+    {
+      type = "metric", x = 0, y = 6, width = 12, height = 6
+      properties = {
+        title = "Lambda: errors and throttles", region = local.region, stat = "Sum", period = 300
+        metrics = flatten([for short, name in var.function_names : [
+          ["AWS/Lambda", "Errors", "FunctionName", name, { label = "${short} errors" }],
+          [".", "Throttles", ".", ".", { label = "${short} throttles" }],
+        ]])
+      }
+    },
+    {
+      type = "metric", x = 12, y = 6, width = 12, height = 6
+      properties = {
+        title   = "Lambda: p95 duration (ms)", region = local.region, stat = "p95", period = 300
+        metrics = [for short, name in var.function_names : ["AWS/Lambda", "Duration", "FunctionName", name, { label = short }]]
+      }
+    },
+    {
+      type = "metric", x = 0, y = 12, width = 8, height = 6
+      properties = {
+        title   = "Dead-letter queue depth", region = local.region, stat = "Maximum", period = 60
+        metrics = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.dead_letter_queue_name]]
+      }
+    },
+    {
+      type = "metric", x = 8, y = 12, width = 8, height = 6
+      properties = {
+        title = "Glue job failures and failed data checks", region = local.region, stat = "Sum", period = 3600
+        metrics = [
+          ["AWS/Events", "MatchedEvents", "RuleName", aws_cloudwatch_event_rule.this.name, { label = "Glue job failures" }],
+          [var.data_checks_namespace, "FailedChecks", "NamePrefix", var.name_prefix, { label = "failed data checks" }],
+        ]
+      }
+    },
+    ],
+    # the RDS widget only where this stack has an RDS instance
+    [for id in compact([var.db_instance_identifier]) : {
+      type = "metric", x = 16, y = 12, width = 8, height = 6
+      properties = {
+        title = "Compliance database", region = local.region, stat = "Average", period = 300
+        metrics = [
+          ["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", id],
+          [".", "DatabaseConnections", ".", "."],
+        ]
+      }
+    }],
+  ) })
 }

@@ -44,8 +44,9 @@ variable "api_stage_name" {
 }
 
 variable "db_instance_identifier" {
-  description = "Identifier of the RDS instance."
+  description = "Identifier of the RDS instance; null where the database is external (envs/local): no RDS widget."
   type        = string
+  default     = null
 }
 
 variable "data_checks_namespace" {

@@ -3,12 +3,17 @@
 # temporary credentials, read-only by database grants), and the secret
 # "<name_prefix>/warehouse-db" (host, port, username, password, dbname) that dbt
 # and the Glue job read. The admin password is write-only, like RDS's.
+#
+# With external_connection set (envs/local: the local stack's PostgreSQL stands
+# in for Redshift, as dbt's local target does) no namespace, workgroup or
+# analysts role is created: the secret holds that connection instead.
 
 data "aws_caller_identity" "this" {}
 data "aws_partition" "this" {}
 data "aws_region" "this" {}
 
 locals {
+  create      = var.external_connection == null
   account_id  = data.aws_caller_identity.this.account_id
   partition   = data.aws_partition.this.partition
   region      = data.aws_region.this.name
@@ -77,6 +82,8 @@ resource "aws_iam_role_policy" "copy" {
 # --- namespace and workgroup ---------------------------------------------------------------
 
 resource "aws_redshiftserverless_namespace" "this" {
+  count = local.create ? 1 : 0
+
   namespace_name                 = local.name
   db_name                        = local.db_name
   admin_username                 = local.username
@@ -89,8 +96,10 @@ resource "aws_redshiftserverless_namespace" "this" {
 }
 
 resource "aws_redshiftserverless_workgroup" "this" {
+  count = local.create ? 1 : 0
+
   workgroup_name       = local.name
-  namespace_name       = aws_redshiftserverless_namespace.this.namespace_name
+  namespace_name       = aws_redshiftserverless_namespace.this[0].namespace_name
   base_capacity        = var.base_capacity
   max_capacity         = var.max_capacity
   subnet_ids           = var.subnet_ids
@@ -123,13 +132,20 @@ resource "aws_secretsmanager_secret" "this" {
 
 resource "aws_secretsmanager_secret_version" "this" {
   secret_id = aws_secretsmanager_secret.this.id
-  secret_string_wo = jsonencode({
+  secret_string_wo = jsonencode(local.create ? {
     engine   = "redshift"
-    host     = aws_redshiftserverless_workgroup.this.endpoint[0].address
+    host     = aws_redshiftserverless_workgroup.this[0].endpoint[0].address
     port     = local.port
     username = local.username
     password = ephemeral.aws_secretsmanager_random_password.this.random_password
     dbname   = local.db_name
+    } : {
+    engine   = "postgres"
+    host     = var.external_connection.host
+    port     = var.external_connection.port
+    username = var.external_connection.username
+    password = var.external_password
+    dbname   = var.external_connection.dbname
   })
   secret_string_wo_version = var.admin_password_version
 }
@@ -137,6 +153,8 @@ resource "aws_secretsmanager_secret_version" "this" {
 # --- analysts role ---------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "analysts_assume" {
+  count = local.create ? 1 : 0
+
   statement {
     actions = ["sts:AssumeRole"]
     principals {
@@ -152,16 +170,18 @@ data "aws_iam_policy_document" "analysts_assume" {
 }
 
 data "aws_iam_policy_document" "analysts" {
+  count = local.create ? 1 : 0
+
   statement {
     sid       = "TemporaryDatabaseCredentials"
     actions   = ["redshift-serverless:GetCredentials"]
-    resources = [aws_redshiftserverless_workgroup.this.arn]
+    resources = [aws_redshiftserverless_workgroup.this[0].arn]
   }
 
   statement {
     sid       = "RunQueriesOnTheWorkgroup"
     actions   = ["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"]
-    resources = [aws_redshiftserverless_workgroup.this.arn]
+    resources = [aws_redshiftserverless_workgroup.this[0].arn]
   }
 
   statement {
@@ -189,14 +209,18 @@ data "aws_iam_policy_document" "analysts" {
 }
 
 resource "aws_iam_role" "analysts" {
+  count = local.create ? 1 : 0
+
   name                 = "${var.name_prefix}-analysts"
   description          = "SQL analysts: query the marts through the Redshift Data API or temporary credentials"
-  assume_role_policy   = data.aws_iam_policy_document.analysts_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.analysts_assume[0].json
   max_session_duration = 14400
 }
 
 resource "aws_iam_role_policy" "analysts" {
+  count = local.create ? 1 : 0
+
   name   = "query-the-warehouse"
-  role   = aws_iam_role.analysts.id
-  policy = data.aws_iam_policy_document.analysts.json
+  role   = aws_iam_role.analysts[0].id
+  policy = data.aws_iam_policy_document.analysts[0].json
 }

@@ -56,3 +56,21 @@ variable "analyst_principal_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "external_connection" {
+  description = "An existing database to use instead of creating Redshift Serverless (envs/local: the local stack's PostgreSQL): host, port, username, dbname. Null, the default, creates the namespace and workgroup."
+  type = object({
+    host     = string
+    port     = number
+    username = string
+    dbname   = string
+  })
+  default = null
+}
+
+variable "external_password" {
+  description = "Password of external_connection. Ephemeral: written only to the secret, never to plan or state."
+  type        = string
+  default     = null
+  ephemeral   = true
+}

@@ -1,0 +1,263 @@
+# The MTX pipeline in one AWS account and region. Identical in envs/dev and
+# envs/prod (a test keeps them so); environments differ only by their variables.
+
+data "aws_caller_identity" "this" {}
+data "aws_region" "this" {}
+
+locals {
+  name_prefix = "${var.project}-${var.environment}"
+
+  repo_root = abspath("${path.root}/../../../..")
+  build_dir = "${local.repo_root}/infra/build"
+
+  # Where the databases are external (envs/local: the local stack's PostgreSQL), the
+  # database and warehouse modules create no RDS / Redshift and their secrets hold these.
+  external_compliance = var.external_databases == null ? null : {
+    host     = var.external_databases.host
+    port     = var.external_databases.port
+    username = var.external_databases.username
+    dbname   = var.external_databases.compliance_dbname
+  }
+  external_warehouse = var.external_databases == null ? null : {
+    host     = var.external_databases.host
+    port     = var.external_databases.port
+    username = var.external_databases.username
+    dbname   = var.external_databases.warehouse_dbname
+  }
+
+  tags = merge(var.extra_tags, {
+    Project     = var.project
+    Environment = var.environment
+    CostCenter  = var.cost_center
+    Owner       = var.owner
+    ManagedBy   = "terraform"
+    Repository  = "mtx-pipeline"
+  })
+
+  # The MTX_* variables of orchestration/settings.py Settings.to_env(), for AWS:
+  # no MTX_AWS_ENDPOINT_URL (AWS endpoints are the defaults), AWS_REGION is set
+  # by Lambda itself. The Lambdas get them as environment variables; the Glue job
+  # gets its own arguments from the same module outputs (modules/glue).
+  settings = {
+    MTX_NAME_PREFIX            = local.name_prefix
+    MTX_REGION                 = data.aws_region.this.name
+    MTX_ACCOUNT_ID             = data.aws_caller_identity.this.account_id
+    MTX_RAW_BUCKET             = module.storage.bucket_names["raw"]
+    MTX_ANALYTICS_BUCKET       = module.storage.bucket_names["analytics"]
+    MTX_CURATED_BUCKET         = module.storage.bucket_names["curated"]
+    MTX_GLUE_SCRIPTS_BUCKET    = module.storage.bucket_names["glue_scripts"]
+    MTX_QUERY_RESULTS_BUCKET   = module.storage.bucket_names["query_results"]
+    MTX_ITEM_CATALOGUE_TABLE   = module.tables.table_names["item_catalogue"]
+    MTX_ANALYTICS_TABLE        = module.tables.table_names["analytics"]
+    MTX_EXECUTION_STATUS_TABLE = module.tables.table_names["execution_status"]
+    MTX_BATCH_RUNS_TABLE       = module.tables.table_names["batch_runs"]
+    MTX_ANALYTICS_CACHE_TABLE  = module.tables.table_names["analytics_cache"]
+    MTX_ANALYTICS_JOBS_TABLE   = module.tables.table_names["analytics_jobs"]
+    MTX_DEAD_LETTER_QUEUE_NAME = module.messaging.queue_name
+    MTX_ALERTS_TOPIC_NAME      = module.messaging.topic_name
+    MTX_COMPLIANCE_SECRET_ID   = module.database.secret_name
+    MTX_WAREHOUSE_SECRET_ID    = module.warehouse.secret_name
+    MTX_GLUE_DATABASE          = module.glue.database_name
+    MTX_HOME                   = "/tmp/mtx"
+    MTX_SFN_TIME_SCALE         = "1.0"
+    MTX_LOG_LEVEL              = var.log_level
+    MTX_DBT_TARGET             = "redshift"
+  }
+
+  # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
+  template_values = merge(
+    { for short, arn in module.lambda.function_arns : "${short}_function_arn" => arn },
+    {
+      execution_status_table = module.tables.table_names["execution_status"]
+      item_catalogue_table   = module.tables.table_names["item_catalogue"]
+      analytics_table        = module.tables.table_names["analytics"]
+      batch_runs_table       = module.tables.table_names["batch_runs"]
+      analytics_jobs_table   = module.tables.table_names["analytics_jobs"]
+      dead_letter_queue_url  = module.messaging.queue_url
+      alerts_topic_arn       = module.messaging.topic_arn
+      raw_bucket             = module.storage.bucket_names["raw"]
+      analytics_bucket       = module.storage.bucket_names["analytics"]
+      curated_bucket         = module.storage.bucket_names["curated"]
+      query_results_bucket   = module.storage.bucket_names["query_results"]
+      glue_database          = module.glue.database_name
+    },
+  )
+}
+
+module "kms" {
+  source = "../../modules/kms"
+
+  name_prefix = local.name_prefix
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name_prefix        = local.name_prefix
+  cidr_block         = var.vpc_cidr
+  az_count           = var.az_count
+  kms_key_arn        = module.kms.key_arn
+  log_retention_days = var.log_retention_days
+}
+
+module "storage" {
+  source = "../../modules/storage"
+
+  name_prefix   = local.name_prefix
+  kms_key_arn   = module.kms.key_arn
+  force_destroy = var.force_destroy
+}
+
+module "tables" {
+  source = "../../modules/tables"
+
+  name_prefix         = local.name_prefix
+  kms_key_arn         = module.kms.key_arn
+  deletion_protection = var.deletion_protection
+}
+
+module "messaging" {
+  source = "../../modules/messaging"
+
+  name_prefix = local.name_prefix
+  kms_key_arn = module.kms.key_arn
+  alert_email = var.alert_email
+}
+
+module "database" {
+  source = "../../modules/database"
+
+  name_prefix         = local.name_prefix
+  kms_key_arn         = module.kms.key_arn
+  subnet_ids          = module.network.private_subnet_ids
+  security_group_id   = module.network.database_security_group_id
+  instance_class      = var.db_instance_class
+  multi_az            = var.db_multi_az
+  deletion_protection = var.deletion_protection
+  skip_final_snapshot = var.force_destroy
+  log_retention_days  = var.log_retention_days
+  external_connection = local.external_compliance
+  external_password   = var.external_database_password
+}
+
+module "lambda" {
+  source = "../../modules/lambda"
+
+  name_prefix           = local.name_prefix
+  package_path          = "${local.build_dir}/lambda/functions.zip"
+  layer_path            = "${local.build_dir}/lambda/layer.zip"
+  runtime               = var.lambda_runtime
+  architecture          = var.lambda_architecture
+  environment           = local.settings
+  kms_key_arn           = module.kms.key_arn
+  subnet_ids            = module.network.private_subnet_ids
+  subnet_arns           = module.network.private_subnet_arns
+  security_group_id     = module.network.lambda_security_group_id
+  security_group_arn    = module.network.lambda_security_group_arn
+  table_arns            = module.tables.table_arns
+  bucket_arns           = module.storage.bucket_arns
+  dead_letter_queue_arn = module.messaging.queue_arn
+  compliance_secret_arn = module.database.secret_arn
+  warehouse_secret_arn  = module.warehouse.secret_arn
+  alerts_topic_arn      = module.messaging.topic_arn
+  glue_crawler_name     = module.glue.crawler_name
+  glue_job_name         = module.glue.job_name
+  log_retention_days    = var.log_retention_days
+}
+
+module "state_machines" {
+  source = "../../modules/state_machines"
+
+  name_prefix        = local.name_prefix
+  state_machines_dir = "${local.repo_root}/orchestration/state_machines"
+  template_values    = local.template_values
+  queue_arns_by_url  = { (module.messaging.queue_url) = module.messaging.queue_arn }
+  kms_key_arn        = module.kms.key_arn
+  log_level          = var.state_machine_log_level
+  log_retention_days = var.log_retention_days
+}
+
+module "api" {
+  source = "../../modules/api"
+
+  name_prefix                   = local.name_prefix
+  schema_path                   = "${local.repo_root}/contracts/transaction.schema.json"
+  state_machine_arn             = module.state_machines.state_machine_arns["transaction"]
+  analytics_function_name       = module.lambda.function_names["analytics_api"]
+  analytics_function_invoke_arn = module.lambda.invoke_arns["analytics_api"]
+  authorization                 = var.api_authorization
+  throttling_rate_limit         = var.api_throttling_rate_limit
+  throttling_burst_limit        = var.api_throttling_burst_limit
+  manage_account_logging_role   = var.manage_account_singletons
+  kms_key_arn                   = module.kms.key_arn
+  log_retention_days            = var.log_retention_days
+}
+
+module "triggers" {
+  source = "../../modules/triggers"
+
+  name_prefix                         = local.name_prefix
+  raw_bucket_name                     = module.storage.bucket_names["raw"]
+  enable_batch_ingest                 = contains(module.state_machines.workflows, "batch_ingest")
+  batch_ingest_state_machine_arn      = lookup(module.state_machines.state_machine_arns, "batch_ingest", null)
+  enable_analytics_refresh            = contains(module.state_machines.workflows, "analytics_refresh")
+  analytics_refresh_state_machine_arn = lookup(module.state_machines.state_machine_arns, "analytics_refresh", null)
+  analytics_refresh_schedule          = var.analytics_refresh_schedule
+  kms_key_arn                         = module.kms.key_arn
+}
+
+module "glue" {
+  source = "../../modules/glue"
+
+  name_prefix               = local.name_prefix
+  kms_key_arn               = module.kms.key_arn
+  crawler_definition_path   = "${local.repo_root}/glue_jobs/crawlers/transactions.json"
+  script_path               = "${local.repo_root}/glue_jobs/flatten_transactions/job.py"
+  libs_path                 = "${local.build_dir}/glue/libs.zip"
+  wheels_dir                = "${local.build_dir}/glue/wheels"
+  bucket_names              = module.storage.bucket_names
+  bucket_arns               = module.storage.bucket_arns
+  warehouse_secret_arn      = module.warehouse.secret_arn
+  warehouse_secret_name     = module.warehouse.secret_name
+  redshift_copy_role_arn    = module.warehouse.copy_role_arn
+  vpc_id                    = module.network.vpc_id
+  subnet_id                 = module.network.private_subnet_ids[0]
+  subnet_az                 = module.network.private_subnet_azs[0]
+  subnet_arns               = module.network.private_subnet_arns
+  security_group_id         = module.network.glue_security_group_id
+  number_of_workers         = var.glue_number_of_workers
+  manage_catalog_encryption = var.manage_account_singletons
+  log_retention_days        = var.log_retention_days
+  vpc_connection            = var.external_databases == null
+}
+
+module "warehouse" {
+  source = "../../modules/warehouse"
+
+  name_prefix              = local.name_prefix
+  kms_key_arn              = module.kms.key_arn
+  subnet_ids               = module.network.private_subnet_ids
+  security_group_id        = module.network.warehouse_security_group_id
+  curated_bucket_arn       = module.storage.bucket_arns["curated"]
+  query_results_bucket_arn = module.storage.bucket_arns["query_results"]
+  base_capacity            = var.redshift_base_capacity
+  max_capacity             = var.redshift_max_capacity
+  analyst_principal_arns   = var.analyst_principal_arns
+  external_connection      = local.external_warehouse
+  external_password        = var.external_database_password
+}
+
+module "monitoring" {
+  source = "../../modules/monitoring"
+
+  name_prefix            = local.name_prefix
+  alerts_topic_arn       = module.messaging.topic_arn
+  dead_letter_queue_name = module.messaging.queue_name
+  state_machine_arns     = module.state_machines.state_machine_arns
+  workflows              = module.state_machines.workflows
+  function_names         = module.lambda.function_names
+  glue_job_name          = module.glue.job_name
+  api_name               = module.api.rest_api_name
+  api_stage_name         = module.api.stage_name
+  db_instance_identifier = module.database.instance_identifier
+}

@@ -1,0 +1,94 @@
+output "name_prefix" {
+  description = "Prefix of every resource name."
+  value       = local.name_prefix
+}
+
+output "api_invoke_url" {
+  description = "POST <api_invoke_url>/transactions starts the transaction workflow."
+  value       = module.api.invoke_url
+}
+
+output "api_key_id" {
+  description = "Id of the game servers' API key (null with AWS_IAM authorization)."
+  value       = module.api.api_key_id
+}
+
+output "state_machine_arns" {
+  description = "State machine ARNs by workflow."
+  value       = module.state_machines.state_machine_arns
+}
+
+output "function_names" {
+  description = "Lambda function names by short name."
+  value       = module.lambda.function_names
+}
+
+output "bucket_names" {
+  description = "Bucket names by role."
+  value       = module.storage.bucket_names
+}
+
+output "table_names" {
+  description = "DynamoDB table names by role."
+  value       = module.tables.table_names
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the dead-letter queue."
+  value       = module.messaging.queue_url
+}
+
+output "alerts_topic_arn" {
+  description = "ARN of the alert topic."
+  value       = module.messaging.topic_arn
+}
+
+output "glue_database_name" {
+  description = "Glue catalog database."
+  value       = module.glue.database_name
+}
+
+output "glue_crawler_name" {
+  description = "Glue crawler over the analytics copy."
+  value       = module.glue.crawler_name
+}
+
+output "glue_job_name" {
+  description = "Glue flatten job."
+  value       = module.glue.job_name
+}
+
+output "redshift_workgroup_name" {
+  description = "Redshift Serverless workgroup."
+  value       = module.warehouse.workgroup_name
+}
+
+output "redshift_endpoint_address" {
+  description = "Redshift Serverless endpoint (inside the VPC)."
+  value       = module.warehouse.endpoint_address
+}
+
+output "analysts_role_arn" {
+  description = "Role SQL analysts assume."
+  value       = module.warehouse.analysts_role_arn
+}
+
+output "compliance_secret_name" {
+  description = "Secret of the compliance database."
+  value       = module.database.secret_name
+}
+
+output "warehouse_secret_name" {
+  description = "Secret of the warehouse (dbt's profile reads it)."
+  value       = module.warehouse.secret_name
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard."
+  value       = module.monitoring.dashboard_name
+}
+
+output "settings_env" {
+  description = "The MTX_* settings of the deployed stack (export them to point `mtx`, dbt or a shell at it)."
+  value       = local.settings
+}

@@ -1,0 +1,242 @@
+variable "project" {
+  description = "Project name: the first part of every resource name (\"<project>-<environment>-...\")."
+  type        = string
+  default     = "mtx"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.project))
+    error_message = "project must be 2-12 lower-case letters or digits, starting with a letter (it is part of S3 bucket names)."
+  }
+}
+
+variable "environment" {
+  description = "Environment name: the second part of every resource name."
+  type        = string
+  default     = "local"
+
+  validation {
+    condition     = var.environment == "local"
+    error_message = "envs/local provisions the local stack only: environment must be local."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+  default     = "us-east-1" # the local runtime's region (orchestration/settings.py)
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "allowed_account_ids" {
+  description = "AWS account ids this environment may be applied to (a guard against the wrong credentials); empty allows any."
+  type        = list(string)
+  default     = []
+}
+
+variable "cost_center" {
+  description = "Cost-allocation tag CostCenter on every resource."
+  type        = string
+  default     = "data-platform"
+}
+
+variable "owner" {
+  description = "Cost-allocation tag Owner on every resource (a team or an e-mail address)."
+  type        = string
+  default     = "data-engineering"
+}
+
+variable "extra_tags" {
+  description = "Further tags on every resource (the cost-allocation tags above win on a clash)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "alert_email" {
+  description = "E-mail address subscribed to the alert topic (confirm the subscription from the mail); null for none."
+  type        = string
+  default     = null
+}
+
+variable "log_level" {
+  description = "Log level of the Lambdas and the Glue job (MTX_LOG_LEVEL)."
+  type        = string
+  default     = "DEBUG"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "state_machine_log_level" {
+  description = "Step Functions execution logging level (execution data is never included)."
+  type        = string
+  default     = "ALL"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL"], var.state_machine_log_level)
+    error_message = "state_machine_log_level must be ALL, ERROR or FATAL."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group, in days."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (e.g. 30, 90, 365)."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "az_count" {
+  description = "Availability zones with a private subnet (Redshift Serverless wants three)."
+  type        = number
+  default     = 3
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` empty the buckets and skip the final database snapshot (dev only)."
+  type        = bool
+  default     = true
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection of the RDS instance and the DynamoDB tables (turn off before `terraform destroy`)."
+  type        = bool
+  default     = false
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class of the compliance database."
+  type        = string
+  default     = "db.t4g.small"
+}
+
+variable "db_multi_az" {
+  description = "Run the compliance database with a standby in a second availability zone."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_runtime" {
+  description = "Python runtime of the Lambdas (the layer must be built for the same version: infra/scripts/package.py --python-version)."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12"], var.lambda_runtime)
+    error_message = "lambda_runtime must be python3.11 or python3.12."
+  }
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of the Lambdas (the layer must be built for the same platform)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+variable "api_authorization" {
+  description = "How game servers authenticate to POST /transactions: API_KEY or AWS_IAM."
+  type        = string
+  default     = "API_KEY"
+
+  validation {
+    condition     = contains(["API_KEY", "AWS_IAM"], var.api_authorization)
+    error_message = "api_authorization must be API_KEY or AWS_IAM."
+  }
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state requests per second on POST /transactions."
+  type        = number
+  default     = 50
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Burst of requests on POST /transactions."
+  type        = number
+  default     = 100
+}
+
+variable "manage_account_singletons" {
+  description = "Manage the account-wide settings (API Gateway CloudWatch role, Glue Data Catalog encryption): true in exactly one environment per account and region."
+  type        = bool
+  default     = false
+}
+
+variable "analytics_refresh_schedule" {
+  description = "When the analytics refresh runs (EventBridge Scheduler expression, UTC)."
+  type        = string
+  default     = "cron(0 3 * * ? *)"
+}
+
+variable "glue_number_of_workers" {
+  description = "Workers of the Glue flatten job."
+  type        = number
+  default     = 2
+}
+
+variable "redshift_base_capacity" {
+  description = "Base capacity of the Redshift Serverless workgroup, in RPUs."
+  type        = number
+  default     = 8
+}
+
+variable "redshift_max_capacity" {
+  description = "Maximum capacity of the Redshift Serverless workgroup, in RPUs (caps cost)."
+  type        = number
+  default     = 16
+}
+
+variable "analyst_principal_arns" {
+  description = "IAM principals allowed to assume the analysts role; empty means principals of this account allowed by their own policy (with MFA)."
+  type        = list(string)
+  default     = []
+}
+
+variable "external_databases" {
+  description = "Use an existing PostgreSQL server for the compliance store and the warehouse instead of creating RDS and Redshift Serverless (envs/local sets it to the local stack's server). Null, the default in AWS, creates both."
+  type = object({
+    host              = string
+    port              = number
+    username          = string
+    compliance_dbname = string
+    warehouse_dbname  = string
+  })
+  default = null
+}
+
+variable "external_database_password" {
+  description = "Password of external_databases' user. Ephemeral: written to the two secrets only, never to plan or state (TF_VAR_external_database_password)."
+  type        = string
+  default     = null
+  ephemeral   = true
+}
+
+variable "aws_endpoint_url" {
+  description = "The local moto server every AWS service endpoint points at (`mtx up --terraform` sets it)."
+  type        = string
+  default     = "http://127.0.0.1:5000"
+
+  validation {
+    condition     = can(regex("^http://(127\\.0\\.0\\.1|localhost):[0-9]+/?$", var.aws_endpoint_url))
+    error_message = "aws_endpoint_url must be the local moto server on the loopback interface (http://127.0.0.1:<port>)."
+  }
+}
