@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from orchestration.runtime.moto_server import patch_moto_policy_conditions, patch_moto_sqs_send
+from orchestration.runtime.moto_server import patch_moto_dispatch, patch_moto_policy_conditions, patch_moto_sqs_send
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +89,14 @@ def test_an_unconditioned_deny_still_denies() -> None:
         with pytest.raises(ClientError) as exc:
             s3.put_object(Bucket="closed", Key="k", Body=b"x")
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_the_service_list_is_read_once_and_is_the_same() -> None:
+    import moto.backends
+
+    before = list(moto.backends.list_of_moto_modules())
+    patch_moto_dispatch()
+    patch_moto_dispatch()  # idempotent
+    assert list(moto.backends.list_of_moto_modules()) == before
+    assert {"s3", "sqs", "stepfunctions", "dynamodb"} <= set(before)
+    assert moto.backends.list_of_moto_modules() is moto.backends.list_of_moto_modules()  # no listing per call
