@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from orchestration.runtime.stack import LocalStack
@@ -50,3 +52,12 @@ def run_execution(stack: LocalStack, machine: str, payload: dict[str, Any], time
             return dict(d)
         time.sleep(0.02)
     raise TimeoutError(f"execution {arn} still running after {timeout} s")
+
+
+def stack_env(home: Path) -> dict[str, str]:
+    """This process's environment plus what a running stack's <home>/stack.env exports (as `source` would)."""
+    env = dict(os.environ)
+    for line in (home / "stack.env").read_text().splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = json.loads(value)
+    return env

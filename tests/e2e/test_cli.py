@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import stack_env
+
 pytestmark = pytest.mark.e2e
 
 MTX = [sys.executable, "-m", "orchestration.cli"]
@@ -51,10 +53,7 @@ def running_stack() -> Iterator[tuple[Path, dict[str, str]]]:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "mtx up did not come up"
             time.sleep(0.3)
-        env = dict(os.environ)
-        for line in (home / "stack.env").read_text().splitlines():
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = json.loads(value)
+        env = stack_env(home)
         yield home, env
     finally:
         if proc.poll() is None:

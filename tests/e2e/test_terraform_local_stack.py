@@ -14,7 +14,6 @@ as on these machines) exist; elsewhere it skips and says which is missing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -35,7 +34,7 @@ from orchestration.dlq import list_dead_letters
 from orchestration.runtime import terraform
 from orchestration.runtime.stack import LocalStack, read_state
 from orchestration.settings import REPO_ROOT, Settings
-from tests.helpers import seed_tx
+from tests.helpers import seed_tx, stack_env
 
 pytestmark = pytest.mark.e2e
 
@@ -61,10 +60,7 @@ def tf_stack() -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
                 )
             assert time.monotonic() < deadline, "mtx up --terraform did not come up in 20 minutes"
             time.sleep(1)
-        env = dict(os.environ)
-        for line in (home / "stack.env").read_text().splitlines():
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = json.loads(value)
+        env = stack_env(home)
         state = read_state(home)
         assert state is not None
         state["home"] = str(home)
