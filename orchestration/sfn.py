@@ -250,7 +250,7 @@ def install(time_scale: float | None = None) -> None:
 
         wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
         _cache_integration_clients()
-        _add_validate_state_machine_definition()
+        _add_the_apis_terraform_calls()
         _installed = True
 
 
@@ -269,7 +269,7 @@ def validate_definition(definition: str) -> list[dict[str, str]]:
     return []
 
 
-def _add_validate_state_machine_definition() -> None:
+def _add_the_apis_terraform_calls() -> None:
     """moto 5.2.5 lacks ValidateStateMachineDefinition and ListStateMachineVersions, which Terraform's
     aws_sfn_state_machine calls around creating. The local runtime adds them, answering validation from the
     same parser that executes the definition, so the Terraform modules stay as they are for AWS."""
