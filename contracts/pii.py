@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.timestamps import utc_iso
 from contracts.transaction import Transaction
 
 
@@ -54,5 +55,5 @@ def _deep_copy(value: Any) -> Any:
 def to_analytics_record(tx: Transaction, ingested_at: dt.datetime) -> dict[str, Any]:
     """The analytics copy written to S3 and DynamoDB: PII-free, plus ingestion metadata."""
     record = strip_pii(tx.to_json_dict(), in_place=True)  # a fresh dict: nobody else holds it
-    record["ingested_at"] = ingested_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    record["ingested_at"] = utc_iso(ingested_at)
     return record

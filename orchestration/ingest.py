@@ -7,7 +7,6 @@ disappears; a valid body starts one execution of the transaction workflow.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import InvalidTransaction, parse_json, validate_transaction
+from contracts.timestamps import now_iso
 from lambdas.common.dead_letters import dead_letter_message
 from orchestration.settings import Settings
 
@@ -30,10 +30,6 @@ class Submission:
     body: dict[str, Any]
     execution_arn: str | None = None
     transaction_id: str | None = None
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def execution_name(transaction_id: str | None) -> str:

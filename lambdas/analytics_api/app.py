@@ -6,7 +6,6 @@ GET /analytics/jobs/{jobId}. Every error is ``{"error": <code>, "message": <sent
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from contracts.timestamps import now_iso
 from lambdas.analytics_api import cache, jobs, models, operations, warehouse
 from lambdas.analytics_api.errors import (
     ApiError,
@@ -66,10 +66,6 @@ class Request:
 
 
 Response = tuple[int, dict[str, Any]]
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- GET /health ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import time
@@ -11,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contracts.timestamps import now_iso
 from lambdas.analytics_api.errors import JOB_ERROR_MESSAGES, JobNotFound, ServiceUnavailable
 from lambdas.common.aws import client
 from lambdas.common.logging import get_logger
@@ -21,10 +21,6 @@ logger = get_logger("analytics-jobs")
 JOB_TTL_SECONDS = 7 * 24 * 3600
 DOWNLOAD_LINK_SECONDS = 3600
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def submit(settings: Settings, operation: str, parameters: dict[str, Any]) -> dict[str, Any]:

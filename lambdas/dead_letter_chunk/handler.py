@@ -7,10 +7,10 @@ contract or the catalogue carry their own reason; the others carry the chunk's e
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from contracts import InvalidTransaction, validate_transaction
+from contracts.timestamps import now_iso
 from lambdas.check_item.handler import check_transaction
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
@@ -25,7 +25,7 @@ logger = get_logger("dead-letter-chunk")
 def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any]) -> dict[str, Any]:
     undone = undo_chunk(run_id, int(chunk["index"]))
     name, reason = str(error.get("Error", "ChunkFailed")), cause_message(error)
-    received = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    received = now_iso()
     body = client("s3").get_object(Bucket=chunk["bucket"], Key=chunk["key"])["Body"].read()
     catalogue = load_catalogue()
     messages = []

@@ -34,6 +34,7 @@ import orjson
 import psycopg
 
 from contracts import InvalidTransaction, strip_pii, validate_transaction
+from contracts.timestamps import utc_iso
 from lambdas.check_item.handler import check_purchase
 from lambdas.common import local_workers
 from lambdas.common.aws import client
@@ -255,8 +256,7 @@ def _write_analytics(days: dict[str, _Day], owned: set[str], run_id: str, index:
 def process(bucket: str, key: str, run_id: str, index: int, received_at: str | None = None) -> dict[str, Any]:
     settings = get_settings()
     ingested_at = dt.datetime.fromisoformat(received_at) if received_at else dt.datetime.now(dt.UTC)
-    received = ingested_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    ingested = ingested_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # as to_analytics_record writes it
+    received = ingested = utc_iso(ingested_at)  # as to_analytics_record writes it
     body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     catalogue = CatalogueCheck(load_catalogue())
     ref = chunk_ref(run_id, index)
