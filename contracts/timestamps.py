@@ -12,8 +12,11 @@ ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def utc_iso(at: dt.datetime | None = None) -> str:
-    """``at`` (an aware datetime; default now) in UTC as ISO_UTC text."""
-    return (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime(ISO_UTC)
+    """``at`` (default now; a naive datetime is taken as UTC) in UTC as ISO_UTC text."""
+    at = at or dt.datetime.now(dt.UTC)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(dt.UTC).strftime(ISO_UTC)
 
 
 def now_iso() -> str:

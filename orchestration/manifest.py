@@ -311,11 +311,17 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
         except s3.exceptions.ClientError:
             out[f"bucket {bucket}"] = "missing"
             continue
-        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        try:
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        except s3.exceptions.ClientError:
+            rules = []
+        try:
+            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except s3.exceptions.ClientError:
+            block = {}
         out[f"bucket {bucket}"] = {
             "versioning": versioning,
-            "encrypted": any(r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules),
+            "encrypted": any(r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules),
             "public_access_blocked": all(block.values()) and len(block) == 4,
         }
     ddb = clients("dynamodb")
@@ -376,7 +382,8 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
         out[f"state machine {name}"] = (
             sfn_client.describe_state_machine(stateMachineArn=arn)["type"] if arn else "missing"
         )
-    rule = clients("events").list_rules(NamePrefix=incoming_rule_name(s))["Rules"]
+    rule = [r for r in clients("events").list_rules(NamePrefix=incoming_rule_name(s))["Rules"]
+            if r["Name"] == incoming_rule_name(s)]  # fmt: skip
     out[f"rule {incoming_rule_name(s)}"] = (
         json.loads(rule[0]["EventPattern"]) == incoming_event_pattern(s) if rule else "missing"
     )

@@ -46,14 +46,16 @@ def _connect(secret_id: str) -> psycopg.Connection:
 
 def _looks_alive(conn: psycopg.Connection) -> bool:
     """An idle connection whose socket is readable is dead: the server closed it (a restart, an
-    idle timeout, a failover) or sent it a FATAL. A select() with no wait costs one system call."""
+    idle timeout, a failover) or sent it a FATAL. A poll() with no wait costs one system call (poll, not
+    select: select() cannot watch a descriptor above 1024, and this process holds many sockets)."""
     if conn.closed or conn.broken:
         return False
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return not poller.poll(0)
     except (OSError, ValueError, psycopg.Error):
         return False
-    return not readable
 
 
 def _acquire(secret_id: str) -> psycopg.Connection:
@@ -114,8 +116,10 @@ def _borrowed(secret_id: str) -> Iterator[psycopg.Connection]:
     try:
         yield conn
     except psycopg.OperationalError as exc:
+        lost = conn.broken  # the connection itself failed (not a cancelled query, a deadlock, a timeout)
         conn.close()
-        _discard_idle(secret_id)
+        if lost:
+            _discard_idle(secret_id)
         raise DatabaseUnavailable(f"database of secret {secret_id} failed: {type(exc).__name__}") from None
     except BaseException:
         conn.close()

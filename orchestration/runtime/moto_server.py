@@ -98,7 +98,8 @@ def patch_moto_policy_conditions() -> None:
     the usual bucket-policy statement "Deny s3:* if aws:SecureTransport is false"
     (infra/terraform/modules/storage) denied every object request: a Terraform-provisioned local
     stack could not write a single object. In IAM a condition on a key absent from the request
-    context does not match (except ...IfExists and Null), so the statement does not apply: NEUTRAL.
+    context does not match, so the statement does not apply: NEUTRAL. Operators that match an absent key
+    (...IfExists, Null, the negated ones such as StringNotEquals, ForAllValues:...) are left to moto.
     That is what AWS decides for our HTTPS clients. Unconditioned statements are untouched.
     Covered by tests/unit/test_moto_patches.py.
     """
@@ -115,7 +116,9 @@ def patch_moto_policy_conditions() -> None:
     ) -> PermissionResult:  # fmt: skip
         for operator, keys in (self._statement.get("Condition") or {}).items():
             absent = [key for key in keys if key not in (incoming_condition_values or {})]
-            if absent and not (operator.endswith("IfExists") or operator == "Null"):
+            base = operator.split(":")[-1].removesuffix("IfExists")
+            matches_absent = operator.endswith("IfExists") or operator.startswith("ForAllValues:")
+            if absent and not (matches_absent or base == "Null" or "Not" in base):
                 return PermissionResult.NEUTRAL
         return original(self, action, resource, principal, incoming_condition_values)
 

@@ -93,7 +93,8 @@ class TerraformApply:
         from orchestration.runtime.moto_server import FAKE_CREDENTIALS
 
         # Nothing of a real AWS profile reaches this terraform: moto's fake keys only.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_"))}
+        # nor TF_LOG (the provider's debug log would print request bodies: the secret's password) nor TF_CLI_ARGS
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_", "TF_LOG", "TF_CLI_ARGS"))}
         env.update(FAKE_CREDENTIALS)
         env.update(
             {
@@ -118,6 +119,7 @@ class TerraformApply:
             env=self._env(), capture_output=True, text=True, check=False,
         )  # fmt: skip
         self.timings[command] = round(time.monotonic() - t0, 1)
+        log.touch(mode=0o600)
         log.write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
@@ -136,7 +138,11 @@ class TerraformApply:
             raise TerraformError(f"packaging failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
 
     def init(self) -> None:
+        """A fresh state: every `mtx up` starts an empty moto server, so a state from an earlier one names
+        resources that no longer exist (refreshing them would be slow, and wrong)."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.work_dir.glob("terraform.tfstate*"):
+            old.unlink()
         args = ["-input=false", "-no-color", f"-backend-config=path={self.work_dir / 'terraform.tfstate'}"]
         mirror = provider_mirror()
         if mirror is not None:

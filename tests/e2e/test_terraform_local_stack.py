@@ -68,7 +68,10 @@ def tf_stack() -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=120)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -100,3 +100,15 @@ def test_the_service_list_is_read_once_and_is_the_same() -> None:
     assert list(moto.backends.list_of_moto_modules()) == before
     assert {"s3", "sqs", "stepfunctions", "dynamodb"} <= set(before)
     assert moto.backends.list_of_moto_modules() is moto.backends.list_of_moto_modules()  # no listing per call
+
+
+def test_a_negated_condition_is_left_to_moto() -> None:
+    """StringNotEquals matches an absent key in IAM ("deny unless the SSE header says aws:kms"): not made neutral."""
+    patch_moto_policy_conditions()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        condition = {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+        _bucket_with_policy(s3, "kms-only", {"Action": "s3:PutObject", "Condition": condition})
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket="kms-only", Key="k", Body=b"x")
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
