@@ -170,10 +170,6 @@ class TerraformApply:
         raw = json.loads(self._run("output", "-json", "-no-color"))
         return {name: entry["value"] for name, entry in raw.items()}
 
-    def resources(self) -> list[str]:
-        """Addresses of every resource in the state (`terraform state list`)."""
-        return self._run("state", "list", "-no-color").split()
-
     def run(self) -> dict[str, Any]:
         self.package()
         self.init()
