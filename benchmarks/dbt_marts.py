@@ -4,23 +4,28 @@
 SQL statement (generate_series + hashint8extended): catalogue items, currencies
 of the exchange-rate seed, contract enums, events over 90 days.
 
-Timed: ``dbt parse`` (start-up + parse, the fixed cost of any dbt command) and a
-no-op ``dbt run`` selecting nothing (per-invocation overhead with a partial
-parse), ``dbt build --full-refresh`` and ``dbt run --full-refresh``.
+dbt runs two ways. As BuildMarts runs it (the analytics refresh): in this
+process through ``invoke_dbt`` (dbtRunner), imported once and kept warm, as a
+warm Lambda or the local runtime does; the targets are read against these
+figures. And as the ``dbt`` command a user types: a fresh process each time,
+which pays dbt's imports and partial parse (3-5 s here, more under load).
+Timed: ``dbt parse`` (cold command), a no-op ``dbt run`` selecting nothing
+(the fixed cost of a command, both ways), ``dbt build --full-refresh`` (both
+ways) and ``dbt run --full-refresh``.
 Baseline, same run, same rows: the same tables written by hand as
 ``CREATE TABLE ... AS`` statements (psycopg, schema ``bench_baseline``); their
 content is compared with dbt's tables (EXCEPT ALL both ways).
 Size: ``MTX_BENCH_DBT_ROWS`` raw rows (default 1,000,000).
 
-Incremental: 1% new rows (newer loaded_at) then ``dbt run``; another 1% then
-``dbt build``; each as a share of its full-refresh counterpart. The marts after
+Incremental: 1% new rows (newer loaded_at) then ``dbt run``, another 1% then
+``dbt build``, another 1% then ``dbt run`` as a command; shares of the full
+build (the issue's target: the incremental run under 15% of the full build). The marts after
 the incremental runs are compared with a baseline recomputation from scratch.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -465,6 +470,8 @@ def compare(dsn: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- dbt
 class Dbt:
+    """`dbt` as a command (a fresh process each time: what a user types)."""
+
     def __init__(self, stack: LocalStack, work: Path) -> None:
         self.env = {
             **os.environ,
@@ -489,15 +496,29 @@ class Dbt:
             raise RuntimeError(f"dbt {' '.join(args)} failed (exit {done.returncode}):\n{tail}\n{done.stderr[-2000:]}")
         return elapsed
 
-    def node_seconds(self) -> dict[str, Any]:
-        """Seconds per node of the last command (dbt's run_results.json), slowest first, and their sum."""
-        path = self.work / "target" / "run_results.json"
-        if not path.exists():
-            return {}
-        results = json.loads(path.read_text()).get("results", [])
-        per = {r["unique_id"].split(".", 2)[-1]: round(r.get("execution_time") or 0.0, 2) for r in results}
+
+class Runner:
+    """dbt as BuildMarts runs it: in this process (`invoke_dbt`), dbt imported once and kept warm."""
+
+    def __init__(self) -> None:
+        os.environ["MTX_DBT_SCHEMA"] = SCHEMA
+        self.last: dict[str, Any] = {}
+
+    def __call__(self, *args: str) -> float:
+        from lambdas.build_marts.handler import invoke_dbt
+
+        done = invoke_dbt(*args, target="local")
+        if not done.success:
+            failed = [f"{n.unique_id}: {n.message}" for n in done.failures()]
+            raise RuntimeError(f"{done.summary()} failed: {done.error or failed}")
+        per = {n.unique_id.split(".", 2)[-1]: round(n.seconds, 2) for n in done.nodes}
         top = dict(sorted(per.items(), key=lambda kv: -kv[1])[:12])
-        return {"sum_seconds": _r(sum(per.values())), "nodes": len(per), "slowest": top}
+        self.last = {"sum_seconds": _r(sum(per.values())), "nodes": len(per), "slowest": top}
+        return done.seconds
+
+    def node_seconds(self) -> dict[str, Any]:
+        """Seconds per node of the last command (dbt's own results), slowest first, and their sum."""
+        return self.last
 
 
 def _r(x: float) -> float:
@@ -523,29 +544,39 @@ def run(report: Report, n: int | None = None) -> None:
             fill_raw(conn, 0, n, loaded_at="hourly", salt=0, days=(0, DAYS))
             fill_s = time.perf_counter() - t0
 
+        # dbt as a command: a fresh process pays imports and parsing every time
         parse_s = dbt("parse", "--no-partial-parse")
         dbt("parse")  # leaves a partial-parse file: later commands start like a warm deployment
-        noop_s = dbt("run", "--select", "tag:mtx_bench_nothing")
+        noop_cli_s = dbt("run", "--select", "tag:mtx_bench_nothing")
+        build_full_cli_s = dbt("build", "--full-refresh")
 
-        build_full_s = dbt("build", "--full-refresh")
-        build_full_nodes = dbt.node_seconds()
-        run_full_s = dbt("run", "--full-refresh")
-        run_full_nodes = dbt.node_seconds()
+        # dbt as BuildMarts runs it (in process, warm): the figures the targets are read against
+        runner = Runner()
+        first_runner_s = runner("parse")  # a cold container: imports dbt, parses
+        noop_s = runner("run", "--select", "tag:mtx_bench_nothing")
+        build_full_s = runner("build", "--full-refresh")
+        build_full_nodes = runner.node_seconds()
+        run_full_s = runner("run", "--full-refresh")
+        run_full_nodes = runner.node_seconds()
         base_s, base_steps = run_baseline(dsn)
         full_check = compare(dsn)
 
         delta = max(1, n // 100)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            load_prices(conn)
-            # a late batch: mostly the last 3 days, loaded after everything else
-            fill_raw(conn, n, delta, loaded_at="2026-01-02 06:00:00", salt=101, days=(DAYS - 3, DAYS))
-        run_inc_s = dbt("run")
-        run_inc_nodes = dbt.node_seconds()
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            load_prices(conn)
-            fill_raw(conn, n + delta, delta, loaded_at="2026-01-02 12:00:00", salt=202, days=(DAYS - 3, DAYS))
-        build_inc_s = dbt("build")
-        build_inc_nodes = dbt.node_seconds()
+
+        def late_batch(first: int, loaded_at: str, salt: int) -> None:
+            """1% new rows: mostly the last 3 days, loaded after everything else."""
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                load_prices(conn)
+                fill_raw(conn, first, delta, loaded_at=loaded_at, salt=salt, days=(DAYS - 3, DAYS))
+
+        late_batch(n, "2026-01-02 06:00:00", 101)
+        run_inc_s = runner("run")
+        run_inc_nodes = runner.node_seconds()
+        late_batch(n + delta, "2026-01-02 12:00:00", 202)
+        build_inc_s = runner("build")
+        build_inc_nodes = runner.node_seconds()
+        late_batch(n + 2 * delta, "2026-01-02 18:00:00", 303)
+        run_inc_cli_s = dbt("run")
         base2_s, _ = run_baseline(dsn)
         inc_check = compare(dsn)
 
@@ -554,42 +585,58 @@ def run(report: Report, n: int | None = None) -> None:
             "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             "incremental_batch_rows": delta,
             "fill_raw_seconds": _r(fill_s),
+            "how_dbt_runs": (
+                "runner = the way BuildMarts (the analytics refresh) runs dbt: in process through dbtRunner, "
+                "imported once and kept warm, as a warm Lambda or the local runtime does; the targets are read "
+                "against it. cli = `dbt ...` typed in a shell: a fresh process each time, which first imports "
+                "dbt and reads its partial-parse file (see dbt_overhead)"
+            ),
             "dbt_overhead": {
-                "parse_no_partial_parse_seconds": _r(parse_s),
-                "noop_run_seconds": _r(noop_s),
+                "cli_parse_no_partial_parse_seconds": _r(parse_s),
+                "cli_noop_run_seconds": _r(noop_cli_s),
+                "runner_first_invocation_seconds": _r(first_runner_s),
+                "runner_noop_run_seconds": _r(noop_s),
                 "note": "noop = `dbt run` selecting nothing, with the partial-parse file: fixed cost of a command",
             },
             "full_refresh": {
                 "dbt_build_seconds": _r(build_full_s),
                 "dbt_run_seconds": _r(run_full_s),
+                "cli_dbt_build_seconds": _r(build_full_cli_s),
                 "baseline_ctas_seconds": _r(base_s),
                 "baseline_steps_seconds": base_steps,
                 "ratio_dbt_build_vs_baseline": _r(build_full_s / base_s),
                 "ratio_dbt_run_vs_baseline": _r(run_full_s / base_s),
-                "ratio_dbt_run_minus_noop_vs_baseline": _r((run_full_s - noop_s) / base_s),
+                "ratio_cli_dbt_build_vs_baseline": _r(build_full_cli_s / base_s),
                 "target_ratio_build": 1.5,
                 "build_within_target": build_full_s / base_s <= 1.5,
+                "cli_build_within_target": build_full_cli_s / base_s <= 1.5,
                 "baseline_same_content_as_dbt": full_check,
             },
             "incremental_1pct": {
                 "dbt_run_seconds": _r(run_inc_s),
                 "dbt_build_seconds": _r(build_inc_s),
+                "cli_dbt_run_seconds": _r(run_inc_cli_s),
+                "run_share_of_full_build": _r(run_inc_s / build_full_s),
                 "run_share_of_full_run": _r(run_inc_s / run_full_s),
                 "build_share_of_full_build": _r(build_inc_s / build_full_s),
+                "cli_run_share_of_cli_full_build": _r(run_inc_cli_s / build_full_cli_s),
                 "target_share": 0.15,
-                "build_within_target": build_inc_s / build_full_s <= 0.15,
-                "run_within_target": run_inc_s / run_full_s <= 0.15,
+                "run_within_target": run_inc_s / build_full_s <= 0.15,
+                "note_target": (
+                    "the issue's target: the incremental `dbt run` after 1% new rows as a share of the full "
+                    "`dbt build`; the other shares are reported beside it"
+                ),
                 "run_share_of_node_seconds": _share(run_inc_nodes, run_full_nodes),
                 "build_share_of_node_seconds": _share(build_inc_nodes, build_full_nodes),
                 "note_node_seconds": (
-                    "informational, not the target: the same shares over the sum of dbt's per-node seconds "
-                    "(run_results.json), i.e. without the start-up of each command; per-node overhead stays in"
+                    "informational: the same shares over the sum of dbt's per-node seconds, i.e. without "
+                    "the fixed cost of each command; per-node overhead stays in"
                 ),
-                "baseline_recompute_seconds_at_102pct": _r(base2_s),
+                "baseline_recompute_seconds_at_103pct": _r(base2_s),
                 "marts_after_incrementals_equal_full_recompute": inc_check,
             },
             "dbt_node_seconds": {
-                "note": "dbt's own per-node execution times (run_results.json); the rest of a command is start-up",
+                "note": "dbt's own per-node execution times (runner); the rest of a command is fixed cost",
                 "full_build": build_full_nodes,
                 "full_run": run_full_nodes,
                 "incremental_run": run_inc_nodes,

@@ -1,15 +1,36 @@
 """BuildMarts: ``dbt build`` of the project in ``dbt/`` (models, tests, seeds, unit tests).
 
+dbt runs in this process through its programmatic entry point (``dbtRunner``),
+not as a ``dbt`` command:
+
+- the Lambda runtime has no ``dbt`` executable on its PATH, and its code folder
+  is read-only: dbt's target and log folders go to ``<MTX_HOME>/dbt``
+  (``/tmp/mtx/dbt`` in AWS, ``.local/dbt`` locally);
+- a warm Lambda (or the local runtime) keeps dbt imported and its partial-parse
+  file, so a refresh pays dbt's start-up (3-5 s of imports and parsing on the
+  2-vCPU machine, more under load) once per container instead of once per run.
+
 The target is ``local`` (the local PostgreSQL warehouse) unless MTX_DBT_TARGET
-says otherwise; the connection comes from the warehouse secret, passed to dbt
-through the environment variables its profile reads (never on a command line).
+says otherwise; the connection comes from the warehouse secret and reaches the
+profile through the environment variables it reads, set for the duration of
+one invocation (never on a command line). One invocation runs at a time per
+process: dbt keeps global state (flags, adapters, logging, the working folder;
+the last two are put back afterwards).
+
+``dbt()`` (a ``dbt`` child process) remains for ``mtx dbt ...``, where a user
+wants dbt's own console output.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +41,8 @@ from orchestration.settings import REPO_ROOT, get_settings
 
 logger = get_logger("build-marts")
 DBT_DIR = REPO_ROOT / "dbt"
+#: statuses of a node that make an invocation fail
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
 
 class DbtBuildFailed(PipelineError):
@@ -27,32 +50,120 @@ class DbtBuildFailed(PipelineError):
 
 
 def dbt_env(target: str = "local") -> dict[str, str]:
+    """The variables dbt's profile reads for `target`, from the warehouse secret."""
     s = get_settings()
     secret = get_secret(s.warehouse_secret_id)
-    env = dict(os.environ)
     prefix = "MTX_WAREHOUSE" if target == "local" else "MTX_REDSHIFT"
-    env.update({
+    return {
         f"{prefix}_HOST": str(secret["host"]), f"{prefix}_PORT": str(secret["port"]),
         f"{prefix}_USER": str(secret["username"]), f"{prefix}_PASSWORD": str(secret["password"]),
         f"{prefix}_DBNAME": str(secret["dbname"]), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    })  # fmt: skip
-    return env
+    }  # fmt: skip
 
 
 def dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DIR) -> subprocess.CompletedProcess[str]:
+    """`dbt <args>` as a child process (for `mtx dbt`): its own console output, target/ in the project."""
     target = target or get_settings().dbt_target
     exe = Path(sys.executable).with_name("dbt")
     cmd = [str(exe), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--target", target]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dbt_env(target), cwd=project_dir, check=False)
+    env = {**os.environ, **dbt_env(target)}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=project_dir, check=False)
+
+
+# ----------------------------------------------------------------------------- in-process dbt
+@dataclass(frozen=True)
+class NodeResult:
+    unique_id: str
+    status: str
+    seconds: float
+    message: str
+
+
+@dataclass(frozen=True)
+class DbtInvocation:
+    """What one in-process dbt command did."""
+
+    args: tuple[str, ...]
+    success: bool
+    seconds: float
+    nodes: list[NodeResult] = field(default_factory=list)
+    error: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(n.status for n in self.nodes).items()))
+
+    def failures(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.status in FAILED_STATUSES]
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{v} {k}" for k, v in self.counts().items()) or "no nodes"
+        return f"dbt {' '.join(self.args)}: {counts} in {self.seconds:.1f} s"
+
+
+_lock = threading.Lock()
+_runner: Any = None
+
+
+def work_dir() -> Path:
+    """Where dbt writes target/ and logs/: <MTX_HOME>/dbt (Terraform sets MTX_HOME=/tmp/mtx)."""
+    return get_settings().home / "dbt"
+
+
+def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DIR) -> DbtInvocation:
+    """Run `dbt <args>` in this process (warm: dbt stays imported, its partial parse kept)."""
+    global _runner
+    target = target or get_settings().dbt_target
+    work = work_dir()
+    env = dbt_env(target)
+    cli = [
+        *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--target", target,
+        "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+        "--quiet", "--no-send-anonymous-usage-stats", "--no-version-check",
+    ]  # fmt: skip
+    with _lock:
+        saved = {k: os.environ.get(k) for k in env}
+        cwd = os.getcwd()  # dbt changes into the project folder and stays there
+        root = logging.getLogger()
+        root_handlers, root_level = list(root.handlers), root.level  # importing dbt adds a stderr handler
+        os.environ.update(env)
+        t0 = time.perf_counter()
+        try:
+            if _runner is None:
+                from dbt.cli.main import dbtRunner
+
+                _runner = dbtRunner()
+            res = _runner.invoke(cli)
+        finally:
+            seconds = time.perf_counter() - t0
+            os.chdir(cwd)
+            root.handlers[:] = root_handlers
+            root.setLevel(root_level)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    nodes = [
+        NodeResult(
+            r.node.unique_id,
+            str(getattr(r.status, "value", r.status)),
+            float(r.execution_time or 0.0),
+            str(r.message or ""),
+        )
+        for r in (getattr(res.result, "results", None) or [])
+    ]
+    error = f"{type(res.exception).__name__}: {res.exception}" if res.exception is not None else None
+    return DbtInvocation(args=tuple(args), success=bool(res.success), seconds=seconds, nodes=nodes, error=error)
 
 
 def build_marts(select: str | None = None) -> dict[str, Any]:
-    args = ["build"] + (["--select", select] if select else [])
-    done = dbt(*args)
-    tail = "\n".join(done.stdout.strip().splitlines()[-15:])
-    if done.returncode != 0:
-        raise DbtBuildFailed(f"dbt build failed (exit {done.returncode}):\n{tail}")
-    return {"status": "succeeded", "summary": tail.splitlines()[-1] if tail else ""}
+    done = invoke_dbt("build", *(["--select", select] if select else []))
+    if not done.success:
+        failed = "; ".join(f"{n.unique_id} ({n.status}): {n.message}"[:300] for n in done.failures())
+        reason = done.error or failed or "no node failed; see dbt's log"
+        raise DbtBuildFailed(f"dbt build failed: {reason} [{done.summary()}; log: {work_dir() / 'logs'}]")
+    logger.info("dbt build done", extra={"counts": done.counts(), "seconds": round(done.seconds, 2)})
+    return {"status": "succeeded", "summary": done.summary(), "counts": done.counts()}
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -1,0 +1,87 @@
+"""BuildMarts' in-process dbt (``invoke_dbt``): what a Lambda container needs of it.
+
+In AWS the function's code folder is read-only and has no ``dbt`` executable:
+dbt must run in the process and write only under MTX_HOME. The process lives
+on (a warm container, the local runtime), so an invocation must leave its
+working folder, root logging and environment (the warehouse password) as it
+found them. The models go to schemas of this test's own (MTX_DBT_SCHEMA).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lambdas.build_marts.handler import DBT_DIR, DbtBuildFailed, build_marts, invoke_dbt, work_dir
+from orchestration.runtime.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+SCHEMA = "mtx_runner_test"
+SCHEMAS = [SCHEMA, f"{SCHEMA}_staging", f"{SCHEMA}_intermediate", f"{SCHEMA}_reference"]
+
+
+@pytest.fixture
+def own_schema(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("MTX_DBT_SCHEMA", SCHEMA)
+    # the profile's password comes from the secret during an invocation only
+    monkeypatch.delenv("MTX_WAREHOUSE_PASSWORD", raising=False)
+    yield stack.dsn("warehouse")
+    with psycopg.connect(stack.dsn("warehouse"), autocommit=True) as conn:
+        for schema in SCHEMAS:
+            conn.execute(f"drop schema if exists {schema} cascade")
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_runs_in_process_and_writes_only_under_home(own_schema: str, tmp_path: Path) -> None:
+    project = tmp_path / "dbt"
+    shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    before = _files(project)
+    cwd, root = os.getcwd(), logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+
+    done = invoke_dbt("run", "--select", "stg_mtx__transactions", target="local", project_dir=project)
+
+    assert done.success, done.error
+    models = [(n.unique_id, n.status) for n in done.nodes if n.unique_id.startswith("model.")]
+    assert models == [("model.mtx.stg_mtx__transactions", "success")]
+    assert _files(project) == before, "dbt wrote into the project folder (read-only in a Lambda)"
+    results = json.loads((work_dir() / "target" / "run_results.json").read_text())
+    assert "model.mtx.stg_mtx__transactions" in [r["unique_id"] for r in results["results"]]
+    assert (work_dir() / "logs" / "dbt.log").exists()
+    # the process is left as it was found
+    assert os.getcwd() == cwd
+    assert (root.handlers, root.level) == (handlers, level)
+    assert "MTX_WAREHOUSE_PASSWORD" not in os.environ
+    with psycopg.connect(own_schema) as conn:
+        count = conn.execute(f"select count(*) from {SCHEMA}_staging.stg_mtx__transactions").fetchone()
+    assert count is not None
+
+
+def test_a_failing_model_is_named_with_its_reason(own_schema: str) -> None:
+    done = invoke_dbt(
+        "run", "--select", "stg_mtx__transactions", "--vars", json.dumps({"mtx_raw_schema": "no_such_schema"})
+    )
+    assert not done.success
+    [failed] = done.failures()
+    assert failed.unique_id == "model.mtx.stg_mtx__transactions"
+    assert "no_such_schema" in failed.message
+    assert "MTX_WAREHOUSE_PASSWORD" not in os.environ
+
+
+def test_build_marts_raises_naming_the_failed_node(own_schema: str) -> None:
+    # the data test reads an intermediate table this schema does not have yet
+    with pytest.raises(DbtBuildFailed) as caught:
+        build_marts(select="assert_exchange_rate_gaps_fit_the_day_spine")
+    message = str(caught.value)
+    assert "test.mtx.assert_exchange_rate_gaps_fit_the_day_spine" in message
+    assert "does not exist" in message
