@@ -12,6 +12,7 @@ which pays dbt's imports and partial parse (3-5 s here, more under load).
 Timed: ``dbt parse`` (cold command), a no-op ``dbt run`` selecting nothing
 (the fixed cost of a command, both ways), ``dbt build --full-refresh`` (both
 ways) and ``dbt run --full-refresh``.
+The full build and the baseline alternate twice; each keeps its best time.
 Baseline, same run, same rows: the same tables written by hand as
 ``CREATE TABLE ... AS`` statements (psycopg, schema ``bench_baseline``); their
 content is compared with dbt's tables (EXCEPT ALL both ways).
@@ -48,6 +49,8 @@ SCHEMA = "analytics"
 BASE = "bench_baseline"
 FIRST_DAY = "2025-10-01"
 DAYS = 90
+#: full builds and baselines, alternated; each side keeps its best time
+REPEATS = 2
 
 #: table -> schema of the dbt relation (marts in the target schema, intermediate apart)
 TABLES = {
@@ -554,11 +557,24 @@ def run(report: Report, n: int | None = None) -> None:
         runner = Runner()
         first_runner_s = runner("parse")  # a cold container: imports dbt, parses
         noop_s = runner("run", "--select", "tag:mtx_bench_nothing")
-        build_full_s = runner("build", "--full-refresh")
-        build_full_nodes = runner.node_seconds()
+        # this box is noisy (one effective core, autovacuum after every million-row table): the full
+        # build and its baseline alternate, twice, and each side keeps its best time
+        builds: list[float] = []
+        baselines: list[float] = []
+        build_full_nodes: dict[str, Any] = {}
+        base_steps: dict[str, float] = {}
+        for _ in range(REPEATS):
+            b_s, steps = run_baseline(dsn)
+            if not baselines or b_s < min(baselines):
+                base_steps = steps
+            baselines.append(b_s)
+            d_s = runner("build", "--full-refresh")
+            if not builds or d_s < min(builds):
+                build_full_nodes = runner.node_seconds()
+            builds.append(d_s)
+        build_full_s, base_s = min(builds), min(baselines)
         run_full_s = runner("run", "--full-refresh")
         run_full_nodes = runner.node_seconds()
-        base_s, base_steps = run_baseline(dsn)
         full_check = compare(dsn)
 
         delta = max(1, n // 100)
@@ -603,6 +619,11 @@ def run(report: Report, n: int | None = None) -> None:
                 "dbt_run_seconds": _r(run_full_s),
                 "cli_dbt_build_seconds": _r(build_full_cli_s),
                 "baseline_ctas_seconds": _r(base_s),
+                "samples": {
+                    "dbt_build_seconds": [_r(x) for x in builds],
+                    "baseline_ctas_seconds": [_r(x) for x in baselines],
+                    "note": f"alternated, {REPEATS} each; the best of each side is compared",
+                },
                 "baseline_steps_seconds": base_steps,
                 "ratio_dbt_build_vs_baseline": _r(build_full_s / base_s),
                 "ratio_dbt_run_vs_baseline": _r(run_full_s / base_s),

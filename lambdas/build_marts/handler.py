@@ -129,8 +129,13 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
         t0 = time.perf_counter()
         try:
             if _runner is None:
-                from dbt.cli.main import dbtRunner
-
+                try:
+                    from dbt.cli.main import dbtRunner
+                except ModuleNotFoundError as exc:  # the zip deployment: no dbt in the layer
+                    raise DbtBuildFailed(
+                        f"{exc.name} is not installed in this function: build_marts needs the analytics image "
+                        "(Terraform variable analytics_image_uri; infra/README.md, 'The analytics image')"
+                    ) from exc
                 _runner = dbtRunner()
             res = _runner.invoke(cli)
         finally:

@@ -32,7 +32,13 @@ def dsn_of(secret_id: str) -> str:
 
 
 def run_data_checks() -> dict[str, Any]:
-    from expectations.checkpoint import dead_letter_count, run_checks
+    try:
+        from expectations.checkpoint import dead_letter_count, run_checks
+    except ModuleNotFoundError as exc:  # the zip deployment: no Great Expectations in the layer
+        raise DataChecksFailed(
+            f"{exc.name} is not installed in this function: run_data_checks needs the analytics image "
+            "(Terraform variable analytics_image_uri; infra/README.md, 'The analytics image')"
+        ) from exc
 
     s = get_settings()
     sqs = client("sqs")

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,3 +86,24 @@ def test_build_marts_raises_naming_the_failed_node(own_schema: str) -> None:
     message = str(caught.value)
     assert "test.mtx.assert_exchange_rate_gaps_fit_the_day_spine" in message
     assert "does not exist" in message
+
+
+def test_without_dbt_installed_the_error_points_to_the_analytics_image(
+    own_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the zip deployment of build_marts: the layer has no dbt (None in sys.modules makes the import fail)
+    import lambdas.build_marts.handler as handler
+
+    monkeypatch.setattr(handler, "_runner", None)
+    monkeypatch.setitem(sys.modules, "dbt.cli.main", None)
+    with pytest.raises(DbtBuildFailed, match=r"dbt\.cli\.main is not installed .* analytics_image_uri"):
+        build_marts()
+    assert "MTX_WAREHOUSE_PASSWORD" not in os.environ
+
+
+def test_without_great_expectations_the_checks_point_to_the_analytics_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lambdas.run_data_checks.handler import DataChecksFailed, run_data_checks
+
+    monkeypatch.setitem(sys.modules, "expectations.checkpoint", None)
+    with pytest.raises(DataChecksFailed, match=r"is not installed .* analytics_image_uri"):
+        run_data_checks()

@@ -229,3 +229,15 @@ variable "external_database_password" {
   default     = null
   ephemeral   = true
 }
+
+variable "analytics_image_uri" {
+  description = "Image of build_marts and run_data_checks (dbt, Great Expectations), pushed to output analytics_image_repository_url; null until pushed (see infra/README.md, \"The analytics image\")."
+  type        = string
+  default     = null
+}
+
+variable "create_image_repository" {
+  description = "Create the ECR repository of the analytics image."
+  type        = bool
+  default     = true
+}

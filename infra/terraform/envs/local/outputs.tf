@@ -88,6 +88,11 @@ output "dashboard_name" {
   value       = module.monitoring.dashboard_name
 }
 
+output "analytics_image_repository_url" {
+  description = "Where to push the analytics image (infra/docker/analytics); null when the repository is not created."
+  value       = module.lambda.analytics_image_repository_url
+}
+
 output "settings_env" {
   description = "The MTX_* settings of the deployed stack (export them to point `mtx`, dbt or a shell at it)."
   value       = local.settings

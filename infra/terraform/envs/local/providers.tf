@@ -18,6 +18,7 @@ provider "aws" {
     cloudwatchlogs     = var.aws_endpoint_url
     dynamodb           = var.aws_endpoint_url
     ec2                = var.aws_endpoint_url
+    ecr                = var.aws_endpoint_url
     events             = var.aws_endpoint_url
     glue               = var.aws_endpoint_url
     iam                = var.aws_endpoint_url

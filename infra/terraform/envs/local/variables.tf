@@ -240,3 +240,15 @@ variable "aws_endpoint_url" {
     error_message = "aws_endpoint_url must be the local moto server on the loopback interface (http://127.0.0.1:<port>)."
   }
 }
+
+variable "analytics_image_uri" {
+  description = "Image of build_marts and run_data_checks (dbt, Great Expectations), pushed to output analytics_image_repository_url; null until pushed (see infra/README.md, \"The analytics image\")."
+  type        = string
+  default     = null
+}
+
+variable "create_image_repository" {
+  description = "Create the ECR repository of the analytics image."
+  type        = bool
+  default     = false
+}

@@ -163,6 +163,9 @@ module "lambda" {
   glue_crawler_name     = module.glue.crawler_name
   glue_job_name         = module.glue.job_name
   log_retention_days    = var.log_retention_days
+
+  analytics_image_uri     = var.analytics_image_uri
+  create_image_repository = var.create_image_repository
 }
 
 module "state_machines" {

@@ -2,6 +2,9 @@
 # code (lambdas/, contracts/, orchestration/settings.py), one layer with the
 # pinned dependencies, one role per function allowed only what its handler
 # calls (see local.permissions), X-Ray active tracing, inside the VPC.
+# build_marts and run_data_checks need dbt and Great Expectations, too big for
+# a layer: they run from the analytics container image once it is pushed
+# (var.analytics_image_uri; the repository is created here).
 
 data "aws_caller_identity" "this" {}
 data "aws_partition" "this" {}
@@ -34,6 +37,10 @@ locals {
   }
 
   function_names = { for short, _ in local.functions : short => "${var.name_prefix}-${replace(short, "_", "-")}" }
+
+  # The functions that need dbt or Great Expectations: a container image (infra/docker/analytics)
+  # once var.analytics_image_uri is set, the zip and layer until then.
+  image_functions = var.analytics_image_uri == null ? [] : ["build_marts", "run_data_checks"]
 
   analytics_objects = "${var.bucket_arns["analytics"]}/transactions/*"
   incoming_objects  = "${var.bucket_arns["raw"]}/incoming/*"
@@ -263,12 +270,14 @@ resource "aws_lambda_function" "this" {
   function_name    = local.function_names[each.key]
   description      = "MTX ${each.key} (${each.value.handler})"
   role             = aws_iam_role.this[each.key].arn
-  handler          = each.value.handler
-  runtime          = var.runtime
+  package_type     = contains(local.image_functions, each.key) ? "Image" : "Zip"
+  image_uri        = contains(local.image_functions, each.key) ? var.analytics_image_uri : null
+  handler          = contains(local.image_functions, each.key) ? null : each.value.handler
+  runtime          = contains(local.image_functions, each.key) ? null : var.runtime
   architectures    = [var.architecture]
-  filename         = var.package_path
-  source_code_hash = fileexists(var.package_path) ? filebase64sha256(var.package_path) : null
-  layers           = [aws_lambda_layer_version.this.arn]
+  filename         = contains(local.image_functions, each.key) ? null : var.package_path
+  source_code_hash = !contains(local.image_functions, each.key) && fileexists(var.package_path) ? filebase64sha256(var.package_path) : null
+  layers           = contains(local.image_functions, each.key) ? [] : [aws_lambda_layer_version.this.arn]
   memory_size      = each.value.memory
   timeout          = each.value.timeout
   kms_key_arn      = var.kms_key_arn
@@ -277,6 +286,13 @@ resource "aws_lambda_function" "this" {
 
   environment {
     variables = merge(var.environment, { POWERTOOLS_SERVICE_NAME = replace(each.key, "_", "-") })
+  }
+
+  dynamic "image_config" {
+    for_each = contains(local.image_functions, each.key) ? [each.value.handler] : []
+    content {
+      command = [image_config.value]
+    }
   }
 
   tracing_config {
@@ -300,4 +316,35 @@ resource "aws_lambda_function" "this" {
   # checkov:skip=CKV_AWS_116: invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration); a failed invocation is retried and dead-lettered by the state machine or answered to the API client, a Lambda DLQ applies to asynchronous invocations only
   # checkov:skip=CKV_AWS_115: concurrency is bounded upstream (API Gateway throttling, Map MaxConcurrency); reserving it fails on accounts with the default limit of 10, so reserved_concurrency is an opt-in variable
   # checkov:skip=CKV_AWS_272: packages are built from the reviewed repository by infra/scripts/package.py; code signing needs an AWS Signer profile per account, left to the deploying organisation
+}
+
+# The repository the analytics image is pushed to (see infra/README.md, "The analytics image").
+resource "aws_ecr_repository" "this" {
+  count = var.create_image_repository ? 1 : 0
+
+  name                 = "${var.name_prefix}-analytics"
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = var.kms_key_arn
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "this" {
+  count = var.create_image_repository ? 1 : 0
+
+  repository = aws_ecr_repository.this[0].name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "Keep the 10 newest images"
+      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 10 }
+      action       = { type = "expire" }
+    }]
+  })
 }

@@ -22,3 +22,8 @@ output "layer_arn" {
   description = "ARN of the dependencies layer version."
   value       = aws_lambda_layer_version.this.arn
 }
+
+output "analytics_image_repository_url" {
+  description = "URL of the ECR repository for the analytics image (build_marts, run_data_checks); null when not created."
+  value       = var.create_image_repository ? aws_ecr_repository.this[0].repository_url : null
+}

@@ -121,3 +121,26 @@ variable "reserved_concurrency" {
   type        = number
   default     = null
 }
+
+variable "analytics_image_uri" {
+  description = <<-EOT
+    Container image (ECR URI with a tag or digest) of build_marts and run_data_checks, built from
+    infra/docker/analytics/Dockerfile and pushed to the analytics_image repository: dbt and Great
+    Expectations are far too big for a layer. Null until the image is pushed: those two functions are
+    then created from the zip, without dbt or Great Expectations, and a refresh stops at BuildMarts with
+    an error saying so.
+  EOT
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.analytics_image_uri == null || can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$", var.analytics_image_uri))
+    error_message = "analytics_image_uri must be an ECR image URI with a tag or digest (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>)."
+  }
+}
+
+variable "create_image_repository" {
+  description = "Create the ECR repository the analytics image is pushed to (KMS-encrypted, immutable tags, scanned on push)."
+  type        = bool
+  default     = true
+}
