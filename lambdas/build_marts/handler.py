@@ -6,16 +6,22 @@ not as a ``dbt`` command:
 - the Lambda runtime has no ``dbt`` executable on its PATH, and its code folder
   is read-only: dbt's target and log folders go to ``<MTX_HOME>/dbt``
   (``/tmp/mtx/dbt`` in AWS, ``.local/dbt`` locally);
+- Lambda has no ``/dev/shm``: dbt gets threading locks and a thread pool
+  without multiprocessing semaphores (``dbt_threads.py``), here as in AWS;
 - a warm Lambda (or the local runtime) keeps dbt imported and its partial-parse
   file, so a refresh pays dbt's start-up (3-5 s of imports and parsing on the
   2-vCPU machine, more under load) once per container instead of once per run.
+  The daily scheduled refresh will mostly find a cold container: it pays it then.
 
 The target is ``local`` (the local PostgreSQL warehouse) unless MTX_DBT_TARGET
 says otherwise; the connection comes from the warehouse secret and reaches the
 profile through the environment variables it reads, set for the duration of
 one invocation (never on a command line). One invocation runs at a time per
 process: dbt keeps global state (flags, adapters, logging, the working folder;
-the last two are put back afterwards).
+the last two are put back afterwards). The lock orders invocations, it does not
+hide them: while one runs, other threads of the process see the profile's
+variables (the password among them) and dbt's working folder. A Lambda runs one
+invocation per process; the local runtime's other threads are its own.
 
 ``dbt()`` (a ``dbt`` child process) remains for ``mtx dbt ...``, where a user
 wants dbt's own console output.
@@ -130,6 +136,9 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
         try:
             if _runner is None:
                 try:
+                    from lambdas.build_marts.dbt_threads import use_threads_only
+
+                    use_threads_only()  # Lambda has no /dev/shm for multiprocessing's semaphores
                     from dbt.cli.main import dbtRunner
                 except ModuleNotFoundError as exc:  # the zip deployment: no dbt in the layer
                     raise DbtBuildFailed(
@@ -140,14 +149,14 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
             res = _runner.invoke(cli)
         finally:
             seconds = time.perf_counter() - t0
-            os.chdir(cwd)
-            root.handlers[:] = root_handlers
-            root.setLevel(root_level)
-            for k, v in saved.items():
+            for k, v in saved.items():  # the password first, whatever fails after
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+            root.handlers[:] = root_handlers
+            root.setLevel(root_level)
+            os.chdir(cwd)
     nodes = [
         NodeResult(
             r.node.unique_id,

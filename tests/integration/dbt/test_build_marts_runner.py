@@ -1,7 +1,9 @@
 """BuildMarts' in-process dbt (``invoke_dbt``): what a Lambda container needs of it.
 
 In AWS the function's code folder is read-only and has no ``dbt`` executable:
-dbt must run in the process and write only under MTX_HOME. The process lives
+dbt must run in the process and write only under MTX_HOME. Lambda has no
+/dev/shm: a process where creating a multiprocessing semaphore fails as it does
+there shows that plain dbt cannot run and BuildMarts' dbt can. The process lives
 on (a warm container, the local runtime), so an invocation must leave its
 working folder, root logging and environment (the warehouse password) as it
 found them. The models go to schemas of this test's own (MTX_DBT_SCHEMA).
@@ -13,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ import pytest
 
 from lambdas.build_marts.handler import DBT_DIR, DbtBuildFailed, build_marts, invoke_dbt, work_dir
 from orchestration.runtime.stack import LocalStack
+from orchestration.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 SCHEMA = "mtx_runner_test"
@@ -107,3 +111,69 @@ def test_without_great_expectations_the_checks_point_to_the_analytics_image(monk
     monkeypatch.setitem(sys.modules, "expectations.checkpoint", None)
     with pytest.raises(DataChecksFailed, match=r"is not installed .* analytics_image_uri"):
         run_data_checks()
+
+
+# What AWS Lambda does to multiprocessing: it has no /dev/shm, so no semaphore can be created.
+LAMBDA_WITHOUT_SHM = """
+import json, logging, os, sys
+import _multiprocessing
+
+
+class _NoSemaphores:
+    SEM_VALUE_MAX = _multiprocessing.SemLock.SEM_VALUE_MAX
+
+    def __init__(self, *args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+
+_multiprocessing.SemLock = _NoSemaphores
+"""
+
+
+def _in_a_lambda_like_process(code: str, own_schema: str) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k != "MTX_WAREHOUSE_PASSWORD"}
+    env.update({"MTX_DBT_SCHEMA": SCHEMA, "PYTHONPATH": str(REPO_ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", LAMBDA_WITHOUT_SHM + code], capture_output=True, text=True, env=env, cwd=REPO_ROOT,
+        timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_plain_dbt_cannot_run_without_semaphores(own_schema: str, tmp_path: Path) -> None:
+    # the control: without BuildMarts' threads-only dbt, the same command fails as in Lambda
+    code = f"""
+from dbt.cli.main import dbtRunner
+try:
+    res = dbtRunner().invoke(["run", "--select", "stg_mtx__transactions", "--project-dir", {str(DBT_DIR)!r},
+                              "--profiles-dir", {str(DBT_DIR)!r}, "--target-path", {str(tmp_path / "t")!r},
+                              "--log-path", {str(tmp_path / "l")!r}, "--quiet"])
+    out = {{"success": res.success, "error": repr(res.exception)}}
+except BaseException as exc:
+    out = {{"success": False, "error": repr(exc)}}
+print(json.dumps(out))
+"""
+    out = _in_a_lambda_like_process(code, own_schema)
+    assert out["success"] is False
+    assert "Function not implemented" in str(out["error"])
+
+
+def test_build_marts_dbt_runs_without_semaphores(own_schema: str) -> None:
+    code = """
+root = logging.getLogger()
+before = (list(root.handlers), root.level)
+from lambdas.build_marts.handler import invoke_dbt
+done = invoke_dbt("run", "--select", "stg_mtx__transactions", target="local")
+print(json.dumps({
+    "success": done.success, "error": done.error,
+    "models": [[n.unique_id, n.status] for n in done.nodes if n.unique_id.startswith("model.")],
+    "root_logging_restored": (list(root.handlers), root.level) == before,
+    "password_left": "MTX_WAREHOUSE_PASSWORD" in os.environ,
+}))
+"""
+    out = _in_a_lambda_like_process(code, own_schema)
+    assert out["success"] is True, out["error"]
+    assert out["models"] == [["model.mtx.stg_mtx__transactions", "success"]]
+    assert out["root_logging_restored"] is True  # importing dbt here, in a fresh process, adds a handler
+    assert out["password_left"] is False

@@ -37,7 +37,7 @@ def test_the_image_holds_the_function_code_and_the_dbt_project() -> None:
         assert f in copied or f.split("/", 1)[0] in copied, f
     assert "dbt" in copied
     for sources, target in _copies():
-        if sources == ["infra/requirements/analytics-image.txt"]:
+        if target.startswith("/tmp/"):  # the requirements and the lock, for pip
             continue
         for source in sources:  # at the same relative path under the task root (REPO_ROOT there)
             folder = source if source.endswith("/") else source.rsplit("/", 1)[0] + "/"
@@ -47,7 +47,10 @@ def test_the_image_holds_the_function_code_and_the_dbt_project() -> None:
 def test_the_image_installs_the_pinned_requirements_on_the_lambda_base() -> None:
     text = (DOCKER / "Dockerfile").read_text()
     assert re.search(r"^FROM public\.ecr\.aws/lambda/python:\$\{PYTHON_VERSION\}$", text, re.M)
-    assert "pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt" in text
+    # the top-level pins, and the whole lock as constraints for everything they pull in
+    assert "COPY infra/requirements/analytics-image.txt /tmp/requirements.txt" in text
+    assert "COPY requirements.lock /tmp/constraints.txt" in text
+    assert "-r /tmp/requirements.txt -c /tmp/constraints.txt" in text
     pins = (REPO / "infra" / "requirements" / "analytics-image.txt").read_text()
     for package in ("dbt-core", "dbt-redshift", "great-expectations", "aws-lambda-powertools"):
         assert re.search(rf"^{package}(\[[^\]]+\])?==", pins, re.M), package
@@ -60,3 +63,7 @@ def test_the_build_context_leaves_out_local_state() -> None:
     for excluded in ("dbt/target/", "dbt/logs/", "**/__pycache__/"):
         assert excluded in ignore
     assert not any(line.startswith(("!.local", "!.venv")) for line in ignore)
+    # every source the Dockerfile copies is let back into the context
+    for sources, _ in _copies():
+        for source in sources:
+            assert "!" + source in ignore, f"COPY {source} but the .dockerignore leaves it out"

@@ -164,8 +164,9 @@ module "lambda" {
   glue_job_name         = module.glue.job_name
   log_retention_days    = var.log_retention_days
 
-  analytics_image_uri     = var.analytics_image_uri
-  create_image_repository = var.create_image_repository
+  analytics_image_uri           = var.analytics_image_uri
+  create_image_repository       = var.create_image_repository
+  image_repository_force_delete = var.force_destroy
 }
 
 module "state_machines" {

@@ -324,6 +324,7 @@ resource "aws_ecr_repository" "this" {
 
   name                 = "${var.name_prefix}-analytics"
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = var.image_repository_force_delete
 
   image_scanning_configuration {
     scan_on_push = true
@@ -339,11 +340,13 @@ resource "aws_ecr_lifecycle_policy" "this" {
   count = var.create_image_repository ? 1 : 0
 
   repository = aws_ecr_repository.this[0].name
+  # Only untagged images expire (left behind by a re-pushed build): a tagged image may be the
+  # one the functions run, and tags are immutable, so deployed images are never removed here.
   policy = jsonencode({
     rules = [{
       rulePriority = 1
-      description  = "Keep the 10 newest images"
-      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 10 }
+      description  = "Expire untagged images after 14 days"
+      selection    = { tagStatus = "untagged", countType = "sinceImagePushed", countUnit = "days", countNumber = 14 }
       action       = { type = "expire" }
     }]
   })

@@ -144,3 +144,9 @@ variable "create_image_repository" {
   type        = bool
   default     = true
 }
+
+variable "image_repository_force_delete" {
+  description = "Let `terraform destroy` delete the analytics image repository with its images (dev)."
+  type        = bool
+  default     = false
+}
