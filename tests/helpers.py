@@ -61,3 +61,36 @@ def stack_env(home: Path) -> dict[str, str]:
         key, _, value = line.removeprefix("export ").partition("=")
         env[key] = json.loads(value)
     return env
+
+
+# What AWS Lambda does to multiprocessing: it has no /dev/shm, so no semaphore can be created there.
+_NO_SEMAPHORES = """
+import json, logging, os, sys
+import _multiprocessing
+
+
+class _NoSemaphores:
+    SEM_VALUE_MAX = _multiprocessing.SemLock.SEM_VALUE_MAX
+
+    def __init__(self, *args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+
+_multiprocessing.SemLock = _NoSemaphores
+"""
+
+
+def run_without_semaphores(code: str, env: dict[str, str], timeout: float = 600) -> dict[str, Any]:
+    """Run `code` in a fresh Python where creating a multiprocessing semaphore fails as in AWS Lambda;
+    `code` prints one JSON object on its last line, which is returned. Secrets go in `env`, never in `code`."""
+    import subprocess
+    import sys
+
+    from orchestration.settings import REPO_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_SEMAPHORES + code], capture_output=True, text=True, timeout=timeout, check=False,
+        env={**env, "PYTHONPATH": str(REPO_ROOT)}, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

@@ -15,17 +15,17 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from lambdas.build_marts.handler import DBT_DIR, DbtBuildFailed, build_marts, invoke_dbt, work_dir
 from orchestration.runtime.stack import LocalStack
-from orchestration.settings import REPO_ROOT
+from tests.helpers import run_without_semaphores
 
 pytestmark = pytest.mark.integration
 SCHEMA = "mtx_runner_test"
@@ -113,32 +113,9 @@ def test_without_great_expectations_the_checks_point_to_the_analytics_image(monk
         run_data_checks()
 
 
-# What AWS Lambda does to multiprocessing: it has no /dev/shm, so no semaphore can be created.
-LAMBDA_WITHOUT_SHM = """
-import json, logging, os, sys
-import _multiprocessing
-
-
-class _NoSemaphores:
-    SEM_VALUE_MAX = _multiprocessing.SemLock.SEM_VALUE_MAX
-
-    def __init__(self, *args, **kwargs):
-        raise OSError(38, "Function not implemented")
-
-
-_multiprocessing.SemLock = _NoSemaphores
-"""
-
-
-def _in_a_lambda_like_process(code: str, own_schema: str) -> dict[str, object]:
+def _in_a_lambda_like_process(code: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "MTX_WAREHOUSE_PASSWORD"}
-    env.update({"MTX_DBT_SCHEMA": SCHEMA, "PYTHONPATH": str(REPO_ROOT)})
-    done = subprocess.run(
-        [sys.executable, "-c", LAMBDA_WITHOUT_SHM + code], capture_output=True, text=True, env=env, cwd=REPO_ROOT,
-        timeout=600, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_without_semaphores(code, {**env, "MTX_DBT_SCHEMA": SCHEMA})
 
 
 def test_plain_dbt_cannot_run_without_semaphores(own_schema: str, tmp_path: Path) -> None:
@@ -154,7 +131,7 @@ except BaseException as exc:
     out = {{"success": False, "error": repr(exc)}}
 print(json.dumps(out))
 """
-    out = _in_a_lambda_like_process(code, own_schema)
+    out = _in_a_lambda_like_process(code)
     assert out["success"] is False
     assert "Function not implemented" in str(out["error"])
 
@@ -172,7 +149,7 @@ print(json.dumps({
     "password_left": "MTX_WAREHOUSE_PASSWORD" in os.environ,
 }))
 """
-    out = _in_a_lambda_like_process(code, own_schema)
+    out = _in_a_lambda_like_process(code)
     assert out["success"] is True, out["error"]
     assert out["models"] == [["model.mtx.stg_mtx__transactions", "success"]]
     assert out["root_logging_restored"] is True  # importing dbt here, in a fresh process, adds a handler

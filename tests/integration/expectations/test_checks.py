@@ -30,7 +30,7 @@ from contracts.transaction import Transaction
 from contracts.warehouse import COLUMNS
 from expectations.checkpoint import CheckReport, flatten_record, run_checks_on_stack
 from orchestration.runtime.stack import LocalStack
-from tests.helpers import seed_tx
+from tests.helpers import run_without_semaphores, seed_tx
 
 pytestmark = pytest.mark.integration
 
@@ -235,6 +235,28 @@ def test_good_data_passes(env: Env, clean_queues: LocalStack, tmp_path: Path) ->
     assert drain(stack, stack.provisioned.alerts_inbox_url, wait=2) == []  # type: ignore[union-attr]
     json.dumps(report.summary())  # machine-readable
     print(f"\ngood run: {took:.1f}s, dbt build {env.dbt_seconds:.1f}s, suites={len(report.suites)}")
+
+
+def test_checks_pass_in_a_process_without_semaphores(env: Env, clean_queues: LocalStack, tmp_path: Path) -> None:
+    # AWS Lambda has no /dev/shm: the same good-data checks must reach the same verdict there
+    stack = clean_queues
+    code = f"""
+from expectations.checkpoint import run_checks
+from lambdas.common.aws import client
+from orchestration.settings import get_settings
+s = get_settings()
+report = run_checks(
+    warehouse_dsn=os.environ["CHECK_WAREHOUSE_DSN"], compliance_dsn=os.environ["CHECK_COMPLIANCE_DSN"],
+    s3=client("s3"), sns=client("sns"), alerts_topic_arn=s.alerts_topic_arn, docs_dir={str(tmp_path / "docs")!r},
+    **{env.kwargs()!r},
+)
+print(json.dumps({{"success": report.success, "suites": len(report.suites)}}))
+"""
+    out = run_without_semaphores(
+        code,
+        {**os.environ, "CHECK_WAREHOUSE_DSN": stack.dsn("warehouse"), "CHECK_COMPLIANCE_DSN": stack.dsn("compliance")},
+    )
+    assert out == {"success": True, "suites": out["suites"]} and int(out["suites"]) > 3, out
 
 
 def test_broken_batch_fails_names_it_and_alerts_once(env: Env, clean_queues: LocalStack, tmp_path: Path) -> None:
