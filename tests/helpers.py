@@ -93,4 +93,4 @@ def run_without_semaphores(code: str, env: dict[str, str], timeout: float = 600)
         env={**env, "PYTHONPATH": str(REPO_ROOT)}, cwd=REPO_ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(done.stdout.strip().splitlines()[-1])
