@@ -512,8 +512,7 @@ class Runner:
 
         done = invoke_dbt(*args, target="local")
         if not done.success:
-            failed = [f"{n.unique_id}: {n.message}" for n in done.failures()]
-            raise RuntimeError(f"{done.summary()} failed: {done.error or failed}")
+            raise RuntimeError(f"{done.summary()} failed: {done.failure_reason()}")
         per = {n.unique_id.split(".", 2)[-1]: round(n.seconds, 2) for n in done.nodes}
         top = dict(sorted(per.items(), key=lambda kv: -kv[1])[:12])
         self.last = {"sum_seconds": _r(sum(per.values())), "nodes": len(per), "slowest": top}
@@ -558,22 +557,17 @@ def run(report: Report, n: int | None = None) -> None:
         noop_s = runner("run", "--select", "tag:mtx_bench_nothing")
         # this box is noisy (one effective core, autovacuum after every million-row table): the
         # baseline, the full build and the full build as a command alternate, twice; each keeps its best
-        builds: list[float] = []
-        baselines: list[float] = []
+        # (seconds, what that sample measured per step or node): the best sample keeps its detail
+        baselines: list[tuple[float, dict[str, float]]] = []
+        builds: list[tuple[float, dict[str, Any]]] = []
         cli_builds: list[float] = []
-        build_full_nodes: dict[str, Any] = {}
-        base_steps: dict[str, float] = {}
         for _ in range(REPEATS):
-            b_s, steps = run_baseline(dsn)
-            if not baselines or b_s < min(baselines):
-                base_steps = steps
-            baselines.append(b_s)
-            d_s = runner("build", "--full-refresh")
-            if not builds or d_s < min(builds):
-                build_full_nodes = runner.node_seconds()
-            builds.append(d_s)
+            baselines.append(run_baseline(dsn))
+            builds.append((runner("build", "--full-refresh"), runner.node_seconds()))
             cli_builds.append(dbt("build", "--full-refresh"))
-        build_full_s, base_s, build_full_cli_s = min(builds), min(baselines), min(cli_builds)
+        base_s, base_steps = min(baselines, key=lambda sample: sample[0])
+        build_full_s, build_full_nodes = min(builds, key=lambda sample: sample[0])
+        build_full_cli_s = min(cli_builds)
         run_full_s = runner("run", "--full-refresh")
         run_full_nodes = runner.node_seconds()
         full_check = compare(dsn)
@@ -622,8 +616,8 @@ def run(report: Report, n: int | None = None) -> None:
                 "cli_dbt_build_seconds": _r(build_full_cli_s),
                 "baseline_ctas_seconds": _r(base_s),
                 "samples": {
-                    "dbt_build_seconds": [_r(x) for x in builds],
-                    "baseline_ctas_seconds": [_r(x) for x in baselines],
+                    "dbt_build_seconds": [_r(x) for x, _ in builds],
+                    "baseline_ctas_seconds": [_r(x) for x, _ in baselines],
                     "cli_dbt_build_seconds": [_r(x) for x in cli_builds],
                     "note": f"alternated, {REPEATS} each; the best of each side is compared",
                 },

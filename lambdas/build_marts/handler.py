@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdas.common.errors import PipelineError
+from lambdas.common.errors import PipelineError, needs_analytics_image
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
 from orchestration.settings import REPO_ROOT, get_settings
@@ -105,6 +105,11 @@ class DbtInvocation:
         counts = ", ".join(f"{v} {k}" for k, v in self.counts().items()) or "no nodes"
         return f"dbt {' '.join(self.args)}: {counts} in {self.seconds:.1f} s"
 
+    def failure_reason(self) -> str:
+        """Why it failed: dbt's own error, else every failed node with its message."""
+        failed = "; ".join(f"{n.unique_id} ({n.status}): {n.message}"[:300] for n in self.failures())
+        return self.error or failed or "no node failed; see dbt's log"
+
 
 _lock = threading.Lock()
 _runner: Any = None
@@ -141,10 +146,7 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
                     use_threads_only()  # Lambda has no /dev/shm for multiprocessing's semaphores
                     from dbt.cli.main import dbtRunner
                 except ModuleNotFoundError as exc:  # the zip deployment: no dbt in the layer
-                    raise DbtBuildFailed(
-                        f"{exc.name} is not installed in this function: build_marts needs the analytics image "
-                        "(Terraform variable analytics_image_uri; infra/README.md, 'The analytics image')"
-                    ) from exc
+                    raise DbtBuildFailed(needs_analytics_image("build_marts", exc)) from exc
                 _runner = dbtRunner()
             res = _runner.invoke(cli)
         finally:
@@ -173,9 +175,9 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
 def build_marts(select: str | None = None) -> dict[str, Any]:
     done = invoke_dbt("build", *(["--select", select] if select else []))
     if not done.success:
-        failed = "; ".join(f"{n.unique_id} ({n.status}): {n.message}"[:300] for n in done.failures())
-        reason = done.error or failed or "no node failed; see dbt's log"
-        raise DbtBuildFailed(f"dbt build failed: {reason} [{done.summary()}; log: {work_dir() / 'logs'}]")
+        raise DbtBuildFailed(
+            f"dbt build failed: {done.failure_reason()} [{done.summary()}; log: {work_dir() / 'logs'}]"
+        )
     logger.info("dbt build done", extra={"counts": done.counts(), "seconds": round(done.seconds, 2)})
     return {"status": "succeeded", "summary": done.summary(), "counts": done.counts()}
 

@@ -48,6 +48,14 @@ class AlreadyStored(PipelineError):
     """The transaction id is in the compliance store already, from the other entrance."""
 
 
+def needs_analytics_image(function: str, missing: ModuleNotFoundError) -> str:
+    """The error of an analytics function deployed from the zip, which has no dbt or Great Expectations."""
+    return (
+        f"{missing.name} is not installed in this function: {function} needs the analytics image "
+        "(Terraform variable analytics_image_uri; infra/README.md, 'The analytics image')"
+    )
+
+
 def cause_message(error: dict[str, Any]) -> str:
     """The human sentence of a Step Functions error ``{"Error", "Cause"}``: a Lambda error payload's
     ``errorMessage`` (or an entrance rejection's ``message``), else the Cause text as it is."""

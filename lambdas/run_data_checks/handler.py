@@ -11,7 +11,7 @@ from typing import Any
 from psycopg.conninfo import make_conninfo
 
 from lambdas.common.aws import client
-from lambdas.common.errors import PipelineError
+from lambdas.common.errors import PipelineError, needs_analytics_image
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
 from orchestration.settings import get_settings
@@ -35,10 +35,7 @@ def run_data_checks() -> dict[str, Any]:
     try:
         from expectations.checkpoint import dead_letter_count, run_checks
     except ModuleNotFoundError as exc:  # the zip deployment: no Great Expectations in the layer
-        raise DataChecksFailed(
-            f"{exc.name} is not installed in this function: run_data_checks needs the analytics image "
-            "(Terraform variable analytics_image_uri; infra/README.md, 'The analytics image')"
-        ) from exc
+        raise DataChecksFailed(needs_analytics_image("run_data_checks", exc)) from exc
 
     s = get_settings()
     sqs = client("sqs")
