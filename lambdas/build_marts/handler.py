@@ -120,8 +120,15 @@ def work_dir() -> Path:
     return get_settings().home / "dbt"
 
 
-def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DIR) -> DbtInvocation:
-    """Run `dbt <args>` in this process (warm: dbt stays imported, its partial parse kept)."""
+def invoke_dbt(
+    *args: str, target: str | None = None, project_dir: Path = DBT_DIR, write_json: bool = False
+) -> DbtInvocation:
+    """Run `dbt <args>` in this process (warm: dbt stays imported, its partial parse kept).
+
+    The results come back in process, so by default dbt does not write manifest.json and
+    run_results.json: serialising the manifest twice per command costs ~0.5 s of CPU here,
+    and nothing reads them in a Lambda. The partial-parse file and the debug log are written.
+    """
     global _runner
     target = target or get_settings().dbt_target
     work = work_dir()
@@ -130,6 +137,7 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
         *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--target", target,
         "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
         "--quiet", "--no-send-anonymous-usage-stats", "--no-version-check",
+        "--write-json" if write_json else "--no-write-json",
     ]  # fmt: skip
     with _lock:
         saved = {k: os.environ.get(k) for k in env}

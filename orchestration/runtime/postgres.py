@@ -151,7 +151,9 @@ class PostgresServer:
         self._chown_tree()
         opts = (
             f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+            "-c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=4GB "
+            "-c work_mem=64MB -c maintenance_work_mem=256MB"
         )
         self._pg("pg_ctl", "start", "-D", str(self.data_dir), "-o", opts, "-l", str(self.log_file), "-w", "-t", "60")
         self._wait_ready()

@@ -277,6 +277,39 @@ def test_build_passes_every_test(first_build: DbtResult) -> None:
 
 
 @pytest.mark.integration
+def test_unique_is_answered_by_a_unique_index_and_scans_without_one(
+    first_build: DbtResult, warehouse: psycopg.Connection, dbt: Dbt
+) -> None:
+    """On PostgreSQL `unique` trusts a unique index on the column (macros/unique_test_on_postgres.sql);
+    with the index gone it scans again and finds a duplicate."""
+    compiled = dbt.workdir / "main" / "compiled" / "mtx" / "models" / "marts" / "core" / "_core__models.yml"
+    [sql_file] = compiled.glob("unique_fct_transactions_transaction_id*.sql")
+    assert "by a unique index" in sql_file.read_text()
+    fct = f"{MARTS_SCHEMA}.fct_transactions"
+    [(index,)] = warehouse.execute(
+        "select indexname from pg_indexes where schemaname = %s and tablename = 'fct_transactions'"
+        " and indexdef like 'CREATE UNIQUE INDEX%%(transaction_id)'",
+        (MARTS_SCHEMA,),
+    ).fetchall()
+    warehouse.execute(f'drop index {MARTS_SCHEMA}."{index}"')
+    warehouse.execute(f"insert into {fct} select * from {fct} where transaction_id = 't05'")
+    try:
+        result = dbt(
+            "test", "--target", "local", "--select", "fct_transactions,test_name:unique",
+            "--vars", json.dumps({"mtx_raw_schema": RAW_SCHEMA}), target_name="unique",
+        )  # fmt: skip
+        assert result.returncode != 0
+        failed = {uid.split(".")[2] for uid, status in result.statuses().items() if status == "fail"}
+        assert failed == {"unique_fct_transactions_transaction_id"}, result.statuses()
+    finally:  # put the table back as the build left it, for the tests after this one
+        warehouse.execute(
+            f"delete from {fct} where ctid in"
+            f" (select max(ctid) from {fct} where transaction_id = 't05' having count(*) > 1)"
+        )
+        warehouse.execute(f'create unique index "{index}" on {fct} (transaction_id)')
+
+
+@pytest.mark.integration
 def test_fct_transactions_converts_to_usd(first_build: DbtResult, warehouse: psycopg.Connection) -> None:
     rows = by_key(query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transactions"), "transaction_id")
     assert len(rows) == len(FIRST_BATCH)

@@ -30,6 +30,19 @@ rate_periods as (
 
 ),
 
+rate_spans as (
+
+    -- days each rate is in force before the next one (1: the latest rate's own day)
+    select
+        currency,
+        rate_date,
+        usd_per_unit,
+        next_rate_date,
+        coalesce({{ days_between('rate_date', 'next_rate_date') }}, 1) as days_in_force
+    from rate_periods
+
+),
+
 digits as (
 
     select 0 as digit
@@ -51,18 +64,16 @@ day_offsets as (
 rate_days as (
 
     select
-        rate_periods.currency,
-        cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'rate_periods.rate_date') }} as date) as rate_valid_date,
-        rate_periods.rate_date,
-        rate_periods.usd_per_unit,
-        case when rate_periods.next_rate_date is null then true else false end as is_latest_rate
-    from rate_periods
+        rate_spans.currency,
+        cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'rate_spans.rate_date') }} as date) as rate_valid_date,
+        rate_spans.rate_date,
+        rate_spans.usd_per_unit,
+        case when rate_spans.next_rate_date is null then true else false end as is_latest_rate
+    from rate_spans
+    -- an integer comparison per (rate, offset) pair; the date is computed only
+    -- for the pairs kept
     inner join day_offsets
-        on day_offsets.day_offset = 0
-        or (
-            rate_periods.next_rate_date is not null
-            and {{ dbt.dateadd('day', 'day_offsets.day_offset', 'rate_periods.rate_date') }} < rate_periods.next_rate_date
-        )
+        on day_offsets.day_offset < rate_spans.days_in_force
 
 ),
 
