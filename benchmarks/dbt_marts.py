@@ -18,10 +18,10 @@ Baseline, same run, same rows: the same tables written by hand as
 content is compared with dbt's tables (EXCEPT ALL both ways).
 Size: ``MTX_BENCH_DBT_ROWS`` raw rows (default 1,000,000).
 
-Incremental: first a ``dbt run`` with no new rows (dbt's fixed cost, the floor),
-then three times 1% new rows (newer loaded_at) and ``dbt run``, the best of the
-three compared (as the full build is); another 1% then ``dbt build``, another 1%
-then ``dbt run`` as a command; shares of the full build (the issue's target: the
+Incremental: three times 1% new rows (newer loaded_at) and ``dbt run``, the best
+of the three compared (as the full build is); then ``dbt run`` twice with no new
+rows (dbt's fixed cost, the floor under it; the better one is kept); another 1%
+then ``dbt build``, another 1% then ``dbt run`` as a command; shares of the full build (the issue's target: the
 incremental run under 15% of the full build). The marts after the incremental
 runs are compared with a baseline recomputation from scratch.
 """
@@ -584,15 +584,15 @@ def run(report: Report, n: int | None = None) -> None:
                 load_prices(conn)
                 fill_raw(conn, first, delta, loaded_at=loaded_at, salt=salt, days=(DAYS - 3, DAYS))
 
-        # the fixed cost of an incremental run: nothing new to process (watermarks, dbt's per-model work)
-        noop_inc_s = runner("run")
-        noop_inc_nodes = runner.node_seconds()
         # incremental runs, each after its own 1% batch; the best one is compared, as for the full build
         incs: list[tuple[float, dict[str, Any]]] = []
         for k in range(INC_REPEATS):
             late_batch(n + k * delta, f"2026-01-02 {6 + 3 * k:02d}:00:00", 101 * (k + 1))
             incs.append((runner("run"), runner.node_seconds()))
         run_inc_s, run_inc_nodes = min(incs, key=lambda sample: sample[0])
+        # the floor under them: the same run with nothing new to process (watermarks, dbt's per-model work)
+        noops = [(runner("run"), runner.node_seconds()) for _ in range(2)]
+        noop_inc_s, noop_inc_nodes = min(noops, key=lambda sample: sample[0])
         late_batch(n + INC_REPEATS * delta, "2026-01-02 18:00:00", 707)
         build_inc_s = runner("build")
         build_inc_nodes = runner.node_seconds()
