@@ -149,6 +149,11 @@ class PostgresServer:
             self._pg("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", check=False)
         self.port = self.port or free_port()
         self._chown_tree()
+        # A throwaway local server: no durability (fsync, synchronous commit, full-page writes off), no WAL
+        # for tables created and filled in one transaction (wal_level=minimal: dbt's table builds, CTAS),
+        # no checkpoint in the middle of a million-row build (max_wal_size), and sorts and hashes of the
+        # marts in memory (work_mem; maintenance_work_mem for index builds). The dbt bench's baseline
+        # runs on the same server with the same settings.
         opts = (
             f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "

@@ -25,6 +25,7 @@ import pytest
 
 from lambdas.build_marts.handler import DBT_DIR, DbtBuildFailed, build_marts, invoke_dbt, work_dir
 from orchestration.runtime.stack import LocalStack
+from orchestration.settings import reset_settings_cache
 from tests.helpers import run_without_semaphores
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,27 @@ def test_runs_in_process_and_writes_only_under_home(own_schema: str, tmp_path: P
     with psycopg.connect(own_schema) as conn:
         count = conn.execute(f"select count(*) from {SCHEMA}_staging.stg_mtx__transactions").fetchone()
     assert count is not None
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_the_log_file_has_sql_statements_at_debug_only(
+    own_schema: str, level: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MTX_LOG_LEVEL", level)
+    reset_settings_cache()
+    log = work_dir() / "logs" / "dbt.log"
+    start = log.stat().st_size if log.exists() else 0
+    try:
+        done = invoke_dbt("run", "--select", "stg_mtx__transactions", target="local")
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
+    assert done.success, done.error
+    with log.open(encoding="utf-8") as fh:
+        fh.seek(start)
+        written = fh.read()
+    assert "OK created sql view model" in written
+    assert ("SQL status:" in written) == (level == "DEBUG"), written[-2000:]
 
 
 def test_a_failing_model_is_named_with_its_reason(own_schema: str) -> None:
