@@ -7,8 +7,8 @@
   cannot exist, and scanning a million rows to look for them costs more than a
   second per build: the test then selects nothing. Otherwise, for a relation
   without such an index (a landing copy, a view, a model without a unique
-  index) or a filtered test (`where:`), it runs dbt's own query. The dbt unique test ignores NULLs, as a
-  unique index does.
+  index) or a filtered test (`where:`), it runs dbt's own query. dbt's unique
+  test ignores NULLs, as a unique index does.
   Redshift does not enforce keys: there dbt's own query always runs.
 -#}
 {% macro postgres__test_unique(model, column_name) %}

@@ -120,12 +120,10 @@ def work_dir() -> Path:
     return get_settings().home / "dbt"
 
 
-def invoke_dbt(
-    *args: str, target: str | None = None, project_dir: Path = DBT_DIR, write_json: bool = False
-) -> DbtInvocation:
+def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DIR) -> DbtInvocation:
     """Run `dbt <args>` in this process (warm: dbt stays imported, its partial parse kept).
 
-    The results come back in process, so by default dbt does not write manifest.json and
+    The results come back in process, so dbt does not write manifest.json and
     run_results.json: serialising the manifest twice per command costs ~0.5 s of CPU here,
     and nothing reads them in a Lambda. The partial-parse file is written, and dbt's log
     file at the service's log level (MTX_LOG_LEVEL): every SQL statement only at DEBUG,
@@ -142,7 +140,7 @@ def invoke_dbt(
         "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
         "--log-level-file", "debug" if settings.log_level.upper() == "DEBUG" else "info",
         "--quiet", "--no-send-anonymous-usage-stats", "--no-version-check",
-        "--write-json" if write_json else "--no-write-json",
+        "--no-write-json",
     ]  # fmt: skip
     with _lock:
         saved = {k: os.environ.get(k) for k in env}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -44,6 +45,20 @@ def alerts(stack: LocalStack) -> list[dict[str, Any]]:
     return out
 
 
+def job_alert(stack: LocalStack, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The one alert about this job. The state machine writes the job's final status before it
+    publishes the alert, so a finished job's alert may still be on its way: wait for it."""
+    deadline = time.monotonic() + timeout
+    found: list[dict[str, Any]] = []
+    while not found and time.monotonic() < deadline:
+        found = [a for a in alerts(stack) if a.get("job_id") == job_id]
+        if not found:
+            time.sleep(0.2)
+    found += [a for a in alerts(stack) if a.get("job_id") == job_id]  # a duplicate would be right behind
+    (note,) = found
+    return note
+
+
 def test_small_job_result_is_inline(api: LocalStack, clean_queues: LocalStack) -> None:
     accepted = submit(api, "player_analysis", {"min_purchases": 1})
     s = api.require_settings()
@@ -62,7 +77,7 @@ def test_small_job_result_is_inline(api: LocalStack, clean_queues: LocalStack) -
     # the synchronous API gives the same rows
     status, sync = get(api, "/analytics?operation=player_analysis")
     assert status == 200 and sync["result"] == job["result"]
-    (note,) = [a for a in alerts(api) if a.get("job_id") == accepted["job_id"]]
+    note = job_alert(api, accepted["job_id"])
     assert note == {
         "job_id": accepted["job_id"], "status": "COMPLETED", "operation": "player_analysis", "row_count": 3,
         "result_location": "inline", "execution_id": accepted["execution_arn"],
@@ -93,7 +108,7 @@ def test_large_job_result_goes_to_s3_with_a_presigned_link(api: LocalStack, clea
         Bucket=s.query_results_bucket, Key=f"analytics-jobs/{accepted['job_id']}/result.json"
     )
     assert head["ServerSideEncryption"] == "AES256"
-    (note,) = [a for a in alerts(api) if a.get("job_id") == accepted["job_id"]]
+    note = job_alert(api, accepted["job_id"])
     assert note["result_location"] == f"s3://{s.query_results_bucket}/analytics-jobs/{accepted['job_id']}/result.json"
     assert note["row_count"] == LARGE_PLAYERS
 
@@ -113,7 +128,7 @@ def test_job_retries_while_the_warehouse_is_down_then_fails_and_alerts(
     }
     assert sfn.REGISTRY.invocations[function] - before == 5  # first try + 4 retries (MaxAttempts)
     assert "result" not in job and "download_url" not in job
-    (note,) = [a for a in alerts(api) if a.get("job_id") == accepted["job_id"]]
+    note = job_alert(api, accepted["job_id"])
     assert note["status"] == "FAILED" and note["error"] == "DatabaseUnavailable"
     history = api.client("stepfunctions").describe_execution(executionArn=accepted["execution_arn"])
     assert history["status"] == "FAILED"

@@ -30,8 +30,9 @@
 -- ~0.2 s faster per million rows) leaves a scan of the whole table on every
 -- run; and the planner reads the newest loaded_at from it, so "rows loaded
 -- since X" is estimated right without re-analyzing the table after each run
--- (statistics are refreshed after a full build only). The raw table gets a BRIN index (pre-hook, PostgreSQL only): there only
--- the rows newer than the watermark are read, which are its last pages.
+-- (statistics are refreshed after a full build only). The raw table gets a
+-- BRIN index (pre-hook, PostgreSQL only): there only the rows newer than the
+-- watermark are read, which are its last pages.
 -- transaction_id has a unique index: PostgreSQL enforces the key, the
 -- incremental delete finds the replaced rows through it instead of scanning
 -- the table, and the `unique` test is answered by the index (see
