@@ -528,6 +528,27 @@ class Runner:
         return self.last
 
 
+def late_batch(dsn: str, first: int, count: int, *, loaded_at: str, salt: int, days: int) -> None:
+    """count new rows: events in the last 3 of `days` days, loaded at `loaded_at` (after everything else)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        load_prices(conn)
+        fill_raw(conn, first, count, loaded_at=loaded_at, salt=salt, days=(days - 3, days))
+
+
+def incremental_runs(
+    runner: Runner, dsn: str, first: int, delta: int, *, days: int, load_day: str, salt: int
+) -> list[tuple[float, dict[str, Any]]]:
+    """INC_REPEATS times: a late batch of delta rows, then `dbt run`; (seconds, node seconds) of each run."""
+    samples = []
+    for k in range(INC_REPEATS):
+        late_batch(
+            dsn, first + k * delta, delta, loaded_at=f"{load_day} {6 + 3 * k:02d}:00:00", salt=salt * (k + 1),
+            days=days,
+        )  # fmt: skip
+        samples.append((runner("run"), runner.node_seconds()))
+    return samples
+
+
 def year_of_history(runner: Runner, dsn: str, n: int) -> dict[str, Any]:
     """The incremental measurement again with the same n rows spread over a year instead of 90 days.
 
@@ -541,15 +562,9 @@ def year_of_history(runner: Runner, dsn: str, n: int) -> dict[str, Any]:
         load_prices(conn)
         fill_raw(conn, 0, n, loaded_at="hourly", salt=0, days=(0, days))
     build_s = runner("build", "--full-refresh")
-    runs = []
-    for k in range(INC_REPEATS):
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            load_prices(conn)
-            fill_raw(
-                conn, n + k * delta, delta, loaded_at=f"2026-10-02 {6 + 3 * k:02d}:00:00", salt=901 * (k + 1),
-                days=(days - 3, days),
-            )  # fmt: skip
-        runs.append(runner("run"))
+    runs = [
+        seconds for seconds, _ in incremental_runs(runner, dsn, n, delta, days=days, load_day="2026-10-02", salt=901)
+    ]
     return {
         "days_of_history": days,
         "dbt_build_full_refresh_seconds": _r(build_s),
@@ -613,25 +628,16 @@ def run(report: Report, n: int | None = None) -> None:
 
         delta = max(1, n // 100)
 
-        def late_batch(first: int, loaded_at: str, salt: int) -> None:
-            """1% new rows: mostly the last 3 days, loaded after everything else."""
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                load_prices(conn)
-                fill_raw(conn, first, delta, loaded_at=loaded_at, salt=salt, days=(DAYS - 3, DAYS))
-
         # incremental runs, each after its own 1% batch; the best one is compared, as for the full build
-        incs: list[tuple[float, dict[str, Any]]] = []
-        for k in range(INC_REPEATS):
-            late_batch(n + k * delta, f"2026-01-02 {6 + 3 * k:02d}:00:00", 101 * (k + 1))
-            incs.append((runner("run"), runner.node_seconds()))
+        incs = incremental_runs(runner, dsn, n, delta, days=DAYS, load_day="2026-01-02", salt=101)
         run_inc_s, run_inc_nodes = min(incs, key=lambda sample: sample[0])
         # the floor under them: the same run with nothing new to process (watermarks, dbt's per-model work)
         noops = [(runner("run"), runner.node_seconds()) for _ in range(2)]
         noop_inc_s, noop_inc_nodes = min(noops, key=lambda sample: sample[0])
-        late_batch(n + INC_REPEATS * delta, "2026-01-02 18:00:00", 707)
+        late_batch(dsn, n + INC_REPEATS * delta, delta, loaded_at="2026-01-02 18:00:00", salt=707, days=DAYS)
         build_inc_s = runner("build")
         build_inc_nodes = runner.node_seconds()
-        late_batch(n + (INC_REPEATS + 1) * delta, "2026-01-02 21:00:00", 808)
+        late_batch(dsn, n + (INC_REPEATS + 1) * delta, delta, loaded_at="2026-01-02 21:00:00", salt=808, days=DAYS)
         run_inc_cli_s = dbt("run")
         base2_s, _ = run_baseline(dsn)
         inc_check = compare(dsn)
