@@ -310,6 +310,54 @@ def test_unique_is_answered_by_a_unique_index_and_scans_without_one(
 
 
 @pytest.mark.integration
+def test_raw_brin_index_is_created_then_kept_summarized(
+    first_build: DbtResult, warehouse: psycopg.Connection, dbt: Dbt
+) -> None:
+    """The fct_transactions pre-hook (macros/source_loaded_at_index.sql) gave the raw table a BRIN
+    index on loaded_at, and every run summarizes the page ranges appended since the last one: an
+    unsummarized range matches every "loaded_at > watermark" scan.
+
+    Proof: with autovacuum off for the table (nothing else summarizes), rows are appended and deleted
+    again (new page ranges, no new transactions), then fct_transactions runs with nothing to add.
+    Summarizing afterwards finds nothing left to do; without the hook it would find those ranges."""
+    raw = f"{RAW_SCHEMA}.mtx_transactions"
+    [(index,)] = warehouse.execute(
+        "select quote_ident(schemaname) || '.' || quote_ident(indexname) from pg_indexes"
+        " where schemaname = %s and tablename = 'mtx_transactions' and indexdef like '%%USING brin (loaded_at)'",
+        (RAW_SCHEMA,),
+    ).fetchall()
+    columns = ", ".join(c.name for c in COLUMNS)
+    fill = ", ".join(
+        {"transaction_id": "'brin-' || g", "loaded_at": "timestamp '2031-01-01' + g * interval '1 second'"}.get(
+            c.name, c.name
+        )
+        for c in COLUMNS
+    )
+    warehouse.execute(f"alter table {raw} set (autovacuum_enabled = false)")
+    try:
+        pages_before = warehouse.execute(
+            f"select pg_relation_size('{raw}') / current_setting('block_size')::int"
+        ).fetchone()[0]
+        warehouse.execute(
+            f"insert into {raw} ({columns}) select {fill}"
+            f" from {raw} as t cross join generate_series(1, 8000) as g where t.transaction_id = 't01'"
+        )
+        warehouse.execute(f"delete from {raw} where transaction_id like 'brin-%%'")
+        pages_after = warehouse.execute(
+            f"select pg_relation_size('{raw}') / current_setting('block_size')::int"
+        ).fetchone()[0]
+        assert pages_after - pages_before > 128  # more than one new range of 128 pages
+        result = dbt(
+            "run", "--target", "local", "--select", "fct_transactions",
+            "--vars", json.dumps({"mtx_raw_schema": RAW_SCHEMA}), target_name="brin",
+        )  # fmt: skip
+        assert_success(result)
+        assert warehouse.execute("select brin_summarize_new_values(%s::regclass)", (index,)).fetchone()[0] == 0
+    finally:
+        warehouse.execute(f"alter table {raw} reset (autovacuum_enabled)")
+
+
+@pytest.mark.integration
 def test_fct_transactions_converts_to_usd(first_build: DbtResult, warehouse: psycopg.Connection) -> None:
     rows = by_key(query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transactions"), "transaction_id")
     assert len(rows) == len(FIRST_BATCH)
