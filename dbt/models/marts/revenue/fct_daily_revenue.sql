@@ -54,7 +54,7 @@ daily as (
         sum(case when is_refunded then 1 else 0 end) as refund_count,
         sum(case when transaction_status = 'failed' then 1 else 0 end) as failed_count,
         sum(case when transaction_status = 'pending' then 1 else 0 end) as pending_count,
-        count(distinct case when is_completed then player_id end) as paying_player_count,
+        count(distinct case when is_completed then {{ bytewise("player_id") }} end) as paying_player_count,
         sum(case when is_completed then amount_usd end) as revenue_usd,
         sum(case when is_refunded then amount_usd end) as refunded_usd,
         sum(case when is_completed and not has_exchange_rate then 1 else 0 end) as unconverted_purchase_count,

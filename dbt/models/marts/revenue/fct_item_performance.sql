@@ -59,7 +59,7 @@ item_months as (
         event_month as sales_month,
         item_id,
         sum(case when is_completed then 1 else 0 end) as units_sold,
-        count(distinct case when is_completed then player_id end) as buyer_count,
+        count(distinct case when is_completed then {{ bytewise("player_id") }} end) as buyer_count,
         sum(case when is_completed then amount_usd end) as revenue_usd,
         sum(case when is_refunded then 1 else 0 end) as refund_count,
         max(loaded_at) as last_loaded_at
