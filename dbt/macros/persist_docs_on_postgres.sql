@@ -37,22 +37,16 @@
         {%- endif -%}
         {%- if want_columns -%}
             {%- set documented = validate_doc_columns(relation, model.columns, existing.keys() | list) -%}
-            {%- set changed = {} -%}
             {%- for name, column in documented.items() -%}
                 {%- set stored_name = name if column['quote'] else name | lower -%}
                 {%- if existing.get(stored_name, '') != (column['description'] or '') -%}
-                    {%- do changed.update({name: column}) -%}
-                {%- endif -%}
-            {%- endfor -%}
-            {%- if changed -%}
-                {%- for name, column in changed.items() -%}
                     {%- do statements.append(
                         'comment on column ' ~ relation ~ '.'
                         ~ (adapter.quote(name) if column['quote'] else name)
                         ~ ' is ' ~ postgres_escape_comment(column['description'] or '') ~ ';'
                     ) -%}
-                {%- endfor -%}
-            {%- endif -%}
+                {%- endif -%}
+            {%- endfor -%}
         {%- endif -%}
         {%- if statements -%}
             {%- do run_query(statements | join('\n')) -%}

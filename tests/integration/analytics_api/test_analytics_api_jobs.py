@@ -48,13 +48,17 @@ def alerts(stack: LocalStack) -> list[dict[str, Any]]:
 def job_alert(stack: LocalStack, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """The one alert about this job. The state machine writes the job's final status before it
     publishes the alert, so a finished job's alert may still be on its way: wait for it."""
+
+    def this_jobs() -> list[dict[str, Any]]:
+        return [a for a in alerts(stack) if a.get("job_id") == job_id]
+
     deadline = time.monotonic() + timeout
     found: list[dict[str, Any]] = []
     while not found and time.monotonic() < deadline:
-        found = [a for a in alerts(stack) if a.get("job_id") == job_id]
+        found = this_jobs()
         if not found:
             time.sleep(0.2)
-    found += [a for a in alerts(stack) if a.get("job_id") == job_id]  # a duplicate would be right behind
+    found += this_jobs()  # a duplicate would be right behind
     (note,) = found
     return note
 

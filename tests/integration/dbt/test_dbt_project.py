@@ -389,20 +389,21 @@ def test_raw_brin_index_is_created_then_kept_summarized(
         )
         for c in COLUMNS
     )
+
+    def pages() -> int:
+        return int(
+            warehouse.execute(f"select pg_relation_size('{raw}') / current_setting('block_size')::int").fetchone()[0]
+        )
+
     warehouse.execute(f"alter table {raw} set (autovacuum_enabled = false)")
     try:
-        pages_before = warehouse.execute(
-            f"select pg_relation_size('{raw}') / current_setting('block_size')::int"
-        ).fetchone()[0]
+        pages_before = pages()
         warehouse.execute(
             f"insert into {raw} ({columns}) select {fill}"
             f" from {raw} as t cross join generate_series(1, 8000) as g where t.transaction_id = 't01'"
         )
         warehouse.execute(f"delete from {raw} where transaction_id like 'brin-%%'")
-        pages_after = warehouse.execute(
-            f"select pg_relation_size('{raw}') / current_setting('block_size')::int"
-        ).fetchone()[0]
-        assert pages_after - pages_before > 128  # more than one new range of 128 pages
+        assert pages() - pages_before > 128  # more than one new range of 128 pages
         result = dbt(
             "run", "--target", "local", "--select", "fct_transactions",
             "--vars", json.dumps({"mtx_raw_schema": RAW_SCHEMA}), target_name="brin",
