@@ -26,8 +26,14 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 run: venv ## run the pipeline locally end to end (starts and stops everything itself)
 	$(VENV)/bin/mtx demo
 
-test: venv tf-check ## run every test (unit, integration, e2e) against the real local stack, and tf-check
-	$(PY) -m pytest
+test: venv tf-check ## run every test (unit, integration, e2e) against the real local stack, and tf-check; the 15 slowest last
+	$(PY) -m pytest --durations=15
+
+test-unit: venv ## the unit tier only: no servers, no JVM, under a minute
+	$(PY) -m pytest -m unit tests/unit
+
+soak: venv ## volume runs kept out of `make test`: the exactly-once invariant over 10,000 transactions
+	MTX_EXACTLY_ONCE_N=10000 $(PY) -m pytest --durations=5 tests/integration/test_exactly_once.py
 
 tf-check: venv ## Terraform: fmt, offline init+validate, terraform test, HCL cross-checks, checkov (says what it could not run)
 	bash infra/scripts/tf_check.sh
@@ -55,4 +61,4 @@ down: venv ## stop a local stack started by `mtx up`
 clean: ## remove local state (.local/)
 	rm -rf .local
 
-.PHONY: help venv lock run test tf-check package check bench schema up down clean
+.PHONY: help venv lock run test test-unit soak tf-check package check bench schema up down clean

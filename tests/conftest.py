@@ -1,15 +1,25 @@
-"""Shared fixtures: the real local stack (PostgreSQL + moto server + API), once per test session."""
+"""Shared fixtures: the real local stack (PostgreSQL + moto server + API) and one SparkSession, once per test run."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from orchestration.runtime.stack import LocalStack
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+pytest_plugins = ["tests.tiers"]
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +38,50 @@ def stack() -> Iterator[LocalStack]:
     finally:
         local.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local SparkSession (UTC) for the whole run: the Glue tests and the stack's local Glue job share it.
+
+    ``local_spark_session`` ends in ``getOrCreate``, so the flatten job the local runtime runs in this
+    process (lambdas/run_flatten_job) gets this session instead of starting a second JVM.
+    """
+    from glue_jobs.flatten_transactions import job
+
+    # PySpark turns timestamps into naive datetimes in the *Python* process's zone: make it UTC too
+    previous_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    session = job.local_spark_session(app_name="mtx-tests", master="local[2]", shuffle_partitions=2)
+    try:
+        yield session
+    finally:
+        session.stop()
+        if previous_tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = previous_tz
+        time.tzset()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """moto in-process: an analytics and a curated bucket, S3 and Glue clients (the Glue tests)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        glue = boto3.client("glue", region_name="us-east-1")
+        for bucket in ("mtx-test-analytics", "mtx-test-curated"):
+            s3.create_bucket(Bucket=bucket)
+        yield {"s3": s3, "glue": glue, "bucket": "mtx-test-analytics", "curated": "mtx-test-curated"}
 
 
 @pytest.fixture
@@ -50,11 +104,14 @@ def repo_root() -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that need no local stack run first, those that use it after.
+    """Test files that need no local stack run first, those that use it after, each file in one piece.
 
     Some tests use moto in-process (``mock_aws``), which resets every moto backend
     of this process when it starts and stops, the running stack's included.
     Running them all before the session's stack is first created keeps the two
-    apart; the relative order inside each group is kept.
+    apart. A file goes to the stack group when any of its tests uses the stack,
+    so that its module-scoped fixtures (a Terraform-provisioned stack, a dbt
+    build) are set up once, not once per group; the order inside each group is kept.
     """
-    items.sort(key=lambda item: "stack" in getattr(item, "fixturenames", ()))
+    uses_stack = {item.path for item in items if "stack" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: item.path in uses_stack)

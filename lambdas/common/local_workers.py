@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 ENV = "MTX_LOCAL_WORKER_PROCESSES"
 T = TypeVar("T")
@@ -77,13 +77,13 @@ class _Failed:
         except Exception:  # noqa: BLE001 - any exception that does not survive the trip is rebuilt by name
             self.exc = None
 
-    def reraise(self) -> None:
+    def reraise(self) -> NoReturn:
         if self.exc is not None:
             raise self.exc
         raise type(self.name, (Exception,), {"__module__": __name__})(self.message)
 
 
-def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+def _call(fn: Callable[..., T], args: tuple[Any, ...]) -> T | _Failed:
     try:
         return fn(*args)
     except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
@@ -96,7 +96,7 @@ def run(fn: Callable[..., T], *args: Any) -> T:
     if workers <= 0:
         return fn(*args)
     try:
-        result = _get_pool(workers).submit(_call, fn, args).result()
+        result: T | _Failed = _get_pool(workers).submit(_call, fn, args).result()
     except BrokenProcessPool:
         shutdown()  # a worker died (killed, out of memory): the next call starts a fresh pool
         raise

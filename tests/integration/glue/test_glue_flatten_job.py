@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -67,18 +66,6 @@ def _put(s3: Any, day: str, records: list[dict[str, Any] | str], name: str | Non
     for r in records:
         assert isinstance(r, dict)
         s3.put_object(Bucket=BUCKET, Key=f"transactions/dt={day}/{r['transactionId']}.json", Body=json.dumps(r))
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    previous_tz = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    session = job.local_spark_session(app_name="mtx-glue-it", master="local[2]", shuffle_partitions=2)
-    yield session
-    session.stop()
-    os.environ.pop("TZ", None) if previous_tz is None else os.environ.__setitem__("TZ", previous_tz)
-    time.tzset()
 
 
 @pytest.fixture(scope="module")

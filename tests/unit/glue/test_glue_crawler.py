@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from glue_helpers import make_tx, put_records, record
 
 from glue_jobs import crawler, glue_types
 from glue_jobs.crawler import CrawlerDefinition, InvalidCrawlerDefinition
+from tests.glue_helpers import make_tx, put_records, record
 
 pytestmark = pytest.mark.unit
 DATABASE = "mtx_test"

@@ -9,6 +9,9 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[3]
 DOCKER = REPO / "infra" / "docker" / "analytics"
 

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from glue_helpers import DAY, make_tx, put_records, record, write_partition
 from pyspark.sql import SparkSession
 
 from glue_jobs import crawler
 from glue_jobs.flatten_transactions import job, transforms
 from glue_jobs.flatten_transactions.job import JobArgs, JobArgumentError, Partition, S3Object
+from tests.glue_helpers import DAY, make_tx, put_records, record, write_partition
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration
 UTC = dt.UTC
 
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from glue_helpers import DAY, INGESTED_AT, make_tx, read, record, write_partition
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
@@ -16,9 +15,10 @@ from contracts import PII_FIELDS, Transaction
 from contracts.warehouse import COLUMNS
 from glue_jobs import glue_types
 from glue_jobs.flatten_transactions import transforms
+from tests.glue_helpers import DAY, INGESTED_AT, make_tx, read, record, write_partition
 
 LOADED_AT = dt.datetime(2025, 2, 10, 3, 0, tzinfo=dt.UTC)
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration
 
 
 def _leaf_paths(schema: T.StructType, prefix: str = "") -> dict[str, T.DataType]:
