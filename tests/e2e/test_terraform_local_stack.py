@@ -8,20 +8,16 @@ its API, its state machine, the compliance store, the analytics copy, the
 dead-letter queue.
 
 Runs where a terraform binary and the hashicorp/aws provider (an offline mirror,
-as on these machines) exist; elsewhere it skips and says which is missing.
+as on these machines) exist; elsewhere it skips and says which is missing. The
+stack itself (``tf_stack``) is started in the background by tests/e2e/conftest.py.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,48 +27,13 @@ import pytest
 
 from orchestration import manifest
 from orchestration.dlq import list_dead_letters
-from orchestration.runtime import terraform
-from orchestration.runtime.stack import LocalStack, read_state
+from orchestration.runtime.stack import LocalStack
 from orchestration.settings import REPO_ROOT, Settings
-from tests.helpers import seed_tx, stack_env
+from tests.helpers import seed_tx
 
 pytestmark = pytest.mark.e2e
 
 MTX = [sys.executable, "-m", "orchestration.cli"]
-
-
-@pytest.fixture(scope="module")
-def tf_stack() -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
-    reason = terraform.unavailable()
-    if reason:
-        pytest.skip(f"terraform apply of envs/local not run: {reason}")
-    home = Path(tempfile.mkdtemp(prefix="mtx-e2e-tf-"))
-    home.chmod(0o755)
-    proc = subprocess.Popen(
-        [*MTX, "--home", str(home), "up", "--terraform"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        deadline = time.monotonic() + 1200
-        while not (home / "stack.env").exists():
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"mtx up --terraform exited {proc.returncode}:\n{proc.stdout.read() if proc.stdout else ''}"
-                )
-            assert time.monotonic() < deadline, "mtx up --terraform did not come up in 20 minutes"
-            time.sleep(1)
-        env = stack_env(home)
-        state = read_state(home)
-        assert state is not None
-        state["home"] = str(home)
-        yield state, env
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def clients_of(state: dict[str, Any], env: dict[str, str]) -> Any:

@@ -8,8 +8,8 @@ construct.
 
 The tests write their own schemas (raw copy `dbt_it_raw`, marts `dbt_it`, ...)
 so that they neither read nor disturb what else lives in the warehouse. dbt
-runs as a subprocess (`.venv/bin/dbt`, cwd dbt/) with its own target and log
-folders, so a developer's dbt/target is left alone.
+runs in this process (``dbtRunner``, as BuildMarts runs it) with its own target and
+log folders, so a developer's dbt/target is left alone.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,10 @@ import yaml
 
 from contracts.transaction import Gateway, ItemType, PaymentMethod, ServerRegion, TransactionStatus
 from contracts.warehouse import COLUMNS
+from tests.dbt_runner import Dbt, DbtResult
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DBT_DIR = REPO_ROOT / "dbt"
-DBT = Path(sys.executable).with_name("dbt")
 
 RAW_SCHEMA = "dbt_it_raw"
 BROKEN_RAW_SCHEMA = "dbt_it_raw_broken"
@@ -128,68 +127,6 @@ RELOADED = {"transaction_id": "t06", "transaction_status": "completed", "loaded_
 # --------------------------------------------------------------------------- helpers
 
 
-@dataclass
-class DbtResult:
-    returncode: int
-    output: str
-    run_results: dict[str, Any]
-
-    def statuses(self) -> dict[str, str]:
-        return {r["unique_id"]: r["status"] for r in self.run_results.get("results", [])}
-
-
-class Dbt:
-    """Runs `dbt` in dbt/ against the test warehouse, in its own target and log folders."""
-
-    def __init__(self, dsn: str, workdir: Path) -> None:
-        params = psycopg.conninfo.conninfo_to_dict(dsn)
-        self.env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("MTX_", "DBT_")) or key == "MTX_ANALYSTS_ROLE"
-        }
-        self.env.update(
-            {
-                "MTX_WAREHOUSE_HOST": str(params.get("host") or "127.0.0.1"),
-                "MTX_WAREHOUSE_PORT": str(params.get("port") or "5432"),
-                "MTX_WAREHOUSE_USER": str(params.get("user") or "mtx"),
-                "MTX_WAREHOUSE_PASSWORD": str(params.get("password") or ""),
-                "MTX_WAREHOUSE_DBNAME": str(params.get("dbname") or "warehouse"),
-                "MTX_DBT_SCHEMA": MARTS_SCHEMA,
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                "DBT_VERSION_CHECK": "false",
-                "DBT_USE_COLORS": "false",
-            }
-        )
-        self.workdir = workdir
-
-    def __call__(self, *args: str, target_name: str = "main", env: dict[str, str] | None = None) -> DbtResult:
-        target_path = self.workdir / target_name
-        command = [
-            str(DBT),
-            *args,
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(target_path),
-            "--log-path",
-            str(self.workdir / "logs"),
-        ]
-        done = subprocess.run(
-            command,
-            cwd=DBT_DIR,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        results_file = target_path / "run_results.json"
-        run_results = json.loads(results_file.read_text()) if results_file.exists() else {}
-        if results_file.exists():
-            results_file.unlink()  # a later command without results must not read these
-        return DbtResult(done.returncode, done.stdout + done.stderr, run_results)
-
-
 def insert_raw(conn: psycopg.Connection, schema: str, rows: list[dict[str, Any]]) -> None:
     names = [c.name for c in COLUMNS]
     placeholders = ", ".join(["%s"] * len(names))
@@ -237,7 +174,7 @@ def warehouse(warehouse_dsn: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture(scope="module")
 def dbt(warehouse_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Dbt:
-    return Dbt(warehouse_dsn, tmp_path_factory.mktemp("dbt"))
+    return Dbt(warehouse_dsn, tmp_path_factory.mktemp("dbt"), MARTS_SCHEMA)
 
 
 @pytest.fixture(scope="module")

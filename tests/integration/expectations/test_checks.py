@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from contracts.transaction import Transaction
 from contracts.warehouse import COLUMNS
 from expectations.checkpoint import CheckReport, flatten_record, run_checks_on_stack
 from orchestration.runtime.stack import LocalStack
+from tests.dbt_runner import Dbt
 from tests.helpers import run_without_semaphores, seed_tx
 
 pytestmark = pytest.mark.integration
@@ -110,24 +110,11 @@ def put_objects(s3: Any, bucket: str, prefix: str, records: list[dict[str, Any]]
 
 
 def run_dbt(stack: LocalStack, tag: str, raw_schema: str, work: Path) -> None:
-    env = {**os.environ, **stack.env(), "MTX_DBT_SCHEMA": tag, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    cmd = [
-        str(REPO / ".venv" / "bin" / "dbt"),
-        "build",
-        "--target",
-        "local",
-        "--profiles-dir",
-        str(REPO / "dbt"),
-        "--target-path",
-        str(work / "target"),
-        "--log-path",
-        str(work / "logs"),
-        "--vars",
-        json.dumps({"mtx_raw_schema": raw_schema}),
-    ]
-    proc = subprocess.run(cmd, cwd=REPO / "dbt", env=env, capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"dbt build failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+    """``dbt build`` of the marts into this test's schemas, in this process."""
+    result = Dbt(stack.dsn("warehouse"), work, schema=tag)("build", "--target", "local", "--vars",
+                                                            json.dumps({"mtx_raw_schema": raw_schema}))  # fmt: skip
+    if result.returncode != 0:
+        pytest.fail(f"dbt build failed ({result.returncode}):\n{result.output[-6000:]}")
 
 
 def drain(stack: LocalStack, url: str, wait: float = 10.0) -> list[dict[str, Any]]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,6 @@ from contracts.warehouse import COLUMNS
 from glue_jobs import crawler
 from glue_jobs.flatten_transactions import job
 from glue_jobs.flatten_transactions.job import JobArgs
-from orchestration.runtime.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 DATABASE = "mtx_it"
@@ -69,16 +66,8 @@ def _put(s3: Any, day: str, records: list[dict[str, Any] | str], name: str | Non
 
 
 @pytest.fixture(scope="module")
-def warehouse_dsn() -> Iterator[str]:
-    root = Path(tempfile.mkdtemp(prefix="mtx-glue-it-pg-"))
-    root.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the tests run as root
-    server = PostgresServer(root=root)
-    server.start()
-    try:
-        yield server.app_dsn("warehouse")
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+def warehouse_dsn(fresh_database: Callable[[str], str]) -> str:
+    return fresh_database("glue_it_warehouse")
 
 
 @pytest.fixture
