@@ -7,7 +7,7 @@ from typing import Any
 
 from contracts import Transaction
 from lambdas.common.aws import client
-from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PipelineError, PriceMismatch
+from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PipelineError, PriceMismatch, transient_faults
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
@@ -60,5 +60,6 @@ def check_item(tx: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@transient_faults
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return check_item(event["transaction"])

@@ -6,10 +6,14 @@ Transient errors (retried with backoff by the state machines) derive from
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from contracts.errors import InvalidTransaction
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PipelineError(Exception):
@@ -89,3 +93,63 @@ __all__ = [
     "TransientError",
     "cause_message",
 ]
+
+
+# --------------------------------------------------------------------------- transient faults of the services
+#: Error codes of AWS services that mean "try again later" (throttling, a 5xx, a request the service timed out).
+TRANSIENT_AWS_CODES = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException", "SlowDown", "RequestThrottled", "RequestThrottledException",
+    "ServiceUnavailable", "ServiceUnavailableException", "InternalError", "InternalFailure",
+    "InternalServerError", "InternalServerErrorException", "RequestTimeout", "RequestTimeoutException",
+    "TransactionInProgressException", "KMSThrottlingException", "KmsThrottled", "PriorRequestNotComplete",
+})  # fmt: skip
+
+
+def transient_service_error(exc: BaseException) -> TransientError | None:
+    """The transient error class a transport or service failure stands for, or None when it is not transient.
+
+    botocore's connection failures (reset, closed, timed out, endpoint unreachable), throttling and
+    5xx answers become ``StorageUnavailable`` (the AWS services a function stores in or reads from);
+    a PostgreSQL connection failure becomes ``DatabaseUnavailable``. The message names the service
+    or driver and the error class, never a value from the request.
+    """
+    if isinstance(exc, TransientError):
+        return exc
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ConnectionError | HTTPClientError):  # ConnectionClosedError, ReadTimeoutError, ...
+        return StorageUnavailable(f"an AWS service could not be reached: {type(exc).__name__}")
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in TRANSIENT_AWS_CODES or status >= 500:
+            operation = getattr(exc, "operation_name", "") or "a call"
+            return StorageUnavailable(f"AWS answered {operation} with {code or status}: retry later")
+        return None
+    try:
+        import psycopg
+    except ModuleNotFoundError:  # a function without the driver
+        return None
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return DatabaseUnavailable(f"the database failed: {type(exc).__name__}")
+    return None
+
+
+def transient_faults(fn: F) -> F:
+    """Handler decorator: a transient transport or service failure leaves as the task's transient error class
+    (``StorageUnavailable`` / ``DatabaseUnavailable``), which the state machines retry with backoff, instead
+    of as the library's own class (which no Retry names, so the record would be dead-lettered)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            mapped = transient_service_error(exc)
+            if mapped is None or mapped is exc:
+                raise
+            raise mapped from None
+
+    return cast(F, wrapper)

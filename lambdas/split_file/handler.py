@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lambdas.common.aws import client
-from lambdas.common.errors import PipelineError
+from lambdas.common.errors import PipelineError, transient_faults
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
@@ -147,5 +147,6 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS
 
 
 @logger.inject_lambda_context(log_event=False)
+@transient_faults
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return split(event["bucket"], event["key"], event["run_id"])

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from lambdas.common import db
-from orchestration import batch, dlq
+from orchestration import asl_policy, batch, dlq
 from orchestration.generate import generate
 from orchestration.runtime.stack import LocalStack
 
@@ -138,7 +138,8 @@ def test_database_outage_dead_letters_the_chunk_and_redrive_stores_it(clean_queu
     history = stack.client("stepfunctions").get_execution_history(executionArn=run["execution_id"], maxResults=1000)
     attempts = [e for e in history["events"] if e["type"] == "TaskScheduled"
                 and "process-chunk" in e["taskScheduledEventDetails"]["parameters"]]  # fmt: skip
-    assert len(attempts) == 5  # first try + 4 retries with backoff
+    # first try + every retry of the policy's database budget (orchestration/asl_policy.py)
+    assert len(attempts) == 1 + asl_policy.DATABASE.max_attempts
     letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
     assert Counter(d.error for d in letters)["DatabaseUnavailable"] == len(valid)
     report = dlq.redrive(stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"))

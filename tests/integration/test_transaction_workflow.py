@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
+import botocore.exceptions
 import psycopg
 import pytest
 
-from orchestration import dlq
+from orchestration import asl_policy, dlq
 from orchestration.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import run_execution, seed_tx, unique_id
@@ -223,7 +225,8 @@ def test_database_down_is_retried_then_dead_lettered_and_redrive_stores_it(clean
         e for e in history["events"]
         if e["type"] == "TaskScheduled" and "store-compliance" in e["taskScheduledEventDetails"]["parameters"]
     ]  # fmt: skip
-    assert len(compliance_attempts) == 5  # first try + 4 retries with backoff
+    # first try + every retry of the policy's database budget (orchestration/asl_policy.py)
+    assert len(compliance_attempts) == 1 + asl_policy.DATABASE.max_attempts
     letter = assert_dead_lettered(stack, tx, "DatabaseUnavailable", "unavailable")
     assert letter.transaction_id == tx["transactionId"]
     # the analytics branch had written its copy; the compensation removed it (never half-stored)
@@ -291,3 +294,60 @@ def _restore_bucket(stack: LocalStack, saved: list[tuple[str, bytes]]) -> None:
     s3 = stack.client("s3")
     for key, body in saved:
         s3.put_object(Bucket=stack.require_settings().analytics_bucket, Key=key, Body=body)
+
+
+def test_a_lost_connection_to_an_aws_service_is_retried_not_dead_lettered(clean_queues: LocalStack) -> None:
+    """CheckItemInShop's catalogue read loses its connection four times in a row (botocore retries three
+    times itself, then the function raises StorageUnavailable, which the workflow retries): the
+    transaction is stored, and nothing is dead-lettered. Before the handlers mapped transport errors,
+    ConnectionClosedError left the function as itself, no Retry named it, and a valid transaction was
+    dead-lettered."""
+    stack = clean_queues
+    tx = seed_tx()
+    catalogue = stack.require_settings().item_catalogue_table.encode()
+    left = {"failures": 4}
+
+    def drop(request: Any, **_: Any) -> None:
+        if left["failures"] > 0 and catalogue in (request.body or b""):
+            left["failures"] -= 1
+            raise botocore.exceptions.ConnectionClosedError(endpoint_url=request.url)
+
+    events = stack.client("dynamodb").meta.events  # the handlers' own client (one per service and process)
+    events.register("before-send.dynamodb.GetItem", drop, unique_id="test-drop-catalogue-reads")
+    try:
+        d = send_and_wait(stack, tx)
+    finally:
+        events.unregister("before-send.dynamodb.GetItem", unique_id="test-drop-catalogue-reads")
+    assert left["failures"] == 0, "the fault was not injected"
+    assert d["status"] == "SUCCEEDED", d.get("cause")
+    assert json.loads(d["output"])["outcome"] == "STORED"
+    assert_stored_once(stack, tx)
+    assert dead_letters(stack) == []
+
+
+def test_register_transaction_after_a_lost_answer_finds_its_own_write_and_stores(clean_queues: LocalStack) -> None:
+    """The conditional put of RegisterTransaction landed but its answer was lost: the retry finds the
+    PENDING row written by this very execution and carries on, instead of calling it a duplicate and
+    leaving it PENDING forever. The row is written beforehand with the execution's own id (an execution
+    ARN is its state machine's ARN and its name)."""
+    stack = clean_queues
+    tx = seed_tx()
+    name = uuid.uuid4().hex
+    execution_arn = stack.state_machine_arn("transaction").replace(":stateMachine:", ":execution:") + f":{name}"
+    stack.client("dynamodb").put_item(
+        TableName=stack.require_settings().execution_status_table,
+        Item={"transaction_id": {"S": tx["transactionId"]}, "status": {"S": "PENDING"},
+              "execution_id": {"S": execution_arn}},
+    )  # fmt: skip
+    sfn = stack.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=stack.state_machine_arn("transaction"), name=name,
+        input=json.dumps({"transaction": tx, "received_at": "2026-11-22T00:00:00Z"}),
+    )  # fmt: skip
+    assert started["executionArn"] == execution_arn
+    outcome = wait_for(stack.client, [execution_arn])
+    assert outcome.stored == [execution_arn], outcome
+    assert_stored_once(stack, tx)
+    # another execution with the same transaction id is still a duplicate
+    again = send_and_wait(stack, tx)
+    assert json.loads(again["output"])["outcome"] == "DUPLICATE"
