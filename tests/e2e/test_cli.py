@@ -125,6 +125,7 @@ def test_demo_runs_end_to_end_and_cleans_up() -> None:
         )  # fmt: skip
         assert out.returncode == 0, out.stdout + out.stderr
         assert "invariant            stored + duplicates + dead-lettered = sent: OK" in out.stdout
+        assert "valid dead-lettered  0\n" in out.stdout
         assert "stopped" in out.stdout
         assert not _postgres_pids(home / "demo")
     finally:
