@@ -15,6 +15,10 @@ from orchestration.runtime.ports import free_port
 from orchestration.settings import Settings
 
 MAX_BODY = 256 * 1024  # API Gateway's payload limit is 10 MB; a transaction is < 2 KB
+#: POST /transactions: in AWS the WAF's common rule set (SizeRestrictions_BODY) blocks a body over 8 KB before
+#: API Gateway starts the workflow, which keeps every state's data far below Step Functions' 256 KB limit
+#: (States.DataLimitExceeded); the same limit here
+MAX_TRANSACTION_BODY = 8 * 1024
 
 #: Resources proxied to the analytics_api Lambda (API Gateway proxy integration): (method, resource).
 ANALYTICS_ROUTES: tuple[tuple[str, str], ...] = (
@@ -136,9 +140,17 @@ class ApiServer:
                 if self.path.rstrip("/") != "/transactions":
                     self._send(404, {"error": "NotFound", "message": f"no route POST {self.path}"})
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
-                    self._send(413, {"error": "PayloadTooLarge", "message": f"body over {MAX_BODY} bytes"})
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0 or length > MAX_TRANSACTION_BODY:
+                    self.close_connection = True  # the body stays unread
+                    if length < 0:
+                        self._send(400, {"error": "BadRequest", "message": "invalid Content-Length"})
+                    else:
+                        message = f"a transaction body is at most {MAX_TRANSACTION_BODY} bytes"
+                        self._send(413, {"error": "PayloadTooLarge", "message": message})
                     return
                 raw = self.rfile.read(length)
                 try:

@@ -351,3 +351,16 @@ def test_register_transaction_after_a_lost_answer_finds_its_own_write_and_stores
     # another execution with the same transaction id is still a duplicate
     again = send_and_wait(stack, tx)
     assert json.loads(again["output"])["outcome"] == "DUPLICATE"
+
+
+def test_a_body_over_the_transaction_limit_is_refused_before_any_workflow(clean_queues: LocalStack) -> None:
+    """8 KiB, as the WAF in front of API Gateway: no state's data can then approach Step Functions'
+    256 KB limit (States.DataLimitExceeded), where a transaction would be neither stored nor dead-lettered."""
+    stack = clean_queues
+    tx = seed_tx()
+    tx["item_purchased"]["item_name"] = "x" * (9 * 1024)
+    status, body = post(stack, json.dumps(tx).encode())
+    assert status == 413 and body["error"] == "PayloadTooLarge"
+    assert "x" * 20 not in json.dumps(body)  # the answer does not echo the body
+    assert compliance_row(stack, tx["transactionId"]) is None
+    assert status_of(stack, tx["transactionId"]) is None  # no workflow ran
