@@ -80,6 +80,13 @@ class RedriveReport:
     duplicates: int
     failed_again: int
     not_redrivable: int
+    #: failed again without being dead-lettered anew (the execution did not end in DEAD_LETTERED_FAIL, or is
+    #: still running): the old message stays in the queue, visible again, so nothing is lost
+    kept: int = 0
+
+
+#: the Fail state a transaction workflow ends in once it has put the transaction on the dead-letter queue
+DEAD_LETTERED_FAIL = "DataValidationError"
 
 
 def redrive(clients: Clients, queue_url: str, state_machine_arn: str, timeout: float = 600.0) -> RedriveReport:
@@ -107,13 +114,26 @@ def redrive(clients: Clients, queue_url: str, state_machine_arn: str, timeout: f
         if d.transaction_id:
             by_id[d.transaction_id] = arn
     outcomes = wait_for(clients, started, timeout=timeout)
-    for arn in (*outcomes.stored, *outcomes.duplicates, *outcomes.failed):
-        for d in started[arn]:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle)
+    # A message leaves the queue only once its transaction is settled: stored, a duplicate, or failed again
+    # AND dead-lettered again by that execution (it ended in the workflow's dead-lettered Fail). Anything
+    # else (a failure before the dead-letter queue was reached, a timeout) keeps the message.
+    relettered = [
+        arn for arn in outcomes.failed if sfn.describe_execution(executionArn=arn).get("error") == DEAD_LETTERED_FAIL
+    ]
+    settled = {*outcomes.stored, *outcomes.duplicates, *relettered}
+    kept = 0
+    for arn, letters_of_arn in started.items():
+        for d in letters_of_arn:
+            if arn in settled:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle)
+            else:
+                kept += 1
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
     return RedriveReport(
         taken=len(letters),
         stored=len(outcomes.stored),
         duplicates=len(outcomes.duplicates),
         failed_again=len(outcomes.failed),
         not_redrivable=not_redrivable,
+        kept=kept,
     )

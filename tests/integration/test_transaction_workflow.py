@@ -364,3 +364,32 @@ def test_a_body_over_the_transaction_limit_is_refused_before_any_workflow(clean_
     assert "x" * 20 not in json.dumps(body)  # the answer does not echo the body
     assert compliance_row(stack, tx["transactionId"]) is None
     assert status_of(stack, tx["transactionId"]) is None  # no workflow ran
+
+
+def test_redrive_keeps_a_message_whose_new_execution_failed_without_dead_lettering_it(
+    clean_queues: LocalStack,
+) -> None:
+    """A redriven execution that fails before it reaches the dead-letter queue (here: a workflow that
+    always fails with another error) must not take the message with it: the message stays, visible,
+    and the report says so. A failure that dead-letters anew, and a stored one, do delete it."""
+    stack = clean_queues
+    tx = seed_tx(transactionId=unique_id("redrive"))
+    tx["item_purchased"] = {**tx["item_purchased"], "item_id": "mtx_not_in_the_catalogue"}
+    d = send_and_wait(stack, tx)
+    assert d["status"] == "FAILED"
+    [letter] = dead_letters(stack)
+    sfn = stack.client("stepfunctions")
+    broken = sfn.create_state_machine(
+        name=f"always-fails-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom"}}}),
+        roleArn="arn:aws:iam::123456789012:role/test",
+    )["stateMachineArn"]
+    report = dlq.redrive(stack.client, stack.dead_letter_queue_url, broken)
+    assert (report.taken, report.failed_again, report.kept) == (1, 1, 1)
+    assert [x.message_id for x in dead_letters(stack)] == [letter.message_id]  # still there, visible
+
+    # through the real workflow it fails again (still not in the catalogue) and is dead-lettered anew
+    again = dlq.redrive(stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"))
+    assert (again.taken, again.failed_again, again.kept) == (1, 1, 0)
+    [new] = dead_letters(stack)
+    assert new.message_id != letter.message_id and new.error == "ItemNotFound"
