@@ -102,16 +102,8 @@ class ApiServer:
                     return False  # not an analytics route: the caller answers (the body is unread)
                 body: str | None = None
                 if method == "POST":
-                    try:
-                        length = int(self.headers.get("Content-Length") or 0)
-                    except ValueError:
-                        length = -1
-                    if length < 0 or length > MAX_BODY:
-                        self.close_connection = True  # the body stays unread
-                        if length < 0:
-                            self._send(400, {"error": "BadRequest", "message": "invalid Content-Length"})
-                        else:
-                            self._send(413, {"error": "PayloadTooLarge", "message": f"body over {MAX_BODY} bytes"})
+                    length = self._body_length(MAX_BODY, f"body over {MAX_BODY} bytes")
+                    if length is None:
                         return True
                     body = self.rfile.read(length).decode("utf-8", "replace") if length else None
                 event = proxy_event(method, self.path, dict(self.headers.items()), body)
@@ -124,6 +116,22 @@ class ApiServer:
                 payload = response["Payload"]
                 self._send(int(payload["statusCode"]), json.loads(payload["body"]))
                 return True
+
+            def _body_length(self, limit: int, too_large: str) -> int | None:
+                """The request's Content-Length, or None once a 400 (not a number, negative) or a 413
+                (over ``limit``) has been answered, the body left unread."""
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if 0 <= length <= limit:
+                    return length
+                self.close_connection = True  # the body stays unread
+                if length < 0:
+                    self._send(400, {"error": "BadRequest", "message": "invalid Content-Length"})
+                else:
+                    self._send(413, {"error": "PayloadTooLarge", "message": too_large})
+                return None
 
             def _not_allowed(self, method: str) -> None:
                 self.close_connection = True  # any body stays unread
@@ -140,17 +148,10 @@ class ApiServer:
                 if self.path.rstrip("/") != "/transactions":
                     self._send(404, {"error": "NotFound", "message": f"no route POST {self.path}"})
                     return
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    length = -1
-                if length < 0 or length > MAX_TRANSACTION_BODY:
-                    self.close_connection = True  # the body stays unread
-                    if length < 0:
-                        self._send(400, {"error": "BadRequest", "message": "invalid Content-Length"})
-                    else:
-                        message = f"a transaction body is at most {MAX_TRANSACTION_BODY} bytes"
-                        self._send(413, {"error": "PayloadTooLarge", "message": message})
+                length = self._body_length(
+                    MAX_TRANSACTION_BODY, f"a transaction body is at most {MAX_TRANSACTION_BODY} bytes"
+                )
+                if length is None:
                     return
                 raw = self.rfile.read(length)
                 try:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lambdas.analytics_api import warehouse
-from orchestration import sfn
+from orchestration import asl_policy, sfn
 from orchestration.runtime.stack import LocalStack
 from tests.integration.analytics_api.api_helpers import assert_documented, get, post_json, wait_for_job
 from tests.integration.analytics_api.conftest import LARGE_MARTS, LARGE_PLAYERS
@@ -130,7 +130,8 @@ def test_job_retries_while_the_warehouse_is_down_then_fails_and_alerts(
         "error": "DatabaseUnavailable",
         "message": "the warehouse was unavailable; the job was retried with backoff and then gave up",
     }
-    assert sfn.REGISTRY.invocations[function] - before == 5  # first try + 4 retries (MaxAttempts)
+    # first try + every retry of the policy's database budget (orchestration/asl_policy.py)
+    assert sfn.REGISTRY.invocations[function] - before == 1 + asl_policy.DATABASE.max_attempts
     assert "result" not in job and "download_url" not in job
     note = job_alert(api, accepted["job_id"])
     assert note["status"] == "FAILED" and note["error"] == "DatabaseUnavailable"

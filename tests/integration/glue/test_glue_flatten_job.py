@@ -10,16 +10,14 @@ import datetime as dt
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psycopg
 import pyarrow.parquet as pq
 import pytest
-from moto import mock_aws
 from pyspark.sql import SparkSession
 
 from contracts import Transaction, to_analytics_record
@@ -30,8 +28,8 @@ from glue_jobs.flatten_transactions.job import JobArgs
 
 pytestmark = pytest.mark.integration
 DATABASE = "mtx_it"
-BUCKET = "mtx-it-analytics"
-CURATED = "mtx-it-curated"
+BUCKET = "mtx-test-analytics"  # the buckets of the `aws` fixture (tests/conftest.py)
+CURATED = "mtx-test-curated"
 NO_MARGIN = dt.timedelta(0)
 
 
@@ -68,22 +66,6 @@ def _put(s3: Any, day: str, records: list[dict[str, Any] | str], name: str | Non
 @pytest.fixture(scope="module")
 def warehouse_dsn(fresh_database: Callable[[str], str]) -> str:
     return fresh_database("glue_it_warehouse")
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in (BUCKET, CURATED):
-            s3.create_bucket(Bucket=bucket)
-        yield {"s3": s3, "glue": boto3.client("glue", region_name="us-east-1")}
 
 
 def _rows(dsn: str) -> dict[str, tuple[Any, ...]]:
