@@ -249,9 +249,36 @@ def install(time_scale: float | None = None) -> None:
             env.program_state_event.wait(wait_seconds * _time_scale)
 
         wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
+        _bound_running_executions()
         _cache_integration_clients()
         _add_the_apis_terraform_calls()
         _installed = True
+
+
+#: executions the interpreter runs at once; the others wait (RUNNING, as a throttled start in AWS) for a slot
+MAX_RUNNING_EXECUTIONS = 16
+_execution_slots = threading.BoundedSemaphore(MAX_RUNNING_EXECUTIONS)
+
+
+def _bound_running_executions() -> None:
+    """At most MAX_RUNNING_EXECUTIONS executions evaluate at once in this process.
+
+    moto starts a thread per execution and more per state; a burst of starts (the API answers 202 at
+    once) used to put 1,000+ threads on one interpreter lock, where a single request could wait over a
+    minute. A started execution now waits for a slot first: RUNNING all the same, and the work drains
+    at the rate the machine can do it. Synchronous (Express StartSyncExecution) workers run inline as before.
+    """
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    def start(self: Any) -> None:
+        def run() -> None:
+            with _execution_slots:
+                self._execution_logic()
+
+        thread = threading.Thread(target=run, daemon=True, name="mtx-sfn-execution")
+        thread.start()
+
+    execution_worker.ExecutionWorker.start = start  # type: ignore[method-assign]
 
 
 def validate_definition(definition: str) -> list[dict[str, str]]:

@@ -258,3 +258,42 @@ def test_list_state_machine_versions_lists_published_versions_newest_first(aws: 
     client.update_state_machine(stateMachineArn=arn, definition=definition, publish=True)
     versions = client.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
     assert [v["stateMachineVersionArn"] for v in versions] == [f"{arn}:2", f"{arn}:1"]
+
+
+def test_a_burst_of_starts_runs_at_most_the_bound_at_once_and_every_execution_ends(aws: Any) -> None:
+    """The local runtime evaluates at most sfn.MAX_RUNNING_EXECUTIONS executions at once; the rest wait,
+    RUNNING, for a slot (a burst of 2.5x the bound here), and every one of them ends."""
+    import threading
+
+    running = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def slow(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        with lock:
+            running["now"] += 1
+            running["most"] = max(running["most"], running["now"])
+        time.sleep(0.5)  # longer than the whole burst takes to start: unbounded, all would run at once
+        with lock:
+            running["now"] -= 1
+        return {"n": event["n"]}
+
+    sfn.REGISTRY.register("slow", slow)
+    client = aws("stepfunctions")
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": fn_arn("slow"), "End": True}}}
+    arn = client.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}", roleArn=ROLE, definition=json.dumps(definition)
+    )["stateMachineArn"]
+    burst = int(sfn.MAX_RUNNING_EXECUTIONS * 2.5)
+    arns = [
+        client.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps({"n": i}))["executionArn"]
+        for i in range(burst)
+    ]
+    deadline = time.monotonic() + 60
+    statuses: list[str] = []
+    while time.monotonic() < deadline:
+        statuses = [client.describe_execution(executionArn=a)["status"] for a in arns]
+        if "RUNNING" not in statuses:
+            break
+        time.sleep(0.05)
+    assert statuses == ["SUCCEEDED"] * burst
+    assert 1 < running["most"] <= sfn.MAX_RUNNING_EXECUTIONS
