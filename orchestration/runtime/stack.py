@@ -25,6 +25,10 @@ from orchestration.settings import Settings, reset_settings_cache
 from orchestration.triggers import BatchTrigger
 
 
+class StackAlreadyRunning(RuntimeError):
+    """Another process runs a local stack in the same home."""
+
+
 @dataclass
 class LocalStack:
     home: Path
@@ -110,6 +114,13 @@ class LocalStack:
     # ------------------------------------------------------------------
     def start(self) -> LocalStack:
         t0 = time.monotonic()
+        running = read_state(self.home)
+        if running is not None and int(running["pid"]) != os.getpid() and pid_alive(int(running["pid"])):
+            # starting here would stop its PostgreSQL (same data folder) under its feet
+            raise StackAlreadyRunning(
+                f"a local stack is already running in {self.home} (pid {running['pid']}):"
+                f" `mtx --home {self.home} down` stops it, or start this one with another --home"
+            )
         self.home.mkdir(parents=True, exist_ok=True)
         self.pg.start()
         self.moto.start()
