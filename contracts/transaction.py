@@ -214,12 +214,19 @@ _CANONICAL_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25
 
 
 def _ip(value: str) -> str:
+    """The canonical text of an IPv4 or IPv6 address. The message never quotes the value (an IP is PII).
+
+    An IPv6 zone id (``fe80::1%eth0``) is refused: it is the sender's interface name, of any length and
+    content (Python's parser takes anything after the ``%``), not part of a client's address, and the
+    compliance store's ``inet`` column cannot hold it (one such record used to fail a whole COPY)."""
     if _CANONICAL_IPV4.fullmatch(value):  # the common case, already in canonical form
         return value
+    if "%" in value:
+        raise ValueError("is an IPv6 address with a zone id (%...); send the address without it")
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 or IPv6 address") from None
+        raise ValueError("is not an IPv4 or IPv6 address") from None
 
 
 UtcDatetime = Annotated[

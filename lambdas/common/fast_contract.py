@@ -320,7 +320,7 @@ def contract_fingerprint() -> str:
 
 
 #: The contract the rules above were checked against (tests/unit/test_fast_contract.py).
-CONTRACT_FINGERPRINT = "720fec8abd101333de2906126e42121ea1426fc5f13d9cc32690ccf8f8a8e417"
+CONTRACT_FINGERPRINT = "9cbc313e870e75287a080fcd22ab2981bb6fb1f6b88a6d48b06a4263ed84a149"
 
 
 def _enabled() -> bool:

@@ -167,6 +167,10 @@ def test_seed_payload_round_trips_through_the_wire_form() -> None:
             id="enum",
         ),
         pytest.param(changed("client_ip", "999.1.1.1"), "client_ip", "not an IPv4 or IPv6 address", id="ip"),
+        pytest.param(changed("client_ip", "fe80::1%eth0"), "client_ip", "zone id", id="ip-zone-id"),
+        pytest.param(
+            changed("client_ip", "fe80::1%" + "\t\\\n" + "x" * 200_000), "client_ip", "zone id", id="ip-zone-id-hostile"
+        ),
         pytest.param(
             changed("payment_details.card_last4", "12a4"),
             "payment_details.card_last4",
@@ -179,6 +183,9 @@ def test_each_invalid_kind_names_the_field(raw: Any, field: str, words: str) -> 
     exc = errors_of(raw)
     assert [e.field for e in exc.errors] == [field]
     assert words in exc.errors[0].reason
+    if field == "client_ip":  # an IP address is PII: the message names the rule, never the value
+        sent = raw["client_ip"] if isinstance(raw, dict) else ""
+        assert sent and sent[:12] not in str(exc) and len(str(exc)) < 500
     message = str(exc)
     assert message.startswith("invalid transaction: ")
     assert f"{field}: " in message

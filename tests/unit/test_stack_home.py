@@ -19,4 +19,3 @@ def test_a_second_stack_in_the_same_home_refuses_to_start(tmp_path: Path) -> Non
     with pytest.raises(StackAlreadyRunning, match=f"already running in {tmp_path}"):
         LocalStack(home=tmp_path).start()
     assert not (tmp_path / "pg").exists()  # its PostgreSQL was not touched
-
