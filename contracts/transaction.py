@@ -40,6 +40,11 @@ CONTRACT_VERSION = "1.0.0"
 #: Upper bound for a single micro-transaction amount, in the currency's major unit.
 #: Anything above is "absurd" for an item shop (also in IDR or KRW-sized currencies).
 MAX_AMOUNT = Decimal("10000000")
+#: One transaction as sent, in bytes: every entrance refuses a larger record (a valid one is under 1 KB). In AWS
+#: the API's WAF (common rule set, SizeRestrictions_BODY) blocks a body over 8 KB; the file entrance
+#: quarantines such a record alone. It keeps every state's data far below Step Functions' 256 KB and every
+#: dead letter below SQS's 256 KB.
+MAX_TRANSACTION_BYTES = 8 * 1024
 EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 

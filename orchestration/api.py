@@ -9,16 +9,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from contracts import MAX_TRANSACTION_BYTES
 from orchestration import sfn
 from orchestration.ingest import Clients, submit
 from orchestration.runtime.ports import free_port
 from orchestration.settings import Settings
 
 MAX_BODY = 256 * 1024  # API Gateway's payload limit is 10 MB; a transaction is < 2 KB
-#: POST /transactions: in AWS the WAF's common rule set (SizeRestrictions_BODY) blocks a body over 8 KB before
-#: API Gateway starts the workflow, which keeps every state's data far below Step Functions' 256 KB limit
-#: (States.DataLimitExceeded); the same limit here
-MAX_TRANSACTION_BODY = 8 * 1024
+#: POST /transactions: the contract's limit of one transaction (in AWS the WAF blocks a larger body before API
+#: Gateway starts the workflow), which keeps every state's data far below Step Functions' 256 KB limit
+MAX_TRANSACTION_BODY = MAX_TRANSACTION_BYTES
 
 #: Resources proxied to the analytics_api Lambda (API Gateway proxy integration): (method, resource).
 ANALYTICS_ROUTES: tuple[tuple[str, str], ...] = (

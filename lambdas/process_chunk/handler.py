@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from contracts import InvalidTransaction, strip_pii, validate_transaction
+from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, strip_pii, validate_transaction
 from contracts.timestamps import utc_iso
 from lambdas.check_item.handler import check_purchase
 from lambdas.common import local_workers
@@ -158,6 +158,7 @@ class _Outcome:
     valid: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     in_chunk_duplicates: int = 0
+    oversize: list[tuple[int, str]] = field(default_factory=list)  # (record number in the chunk, the record)
 
     def keep(self, transaction_id: str, day: str, line: bytes) -> None:
         found = self.days.get(day)
@@ -172,7 +173,10 @@ def _validated(lines: Iterable[str], catalogue: CatalogueCheck, ref: str, receiv
     """The COPY line of every valid record, first time its id is seen; rejects and the rest go to ``out``."""
     seen: set[str] = set()
     loads = orjson.loads
-    for raw in lines:
+    for number, raw in enumerate(lines, start=1):
+        if len(raw) > MAX_TRANSACTION_BYTES and len(raw.encode()) > MAX_TRANSACTION_BYTES:
+            out.oversize.append((number, raw))  # quarantined alone after the load, never parsed
+            continue
         try:
             data = loads(raw)
         except orjson.JSONDecodeError:
@@ -253,6 +257,27 @@ def _write_analytics(days: dict[str, _Day], owned: set[str], run_id: str, index:
     return stored, keys
 
 
+def _quarantine_oversize(
+    oversize: list[tuple[int, str]], run_id: str, index: int, received: str
+) -> list[dict[str, Any]]:
+    """Each record over MAX_TRANSACTION_BYTES, kept whole in the raw bucket (rejected/, the bucket's KMS key),
+    and its dead letter: where it is, its place in the chunk and the rule, never its content (it may be
+    any size and hold anything; a dead letter must stay under SQS's 256 KB)."""
+    bucket = get_settings().raw_bucket
+    letters = []
+    for number, raw in oversize:
+        key = f"rejected/{run_id}/chunk-{index:05d}-record-{number}.json"
+        client("s3").put_object(Bucket=bucket, Key=key, Body=raw.encode(), ContentType="application/json")
+        size = len(raw.encode())
+        reason = (
+            f"record {number} of chunk {index}: {size} bytes, over the {MAX_TRANSACTION_BYTES} bytes of one"
+            f" transaction; kept whole at s3://{bucket}/{key}"
+        )
+        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": size, "chunk": index, "record": number}
+        letters.append(dead_letter_message(pointer, None, "InvalidTransaction", reason, received, "ProcessChunk"))
+    return letters
+
+
 def process(bucket: str, key: str, run_id: str, index: int, received_at: str | None = None) -> dict[str, Any]:
     settings = get_settings()
     ingested_at = dt.datetime.fromisoformat(received_at) if received_at else dt.datetime.now(dt.UTC)
@@ -267,6 +292,7 @@ def process(bucket: str, key: str, run_id: str, index: int, received_at: str | N
     owned = _store(itertools.chain((first,), copy_lines), ref) if first is not None else set()
     del body
     stored, keys = _write_analytics(out.days, owned, run_id, index)
+    out.rejected.extend(_quarantine_oversize(out.oversize, run_id, index, received))
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected)
     return {
         "index": index,

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from contracts import MAX_TRANSACTION_BYTES
 from lambdas.common import db
 from orchestration import asl_policy, batch, dlq
 from orchestration.generate import generate
@@ -165,3 +166,25 @@ def test_escapes_in_the_raw_json_survive_copy(clean_queues: LocalStack) -> None:
             "select raw from compliance.transactions where transaction_id = %s", (tx["transactionId"],)
         ).fetchone()
     assert raw is not None and raw[0]["item_purchased"]["item_name"] == tx["item_purchased"]["item_name"]
+
+
+def test_a_record_over_the_size_limit_is_quarantined_alone_and_the_rest_stored(clean_queues: LocalStack) -> None:
+    """One 200 KB record among good ones (an unknown field padded with tabs, newlines and backslashes):
+    the good ones are stored, the big one is kept whole under rejected/ and dead-lettered with its place
+    and the rule, not its content (a dead letter must stay under SQS's 256 KB)."""
+    stack = clean_queues
+    records = list(generate(40, seed=7, invalid_share=0.0, duplicate_share=0.0))
+    big = json.loads(records[0].line) | {"transactionId": "oversize-1", "padding": "\t\n\\ " * 50_000}
+    lines = [r.line for r in records[1:21]] + [json.dumps(big)] + [r.line for r in records[21:]]
+    run = drop(stack, ("\n".join(lines) + "\n").encode(), "with-a-big-record.ndjson")
+    valid = {r.transaction_id for r in records[1:]}
+    assert run["status"] == "COMPLETED"
+    assert (run["records"], run["stored"], run["dead_lettered"]) == (40, 39, 1)
+    assert sorted(stored_ids(stack, valid | {"oversize-1"})) == sorted(valid)
+    [letter] = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+    assert letter.error == "InvalidTransaction"
+    assert "record 21 of chunk 0" in letter.reason and f"over the {MAX_TRANSACTION_BYTES} bytes" in letter.reason
+    assert len(json.dumps(letter.body)) < 2000 and "padding" not in json.dumps(letter.body)
+    bucket, key = letter.body["transaction"]["quarantined_at"].removeprefix("s3://").split("/", 1)
+    kept = stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert json.loads(kept) == big
