@@ -155,13 +155,17 @@ def test_invalid_payload_inside_the_workflow_is_dead_lettered_with_the_field(
     clean_queues: LocalStack,
 ) -> None:
     stack = clean_queues
-    tx = seed_tx(server_region="Moon-Base")
+    tx = seed_tx(server_region="Moon-Base", client_ip="198.51.100.77")  # a documentation range: a canary
+    tx["payment_details"] = {**tx["payment_details"], "card_last4": "4821"}
     d = send_and_wait(stack, tx)
     assert d["status"] == "FAILED" and d["error"] == "DataValidationError"
     letter = assert_dead_lettered(stack, tx, "InvalidTransaction", "server_region")
     assert letter.body["failed_state"] == "ValidateTransaction"
     [alert] = alerts(stack)
     assert alert["error"]["Error"] == "InvalidTransaction"
+    # the alert names the error and the execution, never the transaction: no card, no IP, no record
+    assert set(alert) == {"error", "execution_id", "failed_at"}
+    assert tx["payment_details"]["card_last4"] not in json.dumps(alert) and tx["client_ip"] not in json.dumps(alert)
 
 
 @pytest.mark.parametrize(
