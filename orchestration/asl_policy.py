@@ -106,7 +106,11 @@ LAMBDA = Backoff(interval=1, max_attempts=7, rate=2.0, max_delay=10)
 def retry_for(state: dict[str, Any]) -> list[dict[str, Any]]:
     """The policy's Retry for one Task state, from what it calls."""
     resource = str(state.get("Resource", ""))
-    if resource == "arn:aws:states:::lambda:invoke" or resource.startswith("arn:aws:lambda:") or "function" in resource:
+    # the optimised integration, a plain function ARN, or one filled in by Terraform (${<name>_function_arn})
+    plain_function = resource.startswith("arn:aws:lambda:") or (
+        resource.startswith("${") and resource.endswith("_function_arn}")
+    )
+    if resource == "arn:aws:states:::lambda:invoke" or plain_function:
         return [
             DATABASE.retrier(DATABASE_ERRORS),
             SERVICE.retrier(STORAGE_ERRORS),
