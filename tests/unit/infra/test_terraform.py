@@ -703,3 +703,21 @@ def test_every_analytics_route_is_integrated_and_invocable() -> None:
     call = module_calls()["api"]
     assert call["analytics_function_name"] == '${module.lambda.function_names["analytics_api"]}'
     assert call["analytics_function_invoke_arn"] == '${module.lambda.invoke_arns["analytics_api"]}'
+
+
+def test_file_events_eventbridge_cannot_deliver_are_kept_in_an_encrypted_queue() -> None:
+    """The batch-ingest target retries for an hour, then puts the event in a queue of its own (a file whose
+    event was dropped would sit in incoming/ with no run), KMS-encrypted, writable by that rule only."""
+    triggers = MODULES / "triggers"
+    target = resource(triggers, "aws_cloudwatch_event_target")
+    [dead_letter] = target["dead_letter_config"]
+    assert unquote(dead_letter["arn"]) == "${aws_sqs_queue.this[0].arn}"
+    [retry] = target["retry_policy"]
+    assert retry["maximum_retry_attempts"] > 0 and retry["maximum_event_age_in_seconds"] >= 3600
+    queue = resource(triggers, "aws_sqs_queue")
+    assert unquote(queue["kms_master_key_id"]) == "${var.kms_key_arn}"
+    [(_, _, policy)] = [b for b in blocks(triggers, "data") if b[:2] == ("aws_iam_policy_document", "undelivered")]
+    allow = next(s for s in policy["statement"] if unquote(s.get("effect", '"Allow"')) == "Allow")
+    assert [unquote(a) for a in allow["actions"]] == ["sqs:SendMessage"]
+    [condition] = allow["condition"]
+    assert [unquote(v) for v in condition["values"]] == ["${aws_cloudwatch_event_rule.this[0].arn}"]

@@ -80,12 +80,71 @@ resource "aws_cloudwatch_event_target" "this" {
     maximum_retry_attempts       = 10
   }
 
+  # an event EventBridge could not deliver within the retry policy (the workflow throttled, the role
+  # broken) is kept, not dropped: the file would otherwise sit in incoming/ with no run
+  dead_letter_config {
+    arn = aws_sqs_queue.this[0].arn
+  }
+
   lifecycle {
     precondition {
       condition     = var.batch_ingest_state_machine_arn != null
       error_message = "enable_batch_ingest needs batch_ingest_state_machine_arn."
     }
   }
+}
+
+# --- file events EventBridge could not deliver: a queue of their own ---------------------
+
+resource "aws_sqs_queue" "this" {
+  count = var.enable_batch_ingest ? 1 : 0
+
+  name                              = "${var.name_prefix}-raw-incoming-undelivered"
+  message_retention_seconds         = 1209600 # 14 days, the most SQS keeps
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+}
+
+data "aws_iam_policy_document" "undelivered" {
+  count = var.enable_batch_ingest ? 1 : 0
+
+  statement {
+    sid       = "TheRawIncomingRuleOnly"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.this[0].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.this[0].arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.this[0].arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "this" {
+  count = var.enable_batch_ingest ? 1 : 0
+
+  queue_url = aws_sqs_queue.this[0].id
+  policy    = data.aws_iam_policy_document.undelivered[0].json
 }
 
 # --- analytics refresh: schedule -> Step Functions --------------------------------------

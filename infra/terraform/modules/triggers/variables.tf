@@ -44,6 +44,6 @@ variable "analytics_refresh_schedule" {
 }
 
 variable "kms_key_arn" {
-  description = "ARN of the KMS key that encrypts the schedule's input."
+  description = "ARN of the KMS key that encrypts the schedule's input and the undelivered-events queue."
   type        = string
 }
