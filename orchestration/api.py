@@ -16,9 +16,6 @@ from orchestration.runtime.ports import free_port
 from orchestration.settings import Settings
 
 MAX_BODY = 256 * 1024  # API Gateway's payload limit is 10 MB; a transaction is < 2 KB
-#: POST /transactions: the contract's limit of one transaction (in AWS the WAF blocks a larger body before API
-#: Gateway starts the workflow), which keeps every state's data far below Step Functions' 256 KB limit
-MAX_TRANSACTION_BODY = MAX_TRANSACTION_BYTES
 
 #: Resources proxied to the analytics_api Lambda (API Gateway proxy integration): (method, resource).
 ANALYTICS_ROUTES: tuple[tuple[str, str], ...] = (
@@ -149,7 +146,10 @@ class ApiServer:
                     self._send(404, {"error": "NotFound", "message": f"no route POST {self.path}"})
                     return
                 length = self._body_length(
-                    MAX_TRANSACTION_BODY, f"a transaction body is at most {MAX_TRANSACTION_BODY} bytes"
+                    # the contract's limit of one transaction (in AWS the WAF blocks a larger body before API
+                    # Gateway starts the workflow): every state's data stays far below Step Functions' 256 KB
+                    MAX_TRANSACTION_BYTES,
+                    f"a transaction body is at most {MAX_TRANSACTION_BYTES} bytes",
                 )
                 if length is None:
                     return

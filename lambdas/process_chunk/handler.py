@@ -174,7 +174,8 @@ def _validated(lines: Iterable[str], catalogue: CatalogueCheck, ref: str, receiv
     seen: set[str] = set()
     loads = orjson.loads
     for number, raw in enumerate(lines, start=1):
-        if len(raw) > MAX_TRANSACTION_BYTES and len(raw.encode()) > MAX_TRANSACTION_BYTES:
+        # bytes, not characters (a UTF-8 character is up to 4 bytes); encoded only when it could be over
+        if len(raw) * 4 > MAX_TRANSACTION_BYTES and len(raw.encode()) > MAX_TRANSACTION_BYTES:
             out.oversize.append((number, raw))  # quarantined alone after the load, never parsed
             continue
         try:
@@ -267,8 +268,9 @@ def _quarantine_oversize(
     letters = []
     for number, raw in oversize:
         key = f"rejected/{run_id}/chunk-{index:05d}-record-{number}.json"
-        client("s3").put_object(Bucket=bucket, Key=key, Body=raw.encode(), ContentType="application/json")
-        size = len(raw.encode())
+        body = raw.encode()
+        client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        size = len(body)
         reason = (
             f"record {number} of chunk {index}: {size} bytes, over the {MAX_TRANSACTION_BYTES} bytes of one"
             f" transaction; kept whole at s3://{bucket}/{key}"

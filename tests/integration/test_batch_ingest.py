@@ -188,3 +188,16 @@ def test_a_record_over_the_size_limit_is_quarantined_alone_and_the_rest_stored(c
     bucket, key = letter.body["transaction"]["quarantined_at"].removeprefix("s3://").split("/", 1)
     kept = stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert json.loads(kept) == big
+
+
+def test_the_size_limit_counts_bytes_not_characters(clean_queues: LocalStack) -> None:
+    """A record of fewer characters than the limit but more bytes (2-byte UTF-8 characters) is over it."""
+    stack = clean_queues
+    [record] = list(generate(1, seed=11, invalid_share=0.0, duplicate_share=0.0))
+    wide = json.loads(record.line) | {"padding": "é" * (MAX_TRANSACTION_BYTES // 2 + 100)}
+    line = json.dumps(wide, ensure_ascii=False)
+    assert len(line) < MAX_TRANSACTION_BYTES < len(line.encode())
+    run = drop(stack, (line + "\n").encode(), "wide-record.ndjson")
+    assert (run["records"], run["stored"], run["dead_lettered"]) == (1, 0, 1)
+    [letter] = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+    assert "record 1 of chunk 0" in letter.reason and "padding" not in json.dumps(letter.body)
