@@ -35,8 +35,14 @@ def parse_json(raw: bytes | str) -> Any:
     """Parse JSON with exact decimals (never float) for money."""
     try:
         return json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidTransaction([FieldError("$", f"malformed JSON: {exc}")]) from None
+    except UnicodeDecodeError as exc:  # its text quotes the offending byte: name the position only
+        raise InvalidTransaction([FieldError("$", f"is not UTF-8 text (byte {exc.start})")]) from None
+    except json.JSONDecodeError as exc:  # the position only: the decoder's message is the rule, never the text
+        raise InvalidTransaction([FieldError("$", f"malformed JSON: {exc.msg} at byte {exc.pos}")]) from None
+    except ValueError:  # the one other ValueError json raises: an integer longer than Python converts
+        raise InvalidTransaction([FieldError("$", "malformed JSON: a number has too many digits")]) from None
+    except RecursionError:
+        raise InvalidTransaction([FieldError("$", "malformed JSON: nested too deeply")]) from None
 
 
 def _transaction_id_of(data: Any) -> str | None:

@@ -6,7 +6,7 @@ Which errors are transient, per kind of Task:
   (``Lambda.ServiceException``, ``Lambda.AWSLambdaException``, ``Lambda.SdkClientException``,
   ``Lambda.TooManyRequestsException``, ``Lambda.Unknown``: the container died or timed out)
   and the function's transient classes: ``StorageUnavailable`` (an AWS service it calls was
-  unreachable, throttled or answered 5xx; ``lambdas.common.errors.transient_faults`` maps
+  unreachable, throttled or answered 5xx; ``lambdas.common.errors.stable_errors`` maps
   botocore's errors to it) and ``DatabaseUnavailable`` (PostgreSQL unreachable or the
   connection lost: a restart, an RDS Multi-AZ failover of 60-120 s);
 - DynamoDB, SQS and SNS integrations: their throttling, 5xx and SDK client errors

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lambdas.analytics_api import models, operations
 from lambdas.common.aws import client
-from lambdas.common.errors import StorageUnavailable, transient_faults
+from lambdas.common.errors import StorageUnavailable, stable_errors
 from lambdas.common.logging import get_logger
 from orchestration.settings import Settings, get_settings
 
@@ -75,6 +75,6 @@ def run_job(job: JobInput, settings: Settings) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return run_job(JobInput.model_validate(event), get_settings())

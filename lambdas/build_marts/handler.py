@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdas.common.errors import PipelineError, needs_analytics_image, transient_faults
+from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
 from orchestration.settings import REPO_ROOT, get_settings
@@ -194,6 +194,6 @@ def build_marts(select: str | None = None) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return build_marts(event.get("select"))

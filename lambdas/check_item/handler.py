@@ -7,7 +7,7 @@ from typing import Any
 
 from contracts import Transaction
 from lambdas.common.aws import client
-from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PipelineError, PriceMismatch, transient_faults
+from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PipelineError, PriceMismatch, stable_errors
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
@@ -15,21 +15,21 @@ logger = get_logger("check-item")
 
 
 def check_purchase(item: dict[str, Any] | None, item_id: str, game: str, currency: str, amount: Decimal) -> None:
-    """Raise the rejection for one purchase, given its catalogue item (DynamoDB AV map) or None."""
+    """Raise the rejection for one purchase, given its catalogue item (DynamoDB AV map) or None.
+
+    The message names the field and the rule, never a value (neither the sender's nor the catalogue's)."""
     if item is None:
-        raise ItemNotFound(f"item_purchased.item_id: item '{item_id}' is not in the shop catalogue")
+        raise ItemNotFound("item_purchased.item_id: not in the shop catalogue")
     if not item.get("purchasable", {}).get("BOOL", False):
-        raise ItemNotPurchasable(f"item_purchased.item_id: item '{item_id}' is not for sale")
+        raise ItemNotPurchasable("item_purchased.item_id: the item is not for sale")
     listed = item.get("prices", {}).get("M", {}).get(currency)
     if listed is None:
-        raise PriceMismatch(f"item_purchased.price.currency: item '{item_id}' is not sold in {currency}")
+        raise PriceMismatch("item_purchased.price.currency: the item is not sold in this currency")
     if amount != Decimal(listed["N"]):
-        raise PriceMismatch(
-            f"item_purchased.price.amount: paid {amount} {currency} but '{item_id}' costs {listed['N']} {currency}"
-        )
+        raise PriceMismatch("item_purchased.price.amount: differs from the catalogue price in this currency")
     owner = item.get("game", {}).get("S")
     if owner is not None and owner != game:
-        raise ItemNotFound(f"game: item '{item_id}' belongs to '{owner}', not '{game}'")
+        raise ItemNotFound("game: the item belongs to another game's catalogue")
 
 
 def check_against(item: dict[str, Any] | None, tx: dict[str, Any]) -> None:
@@ -60,6 +60,6 @@ def check_item(tx: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return check_item(event["transaction"])

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from contracts.errors import InvalidTransaction
 
 F = TypeVar("F", bound=Callable[..., Any])
+_logger = logging.getLogger("mtx.errors")
 
 
 class PipelineError(Exception):
@@ -52,6 +55,20 @@ class AlreadyStored(PipelineError):
     """The transaction id is in the compliance store already, from the other entrance."""
 
 
+class DatabaseRejected(PipelineError):
+    """The database refused a statement for good (a constraint, a type, a permission): named by its class and
+    SQLSTATE only, since the driver's own text can quote the row's values."""
+
+
+class ServiceRejected(PipelineError):
+    """An AWS service refused a request for good: named by operation and error code only (its message can
+    quote the request, e.g. a DynamoDB key)."""
+
+
+class UnexpectedError(PipelineError):
+    """Any other exception leaving a handler: named by its class and where it was raised, never its text."""
+
+
 def needs_analytics_image(function: str, missing: ModuleNotFoundError) -> str:
     """The error of an analytics function deployed from the zip, which has no dbt or Great Expectations."""
     return (
@@ -83,15 +100,20 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "AlreadyStored",
     "AnalyticsWriteFailed",
+    "DatabaseRejected",
     "DatabaseUnavailable",
     "InvalidTransaction",
     "ItemNotFound",
     "ItemNotPurchasable",
     "PipelineError",
     "PriceMismatch",
+    "ServiceRejected",
     "StorageUnavailable",
     "TransientError",
+    "UnexpectedError",
     "cause_message",
+    "stable_error",
+    "stable_errors",
 ]
 
 
@@ -137,19 +159,55 @@ def transient_service_error(exc: BaseException) -> TransientError | None:
     return None
 
 
-def transient_faults(fn: F) -> F:
-    """Handler decorator: a transient transport or service failure leaves as the task's transient error class
-    (``StorageUnavailable`` / ``DatabaseUnavailable``), which the state machines retry with backoff, instead
-    of as the library's own class (which no Retry names, so the record would be dead-lettered)."""
+def stable_error(exc: BaseException, where: str = "") -> BaseException:
+    """What may leave a function for Step Functions (whose history, Catch and alerts see the message):
+    the product's own errors as they are (their messages name fields and rules, never values), transient
+    faults as their retried class (:func:`transient_service_error`), and everything else as a permanent
+    error that names the class and SQLSTATE / operation and code only: a driver or SDK message (or a
+    ``KeyError`` / ``ValueError`` text) can quote a card number or an IP address from the record."""
+    if isinstance(exc, PipelineError | InvalidTransaction):
+        return exc
+    mapped = transient_service_error(exc)
+    if mapped is not None:
+        return mapped
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", "")) or "an error"
+        return ServiceRejected(f"AWS refused {getattr(exc, 'operation_name', '') or 'a call'}: {code}")
+    if isinstance(exc, BotoCoreError):
+        return ServiceRejected(f"the AWS SDK failed: {type(exc).__name__}")
+    try:
+        import psycopg
+    except ModuleNotFoundError:  # a function without the driver
+        psycopg = None  # type: ignore[assignment]
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        return DatabaseRejected(f"the database refused the statement: {type(exc).__name__} (SQLSTATE {exc.sqlstate})")
+    return UnexpectedError(f"{type(exc).__name__} in {where or 'the function'}")
+
+
+def stable_errors(fn: F) -> F:
+    """Handler decorator: every exception leaves as :func:`stable_error` makes it. Transient transport or
+    service failures leave as ``StorageUnavailable`` / ``DatabaseUnavailable``, which the state machines
+    retry with backoff, instead of as the library's own class (which no Retry names, so the record would
+    be dead-lettered); no library's message text leaves at all. The original is logged by class and
+    line only."""
+    where = fn.__module__
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            mapped = transient_service_error(exc)
-            if mapped is None or mapped is exc:
+            mapped = stable_error(exc, where)
+            if mapped is exc:
                 raise
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            _logger.warning(
+                "%s raised %s at %s:%s, leaving as %s",
+                where, type(exc).__name__, frame.filename if frame else "?", frame.lineno if frame else "?",
+                type(mapped).__name__,
+            )  # fmt: skip
             raise mapped from None
 
     return cast(F, wrapper)

@@ -320,7 +320,7 @@ def contract_fingerprint() -> str:
 
 
 #: The contract the rules above were checked against (tests/unit/test_fast_contract.py).
-CONTRACT_FINGERPRINT = "9cbc313e870e75287a080fcd22ab2981bb6fb1f6b88a6d48b06a4263ed84a149"
+CONTRACT_FINGERPRINT = "91e73ebd321d3a4b8701b070550fe60393c39a3dc8d135347a76a041c29d6f10"
 
 
 def _enabled() -> bool:

@@ -14,7 +14,7 @@ from contracts.timestamps import now_iso
 from lambdas.check_item.handler import check_transaction
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
-from lambdas.common.errors import PipelineError, cause_message, transient_faults
+from lambdas.common.errors import PipelineError, cause_message, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.process_chunk.handler import chunk_lines, load_catalogue, undo_chunk
 from orchestration.settings import get_settings
@@ -51,6 +51,6 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dead_letter_chunk(event["chunk"], event["run_id"], event.get("error") or {})

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from lambdas.common.aws import client
-from lambdas.common.errors import cause_message, transient_faults
+from lambdas.common.errors import cause_message, stable_errors
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
@@ -44,6 +44,6 @@ def finalize(run_id: str, chunk_results: list[dict[str, Any]] | None, error: dic
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return finalize(event["run_id"], event.get("chunk_results"), event.get("error"))

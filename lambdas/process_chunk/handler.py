@@ -40,7 +40,7 @@ from lambdas.common import local_workers
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
-from lambdas.common.errors import PipelineError, StorageUnavailable, transient_faults
+from lambdas.common.errors import PipelineError, StorageUnavailable, stable_errors
 from lambdas.common.fast_contract import Accepted, accept, from_transaction, wire_in_place
 from lambdas.common.logging import get_logger
 from lambdas.store_compliance.handler import ensure_schema
@@ -326,7 +326,7 @@ def undo_chunk(run_id: str, index: int) -> int:
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chunk = event["chunk"]
     # locally, optionally in a worker process (each chunk is its own Lambda invocation in AWS)

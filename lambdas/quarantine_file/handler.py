@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.common.aws import client
-from lambdas.common.errors import transient_faults
+from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 
 logger = get_logger("quarantine-file")
@@ -20,6 +20,6 @@ def quarantine(bucket: str, key: str, run_id: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return quarantine(event["bucket"], event["key"], event["run_id"])

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from lambdas.common.aws import client
-from lambdas.common.errors import PipelineError, transient_faults
+from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
@@ -50,6 +50,6 @@ def run_crawler(poll_seconds: float = 10.0, timeout: float = 840.0) -> dict[str,
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run_crawler()

@@ -11,7 +11,7 @@ from typing import Any
 from psycopg.conninfo import make_conninfo
 
 from lambdas.common.aws import client
-from lambdas.common.errors import PipelineError, needs_analytics_image, transient_faults
+from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
 from orchestration.settings import get_settings
@@ -59,6 +59,6 @@ def run_data_checks() -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run_data_checks()

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from lambdas.common.aws import client
-from lambdas.common.errors import PipelineError, transient_faults
+from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
@@ -75,6 +75,6 @@ def run_flatten_job(from_date: str | None = None, to_date: str | None = None, ba
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run_flatten_job(event.get("from_date"), event.get("to_date"), bool(event.get("backfill", False)))

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lambdas.common.aws import client
-from lambdas.common.errors import PipelineError, transient_faults
+from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
@@ -107,7 +107,7 @@ def records(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
     elif first == "":
         return
     else:
-        raise NotJsonFile(f"s3 object {key}: not JSON or NDJSON (starts with {first!r})")
+        raise NotJsonFile(f"s3 object {key}: not JSON or NDJSON (does not start with '[' or '{{')")
 
 
 def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS) -> dict[str, Any]:
@@ -147,6 +147,6 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return split(event["bucket"], event["key"], event["run_id"])

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.aws import client
-from lambdas.common.errors import AnalyticsWriteFailed, StorageUnavailable, transient_faults
+from lambdas.common.errors import AnalyticsWriteFailed, StorageUnavailable, stable_errors
 from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
@@ -65,6 +65,6 @@ def store(record: dict[str, Any], transaction_id: str, event_date: str) -> dict[
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return store(event["record"], event["transaction_id"], event["event_date"])

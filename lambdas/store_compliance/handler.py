@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from lambdas.common.db import connection
-from lambdas.common.errors import AlreadyStored, transient_faults
+from lambdas.common.errors import AlreadyStored, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.store_compliance.migrate import migrate
 from orchestration.settings import get_settings
@@ -85,6 +85,6 @@ def store(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return store(event["transaction"], event.get("execution_id"))

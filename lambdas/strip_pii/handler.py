@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from contracts import to_analytics_record, validate_transaction
-from lambdas.common.errors import transient_faults
+from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 
 logger = get_logger("strip-pii")
@@ -24,6 +24,6 @@ def strip(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return strip(event)

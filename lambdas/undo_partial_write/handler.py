@@ -13,7 +13,7 @@ from typing import Any
 
 from lambdas.common.aws import client
 from lambdas.common.db import connection
-from lambdas.common.errors import transient_faults
+from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.store_analytics.handler import s3_key
 from orchestration.settings import get_settings
@@ -41,6 +41,6 @@ def undo(transaction_id: str, event_date: str, keep_compliance: bool = False) ->
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return undo(event["transaction_id"], event["event_date"], bool(event.get("keep_compliance", False)))

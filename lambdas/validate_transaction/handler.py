@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts import validate_transaction
-from lambdas.common.errors import transient_faults
+from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 
 logger = get_logger("validate-transaction")
@@ -22,6 +22,6 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
-@transient_faults
+@stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return validate(event)

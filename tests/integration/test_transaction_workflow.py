@@ -175,9 +175,9 @@ def test_invalid_payload_inside_the_workflow_is_dead_lettered_with_the_field(
           "price": {"currency": "USD", "amount": 10}}, "ItemNotFound", "not in the shop catalogue"),
         (None, "ItemNotPurchasable", "not for sale"),
         ({"item_id": "mtx_abyssal_wings", "item_name": "Abyssal Wings", "item_type": "cosmetic",
-          "price": {"currency": "USD", "amount": 12.5}}, "PriceMismatch", "costs 10"),
+          "price": {"currency": "USD", "amount": 12.5}}, "PriceMismatch", "differs from the catalogue price"),
         ({"item_id": "mtx_abyssal_wings", "item_name": "Abyssal Wings", "item_type": "cosmetic",
-          "price": {"currency": "CHF", "amount": 10}}, "PriceMismatch", "not sold in CHF"),
+          "price": {"currency": "CHF", "amount": 10}}, "PriceMismatch", "not sold in this currency"),
     ],
 )  # fmt: skip
 def test_catalogue_rejections_are_dead_lettered(

@@ -20,7 +20,7 @@ from lambdas.common.errors import (
     DatabaseUnavailable,
     ItemNotFound,
     StorageUnavailable,
-    transient_faults,
+    stable_errors,
     transient_service_error,
 )
 from orchestration import asl_policy
@@ -148,11 +148,11 @@ def test_transport_and_service_faults_map_to_the_transient_classes(exc: Exceptio
 
 
 def test_the_handler_decorator_raises_the_transient_class_and_lets_the_rest_through() -> None:
-    @transient_faults
+    @stable_errors
     def lost_connection(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise botocore.exceptions.ConnectionClosedError(endpoint_url="http://10.1.2.3:5000")
 
-    @transient_faults
+    @stable_errors
     def rejected(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise ItemNotFound("item_purchased.item_id: not in the shop catalogue")
 
@@ -161,3 +161,45 @@ def test_the_handler_decorator_raises_the_transient_class_and_lets_the_rest_thro
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # the driver's text stays behind
     with pytest.raises(ItemNotFound):
         rejected({}, None)
+
+
+_CANARY_CARD, _CANARY_IP = "4242", "192.0.2.77"
+
+
+def _validation_error() -> Exception:
+    from contracts import Transaction
+
+    try:
+        Transaction.model_validate({"client_ip": _CANARY_IP, "payment_details": {"card_last4": _CANARY_CARD}})
+    except Exception as exc:  # pydantic's text quotes input_value=...
+        return exc
+    raise AssertionError("the contract accepted an empty transaction")
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected", "name"),
+    [
+        (psycopg.errors.UniqueViolation(f"Key (card)=({_CANARY_CARD}) already exists"), "DatabaseRejected", "23505"),
+        (psycopg.errors.InvalidTextRepresentation(f'invalid input for type inet: "{_CANARY_IP}"'),
+         "DatabaseRejected", "22P02"),
+        (_client_error("ValidationException", 400), "ServiceRejected", "ValidationException"),
+        (KeyError(_CANARY_IP), "UnexpectedError", "KeyError"),
+        (ValueError(f"bad card {_CANARY_CARD}"), "UnexpectedError", "ValueError"),
+        (_validation_error(), "UnexpectedError", "ValidationError"),
+    ],
+)  # fmt: skip
+def test_no_library_text_leaves_a_handler(exc: Exception, expected: str, name: str) -> None:
+    """Driver, SDK and Python errors leave as a permanent product error naming class and code only: their own
+    text (a row's values, a request's key, pydantic's input_value) never reaches Step Functions."""
+    assert _CANARY_CARD in str(exc) or _CANARY_IP in str(exc) or name == "ValidationException"
+
+    @stable_errors
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise exc
+
+    with pytest.raises(Exception) as caught:
+        handler({}, None)
+    assert type(caught.value).__name__ == expected
+    assert name in str(caught.value)
+    assert _CANARY_CARD not in str(caught.value) and _CANARY_IP not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
