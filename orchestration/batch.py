@@ -14,20 +14,23 @@ SINGLE_PUT_LIMIT = 5 * 2**30  # S3's limit for one PUT
 
 
 def upload(clients: Clients, settings: Settings, path: Path, name: str | None = None) -> str:
-    """One PUT (streamed from the file) up to 5 GiB, multipart above: one "Object Created" event either way."""
+    """One PUT (streamed from the file) up to 5 GiB, multipart above: one "Object Created" event either way.
+
+    No encryption argument: the bucket's default (the stack's customer-managed KMS key) applies, and its
+    policy refuses a request that asks for any other encryption."""
     key = f"incoming/{name or path.name}"
     s3 = clients("s3")
     if path.stat().st_size < SINGLE_PUT_LIMIT:
         with path.open("rb") as body:
-            s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+            s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=body)
     else:
-        s3.upload_file(str(path), settings.raw_bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"})
+        s3.upload_file(str(path), settings.raw_bucket, key)
     return key
 
 
 def upload_bytes(clients: Clients, settings: Settings, body: bytes, name: str | None = None) -> str:
     key = f"incoming/{name or uuid.uuid4().hex + '.ndjson'}"
-    clients("s3").put_object(Bucket=settings.raw_bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+    clients("s3").put_object(Bucket=settings.raw_bucket, Key=key, Body=body)
     return key
 
 

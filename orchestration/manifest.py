@@ -155,6 +155,7 @@ class Provisioned:
 def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any]]) -> Provisioned:
     """Create every resource (idempotent). ``clients(service)`` returns a boto3 client."""
     s = manifest.settings
+    key_arn = data_key(clients, s)
     s3 = clients("s3")
     for bucket in manifest.buckets:
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
@@ -163,7 +164,12 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
         s3.put_bucket_encryption(
             Bucket=bucket,
             ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
+                "Rules": [
+                    {
+                        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+                        "BucketKeyEnabled": True,
+                    }
+                ]
             },
         )
         s3.put_public_access_block(
@@ -185,7 +191,7 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
                 KeySchema=[{"AttributeName": table.hash_key, "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": table.hash_key, "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
-                SSESpecification={"Enabled": True},
+                SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
             )
         ddb.update_continuous_backups(
             TableName=table.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
@@ -198,17 +204,17 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
     sqs = clients("sqs")
     queue_urls: dict[str, str] = {}
     for queue in manifest.queues:
-        queue_urls[queue] = _create_queue(sqs, queue)
+        queue_urls[queue] = _create_queue(sqs, queue, key_arn)
 
     sns = clients("sns")
     for topic in manifest.topics:
-        sns.create_topic(Name=topic)
+        sns.create_topic(Name=topic, Attributes={"KmsMasterKeyId": key_arn})
 
     sm = clients("secretsmanager")
     for secret_id in manifest.secrets:
         value = json.dumps(secrets[secret_id])
         try:
-            sm.create_secret(Name=secret_id, SecretString=value)
+            sm.create_secret(Name=secret_id, SecretString=value, KmsKeyId=key_arn)
         except sm.exceptions.ResourceExistsException:
             sm.put_secret_value(SecretId=secret_id, SecretString=value)
 
@@ -241,11 +247,31 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
     return add_local_runtime_parts(manifest, clients, queue_urls, arns)
 
 
-def _create_queue(sqs: Any, name: str) -> str:
+def data_key_alias(settings: Settings) -> str:
+    """The customer-managed key's alias, as infra/terraform/modules/kms names it."""
+    return f"alias/{settings.name_prefix}-data"
+
+
+def data_key(clients: Any, settings: Settings) -> str:
+    """The ARN of the stack's customer-managed KMS key (created once, found by its alias after)."""
+    kms = clients("kms")
+    alias = data_key_alias(settings)
+    try:
+        return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
+    except kms.exceptions.NotFoundException:
+        key = kms.create_key(Description=f"{settings.name_prefix}: data at rest (local stack)")["KeyMetadata"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        return str(key["Arn"])
+
+
+def _create_queue(sqs: Any, name: str, key_arn: str) -> str:
     return str(
         sqs.create_queue(
             QueueName=name,
-            Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": "1209600", "VisibilityTimeout": "60"},
+            Attributes={
+                "KmsMasterKeyId": key_arn, "KmsDataKeyReusePeriodSeconds": "300",
+                "MessageRetentionPeriod": "1209600", "VisibilityTimeout": "60",
+            },  # fmt: skip
         )["QueueUrl"]
     )
 
@@ -266,8 +292,9 @@ def add_local_runtime_parts(
     s = manifest.settings
     sqs, sns, events = clients("sqs"), clients("sns"), clients("events")
     queue_urls = dict(queue_urls)
+    key_arn = data_key(clients, s)
     for queue in (alerts_inbox_name(s), trigger_queue_name(s)):
-        queue_urls[queue] = _create_queue(sqs, queue)
+        queue_urls[queue] = _create_queue(sqs, queue, key_arn)
     inbox_arn = _queue_arn(sqs, queue_urls[alerts_inbox_name(s)])
     for topic in manifest.topics:
         arn = s.arn("sns", topic)
@@ -299,7 +326,7 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
 
     The same reading of a stack provisioned by ``provision()`` and of one provisioned by
     `terraform apply` of infra/terraform/envs/local must be equal (tests/e2e/test_terraform_local_stack.py).
-    Encryption is compared as on/off: the manifest uses AWS-managed keys, Terraform the stack's KMS key.
+    Encryption is compared by kind: both use the stack's customer-managed KMS key (the key ids differ).
     A resource that does not exist reads as ``"missing"``.
     """
     s = manifest.settings
@@ -321,7 +348,8 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
             block = {}
         out[f"bucket {bucket}"] = {
             "versioning": versioning,
-            "encrypted": any(r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules),
+            "encryption": sorted({r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules}),
+            "customer_key": all(r.get("ApplyServerSideEncryptionByDefault", {}).get("KMSMasterKeyID") for r in rules),
             "public_access_blocked": all(block.values()) and len(block) == 4,
         }
     ddb = clients("dynamodb")
@@ -336,7 +364,7 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
         out[f"table {table.name}"] = {
             "hash_key": [k["AttributeName"] for k in desc["KeySchema"] if k["KeyType"] == "HASH"],
             "billing": desc.get("BillingModeSummary", {}).get("BillingMode"),
-            "encrypted": desc.get("SSEDescription", {}).get("Status") == "ENABLED",
+            "encryption": desc.get("SSEDescription", {}).get("SSEType") if desc.get("SSEDescription", {}).get("Status") == "ENABLED" else None,
             "pitr": pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"],
             "ttl": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
         }
@@ -349,7 +377,7 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
             continue
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         out[f"queue {queue}"] = {
-            "encrypted": attrs.get("SqsManagedSseEnabled") == "true" or bool(attrs.get("KmsMasterKeyId")),
+            "encryption": "aws:kms" if attrs.get("KmsMasterKeyId") else ("sqs" if attrs.get("SqsManagedSseEnabled") == "true" else None),
             "retention": attrs.get("MessageRetentionPeriod"),
             "visibility_timeout": attrs.get("VisibilityTimeout"),
             "redrive_policy": attrs.get("RedrivePolicy"),
@@ -358,7 +386,12 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
     sns = clients("sns")
     topics = {t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]}
     for topic in manifest.topics:
-        out[f"topic {topic}"] = "exists" if s.arn("sns", topic) in topics else "missing"
+        arn = s.arn("sns", topic)
+        if arn not in topics:
+            out[f"topic {topic}"] = "missing"
+            continue
+        attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        out[f"topic {topic}"] = {"encryption": "aws:kms" if attrs.get("KmsMasterKeyId") else None}
     sm = clients("secretsmanager")
     for secret_id in manifest.secrets:
         try:
@@ -366,7 +399,8 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
         except sm.exceptions.ResourceNotFoundException:
             out[f"secret {secret_id}"] = "missing"
             continue
-        out[f"secret {secret_id}"] = {"keys": sorted(value), "dbname": value.get("dbname")}
+        customer_key = bool(sm.describe_secret(SecretId=secret_id).get("KmsKeyId"))
+        out[f"secret {secret_id}"] = {"keys": sorted(value), "dbname": value.get("dbname"), "customer_key": customer_key}
     glue = clients("glue")
     for database in manifest.glue_databases:
         try:

@@ -50,7 +50,7 @@ def run_job(job: JobInput, settings: Settings) -> dict[str, Any]:
             key = result_key(job.job_id)
             client("s3").put_object(
                 Bucket=settings.query_results_bucket, Key=key, Body=body.encode(),
-                ContentType="application/json", ServerSideEncryption="AES256",
+                ContentType="application/json",  # the bucket's KMS key by default
             )  # fmt: skip
             ddb.update_item(
                 TableName=settings.analytics_jobs_table,

@@ -250,7 +250,7 @@ def _write_analytics(days: dict[str, _Day], owned: set[str], run_id: str, index:
         try:
             s3.put_object(
                 Bucket=settings.analytics_bucket, Key=key, Body=body,
-                ContentType="application/x-ndjson", ServerSideEncryption="AES256",
+                ContentType="application/x-ndjson",  # the bucket's KMS key by default
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - any S3 failure is retried by the state machine
             raise StorageUnavailable(f"analytics copy of chunk {index}: {type(exc).__name__} writing {key}") from None

@@ -14,7 +14,7 @@ logger = get_logger("quarantine-file")
 def quarantine(bucket: str, key: str, run_id: str) -> dict[str, Any]:
     s3 = client("s3")
     target = f"rejected/{run_id}/{key.rsplit('/', 1)[-1]}"
-    s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key}, ServerSideEncryption="AES256")
+    s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})  # the bucket's KMS key
     s3.delete_object(Bucket=bucket, Key=key)
     return {"moved_to": f"s3://{bucket}/{target}"}
 

@@ -127,8 +127,7 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS
         lines.append(b"")  # the last line's end
         s3.put_object(
             Bucket=settings.raw_bucket, Key=chunk_key, Body=b"\n".join(lines),
-            ServerSideEncryption="AES256",
-        )  # fmt: skip
+        )  # fmt: skip  # encrypted with the bucket's KMS key by default
         chunks.append({"bucket": settings.raw_bucket, "key": chunk_key, "index": len(chunks), "records": count})
         lines.clear()
 

@@ -47,7 +47,7 @@ def store(record: dict[str, Any], transaction_id: str, event_date: str) -> dict[
     try:
         client("s3").put_object(
             Bucket=settings.analytics_bucket, Key=key, Body=body,
-            ContentType="application/json", ServerSideEncryption="AES256",
+            ContentType="application/json",  # encrypted by the bucket's default: the customer-managed key
         )  # fmt: skip
         item = {k: _to_av(v) for k, v in record.items()}
         item["transaction_id"] = {"S": transaction_id}

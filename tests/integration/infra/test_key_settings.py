@@ -15,12 +15,16 @@ def test_the_session_stack_reads_as_the_manifest_defines_it(stack: LocalStack) -
     got = manifest.key_settings(manifest.build(stack.require_settings()), stack.client)
     s = stack.require_settings()
     assert "missing" not in got.values()
-    assert got[f"bucket {s.raw_bucket}"] == {"versioning": "Enabled", "encrypted": True, "public_access_blocked": True}
+    kms = {"encryption": ["aws:kms"], "customer_key": True}
+    assert got[f"bucket {s.raw_bucket}"] == {"versioning": "Enabled", **kms, "public_access_blocked": True}
+    assert got[f"table {s.analytics_cache_table}"]["encryption"] == "KMS"
+    assert got[f"topic {s.alerts_topic_name}"] == {"encryption": "aws:kms"}
     assert got[f"table {s.analytics_cache_table}"]["ttl"] == "expires_at"
     assert got[f"table {s.batch_runs_table}"]["pitr"] == "ENABLED"
-    assert got[f"queue {s.dead_letter_queue_name}"]["encrypted"] is True
+    assert got[f"queue {s.dead_letter_queue_name}"]["encryption"] == "aws:kms"
     assert got[f"state machine {s.state_machine_name('transaction')}"] == "EXPRESS"
     assert got[f"secret {s.compliance_secret_id}"]["dbname"] == "compliance"
+    assert got[f"secret {s.compliance_secret_id}"]["customer_key"] is True
 
 
 def test_a_weakened_or_missing_resource_reads_differently(stack: LocalStack) -> None:
@@ -32,11 +36,18 @@ def test_a_weakened_or_missing_resource_reads_differently(stack: LocalStack) -> 
     before = manifest.key_settings(man, stack.client)
     assert "missing" not in before.values()
     stack.client("s3").put_bucket_versioning(Bucket=s.curated_bucket, VersioningConfiguration={"Status": "Suspended"})
+    stack.client("s3").put_bucket_encryption(  # S3-managed keys instead of the customer-managed key: weaker
+        Bucket=s.raw_bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
     stack.client("dynamodb").update_continuous_backups(
         TableName=s.batch_runs_table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
     )
     stack.client("secretsmanager").delete_secret(SecretId=s.warehouse_secret_id, ForceDeleteWithoutRecovery=True)
     after = manifest.key_settings(man, stack.client)
     changed = {k for k in before if before[k] != after[k]}
-    assert changed == {f"bucket {s.curated_bucket}", f"table {s.batch_runs_table}", f"secret {s.warehouse_secret_id}"}
+    assert changed == {
+        f"bucket {s.curated_bucket}", f"bucket {s.raw_bucket}", f"table {s.batch_runs_table}",
+        f"secret {s.warehouse_secret_id}",
+    }  # fmt: skip
     assert after[f"secret {s.warehouse_secret_id}"] == "missing"
