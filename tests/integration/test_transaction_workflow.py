@@ -116,6 +116,19 @@ def test_happy_path_stores_full_record_in_rds_and_pii_free_copy_in_s3_and_dynamo
     assert_stored_once(stack, tx)
     assert dead_letters(stack) == []
     assert alerts(stack) == []
+    # Execution history: once the compliance write is done, no state carries the card or the IP.
+    events = stack.client("stepfunctions").get_execution_history(executionArn=d["executionArn"], maxResults=1000)
+    events = events["events"]
+    written = next(
+        i for i, e in enumerate(events)
+        if e["type"] == "ParallelStateExited" and e["stateExitedEventDetails"]["name"] == "StoreTransaction"
+    )  # fmt: skip
+    before, after = json.dumps(events[:written], default=str), json.dumps(events[written:], default=str)
+    # (the card by its field name: four digits alone can occur in any timestamp or id)
+    card, ip = "card_last4", tx["client_ip"]
+    assert card in before and ip in before  # the scan sees them where they are allowed (validation, the write)
+    assert card not in after and ip not in after
+    assert tx["transactionId"] in after
 
 
 def test_api_answers_202_and_the_execution_stores_it(clean_queues: LocalStack) -> None:
