@@ -40,17 +40,22 @@ def execution_name(transaction_id: str | None) -> str:
 def dead_letter_rejection(
     settings: Settings, clients: Clients, raw: Any, error: InvalidTransaction, received_at: str, queue_url: str
 ) -> None:
-    """Dead-letter a body rejected at the entrance, in the workflow's message shape, and alert."""
+    """Dead-letter a body rejected at the entrance, in the workflow's message shape, and alert.
+
+    The record goes to the dead-letter queue only; the alert carries what the workflow's alert carries
+    (the error's name, where and when) plus the field names and rules, never the body."""
     name = type(error).__name__
+    fields = error.to_dict()["fields"]
     message = dead_letter_message(
-        raw, error.transaction_id, name, str(error), received_at, "ApiEntrance",
-        detail={"fields": error.to_dict()["fields"]},
+        raw, error.transaction_id, name, str(error), received_at, "ApiEntrance", detail={"fields": fields},
     )  # fmt: skip
-    body = json.dumps(message, default=str)
     attrs = {"error": {"DataType": "String", "StringValue": name}}
-    clients("sqs").send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attrs)
+    clients("sqs").send_message(
+        QueueUrl=queue_url, MessageBody=json.dumps(message, default=str), MessageAttributes=attrs
+    )
+    alert = {"error": {"Error": name}, "failed_state": "ApiEntrance", "failed_at": received_at, "fields": fields}
     clients("sns").publish(
-        TopicArn=settings.alerts_topic_arn, Subject="MTX transaction dead-lettered", Message=body,
+        TopicArn=settings.alerts_topic_arn, Subject="MTX transaction dead-lettered", Message=json.dumps(alert),
         MessageAttributes=attrs,
     )  # fmt: skip
 
