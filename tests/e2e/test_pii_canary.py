@@ -270,7 +270,15 @@ def scan_files(home: Path, sinks: Sinks) -> None:
 def failed_step(stack: LocalStack, execution_arn: str) -> str:
     events = stack.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)
     failures = [json.dumps(e.get("taskFailedEventDetails")) for e in events["events"] if e["type"] == "TaskFailed"]
-    return "\n".join(failures[-3:]) or "no failed task"
+    assert stack.provisioned is not None
+    sqs = stack.client("sqs")
+    alerts = sqs.receive_message(QueueUrl=stack.provisioned.alerts_inbox_url, MaxNumberOfMessages=10)
+    checks = [m["Body"][:3000] for m in alerts.get("Messages", []) if "expectation" in m["Body"]]
+    with psycopg.connect(stack.dsn("warehouse")) as w, psycopg.connect(stack.dsn("compliance")) as c:
+        fct = {r[0] for r in w.execute("select transaction_id from analytics.fct_transactions")}
+        comp = {r[0] for r in c.execute("select transaction_id from compliance.transactions")}
+    checks.append(f"in fct only: {sorted(fct - comp)}; in compliance only: {sorted(comp - fct)}")
+    return "\n".join(failures[-3:] + checks) or "no failed task"
 
 
 # --------------------------------------------------------------------------- the test

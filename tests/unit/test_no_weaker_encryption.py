@@ -16,7 +16,9 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED_AND_RUNTIME = ("lambdas", "glue_jobs", "expectations", "orchestration", "contracts", "infra", "benchmarks")
-WEAKER = re.compile(r"AES256|ServerSideEncryption\s*=|[\"']ServerSideEncryption[\"']\s*:|sqs_managed_sse_enabled\s*=\s*true")
+WEAKER = re.compile(
+    r"AES256|ServerSideEncryption\s*=|[\"']ServerSideEncryption[\"']\s*:|sqs_managed_sse_enabled\s*=\s*true"
+)
 
 
 def _sources() -> list[Path]:

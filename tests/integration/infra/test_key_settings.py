@@ -38,7 +38,9 @@ def test_a_weakened_or_missing_resource_reads_differently(stack: LocalStack) -> 
     stack.client("s3").put_bucket_versioning(Bucket=s.curated_bucket, VersioningConfiguration={"Status": "Suspended"})
     stack.client("s3").put_bucket_encryption(  # S3-managed keys instead of the customer-managed key: weaker
         Bucket=s.raw_bucket,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
     stack.client("dynamodb").update_continuous_backups(
         TableName=s.batch_runs_table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
