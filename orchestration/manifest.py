@@ -269,9 +269,11 @@ def _create_queue(sqs: Any, name: str, key_arn: str) -> str:
         sqs.create_queue(
             QueueName=name,
             Attributes={
-                "KmsMasterKeyId": key_arn, "KmsDataKeyReusePeriodSeconds": "300",
-                "MessageRetentionPeriod": "1209600", "VisibilityTimeout": "60",
-            },  # fmt: skip
+                "KmsMasterKeyId": key_arn,
+                "KmsDataKeyReusePeriodSeconds": "300",
+                "MessageRetentionPeriod": "1209600",
+                "VisibilityTimeout": "60",
+            },
         )["QueueUrl"]
     )
 
@@ -359,12 +361,13 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
         except ddb.exceptions.ResourceNotFoundException:
             out[f"table {table.name}"] = "missing"
             continue
+        sse = desc.get("SSEDescription", {})
         pitr = ddb.describe_continuous_backups(TableName=table.name)["ContinuousBackupsDescription"]
         ttl = ddb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
         out[f"table {table.name}"] = {
             "hash_key": [k["AttributeName"] for k in desc["KeySchema"] if k["KeyType"] == "HASH"],
             "billing": desc.get("BillingModeSummary", {}).get("BillingMode"),
-            "encryption": desc.get("SSEDescription", {}).get("SSEType") if desc.get("SSEDescription", {}).get("Status") == "ENABLED" else None,
+            "encryption": sse.get("SSEType") if sse.get("Status") == "ENABLED" else None,
             "pitr": pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"],
             "ttl": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
         }
@@ -377,7 +380,9 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
             continue
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         out[f"queue {queue}"] = {
-            "encryption": "aws:kms" if attrs.get("KmsMasterKeyId") else ("sqs" if attrs.get("SqsManagedSseEnabled") == "true" else None),
+            "encryption": "aws:kms"
+            if attrs.get("KmsMasterKeyId")
+            else ("sqs" if attrs.get("SqsManagedSseEnabled") == "true" else None),
             "retention": attrs.get("MessageRetentionPeriod"),
             "visibility_timeout": attrs.get("VisibilityTimeout"),
             "redrive_policy": attrs.get("RedrivePolicy"),
@@ -386,11 +391,11 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
     sns = clients("sns")
     topics = {t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]}
     for topic in manifest.topics:
-        arn = s.arn("sns", topic)
-        if arn not in topics:
+        topic_arn = s.arn("sns", topic)
+        if topic_arn not in topics:
             out[f"topic {topic}"] = "missing"
             continue
-        attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        attrs = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
         out[f"topic {topic}"] = {"encryption": "aws:kms" if attrs.get("KmsMasterKeyId") else None}
     sm = clients("secretsmanager")
     for secret_id in manifest.secrets:
@@ -400,7 +405,9 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
             out[f"secret {secret_id}"] = "missing"
             continue
         customer_key = bool(sm.describe_secret(SecretId=secret_id).get("KmsKeyId"))
-        out[f"secret {secret_id}"] = {"keys": sorted(value), "dbname": value.get("dbname"), "customer_key": customer_key}
+        out[f"secret {secret_id}"] = {
+            "keys": sorted(value), "dbname": value.get("dbname"), "customer_key": customer_key,
+        }  # fmt: skip
     glue = clients("glue")
     for database in manifest.glue_databases:
         try:
