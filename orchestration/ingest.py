@@ -3,6 +3,10 @@
 A body that is not JSON or fails the contract is answered 400 with field errors
 and dead-lettered (with the same message shape as the workflow's), so nothing
 disappears; a valid body starts one execution of the transaction workflow.
+
+The workflow input is ``{"transaction": <body>, "received_at": <ISO time>, "producer_id": <app id>}``:
+``producer_id`` is the application whose credential the API accepted (orchestration/auth.py; in AWS
+the API's request template sets it), outside the transaction so the contract is unchanged.
 """
 
 from __future__ import annotations
@@ -38,7 +42,13 @@ def execution_name(transaction_id: str | None) -> str:
 
 
 def dead_letter_rejection(
-    settings: Settings, clients: Clients, raw: Any, error: InvalidTransaction, received_at: str, queue_url: str
+    settings: Settings,
+    clients: Clients,
+    raw: Any,
+    error: InvalidTransaction,
+    received_at: str,
+    queue_url: str,
+    producer_id: str | None = None,
 ) -> None:
     """Dead-letter a body rejected at the entrance, in the workflow's message shape, and alert."""
     name = type(error).__name__
@@ -46,6 +56,7 @@ def dead_letter_rejection(
         raw, error.transaction_id, name, str(error), received_at, "ApiEntrance",
         detail={"fields": error.to_dict()["fields"]},
     )  # fmt: skip
+    message["producer_id"] = producer_id
     body = json.dumps(message, default=str)
     attrs = {"error": {"DataType": "String", "StringValue": name}}
     clients("sqs").send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attrs)
@@ -63,6 +74,7 @@ def submit(
     state_machine_arn: str,
     queue_url: str,
     received_at: str | None = None,
+    producer_id: str | None = None,
 ) -> Submission:
     received_at = received_at or now_iso()
     try:
@@ -70,9 +82,9 @@ def submit(
         tx = validate_transaction(data)
     except InvalidTransaction as exc:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        dead_letter_rejection(settings, clients, text, exc, received_at, queue_url)
+        dead_letter_rejection(settings, clients, text, exc, received_at, queue_url, producer_id)
         return Submission(400, {**exc.to_dict(), "dead_lettered": True}, transaction_id=exc.transaction_id)
-    payload = json.dumps({"transaction": tx.to_json_dict(), "received_at": received_at})
+    payload = json.dumps({"transaction": tx.to_json_dict(), "received_at": received_at, "producer_id": producer_id})
     started = clients("stepfunctions").start_execution(
         stateMachineArn=state_machine_arn, name=execution_name(tx.transaction_id), input=payload
     )
