@@ -143,3 +143,19 @@ def test_registry_refuses_bad_ids_duplicates_and_unknown_producers(registry: Cre
     with pytest.raises(auth.UnknownPrincipal):
         registry.rotate("game-z")
     assert registry.authorize(PRODUCER, "mtxp_not-a-key").status == 401
+
+
+# --- CORS: an allow-list, empty by default ---------------------------------------------------------------
+def test_cors_answers_listed_origins_only() -> None:
+    from lambdas.analytics_api.handler import response_headers
+    from orchestration.settings import Settings
+
+    event = {"headers": {"Origin": "https://dash.example.com"}}
+    none = response_headers(event, Settings().allowed_origins)  # the default: no origin is allowed
+    assert not any(k.lower().startswith("access-control") for k in none)
+    allowed = Settings(cors_allowed_origins="https://dash.example.com, https://other.example.com").allowed_origins
+    assert response_headers(event, allowed)["Access-Control-Allow-Origin"] == "https://dash.example.com"
+    assert response_headers(event, allowed)["Vary"] == "Origin"
+    stranger = response_headers({"headers": {"origin": "https://evil.example.com"}}, allowed)
+    assert "Access-Control-Allow-Origin" not in stranger
+    assert "*" not in json.dumps(response_headers({"headers": {"Origin": "*"}}, allowed))
