@@ -147,6 +147,9 @@ class ApiServer:
                 """Proxy an analytics route to the analytics_api Lambda; False when the path is not one."""
                 if proxy_event(method, self.path, {}, None) is None:
                     return False  # not an analytics route: the caller answers (the body is unread)
+                if route_of(method, self.path) is None:  # an analytics resource, not this method: as API Gateway,
+                    self._not_allowed(method)  # answered here, the function is not invoked (nor authorized)
+                    return True
                 body: str | None = None
                 if method == "POST":
                     length = self._body_length(MAX_BODY, f"body over {MAX_BODY} bytes")

@@ -63,8 +63,9 @@ def test_the_right_kind_is_served(stack: LocalStack) -> None:
     assert status in (200, 503) and body.get("error") not in ("Unauthorized", "Forbidden"), body
     status, body = get(stack, JOB_PATH, role=auth.ANALYST)
     assert (status, body["error"]) == (404, "JobNotFound"), body  # past the gateway: the function answered
-    status, body = request(stack, "GET", "/transactions", role=None)
-    assert status == 405  # a route that does not exist is not a question of credentials
+    for method, path in (("GET", "/transactions"), ("POST", "/health"), ("POST", "/analytics")):
+        status, body = request(stack, method, path, b"{}" if method == "POST" else None, role=None)
+        assert (status, body["error"]) == (405, "MethodNotAllowed"), (method, path, body)  # no such route
 
 
 def _post(stack: LocalStack, key: str, tx: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
