@@ -159,3 +159,41 @@ def test_cors_answers_listed_origins_only() -> None:
     stranger = response_headers({"headers": {"origin": "https://evil.example.com"}}, allowed)
     assert "Access-Control-Allow-Origin" not in stranger
     assert "*" not in json.dumps(response_headers({"headers": {"Origin": "*"}}, allowed))
+
+
+# --- producer_id through the transaction workflow ----------------------------------------------------------
+def _states(node: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, state in node["States"].items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(_states(branch))
+    return found
+
+
+def test_the_workflow_carries_producer_id_from_its_input_to_the_analytics_copy_and_dead_letters() -> None:
+    asl = json.loads(
+        (Path(__file__).resolve().parents[2] / "orchestration" / "state_machines" / "transaction.asl.json").read_text()
+    )
+    states = _states(asl)
+    # the whole input: an input without producer_id (a dead letter of an older version) must not break the path
+    assert states["ValidateTransaction"]["Parameters"]["Payload.$"] == "$"
+    assert states["StripPII"]["Parameters"]["Payload"]["producer_id.$"] == "$.producer_id"
+    assert states["StoreAnalyticsRecord"]["Parameters"]["Payload"]["producer_id.$"] == "$.producer_id"
+    assert states["AttachProcessingError"]["Parameters"]["dead_letter"]["producer_id.$"] == "$.producer_id"
+
+
+def test_the_functions_pass_producer_id_on_and_the_contract_is_unchanged() -> None:
+    from contracts import validate_transaction
+    from lambdas.strip_pii.handler import strip
+    from lambdas.validate_transaction.handler import validate
+    from tests.helpers import seed_tx
+
+    tx = seed_tx()
+    validated = validate({"transaction": tx, "received_at": None, "producer_id": "game-a"})
+    assert validated["producer_id"] == "game-a" and "producer_id" not in validated["transaction"]
+    assert validate({"transaction": tx, "received_at": None})["producer_id"] is None  # an older input
+    stripped = strip({**validated})
+    assert stripped["producer_id"] == "game-a" and "producer_id" not in stripped["record"]
+    with pytest.raises(Exception, match="producer_id"):
+        validate_transaction({**tx, "producer_id": "game-a"})  # not a field of the transaction: refused in it
