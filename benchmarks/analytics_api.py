@@ -19,6 +19,7 @@ import psycopg
 
 from benchmarks.common import Report, bench_stack, summary
 from benchmarks.dbt_marts import DAYS, Dbt, fill_raw, load_prices
+from orchestration.auth import ANALYST
 
 
 def _player(i: int) -> str:
@@ -34,18 +35,18 @@ def _revenue(i: int) -> str:
 OPERATIONS = {"player_analysis": _player, "revenue_analysis": _revenue}
 
 
-def _get(url: str) -> tuple[int, dict[str, Any]]:
-    with urllib.request.urlopen(url, timeout=60) as resp:
+def _get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as resp:
         return resp.status, json.loads(resp.read())
 
 
-def _measure(urls: list[str]) -> tuple[float, list[float], int]:
+def _measure(urls: list[str], headers: dict[str, str]) -> tuple[float, list[float], int]:
     lat = []
     cached = 0
     t0 = time.perf_counter()
     for url in urls:
         t = time.perf_counter()
-        status, body = _get(url)
+        status, body = _get(url, headers)
         lat.append(time.perf_counter() - t)
         assert status == 200, body
         cached += bool(body.get("cached"))
@@ -65,9 +66,9 @@ def run(report: Report, n: int = 100_000, requests: int = 200) -> None:
         for op, query in OPERATIONS.items():
             base = f"{stack.api.url}/analytics?operation={op}"
             uncached = [f"{base}&{query(i)}" for i in range(requests)]
-            up_s, up_lat, up_hits = _measure(uncached)
+            up_s, up_lat, up_hits = _measure(uncached, stack.api_headers(ANALYST))
             hot = [uncached[0]] * requests
-            hot_s, hot_lat, hot_hits = _measure(hot)
+            hot_s, hot_lat, hot_hits = _measure(hot, stack.api_headers(ANALYST))
             data[op] = {
                 "uncached": {"requests_per_s": round(requests / up_s, 1), **summary(up_lat), "cache_hits": up_hits},
                 "cached": {"requests_per_s": round(requests / hot_s, 1), **summary(hot_lat), "cache_hits": hot_hits},

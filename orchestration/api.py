@@ -1,4 +1,9 @@
-"""The local API Gateway stand-in: ``POST /transactions`` (and, later, the analytics routes)."""
+"""The local API Gateway stand-in: ``POST /transactions`` and the analytics routes.
+
+Every route needs a credential in the ``x-api-key`` header, as API Gateway would ask for one
+(orchestration/auth.py): a producer's on ``POST /transactions``, an analyst's on the others.
+The producer's application id goes into the workflow input as ``producer_id``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from contracts import MAX_TRANSACTION_BYTES
 from orchestration import sfn
+from orchestration.auth import API_KEY_HEADER, ROUTE_ROLES, CredentialRegistry, Decision, credentials_table_name
 from orchestration.ingest import Clients, submit
 from orchestration.runtime.ports import free_port
 from orchestration.settings import Settings
@@ -26,6 +32,7 @@ ANALYTICS_ROUTES: tuple[tuple[str, str], ...] = (
 )
 #: Every route the server answers; orchestration/openapi.json documents exactly these.
 ROUTES: tuple[tuple[str, str], ...] = (("POST", "/transactions"), *ANALYTICS_ROUTES)
+assert set(ROUTES) == set(ROUTE_ROLES), "every route needs its role (orchestration/auth.py)"
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -40,8 +47,20 @@ def match_resource(path: str) -> tuple[str, dict[str, str]] | None:
     return None
 
 
-def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: str | None) -> dict[str, Any] | None:
-    """The API Gateway REST proxy event for an analytics request, or None when no analytics route matches."""
+def route_of(method: str, raw_path: str) -> tuple[str, str] | None:
+    """The (method, resource) a request calls, or None when no route answers it (404 or 405)."""
+    matched = match_resource(urlsplit(raw_path).path)
+    if matched is None or (method, matched[0]) not in ROUTE_ROLES:
+        return None
+    return method, matched[0]
+
+
+def proxy_event(
+    method: str, raw_path: str, headers: dict[str, str], body: str | None, caller: str | None = None
+) -> dict[str, Any] | None:
+    """The API Gateway REST proxy event for an analytics request, or None when no analytics route matches.
+
+    The credential stays at the gateway (its header is not passed on); ``caller`` is who presented it."""
     parts = urlsplit(raw_path)
     matched = match_resource(parts.path)
     if matched is None or matched[0] not in {r for _, r in ANALYTICS_ROUTES}:
@@ -52,20 +71,33 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: str |
         "resource": resource,
         "path": parts.path,
         "httpMethod": method,
-        "headers": headers,
+        "headers": {k: v for k, v in headers.items() if k.lower() != API_KEY_HEADER},
         "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
         "multiValueQueryStringParameters": multi or None,
         "pathParameters": path_parameters or None,
         "body": body,
         "isBase64Encoded": False,
-        "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": "local"},
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "stage": "local",
+            "identity": {"caller": caller},
+        },
     }
 
 
 class ApiServer:
-    def __init__(self, settings: Settings, clients: Clients, state_machine_arn: str, queue_url: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: Clients,
+        state_machine_arn: str,
+        queue_url: str,
+        registry: CredentialRegistry | None = None,
+    ) -> None:
         self.settings = settings
         self.clients = clients
+        self.registry = registry or CredentialRegistry(clients("dynamodb"), credentials_table_name(settings))
         self.state_machine_arn = state_machine_arn
         self.queue_url = queue_url
         self.port = 0
@@ -93,17 +125,38 @@ class ApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _analytics(self, method: str) -> bool:
+            def _authorized(self, method: str) -> Decision | None:
+                """The caller's decision for the route it calls, once allowed; None once a 401/403/503 has been
+                answered (the body left unread). A request to no route is not decided here (404/405 follow)."""
+                route = route_of(method, self.path)
+                if route is None:
+                    return Decision(0)
+                try:
+                    decision = api.registry.authorize(ROUTE_ROLES[route], self.headers.get(API_KEY_HEADER))
+                except Exception:  # noqa: BLE001 - the client gets a stable error, never the detail
+                    self.close_connection = True
+                    self._send(503, {"error": "ServiceUnavailable", "message": "could not check the credential"})
+                    return None
+                if decision.allowed:
+                    return decision
+                self.close_connection = True  # the body stays unread
+                self._send(decision.status, decision.body())
+                return None
+
+            def _analytics(self, method: str, caller: str | None) -> bool:
                 """Proxy an analytics route to the analytics_api Lambda; False when the path is not one."""
                 if proxy_event(method, self.path, {}, None) is None:
                     return False  # not an analytics route: the caller answers (the body is unread)
+                if route_of(method, self.path) is None:  # an analytics resource, not this method: as API Gateway,
+                    self._not_allowed(method)  # answered here, the function is not invoked (nor authorized)
+                    return True
                 body: str | None = None
                 if method == "POST":
                     length = self._body_length(MAX_BODY, f"body over {MAX_BODY} bytes")
                     if length is None:
                         return True
                     body = self.rfile.read(length).decode("utf-8", "replace") if length else None
-                event = proxy_event(method, self.path, dict(self.headers.items()), body)
+                event = proxy_event(method, self.path, dict(self.headers.items()), body, caller)
                 assert event is not None
                 function = api.settings.function_name("analytics_api")
                 response = sfn.REGISTRY.invoke(function, event)
@@ -140,7 +193,10 @@ class ApiServer:
                 self._send(405, {"error": "MethodNotAllowed", "message": f"{method} not allowed", "allowed": allowed})
 
             def do_POST(self) -> None:
-                if self._analytics("POST"):
+                decision = self._authorized("POST")
+                if decision is None:
+                    return
+                if self._analytics("POST", decision.principal_id):
                     return
                 if self.path.rstrip("/") != "/transactions":
                     self._send(404, {"error": "NotFound", "message": f"no route POST {self.path}"})
@@ -158,6 +214,7 @@ class ApiServer:
                     result = submit(
                         raw, settings=api.settings, clients=api.clients,
                         state_machine_arn=api.state_machine_arn, queue_url=api.queue_url,
+                        producer_id=decision.principal_id,
                     )  # fmt: skip
                 except Exception:  # noqa: BLE001 - the client gets a stable error, the log the detail
                     self._send(503, {"error": "ServiceUnavailable", "message": "could not start the workflow"})
@@ -165,7 +222,10 @@ class ApiServer:
                 self._send(result.status, result.body)
 
             def do_GET(self) -> None:
-                if self._analytics("GET"):
+                decision = self._authorized("GET")
+                if decision is None:
+                    return
+                if self._analytics("GET", decision.principal_id):
                     return
                 self._not_allowed("GET")
 

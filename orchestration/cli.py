@@ -2,7 +2,8 @@
 
 mtx up | down | status          the local stack (PostgreSQL + moto + API)
 mtx generate                    sample transactions (NDJSON)
-mtx send FILE|-                 POST each line to /transactions
+mtx send FILE|-                 POST each line to /transactions (as the producer of MTX_PRODUCER_KEY)
+mtx producers create|disable|enable|rotate|list   the producers' API credentials
 mtx dlq list | redrive          the dead-letter queue
 mtx demo                        what `make run` does: everything, then stop
 """
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from orchestration.auth import API_KEY_HEADER, PRODUCER_KEY_ENV
 from orchestration.ingest import execution_name
 from orchestration.settings import REPO_ROOT, Settings, reset_settings_cache
 
@@ -85,9 +87,9 @@ def _progress(done: int, total: int, started: float, label: str) -> None:
 
 
 def post_lines(
-    api_url: str, lines: Iterable[str], concurrency: int = 8, show_progress: bool = True
+    api_url: str, lines: Iterable[str], concurrency: int = 8, show_progress: bool = True, api_key: str = ""
 ) -> list[dict[str, Any]]:
-    """POST every line to /transactions; returns one result per line (status + body)."""
+    """POST every line to /transactions with the producer's ``api_key`` (x-api-key); one result per line."""
     items = [ln for ln in lines if ln.strip()]
     results: list[dict[str, Any]] = [{} for _ in items]
     started = time.monotonic()
@@ -98,7 +100,7 @@ def post_lines(
         nonlocal done
         req = urllib.request.Request(  # noqa: S310 - the URL is the local API's own
             f"{api_url}/transactions", data=items[i].encode(), method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", API_KEY_HEADER: api_key},
         )  # fmt: skip
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
@@ -149,12 +151,13 @@ def print_endpoints(stack: Any) -> None:
     print(
         f"""
 local AWS (moto)   {stack.moto.endpoint_url}
-API (API Gateway)  {stack.api.url}   POST /transactions
+API (API Gateway)  {stack.api.url}   POST /transactions (producer key), /health, /analytics (analyst key)
 PostgreSQL         127.0.0.1:{stack.pg.port}   databases: compliance (RDS), warehouse (Redshift)
 state machines     {", ".join(stack.provisioned.state_machine_arns)}
 buckets            {s.raw_bucket}, {s.analytics_bucket}, {s.curated_bucket}
 
-  source {stack.env_file}        # AWS_*, MTX_* and the dbt profile's variables (mode 0600)
+  source {stack.env_file}        # AWS_*, MTX_*, the dbt profile's variables and the API keys (mode 0600)
+  curl -H "x-api-key: $MTX_ANALYST_KEY" {stack.api.url}/health
   aws --endpoint-url "$MTX_AWS_ENDPOINT_URL" s3 ls
   aws --endpoint-url "$MTX_AWS_ENDPOINT_URL" sqs receive-message --queue-url {stack.dead_letter_queue_url}
   psql "$MTX_COMPLIANCE_DSN" -c 'select count(*) from compliance.transactions'
@@ -184,12 +187,45 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    stack = RunningStack(args.home)
-    results = post_lines(stack.api_url, _read_lines(args.source), concurrency=args.concurrency)
+    stack = RunningStack(args.home)  # sets MTX_PRODUCER_KEY from stack.env unless it is set already
+    api_key = args.api_key or os.environ.get(PRODUCER_KEY_ENV, "")
+    if not api_key:
+        raise SystemExit(f"no producer credential: set {PRODUCER_KEY_ENV} or pass --api-key")
+    results = post_lines(stack.api_url, _read_lines(args.source), concurrency=args.concurrency, api_key=api_key)
     counts = Counter(r["status"] for r in results)
     print(json.dumps({"sent": len(results), "accepted": counts.get(202, 0), "rejected": counts.get(400, 0),
                       "other": sum(v for k, v in counts.items() if k not in (202, 400))}))  # fmt: skip
     return 0
+
+
+def cmd_producers(args: argparse.Namespace) -> int:
+    """Producers' credentials (API Gateway API keys in AWS): a key is printed once, stored as its hash."""
+    from orchestration import auth
+    from orchestration.auth import CredentialRegistry, credentials_table_name
+
+    stack = RunningStack(args.home)
+    registry = CredentialRegistry(stack.client("dynamodb"), credentials_table_name(stack.settings))
+    try:
+        if args.action == "list":
+            states = registry.principals(auth.PRODUCER)
+            for c in registry.credentials(auth.PRODUCER):
+                state = states[c.principal_id]
+                print(f"{c.principal_id:<24} {state:<9} key {c.fingerprint}  {c.status:<9} {c.created_at}")
+            print(f"{len(states)} producers, {sum(v == auth.ACTIVE for v in states.values())} active")
+            return 0
+        if not args.app_id:
+            raise SystemExit(f"mtx producers {args.action} needs an application id")
+        if args.action in ("create", "rotate"):
+            key = registry.create(args.app_id) if args.action == "create" else registry.rotate(args.app_id)
+            _err(f"{args.action}d producer {args.app_id}; its key (shown once, send it as {auth.API_KEY_HEADER}):")
+            print(key)
+            return 0
+        changed = registry.disable(args.app_id) if args.action == "disable" else registry.enable(args.app_id)
+        print(f"producer {args.app_id}: {args.action}d ({changed} key{'s' if changed != 1 else ''})")
+        return 0
+    except (auth.InvalidAppId, auth.UnknownPrincipal, auth.PrincipalExists) as exc:
+        _err(str(exc))
+        return 1
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -315,7 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("send", help="POST NDJSON transactions to the running stack's API")
     p.add_argument("source", help="NDJSON file, or - for standard input")
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--api-key", default="", help=f"the producer's key (default: ${PRODUCER_KEY_ENV} of stack.env)")
     p.set_defaults(func=cmd_send)
+    p = sub.add_parser("producers", help="producers' API credentials: create, disable, enable, rotate, list")
+    p.add_argument("action", choices=["create", "disable", "enable", "rotate", "list"])
+    p.add_argument("app_id", nargs="?", help="application id: lower-case letters, digits, hyphens")
+    p.set_defaults(func=cmd_producers)
     p = sub.add_parser("dlq", help="the dead-letter queue")
     p.add_argument("action", choices=["list", "redrive"])
     p.set_defaults(func=cmd_dlq)

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from orchestration import dlq
+from orchestration.auth import ANALYST
 from orchestration.cli import post_lines
 from orchestration.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
@@ -75,7 +76,8 @@ def api_calls(stack: LocalStack) -> bool:
     ok = True
     for op in ("data_integrity_analysis", "revenue_analysis&period=month"):
         url = f"{stack.api.url}/analytics?operation={op}"
-        with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - the local API
+        request = urllib.request.Request(url, headers=stack.api_headers(ANALYST))  # noqa: S310 - the local API
+        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 - the local API
             body = json.loads(resp.read())
             ok = ok and resp.status == 200
         print(f"\nGET /analytics?operation={op} -> {resp.status}")
@@ -105,7 +107,8 @@ def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: i
         kinds = Counter(r.kind for r in records)
         print(f"generated {len(records)} transactions: {dict(kinds)}")
         t1 = time.monotonic()
-        results = post_lines(stack.api.url, (r.line for r in records), concurrency=8)  # type: ignore[union-attr]
+        assert stack.api is not None
+        results = post_lines(stack.api.url, (r.line for r in records), concurrency=8, api_key=stack.producer_key)
         arns = [r["body"]["executionArn"] for r in results if r["status"] == 202]
         outcomes = wait_for(stack.client, arns, timeout=1800)
         elapsed = time.monotonic() - t1

@@ -106,7 +106,10 @@ def redrive(clients: Clients, queue_url: str, state_machine_arn: str, timeout: f
         if d.transaction_id and d.transaction_id in by_id:
             started[by_id[d.transaction_id]].append(d)
             continue
-        payload = json.dumps({"transaction": tx, "received_at": d.body.get("received_at") or now_iso()})
+        payload = json.dumps(
+            {"transaction": tx, "received_at": d.body.get("received_at") or now_iso(),
+             "producer_id": d.body.get("producer_id")}
+        )  # fmt: skip
         arn = sfn.start_execution(
             stateMachineArn=state_machine_arn, name=execution_name(d.transaction_id), input=payload
         )["executionArn"]

@@ -3,6 +3,10 @@
 A body that is not JSON or fails the contract is answered 400 with field errors
 and dead-lettered (with the same message shape as the workflow's), so nothing
 disappears; a valid body starts one execution of the transaction workflow.
+
+The workflow input is ``{"transaction": <body>, "received_at": <ISO time>, "producer_id": <app id>}``:
+``producer_id`` is the application whose credential the API accepted (orchestration/auth.py; in AWS
+the API's request template sets it), outside the transaction so the contract is unchanged.
 """
 
 from __future__ import annotations
@@ -38,7 +42,13 @@ def execution_name(transaction_id: str | None) -> str:
 
 
 def dead_letter_rejection(
-    settings: Settings, clients: Clients, raw: Any, error: InvalidTransaction, received_at: str, queue_url: str
+    settings: Settings,
+    clients: Clients,
+    raw: Any,
+    error: InvalidTransaction,
+    received_at: str,
+    queue_url: str,
+    producer_id: str | None = None,
 ) -> None:
     """Dead-letter a body rejected at the entrance, in the workflow's message shape, and alert.
 
@@ -49,6 +59,7 @@ def dead_letter_rejection(
     message = dead_letter_message(
         raw, error.transaction_id, name, str(error), received_at, "ApiEntrance", detail={"fields": fields},
     )  # fmt: skip
+    message["producer_id"] = producer_id
     attrs = {"error": {"DataType": "String", "StringValue": name}}
     clients("sqs").send_message(
         QueueUrl=queue_url, MessageBody=json.dumps(message, default=str), MessageAttributes=attrs
@@ -68,6 +79,7 @@ def submit(
     state_machine_arn: str,
     queue_url: str,
     received_at: str | None = None,
+    producer_id: str | None = None,
 ) -> Submission:
     received_at = received_at or now_iso()
     try:
@@ -75,9 +87,9 @@ def submit(
         tx = validate_transaction(data)
     except InvalidTransaction as exc:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        dead_letter_rejection(settings, clients, text, exc, received_at, queue_url)
+        dead_letter_rejection(settings, clients, text, exc, received_at, queue_url, producer_id)
         return Submission(400, {**exc.to_dict(), "dead_lettered": True}, transaction_id=exc.transaction_id)
-    payload = json.dumps({"transaction": tx.to_json_dict(), "received_at": received_at})
+    payload = json.dumps({"transaction": tx.to_json_dict(), "received_at": received_at, "producer_id": producer_id})
     started = clients("stepfunctions").start_execution(
         stateMachineArn=state_machine_arn, name=execution_name(tx.transaction_id), input=payload
     )

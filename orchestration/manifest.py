@@ -289,12 +289,17 @@ def add_local_runtime_parts(
 
     - an inbox queue subscribed to the alert topic, where alerts can be read back (an email stand-in);
     - the batch trigger queue as a second target of the incoming-files rule (moto's EventBridge cannot
-      start a state machine; in AWS the rule's Step Functions target does).
+      start a state machine; in AWS the rule's Step Functions target does);
+    - the API credential registry (orchestration/auth.py), the stand-in of API Gateway's API keys and
+      IAM identities: producers' and analysts' keys, as hashes.
     """
+    from orchestration.auth import CredentialRegistry, credentials_table_name
+
     s = manifest.settings
+    key_arn = data_key(clients, s)
+    CredentialRegistry(clients("dynamodb"), credentials_table_name(s)).ensure_table(key_arn)
     sqs, sns, events = clients("sqs"), clients("sns"), clients("events")
     queue_urls = dict(queue_urls)
-    key_arn = data_key(clients, s)
     for queue in (alerts_inbox_name(s), trigger_queue_name(s)):
         queue_urls[queue] = _create_queue(sqs, queue, key_arn)
     inbox_arn = _queue_arn(sqs, queue_urls[alerts_inbox_name(s)])

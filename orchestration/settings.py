@@ -55,6 +55,12 @@ class Settings:
     log_level: str = "INFO"
     #: dbt target the BuildMarts step uses: "local" (PostgreSQL) or "redshift".
     dbt_target: str = "local"
+    #: Origins a browser may call the analytics API from, comma-separated; empty: no cross-origin access.
+    cors_allowed_origins: str = ""
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.cors_allowed_origins.split(",") if o.strip())
 
     def __post_init__(self) -> None:
         p = self.name_prefix

@@ -1,6 +1,9 @@
 """StoreAnalyticsRecord: the PII-free copy to S3 (dt= partition) and the DynamoDB analytics table.
 
-Keys are the transaction id, so a retry or a re-send overwrites the same object/item.
+Keys are the transaction id, so a retry or a re-send overwrites the same object/item. The
+application that sent it (``producer_id``, when known) is stamped on both: the DynamoDB item's
+``producer_id`` attribute and the S3 object's ``producer-id`` metadata (not the JSON body, whose
+columns are those of ``contracts.warehouse``).
 """
 
 from __future__ import annotations
@@ -40,18 +43,23 @@ def _to_av(value: Any) -> dict[str, Any]:
     return {"S": str(value)}
 
 
-def store(record: dict[str, Any], transaction_id: str, event_date: str) -> dict[str, Any]:
+def store(
+    record: dict[str, Any], transaction_id: str, event_date: str, producer_id: str | None = None
+) -> dict[str, Any]:
     settings = get_settings()
     key = s3_key(event_date, transaction_id)
     body = json.dumps(record, separators=(",", ":")).encode()
+    metadata = {"producer-id": producer_id} if producer_id else {}
     try:
         client("s3").put_object(
             Bucket=settings.analytics_bucket, Key=key, Body=body,
-            ContentType="application/json",  # encrypted by the bucket's default: the customer-managed key
+            ContentType="application/json", Metadata=metadata,  # the bucket's KMS key by default
         )  # fmt: skip
         item = {k: _to_av(v) for k, v in record.items()}
         item["transaction_id"] = {"S": transaction_id}
         item["event_date"] = {"S": event_date}
+        if producer_id:
+            item["producer_id"] = {"S": producer_id}
         client("dynamodb").put_item(TableName=settings.analytics_table, Item=item)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
@@ -67,4 +75,4 @@ def store(record: dict[str, Any], transaction_id: str, event_date: str) -> dict[
 @logger.inject_lambda_context(log_event=False)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return store(event["record"], event["transaction_id"], event["event_date"])
+    return store(event["record"], event["transaction_id"], event["event_date"], event.get("producer_id"))

@@ -20,6 +20,7 @@ def strip(event: dict[str, Any]) -> dict[str, Any]:
         "record": to_analytics_record(tx, ingested_at),
         "transaction_id": tx.transaction_id,
         "event_date": tx.event_timestamp.date().isoformat(),
+        "producer_id": event.get("producer_id"),  # an application id, not personal data
     }
 
 

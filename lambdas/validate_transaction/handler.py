@@ -18,6 +18,8 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
         "transaction_id": tx.transaction_id,
         "event_date": tx.event_timestamp.date().isoformat(),
         "received_at": event.get("received_at"),
+        # the application whose credential the API accepted (not part of the contract); null when unknown
+        "producer_id": event.get("producer_id"),
     }
 
 

@@ -126,6 +126,37 @@ def patch_moto_policy_conditions() -> None:
     _policy_patched = True
 
 
+_rest_api_policy_patched = False
+
+
+def patch_moto_rest_api_policy() -> None:
+    """GetRestApi returns a REST API's resource policy escaped, as API Gateway does (idempotent).
+
+    API Gateway answers ``"policy": "{\\"Version\\": ...}"``: the policy document with its quotes
+    escaped. The Terraform provider reads it back by wrapping it in quotes and decoding that JSON string;
+    moto 5.2.5 returns the document as stored, so `terraform apply` of aws_api_gateway_rest_api_policy
+    (infra/terraform/modules/api) failed on the local stack ("invalid character ... after top-level
+    value"). Stored as given, returned as AWS returns it. Covered by tests/unit/test_moto_patches.py.
+    """
+    global _rest_api_policy_patched
+    if _rest_api_policy_patched:
+        return
+    import json
+
+    from moto.apigateway.models import RestAPI
+
+    original = RestAPI.to_dict
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        out = original(self)
+        if out.get(RestAPI.PROP_POLICY):
+            out[RestAPI.PROP_POLICY] = json.dumps(out[RestAPI.PROP_POLICY])[1:-1]
+        return dict(out)
+
+    RestAPI.to_dict = to_dict  # type: ignore[method-assign]
+    _rest_api_policy_patched = True
+
+
 @dataclass
 class MotoServer:
     port: int = 0
@@ -147,6 +178,7 @@ class MotoServer:
         sfn.install(time_scale=self.time_scale)
         patch_moto_sqs_send()
         patch_moto_policy_conditions()
+        patch_moto_rest_api_policy()
         patch_moto_dispatch()
         # One line per HTTP request and a stack dump per Fail state are noise here;
         # executions are inspected through the API (describe_execution, history).

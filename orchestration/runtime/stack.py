@@ -3,7 +3,9 @@
 ``mtx up`` / ``make run`` / the pytest fixtures all use ``LocalStack``. Its state
 (endpoints, DSNs, pid) goes to ``<home>/stack.json`` and ``<home>/stack.env``
 (mode 0600) so that other processes (``mtx send``, ``psql``, ``dbt``, the aws CLI)
-can find it.
+can find it. The API's two credentials, created at start, are in ``stack.env`` only:
+``MTX_PRODUCER_KEY`` (producer ``MTX_PRODUCER_ID``, for ``POST /transactions``) and
+``MTX_ANALYST_KEY`` (the analytics routes), each sent in the ``x-api-key`` header.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestration import auth
 from orchestration import manifest as manifest_mod
 from orchestration.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
@@ -45,6 +48,10 @@ class LocalStack:
     trigger: BatchTrigger | None = None
     started_at: float = 0.0
     terraform: Any = None  # the TerraformApply that provisioned this stack, if any
+    #: The credentials created at start: the default producer's key and the analyst's key (x-api-key).
+    producer_key: str = field(default="", repr=False)
+    analyst_key: str = field(default="", repr=False)
+    producer_id: str = auth.DEFAULT_PRODUCER
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
@@ -89,6 +96,14 @@ class LocalStack:
     def dead_letter_queue_url(self) -> str:
         assert self.provisioned is not None
         return self.provisioned.queue_urls[self.require_settings().dead_letter_queue_name]
+
+    def credentials(self) -> auth.CredentialRegistry:
+        """The API's credential registry (producers and analysts)."""
+        return auth.CredentialRegistry(self.client("dynamodb"), auth.credentials_table_name(self.require_settings()))
+
+    def api_headers(self, role: str = auth.PRODUCER) -> dict[str, str]:
+        """The header carrying this stack's producer (or analyst) credential."""
+        return {auth.API_KEY_HEADER: self.producer_key if role == auth.PRODUCER else self.analyst_key}
 
     def dsn(self, db: str) -> str:
         return self.pg.app_dsn(db)
@@ -147,8 +162,11 @@ class LocalStack:
             raise ValueError(f"provisioner: {self.provisioner!r} is neither 'python' nor 'terraform'")
         self._prepare_databases()
         self.seed_catalogue()
+        registry = self.credentials()
+        self.producer_key = _issue(registry, self.producer_id, auth.PRODUCER)
+        self.analyst_key = _issue(registry, auth.DEFAULT_ANALYST, auth.ANALYST)
         self.api = ApiServer(
-            self.settings, self.client, self.state_machine_arn("transaction"), self.dead_letter_queue_url
+            self.settings, self.client, self.state_machine_arn("transaction"), self.dead_letter_queue_url, registry
         )
         self.api.start()
         if "batch_ingest" in self.provisioned.state_machine_arns:
@@ -222,7 +240,12 @@ class LocalStack:
         }
         self.state_file.write_text(json.dumps(state, indent=2))
         self.state_file.chmod(0o600)
-        lines = [f"export {k}={json.dumps(v)}" for k, v in sorted(self.env().items())]
+        credentials = {
+            auth.PRODUCER_KEY_ENV: self.producer_key,
+            auth.PRODUCER_ID_ENV: self.producer_id,
+            auth.ANALYST_KEY_ENV: self.analyst_key,
+        }
+        lines = [f"export {k}={json.dumps(v)}" for k, v in sorted({**self.env(), **credentials}.items())]
         self.env_file.write_text("\n".join(lines) + "\n")
         self.env_file.chmod(0o600)
 
@@ -247,6 +270,14 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _issue(registry: auth.CredentialRegistry, principal_id: str, role: str) -> str:
+    """A key for the principal: a new one, or a rotation when the registry knows it already."""
+    try:
+        return registry.create(principal_id, role)
+    except auth.PrincipalExists:
+        return registry.rotate(principal_id, role)
 
 
 def read_state(home: Path) -> dict[str, Any] | None:

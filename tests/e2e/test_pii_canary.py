@@ -386,7 +386,7 @@ def test_canary_values_stay_in_the_compliance_store(clean_queues: LocalStack) ->
     # ------------------------------------------------------------------ where they must not be
     landing = scan_s3(stack, sinks)
     assert any(landing.values()), "the landing zone holds the file as dropped: the scan did not see it"
-    quarantined = [k for k in landing if k.startswith("rejected/")]
+    quarantined = [k for k in landing if k.startswith(f"rejected/{run['run_id']}/")]  # the oversize record
     assert quarantined and all(landing[k] for k in quarantined), landing
     scan_dynamodb(stack, sinks)
     dead_letters = scan_queues(stack, sinks)

@@ -96,7 +96,7 @@ def test_a_transaction_runs_end_to_end_on_the_terraform_provisioned_stack(
     for tx in (good, bad):
         req = urllib.request.Request(
             f"{state['api_url']}/transactions", data=json.dumps(tx).encode(), method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "x-api-key": env["MTX_PRODUCER_KEY"]},
         )  # fmt: skip
         with urllib.request.urlopen(req, timeout=30) as resp:
             assert resp.status in (200, 202)

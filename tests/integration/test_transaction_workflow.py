@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 def post(stack: LocalStack, body: bytes) -> tuple[int, dict[str, Any]]:
     assert stack.api is not None
-    req = urllib.request.Request(f"{stack.api.url}/transactions", data=body, method="POST")
+    req = urllib.request.Request(f"{stack.api.url}/transactions", data=body, method="POST", headers=stack.api_headers())
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())

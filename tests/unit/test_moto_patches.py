@@ -10,7 +10,12 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from orchestration.runtime.moto_server import patch_moto_dispatch, patch_moto_policy_conditions, patch_moto_sqs_send
+from orchestration.runtime.moto_server import (
+    patch_moto_dispatch,
+    patch_moto_policy_conditions,
+    patch_moto_rest_api_policy,
+    patch_moto_sqs_send,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +117,21 @@ def test_a_negated_condition_is_left_to_moto() -> None:
         with pytest.raises(ClientError) as exc:
             s3.put_object(Bucket="kms-only", Key="k", Body=b"x")
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_a_rest_api_policy_reads_back_escaped_as_api_gateway_returns_it() -> None:
+    """What the Terraform provider decodes: the policy as the content of a JSON string."""
+    patch_moto_rest_api_policy()
+    patch_moto_rest_api_policy()  # idempotent: escaped once
+    statement = {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "arn:aws:x/GET/a"}
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    with mock_aws():
+        apigw = boto3.client("apigateway", region_name="us-east-1")
+        api = apigw.create_rest_api(name="a")["id"]
+        assert "policy" not in apigw.get_rest_api(restApiId=api)  # none set: none returned
+        apigw.update_rest_api(
+            restApiId=api, patchOperations=[{"op": "replace", "path": "/policy", "value": json.dumps(policy)}]
+        )
+        returned = apigw.get_rest_api(restApiId=api)["policy"]
+    assert returned.startswith('{\\"Version\\"')
+    assert json.loads(json.loads(f'"{returned}"')) == policy

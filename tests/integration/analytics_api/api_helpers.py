@@ -12,6 +12,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from orchestration.auth import ANALYST, PRODUCER
 from orchestration.runtime.stack import LocalStack
 
 OPENAPI = Path(__file__).resolve().parents[3] / "orchestration" / "openapi.json"
@@ -23,10 +24,20 @@ def openapi() -> dict[str, Any]:
 
 
 def request(
-    stack: LocalStack, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    stack: LocalStack,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    role: str | None = "route",
 ) -> tuple[int, dict[str, Any]]:
+    """One request to the local API, with the credential of ``role`` (producer, analyst; None: no credential;
+    "route": the one the route needs, the producer's on /transactions, else the analyst's)."""
     assert stack.api is not None
-    req = urllib.request.Request(f"{stack.api.url}{path}", data=body, method=method, headers=headers or {})
+    if role == "route":
+        role = PRODUCER if path.startswith("/transactions") else ANALYST
+    sent = {**(stack.api_headers(role) if role else {}), **(headers or {})}
+    req = urllib.request.Request(f"{stack.api.url}{path}", data=body, method=method, headers=sent)
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, json.loads(resp.read())
@@ -34,20 +45,23 @@ def request(
         return exc.code, json.loads(exc.read())
 
 
-def get(stack: LocalStack, path: str) -> tuple[int, dict[str, Any]]:
-    return request(stack, "GET", path)
+def get(stack: LocalStack, path: str, role: str | None = "route") -> tuple[int, dict[str, Any]]:
+    return request(stack, "GET", path, role=role)
 
 
-def post_json(stack: LocalStack, path: str, payload: Any) -> tuple[int, dict[str, Any]]:
+def post_json(stack: LocalStack, path: str, payload: Any, role: str | None = "route") -> tuple[int, dict[str, Any]]:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return request(stack, "POST", path, body, {"Content-Type": "application/json"})
+    return request(stack, "POST", path, body, {"Content-Type": "application/json"}, role=role)
 
 
 def response_schema(method: str, resource: str, status: int) -> dict[str, Any]:
     doc = openapi()
     responses = doc["paths"][resource][method.lower()]["responses"]
     assert str(status) in responses, f"{method} {resource} answered {status}, not documented"
-    schema = responses[str(status)]["content"]["application/json"]["schema"]
+    response = responses[str(status)]
+    if "$ref" in response:  # a shared response: #/components/responses/<name>
+        response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+    schema = response["content"]["application/json"]["schema"]
     return {**schema, "components": doc["components"]}
 
 

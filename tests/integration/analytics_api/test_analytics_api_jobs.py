@@ -111,7 +111,7 @@ def test_large_job_result_goes_to_s3_with_a_presigned_link(api: LocalStack, clea
     head = api.client("s3").head_object(
         Bucket=s.query_results_bucket, Key=f"analytics-jobs/{accepted['job_id']}/result.json"
     )
-    assert head["ServerSideEncryption"] == "AES256"
+    assert head["ServerSideEncryption"] == "aws:kms" and head.get("SSEKMSKeyId")  # the bucket's customer-managed key
     note = job_alert(api, accepted["job_id"])
     assert note["result_location"] == f"s3://{s.query_results_bucket}/analytics-jobs/{accepted['job_id']}/result.json"
     assert note["row_count"] == LARGE_PLAYERS

@@ -8,9 +8,19 @@ output "api_invoke_url" {
   value       = module.api.invoke_url
 }
 
-output "api_key_id" {
-  description = "Id of the game servers' API key (null with AWS_IAM authorization)."
-  value       = module.api.api_key_id
+output "api_producer_key_ids" {
+  description = "Id of each producer's API key by application id (api_producer_authorization = API_KEY)."
+  value       = module.api.producer_api_key_ids
+}
+
+output "api_producer_role_arns" {
+  description = "Role of each producer by application id (api_producer_authorization = AWS_IAM)."
+  value       = module.api.producer_role_arns
+}
+
+output "api_analyst_role_arn" {
+  description = "Role analysts sign /health and /analytics* requests with (null without analyst_principal_arns)."
+  value       = module.api.analyst_role_arn
 }
 
 output "state_machine_arns" {

@@ -152,14 +152,35 @@ variable "lambda_architecture" {
   }
 }
 
-variable "api_authorization" {
-  description = "How game servers authenticate to POST /transactions: API_KEY or AWS_IAM."
+variable "api_producer_authorization" {
+  description = "How producers (game servers) authenticate to POST /transactions: AWS_IAM (SigV4 with each producer's own role; the default) or API_KEY (each producer's own key, throttled per key). Analysts always sign with the analyst role."
   type        = string
-  default     = "API_KEY"
+  default     = "AWS_IAM"
 
   validation {
-    condition     = contains(["API_KEY", "AWS_IAM"], var.api_authorization)
-    error_message = "api_authorization must be API_KEY or AWS_IAM."
+    condition     = contains(["API_KEY", "AWS_IAM"], var.api_producer_authorization)
+    error_message = "api_producer_authorization must be AWS_IAM or API_KEY."
+  }
+}
+
+variable "api_producers" {
+  description = "The applications that send transactions, by application id: enabled, key_version (API_KEY: raise it to rotate that key), principal_arns (AWS_IAM: who may assume that producer's role). No default key: API_KEY with no producer is refused at plan."
+  type = map(object({
+    enabled        = optional(bool, true)
+    key_version    = optional(number, 1)
+    principal_arns = optional(list(string), [])
+  }))
+  default = {}
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins a browser may call the analytics routes from (exact scheme://host[:port]); empty, the default, allows none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_allowed_origins : can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", o))])
+    error_message = "cors_allowed_origins: exact origins such as https://dashboard.example.com, never \"*\" or a path."
   }
 }
 

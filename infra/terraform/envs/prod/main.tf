@@ -62,6 +62,7 @@ locals {
     MTX_SFN_TIME_SCALE         = "1.0"
     MTX_LOG_LEVEL              = var.log_level
     MTX_DBT_TARGET             = "redshift"
+    MTX_CORS_ALLOWED_ORIGINS   = join(",", var.cors_allowed_origins)
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
@@ -189,7 +190,9 @@ module "api" {
   state_machine_arn             = module.state_machines.state_machine_arns["transaction"]
   analytics_function_name       = module.lambda.function_names["analytics_api"]
   analytics_function_invoke_arn = module.lambda.invoke_arns["analytics_api"]
-  authorization                 = var.api_authorization
+  producer_authorization        = var.api_producer_authorization
+  producers                     = var.api_producers
+  analyst_principal_arns        = var.analyst_principal_arns
   throttling_rate_limit         = var.api_throttling_rate_limit
   throttling_burst_limit        = var.api_throttling_burst_limit
   manage_account_logging_role   = var.manage_account_singletons

@@ -3,12 +3,24 @@
 # Gateway against a model derived from contracts/transaction.schema.json before
 # anything runs; throttling on the stage and per API key; WAF in front.
 # The analytics routes (GET /health, GET /analytics, POST /analytics/jobs,
-# GET /analytics/jobs/{jobId}) are Lambda proxy integrations to analytics_api,
-# behind the same authorization, API key and throttling. The HTTP surface is
-# documented in orchestration/openapi.json (a test keeps the two equal).
+# GET /analytics/jobs/{jobId}) are Lambda proxy integrations to analytics_api.
+# The HTTP surface is documented in orchestration/openapi.json (a test keeps the
+# two equal).
+#
+# Two kinds of caller, each allowed on its own routes only (orchestration/auth.py
+# holds the same split for the local API):
+# - producers (game servers), POST /transactions: AWS_IAM by default, each
+#   producer with its own role; or API_KEY, each producer with its own key on a
+#   throttled usage plan. A producer is disabled, enabled or rotated alone
+#   (var.producers) and its application id reaches the workflow input as
+#   producer_id (the request template maps the key id or the role to it).
+# - analysts: /health and /analytics*, AWS_IAM with the analyst role, which
+#   only named principals may assume.
+# The API's resource policy denies each route to every identity but its own.
 
 data "aws_region" "this" {}
 data "aws_caller_identity" "this" {}
+data "aws_partition" "this" {}
 
 locals {
   region = data.aws_region.this.name
@@ -20,7 +32,31 @@ locals {
     { "$schema" = "http://json-schema.org/draft-04/schema#", definitions = local.contract_schema["$defs"] },
   )
 
-  api_key_required = var.authorization == "API_KEY"
+  partition  = data.aws_partition.this.partition
+  account_id = data.aws_caller_identity.this.account_id
+
+  api_key_required = var.producer_authorization == "API_KEY"
+  # One key per producer (API_KEY) or one role per producer (AWS_IAM).
+  key_producers  = local.api_key_required ? var.producers : {}
+  role_producers = local.api_key_required ? {} : var.producers
+
+  # Where each route may be invoked: arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>.
+  transactions_arn = "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/POST/transactions"
+  analytics_arns = [
+    for route in values(local.analytics_routes) :
+    "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/${route.method}${replace(route.path, "{jobId}", "*")}"
+  ]
+  every_route_arn = "${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/*"
+  enabled_producer_roles = [
+    for id, role in aws_iam_role.producer : "arn:${local.partition}:iam::${local.account_id}:role/${role.name}" if var.producers[id].enabled
+  ]
+
+  # The producer id a request template stamps: the application whose key or role signed the request
+  # (the raw key id or caller ARN should neither match, so a producer is never anonymous).
+  producer_mapping = join("\n", concat(
+    [for id, key in aws_api_gateway_api_key.this : "#if($context.identity.apiKeyId == \"${key.id}\")#set($producer = \"${id}\")#end"],
+    [for id, role in aws_iam_role.producer : "#if($context.identity.userArn.startsWith(\"arn:${local.partition}:sts::${local.account_id}:assumed-role/${role.name}/\"))#set($producer = \"${id}\")#end"],
+  ))
 
   # The analytics routes: Lambda proxy integrations to analytics_api.
   analytics_routes = {
@@ -75,7 +111,7 @@ resource "aws_api_gateway_method" "this" {
   rest_api_id          = aws_api_gateway_rest_api.this.id
   resource_id          = aws_api_gateway_resource.this.id
   http_method          = "POST"
-  authorization        = var.authorization == "AWS_IAM" ? "AWS_IAM" : "NONE"
+  authorization        = local.api_key_required ? "NONE" : "AWS_IAM" # API_KEY: the producer's key is required instead
   api_key_required     = local.api_key_required
   request_validator_id = aws_api_gateway_request_validator.this.id
   request_models = {
@@ -115,8 +151,8 @@ resource "aws_api_gateway_method" "analytics" {
   rest_api_id          = aws_api_gateway_rest_api.this.id
   resource_id          = local.resource_ids[each.value.path]
   http_method          = each.value.method
-  authorization        = var.authorization == "AWS_IAM" ? "AWS_IAM" : "NONE"
-  api_key_required     = local.api_key_required
+  authorization        = "AWS_IAM" # the analyst role (a producer's key opens nothing here)
+  api_key_required     = false
   request_validator_id = aws_api_gateway_request_validator.this.id
   request_parameters   = strcontains(each.value.path, "{jobId}") ? { "method.request.path.jobId" = true } : {}
 }
@@ -190,15 +226,19 @@ resource "aws_api_gateway_integration" "this" {
   credentials             = aws_iam_role.this.arn
   passthrough_behavior    = "NEVER"
 
-  # The workflow input is {"transaction": <body>, "received_at": null}, as
-  # orchestration/ingest.py builds it; API Gateway has no ISO-8601 clock, so
-  # StripPII stamps the ingestion time when received_at is null.
+  # The workflow input is {"transaction": <body>, "received_at": null, "producer_id": <application id>},
+  # as orchestration/ingest.py builds it; API Gateway has no ISO-8601 clock, so StripPII stamps the
+  # ingestion time when received_at is null. producer_id: the producer whose key (API_KEY) or role
+  # (AWS_IAM) the request came with, outside the transaction (the contract is unchanged).
   request_templates = {
     "application/json" = <<-VTL
+      #set($producer = "$context.identity.apiKeyId")
+      #if($producer == "")#set($producer = "$context.identity.userArn")#end
+      ${local.producer_mapping}
       {
         "stateMachineArn": "${var.state_machine_arn}",
         "name": "$context.requestId",
-        "input": "{\"transaction\": $util.escapeJavaScript($input.json('$')).replaceAll("\\'", "'"), \"received_at\": null}"
+        "input": "{\"transaction\": $util.escapeJavaScript($input.json('$')).replaceAll("\\'", "'"), \"received_at\": null, \"producer_id\": \"$util.escapeJavaScript($producer)\"}"
       }
     VTL
   }
@@ -279,6 +319,8 @@ resource "aws_api_gateway_deployment" "this" {
       local.resource_ids,
       aws_api_gateway_method.analytics,
       aws_api_gateway_integration.analytics,
+      aws_api_gateway_gateway_response.auth,
+      aws_api_gateway_rest_api_policy.this.policy,
     ]))
   }
 
@@ -340,19 +382,38 @@ resource "aws_api_gateway_method_settings" "this" {
   }
 }
 
-# --- API key and usage plan (authorization = API_KEY) ------------------------------
+# --- producers' API keys and their usage plan (producer_authorization = API_KEY) -----------------
+
+# key_version of each producer: raising it replaces that producer's key (rotation), no other.
+resource "terraform_data" "this" {
+  for_each = local.key_producers
+
+  input = each.value.key_version
+}
 
 resource "aws_api_gateway_api_key" "this" {
-  count = local.api_key_required ? 1 : 0
+  for_each = local.key_producers
 
-  name        = "${var.name_prefix}-game-servers"
-  description = "Key of the game servers posting transactions"
+  name        = "${var.name_prefix}-producer-${each.key}"
+  description = "Key of producer ${each.key} (POST /transactions), version ${each.value.key_version}"
+  enabled     = each.value.enabled # false: this producer is refused (403), the others are not touched
+
+  tags = {
+    ProducerId = each.key
+    KeyVersion = tostring(each.value.key_version)
+  }
+
+  lifecycle {
+    create_before_destroy = true
+    replace_triggered_by  = [terraform_data.this[each.key]]
+  }
 }
 
 resource "aws_api_gateway_usage_plan" "this" {
   count = local.api_key_required ? 1 : 0
 
-  name = "${var.name_prefix}-game-servers"
+  name        = "${var.name_prefix}-producers"
+  description = "Game servers: the throttle applies to each producer's key alone"
 
   api_stages {
     api_id = aws_api_gateway_rest_api.this.id
@@ -366,11 +427,214 @@ resource "aws_api_gateway_usage_plan" "this" {
 }
 
 resource "aws_api_gateway_usage_plan_key" "this" {
-  count = local.api_key_required ? 1 : 0
+  for_each = aws_api_gateway_api_key.this
 
-  key_id        = aws_api_gateway_api_key.this[0].id
+  key_id        = each.value.id
   key_type      = "API_KEY"
   usage_plan_id = aws_api_gateway_usage_plan.this[0].id
+}
+
+# --- identities: one role per producer (AWS_IAM), the analyst role ---------------------------------
+
+data "aws_iam_policy_document" "producer_assume" {
+  for_each = local.role_producers
+
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = each.value.principal_arns # named principals only (validated: no account root)
+    }
+  }
+}
+
+data "aws_iam_policy_document" "producer_invoke" {
+  for_each = local.role_producers
+
+  dynamic "statement" {
+    for_each = each.value.enabled ? [1] : []
+    content {
+      sid       = "SendTransactions"
+      actions   = ["execute-api:Invoke"]
+      resources = [local.transactions_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.enabled ? [] : [1]
+    content {
+      sid       = "ProducerDisabled"
+      effect    = "Deny"
+      actions   = ["execute-api:Invoke"]
+      resources = [local.every_route_arn]
+    }
+  }
+}
+
+resource "aws_iam_role" "producer" {
+  for_each = local.role_producers
+
+  name                 = "${var.name_prefix}-producer-${each.key}"
+  description          = "Producer ${each.key}: may call POST /transactions of the MTX API, nothing else"
+  assume_role_policy   = data.aws_iam_policy_document.producer_assume[each.key].json
+  max_session_duration = 3600
+
+  tags = {
+    ProducerId = each.key
+  }
+}
+
+resource "aws_iam_role_policy" "producer" {
+  for_each = local.role_producers
+
+  name   = each.value.enabled ? "send-transactions" : "producer-disabled"
+  role   = aws_iam_role.producer[each.key].id
+  policy = data.aws_iam_policy_document.producer_invoke[each.key].json
+}
+
+data "aws_iam_policy_document" "analyst_assume" {
+  count = length(var.analyst_principal_arns) > 0 ? 1 : 0
+
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = var.analyst_principal_arns # named principals only (validated: no account root)
+    }
+  }
+}
+
+data "aws_iam_policy_document" "analyst_invoke" {
+  statement {
+    sid       = "QueryAnalytics"
+    actions   = ["execute-api:Invoke"]
+    resources = local.analytics_arns
+  }
+}
+
+resource "aws_iam_role" "analyst" {
+  count = length(var.analyst_principal_arns) > 0 ? 1 : 0
+
+  name                 = "${var.name_prefix}-api-analyst"
+  description          = "Analysts: may call /health and /analytics* of the MTX API, not POST /transactions"
+  assume_role_policy   = data.aws_iam_policy_document.analyst_assume[0].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "analyst" {
+  count = length(var.analyst_principal_arns) > 0 ? 1 : 0
+
+  name   = "query-analytics"
+  role   = aws_iam_role.analyst[0].id
+  policy = data.aws_iam_policy_document.analyst_invoke.json
+}
+
+# --- the API's resource policy: each route to its own identities only ------------------------------
+# Without it, any principal of the account whose own policy allows execute-api:Invoke could call any
+# route. With it, an identity that is not the route's is denied whatever its own policy says.
+
+data "aws_iam_policy_document" "rest_api" {
+  # API_KEY: the gateway checks the producer's key; the request itself is anonymous
+  dynamic "statement" {
+    for_each = local.api_key_required ? [1] : []
+    content {
+      sid       = "ProducersWithTheirKey"
+      actions   = ["execute-api:Invoke"]
+      resources = [local.transactions_arn]
+      principals {
+        type        = "*"
+        identifiers = ["*"] # anonymous by design: API_KEY requests carry a key, not a signature
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = !local.api_key_required && length(local.enabled_producer_roles) > 0 ? [1] : []
+    content {
+      sid       = "ProducerRoles"
+      actions   = ["execute-api:Invoke"]
+      resources = [local.transactions_arn]
+      principals {
+        type        = "AWS"
+        identifiers = local.enabled_producer_roles
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = !local.api_key_required ? [1] : []
+    content {
+      sid       = "OnlyProducerRolesSendTransactions"
+      effect    = "Deny"
+      actions   = ["execute-api:Invoke"]
+      resources = [local.transactions_arn]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "ArnNotEquals"
+        variable = "aws:PrincipalArn"
+        values   = length(local.enabled_producer_roles) > 0 ? local.enabled_producer_roles : ["arn:${local.partition}:iam::${local.account_id}:role/no-producer"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = aws_iam_role.analyst
+    content {
+      sid       = "AnalystRole"
+      actions   = ["execute-api:Invoke"]
+      resources = local.analytics_arns
+      principals {
+        type        = "AWS"
+        identifiers = [statement.value.arn]
+      }
+    }
+  }
+
+  statement {
+    sid       = "OnlyTheAnalystRoleQueries"
+    effect    = "Deny"
+    actions   = ["execute-api:Invoke"]
+    resources = local.analytics_arns
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = length(aws_iam_role.analyst) > 0 ? [aws_iam_role.analyst[0].arn] : ["arn:${local.partition}:iam::${local.account_id}:role/no-analyst"]
+    }
+  }
+}
+
+resource "aws_api_gateway_rest_api_policy" "this" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  policy      = data.aws_iam_policy_document.rest_api.json
+}
+
+# --- authentication errors: the API's JSON error shape ------------------------------------------------
+# No credential or an unknown, disabled or rotated-away one: 401; an identity the route is not for: 403
+# (as the local API answers, orchestration/auth.py).
+
+resource "aws_api_gateway_gateway_response" "auth" {
+  for_each = {
+    MISSING_AUTHENTICATION_TOKEN = { status = "401", error = "Unauthorized" }
+    INVALID_API_KEY              = { status = "401", error = "Unauthorized" }
+    INVALID_SIGNATURE            = { status = "401", error = "Unauthorized" }
+    EXPIRED_TOKEN                = { status = "401", error = "Unauthorized" }
+    ACCESS_DENIED                = { status = "403", error = "Forbidden" }
+  }
+
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  response_type = each.key
+  status_code   = each.value.status
+
+  response_templates = {
+    "application/json" = "{\"error\": \"${each.value.error}\", \"message\": \"$context.error.message\"}"
+  }
 }
 
 # --- account-wide logging role ----------------------------------------------------------

@@ -18,7 +18,17 @@ output "invoke_url" {
   value       = aws_api_gateway_stage.this.invoke_url
 }
 
-output "api_key_id" {
-  description = "Id of the game servers' API key (read its value with `aws apigateway get-api-key --api-key <id> --include-value`); null with AWS_IAM."
-  value       = one(aws_api_gateway_api_key.this[*].id)
+output "producer_api_key_ids" {
+  description = "Id of each producer's API key, by application id (producer_authorization = API_KEY; read a value with `aws apigateway get-api-key --api-key <id> --include-value`); empty with AWS_IAM."
+  value       = { for id, key in aws_api_gateway_api_key.this : id => key.id }
+}
+
+output "producer_role_arns" {
+  description = "ARN of each producer's role, by application id (producer_authorization = AWS_IAM: the producer signs POST /transactions with it); empty with API_KEY."
+  value       = { for id, role in aws_iam_role.producer : id => role.arn }
+}
+
+output "analyst_role_arn" {
+  description = "ARN of the API's analyst role (signs /health and /analytics* requests); null without analyst_principal_arns."
+  value       = one(aws_iam_role.analyst[*].arn)
 }

@@ -23,14 +23,62 @@ variable "analytics_function_invoke_arn" {
   type        = string
 }
 
-variable "authorization" {
-  description = "How callers authenticate: API_KEY (x-api-key header, per-key usage plan) or AWS_IAM (SigV4-signed requests)."
+variable "producer_authorization" {
+  description = "How producers (game servers) authenticate to POST /transactions: AWS_IAM (SigV4, each producer signs with its own role; the default) or API_KEY (each producer's own key in x-api-key, throttled by a usage plan). The analytics routes always use AWS_IAM with the analyst role."
   type        = string
-  default     = "API_KEY"
+  default     = "AWS_IAM"
 
   validation {
-    condition     = contains(["API_KEY", "AWS_IAM"], var.authorization)
-    error_message = "authorization must be API_KEY or AWS_IAM."
+    condition     = contains(["API_KEY", "AWS_IAM"], var.producer_authorization)
+    error_message = "producer_authorization must be AWS_IAM or API_KEY."
+  }
+}
+
+variable "producers" {
+  description = "The applications (games) that send transactions, by application id (stamped as producer_id on each of their transactions): enabled = false refuses one producer without touching the others; with API_KEY each gets its own key (key_version + 1 rotates it: the old key is deleted, the new one created, its value read with `aws apigateway get-api-key --include-value`); with AWS_IAM each gets its own role, assumable by its principal_arns only. No key exists by default: API_KEY without producers is refused."
+  type = map(object({
+    enabled        = optional(bool, true)
+    key_version    = optional(number, 1)
+    principal_arns = optional(list(string), [])
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for id in keys(var.producers) : can(regex("^[a-z0-9][a-z0-9-]{0,39}$", id))])
+    error_message = "producers: an application id is 1-40 lower-case letters, digits and hyphens, starting with a letter or digit."
+  }
+
+  validation {
+    condition     = var.producer_authorization != "API_KEY" || length(var.producers) > 0
+    error_message = "producer_authorization = API_KEY needs at least one producer in producers (e.g. producers = { \"my-game\" = {} }): every producer gets its own key and there is no default key."
+  }
+
+  validation {
+    condition     = var.producer_authorization != "AWS_IAM" || alltrue([for p in values(var.producers) : length(p.principal_arns) > 0])
+    error_message = "producer_authorization = AWS_IAM: every producer needs principal_arns, the IAM principals that may assume its role."
+  }
+
+  validation {
+    condition = alltrue(flatten([for p in values(var.producers) : [
+      for arn in p.principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))
+    ]]))
+    error_message = "producers[*].principal_arns: named IAM roles or users (arn:aws:iam::<account>:role/<name>), never an account root."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.producers) : p.key_version >= 1 && floor(p.key_version) == p.key_version])
+    error_message = "producers[*].key_version is a whole number from 1."
+  }
+}
+
+variable "analyst_principal_arns" {
+  description = "The IAM principals (roles or users, by ARN) that may assume the API's analyst role, the only identity allowed on /health and /analytics*. Empty: no analyst role, the analytics routes refuse everyone."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.analyst_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "analyst_principal_arns: named IAM roles or users (arn:aws:iam::<account>:role/<name>), never an account root."
   }
 }
 
@@ -46,13 +94,13 @@ variable "stage_name" {
 }
 
 variable "throttling_rate_limit" {
-  description = "Steady-state requests per second allowed on the stage (and per API key)."
+  description = "Steady-state requests per second allowed on the stage (and per producer's API key)."
   type        = number
   default     = 100
 }
 
 variable "throttling_burst_limit" {
-  description = "Burst of requests allowed on the stage (and per API key)."
+  description = "Burst of requests allowed on the stage (and per producer's API key)."
   type        = number
   default     = 200
 }
