@@ -397,7 +397,7 @@ def test_only_the_dead_lettering_roles_send_and_only_the_redrive_role_reads() ->
     # the ARN the deny names is the redrive role's
     assert unquote(local["redrive_role_arn"]).endswith(":role/${local.redrive_role_name}")
     assert unquote(local["redrive_role_arn"]).startswith("arn:${local.partition}:iam::${local.account_id}")
-    assert resource(directory, "aws_iam_role", "redrive")["name"] == "${local.redrive_role_name}"
+    assert resource(directory, "aws_iam_role")["name"] == "${local.redrive_role_name}"
 
 
 def _functions_that_send_dead_letters() -> set[str]:
@@ -468,7 +468,7 @@ def test_the_redrive_role_can_do_what_mtx_redrive_calls_and_no_more() -> None:
     [assume] = policy_document(directory, "redrive_assume")["statement"]
     assert assume["principals"][0]["identifiers"] == "${var.redrive_principal_arns}"
     assert unquote(assume["condition"][0]["variable"]) == "aws:MultiFactorAuthPresent"
-    for rtype, name in (("aws_iam_role", "redrive"), ("aws_iam_role_policy", "redrive")):
+    for rtype, name in (("aws_iam_role", "this"), ("aws_iam_role_policy", "this")):
         assert resource(directory, rtype, name)["count"] == "${local.create_redrive_role ? 1 : 0}"
     assert module_locals(directory)["create_redrive_role"] == "${length(var.redrive_principal_arns) > 0}"
 

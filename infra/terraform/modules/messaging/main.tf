@@ -188,7 +188,8 @@ data "aws_iam_policy_document" "redrive" {
   }
 }
 
-resource "aws_iam_role" "redrive" {
+# The redrive role (the module's only role).
+resource "aws_iam_role" "this" {
   count = local.create_redrive_role ? 1 : 0
 
   name                 = local.redrive_role_name
@@ -197,10 +198,10 @@ resource "aws_iam_role" "redrive" {
   max_session_duration = 3600
 }
 
-resource "aws_iam_role_policy" "redrive" {
+resource "aws_iam_role_policy" "this" {
   count = local.create_redrive_role ? 1 : 0
 
   name   = "redrive-dead-letters"
-  role   = aws_iam_role.redrive[0].id
+  role   = aws_iam_role.this[0].id
   policy = data.aws_iam_policy_document.redrive[0].json
 }

@@ -25,5 +25,5 @@ output "topic_arn" {
 
 output "redrive_role_arn" {
   description = "ARN of the redrive role (null when no redrive_principal_arns are named)."
-  value       = one(aws_iam_role.redrive[*].arn)
+  value       = one(aws_iam_role.this[*].arn)
 }
