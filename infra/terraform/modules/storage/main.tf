@@ -128,6 +128,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   }
 
   depends_on = [aws_s3_bucket_versioning.this]
+
+  # checkov:skip=CKV_AWS_300: false positive: where the dynamic block yields several rules (the raw bucket's three prefix expirations) checkov's renderer drops the static rule above, which aborts incomplete multipart uploads after 7 days on every bucket (filter {}); tests/unit/infra/test_encryption_and_trust.py asserts that rule
 }
 
 data "aws_iam_policy_document" "this" {
