@@ -33,7 +33,7 @@ run "no_named_principal_no_redrive_role_and_still_nobody_else_reads" {
 
   assert {
     condition = anytrue([for s in data.aws_iam_policy_document.queue.statement : s.sid == "OnlyTheRedriveRoleReads" && s.effect == "Deny" && anytrue([
-      for c in s.condition : c.test == "ArnNotEquals" && c.variable == "aws:PrincipalArn" && tolist(c.values) == ["arn:aws:iam::123456789012:role/mtx-dev-dlq-redrive"]
+      for c in s.condition : c.test == "ArnNotEquals" && c.variable == "aws:PrincipalArn" && tolist(c.values) == tolist(["arn:aws:iam::123456789012:role/mtx-dev-dlq-redrive"])
     ])])
     error_message = "The queue policy must deny reading to every principal but the redrive role."
   }

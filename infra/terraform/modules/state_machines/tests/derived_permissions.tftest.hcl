@@ -151,7 +151,7 @@ run "the_dead_letter_senders_are_derived_from_the_definitions" {
   command = plan
 
   assert {
-    condition     = local.sent_queues["transaction"] == ["arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"]
+    condition     = local.sent_queues["transaction"] == tolist(["arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"])
     error_message = "The transaction workflow dead-letters: it must be listed as a sender to the dead-letter queue."
   }
 
