@@ -181,10 +181,14 @@ data "aws_iam_policy_document" "redrive" {
     resources = [var.redrive_state_machine_arn]
   }
 
+  # Executions of a Standard state machine are execution:<name>:<id>, of an Express one express:<name>:<id>:<id>.
   statement {
-    sid       = "WatchTheRedrivenExecutions"
-    actions   = ["states:DescribeExecution"]
-    resources = ["${replace(var.redrive_state_machine_arn, ":stateMachine:", ":execution:")}:*"]
+    sid     = "WatchTheRedrivenExecutions"
+    actions = ["states:DescribeExecution"]
+    resources = [
+      "${replace(var.redrive_state_machine_arn, ":stateMachine:", ":execution:")}:*",
+      "${replace(var.redrive_state_machine_arn, ":stateMachine:", ":express:")}:*",
+    ]
   }
 }
 
