@@ -247,6 +247,24 @@ def test_bucket_policies_deny_uploads_asking_for_another_encryption_and_let_the_
         )
 
 
+def test_the_local_stack_can_still_write_to_terraform_provisioned_buckets() -> None:
+    """`mtx up --terraform` applies these policies to moto, which supplies no condition values for a
+    bucket policy; the project's patch (orchestration/runtime/moto_server.py) counts a positive
+    operator on an absent key as no match, and leaves Null, ...IfExists and negated operators to moto,
+    which counts them as matched. A Deny without a positive condition would deny every upload there."""
+    for module, _, document in bucket_policies():
+        for statement in document["statement"]:
+            if unquote(statement.get("effect", '"Allow"')) != "Deny":
+                continue
+            operators = [unquote(c["test"]) for c in statement.get("condition", [])]
+            positive = [
+                op
+                for op in operators
+                if op != "Null" and "Not" not in op and not op.endswith("IfExists") and "ForAllValues" not in op
+            ]
+            assert positive, f"{module}: {unquote(statement['sid'])} would deny every request on the local stack"
+
+
 def test_the_key_id_a_writer_may_name_is_the_bucket_key() -> None:
     assert module_locals(MODULES / "storage")["kms_key_id"] == '${regex("[^/]+$", var.kms_key_arn)}'
     assert re.search("[^/]+$", KEY_ARN).group(0) == KEY_ID  # type: ignore[union-attr]

@@ -152,10 +152,13 @@ data "aws_iam_policy_document" "this" {
   }
 
   # Uploads (PutObject, CopyObject, CreateMultipartUpload) that name an encryption other than
-  # SSE-KMS with this bucket's key. Each condition block holds only when its header is present
-  # (Null = false), so a request without encryption headers gets the bucket default and passes.
-  # (StringNotEquals / StringNotEqualsIfExists alone are true when the header is absent: they
-  # would deny exactly those requests.)
+  # SSE-KMS with this bucket's key. Each statement holds only when its header is present: a
+  # StringLike "*" on a key absent from the request is false (IAM), so a request without
+  # encryption headers gets the bucket default and passes. StringNotEquals or
+  # StringNotEqualsIfExists alone are true when the header is absent: they would deny exactly
+  # those requests. (StringLike "*" rather than Null = false, which IAM reads the same: the
+  # local stack's moto evaluates a positive operator on an absent key as no match, see
+  # orchestration/runtime/moto_server.py, and Null as a match, which would deny every upload.)
   statement {
     sid       = "DenyUploadsAskingForAnotherEncryption"
     effect    = "Deny"
@@ -166,9 +169,9 @@ data "aws_iam_policy_document" "this" {
       identifiers = ["*"]
     }
     condition {
-      test     = "Null"
+      test     = "StringLike"
       variable = "s3:x-amz-server-side-encryption"
-      values   = ["false"]
+      values   = ["*"]
     }
     condition {
       test     = "StringNotEquals"
@@ -187,9 +190,9 @@ data "aws_iam_policy_document" "this" {
       identifiers = ["*"]
     }
     condition {
-      test     = "Null"
+      test     = "StringLike"
       variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-      values   = ["false"]
+      values   = ["*"]
     }
     condition {
       test     = "StringNotEquals"
@@ -231,9 +234,9 @@ data "aws_iam_policy_document" "this" {
       identifiers = ["*"]
     }
     condition {
-      test     = "Null"
+      test     = "StringLike"
       variable = "s3:x-amz-server-side-encryption-customer-algorithm"
-      values   = ["false"]
+      values   = ["*"]
     }
   }
 
