@@ -79,8 +79,13 @@ output "redshift_endpoint_address" {
 }
 
 output "analysts_role_arn" {
-  description = "Role SQL analysts assume."
+  description = "Role SQL analysts assume (null without analyst_principal_arns, or with external_databases)."
   value       = module.warehouse.analysts_role_arn
+}
+
+output "dlq_redrive_role_arn" {
+  description = "ARN of the role that reads and redrives the dead-letter queue (null without dlq_redrive_principal_arns)."
+  value       = module.messaging.redrive_role_arn
 }
 
 output "compliance_secret_name" {

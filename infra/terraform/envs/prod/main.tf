@@ -123,6 +123,15 @@ module "messaging" {
   name_prefix = local.name_prefix
   kms_key_arn = module.kms.key_arn
   alert_email = var.alert_email
+
+  # Who may send to the dead-letter queue: the state machines whose definitions send to it and the
+  # functions whose permissions do (each derived in its module); who may read it: the redrive role.
+  dead_letter_sender_role_arns = concat(
+    lookup(module.state_machines.queue_sender_role_arns, module.messaging.queue_arn, []),
+    module.lambda.dead_letter_sender_role_arns,
+  )
+  redrive_principal_arns    = var.dlq_redrive_principal_arns
+  redrive_state_machine_arn = module.state_machines.state_machine_arns["transaction"]
 }
 
 module "database" {

@@ -227,7 +227,13 @@ variable "redshift_max_capacity" {
 }
 
 variable "analyst_principal_arns" {
-  description = "IAM principals allowed to assume the analysts role; empty means principals of this account allowed by their own policy (with MFA)."
+  description = "IAM roles or users (ARNs) allowed to assume the analysts role (with MFA). Empty: no analysts role. Never an account root or a wildcard."
+  type        = list(string)
+  default     = []
+}
+
+variable "dlq_redrive_principal_arns" {
+  description = "IAM roles or users (ARNs) allowed to assume the dead-letter redrive role (with MFA); the only identity that can read the dead-letter queue. Empty: no redrive role."
   type        = list(string)
   default     = []
 }

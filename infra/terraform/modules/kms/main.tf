@@ -2,7 +2,9 @@
 # S3, DynamoDB, SQS, SNS, CloudWatch Logs, Secrets Manager, Lambda environment
 # variables, RDS, Redshift Serverless and Glue. Principals of the account get
 # access only through their IAM policies (each role names this key's ARN);
-# the service principals below need the key policy itself.
+# the service principals below need the key policy itself: CloudWatch Logs
+# (every log group of the account's region, by encryption context), CloudWatch
+# alarms (the alert topic) and EventBridge (the queue of undelivered file events).
 
 data "aws_caller_identity" "this" {}
 data "aws_partition" "this" {}
@@ -71,13 +73,31 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
+  # Publishers and senders that are AWS services, not roles of this account: they need the key
+  # policy itself. Roles (state machines, functions, the redrive role) get the key through their
+  # IAM policies (statement above), and SQS, SNS and S3 use the key on behalf of those callers.
   statement {
-    sid       = "CloudWatchAlarmsAndEventBridgePublishToTheEncryptedTopic"
+    sid       = "CloudWatchAlarmsPublishToTheEncryptedAlertTopic"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
     resources = ["*"] # in a key policy, "*" means this key
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "EventBridgeDeliversToTheEncryptedQueuesAndTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"] # in a key policy, "*" means this key
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"

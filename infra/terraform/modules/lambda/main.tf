@@ -157,6 +157,14 @@ locals {
   }
 }
 
+locals {
+  # The functions whose permissions send to the dead-letter queue: the only functions the queue's
+  # policy (modules/messaging) lets send.
+  dead_letter_senders = sort([for short, statements in local.permissions : short if anytrue([
+    for s in statements : contains(s.actions, "sqs:SendMessage") && contains(s.resources, var.dead_letter_queue_arn)
+  ])])
+}
+
 resource "aws_lambda_layer_version" "this" {
   layer_name               = "${var.name_prefix}-python-deps"
   description              = "Pinned dependencies of the MTX Lambdas (pydantic, aws-lambda-powertools, psycopg)"

@@ -27,3 +27,8 @@ output "analytics_image_repository_url" {
   description = "URL of the ECR repository for the analytics image (build_marts, run_data_checks); null when not created."
   value       = var.create_image_repository ? aws_ecr_repository.this[0].repository_url : null
 }
+
+output "dead_letter_sender_role_arns" {
+  description = "Execution roles of the functions that send to the dead-letter queue (derived from their permissions)."
+  value       = [for short in local.dead_letter_senders : aws_iam_role.this[short].arn]
+}

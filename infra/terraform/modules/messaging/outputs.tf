@@ -22,3 +22,8 @@ output "topic_arn" {
   description = "ARN of the alert topic (the ASL placeholder alerts_topic_arn)."
   value       = aws_sns_topic.this.arn
 }
+
+output "redrive_role_arn" {
+  description = "ARN of the redrive role (null when no redrive_principal_arns are named)."
+  value       = one(aws_iam_role.this[*].arn)
+}

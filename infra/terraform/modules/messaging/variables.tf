@@ -29,3 +29,34 @@ variable "message_retention_seconds" {
     error_message = "message_retention_seconds must be between 60 and 1209600."
   }
 }
+
+variable "dead_letter_sender_role_arns" {
+  description = "ARNs of the roles that put failed transactions on the dead-letter queue (the state machines and functions that dead-letter); the queue's policy denies sqs:SendMessage to every other principal."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.dead_letter_sender_role_arns) > 0
+    error_message = "dead_letter_sender_role_arns is empty: nothing could dead-letter a transaction."
+  }
+
+  validation {
+    condition     = alltrue([for arn in var.dead_letter_sender_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", arn))])
+    error_message = "dead_letter_sender_role_arns must be IAM role ARNs."
+  }
+}
+
+variable "redrive_principal_arns" {
+  description = "IAM roles or users (ARNs) allowed to assume the redrive role, with MFA. Empty (the default): no redrive role is created and nobody can read the dead-letter queue. Never an account root or a wildcard."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.redrive_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[^*]+$", arn))])
+    error_message = "redrive_principal_arns must name IAM roles or users (arn:aws:iam::<account>:role/<name> or :user/<name>), never an account root (:root) or a wildcard."
+  }
+}
+
+variable "redrive_state_machine_arn" {
+  description = "ARN of the transaction state machine the redrive role starts again with a dead-lettered transaction."
+  type        = string
+}

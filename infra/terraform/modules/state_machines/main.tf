@@ -153,6 +153,9 @@ locals {
 
   unresolved = { for w, statements in local.call_statements : w => distinct([for s in statements : s.key if contains(s.resources, "UNRESOLVED") || contains(s.resources, "UNSUPPORTED")]) }
 
+  # The queues each workflow sends to (sqs:SendMessage statements), for the queues' own policies.
+  sent_queues = { for w, statements in local.statements : w => distinct(flatten([for s in statements : s.resources if contains(s.actions, "sqs:SendMessage")])) }
+
   # Executions started with .sync:2 are watched through a managed EventBridge rule.
   sync_executions = { for w, calls in local.calls : w => anytrue([for c in calls : endswith(c.resource, "states:startExecution.sync:2")]) }
 }

@@ -17,3 +17,10 @@ output "role_arns" {
   description = "State machine role ARNs by workflow."
   value       = { for w, r in aws_iam_role.this : w => r.arn }
 }
+
+output "queue_sender_role_arns" {
+  description = "Roles of the state machines that send to each queue, by queue ARN (derived from their definitions): the only state machines a queue's policy needs to let send."
+  value = { for q in distinct(flatten(values(local.sent_queues))) : q => sort([
+    for w, queues in local.sent_queues : aws_iam_role.this[w].arn if contains(queues, q)
+  ]) }
+}

@@ -1,7 +1,12 @@
 # The five buckets of the manifest (orchestration/manifest.py), named exactly as
-# orchestration/settings.py names them. Every bucket: versioning, SSE-KMS with a
-# bucket key, all public access blocked, ACLs disabled, TLS-only policy, and
-# lifecycle rules.
+# orchestration/settings.py names them. Every bucket: versioning, SSE-KMS with the
+# environment's customer managed key and a bucket key, all public access blocked,
+# ACLs disabled, a policy that denies non-TLS requests and uploads that ask for any
+# other encryption than that key, and lifecycle rules (transient prefixes expire).
+#
+# Writers should send no encryption header at all: the bucket default (the key
+# below) applies. A request that names an encryption is denied unless it names
+# exactly aws:kms with this key (its ARN or key id).
 
 locals {
   buckets = {
@@ -12,14 +17,25 @@ locals {
     query_results = "${var.name_prefix}-query-results"
   }
 
-  # Per-bucket expirations (days) of object prefixes; null keeps objects.
+  # Per-bucket expirations of object prefixes ("" = the whole bucket). noncurrent_days: how long a
+  # version replaced or deleted under the prefix is kept (null: var.noncurrent_version_expiration_days,
+  # the bucket-wide rule). Transient prefixes of the raw bucket hold full records (card_last4,
+  # client_ip): chunks/ are re-creatable from incoming/, rejected/ (quarantined files and records)
+  # is kept long enough to investigate, then goes.
   expirations = {
-    raw           = { prefix = "incoming/", days = var.raw_incoming_expiration_days }
-    analytics     = { prefix = "", days = null }
-    curated       = { prefix = "", days = null }
-    glue_scripts  = { prefix = "tmp/", days = 7 }
-    query_results = { prefix = "", days = var.query_results_expiration_days }
+    raw = [
+      { prefix = "incoming/", days = var.raw_incoming_expiration_days, noncurrent_days = null },
+      { prefix = "chunks/", days = var.raw_chunks_expiration_days, noncurrent_days = 1 },
+      { prefix = "rejected/", days = var.raw_rejected_expiration_days, noncurrent_days = 1 },
+    ]
+    analytics     = []
+    curated       = []
+    glue_scripts  = [{ prefix = "tmp/", days = 7, noncurrent_days = 1 }]
+    query_results = [{ prefix = "", days = var.query_results_expiration_days, noncurrent_days = null }]
   }
+
+  # The key id (the last part of the key ARN): a writer may name the key either way.
+  kms_key_id = regex("[^/]+$", var.kms_key_arn)
 }
 
 resource "aws_s3_bucket" "this" {
@@ -92,7 +108,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   }
 
   dynamic "rule" {
-    for_each = local.expirations[each.key].days == null ? [] : [local.expirations[each.key]]
+    for_each = local.expirations[each.key]
     content {
       id     = "expire-${rule.value.prefix == "" ? "all" : trimsuffix(rule.value.prefix, "/")}"
       status = "Enabled"
@@ -102,10 +118,18 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       expiration {
         days = rule.value.days
       }
+      dynamic "noncurrent_version_expiration" {
+        for_each = rule.value.noncurrent_days == null ? [] : [rule.value.noncurrent_days]
+        content {
+          noncurrent_days = noncurrent_version_expiration.value
+        }
+      }
     }
   }
 
   depends_on = [aws_s3_bucket_versioning.this]
+
+  # checkov:skip=CKV_AWS_300: false positive: where the dynamic block yields several rules (the raw bucket's three prefix expirations) checkov's renderer drops the static rule above, which aborts incomplete multipart uploads after 7 days on every bucket (filter {}); tests/unit/infra/test_encryption_and_trust.py asserts that rule
 }
 
 data "aws_iam_policy_document" "this" {
@@ -124,6 +148,95 @@ data "aws_iam_policy_document" "this" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  # Uploads (PutObject, CopyObject, CreateMultipartUpload) that name an encryption other than
+  # SSE-KMS with this bucket's key. Each statement holds only when its header is present: a
+  # StringLike "*" on a key absent from the request is false (IAM), so a request without
+  # encryption headers gets the bucket default and passes. StringNotEquals or
+  # StringNotEqualsIfExists alone are true when the header is absent: they would deny exactly
+  # those requests. (StringLike "*" rather than Null = false, which IAM reads the same: the
+  # local stack's moto evaluates a positive operator on an absent key as no match, see
+  # orchestration/runtime/moto_server.py, and Null as a match, which would deny every upload.)
+  statement {
+    sid       = "DenyUploadsAskingForAnotherEncryption"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this[each.key].arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["*"]
+    }
+    condition {
+      test     = "StringNotEquals"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+  }
+
+  statement {
+    sid       = "DenyUploadsAskingForAnotherKmsKey"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this[each.key].arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = ["*"]
+    }
+    condition {
+      test     = "StringNotEquals"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = [var.kms_key_arn, local.kms_key_id]
+    }
+  }
+
+  # "aws:kms" without a key id means the AWS managed key aws/s3, not the bucket's key.
+  statement {
+    sid       = "DenyUploadsAskingForTheAwsManagedKey"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this[each.key].arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+    condition {
+      test     = "Null"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = ["true"]
+    }
+  }
+
+  # Customer-provided keys (SSE-C): objects the bucket's key does not protect.
+  statement {
+    sid       = "DenyUploadsWithCustomerProvidedKeys"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this[each.key].arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "s3:x-amz-server-side-encryption-customer-algorithm"
+      values   = ["*"]
     }
   }
 

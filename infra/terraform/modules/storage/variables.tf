@@ -29,6 +29,33 @@ variable "raw_incoming_expiration_days" {
   description = "Days after which batch files under incoming/ of the raw bucket are deleted (they are re-ingestable from the producer)."
   type        = number
   default     = 90
+
+  validation {
+    condition     = var.raw_incoming_expiration_days >= 1
+    error_message = "raw_incoming_expiration_days must be at least 1."
+  }
+}
+
+variable "raw_chunks_expiration_days" {
+  description = "Days after which the chunks a batch file is split into (chunks/ of the raw bucket, full records) are deleted; a run needs them only while it runs."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.raw_chunks_expiration_days >= 1
+    error_message = "raw_chunks_expiration_days must be at least 1."
+  }
+}
+
+variable "raw_rejected_expiration_days" {
+  description = "Days after which quarantined files and records (rejected/ of the raw bucket, full records) are deleted: the time to investigate and re-send them."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.raw_rejected_expiration_days >= 1
+    error_message = "raw_rejected_expiration_days must be at least 1."
+  }
 }
 
 variable "query_results_expiration_days" {

@@ -7,22 +7,24 @@
 # With external_connection set (envs/local: the local stack's PostgreSQL stands
 # in for Redshift, as dbt's local target does) no namespace, workgroup or
 # analysts role is created: the secret holds that connection instead.
+#
+# The analysts role trusts the principals named in analyst_principal_arns only
+# (roles or users, with MFA); with none named there is no analysts role, never a
+# trust of the whole account.
 
 data "aws_caller_identity" "this" {}
-data "aws_partition" "this" {}
 data "aws_region" "this" {}
 
 locals {
   create      = var.external_connection == null
+  analysts    = local.create && length(var.analyst_principal_arns) > 0
   account_id  = data.aws_caller_identity.this.account_id
-  partition   = data.aws_partition.this.partition
   region      = data.aws_region.this.name
   name        = "${var.name_prefix}-warehouse"
   secret_name = "${var.name_prefix}/warehouse-db"
   db_name     = "warehouse"
   username    = "mtx_admin"
   port        = 5439
-  analysts    = length(var.analyst_principal_arns) > 0 ? var.analyst_principal_arns : ["arn:${local.partition}:iam::${local.account_id}:root"]
 }
 
 ephemeral "aws_secretsmanager_random_password" "this" {
@@ -153,13 +155,13 @@ resource "aws_secretsmanager_secret_version" "this" {
 # --- analysts role ---------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "analysts_assume" {
-  count = local.create ? 1 : 0
+  count = local.analysts ? 1 : 0
 
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "AWS"
-      identifiers = local.analysts
+      identifiers = var.analyst_principal_arns
     }
     condition {
       test     = "Bool"
@@ -170,7 +172,7 @@ data "aws_iam_policy_document" "analysts_assume" {
 }
 
 data "aws_iam_policy_document" "analysts" {
-  count = local.create ? 1 : 0
+  count = local.analysts ? 1 : 0
 
   statement {
     sid       = "TemporaryDatabaseCredentials"
@@ -209,7 +211,7 @@ data "aws_iam_policy_document" "analysts" {
 }
 
 resource "aws_iam_role" "analysts" {
-  count = local.create ? 1 : 0
+  count = local.analysts ? 1 : 0
 
   name                 = "${var.name_prefix}-analysts"
   description          = "SQL analysts: query the marts through the Redshift Data API or temporary credentials"
@@ -218,7 +220,7 @@ resource "aws_iam_role" "analysts" {
 }
 
 resource "aws_iam_role_policy" "analysts" {
-  count = local.create ? 1 : 0
+  count = local.analysts ? 1 : 0
 
   name   = "query-the-warehouse"
   role   = aws_iam_role.analysts[0].id

@@ -29,7 +29,7 @@ output "secret_arn" {
 }
 
 output "analysts_role_arn" {
-  description = "ARN of the analysts role (null with external_connection: analysts query the local PostgreSQL)."
+  description = "ARN of the analysts role (null without analyst_principal_arns, or with external_connection: analysts query the local PostgreSQL)."
   value       = one(aws_iam_role.analysts[*].arn)
 }
 

@@ -52,9 +52,14 @@ variable "admin_password_version" {
 }
 
 variable "analyst_principal_arns" {
-  description = "IAM principals allowed to assume the analysts role; empty means any principal of this account allowed to by its own policy (with MFA)."
+  description = "IAM roles or users (ARNs) allowed to assume the analysts role, with MFA. Empty (the default): no analysts role is created. Never an account root or a wildcard: a trust of the root would let any principal of the account whose own policy allows it assume the role."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.analyst_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[^*]+$", arn))])
+    error_message = "analyst_principal_arns must name IAM roles or users (arn:aws:iam::<account>:role/<name> or :user/<name>), never an account root (:root), an account id or a wildcard."
+  }
 }
 
 variable "external_connection" {

@@ -146,3 +146,17 @@ run "analytics_refresh_gets_exactly_what_it_calls" {
     error_message = "The analytics refresh only invokes its Lambdas and publishes its failure alert."
   }
 }
+
+run "the_dead_letter_senders_are_derived_from_the_definitions" {
+  command = plan
+
+  assert {
+    condition     = local.sent_queues["transaction"] == tolist(["arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"])
+    error_message = "The transaction workflow dead-letters: it must be listed as a sender to the dead-letter queue."
+  }
+
+  assert {
+    condition     = alltrue([for w, queues in local.sent_queues : length(queues) == 0 || strcontains(file("${var.state_machines_dir}/${w}.asl.json"), "arn:aws:states:::sqs:sendMessage")])
+    error_message = "Only a workflow whose definition sends to SQS may be listed as a queue sender."
+  }
+}
