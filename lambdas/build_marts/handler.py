@@ -58,7 +58,7 @@ class DbtBuildFailed(PipelineError):
 def dbt_env(target: str = "local") -> dict[str, str]:
     """The variables dbt's profile reads for `target`, from the warehouse secret."""
     s = get_settings()
-    secret = get_secret(s.warehouse_secret_id)
+    secret = get_secret(s.warehouse_transformer_secret_id)
     prefix = "MTX_WAREHOUSE" if target == "local" else "MTX_REDSHIFT"
     return {
         f"{prefix}_HOST": str(secret["host"]), f"{prefix}_PORT": str(secret["port"]),
