@@ -78,7 +78,7 @@ def ensure_login_role(conn: psycopg.Connection, role: str, password: str, engine
         conn.execute(sql.SQL("create user {} password {}").format(_ident(role), hashed))
     else:
         conn.execute(
-            sql.SQL("create role {} login nosuperuser nocreatedb nocreaterole noinherit password {}").format(
+            sql.SQL("create role {} login nosuperuser nocreatedb nocreaterole password {}").format(
                 _ident(role), hashed
             )
         )
@@ -88,7 +88,6 @@ def provision_compliance(conn: psycopg.Connection, dbname: str, passwords: Mappi
     """As the master user, autocommit: the three login roles, what they may reach, the schemas."""
     for role in COMPLIANCE_ROLES:
         ensure_login_role(conn, role, passwords.get(role, ""))
-    # the writer inherits nothing; the reader neither: each has exactly the grants below
     db = _ident(dbname)
     migrator, writer, reader = (_ident(r) for r in COMPLIANCE_ROLES)
     conn.execute(sql.SQL("revoke all on database {} from public").format(db))

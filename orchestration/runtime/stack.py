@@ -120,7 +120,7 @@ class LocalStack:
         from lambdas.migrate_databases import roles
 
         role = role or (roles.COMPLIANCE_MIGRATOR if db == "compliance" else roles.WAREHOUSE_TRANSFORMER)
-        for secret_id, (secret_db, secret_role) in self.role_secret_ids().items():
+        for secret_id, (_db, secret_role) in self.role_secret_ids().items():
             if secret_role == role:
                 value = self.role_secrets[secret_id]
                 return self.pg.dsn(db, user=role, password=str(value["password"]))

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 from contracts.warehouse import raw_table_ddl
-from lambdas.migrate_databases import roles
 from lambdas.analytics_api import warehouse
+from lambdas.migrate_databases import roles
 from orchestration.runtime.ports import free_port
 from orchestration.runtime.stack import LocalStack
 

@@ -35,8 +35,14 @@ def test_a_weakened_or_missing_resource_reads_differently(stack: LocalStack) -> 
     stack.client("dynamodb").update_continuous_backups(
         TableName=s.batch_runs_table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
     )
-    stack.client("secretsmanager").delete_secret(SecretId=s.warehouse_transformer_secret_id, ForceDeleteWithoutRecovery=True)
+    stack.client("secretsmanager").delete_secret(
+        SecretId=s.warehouse_transformer_secret_id, ForceDeleteWithoutRecovery=True
+    )
     after = manifest.key_settings(man, stack.client)
     changed = {k for k in before if before[k] != after[k]}
-    assert changed == {f"bucket {s.curated_bucket}", f"table {s.batch_runs_table}", f"secret {s.warehouse_transformer_secret_id}"}
+    assert changed == {
+        f"bucket {s.curated_bucket}",
+        f"table {s.batch_runs_table}",
+        f"secret {s.warehouse_transformer_secret_id}",
+    }
     assert after[f"secret {s.warehouse_transformer_secret_id}"] == "missing"
