@@ -78,9 +78,7 @@ def ensure_login_role(conn: psycopg.Connection, role: str, password: str, engine
         conn.execute(sql.SQL("create user {} password {}").format(_ident(role), hashed))
     else:
         conn.execute(
-            sql.SQL("create role {} login nosuperuser nocreatedb nocreaterole password {}").format(
-                _ident(role), hashed
-            )
+            sql.SQL("create role {} login nosuperuser nocreatedb nocreaterole password {}").format(_ident(role), hashed)
         )
 
 
