@@ -95,7 +95,7 @@ variable "database_secret_arns" {
   type        = map(string)
 
   validation {
-    condition = setequal(keys(var.database_secret_arns), [
+    condition = sort(keys(var.database_secret_arns)) == sort([
       "compliance_admin", "compliance_migrator", "compliance_writer", "compliance_reader",
       "warehouse_admin", "warehouse_transformer", "warehouse_reader",
     ])
