@@ -43,6 +43,7 @@ from typing import Any
 from lambdas.common.errors import PipelineError, needs_analytics_image, transient_faults
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
+from lambdas.migrate_databases.roles import ANALYSTS_ROLE
 from orchestration.settings import REPO_ROOT, get_settings
 
 logger = get_logger("build-marts")
@@ -64,6 +65,9 @@ def dbt_env(target: str = "local") -> dict[str, str]:
         f"{prefix}_HOST": str(secret["host"]), f"{prefix}_PORT": str(secret["port"]),
         f"{prefix}_USER": str(secret["username"]), f"{prefix}_PASSWORD": str(secret["password"]),
         f"{prefix}_DBNAME": str(secret["dbname"]), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # who dbt's grants config gives SELECT on the marts: the analysts role, of which the analytics
+        # API's reader is a member (lambdas/migrate_databases/roles.py); on Redshift a bare name is a user
+        "MTX_ANALYSTS_ROLE": f"role:{ANALYSTS_ROLE}" if target == "redshift" else ANALYSTS_ROLE,
     }  # fmt: skip
 
 
