@@ -19,6 +19,7 @@ from lambdas.migrate_databases import roles
 from lambdas.migrate_databases.handler import migrate_all
 from lambdas.store_compliance.handler import INSERT_SQL, row_of
 from lambdas.store_compliance.migrate import SchemaNotMigrated, check_schema, latest_version
+from orchestration import cli
 from orchestration.runtime.postgres import SUPERUSER
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import seed_tx
@@ -194,9 +195,14 @@ def test_transformer_builds_in_the_warehouse_and_cannot_reach_compliance(
 
 
 # --------------------------------------------------------------------------- the migration step
-def test_migration_step_is_idempotent_and_the_only_user_of_the_master(stack: LocalStack) -> None:
+def test_migration_step_is_idempotent_and_the_only_user_of_the_master(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     result = migrate_all(stack.require_settings())
     assert result == {"compliance_migrations_applied": [], "warehouse": "ready"}
+    # `mtx migrate` against the running stack runs the same step
+    assert cli.main(["--home", str(stack.home), "migrate"]) == 0
+    assert "compliance migrations applied: none (up to date)" in capsys.readouterr().out
     with psycopg.connect(stack.pg.dsn("compliance"), autocommit=True) as admin:
         owners = dict(
             admin.execute(
