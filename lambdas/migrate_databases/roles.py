@@ -46,6 +46,8 @@ ANALYSTS_ROLE = "mtx_analysts"
 COMPLIANCE_ROLES = (COMPLIANCE_MIGRATOR, COMPLIANCE_WRITER, COMPLIANCE_READER)
 WAREHOUSE_ROLES = (WAREHOUSE_TRANSFORMER, WAREHOUSE_READER)
 COMPLIANCE_SCHEMAS = ("compliance", "integrity")
+#: Warehouse schemas the transformer owns besides dbt's own: the raw table, the Glue job's bookmarks.
+TRANSFORMER_SCHEMAS = ("raw", "etl")
 
 
 class RoleSetupError(RuntimeError):
@@ -134,7 +136,18 @@ def provision_warehouse(conn: psycopg.Connection, dbname: str, passwords: Mappin
     conn.execute(sql.SQL("grant create on database {} to {}").format(db, transformer))
     conn.execute("revoke create on schema public from public")
     conn.execute(sql.SQL("create schema if not exists raw authorization {}").format(transformer))
-    conn.execute(sql.SQL("alter schema raw owner to {}").format(transformer))
+    # the schemas the Glue job writes (raw, and etl for its bookmarks), with the tables an earlier
+    # deployment created as the admin, move to the transformer (pg_tables: both engines have it)
+    for schema in TRANSFORMER_SCHEMAS:
+        if conn.execute("select 1 from pg_namespace where nspname = %s", (schema,)).fetchone() is None:
+            continue
+        conn.execute(sql.SQL("alter schema {} owner to {}").format(_ident(schema), transformer))
+        tables = conn.execute(
+            "select tablename from pg_tables where schemaname = %s and tableowner <> %s",
+            (schema, WAREHOUSE_TRANSFORMER),
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(sql.SQL("alter table {} owner to {}").format(sql.Identifier(schema, table), transformer))
 
 
 def prepare_warehouse(conn: psycopg.Connection, raw_table_ddl: str) -> None:

@@ -232,3 +232,29 @@ def test_store_functions_refuse_an_unmigrated_schema(stack: LocalStack) -> None:
     finally:
         with psycopg.connect(stack.pg.dsn(), autocommit=True) as admin:
             admin.execute(sql.SQL("drop database {}").format(sql.Identifier(name)))
+
+
+def test_objects_an_earlier_deployment_made_as_the_master_move_to_their_owner_role(stack: LocalStack) -> None:
+    """Before these roles, the migrations ran as the master user: the step hands its tables over."""
+    with psycopg.connect(stack.pg.dsn("compliance"), autocommit=True) as admin:
+        admin.execute("create table if not exists compliance.legacy_by_master (x int)")
+    with psycopg.connect(stack.pg.dsn("warehouse"), autocommit=True) as admin:
+        admin.execute("create schema if not exists etl")
+        admin.execute("alter schema etl owner to current_user")
+        admin.execute("create table if not exists etl.legacy_by_master (x int)")
+    try:
+        migrate_all(stack.require_settings())
+        with psycopg.connect(stack.pg.dsn("compliance")) as admin:
+            owner = admin.execute("select tableowner from pg_tables where tablename = 'legacy_by_master'").fetchone()
+            assert owner == (roles.COMPLIANCE_MIGRATOR,)
+        with psycopg.connect(stack.pg.dsn("warehouse")) as admin:
+            owners = admin.execute(
+                "select (select nspowner::regrole::text from pg_namespace where nspname = 'etl'),"
+                " (select tableowner from pg_tables where schemaname = 'etl' and tablename = 'legacy_by_master')"
+            ).fetchone()
+            assert owners == (roles.WAREHOUSE_TRANSFORMER, roles.WAREHOUSE_TRANSFORMER)
+    finally:
+        with psycopg.connect(stack.dsn("compliance"), autocommit=True) as owner_conn:
+            owner_conn.execute("drop table if exists compliance.legacy_by_master")
+        with psycopg.connect(stack.dsn("warehouse"), autocommit=True) as owner_conn:
+            owner_conn.execute("drop table if exists etl.legacy_by_master")
