@@ -15,6 +15,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from lambdas.analytics_api import warehouse
+from lambdas.analytics_api.errors import QueryFailed
 from lambdas.migrate_databases import roles
 from lambdas.migrate_databases.handler import migrate_all
 from lambdas.store_compliance.handler import INSERT_SQL, row_of
@@ -258,3 +260,18 @@ def test_objects_an_earlier_deployment_made_as_the_master_move_to_their_owner_ro
             owner_conn.execute("drop table if exists compliance.legacy_by_master")
         with psycopg.connect(stack.dsn("warehouse"), autocommit=True) as owner_conn:
             owner_conn.execute("drop table if exists etl.legacy_by_master")
+
+
+def test_the_analytics_api_logs_in_as_the_readers_alone(stack: LocalStack) -> None:
+    s = stack.require_settings()
+    cfg = warehouse.config()
+    assert (cfg.warehouse_secret_id, cfg.compliance_secret_id) == (
+        s.warehouse_reader_secret_id,
+        s.compliance_reader_secret_id,
+    )
+    assert warehouse.fetch(cfg.warehouse_secret_id, "select current_user as u") == [{"u": roles.WAREHOUSE_READER}]
+    assert warehouse.fetch(cfg.compliance_secret_id, "select current_user as u") == [{"u": roles.COMPLIANCE_READER}]
+    # what data_integrity_analysis runs works; the table itself is out of reach (a stable error, no detail)
+    assert warehouse.fetch(cfg.compliance_secret_id, "select integrity.transaction_count() as n")[0]["n"] >= 0
+    with pytest.raises(QueryFailed):
+        warehouse.fetch(cfg.compliance_secret_id, "select count(*) from compliance.transactions")
