@@ -128,6 +128,8 @@ class LocalStack:
 
     def env(self) -> dict[str, str]:
         """Environment for processes using this stack (CLI, dbt, aws CLI, psql)."""
+        from lambdas.migrate_databases import roles
+
         s = self.require_settings()
         env = {**s.to_env(), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": s.region}
         env.update(
@@ -137,7 +139,8 @@ class LocalStack:
                 "MTX_WAREHOUSE_USER": str(self.role_secrets[s.warehouse_transformer_secret_id]["username"]),
                 "MTX_WAREHOUSE_PASSWORD": str(self.role_secrets[s.warehouse_transformer_secret_id]["password"]),
                 "MTX_WAREHOUSE_DBNAME": "warehouse",
-                "MTX_COMPLIANCE_DSN": self.dsn("compliance"),
+                # psql for a person: the writer (reads rows; no DDL), not the migrator
+                "MTX_COMPLIANCE_DSN": self.dsn("compliance", roles.COMPLIANCE_WRITER),
                 "MTX_WAREHOUSE_DSN": self.dsn("warehouse"),
                 "SPARK_LOCAL_IP": "127.0.0.1",  # the local Glue job's Spark binds to loopback only
             }
@@ -246,7 +249,7 @@ class LocalStack:
             "aws_endpoint_url": self.moto.endpoint_url,
             "region": s.region,
             "postgres_port": self.pg.port,
-            "compliance_dsn": self.dsn("compliance"),
+            "compliance_dsn": self.env()["MTX_COMPLIANCE_DSN"],
             "warehouse_dsn": self.dsn("warehouse"),
             "api_url": self.api.url if self.api else None,
             "state_machines": self.provisioned.state_machine_arns,
