@@ -5,6 +5,7 @@ mtx generate                    sample transactions (NDJSON)
 mtx send FILE|-                 POST each line to /transactions (as the producer of MTX_PRODUCER_KEY)
 mtx producers create|disable|enable|rotate|list   the producers' API credentials
 mtx dlq list | redrive          the dead-letter queue
+mtx migrate                     database roles + migrations (the deploy-time step; `mtx up` runs it too)
 mtx demo                        what `make run` does: everything, then stop
 """
 
@@ -305,6 +306,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """The deploy-time migration step (lambdas/migrate_databases, as Terraform invokes it in AWS) against the
+    running stack: roles from their secrets, compliance migrations as the migrator, the raw table."""
+    RunningStack(args.home)
+    from lambdas.migrate_databases.handler import migrate_all
+
+    result = migrate_all()
+    applied = result["compliance_migrations_applied"]
+    print(f"compliance migrations applied: {', '.join(applied) if applied else 'none (up to date)'}; warehouse ready")
+    return 0
+
+
 def cmd_refresh(args: argparse.Namespace) -> int:
     stack = RunningStack(args.home)
     payload = {"from_date": args.from_date, "to_date": args.to_date, "backfill": bool(args.from_date or args.to_date)}
@@ -366,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_date", default=None, help="backfill from this date (YYYY-MM-DD)")
     p.add_argument("--to", dest="to_date", default=None, help="backfill up to this date (YYYY-MM-DD)")
     p.set_defaults(func=cmd_glue)
+    sub.add_parser(
+        "migrate", help="deploy-time step: database roles and compliance migrations (as the migrator), raw table"
+    ).set_defaults(func=cmd_migrate)
     p = sub.add_parser("refresh", help="run the analytics refresh state machine: crawl, flatten, dbt build, checks")
     p.add_argument("--from", dest="from_date", default=None)
     p.add_argument("--to", dest="to_date", default=None)

@@ -35,6 +35,7 @@ LAMBDAS: dict[str, str] = {
     "run_data_checks": "lambdas.run_data_checks.handler.handler",
     "analytics_api": "lambdas.analytics_api.handler.handler",
     "run_analytics_job": "lambdas.analytics_job.handler.handler",
+    "migrate_databases": "lambdas.migrate_databases.handler.handler",
 }
 
 #: Workflow (ASL file stem) -> Step Functions type.
@@ -109,7 +110,15 @@ def build(settings: Settings) -> Manifest:
         ),
         queues=(s.dead_letter_queue_name,),
         topics=(s.alerts_topic_name,),
-        secrets=(s.compliance_secret_id, s.warehouse_secret_id),
+        secrets=(
+            s.compliance_admin_secret_id,
+            s.compliance_migrator_secret_id,
+            s.compliance_writer_secret_id,
+            s.compliance_reader_secret_id,
+            s.warehouse_admin_secret_id,
+            s.warehouse_transformer_secret_id,
+            s.warehouse_reader_secret_id,
+        ),
         state_machines=tuple(
             StateMachine(workflow, kind)
             for workflow, kind in WORKFLOWS.items()

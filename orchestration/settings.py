@@ -43,8 +43,16 @@ class Settings:
     dead_letter_queue_name: str = ""
     alerts_topic_name: str = ""
 
-    compliance_secret_id: str = ""
-    warehouse_secret_id: str = ""
+    # One Secrets Manager secret per database role (lambdas/migrate_databases/roles.py); each function
+    # reads only the one it needs (Terraform modules/lambda IAM). The admin (master) secrets are read
+    # by the deploy-time migration step alone.
+    compliance_admin_secret_id: str = ""
+    compliance_migrator_secret_id: str = ""
+    compliance_writer_secret_id: str = ""
+    compliance_reader_secret_id: str = ""
+    warehouse_admin_secret_id: str = ""
+    warehouse_transformer_secret_id: str = ""
+    warehouse_reader_secret_id: str = ""
 
     glue_database: str = ""
 
@@ -78,8 +86,13 @@ class Settings:
             "analytics_jobs_table": f"{p}-analytics-jobs",
             "dead_letter_queue_name": f"{p}-dead-letter",
             "alerts_topic_name": f"{p}-alerts",
-            "compliance_secret_id": f"{p}/compliance-db",
-            "warehouse_secret_id": f"{p}/warehouse-db",
+            "compliance_admin_secret_id": f"{p}/compliance-db",
+            "compliance_migrator_secret_id": f"{p}/compliance-migrator",
+            "compliance_writer_secret_id": f"{p}/compliance-writer",
+            "compliance_reader_secret_id": f"{p}/compliance-reader",
+            "warehouse_admin_secret_id": f"{p}/warehouse-db",
+            "warehouse_transformer_secret_id": f"{p}/warehouse-transformer",
+            "warehouse_reader_secret_id": f"{p}/warehouse-reader",
             "glue_database": _glue_name(p),
         }
         for name, value in defaults.items():

@@ -252,7 +252,8 @@ def quality_score(compliance: int, raw: int, marts: int, dead_letters: int) -> d
 
 
 def data_integrity_analysis(params: models.DataIntegrityParams, cfg: AnalyticsConfig) -> dict[str, Any]:
-    compliance = int(fetch(cfg.compliance_secret_id, "select count(*) as n from compliance.transactions")[0]["n"])
+    # the reader sees no compliance table: the count comes from a SECURITY DEFINER function (migration 003)
+    compliance = int(fetch(cfg.compliance_secret_id, "select integrity.transaction_count() as n")[0]["n"])
     counts = fetch(
         cfg.warehouse_secret_id,
         _q(

@@ -30,7 +30,9 @@ MARTS_SCHEMA = "analytics"
 
 @dataclass(frozen=True)
 class AnalyticsConfig:
+    #: the warehouse reader's secret: SELECT on the marts and the raw table, nothing else
     warehouse_secret_id: str
+    #: the compliance reader's secret: integrity.transaction_count() only, no table of that database
     compliance_secret_id: str
     dead_letter_queue_name: str
     marts_schema: str = MARTS_SCHEMA
@@ -47,8 +49,8 @@ def config() -> AnalyticsConfig:
         return _override
     s = get_settings()
     return AnalyticsConfig(
-        warehouse_secret_id=s.warehouse_secret_id,
-        compliance_secret_id=s.compliance_secret_id,
+        warehouse_secret_id=s.warehouse_reader_secret_id,
+        compliance_secret_id=s.compliance_reader_secret_id,
         dead_letter_queue_name=s.dead_letter_queue_name,
     )
 

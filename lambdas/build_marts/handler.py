@@ -43,6 +43,7 @@ from typing import Any
 from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
+from lambdas.migrate_databases.roles import ANALYSTS_ROLE
 from orchestration.settings import REPO_ROOT, get_settings
 
 logger = get_logger("build-marts")
@@ -58,12 +59,15 @@ class DbtBuildFailed(PipelineError):
 def dbt_env(target: str = "local") -> dict[str, str]:
     """The variables dbt's profile reads for `target`, from the warehouse secret."""
     s = get_settings()
-    secret = get_secret(s.warehouse_secret_id)
+    secret = get_secret(s.warehouse_transformer_secret_id)
     prefix = "MTX_WAREHOUSE" if target == "local" else "MTX_REDSHIFT"
     return {
         f"{prefix}_HOST": str(secret["host"]), f"{prefix}_PORT": str(secret["port"]),
         f"{prefix}_USER": str(secret["username"]), f"{prefix}_PASSWORD": str(secret["password"]),
         f"{prefix}_DBNAME": str(secret["dbname"]), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # who dbt's grants config gives SELECT on the marts: the analysts role, of which the analytics
+        # API's reader is a member (lambdas/migrate_databases/roles.py); on Redshift a bare name is a user
+        "MTX_ANALYSTS_ROLE": f"role:{ANALYSTS_ROLE}" if target == "redshift" else ANALYSTS_ROLE,
     }  # fmt: skip
 
 

@@ -208,7 +208,7 @@ def _validated(lines: Iterable[str], catalogue: CatalogueCheck, ref: str, receiv
 
 def _store(copy_lines: Iterable[str], ref: str) -> set[str]:
     """COPY into staging, merge, and return the ids this chunk owns."""
-    secret_id = get_settings().compliance_secret_id
+    secret_id = get_settings().compliance_writer_secret_id
     with connection(secret_id) as conn:
         ensure_schema(conn)
         with conn.transaction():
@@ -317,7 +317,7 @@ def undo_chunk(run_id: str, index: int) -> int:
             if obj["Key"].endswith(prefix_suffix):
                 s3.delete_object(Bucket=settings.analytics_bucket, Key=obj["Key"])
     try:
-        with connection(settings.compliance_secret_id) as conn, conn.transaction():
+        with connection(settings.compliance_writer_secret_id) as conn, conn.transaction():
             return conn.execute(
                 "delete from compliance.transactions where execution_id = %s", (chunk_ref(run_id, index),)
             ).rowcount

@@ -41,8 +41,9 @@ def run_data_checks() -> dict[str, Any]:
     sqs = client("sqs")
     queue_url = sqs.get_queue_url(QueueName=s.dead_letter_queue_name)["QueueUrl"]
     report = run_checks(
-        warehouse_dsn=dsn_of(s.warehouse_secret_id),
-        compliance_dsn=dsn_of(s.compliance_secret_id),
+        # the readers: SELECT on raw and the marts; the compliance count through integrity.transaction_count()
+        warehouse_dsn=dsn_of(s.warehouse_reader_secret_id),
+        compliance_dsn=dsn_of(s.compliance_reader_secret_id),
         s3=client("s3"),
         analytics_bucket=s.analytics_bucket,
         docs_dir=s.home / "data-docs",

@@ -47,7 +47,8 @@ def run_flatten_job(from_date: str | None = None, to_date: str | None = None, ba
     name = f"{s.name_prefix}-{JOB_SUFFIX}"
     options = {
         "JOB_NAME": name, "database": s.glue_database, "table": "transactions", "curated_bucket": s.curated_bucket,
-        "warehouse_secret_id": s.warehouse_secret_id, "from_date": from_date or "", "to_date": to_date or "",
+        "warehouse_secret_id": s.warehouse_transformer_secret_id,
+        "from_date": from_date or "", "to_date": to_date or "",
         "backfill": "true" if backfill else "false",
     }  # fmt: skip
     if s.aws_endpoint_url:

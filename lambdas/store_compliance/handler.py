@@ -15,13 +15,13 @@ import psycopg
 from lambdas.common.db import connection
 from lambdas.common.errors import AlreadyStored, stable_errors
 from lambdas.common.logging import get_logger
-from lambdas.store_compliance.migrate import migrate
+from lambdas.store_compliance.migrate import check_schema
 from orchestration.settings import get_settings
 
 logger = get_logger("store-compliance")
 #: Rows written by the batch path carry execution_id "batch:<run>:<chunk>".
 BATCH_OWNER_PREFIX = "batch:"
-_migrated = threading.Event()
+_schema_checked = threading.Event()
 
 INSERT_SQL = """
 insert into compliance.transactions (
@@ -59,16 +59,17 @@ def row_of(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Apply pending migrations once per process (a cold start)."""
-    if not _migrated.is_set():
-        migrate(conn)
-        _migrated.set()
+    """Once per process (a cold start): the schema is at the version this code needs, else
+    SchemaNotMigrated. The writer runs no DDL: migrations run at deploy time (lambdas/migrate_databases)."""
+    if not _schema_checked.is_set():
+        check_schema(conn)
+        _schema_checked.set()
 
 
 def store(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]:
     """Insert once. A row already there from this entrance (a retry, a redrive) is fine;
     a row stored by the batch path means this transaction was stored already: AlreadyStored."""
-    secret_id = get_settings().compliance_secret_id
+    secret_id = get_settings().compliance_writer_secret_id
     with connection(secret_id) as conn:
         ensure_schema(conn)
         with conn.transaction():

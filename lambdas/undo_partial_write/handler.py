@@ -28,7 +28,7 @@ def undo(transaction_id: str, event_date: str, keep_compliance: bool = False) ->
     deleted = 0
     if keep_compliance:
         return {"transaction_id": transaction_id, "compliance_rows_deleted": deleted}
-    with connection(settings.compliance_secret_id) as conn, conn.transaction():
+    with connection(settings.compliance_writer_secret_id) as conn, conn.transaction():
         exists = conn.execute("select to_regclass('compliance.transactions')").fetchone()
         if exists and exists[0]:
             # only a row of this entrance: one stored by the batch path is another ingest's, complete

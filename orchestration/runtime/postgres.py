@@ -15,16 +15,20 @@ import secrets
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdas.migrate_databases.roles import COMPLIANCE_ROLES, WAREHOUSE_ROLES
 from orchestration.runtime.ports import free_port
 
+#: The server's superuser: stands in for the RDS master / Redshift admin (owns the databases, creates
+#: the roles through the deploy-time migration step, lambdas/migrate_databases). No runtime function
+#: logs in as it.
 SUPERUSER = "mtx_admin"
-#: The application's login role: owns the two databases, is not a superuser.
-APP_USER = "mtx_app"
 DATABASES = ("compliance", "warehouse")
-ANALYSTS_ROLE = "mtx_analysts"
+#: The login roles of lambdas/migrate_databases/roles.py, each with a password generated per data
+#: directory (mode 0600, never in code).
+LOGIN_ROLES = (*COMPLIANCE_ROLES, *WAREHOUSE_ROLES)
 
 
 class PostgresError(RuntimeError):
@@ -54,7 +58,7 @@ class PostgresServer:
     root: Path
     port: int = 0
     password: str = ""
-    app_password: str = ""
+    role_passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -72,8 +76,9 @@ class PostgresServer:
         pw = self.password if password is None else password
         return f"postgresql://{user}:{pw}@127.0.0.1:{self.port}/{dbname}"
 
-    def app_dsn(self, dbname: str) -> str:
-        return self.dsn(dbname, user=APP_USER, password=self.app_password)
+    def role_dsn(self, dbname: str, role: str) -> str:
+        """DSN of one of the LOGIN_ROLES (its password from this data directory)."""
+        return self.dsn(dbname, user=role, password=self.role_passwords[role])
 
     # ------------------------------------------------------------------
     def _run_as(self) -> list[str]:
@@ -124,11 +129,14 @@ class PostgresServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         pwfile = self.root / "superuser.pw"
-        app_pwfile = self.root / "app.pw"
-        if not app_pwfile.exists():
-            app_pwfile.write_text(secrets.token_urlsafe(24))
-            app_pwfile.chmod(0o600)
-        self.app_password = app_pwfile.read_text().strip()
+        roles_dir = self.root / "roles"
+        roles_dir.mkdir(mode=0o700, exist_ok=True)
+        for role in LOGIN_ROLES:
+            role_pwfile = roles_dir / f"{role}.pw"
+            if not role_pwfile.exists():
+                role_pwfile.write_text(secrets.token_urlsafe(24))
+                role_pwfile.chmod(0o600)
+            self.role_passwords[role] = role_pwfile.read_text().strip()
         self._check_reachable()
         if not self.initialised():
             pwfile.write_text(secrets.token_urlsafe(24))
@@ -184,24 +192,16 @@ class PostgresServer:
                 time.sleep(0.2)
 
     def _bootstrap(self) -> None:
+        """The two databases, owned by the superuser as RDS's and Redshift's are by their master user.
+        Roles and schemas are the deploy-time migration's (lambdas/migrate_databases)."""
         import psycopg
         from psycopg import sql
 
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            if not conn.execute("select 1 from pg_roles where rolname = %s", (APP_USER,)).fetchone():
-                conn.execute(sql.SQL("create role {} login").format(sql.Identifier(APP_USER)))
-            conn.execute(
-                sql.SQL("alter role {} password {}").format(sql.Identifier(APP_USER), sql.Literal(self.app_password))
-            )
             existing = {r[0] for r in conn.execute("select datname from pg_database")}
             for db in DATABASES:
                 if db not in existing:
-                    conn.execute(
-                        sql.SQL("create database {} owner {}").format(sql.Identifier(db), sql.Identifier(APP_USER))
-                    )
-            if not conn.execute("select 1 from pg_roles where rolname = %s", (ANALYSTS_ROLE,)).fetchone():
-                conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(ANALYSTS_ROLE)))
-            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(ANALYSTS_ROLE), sql.Identifier(APP_USER)))
+                    conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
 
     def stop(self) -> None:
         if self.initialised() and self.running():

@@ -23,7 +23,7 @@ from orchestration import auth
 from orchestration import manifest as manifest_mod
 from orchestration.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
-from orchestration.runtime.postgres import APP_USER, PostgresServer
+from orchestration.runtime.postgres import SUPERUSER, PostgresServer
 from orchestration.settings import Settings, reset_settings_cache
 from orchestration.triggers import BatchTrigger
 
@@ -47,6 +47,8 @@ class LocalStack:
     api: ApiServer | None = None
     trigger: BatchTrigger | None = None
     started_at: float = 0.0
+    #: secret id -> value of each login role's secret, read back once provisioned (role_secret_ids)
+    role_secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
     terraform: Any = None  # the TerraformApply that provisioned this stack, if any
     #: The credentials created at start: the default producer's key and the analyst's key (x-api-key).
     producer_key: str = field(default="", repr=False)
@@ -77,16 +79,37 @@ class LocalStack:
             raise RuntimeError("the local stack is not started")
         return self.settings
 
+    def role_secret_ids(self) -> dict[str, tuple[str, str]]:
+        """secret id -> (database, login role): the secrets runtime code and the migration step read."""
+        from lambdas.migrate_databases import roles
+
+        s = self.require_settings()
+        return {
+            s.compliance_migrator_secret_id: ("compliance", roles.COMPLIANCE_MIGRATOR),
+            s.compliance_writer_secret_id: ("compliance", roles.COMPLIANCE_WRITER),
+            s.compliance_reader_secret_id: ("compliance", roles.COMPLIANCE_READER),
+            s.warehouse_transformer_secret_id: ("warehouse", roles.WAREHOUSE_TRANSFORMER),
+            s.warehouse_reader_secret_id: ("warehouse", roles.WAREHOUSE_READER),
+        }
+
     def secrets(self) -> dict[str, dict[str, Any]]:
+        """Every database secret as the Python provisioner writes it: the two admin (master) secrets hold
+        the superuser, read by the migration step alone; one secret per login role."""
         s = self.require_settings()
 
-        def secret(db: str) -> dict[str, Any]:
+        def secret(db: str, user: str, password: str) -> dict[str, Any]:
             return {
                 "engine": "postgres", "host": "127.0.0.1", "port": self.pg.port,
-                "username": APP_USER, "password": self.pg.app_password, "dbname": db,
+                "username": user, "password": password, "dbname": db,
             }  # fmt: skip
 
-        return {s.compliance_secret_id: secret("compliance"), s.warehouse_secret_id: secret("warehouse")}
+        out = {
+            s.compliance_admin_secret_id: secret("compliance", SUPERUSER, self.pg.password),
+            s.warehouse_admin_secret_id: secret("warehouse", SUPERUSER, self.pg.password),
+        }
+        for secret_id, (db, role) in self.role_secret_ids().items():
+            out[secret_id] = secret(db, role, self.pg.role_passwords[role])
+        return out
 
     def state_machine_arn(self, workflow: str) -> str:
         assert self.provisioned is not None
@@ -105,21 +128,34 @@ class LocalStack:
         """The header carrying this stack's producer (or analyst) credential."""
         return {auth.API_KEY_HEADER: self.producer_key if role == auth.PRODUCER else self.analyst_key}
 
-    def dsn(self, db: str) -> str:
-        return self.pg.app_dsn(db)
+    def dsn(self, db: str, role: str | None = None) -> str:
+        """DSN of a database as one of its login roles, by default its owner's (the compliance migrator,
+        the warehouse transformer): the local operator's (psql, dbt, tests preparing data). The role's
+        password is its secret's (the Terraform provisioner generates its own)."""
+        from lambdas.migrate_databases import roles
+
+        role = role or (roles.COMPLIANCE_MIGRATOR if db == "compliance" else roles.WAREHOUSE_TRANSFORMER)
+        for secret_id, (_db, secret_role) in self.role_secret_ids().items():
+            if secret_role == role:
+                value = self.role_secrets[secret_id]
+                return self.pg.dsn(db, user=role, password=str(value["password"]))
+        raise KeyError(f"no login role {role!r}")
 
     def env(self) -> dict[str, str]:
         """Environment for processes using this stack (CLI, dbt, aws CLI, psql)."""
+        from lambdas.migrate_databases import roles
+
         s = self.require_settings()
         env = {**s.to_env(), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": s.region}
         env.update(
             {
                 "MTX_WAREHOUSE_HOST": "127.0.0.1",
                 "MTX_WAREHOUSE_PORT": str(self.pg.port),
-                "MTX_WAREHOUSE_USER": APP_USER,
-                "MTX_WAREHOUSE_PASSWORD": self.pg.app_password,
+                "MTX_WAREHOUSE_USER": str(self.role_secrets[s.warehouse_transformer_secret_id]["username"]),
+                "MTX_WAREHOUSE_PASSWORD": str(self.role_secrets[s.warehouse_transformer_secret_id]["password"]),
                 "MTX_WAREHOUSE_DBNAME": "warehouse",
-                "MTX_COMPLIANCE_DSN": self.dsn("compliance"),
+                # psql for a person: the writer (reads rows; no DDL), not the migrator
+                "MTX_COMPLIANCE_DSN": self.dsn("compliance", roles.COMPLIANCE_WRITER),
                 "MTX_WAREHOUSE_DSN": self.dsn("warehouse"),
                 "SPARK_LOCAL_IP": "127.0.0.1",  # the local Glue job's Spark binds to loopback only
             }
@@ -145,6 +181,7 @@ class LocalStack:
             home=self.home,
             sfn_time_scale=self.time_scale,
         )
+        self.role_secrets = {k: v for k, v in self.secrets().items() if k in self.role_secret_ids()}
         os.environ.update(self.env())
         reset_settings_cache()
         from lambdas.common.aws import reset_clients
@@ -188,7 +225,7 @@ class LocalStack:
         self.terraform = TerraformApply(
             home=self.home,
             endpoint_url=self.moto.endpoint_url,
-            database=Database(host="127.0.0.1", port=self.pg.port, username=APP_USER, password=self.pg.app_password),
+            database=Database(host="127.0.0.1", port=self.pg.port, username=SUPERUSER, password=self.pg.password),
         )
         out = self.terraform.run()
         if out["name_prefix"] != s.name_prefix:
@@ -198,16 +235,17 @@ class LocalStack:
         )
 
     def _prepare_databases(self) -> None:
-        import psycopg
+        """The deploy-time migration step, as in AWS: roles from their secrets, then the compliance
+        migrations as the migrator and the raw table as the transformer (lambdas/migrate_databases)."""
+        from lambdas.migrate_databases.handler import migrate_all
 
-        from contracts.warehouse import raw_table_ddl
-        from lambdas.store_compliance.migrate import migrate
-
-        with psycopg.connect(self.dsn("compliance")) as conn:
-            migrate(conn)
-        with psycopg.connect(self.dsn("warehouse"), autocommit=True) as conn:
-            conn.execute("create schema if not exists raw")
-            conn.execute(raw_table_ddl().encode())  # DDL generated from the contract
+        sm = self.client("secretsmanager")
+        self.role_secrets = {
+            secret_id: json.loads(sm.get_secret_value(SecretId=secret_id)["SecretString"])
+            for secret_id in self.role_secret_ids()
+        }
+        migrate_all(self.require_settings())
+        os.environ.update(self.env())
 
     def seed_catalogue(self) -> int:
         from orchestration.catalogue import CATALOGUE, to_dynamodb_item
@@ -229,7 +267,7 @@ class LocalStack:
             "aws_endpoint_url": self.moto.endpoint_url,
             "region": s.region,
             "postgres_port": self.pg.port,
-            "compliance_dsn": self.dsn("compliance"),
+            "compliance_dsn": self.env()["MTX_COMPLIANCE_DSN"],
             "warehouse_dsn": self.dsn("warehouse"),
             "api_url": self.api.url if self.api else None,
             "state_machines": self.provisioned.state_machine_arns,

@@ -3,8 +3,12 @@
 The same modules as envs/dev and envs/prod, with every AWS endpoint pointed at the
 local moto server. RDS and Redshift Serverless are switched off by the
 ``external_databases`` variable: the local PostgreSQL stands in for both, and
-the two secrets hold its connection (its password goes in through
-TF_VAR_external_database_password, an ephemeral variable: never in plan or state).
+the two master (admin) secrets hold its superuser's connection (its password goes
+in through TF_VAR_external_database_password, an ephemeral variable: never in plan
+or state). The role secrets (modules/database_roles) get passwords Terraform
+generates; moto runs no Lambda, so the deploy-time migration step is not invoked
+(run_database_migrations=false): the stack runs the same step itself and sets the
+roles' passwords from those secrets.
 
 Needs a terraform binary (>= 1.11) and the hashicorp/aws provider 5.100.0, from
 the registry or from an offline mirror (TF_PLUGIN_DIR, or the usual plug-in
@@ -158,6 +162,7 @@ class TerraformApply:
         return [
             "-var", f"aws_endpoint_url={self.endpoint_url}",
             "-var", f"external_databases={json.dumps(external)}",
+            "-var", "run_database_migrations=false",
         ]  # fmt: skip
 
     def apply(self) -> dict[str, Any]:

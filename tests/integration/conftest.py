@@ -16,7 +16,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from orchestration.runtime.postgres import APP_USER, PostgresServer
+from lambdas.migrate_databases import roles
+from orchestration.runtime.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +35,15 @@ def pg_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def fresh_database(pg_server: PostgresServer) -> Callable[[str], str]:
-    """``fresh_database(name)``: an empty database owned by the application role; its DSN as that role."""
+    """``fresh_database(name)``: an empty warehouse database with its roles (lambdas/migrate_databases/roles.py:
+    the transformer, the analytics reader, the analysts role, the raw schema); its DSN as the transformer."""
 
     def make(name: str) -> str:
         with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(name), sql.Identifier(APP_USER)))
-        return pg_server.app_dsn(name)
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        with psycopg.connect(pg_server.dsn(name), autocommit=True) as conn:
+            roles.provision_warehouse(conn, name, pg_server.role_passwords, "postgres")
+        return pg_server.role_dsn(name, roles.WAREHOUSE_TRANSFORMER)
 
     return make

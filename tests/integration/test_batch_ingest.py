@@ -128,7 +128,7 @@ def test_database_outage_dead_letters_the_chunk_and_redrive_stores_it(clean_queu
     # the redrive below must not draw them (it did, once: a valid transaction dead-lettered twice).
     with ExitStack() as hold:
         for _ in range(db.MAX_IDLE):
-            hold.enter_context(db.connection(stack.require_settings().compliance_secret_id))
+            hold.enter_context(db.connection(stack.require_settings().compliance_writer_secret_id))
     stack.pg.kill()
     try:
         run = drop(stack, ndjson(records), "during-outage.ndjson")

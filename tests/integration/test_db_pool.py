@@ -25,7 +25,7 @@ def secret_id(stack: LocalStack) -> str:
     """A secret of this test's own, holding the compliance connection: a pool no other code of the session uses."""
     sm = stack.client("secretsmanager")
     own = f"{stack.require_settings().name_prefix}/pool-test-db"
-    value = sm.get_secret_value(SecretId=stack.require_settings().compliance_secret_id)["SecretString"]
+    value = sm.get_secret_value(SecretId=stack.require_settings().compliance_writer_secret_id)["SecretString"]
     try:
         sm.create_secret(Name=own, SecretString=value)
     except sm.exceptions.ResourceExistsException:

@@ -18,6 +18,7 @@ import pytest
 
 from contracts.warehouse import raw_table_ddl
 from lambdas.analytics_api import warehouse
+from lambdas.migrate_databases import roles
 from orchestration.runtime.ports import free_port
 from orchestration.runtime.stack import LocalStack
 
@@ -113,6 +114,12 @@ def build_marts(dsn: str) -> None:
             conn.execute(FCT_TRANSACTIONS_DDL.format(schema=schema))
             conn.execute(FCT_DAILY_REVENUE_DDL.format(schema=schema))
         conn.execute(raw_table_ddl(schema=RAW))
+        # what dbt's grants config and the migration step give the reader on the real schemas
+        for schema in (MARTS, LARGE_MARTS):
+            conn.execute(f"grant usage on schema {schema} to {roles.ANALYSTS_ROLE}")
+            conn.execute(f"grant select on all tables in schema {schema} to {roles.ANALYSTS_ROLE}")
+        conn.execute(f"grant usage on schema {RAW} to {roles.WAREHOUSE_READER}")
+        conn.execute(f"grant select on {RAW}.mtx_transactions to {roles.WAREHOUSE_READER}")
         _insert(conn, f"{MARTS}.fct_transactions", [_fct_row(i, *t) for i, t in enumerate(PLAYER_TRANSACTIONS)])
         _insert(
             conn,
@@ -192,7 +199,7 @@ def down_secret_id(stack: LocalStack) -> str:
     """A warehouse secret whose database does not answer (a closed port)."""
     s = stack.require_settings()
     secret_id = f"{s.name_prefix}/warehouse-down"
-    value = {**stack.secrets()[s.warehouse_secret_id], "port": free_port()}
+    value = {**stack.secrets()[s.warehouse_reader_secret_id], "port": free_port()}
     sm = stack.client("secretsmanager")
     try:
         sm.create_secret(Name=secret_id, SecretString=json.dumps(value))

@@ -23,8 +23,8 @@ def test_the_session_stack_reads_as_the_manifest_defines_it(stack: LocalStack) -
     assert got[f"table {s.batch_runs_table}"]["pitr"] == "ENABLED"
     assert got[f"queue {s.dead_letter_queue_name}"]["encryption"] == "aws:kms"
     assert got[f"state machine {s.state_machine_name('transaction')}"] == "EXPRESS"
-    assert got[f"secret {s.compliance_secret_id}"]["dbname"] == "compliance"
-    assert got[f"secret {s.compliance_secret_id}"]["customer_key"] is True
+    assert got[f"secret {s.compliance_writer_secret_id}"]["dbname"] == "compliance"
+    assert got[f"secret {s.compliance_writer_secret_id}"]["customer_key"] is True
 
 
 def test_a_weakened_or_missing_resource_reads_differently(stack: LocalStack) -> None:
@@ -45,11 +45,15 @@ def test_a_weakened_or_missing_resource_reads_differently(stack: LocalStack) -> 
     stack.client("dynamodb").update_continuous_backups(
         TableName=s.batch_runs_table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
     )
-    stack.client("secretsmanager").delete_secret(SecretId=s.warehouse_secret_id, ForceDeleteWithoutRecovery=True)
+    stack.client("secretsmanager").delete_secret(
+        SecretId=s.warehouse_transformer_secret_id, ForceDeleteWithoutRecovery=True
+    )
     after = manifest.key_settings(man, stack.client)
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {
-        f"bucket {s.curated_bucket}", f"bucket {s.raw_bucket}", f"table {s.batch_runs_table}",
-        f"secret {s.warehouse_secret_id}",
-    }  # fmt: skip
-    assert after[f"secret {s.warehouse_secret_id}"] == "missing"
+        f"bucket {s.curated_bucket}",
+        f"bucket {s.raw_bucket}",
+        f"table {s.batch_runs_table}",
+        f"secret {s.warehouse_transformer_secret_id}",
+    }
+    assert after[f"secret {s.warehouse_transformer_secret_id}"] == "missing"

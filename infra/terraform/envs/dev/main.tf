@@ -55,14 +55,21 @@ locals {
     MTX_ANALYTICS_JOBS_TABLE   = module.tables.table_names["analytics_jobs"]
     MTX_DEAD_LETTER_QUEUE_NAME = module.messaging.queue_name
     MTX_ALERTS_TOPIC_NAME      = module.messaging.topic_name
-    MTX_COMPLIANCE_SECRET_ID   = module.database.secret_name
-    MTX_WAREHOUSE_SECRET_ID    = module.warehouse.secret_name
-    MTX_GLUE_DATABASE          = module.glue.database_name
-    MTX_HOME                   = "/tmp/mtx"
-    MTX_SFN_TIME_SCALE         = "1.0"
-    MTX_LOG_LEVEL              = var.log_level
-    MTX_DBT_TARGET             = "redshift"
-    MTX_CORS_ALLOWED_ORIGINS   = join(",", var.cors_allowed_origins)
+    # one secret per database role (lambdas/migrate_databases/roles.py); the admin ones are the
+    # master users', read by the deploy-time migration step alone
+    MTX_COMPLIANCE_ADMIN_SECRET_ID      = module.database.secret_name
+    MTX_COMPLIANCE_MIGRATOR_SECRET_ID   = module.database_roles.secret_names["compliance_migrator"]
+    MTX_COMPLIANCE_WRITER_SECRET_ID     = module.database_roles.secret_names["compliance_writer"]
+    MTX_COMPLIANCE_READER_SECRET_ID     = module.database_roles.secret_names["compliance_reader"]
+    MTX_WAREHOUSE_ADMIN_SECRET_ID       = module.warehouse.secret_name
+    MTX_WAREHOUSE_TRANSFORMER_SECRET_ID = module.database_roles.secret_names["warehouse_transformer"]
+    MTX_WAREHOUSE_READER_SECRET_ID      = module.database_roles.secret_names["warehouse_reader"]
+    MTX_GLUE_DATABASE                   = module.glue.database_name
+    MTX_HOME                            = "/tmp/mtx"
+    MTX_SFN_TIME_SCALE                  = "1.0"
+    MTX_LOG_LEVEL                       = var.log_level
+    MTX_DBT_TARGET                      = "redshift"
+    MTX_CORS_ALLOWED_ORIGINS            = join(",", var.cors_allowed_origins)
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
@@ -150,6 +157,35 @@ module "database" {
   external_password   = var.external_database_password
 }
 
+# The login roles of both databases, one secret each, and the deploy-time migration step (the
+# migrate_databases function, invoked once the databases, the secrets and the function exist).
+module "database_roles" {
+  source = "../../modules/database_roles"
+
+  name_prefix = local.name_prefix
+  kms_key_arn = module.kms.key_arn
+  compliance_connection = {
+    engine = "postgres"
+    host   = module.database.instance_address
+    port   = module.database.instance_port
+    dbname = var.external_databases == null ? "compliance" : var.external_databases.compliance_dbname
+  }
+  warehouse_connection = {
+    engine = var.external_databases == null ? "redshift" : "postgres"
+    host   = module.warehouse.endpoint_address
+    port   = var.external_databases == null ? 5439 : var.external_databases.port
+    dbname = var.external_databases == null ? "warehouse" : var.external_databases.warehouse_dbname
+  }
+  password_version      = var.db_role_password_version
+  run_migrations        = var.run_database_migrations
+  migrate_function_name = module.lambda.function_names["migrate_databases"]
+  migrations_dir        = "${local.repo_root}/lambdas/store_compliance/migrations"
+  roles_source_path     = "${local.repo_root}/lambdas/migrate_databases/roles.py"
+
+  # the master secrets must hold their connection before the step reads them
+  depends_on = [module.database, module.warehouse]
+}
+
 module "lambda" {
   source = "../../modules/lambda"
 
@@ -167,12 +203,14 @@ module "lambda" {
   table_arns            = module.tables.table_arns
   bucket_arns           = module.storage.bucket_arns
   dead_letter_queue_arn = module.messaging.queue_arn
-  compliance_secret_arn = module.database.secret_arn
-  warehouse_secret_arn  = module.warehouse.secret_arn
-  alerts_topic_arn      = module.messaging.topic_arn
-  glue_crawler_name     = module.glue.crawler_name
-  glue_job_name         = module.glue.job_name
-  log_retention_days    = var.log_retention_days
+  database_secret_arns = merge(module.database_roles.secret_arns, {
+    compliance_admin = module.database.secret_arn
+    warehouse_admin  = module.warehouse.secret_arn
+  })
+  alerts_topic_arn   = module.messaging.topic_arn
+  glue_crawler_name  = module.glue.crawler_name
+  glue_job_name      = module.glue.job_name
+  log_retention_days = var.log_retention_days
 
   analytics_image_uri           = var.analytics_image_uri
   create_image_repository       = var.create_image_repository
@@ -233,8 +271,8 @@ module "glue" {
   wheels_dir                = "${local.build_dir}/glue/wheels"
   bucket_names              = module.storage.bucket_names
   bucket_arns               = module.storage.bucket_arns
-  warehouse_secret_arn      = module.warehouse.secret_arn
-  warehouse_secret_name     = module.warehouse.secret_name
+  warehouse_secret_arn      = module.database_roles.secret_arns["warehouse_transformer"]
+  warehouse_secret_name     = module.database_roles.secret_names["warehouse_transformer"]
   redshift_copy_role_arn    = module.warehouse.copy_role_arn
   vpc_id                    = module.network.vpc_id
   subnet_id                 = module.network.private_subnet_ids[0]

@@ -268,3 +268,15 @@ variable "create_image_repository" {
   type        = bool
   default     = true
 }
+
+variable "run_database_migrations" {
+  description = "Invoke the deploy-time migration step (database roles, compliance migrations) on apply. envs/local: false, the local stack runs the same step itself (moto runs no Lambda)."
+  type        = bool
+  default     = true
+}
+
+variable "db_role_password_version" {
+  description = "Bump to rotate the passwords of every database login role (written to their secrets and set by the migration step)."
+  type        = number
+  default     = 1
+}

@@ -89,13 +89,23 @@ output "dlq_redrive_role_arn" {
 }
 
 output "compliance_secret_name" {
-  description = "Secret of the compliance database."
+  description = "Master secret of the compliance database (read by the deploy-time migration step only)."
   value       = module.database.secret_name
 }
 
 output "warehouse_secret_name" {
-  description = "Secret of the warehouse (dbt's profile reads it)."
+  description = "Admin secret of the warehouse (read by the deploy-time migration step only)."
   value       = module.warehouse.secret_name
+}
+
+output "database_role_secret_names" {
+  description = "Secret of each database login role (compliance_migrator, compliance_writer, compliance_reader, warehouse_transformer: dbt and the Glue job, warehouse_reader)."
+  value       = module.database_roles.secret_names
+}
+
+output "database_migration_result" {
+  description = "What the deploy-time migration step answered (migrations applied), null where it is not invoked."
+  value       = module.database_roles.migration_result
 }
 
 output "dashboard_name" {

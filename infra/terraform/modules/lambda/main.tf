@@ -34,6 +34,7 @@ locals {
     run_data_checks      = { handler = "lambdas.run_data_checks.handler.handler", memory = 2048, timeout = 900 }
     analytics_api        = { handler = "lambdas.analytics_api.handler.handler", memory = 512, timeout = 30 }
     run_analytics_job    = { handler = "lambdas.analytics_job.handler.handler", memory = 1024, timeout = 300 }
+    migrate_databases    = { handler = "lambdas.migrate_databases.handler.handler", memory = 256, timeout = 300 }
   }
 
   function_names = { for short, _ in local.functions : short => "${var.name_prefix}-${replace(short, "_", "-")}" }
@@ -63,10 +64,19 @@ locals {
   analytics_job_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name_prefix}-analytics-job"
   # Results of analytics jobs too big for the job record (lambdas/analytics_job result_key()).
   analytics_job_results = "${var.bucket_arns["query_results"]}/analytics-jobs/*"
-  # The operations both analytics functions run (lambdas/analytics_api/operations.py):
-  # the warehouse, the compliance database (data_integrity_analysis), the DLQ depth.
+  # One secret per database role (modules/database_roles); each function reads only its own.
+  # The master secrets are read by migrate_databases alone, at deploy time.
+  secrets = var.database_secret_arns
+  read_writer_secret = {
+    sid = "ReadComplianceWriterSecret", actions = ["secretsmanager:GetSecretValue"], resources = [local.secrets["compliance_writer"]]
+  }
+  read_reader_secrets = {
+    sid = "ReadDatabaseReaderSecrets", actions = ["secretsmanager:GetSecretValue"], resources = [local.secrets["compliance_reader"], local.secrets["warehouse_reader"]]
+  }
+  # The operations both analytics functions run (lambdas/analytics_api/operations.py): the warehouse
+  # and the compliance counts function (data_integrity_analysis) as the readers, the DLQ depth.
   analytics_operations = [
-    { sid = "ReadDatabaseSecrets", actions = ["secretsmanager:GetSecretValue"], resources = [var.warehouse_secret_arn, var.compliance_secret_arn] },
+    local.read_reader_secrets,
     { sid = "CountDeadLetters", actions = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources = [var.dead_letter_queue_arn] },
   ]
 
@@ -78,7 +88,7 @@ locals {
       { sid = "DecryptCatalogue", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
     ]
     store_compliance = [
-      { sid = "ReadComplianceSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn] },
+      local.read_writer_secret,
       { sid = "DecryptComplianceSecret", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
     ]
     strip_pii = []
@@ -90,7 +100,7 @@ locals {
     undo_partial_write = [
       { sid = "DeleteAnalyticsObjects", actions = ["s3:DeleteObject"], resources = [local.analytics_objects] },
       { sid = "DeleteAnalyticsItems", actions = ["dynamodb:DeleteItem"], resources = [var.table_arns["analytics"]] },
-      { sid = "ReadComplianceSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn] },
+      local.read_writer_secret,
       { sid = "DecryptComplianceData", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
     ]
     split_file = [
@@ -103,7 +113,7 @@ locals {
       { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
       { sid = "WriteAndUndoAnalyticsObjects", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.analytics_objects] },
       local.list_analytics,
-      { sid = "ReadComplianceSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn] },
+      local.read_writer_secret,
       local.dead_letter,
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
@@ -111,7 +121,7 @@ locals {
       { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
       { sid = "UndoAnalyticsObjects", actions = ["s3:DeleteObject"], resources = [local.analytics_objects] },
       local.list_analytics,
-      { sid = "ReadComplianceSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn] },
+      local.read_writer_secret,
       local.dead_letter,
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
@@ -131,11 +141,11 @@ locals {
       { sid = "RunFlattenJob", actions = ["glue:StartJobRun", "glue:GetJobRun"], resources = [local.job_arn] },
     ]
     build_marts = [
-      { sid = "ReadWarehouseSecret", actions = ["secretsmanager:GetSecretValue"], resources = [var.warehouse_secret_arn] },
+      { sid = "ReadWarehouseTransformerSecret", actions = ["secretsmanager:GetSecretValue"], resources = [local.secrets["warehouse_transformer"]] },
       { sid = "DecryptWarehouseSecret", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
     ]
     run_data_checks = [
-      { sid = "ReadDatabaseSecrets", actions = ["secretsmanager:GetSecretValue"], resources = [var.compliance_secret_arn, var.warehouse_secret_arn] },
+      local.read_reader_secrets,
       local.list_analytics,
       { sid = "ReadAnalyticsObjects", actions = ["s3:GetObject"], resources = [local.analytics_objects] },
       { sid = "CountDeadLetters", actions = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources = [var.dead_letter_queue_arn] },
@@ -154,6 +164,12 @@ locals {
       { sid = "StoreJobResults", actions = ["dynamodb:UpdateItem"], resources = [var.table_arns["analytics_jobs"]] },
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ])
+    # The deploy-time migration step (invoked by modules/database_roles): the master secrets to create
+    # the roles, every role's secret to set its password, nothing else.
+    migrate_databases = [
+      { sid = "ReadMasterAndRoleSecrets", actions = ["secretsmanager:GetSecretValue"], resources = values(local.secrets) },
+      { sid = "DecryptSecrets", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
   }
 }
 

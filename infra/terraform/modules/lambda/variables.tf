@@ -85,14 +85,22 @@ variable "dead_letter_queue_arn" {
   type        = string
 }
 
-variable "compliance_secret_arn" {
-  description = "ARN of the compliance database secret."
-  type        = string
-}
+variable "database_secret_arns" {
+  description = <<-EOT
+    Secret ARN per database login: compliance_admin and warehouse_admin (the master users: read by
+    migrate_databases alone), compliance_migrator, compliance_writer, compliance_reader,
+    warehouse_transformer, warehouse_reader (modules/database_roles). Each function may read only the
+    secret of the role it uses.
+  EOT
+  type        = map(string)
 
-variable "warehouse_secret_arn" {
-  description = "ARN of the warehouse (Redshift) secret, read by build_marts and run_data_checks."
-  type        = string
+  validation {
+    condition = sort(keys(var.database_secret_arns)) == sort([
+      "compliance_admin", "compliance_migrator", "compliance_writer", "compliance_reader",
+      "warehouse_admin", "warehouse_transformer", "warehouse_reader",
+    ])
+    error_message = "database_secret_arns needs exactly the keys compliance_admin, compliance_migrator, compliance_writer, compliance_reader, warehouse_admin, warehouse_transformer, warehouse_reader."
+  }
 }
 
 variable "alerts_topic_arn" {

@@ -36,12 +36,19 @@ variables {
   table_arns            = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
   bucket_arns           = { for b in ["raw", "analytics", "curated", "query_results", "glue_scripts"] : b => "arn:aws:s3:::mtx-dev-${b}" }
   dead_letter_queue_arn = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"
-  compliance_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/compliance-db-abcdef"
-  warehouse_secret_arn  = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/warehouse-db-abcdef"
-  alerts_topic_arn      = "arn:aws:sns:eu-west-1:123456789012:mtx-dev-alerts"
-  glue_crawler_name     = "mtx-dev-transactions"
-  glue_job_name         = "mtx-dev-flatten-transactions"
-  log_retention_days    = 30
+  database_secret_arns = {
+    compliance_admin      = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/compliance-db-abcdef"
+    compliance_migrator   = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/compliance-migrator-abcdef"
+    compliance_writer     = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/compliance-writer-abcdef"
+    compliance_reader     = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/compliance-reader-abcdef"
+    warehouse_admin       = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/warehouse-db-abcdef"
+    warehouse_transformer = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/warehouse-transformer-abcdef"
+    warehouse_reader      = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/warehouse-reader-abcdef"
+  }
+  alerts_topic_arn   = "arn:aws:sns:eu-west-1:123456789012:mtx-dev-alerts"
+  glue_crawler_name  = "mtx-dev-transactions"
+  glue_job_name      = "mtx-dev-flatten-transactions"
+  log_retention_days = 30
 }
 
 run "without_the_image_every_function_is_a_zip" {
