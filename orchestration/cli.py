@@ -235,9 +235,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     stack = RunningStack(args.home)
     if args.action == "list":
         letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
-        for d in letters:
-            print(f"{d.transaction_id or '-':<28} {d.error:<22} {d.reason}")
-        print(f"{len(letters)} dead-lettered: {dict(dlq.summarise(letters))}")
+        print("\n".join(dlq.listing(letters)))
         return 0
     report = dlq.redrive(stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"))
     print(json.dumps(report.__dict__))

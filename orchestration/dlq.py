@@ -10,6 +10,7 @@ dead-lettered again by its new execution, so each one is in the queue at most on
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,22 @@ class DeadLetter:
     error: str
     reason: str
     body: dict[str, Any]
+    #: when SQS first received the message (epoch seconds) and how often it has been received since
+    sent_at: float = 0.0
+    receive_count: int = 0
+
+    @property
+    def failed_state(self) -> str:
+        return str(self.body.get("failed_state") or "-")
+
+    def age_seconds(self, now: float | None = None) -> float:
+        return max(0.0, (time.time() if now is None else now) - self.sent_at) if self.sent_at else 0.0
 
 
 def _parse(message: dict[str, Any]) -> DeadLetter:
     body = json.loads(message["Body"])
     error = body.get("error") or {}
+    attributes = message.get("Attributes") or {}
     return DeadLetter(
         message_id=message["MessageId"],
         receipt_handle=message["ReceiptHandle"],
@@ -38,6 +50,8 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
         error=str(error.get("Error", "Unknown")),
         reason=cause_message(error),
         body=body,
+        sent_at=int(attributes.get("SentTimestamp", 0)) / 1000,
+        receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
     )
 
 
@@ -48,6 +62,7 @@ def receive_all(clients: Clients, queue_url: str, visibility_timeout: int, limit
         batch = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_timeout,
             WaitTimeSeconds=0, MessageAttributeNames=["All"],
+            AttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
         ).get("Messages", [])  # fmt: skip
         if not batch:
             break
@@ -71,6 +86,28 @@ def list_dead_letters(clients: Clients, queue_url: str) -> list[DeadLetter]:
 
 def summarise(letters: list[DeadLetter]) -> Counter[str]:
     return Counter(d.error for d in letters)
+
+
+def human_age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def listing(letters: list[DeadLetter], now: float | None = None) -> list[str]:
+    """The operator's view of the queue: one line per message (transaction id, error, where it failed, age,
+    receives) oldest first, then the totals by error and the oldest age. Never a field of the record: the
+    reasons name fields and rules only."""
+    lines = [f"{'transaction id':<28} {'error':<22} {'failed in':<18} {'age':>7} {'recv':>4}  reason"]
+    for d in sorted(letters, key=lambda d: d.sent_at):
+        lines.append(
+            f"{(d.transaction_id or '-')[:28]:<28} {d.error[:22]:<22} {d.failed_state[:18]:<18} "
+            f"{human_age(d.age_seconds(now)):>7} {d.receive_count:>4}  {d.reason[:160]}"
+        )
+    oldest = max((d.age_seconds(now) for d in letters), default=0.0)
+    lines.append(f"{len(letters)} dead-lettered, oldest {human_age(oldest)}: {dict(summarise(letters))}")
+    return lines
 
 
 @dataclass(frozen=True)

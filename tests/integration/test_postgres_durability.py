@@ -21,7 +21,8 @@ pytestmark = pytest.mark.integration
 def test_acknowledged_commits_survive_an_immediate_shutdown(
     pg_server: PostgresServer, fresh_database: Callable[[str], str]
 ) -> None:
-    dsn = fresh_database("durability")
+    fresh_database("durability")
+    dsn = pg_server.dsn("durability")  # the server's behaviour, not a role's: as its superuser
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("show synchronous_commit").fetchone() == ("on",)
         conn.execute("create table acked (n int primary key)")

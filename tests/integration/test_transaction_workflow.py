@@ -99,6 +99,7 @@ def assert_dead_lettered(stack: LocalStack, tx: dict[str, Any], error: str, reas
     assert analytics_item(stack, tx["transactionId"]) is None
     mine = [d for d in dead_letters(stack) if d.body.get("transaction", {}).get("transactionId") == tx["transactionId"]]
     assert len(mine) == 1, mine
+    assert mine[0].sent_at > 0 and mine[0].receive_count >= 1  # what `mtx dlq list` shows as age and receives
     assert mine[0].error == error
     assert reason_part in mine[0].reason
     return mine[0]

@@ -1,0 +1,47 @@
+"""`mtx dlq list`: the operator's view of the dead-letter queue, oldest first, with age and receive count,
+and never a value of the dead-lettered record (the queue holds the full transaction; the terminal must not)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestration.dlq import DeadLetter, human_age, listing
+
+pytestmark = pytest.mark.unit
+
+NOW = 1_800_000_000.0
+
+
+def letter(tx_id: str | None, error: str, age: float, receives: int) -> DeadLetter:
+    body = {
+        "transaction_id": tx_id,
+        "transaction": {"transactionId": tx_id, "client_ip": "198.51.100.9", "payment_details": {"card_last4": "7788"}},
+        "failed_state": "ProcessChunk",
+    }
+    reason = "client_ip: is not an IPv4 or IPv6 address"
+    return DeadLetter("m-" + str(tx_id), "r", tx_id, error, reason, body, sent_at=NOW - age, receive_count=receives)
+
+
+def test_oldest_first_with_age_receives_and_totals() -> None:
+    lines = listing(
+        [letter("t-new", "InvalidTransaction", 30, 1), letter("t-old", "DatabaseUnavailable", 2 * 86400, 3)], now=NOW
+    )
+    assert lines[1].startswith("t-old") and lines[2].startswith("t-new")
+    assert "2.0d" in lines[1] and lines[1].split()[4] == "3"
+    assert lines[-1].startswith("2 dead-lettered, oldest 2.0d")
+    assert "'InvalidTransaction': 1" in lines[-1] and "'DatabaseUnavailable': 1" in lines[-1]
+
+
+def test_no_value_of_the_record_is_printed() -> None:
+    text = "\n".join(listing([letter("t-1", "InvalidTransaction", 5, 1), letter(None, "InvalidTransaction", 9, 2)]))
+    assert "198.51.100.9" not in text and "7788" not in text
+    assert "client_ip: is not an IPv4 or IPv6 address" in text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(5, "5s"), (90, "1.5m"), (7200, "2.0h"), (3 * 86400, "3.0d")])
+def test_human_age(seconds: float, text: str) -> None:
+    assert human_age(seconds) == text
+
+
+def test_an_empty_queue() -> None:
+    assert listing([], now=NOW)[-1] == "0 dead-lettered, oldest 0s: {}"
