@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import ast
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+
+from tests.hcl_helpers import (
+    ENVS,
+    MODULES,
+    REPO,
+    blocks,
+    module_locals,
+    parsed,
+    resource,
+    tf_files,
+    unquote,
+    variables,
+)
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[3]
-TF = REPO / "infra" / "terraform"
-MODULES = TF / "modules"
-ENVS = TF / "envs"
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_ARN = f"arn:aws:kms:eu-west-1:123456789012:key/{KEY_ID}"
@@ -34,34 +41,8 @@ OTHER_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/99999999-0000-0000-0000-
 # --- parsing ------------------------------------------------------------------------------------
 
 
-@cache
-def parsed(path: Path) -> dict[str, Any]:
-    with path.open() as fh:
-        return hcl2.load(fh)
-
-
-def unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-def tf_files() -> list[Path]:
-    return sorted(p for p in TF.rglob("*.tf") if ".terraform" not in p.parts)
-
-
 def module_dirs() -> list[Path]:
     return sorted(p for p in MODULES.iterdir() if p.is_dir())
-
-
-def blocks(directory: Path, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
-    found = []
-    for path in sorted(directory.glob("*.tf")):
-        for entry in parsed(path).get(kind, []):
-            for rtype, named in entry.items():
-                for name, body in named.items():
-                    found.append((unquote(rtype), unquote(name), body))
-    return found
 
 
 def resources_of_type(rtype: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -69,35 +50,11 @@ def resources_of_type(rtype: str) -> list[tuple[str, str, dict[str, Any]]]:
     return [(d.name, n, b) for d in module_dirs() for t, n, b in blocks(d, "resource") if t == rtype]
 
 
-def resource(directory: Path, rtype: str, name: str = "this") -> dict[str, Any]:
-    for t, n, body in blocks(directory, "resource"):
-        if (t, n) == (rtype, name):
-            return body
-    raise AssertionError(f"no resource {rtype}.{name} in {directory.relative_to(REPO)}")
-
-
 def policy_document(directory: Path, name: str) -> dict[str, Any]:
     for t, n, body in blocks(directory, "data"):
         if (t, n) == ("aws_iam_policy_document", name):
             return body
     raise AssertionError(f"no aws_iam_policy_document.{name} in {directory.relative_to(REPO)}")
-
-
-def module_locals(directory: Path) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for path in sorted(directory.glob("*.tf")):
-        for entry in parsed(path).get("locals", []):
-            values.update({k: v for k, v in entry.items() if not k.startswith("__")})
-    return values
-
-
-def variables(directory: Path) -> dict[str, dict[str, Any]]:
-    found = {}
-    for path in sorted(directory.glob("*.tf")):
-        for entry in parsed(path).get("variable", []):
-            for name, body in entry.items():
-                found[unquote(name)] = body
-    return found
 
 
 def module_calls(env: str = "dev") -> dict[str, dict[str, Any]]:
