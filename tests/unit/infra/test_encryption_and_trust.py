@@ -439,7 +439,9 @@ def test_the_redrive_role_can_do_what_mtx_redrive_calls_and_no_more() -> None:
     assert called - {"get_execution_history"} <= set(boto_to_iam), f"unmapped calls: {called - set(boto_to_iam)}"
     needed = {boto_to_iam[c] for c in called if c in boto_to_iam}
     assert needed <= granted, f"the redrive role lacks {needed - granted}"
-    assert granted - needed <= {"sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:PurgeQueue", "kms:Decrypt"}
+    # beyond what the code calls: an operator reads the quarantine (rejected/) by hand, as this role
+    extras = {"sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:PurgeQueue", "kms:Decrypt"}
+    assert granted - needed <= extras | {"s3:GetObject", "s3:GetObjectVersion"}
     [assume] = policy_document(directory, "redrive_assume")["statement"]
     assert assume["principals"][0]["identifiers"] == "${var.redrive_principal_arns}"
     assert unquote(assume["condition"][0]["variable"]) == "aws:MultiFactorAuthPresent"
@@ -506,3 +508,30 @@ def test_no_trust_policy_names_an_account_root() -> None:
                         assert "root" not in identifiers and identifiers not in ('"*"', "['\"*\"']"), (
                             f"{directory.name}/{name}"
                         )
+
+
+def test_only_the_redrive_role_reads_the_quarantine() -> None:
+    """rejected/ of the raw bucket holds whole files and single records (card, IP): the bucket policy denies
+    reading it to every principal but the redrive role, which may (module messaging), as for the DLQ."""
+    directory = MODULES / "storage"
+    [policy] = [b for t, n, b in blocks(directory, "data") if (t, n) == ("aws_iam_policy_document", "this")]
+    [dynamic] = [d['"statement"'] for d in policy.get("dynamic", []) if '"statement"' in d]
+    assert dynamic["for_each"] == '${each.key == "raw" ? [1] : []}'
+    [statement] = dynamic["content"]
+    assert strings(statement["resources"]) == ["${aws_s3_bucket.this[each.key].arn}/rejected/*"]
+    reader = "arn:aws:iam::123456789012:role/mtx-dev-dlq-redrive"
+    scope = {"${local.quarantine_reader_arn}": [reader]}
+    document = {"statement": [statement]}
+    for action in ("s3:GetObject", "s3:GetObjectVersion"):
+        assert not denied(document, action, {"aws:PrincipalArn": reader}, scope)
+        for other in (SENDER, OTHER, "arn:aws:iam::123456789012:root"):
+            assert denied(document, action, {"aws:PrincipalArn": other}, scope), f"{action} by {other}"
+    assert not denied(document, "s3:PutObject", {"aws:PrincipalArn": OTHER}, scope)  # quarantining still works
+    local = module_locals(directory)["quarantine_reader_arn"]
+    assert unquote(local).endswith(":role/${var.name_prefix}-dlq-redrive")
+    assert unquote(module_locals(MODULES / "messaging")["redrive_role_name"]) == "${var.name_prefix}-dlq-redrive"
+    [read] = [
+        st for st in policy_document(MODULES / "messaging", "redrive")["statement"]
+        if unquote(st.get("sid", "")) == "ReadQuarantine"
+    ]  # fmt: skip
+    assert strings(read["resources"]) == ["arn:${local.partition}:s3:::${var.name_prefix}-raw/rejected/*"]

@@ -169,6 +169,13 @@ data "aws_iam_policy_document" "redrive" {
     resources = [aws_sqs_queue.this.arn]
   }
 
+  # Quarantined files and records (rejected/ of the raw bucket) are read by this role alone (module storage).
+  statement {
+    sid       = "ReadQuarantine"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["arn:${local.partition}:s3:::${var.name_prefix}-raw/rejected/*"]
+  }
+
   statement {
     sid       = "DecryptDeadLetters"
     actions   = ["kms:Decrypt"]

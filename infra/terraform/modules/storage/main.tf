@@ -36,7 +36,14 @@ locals {
 
   # The key id (the last part of the key ARN): a writer may name the key either way.
   kms_key_id = regex("[^/]+$", var.kms_key_arn)
+
+  # Quarantine (rejected/ of the raw bucket: whole files and single records, card and IP included) is
+  # read by the redrive role alone (module messaging names it the same way), like the dead-letter queue.
+  quarantine_reader_arn = "arn:${data.aws_partition.this.partition}:iam::${data.aws_caller_identity.this.account_id}:role/${var.name_prefix}-dlq-redrive"
 }
+
+data "aws_caller_identity" "this" {}
+data "aws_partition" "this" {}
 
 resource "aws_s3_bucket" "this" {
   for_each = local.buckets
@@ -237,6 +244,25 @@ data "aws_iam_policy_document" "this" {
       test     = "StringLike"
       variable = "s3:x-amz-server-side-encryption-customer-algorithm"
       values   = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "raw" ? [1] : []
+    content {
+      sid       = "OnlyTheRedriveRoleReadsQuarantine"
+      effect    = "Deny"
+      actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+      resources = ["${aws_s3_bucket.this[each.key].arn}/rejected/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "ArnNotEquals"
+        variable = "aws:PrincipalArn"
+        values   = [local.quarantine_reader_arn]
+      }
     }
   }
 
