@@ -198,6 +198,9 @@ def revenue_analysis(params: models.RevenueAnalysisParams, cfg: AnalyticsConfig)
 
 
 # --- multi_dimensional_analytics -----------------------------------------------------
+# The grouping sets are spelled out (what rollup (game, server_region, item_type) plus
+# (item_type) expands to): a flat list of column sets is the form both PostgreSQL and
+# Redshift document; a ROLLUP nested inside GROUPING SETS is not in Redshift's examples.
 _CUBE = """
 select
     case cast(grouping(game, server_region, item_type) as integer)
@@ -218,8 +221,11 @@ select
 from {marts}.fct_daily_revenue
 where revenue_date >= %(since)s
 group by grouping sets (
-    rollup (game, server_region, item_type),
-    (item_type)
+    (game, server_region, item_type),
+    (game, server_region),
+    (game),
+    (item_type),
+    ()
 )
 order by grouping(game, server_region, item_type), game, server_region, item_type
 """
