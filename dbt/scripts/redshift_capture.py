@@ -5,7 +5,8 @@
 ``redshift_gate.py`` to check, and prints how many it captured per source.
 
 **dbt**: the real dbt-redshift adapter runs the project (``dbt build --target redshift``
-on an empty warehouse, then again as an incremental run, then ``dbt source freshness``),
+on an empty warehouse, then again as an incremental run, then ``dbt source freshness``;
+the analysts' example queries in ``analyses/`` compiled by the same adapter),
 with ``redshift_connector.connect`` replaced by :class:`FakeRedshift`: a recording
 stand-in for the server. Every statement dbt-redshift sends is recorded as sent (after
 dbt-redshift's own split into single statements); the stand-in keeps a catalogue of what
@@ -449,7 +450,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def capture_dbt(workdir: Path) -> list[dict[str, Any]]:
-    """dbt build (empty warehouse), dbt build (incremental), dbt source freshness: every statement sent."""
+    """dbt build (empty warehouse, then incremental), dbt source freshness: every statement sent; the analyses."""
     from dbt.cli.main import dbtRunner
 
     env = {
@@ -471,15 +472,16 @@ def capture_dbt(workdir: Path) -> list[dict[str, Any]]:
         elif event.info.name == "LogHookEndLine":
             server.in_hook = False
 
-    runner = dbtRunner(callbacks=[on_event])
     cwd = os.getcwd()
     with _environment(env):
         try:
-            parsed = runner.invoke(["parse", *common])
+            parsed = dbtRunner().invoke(["parse", *common])
             if not parsed.success:
                 raise RuntimeError(f"dbt parse --target redshift failed: {parsed.exception}")
             manifest = json.loads((workdir / "target" / "manifest.json").read_text())
             server.contracts = _contracts(manifest)
+            # the parsed manifest is handed to every later command: parsed once, not per command
+            runner = dbtRunner(manifest=parsed.result, callbacks=[on_event])
             with mock.patch("redshift_connector.connect", server.connect):
                 for phase, args in (
                     ("build, empty warehouse", ["build"]),
@@ -490,8 +492,20 @@ def capture_dbt(workdir: Path) -> list[dict[str, Any]]:
                     result = runner.invoke([*args, *common])
                     if not result.success:
                         raise RuntimeError(f"dbt {' '.join(args)} against the recording stand-in failed ({phase})")
+                # the analysts' example queries (analyses/): compiled, not sent by dbt; analysts run them
+                compiled = runner.invoke(["compile", "--select", "resource_type:analysis", *common])
+                if not compiled.success:
+                    raise RuntimeError("dbt compile of the analyses against the recording stand-in failed")
         finally:
             os.chdir(cwd)
+    analyses = sorted((workdir / "target" / "compiled" / "mtx" / "analyses").glob("*.sql"))
+    if not analyses:
+        raise RuntimeError("dbt compiled no analysis")
+    for path in analyses:
+        sql = path.read_text(encoding="utf-8")
+        server.records.append(
+            {"source": "dbt analyses", "origin": f"analysis.mtx.{path.stem}", "phase": "compile", "sql": sql}
+        )
     return server.records
 
 
@@ -555,7 +569,7 @@ def capture_glue() -> list[dict[str, Any]]:
     partitions = ["2026-11-01", "2026-11-02"]
     answers = {"to_char(source_partition": [(partitions[0], 2), (partitions[1], 1)], "select count(*) from": [(3,)]}
     conn = _RecordingCursor(records, "glue load", "glue_jobs/flatten_transactions/job.py", answers)
-    job.ensure_warehouse(conn)
+    job.ensure_warehouse(conn, "redshift")
     job.read_bookmarks(conn, "mtx-flatten")
     started = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)
     job.record_run_start(conn, "mtx-flatten", "run-1", started)
@@ -630,7 +644,7 @@ def capture_migrations() -> list[dict[str, Any]]:
     passwords = {roles.WAREHOUSE_TRANSFORMER: "x", roles.WAREHOUSE_READER: "y"}
     with mock.patch.object(roles, "_hashed", lambda conn, role, password, engine: "md5" + "0" * 32):
         roles.provision_warehouse(conn, "analytics", passwords, "redshift")  # type: ignore[arg-type]
-        roles.prepare_warehouse(conn, raw_table_ddl())  # type: ignore[arg-type]
+        roles.prepare_warehouse(conn, raw_table_ddl(engine="redshift"))  # type: ignore[arg-type]
     return records
 
 

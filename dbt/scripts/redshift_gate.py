@@ -28,6 +28,7 @@ Usage: python dbt/scripts/redshift_gate.py CAPTURE_DIR_OR_FILE [...]
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -241,13 +242,19 @@ def _with_literals(sql: str) -> str:
     return sql.replace("%%", "%")
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(sql: str) -> tuple[exp.Expression, ...] | str:
+    """sqlglot's redshift parse of a statement (bind placeholders as literals), or why it failed."""
+    try:
+        return tuple(t for t in sqlglot.parse(_with_literals(sql), read="redshift") if t is not None)
+    except (ParseError, TokenError) as exc:
+        return (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:200]
+
+
 def opaque(statement: Statement) -> bool:
     """True when sqlglot parses the statement only as an opaque command (the rules still apply)."""
-    try:
-        trees = sqlglot.parse(_with_literals(statement.sql), read="redshift")
-    except (ParseError, TokenError):
-        return False
-    return any(isinstance(t, exp.Command) for t in trees if t is not None)
+    trees = _parse(statement.sql)
+    return not isinstance(trees, str) and any(isinstance(t, exp.Command) for t in trees)
 
 
 def check(statement: Statement) -> list[Finding]:
@@ -262,16 +269,12 @@ def check(statement: Statement) -> list[Finding]:
             found.append(Finding(statement, line, name, lines[line - 1], why))
             seen.add(name)
             break  # one finding per rule and statement
-    try:
-        trees = sqlglot.parse(_with_literals(sql), read="redshift")
-    except (ParseError, TokenError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        found.append(Finding(statement, 1, "not Redshift syntax (sqlglot)", lines[0], message[:200]))
+    trees = _parse(sql)
+    if isinstance(trees, str):
+        found.append(Finding(statement, 1, "not Redshift syntax (sqlglot)", lines[0], trees))
         return found
     why_by_name = {name: why for name, _, why in RULES}
     for tree in trees:
-        if tree is None:
-            continue
         for name in _ast_findings(tree):
             if name not in seen:
                 seen.add(name)
