@@ -30,6 +30,10 @@ RDS, not Redshift, and are left out), bind parameters written in as literals.
 
 **Migrations**: ``lambdas.migrate_databases`` provisioning the warehouse on its
 ``engine == "redshift"`` path (roles, schema, the raw table's DDL, grants).
+
+**Data checks**: the warehouse SQL ``expectations/checkpoint.py`` writes itself (the
+reconciliation totals, the check for the tables a suite needs); the expectations' own
+queries are Great Expectations' (SQLAlchemy) and are not captured.
 """
 
 from __future__ import annotations
@@ -648,6 +652,31 @@ def capture_migrations() -> list[dict[str, Any]]:
     return records
 
 
+def capture_data_checks() -> list[dict[str, Any]]:
+    """The data checks' own warehouse SQL (expectations/checkpoint.py): the reconciliation totals, the tables
+    a suite needs. (The expectations' queries themselves are Great Expectations' SQLAlchemy SQL: not captured.)"""
+    from expectations import checkpoint
+
+    records: list[dict[str, Any]] = []
+    origin = "expectations/checkpoint.py"
+    answers = {
+        "sum(price_amount)": [(3, 30)],
+        "sum(amount)": [(3, 30, 25)],
+        "sum(transaction_count)": [(3, 25)],
+        "information_schema.tables": [("fct_transactions",)],
+    }
+    warehouse = _RecordingCursor(records, "data checks", origin, answers)
+    compliance = _RecordingCursor([], "compliance store (not Redshift)", origin, {"select": [(3,)]})
+
+    def connect(dsn: str, **_: Any) -> _RecordingCursor:
+        return warehouse if dsn == "capture-warehouse" else compliance
+
+    with mock.patch("psycopg.connect", connect):
+        checkpoint.reconciliation_frame("capture-warehouse", "capture-compliance", 0)
+        checkpoint._existing_tables("capture-warehouse", "analytics", ["fct_transactions", "dim_players"])
+    return records
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -655,7 +684,7 @@ def capture_all(out_dir: Path) -> Counter[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mtx-redshift-capture-") as tmp:
         records = capture_dbt(Path(tmp))
-    records += capture_glue() + capture_analytics_api() + capture_migrations()
+    records += capture_glue() + capture_analytics_api() + capture_migrations() + capture_data_checks()
     by_source: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_source.setdefault(record["source"], []).append(record)

@@ -57,6 +57,7 @@ SOURCES = (
     "glue load",
     "analytics api",
     "migrations",
+    "data checks",
 )
 
 

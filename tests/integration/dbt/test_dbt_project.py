@@ -29,6 +29,7 @@ import yaml
 
 from contracts.transaction import Gateway, ItemType, PaymentMethod, ServerRegion, TransactionStatus
 from contracts.warehouse import COLUMNS
+from tests.browser import offline_page
 from tests.dbt_runner import Dbt, DbtResult
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -622,6 +623,30 @@ def test_redshift_target_parses_offline(dbt: Dbt) -> None:
     fct = manifest["nodes"]["model.mtx.fct_transactions"]["config"]
     assert (fct["dist"], fct["sort"], fct["incremental_strategy"]) == ("player_id", ["event_date"], "delete+insert")
     assert manifest["metadata"]["adapter_type"] == "redshift"
+
+
+@pytest.mark.integration
+def test_dbt_docs_open_offline_with_the_lineage_graph(first_build: DbtResult, dbt: Dbt) -> None:
+    """`dbt docs generate --static` (what `make run` prints): one file that renders and draws the lineage with
+    no network (the non-static index.html fetches manifest.json and catalog.json, which a file:// page cannot)."""
+    generated = dbt(
+        "docs", "generate", "--static", "--target", "local", "--vars", json.dumps({"mtx_raw_schema": RAW_SCHEMA}),
+        target_name="docs",
+    )  # fmt: skip
+    assert_success(generated)
+    with offline_page() as browser:
+        browser.open(dbt.workdir / "docs" / "static_index.html", "#!/model/model.mtx.fct_transactions")
+        browser.page.wait_for_selector("text=One row per stored transaction")  # the model's description
+        browser.page.click("a[title='View Lineage Graph']")
+        browser.page.wait_for_function(
+            "() => { const el = document.querySelector('#cy'); return el && el._cyreg && el._cyreg.cy.nodes().length }"
+        )
+        drawn = browser.js("document.querySelector('#cy')._cyreg.cy.nodes().map(n => n.data('unique_id'))")
+        assert {"source.mtx.mtx.mtx_transactions", "model.mtx.stg_mtx__transactions", "model.mtx.dim_items"} <= set(
+            drawn
+        )
+        assert browser.js("Math.min(...Array.from(document.querySelectorAll('#cy canvas')).map(c => c.width))") > 0
+        assert browser.remote == []
 
 
 @pytest.mark.integration
