@@ -555,8 +555,14 @@ class _RecordingCursor:
     def cursor(self, **_: Any) -> _RecordingCursor:
         return self
 
+    read_only = False
+    closed = False
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
+        # what psycopg sends for a transaction block (autocommit connections and nested blocks aside)
+        if self.read_only:
+            self._record("begin read only", None)
         yield
 
     def __enter__(self) -> _RecordingCursor:

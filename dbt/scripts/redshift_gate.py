@@ -128,6 +128,11 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("unlogged table", r"\bunlogged\b", "PostgreSQL storage option"),
     ("copy from stdin", r"\bcopy\b[^;]*\bfrom\s+stdin\b", "Redshift loads with COPY ... FROM 's3://...'"),
     ("create extension", r"\bcreate\s+extension\b", "Redshift has no extensions"),
+    (
+        "set transaction",
+        r"^\s*set\s+(?:session\s+characteristics\s+as\s+)?transaction\b",
+        "not a Redshift command: BEGIN READ ONLY / START TRANSACTION READ ONLY",
+    ),
     ("on commit", r"\bon\s+commit\s+(?:drop|delete|preserve)\b", "Redshift temp tables last for the session"),
 )
 
@@ -242,9 +247,22 @@ def _with_literals(sql: str) -> str:
     return sql.replace("%%", "%")
 
 
+#: Redshift statements sqlglot's grammar lacks (it raises on them rather than fall back to a
+#: Command): checked by the rules alone, like the Commands. Each is in Redshift's SQL reference.
+SQLGLOT_GAPS: tuple[tuple[str, str], ...] = (
+    (
+        "BEGIN / START TRANSACTION with a mode",
+        r"^\s*(?:begin|start\s+transaction)(?:\s+(?:work|transaction))?"
+        r"(?:\s+isolation\s+level\s+(?:serializable|snapshot|read\s+committed))?(?:\s+read\s+(?:only|write))?\s*;?\s*$",
+    ),
+)
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse(sql: str) -> tuple[exp.Expression, ...] | str:
     """sqlglot's redshift parse of a statement (bind placeholders as literals), or why it failed."""
+    if any(re.match(pattern, code_only(sql), re.IGNORECASE) for _, pattern in SQLGLOT_GAPS):
+        return (exp.Command(this=sql.strip()),)
     try:
         return tuple(t for t in sqlglot.parse(_with_literals(sql), read="redshift") if t is not None)
     except (ParseError, TokenError) as exc:

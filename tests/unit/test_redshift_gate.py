@@ -65,6 +65,7 @@ FIRES: dict[str, str] = {
     "copy from stdin": "copy raw.stage (a, b) from stdin (format csv)",
     "create extension": "create extension if not exists pgcrypto",
     "on commit": "create temp table s (a int) on commit drop",
+    "set transaction": "set transaction read only",
 }
 
 #: Redshift SQL the gate must let through (dbt-redshift's own forms among them)
@@ -85,6 +86,8 @@ PASSES = (
     "delete from raw.t using stage where raw.t.id = stage.id",
     "copy stage from 's3://bucket/prefix/' iam_role 'arn:aws:iam::1:role/r' format as parquet",
     "select pg_get_late_binding_view_cols()",
+    "begin read only",
+    "set local statement_timeout = 25000",
 )
 
 
