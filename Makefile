@@ -29,7 +29,7 @@ run: venv ## run the pipeline locally end to end (starts and stops everything it
 test: venv tf-check ## run every test (unit, integration, e2e) against the real local stack, and tf-check; the 15 slowest last
 	$(PY) -m pytest --durations=15
 
-test-unit: venv ## the unit tier only: no servers, no JVM, under a minute
+test-unit: venv ## the unit tier only: no servers, no JVM, about a minute
 	$(PY) -m pytest -m unit tests/unit
 
 soak: venv ## volume runs kept out of `make test`: the exactly-once invariant over 10,000 transactions
