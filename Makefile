@@ -29,7 +29,7 @@ run: venv ## run the pipeline locally end to end (starts and stops everything it
 test: venv tf-check ## run every test (unit, integration, e2e) against the real local stack, and tf-check; the 15 slowest last
 	$(PY) -m pytest --durations=15
 
-test-unit: venv ## the unit tier only: no servers, no JVM, under a minute
+test-unit: venv ## the unit tier only: no servers, no JVM, about a minute
 	$(PY) -m pytest -m unit tests/unit
 
 soak: venv ## volume runs kept out of `make test`: the exactly-once invariant over 10,000 transactions
@@ -46,6 +46,10 @@ check: venv ## ruff (with security rules) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy contracts orchestration lambdas glue_jobs expectations
 
+redshift-sql: venv ## capture, offline, every SQL statement sent to Redshift (dbt-redshift, Glue load, analytics API, migrations) and run the Redshift gate over it
+	$(PY) dbt/scripts/redshift_capture.py .local/redshift-sql
+	$(PY) dbt/scripts/redshift_gate.py .local/redshift-sql
+
 bench: venv ## benchmarks with same-run baselines; report in .local/bench/
 	$(PY) -m benchmarks
 
@@ -61,4 +65,4 @@ down: venv ## stop a local stack started by `mtx up`
 clean: ## remove local state (.local/)
 	rm -rf .local
 
-.PHONY: help venv lock run test test-unit soak tf-check package check bench schema up down clean
+.PHONY: help venv lock run test test-unit soak tf-check package check redshift-sql bench schema up down clean

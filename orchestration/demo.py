@@ -37,7 +37,7 @@ def analytics(stack: LocalStack) -> bool:
 
     import psycopg
 
-    from lambdas.build_marts.handler import dbt
+    from lambdas.build_marts.handler import DBT_DIR, dbt
 
     print("\nanalytics refresh (crawl -> flatten job -> dbt build -> data checks)...", flush=True)
     t0 = time.monotonic()
@@ -52,12 +52,12 @@ def analytics(stack: LocalStack) -> bool:
     if d["status"] != "SUCCEEDED":
         print(f"  cause: {d.get('cause')}")
         return False
-    docs = dbt("docs", "generate")
+    # --static: one file with the manifest and catalog inside, which a browser opens from disk, offline
+    docs = dbt("docs", "generate", "--static")
     home = stack.require_settings().home
-    print(
-        f"  dbt docs:   {'dbt/target/index.html' if docs.returncode == 0 else 'not generated: ' + docs.stdout[-200:]}"
-    )
-    print(f"  Data Docs:  {home / 'data-docs' / 'index.html'}")
+    static_index = DBT_DIR / "target" / "static_index.html"
+    print(f"  dbt docs:   {static_index if docs.returncode == 0 else 'not generated: ' + docs.stdout[-200:]}")
+    print(f"  Data Docs:  {home / 'data-docs' / 'index.html'}  (both open offline: no CDN)")
     with psycopg.connect(stack.dsn("warehouse")) as conn:
         for title, sql in QUESTIONS:
             rows = conn.execute(sql.encode()).fetchall()

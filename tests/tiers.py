@@ -1,6 +1,6 @@
 """The test tiers, enforced at collection: every test carries exactly one tier marker, the one of its folder.
 
-- ``unit`` (tests/unit/): no servers, no JVM; `make test-unit`, under a minute.
+- ``unit`` (tests/unit/): no servers, no JVM; `make test-unit`, about a minute.
 - ``integration`` (tests/integration/): against the real local stack, PostgreSQL, Spark, dbt, Terraform.
 - ``e2e`` (tests/e2e/): the whole pipeline or the CLI as a user runs it.
 

@@ -53,3 +53,18 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#-
+  Redshift: dbt-redshift's own persist_docs (COMMENT ON for the relation and
+  the documented columns it has; none on late-binding views, which Redshift
+  cannot comment). This project's PostgreSQL version reads the stored comments
+  from PostgreSQL's catalogue (pg_class, pg_attribute, col_description(),
+  obj_description()), which Redshift's is not: without this variant the
+  redshift adapter would find
+  `postgres__persist_docs` above first (this project's macros come first in
+  the dispatch search order, and dbt-redshift falls back to postgres__ macros).
+-#}
+{% macro redshift__persist_docs(relation, model, for_relation, for_columns) -%}
+    {{ return(dbt.redshift__persist_docs(relation, model, for_relation, for_columns)) }}
+{%- endmacro %}

@@ -357,18 +357,20 @@ def warehouse_dsn(args: JobArgs, secrets: Any | None) -> str:
     )
 
 
-WAREHOUSE_DDL = (
-    f"create schema if not exists {RAW_SCHEMA}",
-    f"create schema if not exists {ETL_SCHEMA}",
-    raw_table_ddl(),
-    f"""create table if not exists {BOOKMARKS_TABLE} (
+def warehouse_ddl(engine: str = "postgres") -> tuple[str, ...]:
+    """The schemas and tables the job writes; on Redshift the raw table carries its dist/sort keys."""
+    return (
+        f"create schema if not exists {RAW_SCHEMA}",
+        f"create schema if not exists {ETL_SCHEMA}",
+        raw_table_ddl(engine=engine),
+        f"""create table if not exists {BOOKMARKS_TABLE} (
   job_name varchar(128) not null,
   partition_value varchar(64) not null,
   processed_at timestamp not null,
   row_count bigint not null,
   primary key (job_name, partition_value)
 )""",
-    f"""create table if not exists {RUNS_TABLE} (
+        f"""create table if not exists {RUNS_TABLE} (
   job_name varchar(128) not null,
   run_id varchar(128) not null,
   started_at timestamp not null,
@@ -381,12 +383,15 @@ WAREHOUSE_DDL = (
   error varchar(1024),
   primary key (job_name, run_id)
 )""",
-)
+    )
 
 
-def ensure_warehouse(conn: Any) -> None:
+WAREHOUSE_DDL = warehouse_ddl()
+
+
+def ensure_warehouse(conn: Any, engine: str = "postgres") -> None:
     with conn.transaction():
-        for statement in WAREHOUSE_DDL:
+        for statement in warehouse_ddl(engine):
             conn.execute(statement)
 
 
@@ -598,7 +603,8 @@ def run_job(
     run_id = args.run_id or f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     result = JobResult(job_name=args.job_name, run_id=run_id, started_at=started)
     with psycopg.connect(dsn or warehouse_dsn(args, secrets), autocommit=True) as conn:
-        ensure_warehouse(conn)
+        # the Redshift path is the one that loads by COPY from S3 (--redshift_copy_role_arn)
+        ensure_warehouse(conn, "redshift" if args.redshift_copy_role_arn else "postgres")
         record_run_start(conn, args.job_name, run_id, started)
         try:
             with tempfile.TemporaryDirectory(prefix="flatten-", dir=workdir) as tmp:

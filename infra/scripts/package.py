@@ -46,6 +46,8 @@ def function_files() -> list[Path]:
     (run_crawler imports glue_jobs.crawler) and expectations/ (the data checks)."""
     files = [*_tree("lambdas"), *_tree("contracts"), *_tree("glue_jobs"), *_tree("expectations")]
     files += [REPO / "orchestration" / "__init__.py", REPO / "orchestration" / "settings.py"]
+    # the Data Docs' vendored scripts, styles and fonts (expectations/offline_docs.py)
+    files += sorted(p for p in (REPO / "expectations" / "data_docs_assets").rglob("*") if p.is_file())
     return files
 
 

@@ -41,6 +41,15 @@ def _q(text: str, cfg: AnalyticsConfig) -> sql.Composed:
 
 
 # --- warehouse_info ------------------------------------------------------------------
+def age_seconds(loaded_at: dt.datetime | None, now: dt.datetime) -> int | None:
+    """Whole seconds from a warehouse timestamp (UTC, without a zone) to ``now``; None for an empty table."""
+    if loaded_at is None:
+        return None
+    if loaded_at.tzinfo is None:
+        loaded_at = loaded_at.replace(tzinfo=dt.UTC)
+    return int((now - loaded_at).total_seconds())
+
+
 def warehouse_info(params: models.WarehouseInfoParams, cfg: AnalyticsConfig) -> dict[str, Any]:
     secret = cfg.warehouse_secret_id
     schemas = fetch(
@@ -49,12 +58,13 @@ def warehouse_info(params: models.WarehouseInfoParams, cfg: AnalyticsConfig) -> 
         " where schema_name not in ('information_schema') and schema_name not like 'pg\\_%%'"
         " order by schema_name",
     )
+    # an IN list, not `= any(%(array)s)`: Redshift has no arrays (dbt/scripts/redshift_gate.py)
     tables = fetch(
         secret,
         "select table_schema as schema, table_name as table, lower(table_type) as table_type"
-        " from information_schema.tables where table_schema = any(%(schemas)s)"
+        " from information_schema.tables where table_schema in (%(raw_schema)s, %(marts_schema)s)"
         " order by table_schema, table_name",
-        {"schemas": [cfg.raw_schema, cfg.marts_schema]},
+        {"raw_schema": cfg.raw_schema, "marts_schema": cfg.marts_schema},
     )
     if tables:
         counts = sql.SQL(" union all ").join(
@@ -69,15 +79,15 @@ def warehouse_info(params: models.WarehouseInfoParams, cfg: AnalyticsConfig) -> 
     freshness: dict[str, Any] = {"table": f"{cfg.raw_schema}.{cfg.raw_table}", "last_loaded_at": None,
                                  "age_seconds": None}  # fmt: skip
     if any(t["schema"] == cfg.raw_schema and t["table"] == cfg.raw_table for t in tables):
+        # the age is worked out here: now() is a leader-node-only function on Redshift, which
+        # rejects it in a query that reads a table (dbt/scripts/redshift_gate.py)
         row = fetch(
             secret,
-            sql.SQL(
-                "select max(loaded_at) as last_loaded_at,"
-                " cast(extract(epoch from (now() at time zone 'UTC') - max(loaded_at)) as bigint) as age_seconds"
-                " from {}"
-            ).format(sql.Identifier(cfg.raw_schema, cfg.raw_table)),
+            sql.SQL("select max(loaded_at) as last_loaded_at from {}").format(
+                sql.Identifier(cfg.raw_schema, cfg.raw_table)
+            ),
         )[0]
-        freshness.update(row)
+        freshness.update(row, age_seconds=age_seconds(row["last_loaded_at"], dt.datetime.now(dt.UTC)))
     return {
         "schemas": [r["schema_name"] for r in schemas],
         "rows": tables,
@@ -188,6 +198,9 @@ def revenue_analysis(params: models.RevenueAnalysisParams, cfg: AnalyticsConfig)
 
 
 # --- multi_dimensional_analytics -----------------------------------------------------
+# The grouping sets are spelled out (what rollup (game, server_region, item_type) plus
+# (item_type) expands to): a flat list of column sets is the form both PostgreSQL and
+# Redshift document; a ROLLUP nested inside GROUPING SETS is not in Redshift's examples.
 _CUBE = """
 select
     case cast(grouping(game, server_region, item_type) as integer)
@@ -208,8 +221,11 @@ select
 from {marts}.fct_daily_revenue
 where revenue_date >= %(since)s
 group by grouping sets (
-    rollup (game, server_region, item_type),
-    (item_type)
+    (game, server_region, item_type),
+    (game, server_region),
+    (game),
+    (item_type),
+    ()
 )
 order by grouping(game, server_region, item_type), game, server_region, item_type
 """

@@ -71,8 +71,7 @@ def fetch(secret_id: str, query: sql.Composable | str, params: dict[str, Any] | 
     """Rows of one read-only query; DatabaseUnavailable / DataNotReady / QueryFailed instead of driver errors."""
     cfg = config()
     try:
-        with connection(secret_id) as conn, conn.transaction():
-            conn.execute("set transaction read only")
+        with connection(secret_id) as conn, _read_only(conn), conn.transaction():
             conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(cfg.statement_timeout_ms)))
             with conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(query, params)  # type: ignore[arg-type]
@@ -87,6 +86,19 @@ def fetch(secret_id: str, query: sql.Composable | str, params: dict[str, Any] | 
     except psycopg.Error as exc:
         logger.error("query failed", extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate})
         raise QueryFailed("the analytics query failed") from None
+
+
+@contextlib.contextmanager
+def _read_only(conn: psycopg.Connection) -> Iterator[None]:
+    """Transactions begin READ ONLY (``BEGIN READ ONLY``, which PostgreSQL and Redshift both take; Redshift
+    has no ``SET TRANSACTION``); the pooled connection gets its setting back afterwards."""
+    previous = conn.read_only
+    conn.read_only = True
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.read_only = previous
 
 
 def as_unavailable(exc: DatabaseUnavailable) -> WarehouseUnavailable:

@@ -80,10 +80,11 @@ def migrate_warehouse(s: Settings) -> None:
             roles.WAREHOUSE_READER: s.warehouse_reader_secret_id,
         }
     )
+    engine = str(admin.get("engine") or "postgres")
     with _connect(admin, autocommit=True) as conn:
-        roles.provision_warehouse(conn, str(admin["dbname"]), passwords, str(admin.get("engine") or "postgres"))
+        roles.provision_warehouse(conn, str(admin["dbname"]), passwords, engine)
     with _connect(get_secret(s.warehouse_transformer_secret_id), autocommit=True) as conn:
-        roles.prepare_warehouse(conn, raw_table_ddl())
+        roles.prepare_warehouse(conn, raw_table_ddl(engine=engine))
 
 
 def migrate_all(settings: Settings | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -126,6 +127,9 @@ def test_demo_runs_end_to_end_and_cleans_up() -> None:
         assert out.returncode == 0, out.stdout + out.stderr
         assert "invariant            stored + duplicates + dead-lettered = sent: OK" in out.stdout
         assert "valid dead-lettered  0\n" in out.stdout
+        # where the docs are: the dbt docs as one static file (opens from disk, offline), the Data Docs
+        assert re.search(r"dbt docs: +\S+static_index\.html", out.stdout), out.stdout[-3000:]
+        assert re.search(r"Data Docs: +\S+index\.html", out.stdout)
         assert "stopped" in out.stdout
         assert not _postgres_pids(home / "demo")
     finally:

@@ -3,8 +3,8 @@
 Known transactions in, exact numbers out: USD conversion, player lifetime
 value, cohorts; an incremental run adds exactly the new rows and equals a full
 rebuild; a broken batch (duplicate key, negative amount) fails named tests;
-the Redshift target parses offline; the compiled SQL has no PostgreSQL-only
-construct.
+the Redshift target parses offline. What the project sends to Redshift is
+captured and checked offline by tests/unit/test_redshift_capture.py.
 
 The tests write their own schemas (raw copy `dbt_it_raw`, marts `dbt_it`, ...)
 so that they neither read nor disturb what else lives in the warehouse. dbt
@@ -18,8 +18,6 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +29,7 @@ import yaml
 
 from contracts.transaction import Gateway, ItemType, PaymentMethod, ServerRegion, TransactionStatus
 from contracts.warehouse import COLUMNS
+from tests.browser import offline_page
 from tests.dbt_runner import Dbt, DbtResult
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -627,33 +626,27 @@ def test_redshift_target_parses_offline(dbt: Dbt) -> None:
 
 
 @pytest.mark.integration
-def test_compiled_sql_is_portable(first_build: DbtResult, dbt: Dbt) -> None:
-    compiled = dbt(
-        "compile", "--target", "local", "--vars", json.dumps({"mtx_raw_schema": RAW_SCHEMA}), target_name="compiled"
-    )
-    assert_success(compiled)
-    compiled_dir = dbt.workdir / "compiled" / "compiled"
-    check = subprocess.run(
-        [sys.executable, str(DBT_DIR / "scripts" / "check_portable_sql.py"), str(compiled_dir)],
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "no PostgreSQL-only construct" in check.stdout
-
-    # ... and the check does catch one, naming file and line
-    bad = dbt.workdir / "bad_sql"
-    bad.mkdir(exist_ok=True)
-    (bad / "model.sql").write_text("select 1\n, amount::int -- a comment with generate_series( is fine\nfrom t\n")
-    caught = subprocess.run(
-        [sys.executable, str(DBT_DIR / "scripts" / "check_portable_sql.py"), str(bad)],
-        capture_output=True,
-        text=True,
-    )
-    assert caught.returncode == 1
-    assert f"{bad / 'model.sql'}:2: double-colon cast" in caught.stdout
-    assert ": generate_series:" not in caught.stdout  # only in a comment: not a finding
-    assert len(caught.stdout.strip().splitlines()) == 1
+def test_dbt_docs_open_offline_with_the_lineage_graph(first_build: DbtResult, dbt: Dbt) -> None:
+    """`dbt docs generate --static` (what `make run` prints): one file that renders and draws the lineage with
+    no network (the non-static index.html fetches manifest.json and catalog.json, which a file:// page cannot)."""
+    generated = dbt(
+        "docs", "generate", "--static", "--target", "local", "--vars", json.dumps({"mtx_raw_schema": RAW_SCHEMA}),
+        target_name="docs",
+    )  # fmt: skip
+    assert_success(generated)
+    with offline_page() as browser:
+        browser.open(dbt.workdir / "docs" / "static_index.html", "#!/model/model.mtx.fct_transactions")
+        browser.page.wait_for_selector("text=One row per stored transaction")  # the model's description
+        browser.page.click("a[title='View Lineage Graph']")
+        browser.page.wait_for_function(
+            "() => { const el = document.querySelector('#cy'); return el && el._cyreg && el._cyreg.cy.nodes().length }"
+        )
+        drawn = browser.js("document.querySelector('#cy')._cyreg.cy.nodes().map(n => n.data('unique_id'))")
+        assert {"source.mtx.mtx.mtx_transactions", "model.mtx.stg_mtx__transactions", "model.mtx.dim_items"} <= set(
+            drawn
+        )
+        assert browser.js("Math.min(...Array.from(document.querySelectorAll('#cy canvas')).map(c => c.width))") > 0
+        assert browser.remote == []
 
 
 @pytest.mark.integration

@@ -29,6 +29,7 @@ from contracts.transaction import Transaction
 from contracts.warehouse import COLUMNS
 from expectations.checkpoint import CheckReport, flatten_record, run_checks_on_stack
 from orchestration.runtime.stack import LocalStack
+from tests.browser import offline_page
 from tests.dbt_runner import Dbt
 from tests.helpers import run_without_semaphores, seed_tx
 
@@ -222,6 +223,12 @@ def test_good_data_passes(env: Env, clean_queues: LocalStack, tmp_path: Path) ->
     assert drain(stack, stack.provisioned.alerts_inbox_url, wait=2) == []  # type: ignore[union-attr]
     json.dumps(report.summary())  # machine-readable
     print(f"\ngood run: {took:.1f}s, dbt build {env.dbt_seconds:.1f}s, suites={len(report.suites)}")
+    # the Data Docs a person opens render with no network: every suite's row in the index table
+    with offline_page() as browser:
+        browser.open(report.docs_index)
+        rows = " ".join(browser.js("Array.from(document.querySelectorAll('table tbody tr')).map(r => r.innerText)"))
+        assert all(name in rows for name in names), (names, rows)
+        assert browser.remote == [] and browser.errors == []
 
 
 def test_checks_pass_in_a_process_without_semaphores(env: Env, clean_queues: LocalStack, tmp_path: Path) -> None:
