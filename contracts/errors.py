@@ -1,4 +1,8 @@
-"""Contract errors: stable class names (Step Functions Catch matches them) and human sentences."""
+"""Contract errors: stable class names (Step Functions Catch matches them) and human sentences.
+
+Each field error names the field (a dotted wire path, ``$`` for the whole record), the rule's stable
+code (``contracts/acceptance.py``) and a sentence stating the rule; never the value.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class FieldError:
     field: str
+    rule: str
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
+        return f"{self.field}: {self.reason} [{self.rule}]"
 
 
 class InvalidTransaction(ValueError):
@@ -22,10 +27,13 @@ class InvalidTransaction(ValueError):
         self.transaction_id = transaction_id
         super().__init__("invalid transaction: " + "; ".join(str(e) for e in errors))
 
+    def fields(self) -> list[dict[str, str]]:
+        return [{"field": e.field, "rule": e.rule, "reason": e.reason} for e in self.errors]
+
     def to_dict(self) -> dict[str, object]:
         return {
             "error": type(self).__name__,
             "message": str(self),
             "transactionId": self.transaction_id,
-            "fields": [{"field": e.field, "reason": e.reason} for e in self.errors],
+            "fields": self.fields(),
         }

@@ -63,3 +63,10 @@ def test_analytics_query_parameters_match_the_operation_models() -> None:
     assert set(params) - {"operation"} == fields
     job = DOC["components"]["schemas"]["JobRequest"]
     assert job["properties"]["operation"]["enum"] == list(OPERATIONS)
+
+
+def test_the_generated_parts_are_current() -> None:
+    """The contract's schemas, the field error and the rule codes come from the code (`make schema`)."""
+    from orchestration.openapi import DOCUMENT_PATH, build, render
+
+    assert DOCUMENT_PATH.read_text() == render(build(DOC)), "run `make schema` and commit orchestration/openapi.json"

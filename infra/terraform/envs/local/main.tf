@@ -70,6 +70,7 @@ locals {
     MTX_LOG_LEVEL                       = var.log_level
     MTX_DBT_TARGET                      = "redshift"
     MTX_CORS_ALLOWED_ORIGINS            = join(",", var.cors_allowed_origins)
+    MTX_MAX_FUTURE_SKEW_HOURS           = tostring(var.max_future_skew_hours)
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
