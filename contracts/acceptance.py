@@ -182,8 +182,26 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+#: The analytics API's own rules (its requests carry no transaction); its bodies follow the record rules
+#: above that concern bytes and JSON (body.*, json.*, number.not_json).
+API_RULES: tuple[Rule, ...] = (
+    Rule("operation.required", "operation", "The operation is named: one of the operations the answer lists."),
+    Rule("operation.unknown", "operation", "One of the named operations (the answer lists them)."),
+    Rule("parameter.unknown", "any parameter", "Only the parameters of the operation (the OpenAPI document)."),
+    Rule("parameter.repeated", "any query parameter", "Each query parameter at most once."),
+    Rule("parameter.invalid", "a parameter", "The parameter's type, format and range for the operation."),
+    Rule(
+        "parameter.inconsistent",
+        "parameters",
+        "Parameters that must agree do: dolphin_threshold below whale_threshold, start_date not after end_date.",
+    ),
+    Rule("parameter.sql", "any parameter", "No SQL: no sql/query parameter, no SQL keyword or comment in a value."),
+)
+
 RULE_BY_CODE: dict[str, Rule] = {r.code: r for r in RULES}
 assert len(RULE_BY_CODE) == len(RULES), "duplicate rule code"
+API_RULE_BY_CODE: dict[str, Rule] = {r.code: r for r in API_RULES}
+assert not set(API_RULE_BY_CODE) & set(RULE_BY_CODE), "a rule code of the API is one of the contract's"
 
 
 # --- characters of free text -------------------------------------------------------------------------------
@@ -329,4 +347,15 @@ def render_markdown() -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| `{r.code}` | {r.fields} | {_cell(r.sentence)} |" for r in RULES]
+    lines += [
+        "",
+        "## The analytics API's own rules",
+        "",
+        "Its bodies (`POST /analytics/jobs`) follow the rules above on bytes and JSON (`body.*`, `json.*`,",
+        "`number.not_json`); its parameters these:",
+        "",
+        "| rule | fields | the rule |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| `{r.code}` | {r.fields} | {_cell(r.sentence)} |" for r in API_RULES]
     return "\n".join(lines) + "\n\n" + _ENTRANCES

@@ -76,22 +76,37 @@ def _reason(err: dict[str, Any]) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
-def _text(raw: bytes | str) -> str:
-    """The record as text: at most MAX_TRANSACTION_BYTES of UTF-8 without a byte order mark."""
+class JsonRefused(ValueError):
+    """Bytes or text that the pipeline's JSON reading rules refuse (size, encoding, BOM, syntax, depth,
+    duplicate keys), with one FieldError per problem. ``data``: what was parsed, when it was."""
+
+    def __init__(self, errors: list[FieldError], data: Any = None) -> None:
+        self.errors = errors
+        self.data = data
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def _json_refused(rule: str, reason: str) -> JsonRefused:
+    return JsonRefused([FieldError("$", rule, reason)])
+
+
+def _text(raw: bytes | str, max_bytes: int) -> str:
+    """The text: at most ``max_bytes`` of UTF-8 without a byte order mark."""
+    too_large = f"a body is at most {max_bytes} bytes"
     if isinstance(raw, str):
-        if len(raw) * 4 > MAX_TRANSACTION_BYTES and len(raw.encode("utf-8", "surrogatepass")) > MAX_TRANSACTION_BYTES:
-            raise _refused("body.too_large", f"a transaction is at most {MAX_TRANSACTION_BYTES} bytes")
+        if len(raw) * 4 > max_bytes and len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
+            raise _json_refused("body.too_large", too_large)
         if raw.startswith("\ufeff"):
-            raise _refused("body.bom", "starts with a byte order mark; send UTF-8 without one")
+            raise _json_refused("body.bom", "starts with a byte order mark; send UTF-8 without one")
         return raw
-    if len(raw) > MAX_TRANSACTION_BYTES:
-        raise _refused("body.too_large", f"a transaction is at most {MAX_TRANSACTION_BYTES} bytes")
+    if len(raw) > max_bytes:
+        raise _json_refused("body.too_large", too_large)
     if raw.startswith(b"\xef\xbb\xbf"):
-        raise _refused("body.bom", "starts with a byte order mark; send UTF-8 without one")
+        raise _json_refused("body.bom", "starts with a byte order mark; send UTF-8 without one")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:  # its text quotes the offending byte: name the position only
-        raise _refused("body.not_utf8", f"is not UTF-8 text (byte {exc.start})") from None
+        raise _json_refused("body.not_utf8", f"is not UTF-8 text (byte {exc.start})") from None
 
 
 def _too_deep(text: str) -> bool:
@@ -157,15 +172,14 @@ def _constant(_: str) -> Any:
     return _NON_STANDARD
 
 
-def parse_json(raw: bytes | str) -> Any:
-    """Parse one record's JSON: exact decimals (never float) for money, and the contract's reading rules.
-
-    Raises InvalidTransaction naming ``$`` (size, encoding, BOM, syntax, depth) or the path of each
-    duplicated key. NaN/Infinity and over-long numbers parse to markers that the field holding them
-    refuses by name."""
-    text = _text(raw)
+def read_json(raw: bytes | str, max_bytes: int = MAX_TRANSACTION_BYTES) -> Any:
+    """JSON as every entrance of the pipeline reads it: at most ``max_bytes`` of UTF-8 without a BOM, nested
+    at most MAX_DEPTH levels (checked before parsing), no key twice in an object, numbers exact (Decimal);
+    NaN/Infinity and numbers over MAX_NUMBER_CHARS parse to markers that the field holding them refuses.
+    Raises JsonRefused naming ``$`` or the path of each duplicated key."""
+    text = _text(raw, max_bytes)
     if _too_deep(text):
-        raise _refused("json.too_deep", f"objects and arrays nest deeper than {MAX_DEPTH} levels")
+        raise _json_refused("json.too_deep", f"objects and arrays nest deeper than {MAX_DEPTH} levels")
     duplicated = False
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -177,16 +191,24 @@ def parse_json(raw: bytes | str) -> Any:
     try:
         data = json.loads(text, parse_float=_float, parse_int=_int, parse_constant=_constant, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:  # the position only: the decoder's message is the rule, never the text
-        raise _refused("json.malformed", f"malformed JSON: {exc.msg} at character {exc.pos}") from None
+        raise _json_refused("json.malformed", f"malformed JSON: {exc.msg} at character {exc.pos}") from None
     except RecursionError:  # not reached after the depth check; kept as the parser's own limit
-        raise _refused("json.too_deep", "malformed JSON: nested too deeply") from None
+        raise _json_refused("json.too_deep", "malformed JSON: nested too deeply") from None
     if duplicated:
         errors = [
             FieldError(path, "json.duplicate_key", "the same key appears more than once in one object")
             for path in _duplicates(data)
         ]
-        raise InvalidTransaction(errors, transaction_id=_transaction_id_of(data))
+        raise JsonRefused(errors, data)
     return data
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """One record's JSON (:func:`read_json`), refusals as InvalidTransaction."""
+    try:
+        return read_json(raw)
+    except JsonRefused as exc:
+        raise InvalidTransaction(exc.errors, transaction_id=_transaction_id_of(exc.data)) from None
 
 
 def _transaction_id_of(data: Any) -> str | None:

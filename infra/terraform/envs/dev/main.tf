@@ -235,6 +235,7 @@ module "api" {
 
   name_prefix                   = local.name_prefix
   schema_path                   = "${local.repo_root}/contracts/transaction.schema.json"
+  openapi_path                  = "${local.repo_root}/orchestration/openapi.json"
   state_machine_arn             = module.state_machines.state_machine_arns["transaction"]
   analytics_function_name       = module.lambda.function_names["analytics_api"]
   analytics_function_invoke_arn = module.lambda.invoke_arns["analytics_api"]
