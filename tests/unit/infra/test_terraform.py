@@ -679,6 +679,14 @@ def api_routes() -> set[tuple[str, str]]:
     return routes
 
 
+def test_a_body_the_gateway_refuses_is_answered_without_the_validators_text() -> None:
+    """API Gateway's validationErrorString quotes the offending value: an error never carries one."""
+    response = resource(MODULES / "api", "aws_api_gateway_gateway_response", "this")
+    template = str(response["response_templates"])
+    assert unquote(response["response_type"]) == "BAD_REQUEST_BODY"
+    assert "validationErrorString" not in template and "InvalidTransaction" in template
+
+
 def test_the_api_document_is_served_by_a_mock_integration_open_to_anyone() -> None:
     directory = MODULES / "api"
     method = resource(directory, "aws_api_gateway_method", "openapi")

@@ -337,7 +337,10 @@ resource "aws_api_gateway_integration_response" "unavailable" {
   depends_on = [aws_api_gateway_integration.this]
 }
 
-# A body that fails the contract: 400 with the validator's field errors.
+# A body that fails the request model: 400 in the API's error shape. Not the validator's own text
+# ($context.error.validationErrorString): it quotes the offending value ("instance value (...) not found
+# in enum"), and an error never carries a value (a client IP, a card's digits); the rules are documented
+# at GET /openapi.json and in docs/acceptance-rules.md.
 resource "aws_api_gateway_gateway_response" "this" {
   rest_api_id   = aws_api_gateway_rest_api.this.id
   response_type = "BAD_REQUEST_BODY"
@@ -345,7 +348,7 @@ resource "aws_api_gateway_gateway_response" "this" {
 
   response_templates = {
     "application/json" = <<-VTL
-      {"error": "InvalidTransaction", "message": "$context.error.validationErrorString"}
+      {"error": "InvalidTransaction", "message": "the body does not satisfy the transaction contract (GET /openapi.json, docs/acceptance-rules.md)"}
     VTL
   }
 }
