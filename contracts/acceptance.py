@@ -198,10 +198,21 @@ API_RULES: tuple[Rule, ...] = (
     Rule("parameter.sql", "any parameter", "No SQL: no sql/query parameter, no SQL keyword or comment in a value."),
 )
 
+#: The HTTP entrance's own rules (the local API; API Gateway and its WAF in AWS), before any body is read.
+HTTP_RULES: tuple[Rule, ...] = (
+    Rule("http.request", "request", "An HTTP/1.1 request line and headers: at most 64 KiB a line, 100 headers."),
+    Rule("http.route", "path", "A path the API serves (GET /openapi.json lists them)."),
+    Rule("http.method", "method", "A method the path serves; the answer's Allow header lists them."),
+    Rule("http.length_required", "Content-Length", "A request with a body says its length (no chunked encoding)."),
+    Rule("http.content_length", "Content-Length", "One Content-Length, a non-negative integer, and no second framing."),
+    Rule("http.body_incomplete", "$", "The whole body arrives, within the read timeout."),
+)
+
 RULE_BY_CODE: dict[str, Rule] = {r.code: r for r in RULES}
 assert len(RULE_BY_CODE) == len(RULES), "duplicate rule code"
-API_RULE_BY_CODE: dict[str, Rule] = {r.code: r for r in API_RULES}
+API_RULE_BY_CODE: dict[str, Rule] = {r.code: r for r in (*API_RULES, *HTTP_RULES)}
 assert not set(API_RULE_BY_CODE) & set(RULE_BY_CODE), "a rule code of the API is one of the contract's"
+assert len(API_RULE_BY_CODE) == len(API_RULES) + len(HTTP_RULES), "duplicate rule code"
 
 
 # --- characters of free text -------------------------------------------------------------------------------
@@ -358,4 +369,14 @@ def render_markdown() -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| `{r.code}` | {r.fields} | {_cell(r.sentence)} |" for r in API_RULES]
+    lines += [
+        "",
+        "## The HTTP entrance's own rules",
+        "",
+        "Checked before any body is read (the credential comes between `http.method` and the framing rules).",
+        "",
+        "| rule | fields | the rule |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| `{r.code}` | {r.fields} | {_cell(r.sentence)} |" for r in HTTP_RULES]
     return "\n".join(lines) + "\n\n" + _ENTRANCES

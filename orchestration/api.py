@@ -183,9 +183,19 @@ class ApiServer:
                 self.wfile.write(data)
 
             def _error(
-                self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+                self,
+                status: int,
+                code: str,
+                message: str,
+                rule: tuple[str, str] | None = None,
+                headers: dict[str, str] | None = None,
+                **extra: Any,
             ) -> None:
-                self._send(status, {"error": code, "message": message, **extra}, headers)
+                """An error in the API's shape; ``rule``: (field, rule code) of contracts.acceptance.HTTP_RULES."""
+                body: dict[str, Any] = {"error": code, "message": message, **extra}
+                if rule is not None:
+                    body["fields"] = [{"field": rule[0], "rule": rule[1], "reason": message}]
+                self._send(status, body, headers)
 
             def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
                 """http.server's own refusals (a request line or headers it cannot read, ...), as JSON."""
@@ -200,8 +210,10 @@ class ApiServer:
                 self.command = getattr(self, "command", None) or ""
                 if getattr(self, "request_version", "HTTP/0.9") in ("", "HTTP/0.9"):
                     self.request_version = "HTTP/1.1"  # an answer with a status line and headers, whatever came
-                self._send(code if code != 501 else 405, {"error": _CODES.get(code, status.phrase.replace(" ", "")),
-                                                          "message": sentence})  # fmt: skip
+                code = 405 if code == 501 else code
+                self._error(
+                    code, _CODES.get(code, status.phrase.replace(" ", "")), sentence, ("request", "http.request")
+                )
 
             # --- one request, whatever its method --------------------------------------------------------
             def handle_one_request(self) -> None:
@@ -232,14 +244,15 @@ class ApiServer:
                 matched = match_resource(path)
                 if matched is None:
                     self.close_connection = self._has_body()
-                    self._error(404, "NotFound", "no route at this path")
+                    self._error(404, "NotFound", "no route at this path", ("path", "http.route"))
                     return
                 resource = matched[0]
                 if (method, resource) not in {*ROUTE_ROLES, *PUBLIC_ROUTES}:
                     self.close_connection = self._has_body() or method not in ("GET", "POST", "PUT", "DELETE")
                     allowed = allowed_methods(resource)
-                    self._error(405, "MethodNotAllowed", f"{method[:16]} is not allowed here", allowed=allowed,
-                                headers={"Allow": ", ".join(allowed)})  # fmt: skip
+                    rule = ("method", "http.method")
+                    self._error(405, "MethodNotAllowed", f"{method[:16]} is not allowed here", rule,
+                                headers={"Allow": ", ".join(allowed)}, allowed=allowed)  # fmt: skip
                     return
                 if (method, resource) in PUBLIC_ROUTES:
                     self.close_connection = self._has_body()
@@ -286,21 +299,23 @@ class ApiServer:
                 if chunked:
                     self.close_connection = True
                     if lengths:  # two framings at once: the request smuggling shape
-                        self._error(400, "BadRequest", "both Transfer-Encoding and Content-Length: send only a length")
+                        self._error(400, "BadRequest", "both Transfer-Encoding and Content-Length: send only a length",
+                                    ("Content-Length", "http.content_length"))  # fmt: skip
                     else:
-                        self._error(
-                            411, "LengthRequired", "chunked transfer encoding is not accepted: send a Content-Length"
-                        )
+                        self._error(411, "LengthRequired", "chunked transfer encoding is not accepted: send a length",
+                                    ("Content-Length", "http.length_required"))  # fmt: skip
                     return None
                 if not lengths:
                     if self.command == "POST":
                         self.close_connection = True
-                        self._error(411, "LengthRequired", "a POST needs a Content-Length header")
+                        self._error(411, "LengthRequired", "a POST needs a Content-Length header",
+                                    ("Content-Length", "http.length_required"))  # fmt: skip
                         return None
                     return b""
                 if len(lengths) != 1 or not _DIGITS.fullmatch(lengths[0].strip(" \t")):
                     self.close_connection = True
-                    self._error(400, "BadRequest", "Content-Length must be one non-negative integer")
+                    self._error(400, "BadRequest", "Content-Length must be one non-negative integer",
+                                ("Content-Length", "http.content_length"))  # fmt: skip
                     return None
                 length = int(lengths[0].strip(" \t"))
                 if length > limit:
@@ -311,11 +326,13 @@ class ApiServer:
                     data = self.rfile.read(length) if length else b""
                 except TimeoutError:
                     self.close_connection = True
-                    self._error(408, "RequestTimeout", f"the body did not arrive within {api.read_timeout:g} seconds")
+                    self._error(408, "RequestTimeout", f"the body did not arrive within {api.read_timeout:g} seconds",
+                                ("$", "http.body_incomplete"))  # fmt: skip
                     return None
                 if len(data) < length:
                     self.close_connection = True
-                    self._error(400, "BadRequest", "the body is shorter than its Content-Length")
+                    self._error(400, "BadRequest", "the body is shorter than its Content-Length",
+                                ("$", "http.body_incomplete"))  # fmt: skip
                     return None
                 return data
 

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contracts.acceptance import API_RULES, RULES
+from contracts.acceptance import API_RULES, HTTP_RULES, RULES
 from contracts.schema import json_schema
 from lambdas.analytics_api.models import OPERATIONS, Params
 
@@ -58,7 +58,7 @@ def field_error_schema() -> dict[str, Any]:
             "field": {"type": "string", "description": "The field, a dotted wire path; $ for the whole record."},
             "rule": {
                 "type": "string",
-                "enum": [r.code for r in (*RULES, *API_RULES)],
+                "enum": [r.code for r in (*RULES, *API_RULES, *HTTP_RULES)],
                 "description": "The acceptance rule broken (docs/acceptance-rules.md).",
             },
             "reason": {"type": "string", "description": "The rule as a sentence; never the value."},

@@ -204,9 +204,15 @@ def route(request: Request, settings: Settings | None = None) -> Response:
     try:
         allowed = [m for m, r in ROUTES if r == request.resource]
         if not allowed:
-            raise NotFound("no route at this path")
+            raise NotFound(
+                "no route at this path", fields=[{"field": "path", "rule": "http.route", "reason": "no route here"}]
+            )
         if request.method not in allowed:
-            raise MethodNotAllowed(f"{request.method[:16]} is not allowed here", allowed=allowed)
+            raise MethodNotAllowed(
+                f"{request.method[:16]} is not allowed here",
+                fields=[{"field": "method", "rule": "http.method", "reason": "not a method of this path"}],
+                allowed=allowed,
+            )
         match (request.method, request.resource):
             case ("GET", "/health"):
                 return health(s)

@@ -402,6 +402,18 @@ def test_the_server_answers_every_request_in_json(
     assert headers["content-type"] == "application/json"
     answer = json.loads(body)
     assert answer["error"] == code and answer["message"], answer
+    if status not in (401, 403):  # the credential's answers: error and message (as API Gateway's)
+        [field] = answer["fields"]
+        rule = {400: "http.content_length", 404: "http.route", 405: "http.method", 411: "http.length_required",
+                413: "body.too_large", 414: "http.request", 431: "http.request",
+                505: "http.request"}.get(status)  # fmt: skip
+        if code == "InvalidTransaction":
+            rule = "json.malformed"
+        elif case in ("garbage-request-line", "http-0.9"):
+            rule = "http.request"
+        elif case == "shorter-than-length":
+            rule = "http.body_incomplete"
+        assert field["rule"] == rule, answer
     if status == 405:
         assert headers["allow"] and answer["allowed"] == headers["allow"].split(", ")
 
@@ -423,7 +435,8 @@ def test_a_stalled_body_gets_408(stack_once: LocalStack, monkeypatch: pytest.Mon
     data = request_bytes("POST", "/transactions", None, {**stack.api_headers(PRODUCER), "Content-Length": "100"})
     started = time.monotonic()
     status, _, body = raw_http(stack, data + b'{"a": 1', half_close=False)
-    assert (status, json.loads(body)["error"]) == (408, "RequestTimeout")
+    answer = json.loads(body)
+    assert (status, answer["error"], answer["fields"][0]["rule"]) == (408, "RequestTimeout", "http.body_incomplete")
     assert time.monotonic() - started < 10
 
 
