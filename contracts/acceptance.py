@@ -328,6 +328,11 @@ _ENTRANCES = """\
 | workflow input (`ValidateTransaction`) | every rule but the byte-level ones (Step Functions hands it parsed JSON; in AWS, API Gateway's mapping collapses a duplicate key before it), the window relative to the input's `received_at` | `InvalidTransaction` caught, dead-lettered with the message (which names each field and rule code) |
 | Glue job input (the PII-free analytics copy under `transactions/dt=...` of the analytics bucket) | the rules a Spark reader can see: malformed JSON, required fields, types, enums, currency, amount sign, maximum and minor units, identifier and name lengths and characters, timestamp format and window (not before 2000, at most 24 h after `ingested_at`); not a duplicate key nor an amount sent as numeric text (Spark's reader keeps one value and reads the text as a number; the copy is written only by the pipeline, from accepted records) | a reject row (`rejects/transactions/run_id=...` of the curated bucket) whose `reject_reason` is `field: sentence [rule]` for each broken rule, never the value |
 
+An answer keeps the first 20 field errors of a refusal and counts the rest (`fields_omitted`): a record of
+8 KiB can break a thousand rules, and every answer, dead letter and alert stays far below SQS's and SNS's
+256 KB. A batch line over 1 MiB is cut there (the cut record is quarantined; an endless line cannot
+exhaust the function's memory); a JSON array element over 1 MiB fails the file's run.
+
 The analytics API (`GET /analytics`, `POST /analytics/jobs`) reads no transactions; its own rules are
 in the OpenAPI document (`orchestration/openapi.json`): every parameter is typed per operation, an
 unknown or repeated parameter, SQL text, a duplicate key or a body that is not UTF-8 JSON is

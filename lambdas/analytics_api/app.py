@@ -115,7 +115,7 @@ def health(settings: Settings) -> Response:
 
 # --- GET /analytics ----------------------------------------------------------------------
 def _single_values(query: dict[str, list[str]]) -> dict[str, str]:
-    repeated = sorted({shown_key(k) for k, v in query.items() if len(v) != 1})
+    repeated = sorted({shown_key(k) for k, v in query.items() if len(v) != 1})[:20]
     if repeated:
         raise InvalidParameters(
             f"parameter(s) given more than once: {', '.join(repeated)}",
@@ -187,7 +187,7 @@ def submit_job(settings: Settings, body: str | bytes | None) -> Response:
             )
             for e in exc.errors(include_url=False, include_input=False)
         ]
-        names = ", ".join(sorted({p["name"] for p in problems}))
+        names = ", ".join(sorted({p["name"] for p in problems})[:20])
         raise InvalidParameters(f"invalid job request: {names}", **models.with_fields(problems)) from None
     models.reject_sql({"operation": request.operation, **request.parameters})
     name, params = models.parse_operation(request.operation, request.parameters)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.acceptance import shown_key
+from contracts.errors import MAX_FIELD_ERRORS
 from lambdas.analytics_api.errors import InvalidParameters, SqlNotAllowed, UnknownOperation
 
 
@@ -125,7 +126,9 @@ def problem(name: str, rule: str, reason: str) -> dict[str, str]:
 
 
 def with_fields(problems: list[dict[str, str]]) -> dict[str, Any]:
-    """The error details: ``parameters`` (name, reason; as before) and ``fields`` (field, rule, reason)."""
+    """The error details: ``parameters`` (name, reason; as before) and ``fields`` (field, rule, reason), the
+    first MAX_FIELD_ERRORS of them."""
+    problems = problems[:MAX_FIELD_ERRORS]
     return {
         "parameters": [{"name": p["name"], "reason": p["reason"]} for p in problems],
         "fields": [{"field": p["field"], "rule": p["rule"], "reason": p["reason"]} for p in problems],
@@ -134,13 +137,14 @@ def with_fields(problems: list[dict[str, str]]) -> dict[str, Any]:
 
 def reject_sql(values: dict[str, Any]) -> None:
     """400 for any request carrying SQL: a sql/query parameter, or SQL keywords in names or values."""
-    named = sorted(shown_key(str(k)) for k in values if str(k).lower() in SQL_PARAMETER_NAMES)
+    named = sorted({shown_key(str(k)) for k in values if str(k).lower() in SQL_PARAMETER_NAMES})[:MAX_FIELD_ERRORS]
     if named:
         raise SqlNotAllowed(
             f"SQL is not accepted: parameter(s) {', '.join(named)} are not allowed; use a named operation",
             **_sql_fields(named),
         )
     bad = sorted({shown_key(str(k)) for k, v in values.items() if looks_like_sql(k) or looks_like_sql(v)})
+    bad = bad[:MAX_FIELD_ERRORS]
     if bad:
         raise SqlNotAllowed(f"SQL is not accepted: parameter(s) {', '.join(bad)} carry SQL text", **_sql_fields(bad))
 
@@ -181,7 +185,7 @@ def parse_operation(operation: Any, raw: dict[str, Any]) -> tuple[str, Params]:
             name = ".".join(str(p) for p in err["loc"]) or "parameters"
             reason = "is not a parameter of this operation" if err["type"] == "extra_forbidden" else err["msg"]
             problems.append(problem(name, _rule_of(err), reason.removeprefix("Value error, ")))
-        names = sorted({p["name"] for p in problems})
+        names = sorted({p["name"] for p in problems})[:MAX_FIELD_ERRORS]
         raise InvalidParameters(
             f"invalid parameter(s) for {operation}: {', '.join(names)}", **with_fields(problems)
         ) from None

@@ -52,9 +52,20 @@ def _first_char(stream: io.BufferedReader) -> str:
     return head[:1].decode("latin-1") if head else ""
 
 
+#: The longest line or array element SplitFile carries whole. A record is at most MAX_TRANSACTION_BYTES
+#: (ProcessChunk quarantines a longer one, kept whole up to this size); a longer NDJSON line is cut here
+#: (its first MAX_LINE bytes are quarantined, the rest skipped to the next line), so that one endless line
+#: (a gzip bomb of one line) cannot exhaust the function's memory; an array element longer than this
+#: fails the file's run (NotJsonFile): its end cannot be found without holding it.
+MAX_LINE = 1 << 20
+
+
 def _ndjson_lines(stream: io.BufferedReader) -> Iterator[bytes]:
     """Lines as bytes, as they are (ProcessChunk decodes them once and refuses one that is not UTF-8)."""
-    for raw in stream:
+    while raw := stream.readline(MAX_LINE):
+        if len(raw) == MAX_LINE and not raw.endswith(b"\n"):  # an endless line: cut, the rest skipped
+            while (rest := stream.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
         line = raw.strip()
         if line:
             yield line
@@ -146,6 +157,8 @@ def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
             if found is None:
                 if eof:
                     raise NotJsonFile(f"s3 object {key}: the JSON array is not closed") from None
+                if len(buf) - pos > MAX_LINE:
+                    raise NotJsonFile(f"s3 object {key}: an array element is over {MAX_LINE} bytes") from None
                 more()  # the element goes on past the buffer
                 continue
             end, parsed = found, False

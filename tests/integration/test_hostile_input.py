@@ -257,6 +257,12 @@ def _kinds() -> list[tuple[str, Any, list[tuple[str, str]]]]:
         ),
         ("top-level-array", lambda i: b"[" + changed(i, "game", "G") + b"]", [("$", "json.not_object")]),
         ("top-level-string", lambda i: b'"' + i.encode() + b'"', [("$", "json.not_object")]),
+        # 700 unknown keys: the first 20 field errors, the rest counted (fields_omitted), all answers small
+        (
+            "seven-hundred-unknown-keys",
+            lambda i: seed_text(i)[:-1].encode() + b"," + b",".join(b'"k%d":1' % n for n in range(700)) + b"}",
+            [(f"k{n}", "field.unknown") for n in range(20)],
+        ),
     ]
 
 

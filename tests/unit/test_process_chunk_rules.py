@@ -177,3 +177,29 @@ def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
     assert day.owned_body({f"id{i}" for i in range(5)}) == (5, b'{"n":0}\n{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n')
     assert day.owned_body({"id1", "id4"}) == (2, b'{"n":1}\n{"n":4}\n')
     assert day.owned_body(set()) == (0, b"")
+
+
+def test_an_endless_line_is_cut_and_an_endless_array_element_fails_the_file() -> None:
+    """A gzip bomb of one line cannot exhaust SplitFile's memory: the line is cut at MAX_LINE (ProcessChunk
+    quarantines it as oversize) and the next line is read as usual; an array element's end cannot be found
+    without holding it, so one over MAX_LINE fails the file's run (moved aside, nothing half-read)."""
+    from lambdas.split_file.handler import MAX_LINE, NotJsonFile
+
+    body = gzip.compress(b'{"a":1}\n' + b"x" * (3 * MAX_LINE + 5) + b'\n{"b":2}\n')
+    got = list(records(_text_stream(io.BytesIO(body)), "k"))
+    assert [len(line) for line in got] == [7, MAX_LINE, 7] and got[2] == b'{"b":2}'
+    array = b'[{"a": "' + b"x" * (3 * MAX_LINE) + b'"}, {"b": 2}]'
+    with pytest.raises(NotJsonFile, match="over"):
+        list(records(_text_stream(io.BytesIO(array)), "k"))
+
+
+def test_a_record_with_a_thousand_errors_keeps_twenty_and_counts_the_rest() -> None:
+    """Every answer, dead letter and alert stays far below SQS's and SNS's 256 KB."""
+    body = "{" + ",".join(f'"k{i}":1' for i in range(900)) + "}"
+    assert len(body) < 8192
+    with pytest.raises(InvalidTransaction) as caught:
+        validate_transaction(body)
+    exc = caught.value
+    assert len(exc.errors) == 20 and exc.omitted > 880
+    assert exc.to_dict()["fields_omitted"] == exc.omitted and "more field errors" in str(exc)
+    assert len(json.dumps(exc.to_dict())) < 5000
