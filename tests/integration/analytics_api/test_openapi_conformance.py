@@ -109,3 +109,31 @@ def test_documented_valid_requests_are_accepted_and_answered_as_documented(
     run()
     assert len(sent) >= (1 if examples <= 5 else examples // 2), sent  # the run really sent requests
     print(f"{method} {path}: {len(sent)} requests, statuses {sorted(set(sent))}")
+
+
+#: Negative data (what the document calls invalid): no 5xx, and the answer is still a documented one.
+NEGATIVE = [(m, p, n) for m, p, n in OPERATIONS if p not in ("/health", "/openapi.json")]
+
+
+@pytest.mark.parametrize(("method", "path", "examples"), NEGATIVE, ids=[f"{m} {p}" for m, p, _ in NEGATIVE])
+def test_documented_invalid_requests_get_a_documented_4xx_never_a_5xx(
+    api: LocalStack, method: str, path: str, examples: int
+) -> None:
+    assert api.api is not None
+    operation = SCHEMA[path][method]
+    credential = api.api_headers(PRODUCER if path == "/transactions" else ANALYST)
+    base_url = api.api.url
+    sent: list[int] = []
+
+    @settings(max_examples=max(examples // 2, 10), derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    def run(case: Any) -> None:
+        response = case.call(base_url=base_url, headers=credential, timeout=60)
+        sent.append(response.status_code)
+        assert response.status_code < 500, (response.status_code, response.text[:500])
+        case.validate_response(response, checks=CHECKS, headers=credential)
+
+    run()
+    assert len(sent) >= 5, sent
+    print(f"negative {method} {path}: {len(sent)} requests, statuses {sorted(set(sent))}")
