@@ -14,9 +14,10 @@ What "the common shape" is (each a subset of what the contract accepts):
 
 * exactly the contract's wire keys (aliases), no more, none missing (``card_last4``
   may be absent or ``null``), every value of the JSON type the contract reads;
-* no key twice in any object: the JSON text holds exactly as many keys as the parsed
+* no key twice in any object: the JSON text holds exactly as many strings as the parsed
   record (every decoded string is free of ``"``, so each ``"`` of the text delimits a
-  string and each ``"`` followed by ``:`` ends a key);
+  string: the text has ``2 x (keys + string values)`` of them, and a duplicated key, whatever
+  its value, adds at least two);
 * identifiers ``[A-Za-z0-9_.:-]{1,64}``; names of 1..120 characters with no
   whitespace at either end (so the contract's strip is a no-op), no character the
   contract forbids in text and no ``"``; enum values as the contract spells them;
@@ -174,9 +175,7 @@ _CURRENCIES = ISO_4217_CODES
 
 
 _FORBIDDEN = FORBIDDEN_TEXT.search
-#: The end of a key in JSON text whose strings hold no ``"``: a closing quote, whitespace, a colon.
-_KEY_END = re.compile(r'"[ \t\n\r]*:').findall
-#: The amount's number, by its key (unique and unambiguous once the key count is checked).
+#: The amount's number, by its key (unique and unambiguous once the string count is checked).
 _AMOUNT_TEXT = re.compile(r'"amount"[ \t\n\r]*:[ \t\n\r]*(-?[0-9][0-9.eE+\-]*)').search
 
 
@@ -195,7 +194,7 @@ def _name(value: Any) -> bool:
     no character it forbids, and no ``"`` (so the key count below holds)."""
     return (
         type(value) is str and 0 < len(value) <= 120 and not value[0].isspace() and not value[-1].isspace()
-        and '"' not in value and not _FORBIDDEN(value)
+        and '"' not in value and ((value.isascii() and value.isprintable()) or not _FORBIDDEN(value))
     )  # fmt: skip
 
 
@@ -233,8 +232,9 @@ def _accept(d: Any, raw: str, horizon: Horizon) -> Accepted | None:
     keys = pay.keys()
     if keys != _PAY_KEYS and keys != _PAY_KEYS_CARD:
         return None
-    # every key once: the text has as many key ends as the record has keys (8 + 4 + 2 + payment's)
-    if len(_KEY_END(raw)) != 14 + len(keys):
+    # every key once: the text has as many strings as the record (keys: 8 + 4 + 2 + payment's; string
+    # values: 13, and card_last4 when it is one), two quotes each
+    if raw.count('"') != 2 * (27 + len(keys) + (type(pay.get("card_last4")) is str)):
         return None
     found = _AMOUNT_TEXT(raw)
     if found is None:
