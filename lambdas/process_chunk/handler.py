@@ -183,8 +183,8 @@ def _validated(lines: Iterable[str | bytes], catalogue: CatalogueCheck, ref: str
     horizon = Horizon.of(window)
     for number, raw in enumerate(lines, start=1):
         # bytes, not characters (a UTF-8 character is up to 4 bytes); encoded only when it could be over
-        if len(raw) * 4 > MAX_TRANSACTION_BYTES and len(_bytes(raw)) > MAX_TRANSACTION_BYTES:
-            out.oversize.append((number, _bytes(raw)))  # quarantined alone after the load, never parsed
+        if len(raw) * 4 > MAX_TRANSACTION_BYTES and len(as_bytes(raw)) > MAX_TRANSACTION_BYTES:
+            out.oversize.append((number, as_bytes(raw)))  # quarantined alone after the load, never parsed
             continue
         data: Any = _UNPARSED
         if isinstance(raw, str):
@@ -217,7 +217,7 @@ def _validated(lines: Iterable[str | bytes], catalogue: CatalogueCheck, ref: str
         yield _copy_line(tx, amount, raw, ref)
 
 
-def _bytes(raw: str | bytes) -> bytes:
+def as_bytes(raw: str | bytes) -> bytes:
     return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
 
 
@@ -273,7 +273,7 @@ def _write_analytics(days: dict[str, _Day], owned: set[str], run_id: str, index:
     return stored, keys
 
 
-def _quarantine_oversize(
+def quarantine_oversize(
     oversize: list[tuple[int, bytes]], run_id: str, index: int, received: str
 ) -> list[dict[str, Any]]:
     """Each record over MAX_TRANSACTION_BYTES, kept whole in the raw bucket (rejected/, the bucket's KMS key),
@@ -318,7 +318,7 @@ def process(bucket: str, key: str, run_id: str, index: int, received_at: str | N
     owned = _store(itertools.chain((first,), copy_lines), ref) if first is not None else set()
     del body
     stored, keys = _write_analytics(out.days, owned, run_id, index)
-    out.rejected.extend(_quarantine_oversize(out.oversize, run_id, index, received))
+    out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received))
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected)
     return {
         "index": index,
