@@ -23,6 +23,7 @@ An answer that leaves bytes of the request unread closes the connection.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import threading
@@ -203,6 +204,7 @@ class ApiServer:
                 status = HTTPStatus(code)
                 sentence = {
                     400: "the request line or its headers are not HTTP/1.1",
+                    408: f"the request did not arrive within {api.read_timeout:g} seconds",
                     414: "the request line is too long",
                     431: "too many or too long header fields",
                     505: "unsupported HTTP version",
@@ -233,8 +235,11 @@ class ApiServer:
                         return
                     self._request()
                     self.wfile.flush()
-                except TimeoutError:
+                except TimeoutError:  # a request begun and not finished in time (headers): 408, then close
                     self.close_connection = True
+                    if self.raw_requestline:
+                        with contextlib.suppress(OSError):
+                            self.send_error(HTTPStatus.REQUEST_TIMEOUT)
                 except (ConnectionError, BrokenPipeError):
                     self.close_connection = True
 

@@ -443,6 +443,9 @@ def test_a_stalled_body_gets_408(stack_once: LocalStack, monkeypatch: pytest.Mon
     status, _, body = raw_http(stack, data + b'{"a": 1', half_close=False)
     answer = json.loads(body)
     assert (status, answer["error"], answer["fields"][0]["rule"]) == (408, "RequestTimeout", "http.body_incomplete")
+    # headers that never end (slowloris): 408 too, and the connection is closed
+    status, _, body = raw_http(stack, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: a", half_close=False)
+    assert (status, json.loads(body)["error"]) == (408, "RequestTimeout")
     assert time.monotonic() - started < 10
 
 
