@@ -326,7 +326,7 @@ _ENTRANCES = """\
 | `POST /transactions` (API Gateway; locally `orchestration/api.py`) | every rule, on the body | `400 {"error": "InvalidTransaction", "message", "transactionId", "fields": [{"field", "rule", "reason"}], "dead_lettered": true}`, and a dead letter (`failed_state` `ApiEntrance`) with the same fields; `body.too_large` is `413 PayloadTooLarge` (the WAF in AWS), nothing dead-lettered |
 | batch file (NDJSON lines or a JSON array under `incoming/` of the raw bucket) | every rule, on each line / array element | a dead letter per record (`failed_state` `ProcessChunk`, the field errors in its `Cause`); `body.too_large`: the record is quarantined whole under `rejected/` of the raw bucket and its dead letter points there. A BOM at the very start of the file is skipped; a file that is not JSON at all fails its run (`NotJsonFile`) and is moved aside |
 | workflow input (`ValidateTransaction`) | every rule but the byte-level ones (Step Functions hands it parsed JSON; in AWS, API Gateway's mapping collapses a duplicate key before it), the window relative to the input's `received_at` | `InvalidTransaction` caught, dead-lettered with the message (which names each field and rule code) |
-| Glue job input (the PII-free analytics copy under `transactions/dt=...` of the analytics bucket) | the rules a Spark reader can see: malformed JSON, required fields, types, enums, currency, amount sign, maximum and minor units, identifier and name lengths and characters, timestamp format and window (not before 2000, at most 24 h after `ingested_at`); not a duplicate key nor an amount sent as numeric text (Spark's reader keeps one value and reads the text as a number; the copy is written only by the pipeline, from accepted records) | a reject row (`rejects/transactions/run_id=...` of the curated bucket) whose `reject_reason` is `field: sentence [rule]` for each broken rule, never the value |
+| Glue job input (the PII-free analytics copy under `transactions/dt=...` of the analytics bucket) | the rules a Spark reader can see: malformed JSON, required fields, types, enums, currency, amount sign, maximum and minor units, identifier and name lengths and characters, timestamp format and window (not before 2000, at most 24 h after `ingested_at`); not a duplicate key nor an amount sent as numeric text (Spark's reader keeps one value and reads the text as a number; the copy is written only by the pipeline, from accepted records); a line holding an array of records is read as those records, each checked | a reject row (`rejects/transactions/run_id=...` of the curated bucket) whose `reject_reason` is `field: sentence [rule]` for each broken rule, never the value |
 
 An answer keeps the first 20 field errors of a refusal and counts the rest (`fields_omitted`): a record of
 8 KiB can break a thousand rules, and every answer, dead letter and alert stays far below SQS's and SNS's
@@ -338,12 +338,15 @@ in the OpenAPI document (`orchestration/openapi.json`): every parameter is typed
 unknown or repeated parameter, SQL text, a duplicate key or a body that is not UTF-8 JSON is
 `400 {"error", "message", "fields": [{"field", "rule", "reason"}]}`.
 
-Every HTTP answer of the local API, whatever the method, path or bytes, is JSON:
-`404 NotFound` (no such route), `405 MethodNotAllowed` with an `Allow` header (TRACE, HEAD, OPTIONS,
-CONNECT, PATCH, unknown methods), `411 LengthRequired` (a body without Content-Length),
-`400 BadRequest` (a Content-Length that is not a non-negative integer, or several that differ; chunked
-transfer encoding; a body shorter than its Content-Length), `413 PayloadTooLarge`; a credential is
-checked first on a known route (`401`, `403`), as API Gateway does.
+Every HTTP answer of the local API, whatever the method, path or bytes, is JSON, and never a 5xx for the
+client's bytes (`fields` name the `http.*` rule): `400 BadRequest` (a request line or headers that are not
+HTTP/1.1, HTTP/0.9, another HTTP version; a Content-Length that is not one non-negative integer; chunked
+transfer encoding with a Content-Length; a body shorter than its Content-Length), `404 NotFound` (no such
+path), `405 MethodNotAllowed` with an `Allow` header (TRACE, HEAD without a body, OPTIONS, PATCH, PUT,
+DELETE, unknown methods), `408 RequestTimeout` (headers or body stalled past the read timeout),
+`411 LengthRequired` (a POST without Content-Length, or chunked), `413 PayloadTooLarge`, `414` (a request
+line over 64 KiB), `431` (over 100 headers); a credential is checked first on a known route (`401`, `403`),
+as API Gateway does.
 """  # noqa: E501 - markdown table rows
 
 

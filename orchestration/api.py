@@ -60,7 +60,7 @@ READ_TIMEOUT = 10.0
 _CODES = {
     400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 408: "RequestTimeout", 411: "LengthRequired",
     413: "PayloadTooLarge", 414: "UriTooLong", 431: "HeaderFieldsTooLarge", 500: "InternalError",
-    501: "MethodNotAllowed", 503: "ServiceUnavailable", 505: "HttpVersionNotSupported",
+    501: "MethodNotAllowed", 503: "ServiceUnavailable",
 }  # fmt: skip
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -207,12 +207,14 @@ class ApiServer:
                     408: f"the request did not arrive within {api.read_timeout:g} seconds",
                     414: "the request line is too long",
                     431: "too many or too long header fields",
-                    505: "unsupported HTTP version",
+                    505: "unsupported HTTP version: send HTTP/1.1",
                 }.get(code, status.phrase)
                 self.command = getattr(self, "command", None) or ""
                 if getattr(self, "request_version", "HTTP/0.9") in ("", "HTTP/0.9"):
                     self.request_version = "HTTP/1.1"  # an answer with a status line and headers, whatever came
-                code = 405 if code == 501 else code
+                # the client's bytes never get a 5xx: an unknown method is a 405, an HTTP version other than 1.x
+                # a 400 (http.server would answer 501 and 505); anything else it raises is the client's too
+                code = {501: 405, 505: 400}.get(code, code if code < 500 else 400)
                 self._error(
                     code, _CODES.get(code, status.phrase.replace(" ", "")), sentence, ("request", "http.request")
                 )
