@@ -137,7 +137,8 @@ RULES: tuple[Rule, ...] = (
         "text.unicode",
         "every string",
         "Valid Unicode text: no lone surrogate (an unpaired \\uD800-\\uDFFF escape), no noncharacter "
-        "(U+FDD0-U+FDEF, U+xFFFE, U+xFFFF).",
+        "(U+FDD0-U+FDEF, U+xFFFE, U+xFFFF). Private-use and not yet assigned code points are allowed; nothing "
+        "is normalised (NFC or other): a name is stored as sent, trimmed.",
     ),
     # --- money -----------------------------------------------------------------------------------------
     Rule("currency.code", "item_purchased.price.currency", "An active ISO 4217 code, upper case."),
@@ -346,7 +347,7 @@ path), `405 MethodNotAllowed` with an `Allow` header (TRACE, HEAD without a body
 DELETE, unknown methods), `408 RequestTimeout` (headers or body stalled past the read timeout),
 `411 LengthRequired` (a POST without Content-Length, or chunked), `413 PayloadTooLarge`, `414` (a request
 line over 64 KiB), `431` (over 100 headers); a credential is checked first on a known route (`401`, `403`),
-as API Gateway does.
+as API Gateway does. The Content-Type header is not consulted: a body is read as UTF-8 JSON whatever it says.
 """  # noqa: E501 - markdown table rows
 
 
