@@ -53,8 +53,9 @@ redshift-sql: venv ## capture, offline, every SQL statement sent to Redshift (db
 bench: venv ## benchmarks with same-run baselines; report in .local/bench/
 	$(PY) -m benchmarks
 
-schema: venv ## re-export the committed JSON Schema from the contract
+schema: venv ## re-export what comes from the contract: the JSON Schema, docs/acceptance-rules.md, orchestration/openapi.json
 	$(PY) -m contracts.schema
+	$(PY) -m orchestration.openapi
 
 up: venv ## start the local stack and keep it up until Ctrl-C
 	$(VENV)/bin/mtx up

@@ -1,5 +1,6 @@
-"""The transaction contract: model, JSON Schema, PII tags and the strip function."""
+"""The transaction contract: model, acceptance rules, JSON Schema, PII tags and the strip function."""
 
+from contracts.acceptance import RULE_BY_CODE, RULES, Window
 from contracts.errors import FieldError, InvalidTransaction
 from contracts.pii import PII_FIELDS, strip_pii, to_analytics_record
 from contracts.transaction import CONTRACT_VERSION, MAX_TRANSACTION_BYTES, Transaction
@@ -9,9 +10,12 @@ __all__ = [
     "CONTRACT_VERSION",
     "MAX_TRANSACTION_BYTES",
     "PII_FIELDS",
+    "RULES",
+    "RULE_BY_CODE",
     "FieldError",
     "InvalidTransaction",
     "Transaction",
+    "Window",
     "parse_json",
     "strip_pii",
     "to_analytics_record",

@@ -1,4 +1,4 @@
-"""Export the committed JSON Schema: ``python -m contracts.schema`` (``make schema``)."""
+"""Export the committed JSON Schema and docs/acceptance-rules.md: ``python -m contracts.schema`` (``make schema``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from contracts.acceptance import DOC_PATH, render_markdown
 from contracts.transaction import CONTRACT_VERSION, Transaction
 
 SCHEMA_PATH = Path(__file__).with_name("transaction.schema.json")
@@ -26,6 +27,8 @@ def render() -> str:
 def main() -> None:
     SCHEMA_PATH.write_text(render())
     print(f"wrote {SCHEMA_PATH}")
+    DOC_PATH.write_text(render_markdown())
+    print(f"wrote {DOC_PATH}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts import InvalidTransaction, parse_json, validate_transaction
+from contracts import InvalidTransaction, Window, validate_transaction
+from contracts.acceptance import skew_hours
 from contracts.timestamps import now_iso
 from lambdas.common.dead_letters import dead_letter_message
 from orchestration.settings import Settings
@@ -82,9 +83,9 @@ def submit(
     producer_id: str | None = None,
 ) -> Submission:
     received_at = received_at or now_iso()
+    window = Window.at(received_at, skew_hours(settings.max_future_skew_hours))
     try:
-        data = parse_json(raw) if isinstance(raw, bytes | str) else raw
-        tx = validate_transaction(data)
+        tx = validate_transaction(raw, window=window)  # text is read by the contract's own JSON reader
     except InvalidTransaction as exc:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         dead_letter_rejection(settings, clients, text, exc, received_at, queue_url, producer_id)

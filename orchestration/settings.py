@@ -65,6 +65,8 @@ class Settings:
     dbt_target: str = "local"
     #: Origins a browser may call the analytics API from, comma-separated; empty: no cross-origin access.
     cors_allowed_origins: str = ""
+    #: How many hours after its receipt an event may be stamped (contracts/acceptance.py); empty: 24.
+    max_future_skew_hours: str = ""
 
     @property
     def allowed_origins(self) -> frozenset[str]:

@@ -37,9 +37,10 @@ from pyspark.sql import Column, DataFrame, Observation, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from contracts.currencies import ISO_4217_CODES
+from contracts import acceptance
+from contracts.currencies import ISO_4217_CODES, MINOR_UNITS
 from contracts.pii import PII_FIELDS
-from contracts.transaction import Transaction
+from contracts.transaction import MAX_AMOUNT, Transaction
 from contracts.warehouse import COLUMNS
 from glue_jobs import glue_types
 
@@ -69,8 +70,8 @@ TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX"
 CORRUPT_RECORD = "_corrupt_record"
 SOURCE_FILE = "_source_file"
 REJECT_REASON = "reject_reason"
-MALFORMED_JSON = "$: malformed JSON"
-NOT_AN_OBJECT = "$: not an object of the contract's shape"
+MALFORMED_JSON = "$: malformed JSON [json.malformed]"
+NOT_AN_OBJECT = "$: not an object of the contract's shape [json.not_object]"
 #: Decimals are read wider than the warehouse column so that a value which does not fit
 #: numeric(18,3) is rejected with a reason; reading it as decimal(18,3) would round it silently.
 READ_DECIMAL = T.DecimalType(38, 18)
@@ -232,12 +233,35 @@ def _type_name(t: T.DataType) -> str:
     return "an object" if isinstance(t, T.StructType) else t.simpleString()
 
 
-def _shown(value: Column, limit: int = 40) -> Column:
-    return F.concat(F.lit("'"), F.substring(value, 1, limit), F.lit("'"))
+def _java_class(chars: str) -> str:
+    """A character class of contracts.acceptance (Python text, ranges with ``-``) for Java's regex."""
+    return "[" + "".join("-" if c == "-" else f"\\x{{{ord(c):X}}}" for c in chars) + "]"
+
+
+#: The character rules of names, in the contract's order of precedence (contracts.acceptance.text_violation).
+_TEXT_RULES = [
+    ("text.unicode", acceptance.NOT_UNICODE_CHARS, "is not valid Unicode text"),
+    ("text.control", acceptance.CONTROL_CHARS, "holds a control character or a line separator"),
+    ("text.bidi", acceptance.BIDI_CHARS, "holds a bidirectional formatting character"),
+    ("text.invisible", acceptance.INVISIBLE_CHARS, "holds an invisible format character"),
+]
+_FORBIDDEN_TEXT = _java_class("".join(chars for _, chars, _ in _TEXT_RULES))
+#: Identifiers and names of the contract (by wire path), with their length limits.
+_IDENTIFIERS = {"transactionId", "user_id", "item_purchased.item_id"}
+_NAMES = {"game", "item_purchased.item_name"}
+_ZERO_DECIMALS = sorted(c for c, n in MINOR_UNITS.items() if n == 0)
+_THREE_DECIMALS = sorted(c for c, n in MINOR_UNITS.items() if n == 3)
 
 
 def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
     """(broken, reason) per contract rule, in schema order; ``broken`` is never null.
+
+    A reason is ``path: sentence [rule]`` with the rule codes of contracts.acceptance; it never quotes the
+    value. The rules a Spark reader can see: malformed JSON, required fields, types, enums and currency,
+    amount sign, maximum and minor units (and the warehouse column's size), identifier and name lengths and
+    characters, timestamp format and window (not before 2000, at most the default future skew after
+    ``ingested_at``). A duplicate key cannot be seen (the reader keeps one value): the analytics copy is
+    written by the pipeline's own serializer from records the contract accepted.
 
     ``parsed=True``: the rules as they stand for a row the reader parsed whole (no corrupt
     record), where no field can be unreadable: the rules that look into the raw text drop out.
@@ -256,25 +280,69 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
         raw_value = F.get_json_object(raw, f"$.{path}")
         unreadable = is_corrupt & typed.isNull() & raw_value.isNotNull()
         if not isinstance(data_type, T.StringType) and not parsed:
-            expected = F.lit(f"{path}: expected {_type_name(data_type)}, got ")
-            rule(unreadable, F.concat(expected, _shown(raw_value)))
+            code = {"item_purchased.price.amount": "amount.number", "event_timestamp": "timestamp.format"}.get(
+                path, "field.type"
+            )
+            rule(unreadable, F.lit(f"{path}: expected {_type_name(data_type)} [{code}]"))
         if path in required:
             missing = typed.isNull() if parsed else typed.isNull() & ~unreadable
-            rule(missing, F.lit(f"{path}: is required"))
-        if isinstance(data_type, T.DecimalType):
+            rule(missing, F.lit(f"{path}: is required [field.required]"))
+        if isinstance(data_type, T.DecimalType) and path != "item_purchased.price.amount":
             target = spark_type(sizes[path]) if path in sizes else data_type
             assert isinstance(target, T.DecimalType)
             too_precise = typed != F.round(typed, target.scale)
             too_large = F.abs(typed) >= F.lit(Decimal(10 ** (target.precision - target.scale)))
-            rule(too_precise, F.lit(f"{path}: more than {target.scale} decimal places"))
-            rule(too_large, F.lit(f"{path}: does not fit {target.simpleString()}"))
+            rule(too_precise, F.lit(f"{path}: more than {target.scale} decimal places [field.type]"))
+            rule(too_large, F.lit(f"{path}: does not fit {target.simpleString()} [field.type]"))
+        if isinstance(data_type, T.DecimalType) and path == "item_purchased.price.amount":
+            # the amount: the contract's rules, which also keep it within its warehouse column
+            currency = F.col("item_purchased.price.currency")
+            rule(typed <= 0, F.lit(f"{path}: must be positive [amount.positive]"))
+            rule(typed > F.lit(MAX_AMOUNT), F.lit(f"{path}: is above the {MAX_AMOUNT} limit [amount.maximum]"))
+            minor = (
+                F.when(currency.isin(*_ZERO_DECIMALS), typed != F.round(typed, 0))
+                .when(currency.isin(*_THREE_DECIMALS), typed != F.round(typed, 3))
+                .otherwise(typed != F.round(typed, 2))
+            )
+            rule(minor, F.lit(f"{path}: more decimals than the currency allows [amount.minor_units]"))
         if path in ALLOWED_VALUES:
             unknown_value = ~typed.isin(*ALLOWED_VALUES[path])
-            rule(unknown_value, F.concat(F.lit(f"{path}: unknown value "), _shown(typed)))
+            code = "currency.code" if path == "item_purchased.price.currency" else "enum.value"
+            rule(unknown_value, F.lit(f"{path}: not one of the values the contract lists [{code}]"))
         max_length = _max_length(sizes[path]) if path in sizes else None
+        if path in _IDENTIFIERS or path in _NAMES:
+            code = "id.length" if path in _IDENTIFIERS else "text.length"
+            limit = acceptance.MAX_ID_CHARS if path in _IDENTIFIERS else acceptance.MAX_NAME_CHARS
+            limit = min(limit, max_length or limit)
+            rule(
+                (F.length(typed) > limit) | (F.length(typed) < 1),
+                F.lit(f"{path}: must be 1 to {limit} characters [{code}]"),
+            )
+            max_length = None
+        if path in _IDENTIFIERS:
+            rule(
+                ~typed.rlike("^[A-Za-z0-9_.:\\-]*$"),
+                F.lit(f"{path}: may hold only ASCII letters, digits and _ . : - [id.characters]"),
+            )
+        if path in _NAMES:
+            reason = F.lit(None).cast("string")
+            for code, chars, sentence in reversed(_TEXT_RULES):  # the first rule broken wins
+                reason = F.when(typed.rlike(_java_class(chars)), F.lit(f"{path}: {sentence} [{code}]")).otherwise(
+                    reason
+                )
+            rule(typed.rlike(_FORBIDDEN_TEXT), reason)
         if max_length is not None:
             too_long = F.length(typed) > max_length
-            rule(too_long, F.lit(f"{path}: longer than {max_length} characters"))
+            rule(too_long, F.lit(f"{path}: longer than {max_length} characters [text.length]"))
+        if path == "event_timestamp":
+            earliest = F.lit(acceptance.EARLIEST_EVENT.strftime("%Y-%m-%d %H:%M:%S")).cast(T.TimestampType())
+            rule(typed < earliest, F.lit(f"{path}: is before {acceptance.EARLIEST_EVENT.date()} [timestamp.too_early]"))
+            skew = int(acceptance.DEFAULT_MAX_FUTURE_SKEW.total_seconds())
+            latest = F.col("ingested_at") + F.expr(f"INTERVAL {skew} SECONDS")
+            rule(
+                typed > latest,
+                F.lit(f"{path}: is more than {skew // 3600} hours after ingested_at [timestamp.in_future]"),
+            )
     return rules
 
 

@@ -6,7 +6,8 @@ GET /analytics/jobs/{jobId}. Every error is ``{"error": <code>, "message": <sent
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from contracts.acceptance import shown_key
+from contracts.errors import FieldError
 from contracts.timestamps import now_iso
+from contracts.validation import JsonRefused, read_json
 from lambdas.analytics_api import cache, jobs, models, operations, warehouse
 from lambdas.analytics_api.errors import (
     ApiError,
@@ -48,20 +52,27 @@ class Request:
     resource: str
     path_parameters: dict[str, str] = field(default_factory=dict)
     query: dict[str, list[str]] = field(default_factory=dict)
-    body: str | None = None
+    body: str | bytes | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Request:
-        """An API Gateway REST (proxy integration) event."""
+        """An API Gateway REST (proxy integration) event. A body API Gateway passed base64-encoded (it could
+        not treat it as text) stays bytes: the JSON reading rules refuse what is not UTF-8, by name."""
         multi = event.get("multiValueQueryStringParameters") or {}
         single = event.get("queryStringParameters") or {}
         query = {k: list(v) for k, v in multi.items()} or {k: [v] for k, v in single.items()}
+        body = event.get("body")
+        if body is not None and event.get("isBase64Encoded"):
+            try:
+                body = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                body = b"\xff"  # not base64 either: unreadable bytes, refused as not UTF-8
         return cls(
             method=str(event.get("httpMethod", "GET")).upper(),
             resource=str(event.get("resource") or event.get("path") or "/"),
             path_parameters=dict(event.get("pathParameters") or {}),
             query=query,
-            body=event.get("body"),
+            body=body,
         )
 
 
@@ -104,11 +115,11 @@ def health(settings: Settings) -> Response:
 
 # --- GET /analytics ----------------------------------------------------------------------
 def _single_values(query: dict[str, list[str]]) -> dict[str, str]:
-    repeated = sorted(k for k, v in query.items() if len(v) != 1)
+    repeated = sorted({shown_key(k) for k, v in query.items() if len(v) != 1})[:20]
     if repeated:
         raise InvalidParameters(
             f"parameter(s) given more than once: {', '.join(repeated)}",
-            parameters=[{"name": k, "reason": "given more than once"} for k in repeated],
+            **models.with_fields([models.problem(k, "parameter.repeated", "given more than once") for k in repeated]),
         )
     return {k: v[0] for k, v in query.items()}
 
@@ -141,24 +152,43 @@ def analytics(settings: Settings, query: dict[str, list[str]]) -> Response:
 
 
 # --- jobs ----------------------------------------------------------------------------------
-def submit_job(settings: Settings, body: str | None) -> Response:
-    if body is not None and len(body.encode()) > MAX_BODY:
-        raise PayloadTooLarge(f"body over {MAX_BODY} bytes")
+def _json_body(body: str | bytes | None) -> dict[str, Any]:
+    """The job request as the pipeline reads JSON (contracts.validation.read_json: UTF-8, no BOM, depth,
+    no duplicate key, exact numbers), at most MAX_BODY bytes; an object."""
     try:
-        data = json.loads(body or "")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidJson("the body is not valid JSON") from None
+        data = read_json(body or b"", max_bytes=MAX_BODY)
+    except JsonRefused as exc:
+        if any(e.rule == "body.too_large" for e in exc.errors):
+            raise PayloadTooLarge(f"body over {MAX_BODY} bytes", fields=_fields(exc.errors)) from None
+        reasons = "; ".join(str(e) for e in exc.errors)
+        raise InvalidJson(f"the body is not valid JSON: {reasons}", fields=_fields(exc.errors)) from None
     if not isinstance(data, dict):
-        raise InvalidJson('the body must be a JSON object: {"operation": ..., "parameters": {...}}')
+        raise InvalidJson(
+            'the body must be a JSON object: {"operation": ..., "parameters": {...}}',
+            fields=[{"field": "$", "rule": "json.not_object", "reason": "must be a JSON object"}],
+        )
+    return data
+
+
+def _fields(errors: list[FieldError]) -> list[dict[str, str]]:
+    return [{"field": e.field, "rule": e.rule, "reason": e.reason} for e in errors]
+
+
+def submit_job(settings: Settings, body: str | bytes | None) -> Response:
+    data = _json_body(body)
     try:
         request = models.JobRequest.model_validate(data)
     except ValidationError as exc:
         problems = [
-            {"name": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
+            models.problem(
+                ".".join(str(p) for p in e["loc"]) or "body",
+                "parameter.unknown" if e["type"] == "extra_forbidden" else "parameter.invalid",
+                "is not a field of a job request" if e["type"] == "extra_forbidden" else e["msg"],
+            )
             for e in exc.errors(include_url=False, include_input=False)
         ]
-        names = ", ".join(sorted({p["name"] for p in problems}))
-        raise InvalidParameters(f"invalid job request: {names}", parameters=problems) from None
+        names = ", ".join(sorted({p["name"] for p in problems})[:20])
+        raise InvalidParameters(f"invalid job request: {names}", **models.with_fields(problems)) from None
     models.reject_sql({"operation": request.operation, **request.parameters})
     name, params = models.parse_operation(request.operation, request.parameters)
     return 202, jobs.submit(settings, name, models.normalised(params))
@@ -174,9 +204,15 @@ def route(request: Request, settings: Settings | None = None) -> Response:
     try:
         allowed = [m for m, r in ROUTES if r == request.resource]
         if not allowed:
-            raise NotFound(f"no route {request.method} {request.resource}")
+            raise NotFound(
+                "no route at this path", fields=[{"field": "path", "rule": "http.route", "reason": "no route here"}]
+            )
         if request.method not in allowed:
-            raise MethodNotAllowed(f"{request.method} not allowed on {request.resource}", allowed=allowed)
+            raise MethodNotAllowed(
+                f"{request.method[:16]} is not allowed here",
+                fields=[{"field": "method", "rule": "http.method", "reason": "not a method of this path"}],
+                allowed=allowed,
+            )
         match (request.method, request.resource):
             case ("GET", "/health"):
                 return health(s)

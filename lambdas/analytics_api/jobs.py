@@ -68,7 +68,7 @@ def _s(item: dict[str, Any], name: str) -> str | None:
 def describe(settings: Settings, job_id: str, now: float | None = None) -> dict[str, Any]:
     """Status and result (inline) or a fresh presigned download link; JobNotFound for unknown/expired ids."""
     if not _JOB_ID.match(job_id):
-        raise JobNotFound(f"no analytics job {job_id[:64]!r}")
+        raise JobNotFound("no analytics job of that id")
     try:
         item = (
             client("dynamodb")
@@ -81,7 +81,7 @@ def describe(settings: Settings, job_id: str, now: float | None = None) -> dict[
     now = time.time() if now is None else now
     # a record without operation was not written by the API (e.g. an execution started by hand): not a job
     if not item or "operation" not in item or int(item.get("expires_at", {}).get("N", "0") or 0) <= now:
-        raise JobNotFound(f"no analytics job {job_id!r}")
+        raise JobNotFound("no analytics job of that id")
     body: dict[str, Any] = {
         "job_id": job_id,
         "status": _s(item, "status") or "PENDING",

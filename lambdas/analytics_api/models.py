@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contracts.acceptance import shown_key
+from contracts.errors import MAX_FIELD_ERRORS
 from lambdas.analytics_api.errors import InvalidParameters, SqlNotAllowed, UnknownOperation
 
 
@@ -118,17 +120,46 @@ def looks_like_sql(value: Any) -> bool:
     return False
 
 
+def problem(name: str, rule: str, reason: str) -> dict[str, str]:
+    """One parameter at fault: its name as it may be shown (a plain name, else ``*``), the rule, a sentence."""
+    return {"name": shown_key(name), "field": shown_key(name), "rule": rule, "reason": reason}
+
+
+def with_fields(problems: list[dict[str, str]]) -> dict[str, Any]:
+    """The error details: ``parameters`` (name, reason; as before) and ``fields`` (field, rule, reason), the
+    first MAX_FIELD_ERRORS of them."""
+    problems = problems[:MAX_FIELD_ERRORS]
+    return {
+        "parameters": [{"name": p["name"], "reason": p["reason"]} for p in problems],
+        "fields": [{"field": p["field"], "rule": p["rule"], "reason": p["reason"]} for p in problems],
+    }
+
+
 def reject_sql(values: dict[str, Any]) -> None:
     """400 for any request carrying SQL: a sql/query parameter, or SQL keywords in names or values."""
-    named = sorted(k for k in values if str(k).lower() in SQL_PARAMETER_NAMES)
+    named = sorted({shown_key(str(k)) for k in values if str(k).lower() in SQL_PARAMETER_NAMES})[:MAX_FIELD_ERRORS]
     if named:
         raise SqlNotAllowed(
             f"SQL is not accepted: parameter(s) {', '.join(named)} are not allowed; use a named operation",
-            parameters=named,
+            **_sql_fields(named),
         )
-    bad = sorted(str(k) for k, v in values.items() if looks_like_sql(k) or looks_like_sql(v))
+    bad = sorted({shown_key(str(k)) for k, v in values.items() if looks_like_sql(k) or looks_like_sql(v)})
+    bad = bad[:MAX_FIELD_ERRORS]
     if bad:
-        raise SqlNotAllowed(f"SQL is not accepted: parameter(s) {', '.join(bad)} carry SQL text", parameters=bad)
+        raise SqlNotAllowed(f"SQL is not accepted: parameter(s) {', '.join(bad)} carry SQL text", **_sql_fields(bad))
+
+
+def _sql_fields(names: list[str]) -> dict[str, Any]:
+    reason = "SQL is not accepted; use a named operation"
+    return {"parameters": names, "fields": [{"field": n, "rule": "parameter.sql", "reason": reason} for n in names]}
+
+
+def _rule_of(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "parameter.unknown"
+    if not err["loc"]:  # a rule between parameters (a model validator)
+        return "parameter.inconsistent"
+    return "parameter.invalid"
 
 
 def parse_operation(operation: Any, raw: dict[str, Any]) -> tuple[str, Params]:
@@ -136,13 +167,14 @@ def parse_operation(operation: Any, raw: dict[str, Any]) -> tuple[str, Params]:
     if not isinstance(operation, str) or not operation:
         raise InvalidParameters(
             "parameter operation is required: one of " + ", ".join(OPERATIONS),
-            parameters=[{"name": "operation", "reason": "required"}],
+            **with_fields([problem("operation", "operation.required", "required")]),
             valid_operations=list(OPERATIONS),
         )
     model = OPERATIONS.get(operation)
     if model is None:
         raise UnknownOperation(
-            f"unknown operation {operation[:64]!r}: valid operations are {', '.join(OPERATIONS)}",
+            f"unknown operation: valid operations are {', '.join(OPERATIONS)}",
+            fields=[{"field": "operation", "rule": "operation.unknown", "reason": "not a named operation"}],
             valid_operations=list(OPERATIONS),
         )
     try:
@@ -151,10 +183,11 @@ def parse_operation(operation: Any, raw: dict[str, Any]) -> tuple[str, Params]:
         problems = []
         for err in exc.errors(include_url=False, include_input=False):
             name = ".".join(str(p) for p in err["loc"]) or "parameters"
-            problems.append({"name": name, "reason": err["msg"]})
-        names = sorted({p["name"] for p in problems})
+            reason = "is not a parameter of this operation" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(problem(name, _rule_of(err), reason.removeprefix("Value error, ")))
+        names = sorted({p["name"] for p in problems})[:MAX_FIELD_ERRORS]
         raise InvalidParameters(
-            f"invalid parameter(s) for {operation}: {', '.join(names)}", parameters=problems
+            f"invalid parameter(s) for {operation}: {', '.join(names)}", **with_fields(problems)
         ) from None
 
 

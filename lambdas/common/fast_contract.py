@@ -14,14 +14,22 @@ What "the common shape" is (each a subset of what the contract accepts):
 
 * exactly the contract's wire keys (aliases), no more, none missing (``card_last4``
   may be absent or ``null``), every value of the JSON type the contract reads;
+* no key twice in any object: the JSON text holds exactly as many strings as the parsed
+  record (every decoded string is free of ``"``, so each ``"`` of the text delimits a
+  string: the text has ``2 x (keys + string values)`` of them, and a duplicated key, whatever
+  its value, adds at least two);
 * identifiers ``[A-Za-z0-9_.:-]{1,64}``; names of 1..120 characters with no
-  whitespace at either end (so the contract's strip is a no-op); enum values as
-  the contract spells them; an ISO 4217 currency;
-* an amount that is a JSON int or float, read as ``Decimal(repr(float))`` as the
-  contract does, positive, at most ``MAX_AMOUNT``, within the currency's minor units;
+  whitespace at either end (so the contract's strip is a no-op), no character the
+  contract forbids in text and no ``"``; enum values as the contract spells them;
+  an ISO 4217 currency;
+* an amount that is a JSON int or float whose *text* (found by the key, unambiguous
+  after the rules above) is at most ``MAX_NUMBER_CHARS`` characters, read exactly as
+  ``Decimal(text)`` as the contract's parser reads it, positive, at most
+  ``MAX_AMOUNT``, within the currency's minor units;
 * ``card_last4`` four ASCII digits exactly for card methods, absent/null otherwise;
 * ``event_timestamp`` as ``YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z`` (UTC), a real calendar
-  date-time, not before ``EARLIEST_EVENT``;
+  date-time, not before ``EARLIEST_EVENT`` and, to the second, before the latest time
+  of the chunk's window (:class:`Horizon`);
 * ``client_ip`` normalised by the contract's own ``_ip`` function.
 
 The rules are the contract's, re-stated; they are pinned to the contract by
@@ -44,7 +52,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+import contracts.acceptance as _acceptance
 import contracts.transaction as _contract
+from contracts.acceptance import FORBIDDEN_TEXT, MAX_NUMBER_CHARS, Window
 from contracts.currencies import ISO_4217_CODES, MINOR_UNITS
 from contracts.transaction import (
     CARD_METHODS,
@@ -164,14 +174,31 @@ _REGIONS = frozenset(e.value for e in ServerRegion)
 _CURRENCIES = ISO_4217_CODES
 
 
+_FORBIDDEN = FORBIDDEN_TEXT.search
+#: The amount's number, by its key (unique and unambiguous once the string count is checked).
+_AMOUNT_TEXT = re.compile(r'"amount"[ \t\n\r]*:[ \t\n\r]*(-?[0-9][0-9.eE+\-]*)').search
+
+
+class Horizon(NamedTuple):
+    """The latest event time a chunk's window accepts, as ``YYYY-MM-DDTHH:MM:SS`` text (UTC)."""
+
+    latest: str
+
+    @classmethod
+    def of(cls, window: Window) -> Horizon:
+        return cls(window.latest.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+
+
 def _name(value: Any) -> bool:
-    """A ``Name`` the contract accepts unchanged: 1..120 characters, nothing for its strip to remove."""
+    """A ``Name`` the contract accepts unchanged: 1..120 characters, nothing for its strip to remove,
+    no character it forbids, and no ``"`` (so the key count below holds)."""
     return (
         type(value) is str and 0 < len(value) <= 120 and not value[0].isspace() and not value[-1].isspace()
+        and '"' not in value and ((value.isascii() and value.isprintable()) or not _FORBIDDEN(value))
     )  # fmt: skip
 
 
-def _accept(d: Any) -> Accepted | None:
+def _accept(d: Any, raw: str, horizon: Horizon) -> Accepted | None:
     if type(d) is not dict or d.keys() != _TOP_KEYS:
         return None
     tx_id = d["transactionId"]
@@ -197,11 +224,27 @@ def _accept(d: Any) -> Accepted | None:
     if type(currency) is not str or currency not in _CURRENCIES:
         return None
     kind = type(raw_amount)
-    if kind is float:
-        amount = Decimal(repr(raw_amount))  # as the contract's before-validator reads a float
-    elif kind is int:
-        amount = Decimal(raw_amount)
-    else:
+    if kind is not float and kind is not int:
+        return None
+    pay = d["payment_details"]
+    if type(pay) is not dict:
+        return None
+    keys = pay.keys()
+    if keys != _PAY_KEYS and keys != _PAY_KEYS_CARD:
+        return None
+    # every key once: the text has as many strings as the record (keys: 8 + 4 + 2 + payment's; string
+    # values: 13, and card_last4 when it is one), two quotes each
+    if raw.count('"') != 2 * (27 + len(keys) + (type(pay.get("card_last4")) is str)):
+        return None
+    found = _AMOUNT_TEXT(raw)
+    if found is None:
+        return None
+    text = found.group(1)
+    if len(text) > MAX_NUMBER_CHARS:
+        return None
+    try:
+        amount = Decimal(text)  # exactly as written, as the contract's parser reads it
+    except InvalidOperation:
         return None
     if not amount.is_finite() or amount <= 0 or amount > _MAX_AMOUNT:
         return None
@@ -212,12 +255,6 @@ def _accept(d: Any) -> Accepted | None:
                 return None
         except InvalidOperation:
             return None
-    pay = d["payment_details"]
-    if type(pay) is not dict:
-        return None
-    keys = pay.keys()
-    if keys != _PAY_KEYS and keys != _PAY_KEYS_CARD:
-        return None
     method = pay["payment_method"]
     status = pay["transaction_status"]
     gateway = pay["gateway"]
@@ -235,7 +272,7 @@ def _accept(d: Any) -> Accepted | None:
     if type(ts) is not str:
         return None
     m = _TIMESTAMP(ts)
-    if m is None or ts[:19] < _EARLIEST:
+    if m is None or ts[:19] < _EARLIEST or ts[:19] >= horizon.latest:
         return None
     try:
         _from_iso(ts)  # a real calendar date and time of day
@@ -300,27 +337,34 @@ def wire_in_place(data: dict[str, Any], accepted: Accepted) -> dict[str, Any]:
 
 #: Everything the rules above re-state. A change to any of it changes the fingerprint.
 _PINNED_OBJECTS: tuple[Any, ...] = (
-    Price._iso_4217, Price._no_bool_or_float_text, Price._amount_rules, _contract._last4,
-    PaymentDetails._card_needs_last4, _contract._date_time_text, _contract._utc, _contract._ip,
-    _contract._money_out,
+    Price._iso_4217, _contract._number_in, Price._amount_rules, PaymentDetails._last4, _contract._identifier,
+    _contract._name, _contract._date_time_text, _contract._utc, _contract._ip, _contract._money_out,
+    _acceptance.text_violation, _acceptance.Window,
 )  # fmt: skip
+
+
+def _stable(value: Any) -> str:
+    """A config value as text that does not change between processes (a function: its source)."""
+    return inspect.getsource(value) if callable(value) else str(value)
 
 
 def contract_fingerprint() -> str:
     h = hashlib.sha256()
     for model in (Transaction, ItemPurchased, Price, PaymentDetails):
         h.update(json.dumps(model.model_json_schema(by_alias=True), sort_keys=True).encode())
-        h.update(json.dumps(model.model_config, sort_keys=True, default=str).encode())
+        h.update(json.dumps(model.model_config, sort_keys=True, default=_stable).encode())
     for obj in _PINNED_OBJECTS:
         h.update(inspect.getsource(getattr(obj, "__func__", obj)).encode())
     h.update(inspect.getsource(_contract).split("UtcDatetime = ", 1)[1].split("\n\n", 1)[0].encode())
     h.update(repr((MAX_AMOUNT, EARLIEST_EVENT, sorted(MINOR_UNITS.items()), sorted(ISO_4217_CODES))).encode())
-    h.update(_contract._CANONICAL_IPV4.pattern.encode())
+    h.update(repr((_acceptance.MAX_ID_CHARS, _acceptance.MAX_NAME_CHARS, _acceptance.MAX_NUMBER_CHARS)).encode())
+    for pattern in (_contract._CANONICAL_IPV4, FORBIDDEN_TEXT, _acceptance.IDENTIFIER, _acceptance.TIMESTAMP_TEXT):
+        h.update(repr((pattern.pattern, pattern.flags)).encode())
     return h.hexdigest()
 
 
 #: The contract the rules above were checked against (tests/unit/test_fast_contract.py).
-CONTRACT_FINGERPRINT = "91e73ebd321d3a4b8701b070550fe60393c39a3dc8d135347a76a041c29d6f10"
+CONTRACT_FINGERPRINT = "7f623c79c34ce2a1ce52fd80b2d1d40852a43d16779bc0055f7f9a332d2ddc0f"
 
 
 def _enabled() -> bool:
@@ -337,6 +381,8 @@ def _enabled() -> bool:
 ENABLED = _enabled()
 
 
-def accept(data: Any) -> Accepted | None:
-    """The record's values if the contract certainly accepts it as they are, else ``None`` (ask the contract)."""
-    return _accept(data) if ENABLED else None
+def accept(data: Any, raw: str, horizon: Horizon) -> Accepted | None:
+    """The record's values if the contract certainly accepts it as they are, else ``None`` (ask the contract).
+
+    ``data``: the record as orjson parsed ``raw``, its text; ``horizon``: the window's latest event time."""
+    return _accept(data, raw, horizon) if ENABLED else None

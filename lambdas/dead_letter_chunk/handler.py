@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts import InvalidTransaction, validate_transaction
+from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, validate_transaction
 from contracts.timestamps import now_iso
 from lambdas.check_item.handler import check_transaction
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
 from lambdas.common.errors import PipelineError, cause_message, stable_errors
 from lambdas.common.logging import get_logger
-from lambdas.process_chunk.handler import chunk_lines, load_catalogue, undo_chunk
+from lambdas.process_chunk.handler import as_bytes, chunk_lines, load_catalogue, quarantine_oversize, undo_chunk
 from orchestration.settings import get_settings
 
 logger = get_logger("dead-letter-chunk")
@@ -29,12 +29,17 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
     body = client("s3").get_object(Bucket=chunk["bucket"], Key=chunk["key"])["Body"].read()
     catalogue = load_catalogue()
     messages = []
-    for raw in chunk_lines(body):  # the records exactly as ProcessChunk reads them
+    oversize: list[tuple[int, bytes]] = []
+    for number, raw in enumerate(chunk_lines(body), start=1):  # the records exactly as ProcessChunk reads them
+        if len(raw) * 4 > MAX_TRANSACTION_BYTES and len(as_bytes(raw)) > MAX_TRANSACTION_BYTES:
+            oversize.append((number, as_bytes(raw)))  # quarantined whole, as ProcessChunk does: no dead letter
+            continue  # can hold it (SQS takes 256 KB)
         try:
             tx = validate_transaction(raw)
         except InvalidTransaction as exc:
-            messages.append(dead_letter_message(raw, exc.transaction_id, "InvalidTransaction", str(exc), received,
-                                                "ProcessChunk"))  # fmt: skip
+            shown = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            messages.append(dead_letter_message(shown, exc.transaction_id, "InvalidTransaction", str(exc), received,
+                                                "ProcessChunk", detail={"fields": exc.fields()}))  # fmt: skip
             continue
         try:
             check_transaction(catalogue.get(tx.item_purchased.item_id), tx)
@@ -45,6 +50,7 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
         messages.append(dead_letter_message(tx.to_json_dict(), tx.transaction_id, name,
                                             f"chunk {chunk['index']} of run {run_id}: {reason}", received,
                                             "ProcessChunk"))  # fmt: skip
+    messages += quarantine_oversize(oversize, run_id, int(chunk["index"]), received)
     sent = send_batch(queue_url(get_settings().dead_letter_queue_name), messages)
     return {"index": chunk["index"], "records": len(messages), "stored": 0, "duplicates": 0, "dead_lettered": sent,
             "failed": 1, "rows_removed": undone, "error": name}  # fmt: skip

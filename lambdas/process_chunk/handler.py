@@ -23,6 +23,7 @@ streams into COPY; the catalogue verdict of a purchase is computed once per chun
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import itertools
@@ -33,7 +34,8 @@ from typing import Any
 import orjson
 import psycopg
 
-from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, strip_pii, validate_transaction
+from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, Window, strip_pii, validate_transaction
+from contracts.acceptance import skew_hours
 from contracts.timestamps import utc_iso
 from lambdas.check_item.handler import check_purchase
 from lambdas.common import local_workers
@@ -41,7 +43,7 @@ from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
 from lambdas.common.errors import PipelineError, StorageUnavailable, stable_errors
-from lambdas.common.fast_contract import Accepted, accept, from_transaction, wire_in_place
+from lambdas.common.fast_contract import Accepted, Horizon, accept, from_transaction, wire_in_place
 from lambdas.common.logging import get_logger
 from lambdas.store_compliance.handler import ensure_schema
 from orchestration.settings import get_settings
@@ -76,15 +78,20 @@ def _text(value: str) -> str:
     return value.translate(_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) else value
 
 
-def chunk_lines(body: bytes) -> Iterator[str]:
+def chunk_lines(body: bytes) -> Iterator[str | bytes]:
     """The records of a chunk object: one a line (SplitFile writes them so), blank lines skipped.
 
     Lines end at ``\n`` only, as SplitFile split them: a record may hold U+2028 or U+0085 in a string,
-    which ``str.splitlines`` would take for line ends."""
+    which ``str.splitlines`` would take for line ends. A line that is not UTF-8 stays bytes: the
+    contract refuses it by name (``body.not_utf8``), never reads it with replacement characters."""
     for raw in io.BytesIO(body):
-        line = raw.decode("utf-8", "replace").rstrip("\n")
-        if line.strip():
-            yield line
+        data = raw.rstrip(b"\n")
+        if not data.strip():
+            continue
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError:
+            yield data
 
 
 def _copy_line(tx: Accepted, amount: str, raw: str, ref: str) -> str:
@@ -158,7 +165,7 @@ class _Outcome:
     valid: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     in_chunk_duplicates: int = 0
-    oversize: list[tuple[int, str]] = field(default_factory=list)  # (record number in the chunk, the record)
+    oversize: list[tuple[int, bytes]] = field(default_factory=list)  # (record number in the chunk, the record)
 
     def keep(self, transaction_id: str, day: str, line: bytes) -> None:
         found = self.days.get(day)
@@ -168,29 +175,33 @@ class _Outcome:
         self.valid += 1
 
 
-def _validated(lines: Iterable[str], catalogue: CatalogueCheck, ref: str, received: str, ingested: str,
-               out: _Outcome) -> Iterator[str]:  # fmt: skip
+def _validated(lines: Iterable[str | bytes], catalogue: CatalogueCheck, ref: str, received: str, ingested: str,
+               out: _Outcome, window: Window) -> Iterator[str]:  # fmt: skip
     """The COPY line of every valid record, first time its id is seen; rejects and the rest go to ``out``."""
     seen: set[str] = set()
     loads = orjson.loads
+    horizon = Horizon.of(window)
     for number, raw in enumerate(lines, start=1):
         # bytes, not characters (a UTF-8 character is up to 4 bytes); encoded only when it could be over
-        if len(raw) * 4 > MAX_TRANSACTION_BYTES and len(raw.encode()) > MAX_TRANSACTION_BYTES:
-            out.oversize.append((number, raw))  # quarantined alone after the load, never parsed
+        if len(raw) * 4 > MAX_TRANSACTION_BYTES and len(as_bytes(raw)) > MAX_TRANSACTION_BYTES:
+            out.oversize.append((number, as_bytes(raw)))  # quarantined alone after the load, never parsed
             continue
-        try:
-            data = loads(raw)
-        except orjson.JSONDecodeError:
-            data = _UNPARSED
-        tx = accept(data) if data is not _UNPARSED else None
+        data: Any = _UNPARSED
+        if isinstance(raw, str):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                data = loads(raw)
+        tx = accept(data, raw, horizon) if data is not _UNPARSED and isinstance(raw, str) else None
         fast = tx is not None
         if tx is None:  # not the common shape: the contract decides, and words any rejection
             try:
-                tx = from_transaction(validate_transaction(raw))
+                tx = from_transaction(validate_transaction(raw, window=window))
             except InvalidTransaction as exc:
-                out.rejected.append(dead_letter_message(raw, exc.transaction_id, "InvalidTransaction", str(exc),
-                                                        received, "ProcessChunk"))  # fmt: skip
+                shown = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")  # as received, readable
+                fields = {"fields": exc.fields()}
+                out.rejected.append(dead_letter_message(shown, exc.transaction_id, "InvalidTransaction", str(exc),
+                                                        received, "ProcessChunk", detail=fields))  # fmt: skip
                 continue
+        assert isinstance(raw, str)  # the contract accepted it: it is text
         amount = str(tx.amount)
         rejection = catalogue.rejection(tx, amount)
         if rejection is not None:
@@ -204,6 +215,10 @@ def _validated(lines: Iterable[str], catalogue: CatalogueCheck, ref: str, receiv
         seen.add(tx.transaction_id)
         out.keep(tx.transaction_id, tx.event_date, analytics_line(tx, ingested, data if fast else None))
         yield _copy_line(tx, amount, raw, ref)
+
+
+def as_bytes(raw: str | bytes) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
 
 
 def _store(copy_lines: Iterable[str], ref: str) -> set[str]:
@@ -258,8 +273,8 @@ def _write_analytics(days: dict[str, _Day], owned: set[str], run_id: str, index:
     return stored, keys
 
 
-def _quarantine_oversize(
-    oversize: list[tuple[int, str]], run_id: str, index: int, received: str
+def quarantine_oversize(
+    oversize: list[tuple[int, bytes]], run_id: str, index: int, received: str
 ) -> list[dict[str, Any]]:
     """Each record over MAX_TRANSACTION_BYTES, kept whole in the raw bucket (rejected/, the bucket's KMS key),
     and its dead letter: where it is, its place in the chunk and the rule, never its content (it may be
@@ -268,7 +283,7 @@ def _quarantine_oversize(
     letters = []
     for number, raw in oversize:
         key = f"rejected/{run_id}/chunk-{index:05d}-record-{number}.json"
-        body = raw.encode()
+        body = raw
         client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
         size = len(body)
         reason = (
@@ -276,7 +291,15 @@ def _quarantine_oversize(
             f" transaction; kept whole at s3://{bucket}/{key}"
         )
         pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": size, "chunk": index, "record": number}
-        letters.append(dead_letter_message(pointer, None, "InvalidTransaction", reason, received, "ProcessChunk"))
+        fields = [
+            {
+                "field": "$",
+                "rule": "body.too_large",
+                "reason": f"a transaction is at most {MAX_TRANSACTION_BYTES} bytes",
+            }
+        ]
+        letters.append(dead_letter_message(pointer, None, "InvalidTransaction", reason + " [body.too_large]", received,
+                                           "ProcessChunk", detail={"fields": fields}))  # fmt: skip
     return letters
 
 
@@ -289,12 +312,13 @@ def process(bucket: str, key: str, run_id: str, index: int, received_at: str | N
     ref = chunk_ref(run_id, index)
     out = _Outcome()
     # one pass: each record is validated as it streams into COPY (the chunk is never held twice)
-    copy_lines = _validated(chunk_lines(body), catalogue, ref, received, ingested, out)
+    window = Window.at(ingested_at, skew_hours(settings.max_future_skew_hours))
+    copy_lines = _validated(chunk_lines(body), catalogue, ref, received, ingested, out, window)
     first = next(copy_lines, None)
     owned = _store(itertools.chain((first,), copy_lines), ref) if first is not None else set()
     del body
     stored, keys = _write_analytics(out.days, owned, run_id, index)
-    out.rejected.extend(_quarantine_oversize(out.oversize, run_id, index, received))
+    out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received))
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected)
     return {
         "index": index,

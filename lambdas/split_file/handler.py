@@ -31,41 +31,106 @@ class NotJsonFile(PipelineError):
     pass
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def _text_stream(body: Any) -> io.BufferedReader:
+    """The file's bytes, gunzipped if it is gzip, without a UTF-8 byte order mark at its very start (a file
+    marker that Windows tools write, not part of the first record; a BOM anywhere else is refused by the
+    contract in the record that holds it)."""
     raw = io.BufferedReader(body, buffer_size=_READ)
     if raw.peek(2)[:2] == b"\x1f\x8b":
         gz: Any = gzip.GzipFile(fileobj=raw)
-        return io.BufferedReader(gz, buffer_size=_READ)
+        raw = io.BufferedReader(gz, buffer_size=_READ)
+    if raw.peek(3)[:3] == _BOM:
+        raw.read(3)
     return raw
 
 
 def _first_char(stream: io.BufferedReader) -> str:
-    head = stream.peek(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = stream.peek(4096).lstrip(b" \t\r\n")
     return head[:1].decode("latin-1") if head else ""
 
 
+#: The longest line or array element SplitFile carries whole. A record is at most MAX_TRANSACTION_BYTES
+#: (ProcessChunk quarantines a longer one, kept whole up to this size); a longer NDJSON line is cut here
+#: (its first MAX_LINE bytes are quarantined, the rest skipped to the next line), so that one endless line
+#: (a gzip bomb of one line) cannot exhaust the function's memory; an array element longer than this
+#: fails the file's run (NotJsonFile): its end cannot be found without holding it.
+MAX_LINE = 1 << 20
+
+
 def _ndjson_lines(stream: io.BufferedReader) -> Iterator[bytes]:
-    """Lines as bytes, as they are (ProcessChunk decodes them once; invalid UTF-8 is replaced there)."""
-    for raw in stream:
+    """Lines as bytes, as they are (ProcessChunk decodes them once and refuses one that is not UTF-8)."""
+    while raw := stream.readline(MAX_LINE):
+        if len(raw) == MAX_LINE and not raw.endswith(b"\n"):  # an endless line: cut, the rest skipped
+            while (rest := stream.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
         line = raw.strip()
         if line:
             yield line
 
 
+def _element_end(text: str, pos: int) -> int | None:
+    """Where the array element starting at ``pos`` ends (the index of the ``,`` or ``]`` after it), found
+    without parsing: strings skipped, brackets counted. None when the text ends first. Used only for an
+    element the JSON decoder could not read (malformed, too deep, a number too long), so that it is passed
+    on alone, to be refused alone, and the elements after it are kept."""
+    depth = 0
+    in_string = escaped = False
+    for i in range(pos, len(text)):
+        c = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            if depth == 0:
+                return i
+            depth -= 1
+        elif c == "," and depth == 0:
+            return i
+    return None
+
+
+def _line(text: str, parsed: bool) -> bytes:
+    """An element's own text as one NDJSON line, its original bytes (a byte that was not UTF-8 included).
+
+    A parsed element has line breaks only between tokens (the decoder refuses them in strings): they
+    become spaces. An unparsed one keeps them out of the line as NULs, which no JSON text may hold, so
+    it stays refused."""
+    text = text.strip(" \t\r\n")
+    text = text.replace("\r", " ").replace("\n", " ") if parsed else text.replace("\r", "\0").replace("\n", "\0")
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
-    """Elements of a top-level JSON array, one at a time, re-serialised compactly."""
+    """Elements of a top-level JSON array, one at a time, each as its own text (never re-serialised: a
+    duplicate key, a number's digits and a byte that is not UTF-8 reach the contract as they were sent)."""
     decoder = json.JSONDecoder()
-    reader = codecs.getincrementaldecoder("utf-8")("replace")
+    reader = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     buf = ""
     pos = 0
     started = False
     eof = False
+
+    def more() -> None:
+        nonlocal buf, pos, eof
+        data = stream.read(_READ)
+        eof = not data
+        buf = buf[pos:] + reader.decode(data, final=eof)
+        pos = 0
+
     while True:
         if not eof and len(buf) - pos < _READ:
-            data = stream.read(_READ)
-            eof = not data
-            buf = buf[pos:] + reader.decode(data, final=eof)
-            pos = 0
+            more()
         while pos < len(buf) and buf[pos] in " \t\r\n,":
             pos += 1
         if not started:
@@ -85,17 +150,20 @@ def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
                 raise NotJsonFile(f"s3 object {key}: the JSON array is not closed")
             continue
         try:
-            value, end = decoder.raw_decode(buf, pos)
-        except json.JSONDecodeError as exc:
-            if eof:
-                raise NotJsonFile(f"s3 object {key}: invalid JSON array at element: {exc.msg}") from None
-            data = stream.read(_READ)
-            eof = not data
-            buf = buf[pos:] + reader.decode(data, final=eof)
-            pos = 0
-            continue
+            _, end = decoder.raw_decode(buf, pos)
+            parsed = True
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            found = _element_end(buf, pos)
+            if found is None:
+                if eof:
+                    raise NotJsonFile(f"s3 object {key}: the JSON array is not closed") from None
+                if len(buf) - pos > MAX_LINE:
+                    raise NotJsonFile(f"s3 object {key}: an array element is over {MAX_LINE} bytes") from None
+                more()  # the element goes on past the buffer
+                continue
+            end, parsed = found, False
+        yield _line(buf[pos:end], parsed)
         pos = end
-        yield json.dumps(value, separators=(",", ":")).encode()
 
 
 def records(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
@@ -138,7 +206,7 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS
             if len(lines) >= chunk_records:
                 flush()
         flush()
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError) as exc:
         raise NotJsonFile(f"s3 object {key}: unreadable ({type(exc).__name__})") from None
     if total == 0:
         raise NotJsonFile(f"s3 object {key}: no records")

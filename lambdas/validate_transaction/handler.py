@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts import validate_transaction
+from contracts import Window, validate_transaction
+from contracts.acceptance import skew_hours
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
+from orchestration.settings import get_settings
 
 logger = get_logger("validate-transaction")
 
 
+def _window(received_at: Any) -> Window:
+    """The event times accepted: relative to when the entrance received the transaction (so a redrive
+    judges it as it was judged then), with the configured future skew."""
+    skew = skew_hours(get_settings().max_future_skew_hours)
+    try:
+        return Window.at(received_at if isinstance(received_at, str) else None, skew)
+    except ValueError:  # not an ISO time: now
+        return Window.at(None, skew)
+
+
 def validate(event: dict[str, Any]) -> dict[str, Any]:
-    tx = validate_transaction(event.get("transaction"))
+    tx = validate_transaction(event.get("transaction"), window=_window(event.get("received_at")))
     return {
         "transaction": tx.to_json_dict(),
         "transaction_id": tx.transaction_id,

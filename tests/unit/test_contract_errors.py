@@ -93,95 +93,117 @@ def test_seed_payload_round_trips_through_the_wire_form() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "field", "words"),
+    ("raw", "field", "words", "rule"),
     [
-        pytest.param(SEED_000_TEXT[:-40], "$", "malformed JSON", id="malformed_json-truncated"),
-        pytest.param("{'transactionId': '1'}", "$", "malformed JSON", id="malformed_json-single-quotes"),
-        pytest.param("[1, 2]", "$", "must be a JSON object", id="not-an-object"),
-        pytest.param(changed("user_id", ...), "user_id", "is required", id="missing_field-user_id"),
+        pytest.param(SEED_000_TEXT[:-40], "$", "malformed JSON", "json.malformed", id="malformed_json-truncated"),
+        pytest.param(
+            "{'transactionId': '1'}", "$", "malformed JSON", "json.malformed", id="malformed_json-single-quotes"
+        ),
+        pytest.param("[1, 2]", "$", "must be a JSON object", "json.not_object", id="not-an-object"),
+        pytest.param(changed("user_id", ...), "user_id", "is required", "field.required", id="missing_field-user_id"),
         pytest.param(
             changed("item_purchased.price.currency", ...),
             "item_purchased.price.currency",
             "is required",
+            "field.required",
             id="missing_field-currency",
         ),
         pytest.param(
             changed("payment_details.gateway", ...),
             "payment_details.gateway",
             "is required",
+            "field.required",
             id="missing-gateway",
         ),
         pytest.param(
             changed("item_purchased.price.amount", "ten"),
             "item_purchased.price.amount",
-            "valid decimal",
+            "JSON number",
+            "amount.number",
             id="mistyped_field-amount-text",
         ),
-        pytest.param(changed("user_id", 987654321), "user_id", "valid string", id="mistyped_field-user_id-number"),
+        pytest.param(
+            changed("user_id", 987654321), "user_id", "valid string", "field.type", id="mistyped_field-user_id-number"
+        ),
         pytest.param(
             changed("item_purchased", [seed()["item_purchased"]]),
             "item_purchased",
             "valid dictionary",
+            "field.type",
             id="mistyped_field-item_purchased-list",
         ),
         pytest.param(
             changed("item_purchased.price.amount", True),
             "item_purchased.price.amount",
-            "not a boolean",
+            "a boolean",
+            "amount.number",
             id="mistyped_field-amount-bool",
         ),
         pytest.param(
             changed("item_purchased.price.amount", -10),
             "item_purchased.price.amount",
             "must be positive",
+            "amount.positive",
             id="negative_amount",
         ),
         pytest.param(
             changed("item_purchased.price.amount", 0),
             "item_purchased.price.amount",
             "must be positive",
+            "amount.positive",
             id="zero",
         ),
         pytest.param(
             changed("item_purchased.price.amount", 10**12),
             "item_purchased.price.amount",
             "above the",
+            "amount.maximum",
             id="absurd_amount",
         ),
         pytest.param(
             changed("item_purchased.price.currency", "XYZ"),
             "item_purchased.price.currency",
             "not an ISO 4217 currency code",
+            "currency.code",
             id="unknown_currency",
         ),
         pytest.param(
             changed("item_purchased.price.currency", "usd"),
             "item_purchased.price.currency",
             "not an ISO 4217 currency code",
+            "currency.code",
             id="unknown_currency-lower-case",
         ),
         pytest.param(
             changed("item_purchased.item_type", "mount"),
             "item_purchased.item_type",
             "Input should be",
+            "enum.value",
             id="enum",
         ),
-        pytest.param(changed("client_ip", "999.1.1.1"), "client_ip", "not an IPv4 or IPv6 address", id="ip"),
-        pytest.param(changed("client_ip", "fe80::1%eth0"), "client_ip", "zone id", id="ip-zone-id"),
         pytest.param(
-            changed("client_ip", "fe80::1%" + "\t\\\n" + "x" * 200_000), "client_ip", "zone id", id="ip-zone-id-hostile"
+            changed("client_ip", "999.1.1.1"), "client_ip", "not an IPv4 or IPv6 address", "ip.format", id="ip"
+        ),
+        pytest.param(changed("client_ip", "fe80::1%eth0"), "client_ip", "zone id", "ip.zone_id", id="ip-zone-id"),
+        pytest.param(
+            changed("client_ip", "fe80::1%" + "\t\\\n" + "x" * 200_000),
+            "client_ip",
+            "zone id",
+            "ip.zone_id",
+            id="ip-zone-id-hostile",
         ),
         pytest.param(
             changed("payment_details.card_last4", "12a4"),
             "payment_details.card_last4",
             "exactly four digits",
+            "card.last4_format",
             id="card_last4-format",
         ),
     ],
 )
-def test_each_invalid_kind_names_the_field(raw: Any, field: str, words: str) -> None:
+def test_each_invalid_kind_names_the_field(raw: Any, field: str, words: str, rule: str) -> None:
     exc = errors_of(raw)
-    assert [e.field for e in exc.errors] == [field]
+    assert [(e.field, e.rule) for e in exc.errors] == [(field, rule)]
     assert words in exc.errors[0].reason
     if field == "client_ip":  # an IP address is PII: the message names the rule, never the value
         sent = raw["client_ip"] if isinstance(raw, dict) else ""
@@ -191,7 +213,8 @@ def test_each_invalid_kind_names_the_field(raw: Any, field: str, words: str) -> 
     assert f"{field}: " in message
     as_dict = exc.to_dict()
     assert as_dict["error"] == "InvalidTransaction"
-    assert as_dict["fields"] == [{"field": field, "reason": exc.errors[0].reason}]
+    assert as_dict["fields"] == [{"field": field, "rule": rule, "reason": exc.errors[0].reason}]
+    assert f"[{rule}]" in message  # every sink that keeps only the message still names the rule
 
 
 def test_error_carries_the_transaction_id_when_readable() -> None:

@@ -18,12 +18,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts import InvalidTransaction, Transaction, validate_transaction
+from contracts import InvalidTransaction, Transaction, Window, validate_transaction
 from lambdas.common import fast_contract
-from lambdas.common.fast_contract import Accepted, from_transaction
+from lambdas.common.fast_contract import Accepted, Horizon, from_transaction
 from orchestration.generate import generate
 
 pytestmark = pytest.mark.unit
+
+#: One window for both sides: received now, the default future skew.
+WINDOW = Window.at()
+HORIZON = Horizon.of(WINDOW)
 
 
 def _fast(line: str) -> Accepted | None:
@@ -31,7 +35,7 @@ def _fast(line: str) -> Accepted | None:
         data = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    return fast_contract._accept(data)  # the rules themselves, whatever the pin says
+    return fast_contract._accept(data, line, HORIZON)  # the rules themselves, whatever the pin says
 
 
 def _assert_agrees(line: str) -> bool:
@@ -40,7 +44,7 @@ def _assert_agrees(line: str) -> bool:
     if fast is None:
         return False
     try:
-        tx = validate_transaction(line)
+        tx = validate_transaction(line, window=WINDOW)
     except InvalidTransaction as exc:  # pragma: no cover - the failure this test exists for
         raise AssertionError(f"shortcut accepted what the contract rejects: {exc}\n{line}") from None
     assert fast == from_transaction(tx), line
@@ -95,7 +99,9 @@ _TRICKY: dict[tuple[str, ...], list[Any]] = {
     ("transactionId",): ["", "a" * 64, "a" * 65, "id with space", "id\n", "ïd", 12, None, "a:b.c-d_e"],
     ("user_id",): ["u", " u", "u\t", True, ["u"], "x" * 65],
     ("game",): [" Mystic Farm", "Mystic Farm ", "Mystic\u00a0", "\u2028Farm", "G" * 120, "G" * 121, "", " ",
-                "Ünïcode — Game", "tab\tinside", 'quote " and \\ backslash', "\x1cG", "G\x85", 5],
+                "Ünïcode — Game", "tab\tinside", 'quote " and \\ backslash', "\x1cG", "G\x85", 5,
+                "Mystic\u202eFarm", "Mystic\u200bFarm", "Mystic\u200dFarm", "Mystic\u00adFarm", "\ufeffFarm",
+                "Farm\U000e0041", "Farm\ufffe", "Farm\udc80", 'Farm": 1, "x', "Back\\slash", "Farm\u007f"],
     ("item_purchased", "item_name"): ["", "  ", "n" * 121, "Name\u3000", "😀 emoji", None],
     ("item_purchased", "item_type"): ["Cosmetic", "cosmetic ", "battle_pass", "", 1],
     ("item_purchased", "price", "currency"): ["usd", "USD ", "XYZ", "JPY", "BHD", "", None],
@@ -117,7 +123,8 @@ _TRICKY: dict[tuple[str, ...], list[Any]] = {
                            "9999-12-31T23:59:59Z", "2026-8-3T00:02:43Z", "\uff12\uff10\uff12\uff16-08-03T00:02:43Z",
                            "2026-08-03T00:02:43.Z", "1785715363", 1785715363, "2026-08-03T00:02Z", None],
     ("server_region",): ["EU-West", "eu-west", "Oceania", ""],
-    ("client_ip",): ["92.245.160.189", "092.245.160.189", "256.1.1.1", "1.2.3", "::1", "2001:DB8::1",
+    ("client_ip",): ["\u0669\u0662.245.160.189", "1" * 50, "92.245.160.189", "092.245.160.189",
+                     "256.1.1.1", "1.2.3", "::1", "2001:DB8::1",
                      "2001:0db8:0000:0000:0000:0000:0000:0001", "::ffff:1.2.3.4", "fe80::1%eth0", " 1.2.3.4",
                      "1.2.3.4 ", "0.0.0.0", "", 3232235777],
 }
@@ -156,9 +163,21 @@ def test_shapes_around_the_keys_agree_with_the_contract() -> None:
     ]
     results = [_assert_agrees(json.dumps(v)) for v in variants]
     assert results[3] is True and results[0] is False and results[2] is False
-    dup = json.dumps(base)[:-1] + ', "game": "Another Game"}'  # a duplicated key: the last one wins, in both
-    _assert_agrees(dup)
-    assert _fast(dup) is not None and _fast(dup).game == "Another Game"  # type: ignore[union-attr]
+    # a duplicated key (I-JSON): the shortcut declines, the contract refuses it by name
+    for dup, field in [
+        (json.dumps(base)[:-1] + ', "game": "Another Game"}', "game"),
+        (json.dumps(base)[:-1] + ', "game": "' + base["game"] + '"}', "game"),  # the same value twice too
+        (json.dumps(base).replace('"amount": ', '"amount": 1, "amount": ', 1), "item_purchased.price.amount"),
+        (
+            json.dumps(base).replace('"payment_details": {', '"payment_details": {"gateway": "Stripe", ', 1),
+            "payment_details.gateway",
+        ),
+        (json.dumps(base, indent=1).replace('"user_id"', '"user_id" : "u", "user_id"', 1), "user_id"),
+    ]:
+        assert _fast(dup) is None, dup
+        with pytest.raises(InvalidTransaction) as caught:
+            validate_transaction(dup)
+        assert [(e.field, e.rule) for e in caught.value.errors] == [(field, "json.duplicate_key")]
 
 
 _json_scalars = st.one_of(
@@ -187,3 +206,62 @@ def test_an_accepted_record_keeps_the_contracts_decimal() -> None:
         fast.wire()["item_purchased"]["price"]["amount"], int
     )
     assert isinstance(validate_transaction(json.dumps(record)), Transaction)
+
+
+# The amount as written, not as a float: orjson reads 19.9900000000000001 as the float 19.99, the contract
+# reads the decimal exactly (too many decimals for USD). The shortcut must read the text too.
+_AMOUNT_TEXTS = [
+    "19.9900000000000001", "10.000000000000000001", "1e1", "1E+1", "1.5e1", "10.000", "10.0", "-0", "-0.0", "0",
+    "1" + "0" * 45, "10" + ".0" + "0" * 40, "1e-400", "1e400", "1E99999999999999999999", "9999999.99", "10000000.001",
+    "123456789012345678901234567890", "0.1", "0.10", "0.105", "1.00000000000000000001e1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", _AMOUNT_TEXTS)
+@pytest.mark.parametrize("currency", ["USD", "JPY", "BHD"])
+def test_the_amount_is_read_as_written(text: str, currency: str) -> None:
+    base = _set(_valid_records(1)[0], ("item_purchased", "price", "currency"), currency)
+    base = _set(base, ("item_purchased", "price", "amount"), 7)
+    line = json.dumps(base).replace('"amount": 7', f'"amount": {text}')
+    assert f'"amount": {text}' in line
+    accepted = _assert_agrees(line)
+    try:
+        tx = validate_transaction(line, window=WINDOW)
+    except InvalidTransaction:
+        assert not accepted
+        return
+    assert tx.item_purchased.price.amount == Decimal(text)  # exactly what was written
+
+
+def test_event_times_at_the_edges_of_the_window() -> None:
+    import datetime as dt
+
+    base = _valid_records(1)[0]
+    latest = WINDOW.latest
+    for delta, allowed in [(-dt.timedelta(hours=1), True), (-dt.timedelta(seconds=1), True),
+                           (dt.timedelta(seconds=1), False), (dt.timedelta(days=365 * 900), False)]:  # fmt: skip
+        stamp = (latest + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+        line = json.dumps(_set(base, ("event_timestamp",), stamp))
+        _assert_agrees(line)
+        try:
+            validate_transaction(line, window=WINDOW)
+            assert allowed, stamp
+        except InvalidTransaction as exc:
+            assert not allowed and [(e.field, e.rule) for e in exc.errors] == [
+                ("event_timestamp", "timestamp.in_future")
+            ]
+
+
+def test_a_record_in_other_json_spellings_agrees() -> None:
+    """Whitespace, escapes and key order as other serializers write them: never a false accept."""
+    rng = random.Random(11)
+    for base in _valid_records(40):
+        for text in (
+            json.dumps(base, indent=rng.choice([None, 0, 2])),
+            json.dumps(base, separators=(",", ":"), ensure_ascii=True),
+            json.dumps(base).replace(": ", " : "),
+            json.dumps(base).replace('"game": "', '"game": "\\u0041'),
+            json.dumps(base).replace('"user_id"', '"user\\u005fid"'),
+            json.dumps(base).replace('"', ' "'),
+        ):
+            _assert_agrees(text)

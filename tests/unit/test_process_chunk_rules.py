@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from contracts import InvalidTransaction, Transaction, to_analytics_record, validate_transaction
+from contracts import InvalidTransaction, Transaction, Window, to_analytics_record, validate_transaction
 from lambdas.check_item.handler import check_transaction
 from lambdas.common import fast_contract
 from lambdas.common.dead_letters import dead_letter_message
@@ -34,6 +34,8 @@ REF = "batch:run-1:3"
 INGESTED_AT = dt.datetime(2026, 11, 2, 10, 11, 12, 345678, tzinfo=dt.UTC)
 RECEIVED = INGESTED_AT.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 INGESTED = INGESTED_AT.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+#: The event times accepted (the generated records run up to today).
+WINDOW = Window.at()
 
 
 def _catalogue() -> dict[str, dict[str, Any]]:
@@ -57,11 +59,11 @@ def _reference(lines: list[str], catalogue: dict[str, dict[str, Any]]) -> tuple[
     copy_lines, kept, rejected, dups, seen = [], [], [], 0, set()
     for raw in lines:
         try:
-            tx = validate_transaction(raw)
+            tx = validate_transaction(raw, window=WINDOW)
             check_transaction(catalogue.get(tx.item_purchased.item_id), tx)
         except InvalidTransaction as exc:
             rejected.append(dead_letter_message(raw, exc.transaction_id, "InvalidTransaction", str(exc), RECEIVED,
-                                                "ProcessChunk"))  # fmt: skip
+                                                "ProcessChunk", detail={"fields": exc.fields()}))  # fmt: skip
             continue
         except PipelineError as exc:
             rejected.append(dead_letter_message(orjson.loads(raw), tx.transaction_id, type(exc).__name__, str(exc),
@@ -92,7 +94,7 @@ def _chunk_lines() -> list[str]:
         elif i % 4 == 1:
             rec["game"] = f"  {rec['game']} "
         elif i % 4 == 2:
-            rec["item_purchased"]["item_name"] = 'Wings "deluxe" \\ edition\twith tab \u2028 ünïcode'
+            rec["item_purchased"]["item_name"] = 'Wings "deluxe" \\ edition with ünïcode'
         else:
             rec["client_ip"] = "2001:0DB8:0:0::1"
         rec["transactionId"] = f"x-{i}"
@@ -106,7 +108,7 @@ def test_one_pass_equals_the_per_record_rules(shortcut: bool, monkeypatch: pytes
     lines = _chunk_lines()
     catalogue = _catalogue()
     out = pc._Outcome()
-    got = list(pc._validated(lines, pc.CatalogueCheck(catalogue), REF, RECEIVED, INGESTED, out))
+    got = list(pc._validated(lines, pc.CatalogueCheck(catalogue), REF, RECEIVED, INGESTED, out, WINDOW))
     want_copy, want_kept, want_rejected, want_dups = _reference(lines, catalogue)
     assert got == want_copy
     assert _kept(out) == sorted(want_kept)
@@ -128,7 +130,7 @@ def _kept(out: pc._Outcome) -> list[tuple[str, str, bytes]]:
 
 def test_analytics_lines_carry_no_pii() -> None:
     out = pc._Outcome()
-    list(pc._validated(_chunk_lines(), pc.CatalogueCheck(_catalogue()), REF, RECEIVED, INGESTED, out))
+    list(pc._validated(_chunk_lines(), pc.CatalogueCheck(_catalogue()), REF, RECEIVED, INGESTED, out, WINDOW))
     for _, day, line in _kept(out):
         rec = json.loads(line)
         assert "client_ip" not in rec and "card_last4" not in rec["payment_details"]
@@ -139,14 +141,33 @@ def test_chunk_lines_split_where_split_file_does() -> None:
     inside = json.dumps({"game": "a\u2028b\u0085c\rd"}, ensure_ascii=False)
     body = (inside + "\n\n  \n" + '{"x":1}' + "\n").encode() + b'{"bad utf8": "\xff"}\n'
     got = list(pc.chunk_lines(body))
-    assert got == [inside, '{"x":1}', '{"bad utf8": "\ufffd"}']
+    assert got == [inside, '{"x":1}', b'{"bad utf8": "\xff"}']  # not UTF-8: left to the contract to refuse
 
 
-def test_split_file_keeps_lines_as_bytes_and_reencodes_array_elements() -> None:
-    ndjson = b'\xef\xbb\xbf{"a":1}\r\n\n  {"b":"\xff"}  \n'
-    assert list(records(_text_stream(io.BytesIO(ndjson)), "k")) == [b'\xef\xbb\xbf{"a":1}', b'{"b":"\xff"}']
-    array = gzip.compress(b'[ {"a": 1}, {"b": "\xc3\xbc"} ]')
-    assert list(records(_text_stream(io.BytesIO(array)), "k")) == [b'{"a":1}', b'{"b":"\\u00fc"}']
+def test_split_file_keeps_lines_and_array_elements_as_sent() -> None:
+    # a BOM at the very start of the file is the file's marker, skipped; one inside stays (the contract refuses it)
+    ndjson = b'\xef\xbb\xbf{"a":1}\r\n\n  {"b":"\xff"}  \n\xef\xbb\xbf{"c":1}\n'
+    assert list(records(_text_stream(io.BytesIO(ndjson)), "k")) == [b'{"a":1}', b'{"b":"\xff"}', b'\xef\xbb\xbf{"c":1}']
+    array = gzip.compress(b'\xef\xbb\xbf[ {"a": 1}, {"b": "\xc3\xbc"} ]')
+    assert list(records(_text_stream(io.BytesIO(array)), "k")) == [b'{"a": 1}', b'{"b": "\xc3\xbc"}']
+
+
+def test_array_elements_reach_the_contract_as_sent_and_a_bad_one_alone() -> None:
+    """Never re-serialised (a duplicate key, an amount's digits, a bad byte would be lost); an element the
+    decoder cannot read is passed on alone, still unreadable, and the elements after it are kept."""
+    deep = b"[" * 3000 + b"]" * 3000
+    body = (
+        b'[{"a":1,"a":2}, {"x": 19.9900000000000001}, {"n": NaN}, garbage, {"s": "a\nb"}, ' + deep
+        + b', {"i": ' + b"1" * 5000 + b'}, {"ok": "\xff"},\n {"last":\n true}]'
+    )  # fmt: skip
+    got = list(records(_text_stream(io.BytesIO(body)), "k"))
+    assert got[:5] == [b'{"a":1,"a":2}', b'{"x": 19.9900000000000001}', b'{"n": NaN}', b"garbage", b'{"s": "a\x00b"}']
+    assert got[5] == deep and got[6] == b'{"i": ' + b"1" * 5000 + b"}"
+    assert got[7:] == [b'{"ok": "\xff"}', b'{"last":  true}']
+    for line in got:
+        assert b"\n" not in line
+        with pytest.raises(InvalidTransaction):
+            validate_transaction(line)
 
 
 def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
@@ -156,3 +177,29 @@ def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
     assert day.owned_body({f"id{i}" for i in range(5)}) == (5, b'{"n":0}\n{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n')
     assert day.owned_body({"id1", "id4"}) == (2, b'{"n":1}\n{"n":4}\n')
     assert day.owned_body(set()) == (0, b"")
+
+
+def test_an_endless_line_is_cut_and_an_endless_array_element_fails_the_file() -> None:
+    """A gzip bomb of one line cannot exhaust SplitFile's memory: the line is cut at MAX_LINE (ProcessChunk
+    quarantines it as oversize) and the next line is read as usual; an array element's end cannot be found
+    without holding it, so one over MAX_LINE fails the file's run (moved aside, nothing half-read)."""
+    from lambdas.split_file.handler import MAX_LINE, NotJsonFile
+
+    body = gzip.compress(b'{"a":1}\n' + b"x" * (3 * MAX_LINE + 5) + b'\n{"b":2}\n')
+    got = list(records(_text_stream(io.BytesIO(body)), "k"))
+    assert [len(line) for line in got] == [7, MAX_LINE, 7] and got[2] == b'{"b":2}'
+    array = b'[{"a": "' + b"x" * (3 * MAX_LINE) + b'"}, {"b": 2}]'
+    with pytest.raises(NotJsonFile, match="over"):
+        list(records(_text_stream(io.BytesIO(array)), "k"))
+
+
+def test_a_record_with_a_thousand_errors_keeps_twenty_and_counts_the_rest() -> None:
+    """Every answer, dead letter and alert stays far below SQS's and SNS's 256 KB."""
+    body = "{" + ",".join(f'"k{i}":1' for i in range(900)) + "}"
+    assert len(body) < 8192
+    with pytest.raises(InvalidTransaction) as caught:
+        validate_transaction(body)
+    exc = caught.value
+    assert len(exc.errors) == 20 and exc.omitted > 880
+    assert exc.to_dict()["fields_omitted"] == exc.omitted and "more field errors" in str(exc)
+    assert len(json.dumps(exc.to_dict())) < 5000

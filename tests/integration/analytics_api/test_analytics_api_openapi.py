@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestration.api import ROUTES
+from orchestration.api import PUBLIC_ROUTES, ROUTES
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import seed_tx
 from tests.integration.analytics_api.api_helpers import assert_documented, get, openapi, post_json, request
@@ -34,7 +34,7 @@ def test_every_documented_route_is_served_and_undocumented_ones_are_not(api: Loc
             assert body.get("error") not in ("NotFound", "MethodNotAllowed"), (method, path, body)
             assert_documented(method.upper(), path, status, body)
             served.add((method.upper(), path))
-    assert served == set(ROUTES)
+    assert served == set(ROUTES) | set(PUBLIC_ROUTES)
     for method, path in [("GET", "/"), ("GET", "/transactions"), ("GET", "/analytics/jobs"), ("PUT", "/health"),
                          ("GET", "/analytics/jobs/a/b"), ("POST", "/analytics")]:  # fmt: skip
         status, body = request(api, method, path, b"{}" if method in ("POST", "PUT") else None)
@@ -70,8 +70,13 @@ def _from_schema(schema: dict[str, Any]) -> st.SearchStrategy[str]:
 
 
 def _analytics_queries() -> st.SearchStrategy[dict[str, str]]:
-    params = openapi()["paths"]["/analytics"]["get"]["parameters"]
-    fields = {p["name"]: _from_schema(p["schema"]) for p in params}
+    """Any operation's parameters mixed with any other's (the document: one branch per operation)."""
+    [param] = openapi()["paths"]["/analytics"]["get"]["parameters"]
+    fields: dict[str, st.SearchStrategy[str]] = {}
+    for branch in param["schema"]["oneOf"]:
+        for name, schema in branch["properties"].items():
+            options = [_from_schema(schema)] + ([fields[name]] if name in fields else [])
+            fields[name] = st.one_of(options)
     optional = st.fixed_dictionaries({}, optional=fields)
     extra = st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20), max_size=2)
     return st.tuples(optional, extra).map(lambda t: {**t[1], **t[0]})

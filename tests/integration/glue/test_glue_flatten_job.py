@@ -116,7 +116,7 @@ def test_rerun_adds_nothing_and_a_new_day_adds_exactly_that_day(
     rejects = s3.list_objects_v2(Bucket=CURATED, Prefix=f"rejects/transactions/run_id={first.run_id}/")
     (reject_key,) = [o["Key"] for o in rejects["Contents"] if o["Key"].endswith(".json")]
     reject = json.loads(s3.get_object(Bucket=CURATED, Key=reject_key)["Body"].read().splitlines()[0])
-    assert reject["reject_reason"] == "$: malformed JSON"
+    assert reject["reject_reason"] == "$: malformed JSON [json.malformed]"
     assert reject["source_file"] == f"s3://{BUCKET}/transactions/dt={day1}/batch-r1-0.ndjson"
 
     again = run()

@@ -618,7 +618,7 @@ def api_routes() -> set[tuple[str, str]]:
     for rtype, name, body in blocks(directory, "resource"):
         if rtype != "aws_api_gateway_method":
             continue
-        if name == "this":
+        if "for_each" not in body:  # one route: POST /transactions, GET /openapi.json
             m = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", body["resource_id"])
             assert m, body["resource_id"]
             routes.add((unquote(body["http_method"]), path_of(m.group(1))))
@@ -630,6 +630,25 @@ def api_routes() -> set[tuple[str, str]]:
                 assert unquote(route["path"]) in resource_ids, route
                 routes.add((unquote(route["method"]), unquote(route["path"])))
     return routes
+
+
+def test_a_body_the_gateway_refuses_is_answered_without_the_validators_text() -> None:
+    """API Gateway's validationErrorString quotes the offending value: an error never carries one."""
+    response = resource(MODULES / "api", "aws_api_gateway_gateway_response", "this")
+    template = str(response["response_templates"])
+    assert unquote(response["response_type"]) == "BAD_REQUEST_BODY"
+    assert "validationErrorString" not in template and "InvalidTransaction" in template
+
+
+def test_the_api_document_is_served_by_a_mock_integration_open_to_anyone() -> None:
+    directory = MODULES / "api"
+    method = resource(directory, "aws_api_gateway_method", "openapi")
+    assert unquote(method["authorization"]) == "NONE" and unquote(method["http_method"]) == "GET"
+    assert unquote(resource(directory, "aws_api_gateway_integration", "openapi")["type"]) == "MOCK"
+    template = resource(directory, "aws_api_gateway_integration_response", "openapi")["response_templates"]
+    assert "file(var.openapi_path)" in str(template) and "#[[" in str(template)
+    assert "]]#" not in (REPO / "orchestration" / "openapi.json").read_text()  # the unparsed block stays whole
+    assert module_calls()["api"]["openapi_path"] == '"${local.repo_root}/orchestration/openapi.json"'
 
 
 def test_the_api_routes_are_those_of_the_openapi_document() -> None:

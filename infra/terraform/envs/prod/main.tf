@@ -70,6 +70,7 @@ locals {
     MTX_LOG_LEVEL                       = var.log_level
     MTX_DBT_TARGET                      = "redshift"
     MTX_CORS_ALLOWED_ORIGINS            = join(",", var.cors_allowed_origins)
+    MTX_MAX_FUTURE_SKEW_HOURS           = tostring(var.max_future_skew_hours)
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
@@ -234,6 +235,7 @@ module "api" {
 
   name_prefix                   = local.name_prefix
   schema_path                   = "${local.repo_root}/contracts/transaction.schema.json"
+  openapi_path                  = "${local.repo_root}/orchestration/openapi.json"
   state_machine_arn             = module.state_machines.state_machine_arns["transaction"]
   analytics_function_name       = module.lambda.function_names["analytics_api"]
   analytics_function_invoke_arn = module.lambda.invoke_arns["analytics_api"]

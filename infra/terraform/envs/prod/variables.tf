@@ -184,6 +184,17 @@ variable "cors_allowed_origins" {
   }
 }
 
+variable "max_future_skew_hours" {
+  description = "How many hours after its receipt a transaction's event_timestamp may be (game servers' clock skew); later ones are refused (rule timestamp.in_future, docs/acceptance-rules.md)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.max_future_skew_hours >= 0 && var.max_future_skew_hours <= 8784
+    error_message = "max_future_skew_hours: between 0 and 8784 (366 days)."
+  }
+}
+
 variable "api_throttling_rate_limit" {
   description = "Steady-state requests per second on POST /transactions."
   type        = number

@@ -119,6 +119,54 @@ resource "aws_api_gateway_method" "this" {
   }
 }
 
+# --- GET /openapi.json: the API's own description, open to anyone ---------------------
+# A mock integration answers with the committed document (orchestration/openapi.json), inside a
+# Velocity unparsed block (#[[ ... ]]#) so that its "$ref" and "#/components" stay text.
+
+resource "aws_api_gateway_resource" "openapi" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_rest_api.this.root_resource_id
+  path_part   = "openapi.json"
+}
+
+resource "aws_api_gateway_method" "openapi" {
+  # checkov:skip=CKV_AWS_59: the API's own description, open by design; a mock integration, no back end behind it
+  # checkov:skip=CKV2_AWS_53: a GET without parameters or body: nothing to validate
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  resource_id   = aws_api_gateway_resource.openapi.id
+  http_method   = "GET"
+  authorization = "NONE" # it describes the API and holds no data
+}
+
+resource "aws_api_gateway_integration" "openapi" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  resource_id = aws_api_gateway_resource.openapi.id
+  http_method = aws_api_gateway_method.openapi.http_method
+  type        = "MOCK"
+  request_templates = {
+    "application/json" = "{\"statusCode\": 200}"
+  }
+}
+
+resource "aws_api_gateway_method_response" "openapi" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  resource_id = aws_api_gateway_resource.openapi.id
+  http_method = aws_api_gateway_method.openapi.http_method
+  status_code = "200"
+}
+
+resource "aws_api_gateway_integration_response" "openapi" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  resource_id = aws_api_gateway_resource.openapi.id
+  http_method = aws_api_gateway_method.openapi.http_method
+  status_code = aws_api_gateway_method_response.openapi.status_code
+  response_templates = {
+    "application/json" = "#[[${file(var.openapi_path)}]]#"
+  }
+
+  depends_on = [aws_api_gateway_integration.openapi]
+}
+
 # --- analytics routes: Lambda proxy integrations to analytics_api ----------------------
 
 resource "aws_api_gateway_resource" "health" {
@@ -289,7 +337,10 @@ resource "aws_api_gateway_integration_response" "unavailable" {
   depends_on = [aws_api_gateway_integration.this]
 }
 
-# A body that fails the contract: 400 with the validator's field errors.
+# A body that fails the request model: 400 in the API's error shape. Not the validator's own text
+# ($context.error.validationErrorString): it quotes the offending value ("instance value (...) not found
+# in enum"), and an error never carries a value (a client IP, a card's digits); the rules are documented
+# at GET /openapi.json and in docs/acceptance-rules.md.
 resource "aws_api_gateway_gateway_response" "this" {
   rest_api_id   = aws_api_gateway_rest_api.this.id
   response_type = "BAD_REQUEST_BODY"
@@ -297,7 +348,7 @@ resource "aws_api_gateway_gateway_response" "this" {
 
   response_templates = {
     "application/json" = <<-VTL
-      {"error": "InvalidTransaction", "message": "$context.error.validationErrorString"}
+      {"error": "InvalidTransaction", "message": "the body does not satisfy the transaction contract (GET /openapi.json, docs/acceptance-rules.md)"}
     VTL
   }
 }
@@ -321,6 +372,7 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_integration.analytics,
       aws_api_gateway_gateway_response.auth,
       aws_api_gateway_rest_api_policy.this.policy,
+      aws_api_gateway_integration_response.openapi,
     ]))
   }
 
@@ -534,6 +586,16 @@ resource "aws_iam_role_policy" "analyst" {
 # route. With it, an identity that is not the route's is denied whatever its own policy says.
 
 data "aws_iam_policy_document" "rest_api" {
+  statement {
+    sid       = "AnyoneReadsTheApiDocument"
+    actions   = ["execute-api:Invoke"]
+    resources = ["${aws_api_gateway_rest_api.this.execution_arn}/${var.stage_name}/GET/openapi.json"]
+    principals {
+      type        = "*"
+      identifiers = ["*"] # the document describes the API; it holds no data
+    }
+  }
+
   # API_KEY: the gateway checks the producer's key; the request itself is anonymous
   dynamic "statement" {
     for_each = local.api_key_required ? [1] : []

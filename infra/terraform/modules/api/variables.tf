@@ -8,6 +8,11 @@ variable "schema_path" {
   type        = string
 }
 
+variable "openapi_path" {
+  description = "Path of the committed OpenAPI document (orchestration/openapi.json), served at GET /openapi.json."
+  type        = string
+}
+
 variable "state_machine_arn" {
   description = "ARN of the transaction workflow that POST /transactions starts."
   type        = string

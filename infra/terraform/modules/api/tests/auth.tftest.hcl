@@ -24,6 +24,7 @@ mock_provider "aws" {
 variables {
   name_prefix                   = "mtx-dev"
   schema_path                   = "../../../../contracts/transaction.schema.json"
+  openapi_path                  = "../../../../orchestration/openapi.json"
   state_machine_arn             = "arn:aws:states:eu-west-1:123456789012:stateMachine:mtx-dev-transaction"
   analytics_function_name       = "mtx-dev-analytics-api"
   analytics_function_invoke_arn = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-analytics-api/invocations"
