@@ -244,10 +244,19 @@ class ApiServer:
                             self.send_error(HTTPStatus.REQUEST_TIMEOUT)
                 except (ConnectionError, BrokenPipeError):
                     self.close_connection = True
+                except Exception:  # noqa: BLE001 - a bug, not the bytes: still a JSON answer, never a dropped connection
+                    self.close_connection = True
+                    with contextlib.suppress(Exception):
+                        self._error(500, "InternalError", "internal error")
 
             def _request(self) -> None:
                 method = self.command
-                path = urlsplit(self.path).path
+                try:
+                    path = urlsplit(self.path).path
+                except ValueError:  # e.g. "//[x": not a URL (an unclosed IPv6 literal)
+                    self.close_connection = True
+                    self._error(400, "BadRequest", "the request target is not a URL path", ("request", "http.request"))
+                    return
                 matched = match_resource(path)
                 if matched is None:
                     self.close_connection = self._has_body()
