@@ -1,12 +1,8 @@
 -- One row per currency and calendar day from the currency's first to its last
--- rate_date: the rate in force that day is the latest rate on or before it.
--- Turning "latest rate on or before the date" into an equality join keeps the
--- conversion in fct_transactions a cheap hash join on both engines (a range
--- join over every transaction is what Redshift and PostgreSQL do worst).
--- Days after a currency's last rate are covered by the `is_latest_rate` row.
--- The day spine is built from digits (no generate_series, which Redshift lacks
--- on compute nodes): it covers gaps of up to 999 days between two rates, which
--- a singular test checks.
+-- rate_date: the rate in force that day is the latest rate on or before it, so
+-- the conversion joins on equality. Days after a currency's last rate are
+-- covered by the `is_latest_rate` row. The day spine is built from digits (no
+-- generate_series on Redshift) and covers gaps of up to 999 days (a test checks).
 with
 
 exchange_rates as (

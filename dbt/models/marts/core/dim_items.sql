@@ -13,9 +13,6 @@
 -- game (from its most recent transaction). First/last sale times and the
 -- latest attributes only move forward, so an incremental run folds the newly
 -- loaded transactions into the existing rows instead of rescanning history.
--- fct_transactions is read twice, each time straight from the table: a CTE
--- read twice is materialized by PostgreSQL (a million-row spill to disk on a
--- full build) where two scans cost less.
 {% if is_incremental() %}
     {%- set new_rows = 'where loaded_at > ' ~ incremental_watermark('last_loaded_at') -%}
 {% else %}
