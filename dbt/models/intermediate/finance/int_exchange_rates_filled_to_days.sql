@@ -43,7 +43,8 @@ digits as (
 
     select 0 as digit
     {%- for digit in range(1, 10) %}
-    union all select {{ digit }}
+    union all
+    select {{ digit }}
     {%- endfor %}
 
 ),
@@ -64,12 +65,12 @@ rate_days as (
         cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'rate_spans.rate_date') }} as date) as rate_valid_date,
         rate_spans.rate_date,
         rate_spans.usd_per_unit,
-        case when rate_spans.next_rate_date is null then true else false end as is_latest_rate
+        rate_spans.next_rate_date is null as is_latest_rate
     from rate_spans
     -- an integer comparison per (rate, offset) pair; the date is computed only
     -- for the pairs kept
     inner join day_offsets
-        on day_offsets.day_offset < rate_spans.days_in_force
+        on rate_spans.days_in_force > day_offsets.day_offset
 
 ),
 

@@ -41,13 +41,11 @@ converted as (
         coalesce(daily_rates.usd_per_unit, latest_rates.usd_per_unit) as usd_per_unit
     from transactions
     left join daily_rates
-        on
-            transactions.currency = daily_rates.currency
-            and transactions.event_date = daily_rates.rate_valid_date
+        on transactions.currency = daily_rates.currency
+        and transactions.event_date = daily_rates.rate_valid_date
     left join latest_rates
-        on
-            transactions.currency = latest_rates.currency
-            and transactions.event_date > latest_rates.rate_date
+        on transactions.currency = latest_rates.currency
+        and transactions.event_date > latest_rates.rate_date
 
 ),
 

@@ -16,8 +16,10 @@
 -- received newly loaded transactions are recomputed from all of that pair's
 -- transactions, so a re-loaded transaction whose status changed counts once.
 {% if is_incremental() %}
-    {%- set watermark = incremental_watermark('last_loaded_at') -%}
-    {%- set changed_months = changed_dates(ref('int_transactions_converted_to_usd'), 'event_month', 'loaded_at', watermark) -%}
+{%- set watermark = incremental_watermark('last_loaded_at') -%}
+{%- set changed_months = changed_dates(
+    ref('int_transactions_converted_to_usd'), 'event_month', 'loaded_at', watermark
+) -%}
 {% endif %}
 with
 
@@ -47,17 +49,19 @@ transactions as (
     {% if is_incremental() %}
     -- a semi-join: the engine hashes the few changed pairs and streams the
     -- month past them (an inner join let PostgreSQL hash the month instead)
-    where exists (
-        select 1
-        from changed_player_months
-        where changed_player_months.player_id = transactions_usd.player_id
-            and changed_player_months.event_month = transactions_usd.event_month
-    )
-    and {{ in_list('transactions_usd.event_month', changed_months) }}
-        {%- if changed_months %}
+    where
+        exists (
+            select 1
+            from changed_player_months
+            where
+                changed_player_months.player_id = transactions_usd.player_id
+                and changed_player_months.event_month = transactions_usd.event_month
+        )
+        and {{ in_list('transactions_usd.event_month', changed_months) }}
+    {% if changed_months %}
         -- the same months as a range on event_date
         and transactions_usd.event_date >= {{ changed_months | first }}
-        {%- endif %}
+    {% endif %}
     {% endif %}
 
 ),

@@ -28,7 +28,7 @@ transactions as (
 
     select * from {{ ref('int_transactions_converted_to_usd') }}
     {% if is_incremental() %}
-        where loaded_at > {{ incremental_watermark('loaded_at') }}
+    where loaded_at > {{ incremental_watermark('loaded_at') }}
     {% endif %}
 
 ),
