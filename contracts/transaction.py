@@ -377,7 +377,7 @@ UtcDatetime = Annotated[
 
 
 class Transaction(BaseModel):
-    """One item-shop purchase, as a game server reports it."""
+    """One item-shop purchase, as a game server reports it (seed 000)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, title="Transaction")
 
