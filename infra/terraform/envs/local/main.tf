@@ -311,9 +311,11 @@ module "monitoring" {
   dead_letter_queue_name = module.messaging.queue_name
   state_machine_arns     = module.state_machines.state_machine_arns
   workflows              = module.state_machines.workflows
-  function_names         = module.lambda.function_names
-  glue_job_name          = module.glue.job_name
-  api_name               = module.api.rest_api_name
-  api_stage_name         = module.api.stage_name
-  db_instance_identifier = module.database.instance_identifier
+
+  state_machine_log_group_names = module.state_machines.log_group_names
+  function_names                = module.lambda.function_names
+  glue_job_name                 = module.glue.job_name
+  api_name                      = module.api.rest_api_name
+  api_stage_name                = module.api.stage_name
+  db_instance_identifier        = module.database.instance_identifier
 }
