@@ -67,6 +67,21 @@ class Settings:
     cors_allowed_origins: str = ""
     #: How many hours after its receipt an event may be stamped (contracts/acceptance.py); empty: 24.
     max_future_skew_hours: str = ""
+    #: libpq sslmode of every database connection the functions open; empty: libpq's default (prefer).
+    #: Terraform sets verify-full in AWS (envs/*/variables.tf db_sslmode).
+    db_sslmode: str = ""
+    #: CA bundle that verify-ca / verify-full check the server's certificate against: absolute, or relative
+    #: to the package root (in AWS lambdas/common/certs/aws-rds-ca-bundle.pem, shipped in the package).
+    db_sslrootcert: str = ""
+
+    def db_ssl_options(self) -> dict[str, str]:
+        """The libpq connection options of db_sslmode / db_sslrootcert (none when unset)."""
+        options: dict[str, str] = {}
+        if self.db_sslmode:
+            options["sslmode"] = self.db_sslmode
+        if self.db_sslrootcert:
+            options["sslrootcert"] = str(REPO_ROOT / self.db_sslrootcert)  # an absolute path stays as it is
+        return options
 
     @property
     def allowed_origins(self) -> frozenset[str]:
