@@ -36,17 +36,17 @@ INTEGRITY = "sha512-NZKeq9AfyQvEeNlN0zSYAaWrmBffJh3IELMZfRpJVWgrpEbtEpnjvzqBPf+m
 
 def fetch_certificates() -> list[x509.Certificate]:
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(  # noqa: S603 - fixed arguments
-            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", tmp, "--silent"],  # noqa: S607
+        subprocess.run(
+            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", tmp, "--silent"],
             check=True, capture_output=True,
         )  # fmt: skip
         (tarball,) = Path(tmp).glob("*.tgz")
         digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
         if digest != INTEGRITY:
             raise SystemExit(f"{tarball.name}: integrity {digest} is not the pinned {INTEGRITY}")
-        subprocess.run(["tar", "xzf", str(tarball), "-C", tmp], check=True)  # noqa: S603, S607
-        out = subprocess.run(  # noqa: S603 - fixed arguments
-            ["node", "-e", "process.stdout.write(JSON.stringify(require(process.argv[1]).ca))",  # noqa: S607
+        subprocess.run(["tar", "xzf", str(tarball), "-C", tmp], check=True)
+        out = subprocess.run(
+            ["node", "-e", "process.stdout.write(JSON.stringify(require(process.argv[1]).ca))",
              str(Path(tmp) / "package" / "lib" / "index.js")],
             check=True, capture_output=True, text=True,
         )  # fmt: skip

@@ -74,4 +74,4 @@ def test_the_dashboard_graphs_rejects_apart_from_unexpected_failures() -> None:
     body = resource(MODULES / "monitoring", "aws_cloudwatch_dashboard")["dashboard_body"]
     assert "Rejected by the contract (expected)" in body
     assert "Unexpected failures by error class" in body
-    assert 'NOT Error=' in body  # the unexpected graph leaves the rejects out
+    assert "NOT Error=" in body  # the unexpected graph leaves the rejects out

@@ -13,7 +13,7 @@
 #   (fixed in modules/database's parameter group). The functions that log in through the proxy have
 #   reserved concurrency (modules/lambda database_reserved_concurrency); at one connection per
 #   container, their sum is what the proxy can be asked for at once, and a precondition keeps it
-#   within the pool (docs/capacity.md "Database connections").
+#   within the pool (infra/README.md "Database connections").
 #
 # With no RDS instance (envs/local: an external PostgreSQL) nothing is created and the runtime roles
 # log in to the database directly.

@@ -136,7 +136,7 @@ variable "database_reserved_concurrency" {
     RDS Proxy (every one must have an entry: a precondition says which is missing). Each container holds
     one compliance connection, so the sum is what the proxy can be asked for at once; modules/database_proxy
     refuses a sum above its pool (80 % of max_connections). The defaults sum to 100, within the pool of
-    120 of max_connections 150 (docs/capacity.md, "Database connections"); the account keeps at least
+    120 of max_connections 150 (infra/README.md, "Database connections"); the account keeps at least
     100 unreserved executions, so the account's concurrency limit must be at least 200.
   EOT
   type        = map(number)

@@ -85,7 +85,7 @@ run "every_database_function_has_reserved_concurrency" {
 
   assert {
     condition     = output.database_connections_at_most == 100
-    error_message = "The default reservations sum to 100 (docs/capacity.md, Database connections)."
+    error_message = "The default reservations sum to 100 (infra/README.md, Database connections)."
   }
 }
 
