@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,9 +75,10 @@ class Settings:
     #: to the package root (in AWS lambdas/common/certs/aws-rds-ca-bundle.pem, shipped in the package).
     db_sslrootcert: str = ""
 
-    def db_ssl_options(self) -> dict[str, str]:
-        """The libpq connection options of db_sslmode / db_sslrootcert (none when unset)."""
-        options: dict[str, str] = {}
+    def db_ssl_options(self) -> dict[str, Any]:
+        """The libpq connection options of db_sslmode / db_sslrootcert (none when unset), as keyword
+        arguments of psycopg.connect (typed Any: they join its typed keyword parameters)."""
+        options: dict[str, Any] = {}
         if self.db_sslmode:
             options["sslmode"] = self.db_sslmode
         if self.db_sslrootcert:
