@@ -117,6 +117,8 @@ def sqlalchemy_url(dsn: str) -> str:
         host=get("host"),
         port=int(port) if port else None,
         database=get("dbname"),
+        # TLS options (sslmode verify-full and its CA bundle in AWS) carry over as libpq query parameters
+        query={k: v for k in ("sslmode", "sslrootcert") if (v := get(k)) is not None},
     ).render_as_string(hide_password=False)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +68,22 @@ class Settings:
     cors_allowed_origins: str = ""
     #: How many hours after its receipt an event may be stamped (contracts/acceptance.py); empty: 24.
     max_future_skew_hours: str = ""
+    #: libpq sslmode of every database connection the functions open; empty: libpq's default (prefer).
+    #: Terraform sets verify-full in AWS (envs/*/variables.tf db_sslmode).
+    db_sslmode: str = ""
+    #: CA bundle that verify-ca / verify-full check the server's certificate against: absolute, or relative
+    #: to the package root (in AWS lambdas/common/certs/aws-rds-ca-bundle.pem, shipped in the package).
+    db_sslrootcert: str = ""
+
+    def db_ssl_options(self) -> dict[str, Any]:
+        """The libpq connection options of db_sslmode / db_sslrootcert (none when unset), as keyword
+        arguments of psycopg.connect (typed Any: they join its typed keyword parameters)."""
+        options: dict[str, Any] = {}
+        if self.db_sslmode:
+            options["sslmode"] = self.db_sslmode
+        if self.db_sslrootcert:
+            options["sslrootcert"] = str(REPO_ROOT / self.db_sslrootcert)  # an absolute path stays as it is
+        return options
 
     @property
     def allowed_origins(self) -> frozenset[str]:

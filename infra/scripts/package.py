@@ -31,7 +31,7 @@ BUILD = REPO / "infra" / "build"
 REQUIREMENTS = REPO / "infra" / "requirements"
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-CODE_SUFFIXES = {".py", ".json", ".sql"}
+CODE_SUFFIXES = {".py", ".json", ".sql", ".pem"}  # .pem: the database CA bundle (lambdas/common/certs)
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 
 

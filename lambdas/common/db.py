@@ -16,6 +16,7 @@ import psycopg
 
 from lambdas.common.errors import DatabaseUnavailable
 from lambdas.common.secrets import get_secret
+from orchestration.settings import get_settings
 
 _idle: dict[str, list[psycopg.Connection]] = {}
 _lock = threading.Lock()
@@ -38,6 +39,7 @@ def _connect(secret_id: str) -> psycopg.Connection:
             dbname=secret["dbname"],
             connect_timeout=5,
             application_name="mtx-lambda",
+            **get_settings().db_ssl_options(),  # AWS: sslmode verify-full against the shipped CA bundle
         )
     except psycopg.OperationalError as exc:
         get_secret(secret_id, refresh=True)  # the password may have been rotated

@@ -39,6 +39,7 @@ def _connect(secret: Secret, *, autocommit: bool) -> Iterator[psycopg.Connection
         conn = psycopg.connect(
             host=secret["host"], port=int(secret["port"]), user=secret["username"], password=secret["password"],
             dbname=secret["dbname"], connect_timeout=10, autocommit=autocommit, application_name="mtx-migrate",
+            **get_settings().db_ssl_options(),
         )  # fmt: skip
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"database {secret.get('dbname')} unavailable: {type(exc).__name__}") from None

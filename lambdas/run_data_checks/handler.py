@@ -27,7 +27,7 @@ def dsn_of(secret_id: str) -> str:
     secret = get_secret(secret_id)
     return make_conninfo(
         host=str(secret["host"]), port=str(secret["port"]), user=str(secret["username"]),
-        password=str(secret["password"]), dbname=str(secret["dbname"]),
+        password=str(secret["password"]), dbname=str(secret["dbname"]), **get_settings().db_ssl_options(),
     )  # fmt: skip
 
 

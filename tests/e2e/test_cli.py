@@ -127,6 +127,10 @@ def test_demo_runs_end_to_end_and_cleans_up() -> None:
         assert out.returncode == 0, out.stdout + out.stderr
         assert "invariant            stored + duplicates + dead-lettered = sent: OK" in out.stdout
         assert "valid dead-lettered  0\n" in out.stdout
+        # the contract's rejects are in the dead-letter queue, accounted for: nothing is unaccounted after the refresh
+        assert re.search(r"data integrity: ok  \(stored \d+, dead-lettered \d+, unaccounted 0\)", out.stdout), (
+            out.stdout[-3000:]
+        )
         # where the docs are: the dbt docs as one static file (opens from disk, offline), the Data Docs
         assert re.search(r"dbt docs: +\S+static_index\.html", out.stdout), out.stdout[-3000:]
         assert re.search(r"Data Docs: +\S+index\.html", out.stdout)

@@ -74,7 +74,7 @@ def test_terraform_provisions_what_the_manifest_does_with_the_same_key_settings(
     tfstate = json.loads((Path(state["home"]) / "terraform" / "terraform.tfstate").read_text())
     types = {r["type"] for r in tfstate["resources"] if r["mode"] == "managed" and r["instances"]}
     assert not types & {"aws_db_instance", "aws_db_subnet_group", "aws_redshiftserverless_namespace",
-                        "aws_redshiftserverless_workgroup", "aws_glue_connection"}  # fmt: skip
+                        "aws_redshiftserverless_workgroup", "aws_glue_connection", "aws_db_proxy"}  # fmt: skip
     assert {"aws_lambda_function", "aws_sfn_state_machine", "aws_api_gateway_rest_api", "aws_kms_key"} <= types
     # and what only Terraform creates of the Glue side: the crawler and the job the refresh runs
     glue = tf_clients("glue")

@@ -148,18 +148,32 @@ def test_data_integrity_analysis_reconciles_every_store(api: LocalStack, clean_q
         {"source": f"{MARTS}.fct_transactions", "row_count": 8},
         {"source": "dead_letter_queue", "row_count": 0},
     ]
-    expected = quality_score(compliance, 2, 8, 0)
+    expected = quality_score(compliance, 2, 8)
     assert result["quality_score"] == expected["quality_score"]
     assert result["checks"][1] == {"check": "marts_vs_raw", "expected": 2, "actual": 8, "difference": 6}
+    assert result["accounted"] == {"stored": compliance, "dead_lettered": 0}
+    # this module's fixture marts hold 8 rows over 2 raw ones: a surplus nothing accounts for
+    assert result["unaccounted"]["mart_rows_beyond_raw"] == 6
+    assert result["status"] != "ok"
 
 
-def test_data_integrity_counts_dead_letters(api: LocalStack, clean_queues: LocalStack) -> None:
+def test_dead_letters_are_accounted_for_not_lost(api: LocalStack, clean_queues: LocalStack) -> None:
     sqs = api.client("sqs")
+    before = analytics(api, "operation=data_integrity_analysis")["result"]
+    assert before["accounted"]["dead_lettered"] == 0
     for i in range(3):
         sqs.send_message(QueueUrl=api.dead_letter_queue_url, MessageBody=f'{{"n": {i}}}')
+    s = api.require_settings()
+    ddb = api.client("dynamodb")
+    for item in ddb.scan(TableName=s.analytics_cache_table, ProjectionExpression="cache_key")["Items"]:
+        ddb.delete_item(TableName=s.analytics_cache_table, Key={"cache_key": item["cache_key"]})  # a fresh count
     result = analytics(api, "operation=data_integrity_analysis")["result"]
     assert result["rows"][3] == {"source": "dead_letter_queue", "row_count": 3}
-    assert result["checks"][2]["actual"] == 3
+    assert result["accounted"]["dead_lettered"] == 3
+    # three more dead letters move neither the unaccounted count, nor the score, nor the status
+    assert result["unaccounted"] == before["unaccounted"]
+    assert result["quality_score"] == before["quality_score"]
+    assert result["status"] == before["status"]
 
 
 def test_cache_miss_then_hit_with_normalised_parameters(api: LocalStack) -> None:

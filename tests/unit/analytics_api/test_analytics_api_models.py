@@ -8,7 +8,7 @@ import pytest
 
 from lambdas.analytics_api import app, cache, models
 from lambdas.analytics_api.errors import InvalidParameters, SqlNotAllowed, UnknownOperation
-from lambdas.analytics_api.operations import quality_score
+from lambdas.analytics_api.operations import quality_score, reconcile
 
 pytestmark = pytest.mark.unit
 
@@ -89,11 +89,36 @@ def test_cache_key_ignores_parameter_order_and_depends_on_values() -> None:
 
 
 def test_quality_score() -> None:
-    assert quality_score(100, 100, 100, 0)["quality_score"] == 100.0
-    score = quality_score(100, 90, 90, 10)  # raw 0.9, marts 1.0, clean 100/110
-    assert score["quality_score"] == round(100 * (0.9 + 1.0 + 100 / 110) / 3, 2)
-    assert score["status"] == "degraded"
-    assert quality_score(0, 0, 0, 0)["status"] == "healthy"
+    assert quality_score(100, 100, 100)["quality_score"] == 100.0
+    score = quality_score(100, 90, 90)  # raw 0.9, marts 1.0
+    assert score["quality_score"] == round(100 * (0.9 + 1.0) / 2, 2)
+    assert quality_score(0, 0, 0)["quality_score"] == 100.0
+
+
+def test_contract_rejects_in_the_dead_letter_queue_are_accounted_for_not_lost() -> None:
+    # 1,920 valid stored everywhere, 80 rejects dead-lettered (the demo's 4 %): nothing is lost
+    result = reconcile(1920, 1920, 1920, 80)
+    assert result["status"] == "ok"
+    assert result["accounted"] == {"stored": 1920, "dead_lettered": 80}
+    assert result["unaccounted"]["total"] == 0
+    assert result["quality_score"] == 100.0
+
+
+def test_rows_missing_downstream_are_unaccounted() -> None:
+    result = reconcile(100, 90, 88, 0)
+    assert result["unaccounted"] == {
+        "total": 12, "raw_missing_compliance_rows": 10, "marts_missing_raw_rows": 2,
+        "raw_rows_beyond_compliance": 0, "mart_rows_beyond_raw": 0,
+    }  # fmt: skip
+    assert result["status"] == "degraded"
+    assert reconcile(100, 50, 50, 0)["status"] == "failing"
+
+
+def test_a_surplus_downstream_is_unaccounted_too() -> None:
+    result = reconcile(100, 101, 101, 3)
+    assert result["unaccounted"]["raw_rows_beyond_compliance"] == 1
+    assert result["unaccounted"]["total"] == 1
+    assert result["status"] == "degraded"
 
 
 def test_routing_without_backends() -> None:

@@ -79,3 +79,6 @@ def test_sqlalchemy_url_from_libpq_forms() -> None:
 
     assert sqlalchemy_url("postgresql://u:p@h:5/d") == "postgresql+psycopg2://u:p@h:5/d"
     assert sqlalchemy_url("host=h port=5 user=u password=p dbname=d") == "postgresql+psycopg2://u:p@h:5/d"
+    # run_data_checks' DSN in AWS: verify-full against the shipped bundle, kept for Great Expectations' engine
+    tls = sqlalchemy_url("host=h port=5 user=u password=p dbname=d sslmode=verify-full sslrootcert=/var/task/ca.pem")
+    assert tls == "postgresql+psycopg2://u:p@h:5/d?sslmode=verify-full&sslrootcert=%2Fvar%2Ftask%2Fca.pem"

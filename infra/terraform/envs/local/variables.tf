@@ -302,3 +302,26 @@ variable "db_role_password_version" {
   type        = number
   default     = 1
 }
+
+variable "db_max_connections" {
+  description = "max_connections of the compliance database (modules/database); the RDS Proxy's pool is 80 % of it and must hold the database functions' reserved concurrency (modules/lambda database_reserved_concurrency, 100 by default)."
+  type        = number
+  default     = 150
+}
+
+variable "db_sslmode" {
+  description = "libpq sslmode of every database connection the functions open (MTX_DB_SSLMODE). The local stack's PostgreSQL serves no TLS: prefer (TLS when offered). dev and prod: verify-full."
+  type        = string
+  default     = "prefer"
+
+  validation {
+    condition     = contains(["prefer", "require", "verify-ca", "verify-full"], var.db_sslmode)
+    error_message = "db_sslmode must be prefer, require, verify-ca or verify-full."
+  }
+}
+
+variable "db_sslrootcert" {
+  description = "CA bundle the functions verify the database's certificate against (MTX_DB_SSLROOTCERT), relative to the package root: the RDS CAs and the Amazon roots (RDS Proxy, Redshift) in lambdas/common/certs/ (infra/scripts/rds_ca_bundle.py)."
+  type        = string
+  default     = "lambdas/common/certs/aws-rds-ca-bundle.pem"
+}

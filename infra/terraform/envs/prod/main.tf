@@ -71,6 +71,10 @@ locals {
     MTX_DBT_TARGET                      = "redshift"
     MTX_CORS_ALLOWED_ORIGINS            = join(",", var.cors_allowed_origins)
     MTX_MAX_FUTURE_SKEW_HOURS           = tostring(var.max_future_skew_hours)
+    # TLS to the compliance database (through the RDS Proxy) and the warehouse: verify-full against the
+    # CA bundle shipped in the functions' package (lambdas/common/certs/), a path relative to its root
+    MTX_DB_SSLMODE     = var.db_sslmode
+    MTX_DB_SSLROOTCERT = var.db_sslrootcert
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
@@ -154,8 +158,27 @@ module "database" {
   deletion_protection = var.deletion_protection
   skip_final_snapshot = var.force_destroy
   log_retention_days  = var.log_retention_days
+  max_connections     = var.db_max_connections
   external_connection = local.external_compliance
   external_password   = var.external_database_password
+}
+
+# The RDS Proxy the runtime roles log in through (none where the database is external: envs/local).
+module "database_proxy" {
+  source = "../../modules/database_proxy"
+
+  name_prefix            = local.name_prefix
+  kms_key_arn            = module.kms.key_arn
+  db_instance_identifier = module.database.instance_identifier
+  db_max_connections     = module.database.max_connections
+  subnet_ids             = module.network.private_subnet_ids
+  security_group_id      = module.network.database_proxy_security_group_id
+  secret_arns = {
+    compliance_writer = module.database_roles.secret_arns["compliance_writer"]
+    compliance_reader = module.database_roles.secret_arns["compliance_reader"]
+  }
+  client_connections_at_most = module.lambda.database_connections_at_most
+  log_retention_days         = var.log_retention_days
 }
 
 # The login roles of both databases, one secret each, and the deploy-time migration step (the
@@ -171,6 +194,7 @@ module "database_roles" {
     port   = module.database.instance_port
     dbname = var.external_databases == null ? "compliance" : var.external_databases.compliance_dbname
   }
+  compliance_proxy_host = module.database_proxy.endpoint
   warehouse_connection = {
     engine = var.external_databases == null ? "redshift" : "postgres"
     host   = module.warehouse.endpoint_address
@@ -190,20 +214,23 @@ module "database_roles" {
 module "lambda" {
   source = "../../modules/lambda"
 
-  name_prefix           = local.name_prefix
-  package_path          = "${local.build_dir}/lambda/functions.zip"
-  layer_path            = "${local.build_dir}/lambda/layer.zip"
-  runtime               = var.lambda_runtime
-  architecture          = var.lambda_architecture
-  environment           = local.settings
-  kms_key_arn           = module.kms.key_arn
-  subnet_ids            = module.network.private_subnet_ids
-  subnet_arns           = module.network.private_subnet_arns
-  security_group_id     = module.network.lambda_security_group_id
-  security_group_arn    = module.network.lambda_security_group_arn
-  table_arns            = module.tables.table_arns
-  bucket_arns           = module.storage.bucket_arns
-  dead_letter_queue_arn = module.messaging.queue_arn
+  name_prefix        = local.name_prefix
+  package_path       = "${local.build_dir}/lambda/functions.zip"
+  layer_path         = "${local.build_dir}/lambda/layer.zip"
+  runtime            = var.lambda_runtime
+  architecture       = var.lambda_architecture
+  environment        = local.settings
+  kms_key_arn        = module.kms.key_arn
+  subnet_ids         = module.network.private_subnet_ids
+  subnet_arns        = module.network.private_subnet_arns
+  security_group_id  = module.network.lambda_security_group_id
+  security_group_arn = module.network.lambda_security_group_arn
+
+  migration_security_group_id  = module.network.migration_security_group_id
+  migration_security_group_arn = module.network.migration_security_group_arn
+  table_arns                   = module.tables.table_arns
+  bucket_arns                  = module.storage.bucket_arns
+  dead_letter_queue_arn        = module.messaging.queue_arn
   database_secret_arns = merge(module.database_roles.secret_arns, {
     compliance_admin = module.database.secret_arn
     warehouse_admin  = module.warehouse.secret_arn
@@ -311,9 +338,11 @@ module "monitoring" {
   dead_letter_queue_name = module.messaging.queue_name
   state_machine_arns     = module.state_machines.state_machine_arns
   workflows              = module.state_machines.workflows
-  function_names         = module.lambda.function_names
-  glue_job_name          = module.glue.job_name
-  api_name               = module.api.rest_api_name
-  api_stage_name         = module.api.stage_name
-  db_instance_identifier = module.database.instance_identifier
+
+  state_machine_log_group_names = module.state_machines.log_group_names
+  function_names                = module.lambda.function_names
+  glue_job_name                 = module.glue.job_name
+  api_name                      = module.api.rest_api_name
+  api_stage_name                = module.api.stage_name
+  db_instance_identifier        = module.database.instance_identifier
 }

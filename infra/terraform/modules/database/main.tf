@@ -41,6 +41,14 @@ resource "aws_db_parameter_group" "this" {
     value = "1"
   }
 
+  # Fixed rather than derived from the instance's memory, so that the RDS Proxy's pool and the Lambdas'
+  # reserved concurrency can be checked against it (modules/database_proxy).
+  parameter {
+    name         = "max_connections"
+    value        = tostring(var.max_connections)
+    apply_method = "pending-reboot"
+  }
+
   # Statements are logged without their bind parameters: parameters carry card
   # numbers and IP addresses.
   parameter {

@@ -22,3 +22,8 @@ output "secret_arn" {
   description = "ARN of the compliance database secret."
   value       = aws_secretsmanager_secret.this.arn
 }
+
+output "max_connections" {
+  description = "max_connections of the instance (the RDS Proxy pool is a share of it)."
+  value       = var.max_connections
+}

@@ -45,6 +45,17 @@ variable "instance_class" {
   }
 }
 
+variable "max_connections" {
+  description = "max_connections of the instance (parameter group). Keep it within what the class's memory allows (AWS's default is memory / 9.5 MB: about 190 on db.t4g.small, 800 on db.m7g.large)."
+  type        = number
+  default     = 150
+
+  validation {
+    condition     = var.max_connections >= 20 && var.max_connections <= 5000
+    error_message = "max_connections must be between 20 and 5000."
+  }
+}
+
 variable "allocated_storage" {
   description = "Initial storage in GiB (gp3); storage autoscaling goes up to max_allocated_storage."
   type        = number

@@ -4,6 +4,7 @@
 # - compliance_migrator: owns the compliance schemas; read by the migration step only.
 # - compliance_writer: the store functions (INSERT/SELECT/DELETE on compliance.transactions, no DDL).
 # - compliance_reader: the analytics side (integrity.transaction_count() only, no compliance table).
+#   Both log in through the RDS Proxy (compliance_proxy_host), whose auth entries are their secrets.
 # - warehouse_transformer: the Glue job and dbt (owns raw and the dbt schemas).
 # - warehouse_reader: the analytics API (SELECT on the marts through dbt grants, and on raw).
 #
@@ -15,12 +16,29 @@
 # database and warehouse) are read by no runtime function.
 
 locals {
+  # The runtime roles (the writer, the reader) log in through the RDS Proxy where there is one
+  # (modules/database_proxy); the migrator, used at deploy time next to the master user, directly.
+  runtime_compliance_connection = merge(var.compliance_connection, {
+    host = coalesce(var.compliance_proxy_host, var.compliance_connection.host)
+  })
+
+  # role -> login name. Only names here: the secrets are keyed by it, and must not depend on the hosts
+  # (the proxy's endpoint depends on the secrets).
   roles = {
-    compliance_migrator   = { username = "mtx_compliance_migrator", connection = var.compliance_connection }
-    compliance_writer     = { username = "mtx_compliance_writer", connection = var.compliance_connection }
-    compliance_reader     = { username = "mtx_compliance_reader", connection = var.compliance_connection }
-    warehouse_transformer = { username = "mtx_warehouse_transformer", connection = var.warehouse_connection }
-    warehouse_reader      = { username = "mtx_analytics_reader", connection = var.warehouse_connection }
+    compliance_migrator   = "mtx_compliance_migrator"
+    compliance_writer     = "mtx_compliance_writer"
+    compliance_reader     = "mtx_compliance_reader"
+    warehouse_transformer = "mtx_warehouse_transformer"
+    warehouse_reader      = "mtx_analytics_reader"
+  }
+
+  # role -> where it logs in
+  connections = {
+    compliance_migrator   = var.compliance_connection
+    compliance_writer     = local.runtime_compliance_connection
+    compliance_reader     = local.runtime_compliance_connection
+    warehouse_transformer = var.warehouse_connection
+    warehouse_reader      = var.warehouse_connection
   }
 
   # What the migration step applies: a change to any of these invokes it again.
@@ -40,7 +58,7 @@ resource "aws_secretsmanager_secret" "this" {
   for_each = local.roles
 
   name                    = "${var.name_prefix}/${replace(each.key, "_", "-")}"
-  description             = "Login of the ${each.value.username} database role (host, port, username, password, dbname)"
+  description             = "Login of the ${each.value} database role (host, port, username, password, dbname)"
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = 7
 
@@ -52,12 +70,12 @@ resource "aws_secretsmanager_secret_version" "this" {
 
   secret_id = aws_secretsmanager_secret.this[each.key].id
   secret_string_wo = jsonencode({
-    engine   = each.value.connection.engine
-    host     = each.value.connection.host
-    port     = each.value.connection.port
-    username = each.value.username
+    engine   = local.connections[each.key].engine
+    host     = local.connections[each.key].host
+    port     = local.connections[each.key].port
+    username = local.roles[each.key]
     password = ephemeral.aws_secretsmanager_random_password.this[each.key].random_password
-    dbname   = each.value.connection.dbname
+    dbname   = local.connections[each.key].dbname
   })
   secret_string_wo_version = var.password_version
 }

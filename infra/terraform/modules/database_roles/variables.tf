@@ -23,6 +23,12 @@ variable "compliance_connection" {
   }
 }
 
+variable "compliance_proxy_host" {
+  description = "Host the runtime compliance roles (writer, reader) log in to: the RDS Proxy endpoint (modules/database_proxy). Null (no proxy, envs/local): compliance_connection's host."
+  type        = string
+  default     = null
+}
+
 variable "warehouse_connection" {
   description = "Where the warehouse roles log in: engine (redshift, or postgres for the local stand-in), host, port and dbname."
   type = object({

@@ -174,6 +174,26 @@ locals {
 }
 
 locals {
+  # The functions that log in to the compliance database as a runtime role (they read the writer's or the
+  # reader's secret; not the migration step, which reads every secret to set the roles' passwords): through
+  # the RDS Proxy, each with reserved concurrency so that a burst cannot ask the
+  # proxy for more connections than its pool holds (modules/database_proxy checks the sum below).
+  compliance_runtime_secrets = [local.secrets["compliance_writer"], local.secrets["compliance_reader"]]
+  database_functions = sort([for short, statements in local.permissions : short if !contains(local.migration_functions, short) && anytrue([
+    for s in statements : contains(s.actions, "secretsmanager:GetSecretValue") && length(setintersection(s.resources, local.compliance_runtime_secrets)) > 0
+  ])])
+  # Compliance connections one container holds at once: lambdas/common/db.py serves one invocation at a
+  # time per container, with one connection per secret, and each of these functions uses one compliance
+  # secret (nested connection() blocks on the same secret would need two: none does).
+  connections_per_container = 1
+  database_connections_at_most = sum(concat([0], [
+    for short in local.database_functions : lookup(var.database_reserved_concurrency, short, 0) * local.connections_per_container
+  ]))
+
+  # The functions that log in as a master user (the deploy-time migration step): straight to RDS, from
+  # their own security group; every other function reaches PostgreSQL only through the proxy.
+  migration_functions = ["migrate_databases"]
+
   # The functions whose permissions send to the dead-letter queue: the only functions the queue's
   # policy (modules/messaging) lets send.
   dead_letter_senders = sort([for short, statements in local.permissions : short if anytrue([
@@ -248,7 +268,8 @@ data "aws_iam_policy_document" "this" {
     actions = ["ec2:CreateNetworkInterface"]
     resources = concat(
       var.subnet_arns,
-      [var.security_group_arn, "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"],
+      [contains(local.migration_functions, each.key) ? var.migration_security_group_arn : var.security_group_arn],
+      ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"],
     )
   }
 
@@ -306,7 +327,8 @@ resource "aws_lambda_function" "this" {
   timeout          = each.value.timeout
   kms_key_arn      = var.kms_key_arn
 
-  reserved_concurrent_executions = var.reserved_concurrency
+  # The database functions' own reservation (see local.database_functions), the rest the common one.
+  reserved_concurrent_executions = lookup(var.database_reserved_concurrency, each.key, var.reserved_concurrency)
 
   environment {
     variables = merge(var.environment, { POWERTOOLS_SERVICE_NAME = replace(each.key, "_", "-") })
@@ -325,7 +347,7 @@ resource "aws_lambda_function" "this" {
 
   vpc_config {
     subnet_ids         = var.subnet_ids
-    security_group_ids = [var.security_group_id]
+    security_group_ids = [contains(local.migration_functions, each.key) ? var.migration_security_group_id : var.security_group_id]
   }
 
   lifecycle {
@@ -333,12 +355,16 @@ resource "aws_lambda_function" "this" {
       condition     = fileexists(var.package_path)
       error_message = "No functions zip at ${var.package_path}: build it first with `python infra/scripts/package.py`."
     }
+    precondition {
+      condition     = !contains(local.database_functions, each.key) || lookup(var.database_reserved_concurrency, each.key, null) != null
+      error_message = "${each.key} logs in to the compliance database: it needs its reserved concurrency in database_reserved_concurrency."
+    }
   }
 
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
 
   # checkov:skip=CKV_AWS_116: invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration); a failed invocation is retried and dead-lettered by the state machine or answered to the API client, a Lambda DLQ applies to asynchronous invocations only
-  # checkov:skip=CKV_AWS_115: concurrency is bounded upstream (API Gateway throttling, Map MaxConcurrency); reserving it fails on accounts with the default limit of 10, so reserved_concurrency is an opt-in variable
+  # checkov:skip=CKV_AWS_115: the database functions always have reserved concurrency (database_reserved_concurrency, enforced by a precondition); the others are bounded upstream (API Gateway throttling, Map MaxConcurrency) and reserved_concurrency is opt-in for them
   # checkov:skip=CKV_AWS_272: packages are built from the reviewed repository by infra/scripts/package.py; code signing needs an AWS Signer profile per account, left to the deploying organisation
 }
 

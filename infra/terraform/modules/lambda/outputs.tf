@@ -32,3 +32,13 @@ output "dead_letter_sender_role_arns" {
   description = "Execution roles of the functions that send to the dead-letter queue (derived from their permissions)."
   value       = [for short in local.dead_letter_senders : aws_iam_role.this[short].arn]
 }
+
+output "database_function_names" {
+  description = "The functions that log in to the compliance database as a runtime role (through the RDS Proxy), by short name."
+  value       = local.database_functions
+}
+
+output "database_connections_at_most" {
+  description = "Compliance connections the database functions can hold at once: their reserved concurrency x one connection per container."
+  value       = local.database_connections_at_most
+}

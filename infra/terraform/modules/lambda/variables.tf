@@ -125,9 +125,45 @@ variable "log_retention_days" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions per function; null leaves the account pool unreserved."
+  description = "Reserved concurrent executions of each function that does not log in to the compliance database; null leaves the account pool unreserved."
   type        = number
   default     = null
+}
+
+variable "database_reserved_concurrency" {
+  description = <<-EOT
+    Reserved concurrent executions of each function that logs in to the compliance database through the
+    RDS Proxy (every one must have an entry: a precondition says which is missing). Each container holds
+    one compliance connection, so the sum is what the proxy can be asked for at once; modules/database_proxy
+    refuses a sum above its pool (80 % of max_connections). The defaults sum to 100, within the pool of
+    120 of max_connections 150 (infra/README.md, "Database connections"); the account keeps at least
+    100 unreserved executions, so the account's concurrency limit must be at least 200.
+  EOT
+  type        = map(number)
+  default = {
+    store_compliance   = 50 # one per transaction in flight; the API's rate limit and the workflow's retries wait beyond it
+    process_chunk      = 20 # one per batch chunk in flight (batch Map MaxConcurrency)
+    undo_partial_write = 10
+    dead_letter_chunk  = 5
+    analytics_api      = 10
+    run_analytics_job  = 3
+    run_data_checks    = 2
+  }
+
+  validation {
+    condition     = alltrue([for n in values(var.database_reserved_concurrency) : n >= 1 && floor(n) == n])
+    error_message = "database_reserved_concurrency values must be whole numbers of at least 1 (0 would stop the function)."
+  }
+}
+
+variable "migration_security_group_id" {
+  description = "Security group of migrate_databases, the one function that logs in to RDS directly (as the master user, at deploy time)."
+  type        = string
+}
+
+variable "migration_security_group_arn" {
+  description = "ARN of the migration function's security group (scope of its ec2:CreateNetworkInterface)."
+  type        = string
 }
 
 variable "analytics_image_uri" {

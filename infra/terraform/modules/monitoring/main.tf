@@ -1,5 +1,13 @@
 # Alarms on everything that means a transaction or a data product is at risk,
 # all notifying the alert topic, and one dashboard.
+#
+# Failed executions are counted per error class: a metric filter on each workflow's log group reads the
+# ExecutionFailed event (logged at every level but OFF, with include_execution_data = false too: the
+# event keeps details.error, the Fail state's or the uncaught error's name, and no input or output) into
+# <workflow>.ExecutionsFailed with the dimension Error. The transaction workflow ends the contract's
+# rejects in the Fail DataValidationError (var.reject_error_names): those are graphed apart and never
+# page. The alarm pages on AWS/States ExecutionsFailed (authoritative) minus the rejects counted from the
+# logs, plus timed-out executions: a log line delivered late or lost makes a page, never a silence.
 
 data "aws_region" "this" {}
 
@@ -9,6 +17,11 @@ locals {
     alarm = [var.alerts_topic_arn]
     ok    = [var.alerts_topic_arn]
   }
+
+  # CloudWatch namespace of the per-error-class failure metrics (one per environment: a metric filter's
+  # dimensions can only come from the log event, not name the environment).
+  failures_namespace = "${var.failures_namespace}/${var.name_prefix}"
+  failures_metric    = { for w in var.workflows : w => "${w}.ExecutionsFailed" }
 
   lambda_alarms = merge([for short, name in var.function_names : {
     for metric in ["Errors", "Throttles"] : "${short}-${lower(metric)}" => { function = name, metric = metric }
@@ -31,11 +44,27 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter" {
   ok_actions          = local.actions.ok
 }
 
+resource "aws_cloudwatch_log_metric_filter" "this" {
+  for_each = toset(var.workflows)
+
+  name           = "${var.name_prefix}-${replace(each.key, "_", "-")}-failures-by-error"
+  log_group_name = var.state_machine_log_group_names[each.key]
+  pattern        = "{ $.type = \"ExecutionFailed\" }"
+
+  metric_transformation {
+    namespace  = local.failures_namespace
+    name       = local.failures_metric[each.key]
+    value      = "1"
+    unit       = "Count"
+    dimensions = { Error = "$.details.error" }
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "executions_failed" {
   for_each = toset(var.workflows)
 
   alarm_name          = "${var.name_prefix}-${replace(each.key, "_", "-")}-executions-failed"
-  alarm_description   = "Executions of the ${each.key} workflow failed or timed out."
+  alarm_description   = "Executions of the ${each.key} workflow failed unexpectedly or timed out (the contract's rejects, errors ${join(", ", var.reject_error_names)}, are not counted: see ${local.failures_metric[each.key]} by Error in ${local.failures_namespace})."
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   evaluation_periods  = 1
@@ -44,9 +73,9 @@ resource "aws_cloudwatch_metric_alarm" "executions_failed" {
   ok_actions          = local.actions.ok
 
   metric_query {
-    id          = "failures"
-    expression  = "failed + timed_out"
-    label       = "failed or timed out"
+    id          = "unexpected"
+    expression  = "FILL(failed, 0) - ${join(" - ", [for i, _ in var.reject_error_names : "FILL(reject${i}, 0)"])} + FILL(timed_out, 0)"
+    label       = "failed unexpectedly or timed out"
     return_data = true
   }
 
@@ -61,6 +90,20 @@ resource "aws_cloudwatch_metric_alarm" "executions_failed" {
     }
   }
 
+  dynamic "metric_query" {
+    for_each = var.reject_error_names
+    content {
+      id = "reject${metric_query.key}"
+      metric {
+        namespace   = local.failures_namespace
+        metric_name = local.failures_metric[each.key]
+        dimensions  = { Error = metric_query.value }
+        stat        = "Sum"
+        period      = var.alarm_period_seconds
+      }
+    }
+  }
+
   metric_query {
     id = "timed_out"
     metric {
@@ -71,6 +114,8 @@ resource "aws_cloudwatch_metric_alarm" "executions_failed" {
       period      = var.alarm_period_seconds
     }
   }
+
+  depends_on = [aws_cloudwatch_log_metric_filter.this]
 }
 
 resource "aws_cloudwatch_metric_alarm" "lambda" {
@@ -154,12 +199,32 @@ resource "aws_cloudwatch_dashboard" "this" {
     {
       type = "metric", x = 12, y = 0, width = 12, height = 6
       properties = {
-        title = "Workflows: started / succeeded / failed", region = local.region, stat = "Sum", period = 300
+        title = "Workflows: started / succeeded / failed (rejects included)", region = local.region, stat = "Sum", period = 300
         metrics = flatten([for w in var.workflows : [
           ["AWS/States", "ExecutionsStarted", "StateMachineArn", var.state_machine_arns[w], { label = "${w} started" }],
           [".", "ExecutionsSucceeded", ".", ".", { label = "${w} succeeded" }],
           [".", "ExecutionsFailed", ".", ".", { label = "${w} failed" }],
         ]])
+      }
+    },
+    {
+      type = "metric", x = 0, y = 18, width = 12, height = 6
+      properties = {
+        title = "Rejected by the contract (expected): ${join(", ", var.reject_error_names)}", region = local.region, stat = "Sum", period = 300
+        metrics = flatten([for w in var.workflows : [
+          for e in var.reject_error_names : [local.failures_namespace, local.failures_metric[w], "Error", e, { label = "${w} ${e}" }]
+        ]])
+      }
+    },
+    {
+      type = "metric", x = 12, y = 18, width = 12, height = 6
+      properties = {
+        title = "Unexpected failures by error class", region = local.region, period = 300
+        metrics = [for i, w in var.workflows : [{
+          id         = "unexpected${i}"
+          label      = "${w}"
+          expression = "SEARCH('{${local.failures_namespace},Error} MetricName=\"${local.failures_metric[w]}\" ${join(" ", [for e in var.reject_error_names : "NOT Error=\"${e}\""])}', 'Sum', 300)"
+        }]]
       }
     },
     {

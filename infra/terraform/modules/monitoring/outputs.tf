@@ -11,3 +11,8 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.lambda : a.alarm_name],
   )
 }
+
+output "failure_metrics" {
+  description = "Per workflow: the namespace and metric name of its failed executions by error class (dimension Error)."
+  value       = { for w in var.workflows : w => { namespace = local.failures_namespace, metric_name = local.failures_metric[w] } }
+}

@@ -18,6 +18,28 @@ variable "state_machine_arns" {
   type        = map(string)
 }
 
+variable "state_machine_log_group_names" {
+  description = "Log group of each workflow's execution history (modules/state_machines log_group_names), by workflow."
+  type        = map(string)
+}
+
+variable "reject_error_names" {
+  description = "Errors that end an execution by design (the contract's rejects, dead-lettered with their reason): graphed apart, never paged on. The transaction workflow's Fail state for them is DataValidationError."
+  type        = list(string)
+  default     = ["DataValidationError"]
+
+  validation {
+    condition     = length(var.reject_error_names) > 0 && alltrue([for e in var.reject_error_names : can(regex("^[A-Za-z][A-Za-z0-9_.]*$", e)) && !startswith(e, "States.")])
+    error_message = "reject_error_names are error names of the workflows' own Fail states (letters, digits, _ and .), never a States.* runtime error."
+  }
+}
+
+variable "failures_namespace" {
+  description = "CloudWatch namespace prefix of the per-error-class failure metrics; the environment's name_prefix is appended."
+  type        = string
+  default     = "MTX/Workflows"
+}
+
 variable "workflows" {
   description = "Workflows deployed (known at plan time; keys of state_machine_arns)."
   type        = list(string)

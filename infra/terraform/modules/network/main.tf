@@ -124,17 +124,37 @@ resource "aws_security_group" "endpoints" {
   vpc_id      = aws_vpc.this.id
 }
 
+# The compliance database is reached on one path per kind of caller, PostgreSQL's port only:
+#   runtime functions (lambda) -> RDS Proxy (database_proxy) -> RDS (database)
+#   the deploy-time migration function (migration)           -> RDS (database): it logs in as the master
+#   user, whose secret the proxy never holds.
 resource "aws_security_group" "lambda" {
   name        = "${var.name_prefix}-lambda"
-  description = "Lambda functions: HTTPS to AWS endpoints, PostgreSQL to the compliance database"
+  description = "Lambda functions: HTTPS to AWS endpoints, PostgreSQL to the RDS Proxy, Redshift port to the warehouse"
   vpc_id      = aws_vpc.this.id
 
   # checkov:skip=CKV2_AWS_5: attached in modules/lambda (vpc_config of every function), through this module's output
 }
 
+resource "aws_security_group" "migration" {
+  name        = "${var.name_prefix}-migration"
+  description = "The deploy-time migration function: HTTPS to AWS endpoints, PostgreSQL to RDS, Redshift port to the warehouse"
+  vpc_id      = aws_vpc.this.id
+
+  # checkov:skip=CKV2_AWS_5: attached in modules/lambda (vpc_config of migrate_databases), through this module's output
+}
+
+resource "aws_security_group" "database_proxy" {
+  name        = "${var.name_prefix}-database-proxy"
+  description = "RDS Proxy of the compliance database: PostgreSQL from the Lambdas, to RDS"
+  vpc_id      = aws_vpc.this.id
+
+  # checkov:skip=CKV2_AWS_5: attached in modules/database_proxy (vpc_security_group_ids of the proxy), through this module's output
+}
+
 resource "aws_security_group" "database" {
   name        = "${var.name_prefix}-database"
-  description = "RDS PostgreSQL (compliance store): PostgreSQL from the Lambdas only"
+  description = "RDS PostgreSQL (compliance store): PostgreSQL from the RDS Proxy and the migration function only"
   vpc_id      = aws_vpc.this.id
 
   # checkov:skip=CKV2_AWS_5: attached in modules/database (vpc_security_group_ids of the RDS instance), through this module's output
@@ -187,6 +207,24 @@ resource "aws_vpc_security_group_egress_rule" "lambda_https_gateways" {
 
 resource "aws_vpc_security_group_egress_rule" "lambda_postgres" {
   security_group_id            = aws_security_group.lambda.id
+  description                  = "PostgreSQL to the RDS Proxy of the compliance database"
+  referenced_security_group_id = aws_security_group.database_proxy.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.postgres
+  to_port                      = local.ports.postgres
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_proxy_from_lambda" {
+  security_group_id            = aws_security_group.database_proxy.id
+  description                  = "PostgreSQL from the Lambda functions"
+  referenced_security_group_id = aws_security_group.lambda.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.postgres
+  to_port                      = local.ports.postgres
+}
+
+resource "aws_vpc_security_group_egress_rule" "database_proxy_postgres" {
+  security_group_id            = aws_security_group.database_proxy.id
   description                  = "PostgreSQL to the compliance database"
   referenced_security_group_id = aws_security_group.database.id
   ip_protocol                  = "tcp"
@@ -194,13 +232,58 @@ resource "aws_vpc_security_group_egress_rule" "lambda_postgres" {
   to_port                      = local.ports.postgres
 }
 
-resource "aws_vpc_security_group_ingress_rule" "database_from_lambda" {
+resource "aws_vpc_security_group_ingress_rule" "database_from_proxy" {
   security_group_id            = aws_security_group.database.id
-  description                  = "PostgreSQL from the Lambda functions"
-  referenced_security_group_id = aws_security_group.lambda.id
+  description                  = "PostgreSQL from the RDS Proxy"
+  referenced_security_group_id = aws_security_group.database_proxy.id
   ip_protocol                  = "tcp"
   from_port                    = local.ports.postgres
   to_port                      = local.ports.postgres
+}
+
+resource "aws_vpc_security_group_egress_rule" "migration_postgres" {
+  security_group_id            = aws_security_group.migration.id
+  description                  = "PostgreSQL to the compliance database (as its master user, at deploy time)"
+  referenced_security_group_id = aws_security_group.database.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.postgres
+  to_port                      = local.ports.postgres
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_migration" {
+  security_group_id            = aws_security_group.database.id
+  description                  = "PostgreSQL from the deploy-time migration function"
+  referenced_security_group_id = aws_security_group.migration.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.postgres
+  to_port                      = local.ports.postgres
+}
+
+resource "aws_vpc_security_group_egress_rule" "migration_https_endpoints" {
+  security_group_id            = aws_security_group.migration.id
+  description                  = "HTTPS to interface endpoints (Secrets Manager, KMS)"
+  referenced_security_group_id = aws_security_group.endpoints.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.https
+  to_port                      = local.ports.https
+}
+
+resource "aws_vpc_security_group_egress_rule" "migration_redshift" {
+  security_group_id            = aws_security_group.migration.id
+  description                  = "Redshift port to the warehouse (roles and the raw table)"
+  referenced_security_group_id = aws_security_group.warehouse.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.redshift
+  to_port                      = local.ports.redshift
+}
+
+resource "aws_vpc_security_group_ingress_rule" "warehouse_from_migration" {
+  security_group_id            = aws_security_group.warehouse.id
+  description                  = "Redshift port from the deploy-time migration function"
+  referenced_security_group_id = aws_security_group.migration.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.ports.redshift
+  to_port                      = local.ports.redshift
 }
 
 resource "aws_vpc_security_group_egress_rule" "lambda_redshift" {

@@ -33,6 +33,21 @@ output "lambda_security_group_arn" {
   value       = aws_security_group.lambda.arn
 }
 
+output "migration_security_group_id" {
+  description = "Security group of the deploy-time migration function (PostgreSQL straight to RDS)."
+  value       = aws_security_group.migration.id
+}
+
+output "migration_security_group_arn" {
+  description = "ARN of the migration function's security group (scope of ec2:CreateNetworkInterface)."
+  value       = aws_security_group.migration.arn
+}
+
+output "database_proxy_security_group_id" {
+  description = "Security group of the RDS Proxy (PostgreSQL from the Lambdas, to RDS)."
+  value       = aws_security_group.database_proxy.id
+}
+
 output "database_security_group_id" {
   description = "Security group of the RDS instance."
   value       = aws_security_group.database.id

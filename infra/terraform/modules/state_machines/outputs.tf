@@ -24,3 +24,8 @@ output "queue_sender_role_arns" {
     for w, queues in local.sent_queues : aws_iam_role.this[w].arn if contains(queues, q)
   ]) }
 }
+
+output "log_group_names" {
+  description = "CloudWatch Logs group of each workflow's execution history (level var.log_level, no execution data), by workflow."
+  value       = { for w, g in aws_cloudwatch_log_group.this : w => g.name }
+}

@@ -22,20 +22,22 @@ mock_provider "aws" {
 }
 
 variables {
-  name_prefix           = "mtx-dev"
-  package_path          = "main.tf" # any existing file: the preconditions check that the zips exist
-  layer_path            = "variables.tf"
-  runtime               = "python3.12"
-  architecture          = "x86_64"
-  environment           = { MTX_NAME_PREFIX = "mtx-dev" }
-  kms_key_arn           = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
-  subnet_ids            = ["subnet-00000000000000001"]
-  subnet_arns           = ["arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-00000000000000001"]
-  security_group_id     = "sg-00000000000000001"
-  security_group_arn    = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000001"
-  table_arns            = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
-  bucket_arns           = { for b in ["raw", "analytics", "curated", "query_results", "glue_scripts"] : b => "arn:aws:s3:::mtx-dev-${b}" }
-  dead_letter_queue_arn = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"
+  name_prefix                  = "mtx-dev"
+  package_path                 = "main.tf" # any existing file: the preconditions check that the zips exist
+  layer_path                   = "variables.tf"
+  runtime                      = "python3.12"
+  architecture                 = "x86_64"
+  environment                  = { MTX_NAME_PREFIX = "mtx-dev" }
+  kms_key_arn                  = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+  subnet_ids                   = ["subnet-00000000000000001"]
+  subnet_arns                  = ["arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-00000000000000001"]
+  security_group_id            = "sg-00000000000000001"
+  security_group_arn           = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000001"
+  migration_security_group_id  = "sg-00000000000000002"
+  migration_security_group_arn = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000002"
+  table_arns                   = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
+  bucket_arns                  = { for b in ["raw", "analytics", "curated", "query_results", "glue_scripts"] : b => "arn:aws:s3:::mtx-dev-${b}" }
+  dead_letter_queue_arn        = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"
   database_secret_arns = {
     compliance_admin      = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/compliance-db-abcdef"
     compliance_migrator   = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/compliance-migrator-abcdef"
