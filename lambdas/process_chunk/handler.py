@@ -331,20 +331,31 @@ def _keep_whole(raw: bytes, run_id: str, index: int, number: int) -> tuple[str, 
     return bucket, key
 
 
+def _place(number: int, index: int, first_record: int | None) -> tuple[str, dict[str, int]]:
+    """A record's place in words and as pointer fields: its number in the chunk (the chunk object's line) and,
+    when SplitFile said where the chunk starts, in the file (blank lines not counted)."""
+    if first_record is None:
+        return f"record {number} of chunk {index}", {"chunk": index, "record": number}
+    in_file = first_record + number - 1
+    return (
+        f"record {number} of chunk {index} (record {in_file} of the file)",
+        {"chunk": index, "record": number, "file_record": in_file},
+    )
+
+
 def quarantine_refused(
-    refused: list[tuple[int, str, bytes, Refusal]], run_id: str, index: int, received: str
-) -> list[dict[str, Any]]:
+    refused: list[tuple[int, str, bytes, Refusal]], run_id: str, index: int, received: str,
+    first_record: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     """Each record the database refused on its data (number in the chunk, transaction id, the record, why),
     kept whole under rejected/ as an oversize record is, and its dead letter (``DatabaseRejected``): where
     it is, its place and the SQLSTATE (and constraint, column), never its content nor the server's message."""
     letters = []
     for number, transaction_id, raw, why in refused:
         bucket, key = _keep_whole(raw, run_id, index, number)
-        reason = (
-            f"record {number} of chunk {index}: the compliance store refused it: {why.describe()};"
-            f" kept whole at s3://{bucket}/{key}"
-        )
-        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": len(raw), "chunk": index, "record": number}
+        place, fields = _place(number, index, first_record)
+        reason = f"{place}: the compliance store refused it: {why.describe()}; kept whole at s3://{bucket}/{key}"
+        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": len(raw), **fields}
         detail = {"sqlstate": why.sqlstate, "constraint": why.constraint, "column": why.column}
         letters.append(dead_letter_message(pointer, transaction_id, "DatabaseRejected", reason, received,
                                            "ProcessChunk", detail=detail))  # fmt: skip
@@ -352,7 +363,7 @@ def quarantine_refused(
 
 
 def quarantine_oversize(
-    oversize: list[tuple[int, bytes]], run_id: str, index: int, received: str
+    oversize: list[tuple[int, bytes]], run_id: str, index: int, received: str, first_record: int | None = None
 ) -> list[dict[str, Any]]:
     """Each record over MAX_TRANSACTION_BYTES, kept whole in the raw bucket (rejected/, the bucket's KMS key),
     and its dead letter: where it is, its place in the chunk and the rule, never its content (it may be
@@ -361,11 +372,12 @@ def quarantine_oversize(
     for number, raw in oversize:
         bucket, key = _keep_whole(raw, run_id, index, number)
         size = len(raw)
+        place, fields = _place(number, index, first_record)
         reason = (
-            f"record {number} of chunk {index}: {size} bytes, over the {MAX_TRANSACTION_BYTES} bytes of one"
+            f"{place}: {size} bytes, over the {MAX_TRANSACTION_BYTES} bytes of one"
             f" transaction; kept whole at s3://{bucket}/{key}"
         )
-        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": size, "chunk": index, "record": number}
+        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": size, **fields}
         fields = [
             {
                 "field": "$",
@@ -378,7 +390,9 @@ def quarantine_oversize(
     return letters
 
 
-def process(bucket: str, key: str, run_id: str, index: int, received_at: str | None = None) -> dict[str, Any]:
+def process(
+    bucket: str, key: str, run_id: str, index: int, received_at: str | None = None, first_record: int | None = None
+) -> dict[str, Any]:
     settings = get_settings()
     ingested_at = dt.datetime.fromisoformat(received_at) if received_at else dt.datetime.now(dt.UTC)
     received = ingested = utc_iso(ingested_at)  # as to_analytics_record writes it
@@ -413,8 +427,8 @@ def process(bucket: str, key: str, run_id: str, index: int, received_at: str | N
         del lines
     del body
     stored, keys = _write_analytics(out.days, owned, run_id, index)
-    out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received))
-    out.rejected.extend(quarantine_refused(refused, run_id, index, received))
+    out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received, first_record))
+    out.rejected.extend(quarantine_refused(refused, run_id, index, received, first_record))
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected)
     return {
         "index": index,
@@ -452,5 +466,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chunk = event["chunk"]
     # locally, optionally in a worker process (each chunk is its own Lambda invocation in AWS)
     return local_workers.run(
-        process, chunk["bucket"], chunk["key"], event["run_id"], int(chunk["index"]), event.get("received_at")
-    )
+        process, chunk["bucket"], chunk["key"], event["run_id"], int(chunk["index"]), event.get("received_at"),
+        chunk.get("first_record"),
+    )  # fmt: skip

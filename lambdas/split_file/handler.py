@@ -178,7 +178,10 @@ def records(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
         raise NotJsonFile(f"s3 object {key}: not JSON or NDJSON (does not start with '[' or '{{')")
 
 
-def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS) -> dict[str, Any]:
+def split(bucket: str, key: str, run_id: str, chunk_records: int | None = None) -> dict[str, Any]:
+    """Chunk objects of at most ``chunk_records`` (CHUNK_RECORDS) records; each chunk's descriptor says where
+    it starts in the file (``first_record``, from 1), so that a record is named by its place in the file."""
+    chunk_records = chunk_records or CHUNK_RECORDS
     settings = get_settings()
     s3 = client("s3")
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
@@ -196,7 +199,8 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS
         s3.put_object(
             Bucket=settings.raw_bucket, Key=chunk_key, Body=b"\n".join(lines),
         )  # fmt: skip  # encrypted with the bucket's KMS key by default
-        chunks.append({"bucket": settings.raw_bucket, "key": chunk_key, "index": len(chunks), "records": count})
+        chunks.append({"bucket": settings.raw_bucket, "key": chunk_key, "index": len(chunks), "records": count,
+                       "first_record": total - count + 1})  # fmt: skip
         lines.clear()
 
     try:
