@@ -372,12 +372,12 @@ def quarantine_oversize(
     for number, raw in oversize:
         bucket, key = _keep_whole(raw, run_id, index, number)
         size = len(raw)
-        place, fields = _place(number, index, first_record)
+        place, where = _place(number, index, first_record)
         reason = (
             f"{place}: {size} bytes, over the {MAX_TRANSACTION_BYTES} bytes of one"
             f" transaction; kept whole at s3://{bucket}/{key}"
         )
-        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": size, **fields}
+        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": size, **where}
         fields = [
             {
                 "field": "$",
