@@ -197,7 +197,7 @@ def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
                 continue
             # a stray "}" where an element should start is an element of its own (else nothing would move on)
             end, parsed = max(found, pos + 1), False
-        yield _line(buf[pos:end], parsed)
+        yield _line(buf[pos:end], parsed)[:MAX_LINE]  # one the decoder read whole is cut at MAX_LINE too
         pos = end
 
 

@@ -186,3 +186,32 @@ def test_a_chunk_the_database_refuses_wholesale_fails_alone_with_each_record_dea
     assert Counter(d.error for d in letters) == {"DatabaseRejected": CHUNK}
     assert {d.transaction_id for d in letters} == second
     assert all("SQLSTATE 23514" in d.reason and "poison23-" not in d.reason for d in letters)
+
+
+def test_no_single_record_fails_the_file_each_bad_one_is_dead_lettered_or_quarantined_alone(
+    clean_queues: LocalStack,
+) -> None:
+    """A JSON array whose bad elements would each have failed or hung SplitFile (an element over 1 MiB, one
+    nested past the decoder's recursion limit, a stray '}', bytes that are not UTF-8, a malformed one): the
+    run completes, the good records are stored, each bad one is dead-lettered alone (the long one quarantined
+    under rejected/, cut at 1 MiB), and the counts add up."""
+    stack = clean_queues
+    good = list(generate(30, seed=1821, invalid_share=0.0, duplicate_share=0.0))
+    bad = [
+        b'{"transactionId": "long-1", "padding": "' + b"x" * (split_file.MAX_LINE + (1 << 19)) + b'"}',
+        b"[" * 3000 + b"]" * 3000,  # past the decoder's recursion limit, under 8 KiB
+        b"}",
+        b'{"transactionId": "\xff\xfe-not-utf8"}',
+        b'{"transactionId": "malformed-1",,}',
+    ]
+    elements = [r.line.encode() for r in good[:10]] + bad + [r.line.encode() for r in good[10:]]
+    run = drop(stack, b"[" + b",\n".join(elements) + b"]", "with-broken-elements.json")
+    assert run["status"] == "COMPLETED", run
+    counts = (run["records"], run["stored"], run["dead_lettered"], run["quarantined"], run["failed"])
+    assert counts == (len(good) + len(bad), len(good), len(bad), 1, 0)
+    ids = {r.transaction_id for r in good}
+    assert sorted(stored_ids(stack, ids)) == sorted(ids)
+    letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+    assert len(letters) == len(bad) and {d.error for d in letters} == {"InvalidTransaction"}
+    [kept] = _quarantine(stack, run["run_id"]).values()
+    assert len(kept) == split_file.MAX_LINE and bad[0].startswith(kept)
