@@ -331,8 +331,10 @@ _ENTRANCES = """\
 
 An answer keeps the first 20 field errors of a refusal and counts the rest (`fields_omitted`): a record of
 8 KiB can break a thousand rules, and every answer, dead letter and alert stays far below SQS's and SNS's
-256 KB. A batch line over 1 MiB is cut there (the cut record is quarantined; an endless line cannot
-exhaust the function's memory); a JSON array element over 1 MiB fails the file's run.
+256 KB. A batch line or JSON array element over 1 MiB is cut there (the cut record is quarantined, the
+records after it kept; an endless record cannot exhaust the function's memory). A record the contract
+accepts but the compliance store refuses on its data (SQLSTATE class 22 or 23) is quarantined alone too
+(`DatabaseRejected`, its place and SQLSTATE); the rest of its chunk is stored.
 
 The analytics API (`GET /analytics`, `POST /analytics/jobs`) reads no transactions; its own rules are
 in the OpenAPI document (`orchestration/openapi.json`): every parameter is typed per operation, an

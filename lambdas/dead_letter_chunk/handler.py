@@ -50,10 +50,10 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
         messages.append(dead_letter_message(tx.to_json_dict(), tx.transaction_id, name,
                                             f"chunk {chunk['index']} of run {run_id}: {reason}", received,
                                             "ProcessChunk"))  # fmt: skip
-    messages += quarantine_oversize(oversize, run_id, int(chunk["index"]), received)
+    messages += quarantine_oversize(oversize, run_id, int(chunk["index"]), received, chunk.get("first_record"))
     sent = send_batch(queue_url(get_settings().dead_letter_queue_name), messages)
     return {"index": chunk["index"], "records": len(messages), "stored": 0, "duplicates": 0, "dead_lettered": sent,
-            "failed": 1, "rows_removed": undone, "error": name}  # fmt: skip
+            "quarantined": len(oversize), "failed": 1, "rows_removed": undone, "error": name}  # fmt: skip
 
 
 @logger.inject_lambda_context(log_event=False)

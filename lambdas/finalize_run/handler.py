@@ -11,7 +11,9 @@ from lambdas.common.logging import get_logger
 from orchestration.settings import get_settings
 
 logger = get_logger("finalize-run")
-COUNTS = ("records", "stored", "duplicates", "dead_lettered", "failed")
+#: ``quarantined``: the dead-lettered records kept whole under rejected/ of the raw bucket (too large, or
+#: refused by the database on their data); a part of ``dead_lettered``, each has a pointer dead letter.
+COUNTS = ("records", "stored", "duplicates", "dead_lettered", "quarantined", "failed")
 
 
 def finalize(run_id: str, chunk_results: list[dict[str, Any]] | None, error: dict[str, Any] | None) -> dict[str, Any]:

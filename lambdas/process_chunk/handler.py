@@ -7,6 +7,14 @@ COPY into a temporary staging table and one idempotent merge
 NDJSON object per chunk and ``dt=`` partition; rejected records go to the
 dead-letter queue in batches, each with its reason.
 
+Poison isolation: a record the contract accepted but the database refuses on its data (SQLSTATE class
+22 or 23: a CHECK, a value a column type cannot hold) would fail the chunk's one COPY + merge. The
+chunk is then loaded again in parts (``lambdas.common.poison.isolate``: halves, then row by row,
+each part under a savepoint) so that every other record is stored once and each refused record is
+quarantined alone: kept whole under ``rejected/<run>/chunk-<n>-record-<m>.json`` of the raw bucket
+and dead-lettered as a pointer with its place and the SQLSTATE, never its content. A transient fault
+(connection, shutdown, serialization) is never bisected: it leaves as ``DatabaseUnavailable``, retried.
+
 Ownership makes a retried chunk idempotent: every row this chunk inserts carries
 ``execution_id = batch:<run>:<chunk>``. On a retry, rows already owned by this
 chunk are "ours" (their analytics copy is written again, same key); rows owned
@@ -27,7 +35,7 @@ import contextlib
 import datetime as dt
 import io
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,9 +50,10 @@ from lambdas.common import local_workers
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
-from lambdas.common.errors import PipelineError, StorageUnavailable, stable_errors
+from lambdas.common.errors import DatabaseRejected, PipelineError, StorageUnavailable, stable_errors
 from lambdas.common.fast_contract import Accepted, Horizon, accept, from_transaction, wire_in_place
 from lambdas.common.logging import get_logger
+from lambdas.common.poison import Refusal, TooManyRefused, isolate, refusal
 from lambdas.store_compliance.handler import ensure_schema
 from orchestration.settings import get_settings
 
@@ -57,6 +66,10 @@ COPY_COLUMNS = (
 )  # fmt: skip
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 COPY_BATCH = 2000  # lines per COPY write
+#: Records of one chunk the database may refuse on data before the chunk fails as a whole
+#: (DatabaseRejected, dead-lettered by DeadLetterChunk): past this many, the database (a schema, a
+#: constraint), not the records, is most likely wrong, and each record's own dead letter can be redriven.
+MAX_REFUSED_PER_CHUNK = 100
 _UNPARSED = object()
 
 
@@ -176,8 +189,10 @@ class _Outcome:
 
 
 def _validated(lines: Iterable[str | bytes], catalogue: CatalogueCheck, ref: str, received: str, ingested: str,
-               out: _Outcome, window: Window) -> Iterator[str]:  # fmt: skip
-    """The COPY line of every valid record, first time its id is seen; rejects and the rest go to ``out``."""
+               out: _Outcome, window: Window, numbers: list[int] | None = None) -> Iterator[str]:  # fmt: skip
+    """The COPY line of every valid record, first time its id is seen; rejects and the rest go to ``out``.
+
+    ``numbers``, if given, gets the record number (in the chunk, from 1) of each line yielded."""
     seen: set[str] = set()
     loads = orjson.loads
     horizon = Horizon.of(window)
@@ -214,6 +229,8 @@ def _validated(lines: Iterable[str | bytes], catalogue: CatalogueCheck, ref: str
             continue
         seen.add(tx.transaction_id)
         out.keep(tx.transaction_id, tx.event_date, analytics_line(tx, ingested, data if fast else None))
+        if numbers is not None:
+            numbers.append(number)
         yield _copy_line(tx, amount, raw, ref)
 
 
@@ -221,33 +238,61 @@ def as_bytes(raw: str | bytes) -> bytes:
     return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
 
 
+_STAGING = "create temporary table staging (like compliance.transactions including defaults) on commit drop"
+
+
+def _load(conn: psycopg.Connection, copy_lines: Iterable[str]) -> None:
+    """COPY the lines into the (empty) staging table and merge them; staging is left empty."""
+    with conn.cursor().copy(f"copy staging ({', '.join(COPY_COLUMNS)}) from stdin") as copy:
+        buf: list[str] = []
+        for line in copy_lines:
+            buf.append(line)
+            if len(buf) >= COPY_BATCH:
+                copy.write(("\n".join(buf) + "\n").encode())
+                buf.clear()
+        if buf:
+            copy.write(("\n".join(buf) + "\n").encode())
+    conn.execute("insert into compliance.transactions select * from staging on conflict (transaction_id) do nothing")
+    conn.execute("truncate staging")
+
+
+def _owned(conn: psycopg.Connection, ref: str) -> set[str]:
+    """What this chunk owns: rows it inserted now and, on a retry, rows its earlier attempt stored
+    (an index lookup on execution_id, migration 002)."""
+    rows = conn.execute("select transaction_id from compliance.transactions where execution_id = %s", (ref,))
+    return {r[0] for r in rows.fetchall()}
+
+
 def _store(copy_lines: Iterable[str], ref: str) -> set[str]:
-    """COPY into staging, merge, and return the ids this chunk owns."""
+    """COPY into staging, merge, and return the ids this chunk owns. A refusal on data leaves as the driver's
+    error (nothing stored: the transaction is rolled back); ``process`` then loads the chunk in parts."""
     secret_id = get_settings().compliance_writer_secret_id
     with connection(secret_id) as conn:
         ensure_schema(conn)
         with conn.transaction():
-            conn.execute(
-                "create temporary table staging (like compliance.transactions including defaults) on commit drop"
-            )
-            with conn.cursor().copy(f"copy staging ({', '.join(COPY_COLUMNS)}) from stdin") as copy:
-                buf: list[str] = []
-                for line in copy_lines:
-                    buf.append(line)
-                    if len(buf) >= COPY_BATCH:
-                        copy.write(("\n".join(buf) + "\n").encode())
-                        buf.clear()
-                if buf:
-                    copy.write(("\n".join(buf) + "\n").encode())
-            conn.execute(
-                "insert into compliance.transactions select * from staging on conflict (transaction_id) do nothing"
-            )
-            # what this chunk owns: rows it inserted now and, on a retry, rows its earlier attempt stored
-            # (an index lookup on execution_id, migration 002)
-            owned = conn.execute(
-                "select transaction_id from compliance.transactions where execution_id = %s", (ref,)
-            ).fetchall()
-    return {r[0] for r in owned}
+            conn.execute(_STAGING)
+            _load(conn, copy_lines)
+            return _owned(conn, ref)
+
+
+def _store_isolating(numbered: list[tuple[int, str]], ref: str) -> tuple[set[str], list[tuple[int, Refusal]]]:
+    """The chunk's lines in parts, each under a savepoint, so that only the records the database refuses are
+    left out: (the ids this chunk owns, each refused record's number in the chunk with why). One transaction:
+    the chunk's rows are committed together, as on the one-COPY path."""
+    secret_id = get_settings().compliance_writer_secret_id
+
+    def load(part: Sequence[tuple[int, str]]) -> None:
+        with conn.transaction():  # a savepoint: a refused part leaves nothing behind
+            _load(conn, (line for _, line in part))
+
+    with connection(secret_id) as conn:
+        ensure_schema(conn)
+        with conn.transaction():
+            conn.execute(_STAGING)
+            found = isolate(numbered, load, refusal, max_refused=MAX_REFUSED_PER_CHUNK, known_bad=True)
+            owned = _owned(conn, ref)
+    logger.info("chunk %s: %d records refused on data, isolated in %d loads", ref, len(found.refused), found.attempts)
+    return owned, [(number, why) for (number, _), why in found.refused]
 
 
 def _write_analytics(days: dict[str, _Day], owned: set[str], run_id: str, index: int) -> tuple[int, list[str]]:
@@ -273,24 +318,66 @@ def _write_analytics(days: dict[str, _Day], owned: set[str], run_id: str, index:
     return stored, keys
 
 
+def quarantine_key(run_id: str, index: int, number: int) -> str:
+    """Where a quarantined record is kept whole: ``rejected/<run>/chunk-<index>-record-<number>.json`` of the
+    raw bucket (its KMS key; the bucket policy lets only the redrive role read ``rejected/``)."""
+    return f"rejected/{run_id}/chunk-{index:05d}-record-{number}.json"
+
+
+def _keep_whole(raw: bytes, run_id: str, index: int, number: int) -> tuple[str, str]:
+    bucket = get_settings().raw_bucket
+    key = quarantine_key(run_id, index, number)
+    client("s3").put_object(Bucket=bucket, Key=key, Body=raw, ContentType="application/json")
+    return bucket, key
+
+
+def _place(number: int, index: int, first_record: int | None) -> tuple[str, dict[str, int]]:
+    """A record's place in words and as pointer fields: its number in the chunk (the chunk object's line) and,
+    when SplitFile said where the chunk starts, in the file (blank lines not counted)."""
+    if first_record is None:
+        return f"record {number} of chunk {index}", {"chunk": index, "record": number}
+    in_file = first_record + number - 1
+    return (
+        f"record {number} of chunk {index} (record {in_file} of the file)",
+        {"chunk": index, "record": number, "file_record": in_file},
+    )
+
+
+def quarantine_refused(
+    refused: list[tuple[int, str, bytes, Refusal]], run_id: str, index: int, received: str,
+    first_record: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Each record the database refused on its data (number in the chunk, transaction id, the record, why),
+    kept whole under rejected/ as an oversize record is, and its dead letter (``DatabaseRejected``): where
+    it is, its place and the SQLSTATE (and constraint, column), never its content nor the server's message."""
+    letters = []
+    for number, transaction_id, raw, why in refused:
+        bucket, key = _keep_whole(raw, run_id, index, number)
+        place, fields = _place(number, index, first_record)
+        reason = f"{place}: the compliance store refused it: {why.describe()}; kept whole at s3://{bucket}/{key}"
+        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": len(raw), **fields}
+        detail = {"sqlstate": why.sqlstate, "constraint": why.constraint, "column": why.column}
+        letters.append(dead_letter_message(pointer, transaction_id, "DatabaseRejected", reason, received,
+                                           "ProcessChunk", detail=detail))  # fmt: skip
+    return letters
+
+
 def quarantine_oversize(
-    oversize: list[tuple[int, bytes]], run_id: str, index: int, received: str
+    oversize: list[tuple[int, bytes]], run_id: str, index: int, received: str, first_record: int | None = None
 ) -> list[dict[str, Any]]:
     """Each record over MAX_TRANSACTION_BYTES, kept whole in the raw bucket (rejected/, the bucket's KMS key),
     and its dead letter: where it is, its place in the chunk and the rule, never its content (it may be
     any size and hold anything; a dead letter must stay under SQS's 256 KB)."""
-    bucket = get_settings().raw_bucket
     letters = []
     for number, raw in oversize:
-        key = f"rejected/{run_id}/chunk-{index:05d}-record-{number}.json"
-        body = raw
-        client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
-        size = len(body)
+        bucket, key = _keep_whole(raw, run_id, index, number)
+        size = len(raw)
+        place, where = _place(number, index, first_record)
         reason = (
-            f"record {number} of chunk {index}: {size} bytes, over the {MAX_TRANSACTION_BYTES} bytes of one"
+            f"{place}: {size} bytes, over the {MAX_TRANSACTION_BYTES} bytes of one"
             f" transaction; kept whole at s3://{bucket}/{key}"
         )
-        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": size, "chunk": index, "record": number}
+        pointer = {"quarantined_at": f"s3://{bucket}/{key}", "bytes": size, **where}
         fields = [
             {
                 "field": "$",
@@ -303,7 +390,9 @@ def quarantine_oversize(
     return letters
 
 
-def process(bucket: str, key: str, run_id: str, index: int, received_at: str | None = None) -> dict[str, Any]:
+def process(
+    bucket: str, key: str, run_id: str, index: int, received_at: str | None = None, first_record: int | None = None
+) -> dict[str, Any]:
     settings = get_settings()
     ingested_at = dt.datetime.fromisoformat(received_at) if received_at else dt.datetime.now(dt.UTC)
     received = ingested = utc_iso(ingested_at)  # as to_analytics_record writes it
@@ -315,10 +404,31 @@ def process(bucket: str, key: str, run_id: str, index: int, received_at: str | N
     window = Window.at(ingested_at, skew_hours(settings.max_future_skew_hours))
     copy_lines = _validated(chunk_lines(body), catalogue, ref, received, ingested, out, window)
     first = next(copy_lines, None)
-    owned = _store(itertools.chain((first,), copy_lines), ref) if first is not None else set()
+    refused: list[tuple[int, str, bytes, Refusal]] = []
+    try:
+        owned = _store(itertools.chain((first,), copy_lines), ref) if first is not None else set()
+    except psycopg.Error as exc:
+        if refusal(exc) is None:
+            raise  # not about the data: DatabaseUnavailable (retried) or DatabaseRejected, as it was
+        # A record the database refuses: the chunk again, its lines numbered, loaded in parts around it.
+        out = _Outcome()  # the first pass may have stopped part way: it is done again
+        numbers: list[int] = []
+        lines = list(_validated(chunk_lines(body), catalogue, ref, received, ingested, out, window, numbers))
+        try:
+            owned, found = _store_isolating(list(zip(numbers, lines, strict=True)), ref)
+        except TooManyRefused as many:
+            raise DatabaseRejected(f"chunk {index} of run {run_id}: {many}") from None
+        where = {n: i for i, n in enumerate(numbers)}
+        wanted = {n for n, _ in found}
+        raws = {n: as_bytes(raw) for n, raw in enumerate(chunk_lines(body), start=1) if n in wanted}
+        # the transaction id is the COPY line's first field (pattern-checked by the contract: no tab in it)
+        refused = [(n, lines[where[n]].split("\t", 1)[0], raws[n], why) for n, why in found]
+        out.valid -= len(refused)
+        del lines
     del body
     stored, keys = _write_analytics(out.days, owned, run_id, index)
-    out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received))
+    out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received, first_record))
+    out.rejected.extend(quarantine_refused(refused, run_id, index, received, first_record))
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected)
     return {
         "index": index,
@@ -328,6 +438,7 @@ def process(bucket: str, key: str, run_id: str, index: int, received_at: str | N
         "dead_lettered": dead_lettered,
         "failed": 0,
         "analytics_objects": len(keys),
+        "quarantined": len(out.oversize) + len(refused),
     }
 
 
@@ -355,5 +466,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chunk = event["chunk"]
     # locally, optionally in a worker process (each chunk is its own Lambda invocation in AWS)
     return local_workers.run(
-        process, chunk["bucket"], chunk["key"], event["run_id"], int(chunk["index"]), event.get("received_at")
-    )
+        process, chunk["bucket"], chunk["key"], event["run_id"], int(chunk["index"]), event.get("received_at"),
+        chunk.get("first_record"),
+    )  # fmt: skip

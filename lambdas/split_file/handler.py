@@ -14,6 +14,7 @@ import codecs
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,10 +54,10 @@ def _first_char(stream: io.BufferedReader) -> str:
 
 
 #: The longest line or array element SplitFile carries whole. A record is at most MAX_TRANSACTION_BYTES
-#: (ProcessChunk quarantines a longer one, kept whole up to this size); a longer NDJSON line is cut here
-#: (its first MAX_LINE bytes are quarantined, the rest skipped to the next line), so that one endless line
-#: (a gzip bomb of one line) cannot exhaust the function's memory; an array element longer than this
-#: fails the file's run (NotJsonFile): its end cannot be found without holding it.
+#: (ProcessChunk quarantines a longer one, kept whole up to this size); a longer NDJSON line or array
+#: element is cut here (its first MAX_LINE bytes are quarantined, the rest skipped to the next line or
+#: element without being held), so that one endless record (a gzip bomb of one line) cannot exhaust the
+#: function's memory, and the records after it are kept.
 MAX_LINE = 1 << 20
 
 
@@ -71,33 +72,57 @@ def _ndjson_lines(stream: io.BufferedReader) -> Iterator[bytes]:
             yield line
 
 
+_OUTSIDE_STRING = re.compile(r'["\[\]{},]')
+_INSIDE_STRING = re.compile(r'["\\]')
+
+
+class _ElementScan:
+    """Where an array element ends (the index of the ``,`` or ``]`` after it), found without parsing: strings
+    skipped, brackets counted, across as many buffers as the element spans (the state is kept between
+    calls). Used only for an element the JSON decoder could not read (malformed, too deep, a number too
+    long, longer than MAX_LINE), so that it is passed on alone, to be refused alone, and the elements after
+    it are kept."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = self.escaped = False
+
+    def end(self, text: str, pos: int) -> int | None:
+        """The element's end in ``text`` from ``pos`` on, or None when ``text`` ends first."""
+        i, n = pos, len(text)
+        while i < n:
+            if self.in_string:
+                if self.escaped:
+                    self.escaped, i = False, i + 1
+                    continue
+                found = _INSIDE_STRING.search(text, i)
+                if found is None:
+                    return None
+                i = found.start()
+                if text[i] == "\\":
+                    self.escaped = True
+                else:
+                    self.in_string = False
+            else:
+                found = _OUTSIDE_STRING.search(text, i)
+                if found is None:
+                    return None
+                i = found.start()
+                c = text[i]
+                if c == '"':
+                    self.in_string = True
+                elif c in "[{":
+                    self.depth += 1
+                elif self.depth == 0:  # a "," or a closing bracket at the element's own level
+                    return i
+                elif c != ",":
+                    self.depth -= 1
+            i += 1
+        return None
+
+
 def _element_end(text: str, pos: int) -> int | None:
-    """Where the array element starting at ``pos`` ends (the index of the ``,`` or ``]`` after it), found
-    without parsing: strings skipped, brackets counted. None when the text ends first. Used only for an
-    element the JSON decoder could not read (malformed, too deep, a number too long), so that it is passed
-    on alone, to be refused alone, and the elements after it are kept."""
-    depth = 0
-    in_string = escaped = False
-    for i in range(pos, len(text)):
-        c = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c in "[{":
-            depth += 1
-        elif c in "]}":
-            if depth == 0:
-                return i
-            depth -= 1
-        elif c == "," and depth == 0:
-            return i
-    return None
+    return _ElementScan().end(text, pos)
 
 
 def _line(text: str, parsed: bool) -> bytes:
@@ -157,12 +182,22 @@ def _array_elements(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
             if found is None:
                 if eof:
                     raise NotJsonFile(f"s3 object {key}: the JSON array is not closed") from None
-                if len(buf) - pos > MAX_LINE:
-                    raise NotJsonFile(f"s3 object {key}: an array element is over {MAX_LINE} bytes") from None
+                if len(buf) - pos > MAX_LINE:  # cut: its first MAX_LINE bytes go on, the rest is skipped
+                    head = _line(buf[pos : pos + MAX_LINE], parsed=False)[:MAX_LINE]
+                    scan = _ElementScan()
+                    while (found := scan.end(buf, pos)) is None:
+                        if eof:
+                            raise NotJsonFile(f"s3 object {key}: the JSON array is not closed") from None
+                        pos = len(buf)  # scanned: dropped
+                        more()
+                    yield head
+                    pos = found
+                    continue
                 more()  # the element goes on past the buffer
                 continue
-            end, parsed = found, False
-        yield _line(buf[pos:end], parsed)
+            # a stray "}" where an element should start is an element of its own (else nothing would move on)
+            end, parsed = max(found, pos + 1), False
+        yield _line(buf[pos:end], parsed)[:MAX_LINE]  # one the decoder read whole is cut at MAX_LINE too
         pos = end
 
 
@@ -178,7 +213,10 @@ def records(stream: io.BufferedReader, key: str) -> Iterator[bytes]:
         raise NotJsonFile(f"s3 object {key}: not JSON or NDJSON (does not start with '[' or '{{')")
 
 
-def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS) -> dict[str, Any]:
+def split(bucket: str, key: str, run_id: str, chunk_records: int | None = None) -> dict[str, Any]:
+    """Chunk objects of at most ``chunk_records`` (CHUNK_RECORDS) records; each chunk's descriptor says where
+    it starts in the file (``first_record``, from 1), so that a record is named by its place in the file."""
+    chunk_records = chunk_records or CHUNK_RECORDS
     settings = get_settings()
     s3 = client("s3")
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
@@ -196,7 +234,8 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int = CHUNK_RECORDS
         s3.put_object(
             Bucket=settings.raw_bucket, Key=chunk_key, Body=b"\n".join(lines),
         )  # fmt: skip  # encrypted with the bucket's KMS key by default
-        chunks.append({"bucket": settings.raw_bucket, "key": chunk_key, "index": len(chunks), "records": count})
+        chunks.append({"bucket": settings.raw_bucket, "key": chunk_key, "index": len(chunks), "records": count,
+                       "first_record": total - count + 1})  # fmt: skip
         lines.clear()
 
     try:

@@ -179,18 +179,36 @@ def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
     assert day.owned_body(set()) == (0, b"")
 
 
-def test_an_endless_line_is_cut_and_an_endless_array_element_fails_the_file() -> None:
-    """A gzip bomb of one line cannot exhaust SplitFile's memory: the line is cut at MAX_LINE (ProcessChunk
-    quarantines it as oversize) and the next line is read as usual; an array element's end cannot be found
-    without holding it, so one over MAX_LINE fails the file's run (moved aside, nothing half-read)."""
-    from lambdas.split_file.handler import MAX_LINE, NotJsonFile
+def test_an_endless_line_or_array_element_is_cut_and_the_records_after_it_kept() -> None:
+    """A gzip bomb of one record cannot exhaust SplitFile's memory, nor fail the file: the line or array
+    element is cut at MAX_LINE (ProcessChunk quarantines it as oversize), the rest of it is skipped without
+    being held (an element's end is found by a scan that keeps its state across buffers: strings with
+    brackets, commas and escaped quotes in them, nested brackets), and the next record is read as usual."""
+    from lambdas.split_file.handler import _READ, MAX_LINE
 
     body = gzip.compress(b'{"a":1}\n' + b"x" * (3 * MAX_LINE + 5) + b'\n{"b":2}\n')
     got = list(records(_text_stream(io.BytesIO(body)), "k"))
     assert [len(line) for line in got] == [7, MAX_LINE, 7] and got[2] == b'{"b":2}'
-    array = b'[{"a": "' + b"x" * (3 * MAX_LINE) + b'"}, {"b": 2}]'
-    with pytest.raises(NotJsonFile, match="over"):
-        list(records(_text_stream(io.BytesIO(array)), "k"))
+    tricky = rb"x\\\"],{, [" * (_READ // 8)  # string text that looks like an element end, across buffers
+    element = b'{"a": [[{"s": "' + tricky + b'"}, {"s": "' + tricky + b'"}], 1], "b": "' + b"x" * (2 * MAX_LINE) + b'"}'
+    deep = b"[" * 5000 + b"]" * 5000
+    array = gzip.compress(b'[{"first": 1}, ' + element + b' , {"b": 2}, "\xff", }, [' + deep + b"]]")
+    got = list(records(_text_stream(io.BytesIO(array)), "k"))
+    assert len(got) == 6 and got[0] == b'{"first": 1}' and got[2:5] == [b'{"b": 2}', b'"\xff"', b"}"]
+    assert len(got[1]) == MAX_LINE and element.startswith(got[1])  # cut, as sent
+    assert got[5] == b"[" + deep + b"]"  # too deep for the decoder: passed on alone
+
+
+def test_only_a_whole_file_error_fails_the_file() -> None:
+    """Not JSON at all, not UTF-8 from its first byte (UTF-16), an array never closed: the file's run fails
+    (NotJsonFile, the file moved aside); any single record, however broken, is passed on alone."""
+    from lambdas.split_file.handler import NotJsonFile
+
+    for body in (b"\x00\x01 binary", "[{}]".encode("utf-16"), b"name,price\n1,2\n", b'[{"a": 1}, {"b": "'):
+        with pytest.raises(NotJsonFile):
+            list(records(_text_stream(io.BytesIO(body)), "k"))
+    broken = b'{"a": 1}\n\xff\xfe\x00junk\n' + b"[" * 100_000 + b"\n{" + b'"x":' * 20_000 + b"\n"
+    assert len(list(records(_text_stream(io.BytesIO(broken)), "k"))) == 4
 
 
 def test_a_record_with_a_thousand_errors_keeps_twenty_and_counts_the_rest() -> None:
