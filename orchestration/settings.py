@@ -39,6 +39,9 @@ class Settings:
     batch_runs_table: str = ""
     analytics_cache_table: str = ""
     analytics_jobs_table: str = ""
+    #: The ledger of executions whose input was dead-lettered by the last-resort net or the sweeper
+    #: (one item per execution ARN: what makes each of them dead-letter an execution once).
+    execution_dead_letters_table: str = ""
 
     dead_letter_queue_name: str = ""
     alerts_topic_name: str = ""
@@ -67,6 +70,12 @@ class Settings:
     cors_allowed_origins: str = ""
     #: How many hours after its receipt an event may be stamped (contracts/acceptance.py); empty: 24.
     max_future_skew_hours: str = ""
+    #: Minutes a transaction or batch run may stay PENDING before the sweeper reconciles it; empty: 15.
+    sweep_pending_after_minutes: str = ""
+
+    @property
+    def sweep_pending_after_seconds(self) -> float:
+        return 60.0 * float(self.sweep_pending_after_minutes or 15)
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -86,6 +95,7 @@ class Settings:
             "batch_runs_table": f"{p}-batch-runs",
             "analytics_cache_table": f"{p}-analytics-cache",
             "analytics_jobs_table": f"{p}-analytics-jobs",
+            "execution_dead_letters_table": f"{p}-execution-dead-letters",
             "dead_letter_queue_name": f"{p}-dead-letter",
             "alerts_topic_name": f"{p}-alerts",
             "compliance_admin_secret_id": f"{p}/compliance-db",
