@@ -16,6 +16,7 @@ from typing import Any
 from lambdas.common.errors import stable_errors
 from lambdas.common.execution_dead_letters import ENDED_BADLY, SETTLED_FAILS, dead_letter_once, describe, workflow_of
 from lambdas.common.logging import get_logger
+from orchestration.settings import Settings
 
 logger = get_logger("dead-letter-failed-execution")
 NET_STATE = "LastResortNet"
@@ -36,11 +37,13 @@ def reason(workflow: str, status: str, error: str) -> str:
     )
 
 
-def on_status_change(event: dict[str, Any], claimed_by: str = "net") -> dict[str, Any]:
+def on_status_change(
+    event: dict[str, Any], claimed_by: str = "net", settings: Settings | None = None
+) -> dict[str, Any]:
     detail = event.get("detail") or {}
     arn = str(detail.get("executionArn") or "")
     status = str(detail.get("status") or "")
-    workflow = workflow_of(str(detail.get("stateMachineArn") or ""))
+    workflow = workflow_of(str(detail.get("stateMachineArn") or ""), settings)
     if not arn or status not in ENDED_BADLY or workflow is None:
         return {"execution_arn": arn, "outcome": "ignored"}
     error = detail.get("error") or None
@@ -50,7 +53,7 @@ def on_status_change(event: dict[str, Any], claimed_by: str = "net") -> dict[str
     execution = describe(arn)
     outcome = dead_letter_once(
         workflow, arn, name, reason(workflow, status, name), execution.input, NET_STATE, claimed_by,
-        pointer=None if execution.input is not None else {"execution_status": status},
+        pointer=None if execution.input is not None else {"execution_status": status}, settings=settings,
     )  # fmt: skip
     logger.info("execution dead-lettered by the net", extra={"execution_arn": arn, "error": name, "outcome": outcome})
     return {"execution_arn": arn, "outcome": "dead_lettered" if outcome == "sent" else "already_dead_lettered"}

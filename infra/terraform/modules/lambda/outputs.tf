@@ -32,3 +32,8 @@ output "dead_letter_sender_role_arns" {
   description = "Execution roles of the functions that send to the dead-letter queue (derived from their permissions)."
   value       = [for short in local.dead_letter_senders : aws_iam_role.this[short].arn]
 }
+
+output "async_failures_queue_arn" {
+  description = "ARN of the queue keeping asynchronous invocations (the net, the sweeper) that failed past Lambda's retries, and events EventBridge could not deliver to them."
+  value       = aws_sqs_queue.this.arn
+}

@@ -24,3 +24,8 @@ output "queue_sender_role_arns" {
     for w, queues in local.sent_queues : aws_iam_role.this[w].arn if contains(queues, q)
   ]) }
 }
+
+output "standard_state_machine_arns" {
+  description = "ARNs of the Standard state machines: the ones whose executions emit status-change events (the last-resort net watches them)."
+  value       = sort([for w, m in aws_sfn_state_machine.this : m.arn if m.type == "STANDARD"])
+}
