@@ -252,24 +252,33 @@ class ExecutionStatusEvents(_Poller):
     DETAIL_TYPE = "Step Functions Execution Status Change"
     ATTEMPTS = 3
 
-    def __init__(self, clients: Clients, registry: LambdaRegistry = REGISTRY, interval: float = 1.0) -> None:
+    def __init__(
+        self, clients: Clients, registry: LambdaRegistry = REGISTRY, interval: float = 2.0, refresh: float = 30.0
+    ) -> None:
         super().__init__()
         self.clients = clients
         self.registry = registry
         self.interval = interval
+        self.refresh = refresh
         self.deliveries: list[Delivery] = []
         self._done: set[tuple[str, str]] = set()
         self._attempts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        self._rules: tuple[float, list[dict[str, Any]]] | None = None
 
     def status_rules(self) -> list[dict[str, Any]]:
+        """The rules asking for status-change events (read again every ``refresh`` seconds)."""
+        if self._rules is not None and time.monotonic() - self._rules[0] < self.refresh:
+            return self._rules[1]
         found = []
         for rule in _list_rules(self.clients("events")):
             if rule.get("State", "ENABLED") != "ENABLED" or not rule.get("EventPattern"):
                 continue
             pattern = json.loads(rule["EventPattern"])
             if "aws.states" in pattern.get("source", []) and self.DETAIL_TYPE in pattern.get("detail-type", []):
-                found.append({**rule, "pattern": pattern})
+                targets = _lambda_targets(self.clients("events"), rule["Name"])
+                found.append({**rule, "pattern": pattern, "targets": targets})
+        self._rules = (time.monotonic(), found)
         return found
 
     def event(self, execution: dict[str, Any], region: str, account: str) -> dict[str, Any]:
@@ -302,7 +311,7 @@ class ExecutionStatusEvents(_Poller):
         return delivered
 
     def _round(self) -> list[Delivery]:
-        sfn, events = self.clients("stepfunctions"), self.clients("events")
+        sfn = self.clients("stepfunctions")
         delivered: list[Delivery] = []
         for rule in self.status_rules():
             detail = rule["pattern"].get("detail", {})
@@ -311,7 +320,7 @@ class ExecutionStatusEvents(_Poller):
                 m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
             ]
             region, account = _rule_region_account(rule["Arn"])
-            targets = _lambda_targets(events, rule["Name"])
+            targets = rule["targets"]
             for machine in machines:
                 for status in statuses:
                     pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter=status)
