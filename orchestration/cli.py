@@ -5,6 +5,7 @@ mtx generate                    sample transactions (NDJSON)
 mtx send FILE|-                 POST each line to /transactions (as the producer of MTX_PRODUCER_KEY)
 mtx producers create|disable|enable|rotate|list   the producers' API credentials
 mtx dlq list | redrive          the dead-letter queue
+mtx sweep                       reconcile transactions and batch runs left PENDING (the scheduled sweeper, once)
 mtx migrate                     database roles + migrations (the deploy-time step; `mtx up` runs it too)
 mtx demo                        what `make run` does: everything, then stop
 """
@@ -304,6 +305,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def sweep_lines(report: dict[str, Any]) -> list[str]:
+    """What a sweep did: counts per outcome, then the ids of each outcome (ids only, never a value)."""
+    counts = report["counts"]
+    lines = ["sweep: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing PENDING past the age")]
+    lines += [f"  {outcome}: {' '.join(ids)}" for outcome, ids in sorted(report["ids"].items())]
+    return lines
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The PENDING sweeper (lambdas/sweep_pending, scheduled in AWS and by the local runtime), run once now."""
+    RunningStack(args.home)
+    from lambdas.sweep_pending.handler import sweep
+
+    age = None if args.older_than_minutes is None else 60.0 * args.older_than_minutes
+    print("\n".join(sweep_lines(sweep(older_than_seconds=age).as_dict())))
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """The deploy-time migration step (lambdas/migrate_databases, as Terraform invokes it in AWS) against the
     running stack: roles from their secrets, compliance migrations as the migrator, the raw table."""
@@ -380,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "migrate", help="deploy-time step: database roles and compliance migrations (as the migrator), raw table"
     ).set_defaults(func=cmd_migrate)
+    p = sub.add_parser("sweep", help="reconcile transactions and batch runs left PENDING past the age, once")
+    p.add_argument(
+        "--older-than-minutes", type=float, default=None,
+        help="age past which a PENDING record is swept (default: MTX_SWEEP_PENDING_AFTER_MINUTES, 15)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("refresh", help="run the analytics refresh state machine: crawl, flatten, dbt build, checks")
     p.add_argument("--from", dest="from_date", default=None)
     p.add_argument("--to", dest="to_date", default=None)

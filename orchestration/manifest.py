@@ -36,6 +36,8 @@ LAMBDAS: dict[str, str] = {
     "analytics_api": "lambdas.analytics_api.handler.handler",
     "run_analytics_job": "lambdas.analytics_job.handler.handler",
     "migrate_databases": "lambdas.migrate_databases.handler.handler",
+    "dead_letter_failed_execution": "lambdas.dead_letter_failed_execution.handler.handler",
+    "sweep_pending": "lambdas.sweep_pending.handler.handler",
 }
 
 #: Workflow (ASL file stem) -> Step Functions type.
@@ -107,6 +109,7 @@ def build(settings: Settings) -> Manifest:
             Table(s.batch_runs_table, "run_id"),
             Table(s.analytics_cache_table, "cache_key", ttl_attribute="expires_at"),
             Table(s.analytics_jobs_table, "job_id", ttl_attribute="expires_at"),
+            Table(s.execution_dead_letters_table, "execution_arn"),
         ),
         queues=(s.dead_letter_queue_name,),
         topics=(s.alerts_topic_name,),
@@ -144,6 +147,28 @@ def incoming_event_pattern(settings: Settings) -> dict[str, Any]:
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
         "detail": {"bucket": {"name": [settings.raw_bucket]}, "object": {"key": [{"prefix": "incoming/"}]}},
+    }
+
+
+#: How often the PENDING sweeper runs (the EventBridge rule's ScheduleExpression; Terraform's default).
+SWEEP_PENDING_SCHEDULE = "rate(5 minutes)"
+
+
+def sweep_pending_rule_name(settings: Settings) -> str:
+    return f"{settings.name_prefix}-sweep-pending"
+
+
+def failed_executions_rule_name(settings: Settings) -> str:
+    return f"{settings.name_prefix}-failed-executions"
+
+
+def failed_executions_pattern(state_machine_arns: list[str]) -> dict[str, Any]:
+    """The last-resort net's EventBridge pattern (Terraform uses the same): the Standard workflows'
+    executions that ended FAILED, TIMED_OUT or ABORTED (Express workflows emit no status events)."""
+    return {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": sorted(state_machine_arns)},
     }
 
 
@@ -253,7 +278,31 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
             arns[machine.workflow] = sfn_client.create_state_machine(
                 name=name, definition=definition, roleArn=role, type=machine.type
             )["stateMachineArn"]
+    standard = [arns[m.workflow] for m in manifest.state_machines if m.type == "STANDARD"]
+    put_lambda_rules(manifest, events, standard)
     return add_local_runtime_parts(manifest, clients, queue_urls, arns)
+
+
+def put_lambda_rules(manifest: Manifest, events: Any, standard_state_machine_arns: list[str]) -> None:
+    """The EventBridge rules whose target is a Lambda function, as Terraform creates them (modules/triggers):
+    the sweeper's schedule and the last-resort net's rule on failed executions. The local runtime runs
+    them (orchestration/triggers.py: ScheduledRules, ExecutionStatusEvents)."""
+    s = manifest.settings
+    if "sweep_pending" in manifest.lambdas:
+        events.put_rule(Name=sweep_pending_rule_name(s), ScheduleExpression=SWEEP_PENDING_SCHEDULE, State="ENABLED")
+        events.put_targets(
+            Rule=sweep_pending_rule_name(s), Targets=[{"Id": "sweep-pending", "Arn": s.function_arn("sweep_pending")}]
+        )
+    if "dead_letter_failed_execution" in manifest.lambdas and standard_state_machine_arns:
+        events.put_rule(
+            Name=failed_executions_rule_name(s),
+            EventPattern=json.dumps(failed_executions_pattern(standard_state_machine_arns)),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule=failed_executions_rule_name(s),
+            Targets=[{"Id": "dead-letter-failed-execution", "Arn": s.function_arn("dead_letter_failed_execution")}],
+        )
 
 
 def data_key_alias(settings: Settings) -> str:

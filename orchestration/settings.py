@@ -40,6 +40,9 @@ class Settings:
     batch_runs_table: str = ""
     analytics_cache_table: str = ""
     analytics_jobs_table: str = ""
+    #: The ledger of executions whose input was dead-lettered by the last-resort net or the sweeper
+    #: (one item per execution ARN: what makes each of them dead-letter an execution once).
+    execution_dead_letters_table: str = ""
 
     dead_letter_queue_name: str = ""
     alerts_topic_name: str = ""
@@ -74,6 +77,8 @@ class Settings:
     #: CA bundle that verify-ca / verify-full check the server's certificate against: absolute, or relative
     #: to the package root (in AWS lambdas/common/certs/aws-rds-ca-bundle.pem, shipped in the package).
     db_sslrootcert: str = ""
+    #: Minutes a transaction or batch run may stay PENDING before the sweeper reconciles it; empty: 15.
+    sweep_pending_after_minutes: str = ""
 
     def db_ssl_options(self) -> dict[str, Any]:
         """The libpq connection options of db_sslmode / db_sslrootcert (none when unset), as keyword
@@ -84,6 +89,10 @@ class Settings:
         if self.db_sslrootcert:
             options["sslrootcert"] = str(REPO_ROOT / self.db_sslrootcert)  # an absolute path stays as it is
         return options
+
+    @property
+    def sweep_pending_after_seconds(self) -> float:
+        return 60.0 * float(self.sweep_pending_after_minutes or 15)
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -103,6 +112,7 @@ class Settings:
             "batch_runs_table": f"{p}-batch-runs",
             "analytics_cache_table": f"{p}-analytics-cache",
             "analytics_jobs_table": f"{p}-analytics-jobs",
+            "execution_dead_letters_table": f"{p}-execution-dead-letters",
             "dead_letter_queue_name": f"{p}-dead-letter",
             "alerts_topic_name": f"{p}-alerts",
             "compliance_admin_secret_id": f"{p}/compliance-db",

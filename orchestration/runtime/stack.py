@@ -25,7 +25,7 @@ from orchestration.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import SUPERUSER, PostgresServer
 from orchestration.settings import Settings, reset_settings_cache
-from orchestration.triggers import BatchTrigger
+from orchestration.triggers import BatchTrigger, ExecutionStatusEvents, ScheduledRules
 
 
 class StackAlreadyRunning(RuntimeError):
@@ -46,6 +46,12 @@ class LocalStack:
     provisioned: manifest_mod.Provisioned | None = None
     api: ApiServer | None = None
     trigger: BatchTrigger | None = None
+    #: EventBridge's scheduled rules and execution status events, played by the runtime (orchestration/triggers.py)
+    schedules: ScheduledRules | None = None
+    status_events: ExecutionStatusEvents | None = None
+    #: Multiplier of the scheduled rules' periods (rate(5 minutes) x 0.01 = every 3 s); None: time_scale,
+    #: 0: the rules run only when asked (``schedules.fire(name)``, `mtx sweep`).
+    schedule_time_scale: float | None = None
     started_at: float = 0.0
     #: secret id -> value of each login role's secret, read back once provisioned (role_secret_ids)
     role_secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -211,6 +217,11 @@ class LocalStack:
                 self.client, self.provisioned.trigger_queue_url, self.state_machine_arn("batch_ingest")
             )
             self.trigger.start()
+        scale = self.time_scale if self.schedule_time_scale is None else self.schedule_time_scale
+        self.schedules = ScheduledRules(self.client, time_scale=scale)
+        self.schedules.start()
+        self.status_events = ExecutionStatusEvents(self.client)
+        self.status_events.start()
         self.started_at = time.time()
         self._write_state(time.monotonic() - t0)
         return self
@@ -295,6 +306,9 @@ class LocalStack:
             flatten.stop_spark()
         if self.trigger is not None:
             self.trigger.stop()
+        for poller in (self.schedules, self.status_events):
+            if poller is not None:
+                poller.stop()
         if self.api is not None:
             self.api.stop()
         close_all()

@@ -380,12 +380,14 @@ def _functions_that_send_dead_letters() -> set[str]:
     for handler in (REPO / "lambdas").glob("*/handler.py"):
         tree = ast.parse(handler.read_text())
         imported = {
-            alias.name
+            (node.module, alias.name)
             for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.module == "lambdas.common.dead_letters"
+            if isinstance(node, ast.ImportFrom)
             for alias in node.names
         }
-        if "send_batch" in imported:
+        # records in batches, or an execution's input once (the last-resort net, the sweeper)
+        if imported & {("lambdas.common.dead_letters", "send_batch"),
+                       ("lambdas.common.execution_dead_letters", "dead_letter_once")}:  # fmt: skip
             found.add(handler.parent.name)
     return found
 
@@ -398,7 +400,9 @@ def test_the_senders_are_derived_from_what_each_function_and_workflow_sends() ->
         if "${local.dead_letter}" in str(statements) or "sqs:SendMessage" in str(statements)
     }
     assert "sqs:SendMessage" in str(lambda_locals["dead_letter"])
-    assert with_send == _functions_that_send_dead_letters() == {"process_chunk", "dead_letter_chunk"}
+    assert with_send == _functions_that_send_dead_letters() == {
+        "process_chunk", "dead_letter_chunk", "dead_letter_failed_execution", "sweep_pending",
+    }  # fmt: skip
     senders = lambda_locals["dead_letter_senders"]
     assert "local.permissions" in senders and '"sqs:SendMessage"' in senders and "var.dead_letter_queue_arn" in senders
     assert "sqs:SendMessage" in module_locals(MODULES / "state_machines")["sent_queues"]

@@ -65,6 +65,7 @@ locals {
     MTX_WAREHOUSE_TRANSFORMER_SECRET_ID = module.database_roles.secret_names["warehouse_transformer"]
     MTX_WAREHOUSE_READER_SECRET_ID      = module.database_roles.secret_names["warehouse_reader"]
     MTX_GLUE_DATABASE                   = module.glue.database_name
+    MTX_EXECUTION_DEAD_LETTERS_TABLE    = module.tables.table_names["execution_dead_letters"]
     MTX_HOME                            = "/tmp/mtx"
     MTX_SFN_TIME_SCALE                  = "1.0"
     MTX_LOG_LEVEL                       = var.log_level
@@ -73,8 +74,9 @@ locals {
     MTX_MAX_FUTURE_SKEW_HOURS           = tostring(var.max_future_skew_hours)
     # TLS to the compliance database (through the RDS Proxy) and the warehouse: verify-full against the
     # CA bundle shipped in the functions' package (lambdas/common/certs/), a path relative to its root
-    MTX_DB_SSLMODE     = var.db_sslmode
-    MTX_DB_SSLROOTCERT = var.db_sslrootcert
+    MTX_DB_SSLMODE                  = var.db_sslmode
+    MTX_DB_SSLROOTCERT              = var.db_sslrootcert
+    MTX_SWEEP_PENDING_AFTER_MINUTES = tostring(var.sweep_pending_after_minutes)
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
@@ -287,6 +289,15 @@ module "triggers" {
   analytics_refresh_state_machine_arn = lookup(module.state_machines.state_machine_arns, "analytics_refresh", null)
   analytics_refresh_schedule          = var.analytics_refresh_schedule
   kms_key_arn                         = module.kms.key_arn
+
+  # the last-resort net watches the Standard workflows; the sweeper covers the Express one
+  watched_state_machine_arns = module.state_machines.standard_state_machine_arns
+  net_function_arn           = module.lambda.function_arns["dead_letter_failed_execution"]
+  net_function_name          = module.lambda.function_names["dead_letter_failed_execution"]
+  sweep_function_arn         = module.lambda.function_arns["sweep_pending"]
+  sweep_function_name        = module.lambda.function_names["sweep_pending"]
+  sweep_pending_schedule     = var.sweep_pending_schedule
+  async_failures_queue_arn   = module.lambda.async_failures_queue_arn
 }
 
 module "glue" {

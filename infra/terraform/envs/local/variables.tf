@@ -325,3 +325,20 @@ variable "db_sslrootcert" {
   type        = string
   default     = "lambdas/common/certs/aws-rds-ca-bundle.pem"
 }
+
+variable "sweep_pending_after_minutes" {
+  description = "Minutes a transaction or batch run may stay PENDING before the sweeper reconciles it (beyond the Express workflow's 5-minute limit)."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.sweep_pending_after_minutes > 5
+    error_message = "sweep_pending_after_minutes must exceed 5: an Express execution may run that long."
+  }
+}
+
+variable "sweep_pending_schedule" {
+  description = "How often the PENDING sweeper runs: an EventBridge rate() expression."
+  type        = string
+  default     = "rate(5 minutes)"
+}

@@ -35,6 +35,10 @@ locals {
     analytics_api        = { handler = "lambdas.analytics_api.handler.handler", memory = 512, timeout = 30 }
     run_analytics_job    = { handler = "lambdas.analytics_job.handler.handler", memory = 1024, timeout = 300 }
     migrate_databases    = { handler = "lambdas.migrate_databases.handler.handler", memory = 256, timeout = 300 }
+    # the last-resort net (target of modules/triggers' rule on failed executions) and the PENDING sweeper
+    # (its schedule); both time out well inside the ledger's claim lease (lambdas/common/execution_dead_letters.py)
+    dead_letter_failed_execution = { handler = "lambdas.dead_letter_failed_execution.handler.handler", memory = 256, timeout = 60 }
+    sweep_pending                = { handler = "lambdas.sweep_pending.handler.handler", memory = 256, timeout = 240 }
   }
 
   function_names = { for short, _ in local.functions : short => "${var.name_prefix}-${replace(short, "_", "-")}" }
@@ -62,6 +66,18 @@ locals {
   # name (modules/state_machines names it <name_prefix>-analytics-job, as Settings does):
   # taking the module's output would make a cycle (its definition names run_analytics_job).
   analytics_job_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name_prefix}-analytics-job"
+  # Executions the net and the sweeper describe, by state machine name (built from names like the ARN above:
+  # the state machines' definitions name these functions). Standard: execution:<machine>:<name>;
+  # Express: express:<machine>:<name>:<id>.
+  states_prefix = "arn:${local.partition}:states:${local.region}:${local.account_id}"
+  executions = { for w in ["transaction", "batch_ingest", "analytics_refresh", "analytics_job"] :
+    w => "${local.states_prefix}:execution:${var.name_prefix}-${replace(w, "_", "-")}:*"
+  }
+  transaction_express_executions = "${local.states_prefix}:express:${var.name_prefix}-transaction:*"
+  # The ledger both write before dead-lettering an execution (claim, confirm, release a failed claim).
+  use_ledger = {
+    sid = "ClaimExecutionDeadLetters", actions = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = [var.table_arns["execution_dead_letters"]]
+  }
   # Results of analytics jobs too big for the job record (lambdas/analytics_job result_key()).
   analytics_job_results = "${var.bucket_arns["query_results"]}/analytics-jobs/*"
   # One secret per database role (modules/database_roles); each function reads only its own.
@@ -164,6 +180,23 @@ locals {
       { sid = "StoreJobResults", actions = ["dynamodb:UpdateItem"], resources = [var.table_arns["analytics_jobs"]] },
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ])
+    dead_letter_failed_execution = [
+      { sid = "DescribeFailedExecutions", actions = ["states:DescribeExecution"], resources = [local.executions["batch_ingest"], local.executions["analytics_refresh"], local.executions["analytics_job"]] },
+      local.use_ledger,
+      local.dead_letter,
+      local.keep_failed_invocations,
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
+    sweep_pending = [
+      { sid = "FindAndSettlePending", actions = ["dynamodb:Scan", "dynamodb:UpdateItem"], resources = [var.table_arns["execution_status"], var.table_arns["batch_runs"]] },
+      { sid = "FindAnalyticsCopies", actions = ["dynamodb:GetItem"], resources = [var.table_arns["analytics"]] },
+      merge(local.use_ledger, { actions = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"] }),
+      { sid = "DescribePendingExecutions", actions = ["states:DescribeExecution"], resources = [local.executions["transaction"], local.transaction_express_executions, local.executions["batch_ingest"]] },
+      { sid = "ReadComplianceReaderSecret", actions = ["secretsmanager:GetSecretValue"], resources = [local.secrets["compliance_reader"]] },
+      local.dead_letter,
+      local.keep_failed_invocations,
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
     # The deploy-time migration step (invoked by modules/database_roles): the master secrets to create
     # the roles, every role's secret to set its password, nothing else.
     migrate_databases = [
@@ -179,8 +212,10 @@ locals {
   # the RDS Proxy, each with reserved concurrency so that a burst cannot ask the
   # proxy for more connections than its pool holds (modules/database_proxy checks the sum below).
   compliance_runtime_secrets = [local.secrets["compliance_writer"], local.secrets["compliance_reader"]]
+  # (the statements are filtered on their actions first: another statement's resources may be unknown
+  # until apply, e.g. the async-failures queue's ARN, and must not make this list unknown at plan)
   database_functions = sort([for short, statements in local.permissions : short if !contains(local.migration_functions, short) && anytrue([
-    for s in statements : contains(s.actions, "secretsmanager:GetSecretValue") && length(setintersection(s.resources, local.compliance_runtime_secrets)) > 0
+    for s in statements : length(setintersection(s.resources, local.compliance_runtime_secrets)) > 0 if contains(s.actions, "secretsmanager:GetSecretValue")
   ])])
   # Compliance connections one container holds at once: lambdas/common/db.py serves one invocation at a
   # time per container, with one connection per secret, and each of these functions uses one compliance
@@ -194,6 +229,15 @@ locals {
   # their own security group; every other function reaches PostgreSQL only through the proxy.
   migration_functions = ["migrate_databases"]
 
+  # Functions EventBridge invokes asynchronously (modules/triggers): an invocation that still fails after
+  # Lambda's retries is kept in the async-failures queue (below), never dropped.
+  async_functions = ["dead_letter_failed_execution", "sweep_pending"]
+  keep_failed_invocations = {
+    sid = "KeepFailedInvocations", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.this.arn]
+  }
+}
+
+locals {
   # The functions whose permissions send to the dead-letter queue: the only functions the queue's
   # policy (modules/messaging) lets send.
   dead_letter_senders = sort([for short, statements in local.permissions : short if anytrue([
@@ -345,6 +389,14 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
+  # asynchronous invocations (EventBridge) that failed past Lambda's retries are kept, not dropped
+  dynamic "dead_letter_config" {
+    for_each = contains(local.async_functions, each.key) ? [aws_sqs_queue.this.arn] : []
+    content {
+      target_arn = dead_letter_config.value
+    }
+  }
+
   vpc_config {
     subnet_ids         = var.subnet_ids
     security_group_ids = [contains(local.migration_functions, each.key) ? var.migration_security_group_id : var.security_group_id]
@@ -363,9 +415,67 @@ resource "aws_lambda_function" "this" {
 
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
 
-  # checkov:skip=CKV_AWS_116: invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration); a failed invocation is retried and dead-lettered by the state machine or answered to the API client, a Lambda DLQ applies to asynchronous invocations only
   # checkov:skip=CKV_AWS_115: the database functions always have reserved concurrency (database_reserved_concurrency, enforced by a precondition); the others are bounded upstream (API Gateway throttling, Map MaxConcurrency) and reserved_concurrency is opt-in for them
+  # checkov:skip=CKV_AWS_116: the functions EventBridge invokes asynchronously (local.async_functions) have a dead-letter queue; the others are invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration), where a failed invocation is retried and dead-lettered by the state machine or answered to the API client, and a Lambda DLQ applies to asynchronous invocations only
   # checkov:skip=CKV_AWS_272: packages are built from the reviewed repository by infra/scripts/package.py; code signing needs an AWS Signer profile per account, left to the deploying organisation
+}
+
+# --- asynchronous invocations: the net and the sweeper ------------------------------------------
+
+# Lambda retries a failed asynchronous invocation twice; what still fails (the event: an execution's
+# status change, with its input, or a schedule's tick) waits here for a person, encrypted like the DLQ.
+# EventBridge's targets use it too for events they could not deliver (modules/triggers).
+resource "aws_sqs_queue" "this" {
+  name                              = "${var.name_prefix}-async-invocation-failures"
+  message_retention_seconds         = 1209600 # 14 days, the most SQS keeps
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+}
+
+data "aws_iam_policy_document" "async_failures" {
+  statement {
+    sid       = "OurRulesKeepUndeliveredEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.this.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${var.name_prefix}-*"]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.this.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "this" {
+  queue_url = aws_sqs_queue.this.id
+  policy    = data.aws_iam_policy_document.async_failures.json
+}
+
+resource "aws_lambda_function_event_invoke_config" "this" {
+  for_each = toset(local.async_functions)
+
+  function_name                = aws_lambda_function.this[each.key].function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 3600
 }
 
 # The repository the analytics image is pushed to (see infra/README.md, "The analytics image").

@@ -42,3 +42,8 @@ output "database_connections_at_most" {
   description = "Compliance connections the database functions can hold at once: their reserved concurrency x one connection per container."
   value       = local.database_connections_at_most
 }
+
+output "async_failures_queue_arn" {
+  description = "ARN of the queue keeping asynchronous invocations (the net, the sweeper) that failed past Lambda's retries, and events EventBridge could not deliver to them."
+  value       = aws_sqs_queue.this.arn
+}

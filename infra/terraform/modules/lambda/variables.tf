@@ -143,11 +143,12 @@ variable "database_reserved_concurrency" {
   default = {
     store_compliance   = 50 # one per transaction in flight; the API's rate limit and the workflow's retries wait beyond it
     process_chunk      = 20 # one per batch chunk in flight (batch Map MaxConcurrency)
-    undo_partial_write = 10
+    undo_partial_write = 9
     dead_letter_chunk  = 5
     analytics_api      = 10
     run_analytics_job  = 3
     run_data_checks    = 2
+    sweep_pending      = 1 # one sweep at a time (a scheduled rule every few minutes)
   }
 
   validation {

@@ -26,13 +26,13 @@ variable "az_count" {
 }
 
 variable "interface_endpoints" {
-  description = "AWS services reached through interface VPC endpoints (the subnets have no route to the internet). secretsmanager, sqs, sns and glue for the Lambdas; glue, logs, monitoring, sts and kms for the Glue job that runs in the VPC."
+  description = "AWS services reached through interface VPC endpoints (the subnets have no route to the internet). secretsmanager, sqs, sns, glue and states for the Lambdas; glue, logs, monitoring, sts and kms for the Glue job that runs in the VPC."
   type        = list(string)
-  default     = ["secretsmanager", "sqs", "sns", "glue", "logs", "monitoring", "sts", "kms"]
+  default     = ["secretsmanager", "sqs", "sns", "glue", "states", "logs", "monitoring", "sts", "kms"]
 
   validation {
-    condition     = alltrue([for s in ["secretsmanager", "sqs", "sns", "glue"] : contains(var.interface_endpoints, s)])
-    error_message = "The Lambdas read their database secrets, dead-letter batch records, publish data-check alerts and start the Glue crawler and job: secretsmanager, sqs, sns and glue must be among interface_endpoints."
+    condition     = alltrue([for s in ["secretsmanager", "sqs", "sns", "glue", "states"] : contains(var.interface_endpoints, s)])
+    error_message = "The Lambdas read their database secrets, dead-letter batch records, publish data-check alerts, start the Glue crawler and job, start analytics jobs and describe executions (the net, the sweeper): secretsmanager, sqs, sns, glue and states must be among interface_endpoints."
   }
 }
 

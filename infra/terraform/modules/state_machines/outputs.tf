@@ -29,3 +29,8 @@ output "log_group_names" {
   description = "CloudWatch Logs group of each workflow's execution history (level var.log_level, no execution data), by workflow."
   value       = { for w, g in aws_cloudwatch_log_group.this : w => g.name }
 }
+
+output "standard_state_machine_arns" {
+  description = "ARNs of the Standard state machines: the ones whose executions emit status-change events (the last-resort net watches them)."
+  value       = sort([for w, m in aws_sfn_state_machine.this : m.arn if m.type == "STANDARD"])
+}

@@ -1,4 +1,4 @@
-# The six tables of the manifest (orchestration/manifest.py): same names, hash
+# The seven tables of the manifest (orchestration/manifest.py): same names, hash
 # keys and TTL attributes. On-demand capacity, point-in-time recovery, KMS.
 
 locals {
@@ -9,6 +9,8 @@ locals {
     batch_runs       = { name = "${var.name_prefix}-batch-runs", hash_key = "run_id", ttl_attribute = null }
     analytics_cache  = { name = "${var.name_prefix}-analytics-cache", hash_key = "cache_key", ttl_attribute = "expires_at" }
     analytics_jobs   = { name = "${var.name_prefix}-analytics-jobs", hash_key = "job_id", ttl_attribute = "expires_at" }
+    # one item per execution whose input the last-resort net or the sweeper dead-lettered (exactly once)
+    execution_dead_letters = { name = "${var.name_prefix}-execution-dead-letters", hash_key = "execution_arn", ttl_attribute = null }
   }
 }
 

@@ -1,8 +1,9 @@
-# What starts the Standard workflows: an EventBridge rule for new objects under
+# What starts the Standard workflows (and what watches them): an EventBridge rule for new objects under
 # incoming/ of the raw bucket (batch_ingest; the execution input is the S3
 # "Object Created" event: detail.bucket.name, detail.object.key) and an
 # EventBridge Scheduler schedule (analytics_refresh). Each exists only when its
-# workflow's ASL file does.
+# workflow's ASL file does. Then the safety nets: a rule on failed Standard executions
+# (the last-resort net) and a scheduled rule running the PENDING sweeper.
 
 data "aws_caller_identity" "this" {}
 
@@ -228,4 +229,74 @@ resource "aws_scheduler_schedule" "this" {
       error_message = "enable_analytics_refresh needs analytics_refresh_state_machine_arn."
     }
   }
+}
+
+# --- the last-resort net: failed Standard executions -> dead_letter_failed_execution ----------------
+# Express workflows (the transaction workflow) emit no status events: the sweeper below covers them.
+
+resource "aws_cloudwatch_event_rule" "failed_executions" {
+  name        = "${var.name_prefix}-failed-executions"
+  description = "Executions of the Standard workflows that ended FAILED, TIMED_OUT or ABORTED: their input goes to the dead-letter queue unless the workflow put it there"
+  event_pattern = jsonencode({
+    source      = ["aws.states"]
+    detail-type = ["Step Functions Execution Status Change"]
+    detail = {
+      status          = ["FAILED", "TIMED_OUT", "ABORTED"]
+      stateMachineArn = sort(var.watched_state_machine_arns)
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "failed_executions" {
+  rule = aws_cloudwatch_event_rule.failed_executions.name
+  arn  = var.net_function_arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 10
+  }
+
+  dead_letter_config {
+    arn = var.async_failures_queue_arn
+  }
+}
+
+resource "aws_lambda_permission" "failed_executions" {
+  statement_id  = "FailedExecutionsRule"
+  action        = "lambda:InvokeFunction"
+  function_name = var.net_function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.failed_executions.arn
+}
+
+# --- the PENDING sweeper: every N minutes -> sweep_pending -------------------------------------------
+# A scheduled rule (not EventBridge Scheduler) so that the local runtime runs it by the same name
+# (orchestration/manifest.py sweep_pending_rule_name, orchestration/triggers.py ScheduledRules).
+
+resource "aws_cloudwatch_event_rule" "sweep_pending" {
+  name                = "${var.name_prefix}-sweep-pending"
+  description         = "Reconciles transactions and batch runs left PENDING past the sweeper's age"
+  schedule_expression = var.sweep_pending_schedule
+}
+
+resource "aws_cloudwatch_event_target" "sweep_pending" {
+  rule = aws_cloudwatch_event_rule.sweep_pending.name
+  arn  = var.sweep_function_arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 600
+    maximum_retry_attempts       = 3
+  }
+
+  dead_letter_config {
+    arn = var.async_failures_queue_arn
+  }
+}
+
+resource "aws_lambda_permission" "sweep_pending" {
+  statement_id  = "SweepPendingSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = var.sweep_function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweep_pending.arn
 }

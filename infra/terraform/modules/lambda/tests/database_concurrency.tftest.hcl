@@ -35,7 +35,7 @@ variables {
   security_group_arn           = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000001"
   migration_security_group_id  = "sg-00000000000000002"
   migration_security_group_arn = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000002"
-  table_arns                   = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
+  table_arns                   = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs", "execution_dead_letters"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
   bucket_arns                  = { for b in ["raw", "analytics", "curated", "query_results", "glue_scripts"] : b => "arn:aws:s3:::mtx-dev-${b}" }
   dead_letter_queue_arn        = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"
   database_secret_arns = {
@@ -59,7 +59,7 @@ run "the_database_functions_are_those_that_read_a_runtime_compliance_secret" {
   assert {
     condition = toset(output.database_function_names) == toset([
       "store_compliance", "undo_partial_write", "process_chunk", "dead_letter_chunk",
-      "analytics_api", "run_analytics_job", "run_data_checks",
+      "analytics_api", "run_analytics_job", "run_data_checks", "sweep_pending",
     ])
     error_message = "The database functions must be exactly those that read the compliance writer's or reader's secret."
   }
@@ -95,11 +95,12 @@ run "a_database_function_without_reserved_concurrency_is_refused" {
   variables {
     database_reserved_concurrency = {
       store_compliance   = 50
-      undo_partial_write = 10
+      undo_partial_write = 9
       process_chunk      = 20
       dead_letter_chunk  = 5
       analytics_api      = 10
       run_analytics_job  = 3
+      sweep_pending      = 1
     }
   }
 

@@ -35,7 +35,7 @@ variables {
   security_group_arn           = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000001"
   migration_security_group_id  = "sg-00000000000000002"
   migration_security_group_arn = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000002"
-  table_arns                   = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
+  table_arns                   = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs", "execution_dead_letters"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
   bucket_arns                  = { for b in ["raw", "analytics", "curated", "query_results", "glue_scripts"] : b => "arn:aws:s3:::mtx-dev-${b}" }
   dead_letter_queue_arn        = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"
   database_secret_arns = {
@@ -93,6 +93,21 @@ run "each_function_reads_only_its_own_database_secret" {
   }
 
   assert {
+    condition     = toset(flatten([for s in data.aws_iam_policy_document.this["sweep_pending"].statement : s.resources if contains(s.actions, "secretsmanager:GetSecretValue")])) == toset([var.database_secret_arns["compliance_reader"]])
+    error_message = "sweep_pending must read exactly the compliance reader's secret (it asks which ids are stored)."
+  }
+
+  assert {
+    condition     = length(flatten([for s in data.aws_iam_policy_document.this["dead_letter_failed_execution"].statement : s.resources if contains(s.actions, "secretsmanager:GetSecretValue")])) == 0
+    error_message = "dead_letter_failed_execution reads no database secret."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in data.aws_iam_policy_document.this["dead_letter_failed_execution"].statement : s.resources if contains(s.actions, "states:DescribeExecution")])) == toset([for w in ["batch-ingest", "analytics-refresh", "analytics-job"] : "arn:aws:states:eu-west-1:123456789012:execution:mtx-dev-${w}:*"])
+    error_message = "the net describes executions of the Standard state machines it watches, and nothing else."
+  }
+
+  assert {
     condition     = toset(flatten([for s in data.aws_iam_policy_document.this["run_analytics_job"].statement : s.resources if contains(s.actions, "secretsmanager:GetSecretValue")])) == toset([var.database_secret_arns["compliance_reader"], var.database_secret_arns["warehouse_reader"]])
     error_message = "run_analytics_job must read exactly the database secret(s) of its role."
   }
@@ -103,7 +118,7 @@ run "each_function_reads_only_its_own_database_secret" {
   }
 
   assert {
-    condition     = alltrue([for f, doc in data.aws_iam_policy_document.this : length([for s in doc.statement : s if contains(s.actions, "secretsmanager:GetSecretValue")]) == 0 if !contains(["store_compliance", "undo_partial_write", "process_chunk", "dead_letter_chunk", "build_marts", "run_data_checks", "analytics_api", "run_analytics_job", "migrate_databases"], f)])
+    condition     = alltrue([for f, doc in data.aws_iam_policy_document.this : length([for s in doc.statement : s if contains(s.actions, "secretsmanager:GetSecretValue")]) == 0 if !contains(["store_compliance", "undo_partial_write", "process_chunk", "dead_letter_chunk", "build_marts", "run_data_checks", "analytics_api", "run_analytics_job", "migrate_databases", "sweep_pending"], f)])
     error_message = "Only the functions that log in to a database may read a database secret."
   }
 }

@@ -31,6 +31,12 @@ variables {
   kms_key_arn                    = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
   enable_batch_ingest            = true
   batch_ingest_state_machine_arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:mtx-dev-batch-ingest"
+  watched_state_machine_arns     = ["arn:aws:states:eu-west-1:123456789012:stateMachine:mtx-dev-batch-ingest"]
+  net_function_arn               = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-dead-letter-failed-execution"
+  net_function_name              = "mtx-dev-dead-letter-failed-execution"
+  sweep_function_arn             = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-sweep-pending"
+  sweep_function_name            = "mtx-dev-sweep-pending"
+  async_failures_queue_arn       = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-lambda-async-failures"
 }
 
 run "undelivered_file_events_go_to_an_encrypted_queue_only_this_rule_writes" {
