@@ -67,6 +67,10 @@ class Settings:
     cors_allowed_origins: str = ""
     #: How many hours after its receipt an event may be stamped (contracts/acceptance.py); empty: 24.
     max_future_skew_hours: str = ""
+    #: Failed redrives after which a dead letter is parked (archive/parked/ of the raw bucket), not redriven again.
+    dlq_max_redrives: int = 3
+    #: Age (days) at which the scheduled archive moves a dead letter to archive/dead-letters/ (SQS keeps 14).
+    dlq_archive_after_days: float = 10.0
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -137,7 +141,7 @@ class Settings:
         return env
 
 
-_CASTS = {"sfn_time_scale": float, "home": Path}
+_CASTS = {"sfn_time_scale": float, "home": Path, "dlq_max_redrives": int, "dlq_archive_after_days": float}
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:

@@ -71,6 +71,8 @@ locals {
     MTX_DBT_TARGET                      = "redshift"
     MTX_CORS_ALLOWED_ORIGINS            = join(",", var.cors_allowed_origins)
     MTX_MAX_FUTURE_SKEW_HOURS           = tostring(var.max_future_skew_hours)
+    MTX_DLQ_MAX_REDRIVES                = tostring(var.dlq_max_redrives)
+    MTX_DLQ_ARCHIVE_AFTER_DAYS          = tostring(var.dlq_archive_after_days)
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
