@@ -267,7 +267,7 @@ def redrive(
     timeout: float = 600.0,
     *,
     settings: Settings | None = None,
-    poll: float = 0.2,
+    poll: float = 0.5,
 ) -> RedriveReport:
     s = settings or get_settings()
     letters = receive_all(clients, queue_url, visibility_timeout=int(timeout) + 60)
@@ -324,7 +324,7 @@ def replay_archived(
     timeout: float = 600.0,
     *,
     settings: Settings | None = None,
-    poll: float = 0.2,
+    poll: float = 0.5,
 ) -> RedriveReport:
     """Redrive the letters archived on a day (``YYYY-MM-DD``, the day SQS had received them): each archived
     object is deleted once its new execution settled the transaction (stored, a duplicate, or dead-lettered

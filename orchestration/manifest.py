@@ -459,4 +459,10 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
     out[f"rule {incoming_rule_name(s)}"] = (
         json.loads(rule[0]["EventPattern"]) == incoming_event_pattern(s) if rule else "missing"
     )
+    for short in SCHEDULED:
+        if short not in manifest.lambdas:
+            continue
+        name = schedule_rule_name(s, short)
+        found = [r for r in clients("events").list_rules(NamePrefix=name)["Rules"] if r["Name"] == name]
+        out[f"rule {name}"] = found[0].get("ScheduleExpression") if found else "missing"
     return out

@@ -64,7 +64,8 @@ CANARIES = {
 #: and the failure path that takes it to the dead-letter queue.
 HISTORY_ALLOWED = {
     "ValidateTransaction", "RegisterTransaction", "CheckItemInShop", "IsItemPurchasable", "AttachItemRejection",
-    "StoreTransaction", "StoreComplianceRecord", "StripPII", "UndoPartialWrite", "AttachValidationError",
+    "StoreTransaction", "StoreComplianceRecord", "StripPII", "UndoPartialWrite", "WasItRedriven",
+    "AttachValidationError", "AttachValidationErrorOfRedrive",
     "AttachProcessingError", "MarkFailed", "SendToDeadLetterQueue", "DiscardAnalyticsCopy", "MarkStoredElsewhere",
     "DuplicateIgnored",
 }  # fmt: skip
