@@ -4,7 +4,7 @@ mtx up | down | status          the local stack (PostgreSQL + moto + API)
 mtx generate                    sample transactions (NDJSON)
 mtx send FILE|-                 POST each line to /transactions (as the producer of MTX_PRODUCER_KEY)
 mtx producers create|disable|enable|rotate|list   the producers' API credentials
-mtx dlq list | redrive          the dead-letter queue
+mtx dlq list | redrive | archive the dead-letter queue
 mtx sweep                       reconcile transactions and batch runs left PENDING (the scheduled sweeper, once)
 mtx migrate                     database roles + migrations (the deploy-time step; `mtx up` runs it too)
 mtx demo                        what `make run` does: everything, then stop
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,7 +30,7 @@ from typing import Any
 
 from orchestration.auth import API_KEY_HEADER, PRODUCER_KEY_ENV
 from orchestration.ingest import execution_name
-from orchestration.settings import REPO_ROOT, Settings, reset_settings_cache
+from orchestration.settings import REPO_ROOT, Settings, get_settings, reset_settings_cache
 
 DEFAULT_HOME = REPO_ROOT / ".local"
 
@@ -231,15 +232,43 @@ def cmd_producers(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from lambdas.archive_dead_letters.handler import archive_old_letters
     from orchestration import dlq
 
     stack = RunningStack(args.home)
+    configured = get_settings()  # MTX_DLQ_* of the environment, as the Lambda reads them
+    settings = dataclasses.replace(
+        stack.settings,
+        dlq_max_redrives=args.max_redrives or configured.dlq_max_redrives,
+        dlq_archive_after_days=configured.dlq_archive_after_days if args.older_than_days is None
+        else args.older_than_days,
+    )  # fmt: skip
     if args.action == "list":
         letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
-        print("\n".join(dlq.listing(letters)))
+        print("\n".join(dlq.listing(letters, parked=dlq.parked_letters(stack.client, settings))))
         return 0
-    report = dlq.redrive(stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"))
-    print(json.dumps(report.__dict__))
+    if args.action == "archive":
+        archived = archive_old_letters(
+            stack.client("sqs"), stack.client("s3"), stack.dead_letter_queue_url, settings.raw_bucket,
+            older_than_seconds=settings.dlq_archive_after_days * 86400,
+        )  # fmt: skip
+        print(json.dumps(dataclasses.asdict(archived)))
+        return 0
+    if args.from_archive:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.from_archive):
+            raise SystemExit("--from-archive takes a day, YYYY-MM-DD")
+        report = dlq.replay_archived(
+            stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"), args.from_archive,
+            timeout=args.timeout, settings=settings,
+        )  # fmt: skip
+    else:
+        report = dlq.redrive(
+            stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"),
+            timeout=args.timeout, settings=settings,
+        )  # fmt: skip
+    print(json.dumps(dataclasses.asdict(report)))
     return 0
 
 
@@ -387,8 +416,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["create", "disable", "enable", "rotate", "list"])
     p.add_argument("app_id", nargs="?", help="application id: lower-case letters, digits, hyphens")
     p.set_defaults(func=cmd_producers)
-    p = sub.add_parser("dlq", help="the dead-letter queue")
-    p.add_argument("action", choices=["list", "redrive"])
+    p = sub.add_parser("dlq", help="the dead-letter queue: list (and parked), redrive, archive old letters")
+    p.add_argument("action", choices=["list", "redrive", "archive"])
+    p.add_argument("--timeout", type=float, default=600.0, help="redrive: how long to wait for the outcomes")
+    p.add_argument(
+        "--max-redrives",
+        type=int,
+        default=0,
+        help="redrive: park after this many failed redrives (default $MTX_DLQ_MAX_REDRIVES or 3)",
+    )
+    p.add_argument(
+        "--from-archive",
+        metavar="YYYY-MM-DD",
+        default=None,
+        help="redrive: replay the letters archived on that day (archive/dead-letters/) instead",
+    )
+    p.add_argument("--older-than-days", type=float, default=None,
+                   help="archive: letters at least this old (default $MTX_DLQ_ARCHIVE_AFTER_DAYS or 10)")  # fmt: skip
     p.set_defaults(func=cmd_dlq)
     p = sub.add_parser("glue", help="the Glue crawler and job, run locally against the running stack")
     p.add_argument("action", choices=["crawl", "run"])

@@ -1,10 +1,24 @@
-"""The dead-letter queue: list what failed and why; redrive it once the cause is fixed.
+"""The dead-letter queue: list what failed and why; redrive it once the cause is fixed; park and archive.
 
-Redrive takes every message present when it starts (kept invisible while it
-works), starts the workflow again with the original transaction (once per
-transaction id, should SQS's at-least-once delivery have doubled a message),
-waits for the execution, then deletes the message(s). A transaction that fails again is
-dead-lettered again by its new execution, so each one is in the queue at most once.
+Redrive takes every message present when it starts (kept invisible while it works), starts the
+transaction workflow again with the original transaction (once per transaction id, should SQS's
+at-least-once delivery have doubled a message) and ``redrive_attempt`` = the letter's attempts + 1, and
+deletes the message(s) only once the new execution settled the transaction. It learns that without
+DescribeExecution (AWS has none for Express workflows) from what the workflow itself writes:
+
+- stored: the execution status item of the transaction is COMPLETED by this very execution
+  (``execution_id`` is written by RegisterTransaction), or COMPLETED by another one (a duplicate);
+  an old FAILED status of an earlier execution is never taken for the new outcome;
+- dead-lettered again: a new message in the queue whose ``execution_id`` is this execution's (the
+  workflow's dead letters carry it, and ``redrive_attempt``).
+
+Anything else within the timeout (still running, failed before the dead-letter queue was reached) keeps
+the old message, visible again: nothing is lost. A letter that failed ``max_redrives`` redrives is
+parked instead: written to ``archive/parked/YYYY/MM/DD/<message id>.json`` of the raw bucket (KMS, read
+by the redrive role alone; the key is the message id and the write is conditional, so a retry never
+writes twice), then deleted from the queue, and no longer redriven. The scheduled archive
+(lambdas/archive_dead_letters) moves letters older than a set age to ``archive/dead-letters/`` the same
+way, before the queue's 14-day retention drops them.
 """
 
 from __future__ import annotations
@@ -15,8 +29,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, kept_letter, kept_letter_key, put_once
 from lambdas.common.errors import cause_message
-from orchestration.ingest import Clients, execution_name, now_iso, wait_for
+from orchestration.ingest import Clients, execution_name, now_iso
+from orchestration.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,17 @@ class DeadLetter:
     receive_count: int = 0
 
     @property
+    def attempts(self) -> int:
+        """How many times the transaction was redriven when this letter was written (0: never)."""
+        value = self.body.get("redrive_attempt")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+    @property
+    def execution_id(self) -> str | None:
+        value = self.body.get("execution_id")
+        return value if isinstance(value, str) else None
+
+    @property
     def failed_state(self) -> str:
         return str(self.body.get("failed_state") or "-")
 
@@ -40,7 +67,12 @@ class DeadLetter:
 
 
 def _parse(message: dict[str, Any]) -> DeadLetter:
-    body = json.loads(message["Body"])
+    try:
+        body = json.loads(message["Body"])
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):  # not ours: shown and kept for a person, never redriven
+        body = {"error": {"Error": "NotADeadLetter"}}
     error = body.get("error") or {}
     attributes = message.get("Attributes") or {}
     return DeadLetter(
@@ -95,18 +127,25 @@ def human_age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def listing(letters: list[DeadLetter], now: float | None = None) -> list[str]:
+def listing(letters: list[DeadLetter], now: float | None = None, parked: list[DeadLetter] | None = None) -> list[str]:
     """The operator's view of the queue: one line per message (transaction id, error, where it failed, age,
-    receives) oldest first, then the totals by error and the oldest age. Never a field of the record: the
-    reasons name fields and rules only."""
-    lines = [f"{'transaction id':<28} {'error':<22} {'failed in':<18} {'age':>7} {'recv':>4}  reason"]
-    for d in sorted(letters, key=lambda d: d.sent_at):
-        lines.append(
+    receives, redrive attempts) oldest first, then the totals by error and the oldest age; then the parked
+    letters (no longer redriven), apart. Never a field of the record: the reasons name fields and rules only."""
+    header = f"{'transaction id':<28} {'error':<22} {'failed in':<18} {'age':>7} {'recv':>4} {'tries':>5}  reason"
+
+    def line(d: DeadLetter) -> str:
+        return (
             f"{(d.transaction_id or '-')[:28]:<28} {d.error[:22]:<22} {d.failed_state[:18]:<18} "
-            f"{human_age(d.age_seconds(now)):>7} {d.receive_count:>4}  {d.reason[:160]}"
+            f"{human_age(d.age_seconds(now)):>7} {d.receive_count:>4} {d.attempts:>5}  {d.reason[:160]}"
         )
+
+    lines = [header, *(line(d) for d in sorted(letters, key=lambda d: d.sent_at))]
     oldest = max((d.age_seconds(now) for d in letters), default=0.0)
     lines.append(f"{len(letters)} dead-lettered, oldest {human_age(oldest)}: {dict(summarise(letters))}")
+    if parked:
+        lines += ["", f"parked (failed every redrive; not redriven again, kept in s3 {PARKED_PREFIX}):", header]
+        lines += [line(d) for d in sorted(parked, key=lambda d: d.sent_at)]
+        lines.append(f"{len(parked)} parked: {dict(summarise(parked))}")
     return lines
 
 
@@ -115,65 +154,201 @@ class RedriveReport:
     taken: int
     stored: int
     duplicates: int
+    #: failed again and dead-lettered anew by the new execution (its letter carries the attempt count)
     failed_again: int
     not_redrivable: int
-    #: failed again without being dead-lettered anew (the execution did not end in DEAD_LETTERED_FAIL, or is
-    #: still running): the old message stays in the queue, visible again, so nothing is lost
+    #: not settled within the timeout (still running, or failed without being dead-lettered anew): the old
+    #: message stays in the queue, visible again, so nothing is lost
     kept: int = 0
+    #: failed max_redrives redrives: moved to archive/parked/ of the raw bucket, no longer redriven
+    parked: int = 0
 
 
-#: the Fail state a transaction workflow ends in once it has put the transaction on the dead-letter queue
-DEAD_LETTERED_FAIL = "DataValidationError"
+def park(clients: Clients, settings: Settings, queue_url: str, d: DeadLetter) -> None:
+    """Move one letter to the parking place, then delete it from the queue (in that order)."""
+    key = kept_letter_key(PARKED_PREFIX, d.message_id, d.sent_at or time.time())
+    document = kept_letter(d.message_id, d.sent_at, d.receive_count, d.body, parked_at=now_iso())
+    put_once(clients("s3"), settings.raw_bucket, key, document)
+    clients("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle)
 
 
-def redrive(clients: Clients, queue_url: str, state_machine_arn: str, timeout: float = 600.0) -> RedriveReport:
+def _from_object(document: dict[str, Any], key: str = "") -> DeadLetter:
+    raw = document.get("body")
+    body: dict[str, Any] = raw if isinstance(raw, dict) else {"error": {"Error": "NotADeadLetter"}}
+    error = body.get("error") or {}
+    return DeadLetter(
+        message_id=str(document.get("message_id")), receipt_handle=key, transaction_id=body.get("transaction_id"),
+        error=str(error.get("Error", "Unknown")), reason=cause_message(error), body=body,
+        sent_at=float(document.get("sent_at") or 0), receive_count=int(document.get("receive_count") or 0),
+    )  # fmt: skip
+
+
+def stored_letters(clients: Clients, settings: Settings, prefix: str) -> list[DeadLetter]:
+    """The letters kept under a prefix of the raw bucket (parked, or archived on a day); ``receipt_handle``
+    holds the object's key."""
+    s3 = clients("s3")
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.raw_bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            document = json.loads(s3.get_object(Bucket=settings.raw_bucket, Key=obj["Key"])["Body"].read())
+            found.append(_from_object(document, obj["Key"]))
+    return found
+
+
+def parked_letters(clients: Clients, settings: Settings | None = None) -> list[DeadLetter]:
+    return stored_letters(clients, settings or get_settings(), PARKED_PREFIX)
+
+
+def _settled(status: dict[str, Any] | None, execution_arn: str) -> str | None:
+    """stored / duplicate from the execution status item, or None while it says nothing about this execution."""
+    if not status or status.get("status", {}).get("S") != "COMPLETED":
+        return None
+    return "stored" if status.get("execution_id", {}).get("S") == execution_arn else "duplicate"
+
+
+def _transaction_id(d: DeadLetter) -> str | None:
+    tx = d.body.get("transaction")
+    found = d.transaction_id or (tx.get("transactionId") if isinstance(tx, dict) else None)
+    return found if isinstance(found, str) else None
+
+
+def _start(clients: Clients, state_machine_arn: str, d: DeadLetter) -> str:
+    """Start the transaction workflow again with the letter's transaction and its next attempt number."""
+    payload = json.dumps(
+        {"transaction": d.body["transaction"], "received_at": d.body.get("received_at") or now_iso(),
+         "producer_id": d.body.get("producer_id"), "redrive_attempt": d.attempts + 1}
+    )  # fmt: skip
+    name = execution_name(_transaction_id(d))
+    return str(
+        clients("stepfunctions").start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)[
+            "executionArn"
+        ]
+    )
+
+
+def _wait_for_outcomes(
+    clients: Clients, settings: Settings, queue_url: str, started: dict[str, str | None], timeout: float, poll: float
+) -> tuple[dict[str, str], int]:
+    """Execution arn -> stored / duplicate / dead-lettered, for those settled within the timeout; and how many
+    of the new letters were parked (they failed the last allowed redrive). New letters of other executions are
+    handed back at once; the letters being redriven are invisible meanwhile, so they are not seen here."""
+    ddb, sqs = clients("dynamodb"), clients("sqs")
+    outcome: dict[str, str] = {}
+    parked = 0
+    deadline = time.monotonic() + timeout
+    while len(outcome) < len(started):
+        for arn, tx_id in started.items():
+            if arn not in outcome and tx_id:
+                item = ddb.get_item(
+                    TableName=settings.execution_status_table, Key={"transaction_id": {"S": tx_id}},
+                    ConsistentRead=True,
+                ).get("Item")  # fmt: skip
+                if settled := _settled(item, arn):
+                    outcome[arn] = settled
+        for new in receive_all(clients, queue_url, visibility_timeout=30):
+            arn = new.execution_id or ""
+            if arn in started and arn not in outcome:
+                outcome[arn] = "dead-lettered"
+                if new.attempts >= settings.dlq_max_redrives:
+                    park(clients, settings, queue_url, new)
+                    parked += 1
+                    continue
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=new.receipt_handle, VisibilityTimeout=0)
+        if len(outcome) == len(started) or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    return outcome, parked
+
+
+def redrive(
+    clients: Clients,
+    queue_url: str,
+    state_machine_arn: str,
+    timeout: float = 600.0,
+    *,
+    settings: Settings | None = None,
+    poll: float = 0.5,
+) -> RedriveReport:
+    s = settings or get_settings()
     letters = receive_all(clients, queue_url, visibility_timeout=int(timeout) + 60)
-    sfn = clients("stepfunctions")
     sqs = clients("sqs")
     started: dict[str, list[DeadLetter]] = {}
+    tx_ids: dict[str, str | None] = {}  # execution arn -> transaction id (the key of its status item)
     by_id: dict[str, str] = {}  # transaction id -> execution arn: a message sent twice runs once
-    not_redrivable = 0
+    not_redrivable = parked = 0
     for d in letters:
-        tx = d.body.get("transaction")
-        if not isinstance(tx, dict):
+        if not isinstance(d.body.get("transaction"), dict):
             # Not JSON at all: nothing to run again. It stays in the queue for a person.
             not_redrivable += 1
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
             continue
-        if d.transaction_id and d.transaction_id in by_id:
-            started[by_id[d.transaction_id]].append(d)
+        if d.attempts >= s.dlq_max_redrives:
+            park(clients, s, queue_url, d)
+            parked += 1
             continue
-        payload = json.dumps(
-            {"transaction": tx, "received_at": d.body.get("received_at") or now_iso(),
-             "producer_id": d.body.get("producer_id")}
-        )  # fmt: skip
-        arn = sfn.start_execution(
-            stateMachineArn=state_machine_arn, name=execution_name(d.transaction_id), input=payload
-        )["executionArn"]
+        tx_id = _transaction_id(d)
+        if tx_id and tx_id in by_id:
+            started[by_id[tx_id]].append(d)
+            continue
+        arn = _start(clients, state_machine_arn, d)
         started[arn] = [d]
-        if d.transaction_id:
-            by_id[d.transaction_id] = arn
-    outcomes = wait_for(clients, started, timeout=timeout)
-    # A message leaves the queue only once its transaction is settled: stored, a duplicate, or failed again
-    # AND dead-lettered again by that execution (it ended in the workflow's dead-lettered Fail). Anything
-    # else (a failure before the dead-letter queue was reached, a timeout) keeps the message.
-    relettered = [
-        arn for arn in outcomes.failed if sfn.describe_execution(executionArn=arn).get("error") == DEAD_LETTERED_FAIL
-    ]
-    settled = {*outcomes.stored, *outcomes.duplicates, *relettered}
+        tx_ids[arn] = tx_id
+        if tx_id:
+            by_id[tx_id] = arn
+    outcome, parked_after = _wait_for_outcomes(clients, s, queue_url, tx_ids, timeout, poll)
     kept = 0
     for arn, letters_of_arn in started.items():
         for d in letters_of_arn:
-            if arn in settled:
+            if arn in outcome:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle)
             else:
                 kept += 1
                 sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
+    counts = Counter(outcome.values())
     return RedriveReport(
         taken=len(letters),
-        stored=len(outcomes.stored),
-        duplicates=len(outcomes.duplicates),
-        failed_again=len(outcomes.failed),
+        stored=counts["stored"],
+        duplicates=counts["duplicate"],
+        failed_again=counts["dead-lettered"],
         not_redrivable=not_redrivable,
         kept=kept,
+        parked=parked + parked_after,
     )
+
+
+def replay_archived(
+    clients: Clients,
+    queue_url: str,
+    state_machine_arn: str,
+    day: str,
+    timeout: float = 600.0,
+    *,
+    settings: Settings | None = None,
+    poll: float = 0.5,
+) -> RedriveReport:
+    """Redrive the letters archived on a day (``YYYY-MM-DD``, the day SQS had received them): each archived
+    object is deleted once its new execution settled the transaction (stored, a duplicate, or dead-lettered
+    again: then it is in the queue again, with its attempt count), and kept otherwise."""
+    s = settings or get_settings()
+    prefix = f"{ARCHIVE_PREFIX}{day.replace('-', '/')}/"
+    letters = stored_letters(clients, s, prefix)
+    s3 = clients("s3")
+    started: dict[str, DeadLetter] = {}
+    tx_ids: dict[str, str | None] = {}
+    not_redrivable = 0
+    for d in letters:
+        if not isinstance(d.body.get("transaction"), dict):
+            not_redrivable += 1
+            continue
+        arn = _start(clients, state_machine_arn, d)
+        started[arn], tx_ids[arn] = d, _transaction_id(d)
+    outcome, parked = _wait_for_outcomes(clients, s, queue_url, tx_ids, timeout, poll)
+    for arn, d in started.items():
+        if arn in outcome:
+            s3.delete_object(Bucket=s.raw_bucket, Key=d.receipt_handle)
+    counts = Counter(outcome.values())
+    return RedriveReport(
+        taken=len(letters), stored=counts["stored"], duplicates=counts["duplicate"],
+        failed_again=counts["dead-lettered"], not_redrivable=not_redrivable,
+        kept=len(started) - len(outcome), parked=parked,
+    )  # fmt: skip

@@ -38,6 +38,13 @@ LAMBDAS: dict[str, str] = {
     "migrate_databases": "lambdas.migrate_databases.handler.handler",
     "dead_letter_failed_execution": "lambdas.dead_letter_failed_execution.handler.handler",
     "sweep_pending": "lambdas.sweep_pending.handler.handler",
+    "archive_dead_letters": "lambdas.archive_dead_letters.handler.handler",
+}
+
+#: Functions started on a schedule by an EventBridge rule named ``<name_prefix>-<short with dashes>``
+#: (infra/terraform/modules/lambda creates the same rules): short name -> schedule expression.
+SCHEDULED: dict[str, str] = {
+    "archive_dead_letters": "rate(1 day)",
 }
 
 #: Workflow (ASL file stem) -> Step Functions type.
@@ -135,6 +142,11 @@ def build(settings: Settings) -> Manifest:
 #: Local queue subscribed to the alert topic so alerts can be read back (an email inbox stand-in).
 def alerts_inbox_name(settings: Settings) -> str:
     return f"{settings.alerts_topic_name}-inbox"
+
+
+def schedule_rule_name(settings: Settings, short: str) -> str:
+    """The EventBridge rule that starts a scheduled function, as Terraform names it (the function's name)."""
+    return settings.function_name(short)
 
 
 def incoming_rule_name(settings: Settings) -> str:
@@ -262,6 +274,11 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
     )
     events = clients("events")
     events.put_rule(Name=incoming_rule_name(s), EventPattern=json.dumps(incoming_event_pattern(s)), State="ENABLED")
+    for short, expression in SCHEDULED.items():
+        if short in manifest.lambdas:
+            rule = schedule_rule_name(s, short)
+            events.put_rule(Name=rule, ScheduleExpression=expression, State="ENABLED")
+            events.put_targets(Rule=rule, Targets=[{"Id": short, "Arn": s.function_arn(short)}])
 
     sfn_client = clients("stepfunctions")
     values = manifest.placeholders(queue_urls)
@@ -491,4 +508,10 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
     out[f"rule {incoming_rule_name(s)}"] = (
         json.loads(rule[0]["EventPattern"]) == incoming_event_pattern(s) if rule else "missing"
     )
+    for short in SCHEDULED:
+        if short not in manifest.lambdas:
+            continue
+        name = schedule_rule_name(s, short)
+        found = [r for r in clients("events").list_rules(NamePrefix=name)["Rules"] if r["Name"] == name]
+        out[f"rule {name}"] = found[0].get("ScheduleExpression") if found else "missing"
     return out

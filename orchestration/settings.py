@@ -79,6 +79,10 @@ class Settings:
     db_sslrootcert: str = ""
     #: Minutes a transaction or batch run may stay PENDING before the sweeper reconciles it; empty: 15.
     sweep_pending_after_minutes: str = ""
+    #: Failed redrives after which a dead letter is parked (archive/parked/ of the raw bucket), not redriven again.
+    dlq_max_redrives: int = 3
+    #: Age (days) at which the scheduled archive moves a dead letter to archive/dead-letters/ (SQS keeps 14).
+    dlq_archive_after_days: float = 10.0
 
     def db_ssl_options(self) -> dict[str, Any]:
         """The libpq connection options of db_sslmode / db_sslrootcert (none when unset), as keyword
@@ -164,7 +168,7 @@ class Settings:
         return env
 
 
-_CASTS = {"sfn_time_scale": float, "home": Path}
+_CASTS = {"sfn_time_scale": float, "home": Path, "dlq_max_redrives": int, "dlq_archive_after_days": float}
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:

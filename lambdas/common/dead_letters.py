@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -62,3 +63,36 @@ def send_batch(queue_url: str, messages: Iterable[dict[str, Any]]) -> int:
 
 def queue_url(name: str) -> str:
     return str(client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+
+# --- kept letters: the archive and the parking place (raw bucket, read by the redrive role alone) -----------
+
+#: Letters older than the set age, moved there by the scheduled archive (lambdas/archive_dead_letters).
+ARCHIVE_PREFIX = "archive/dead-letters/"
+#: Letters that failed every redrive, moved there by `mtx dlq redrive` (orchestration/dlq.py).
+PARKED_PREFIX = "archive/parked/"
+
+
+def kept_letter_key(prefix: str, message_id: str, sent_at: float) -> str:
+    """``<prefix>YYYY/MM/DD/<message id>.json``, the day SQS received the message (UTC)."""
+    return f"{prefix}{time.strftime('%Y/%m/%d', time.gmtime(sent_at))}/{message_id}.json"
+
+
+def kept_letter(message_id: str, sent_at: float, receive_count: int, body: Any, **extra: Any) -> bytes:
+    """A letter as an object: the message as SQS held it (body parsed when it is JSON) and when it was sent."""
+    attempt = body.get("redrive_attempt", 0) if isinstance(body, dict) else 0
+    document = {"message_id": message_id, "sent_at": sent_at, "receive_count": receive_count,
+                "redrive_attempt": attempt, **extra, "body": body}  # fmt: skip
+    return json.dumps(document, default=str).encode()
+
+
+def put_once(s3: Any, bucket: str, key: str, body: bytes) -> bool:
+    """Write an object unless the key holds one already (a conditional put, If-None-Match: *): True when
+    written, False when an earlier attempt had. No encryption header: the bucket's default, its KMS key."""
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json")
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+    return True

@@ -23,6 +23,10 @@ def _window(received_at: Any) -> Window:
         return Window.at(None, skew)
 
 
+def _attempt(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def validate(event: dict[str, Any]) -> dict[str, Any]:
     tx = validate_transaction(event.get("transaction"), window=_window(event.get("received_at")))
     return {
@@ -32,6 +36,8 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
         "received_at": event.get("received_at"),
         # the application whose credential the API accepted (not part of the contract); null when unknown
         "producer_id": event.get("producer_id"),
+        # how many times orchestration/dlq.py redrove it (0 from the entrances): the dead letter carries it
+        "redrive_attempt": _attempt(event.get("redrive_attempt")),
     }
 
 

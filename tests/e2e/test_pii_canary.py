@@ -12,6 +12,9 @@ Allowed to hold the canaries (each checked to hold them, so the scan is known to
   - the dead-letter queue (customer-managed KMS key; redrive needs the record);
   - the raw bucket's landing zone: ``incoming/`` (the file as dropped), ``chunks/`` (its split, expiring)
     and ``rejected/`` (quarantine); same KMS key;
+  - the raw bucket's ``archive/``: dead letters archived before the queue's retention drops them
+    (``archive/dead-letters/``) and parked ones (``archive/parked/``); same KMS key, read by the redrive
+    role alone;
   - the transaction workflow's execution history up to the compliance write and on the way to the
     dead-letter queue (in AWS the workflow is Express: no history is kept, and its log group has
     ``include_execution_data = false``).
@@ -28,6 +31,7 @@ import io
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +43,7 @@ import pytest
 from psycopg import sql
 
 from contracts import MAX_TRANSACTION_BYTES
+from lambdas.archive_dead_letters.handler import archive_old_letters
 from orchestration import batch, dlq
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import run_execution, seed_tx, unique_id
@@ -59,7 +64,8 @@ CANARIES = {
 #: and the failure path that takes it to the dead-letter queue.
 HISTORY_ALLOWED = {
     "ValidateTransaction", "RegisterTransaction", "CheckItemInShop", "IsItemPurchasable", "AttachItemRejection",
-    "StoreTransaction", "StoreComplianceRecord", "StripPII", "UndoPartialWrite", "AttachValidationError",
+    "StoreTransaction", "StoreComplianceRecord", "StripPII", "UndoPartialWrite", "WasItRedriven",
+    "AttachValidationError", "AttachValidationErrorOfRedrive",
     "AttachProcessingError", "MarkFailed", "SendToDeadLetterQueue", "DiscardAnalyticsCopy", "MarkStoredElsewhere",
     "DuplicateIgnored",
 }  # fmt: skip
@@ -149,7 +155,7 @@ def _s3_text(s3: Any, bucket: str, key: str) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-LANDING = ("incoming/", "chunks/", "rejected/")
+LANDING = ("incoming/", "chunks/", "rejected/", "archive/")
 
 
 def scan_s3(stack: LocalStack, sinks: Sinks) -> dict[str, list[str]]:
@@ -307,6 +313,9 @@ def test_canary_values_stay_in_the_compliance_store(clean_queues: LocalStack) ->
         assert status == 400, body
         bad_ip = canary_tx(client_ip=f"{IPV4}/24")
         assert _send(stack, bad_ip)["error"] == "DataValidationError"
+        time.sleep(0.01)
+        archive_line = time.time()  # the two letters above are older than this instant, those below younger
+        time.sleep(0.01)
         unknown = canary_tx()
         unknown["item_purchased"]["item_id"] = "mtx_no_such_item_canary"
         assert _send(stack, unknown)["error"] == "DataValidationError"
@@ -341,6 +350,13 @@ def test_canary_values_stay_in_the_compliance_store(clean_queues: LocalStack) ->
         # the dead-letter queue holds the failures, with the record (allowed: encrypted, redrive needs it)
         letters = [json.dumps(d.body) for d in dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)]
         assert sum(bool(found(b)) for b in letters) >= 6, "the failures did not reach the dead-letter queue"
+
+        # 4b. the archive, run as if ten days had passed since archive_line: the two letters before it move
+        # to archive/dead-letters/ of the raw bucket (allowed: same key, redrive role only); the rest stay
+        age = s.dlq_archive_after_days * 86400
+        archived = archive_old_letters(stack.client("sqs"), stack.client("s3"), stack.dead_letter_queue_url,
+                                       s.raw_bucket, age, now=archive_line + age)  # fmt: skip
+        assert archived.archived == 2, archived
 
         # 5. redrive: the two transient failures are stored now
         report = dlq.redrive(stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"))
@@ -388,6 +404,12 @@ def test_canary_values_stay_in_the_compliance_store(clean_queues: LocalStack) ->
     assert any(landing.values()), "the landing zone holds the file as dropped: the scan did not see it"
     quarantined = [k for k in landing if k.startswith(f"rejected/{run['run_id']}/")]  # the oversize record
     assert quarantined and all(landing[k] for k in quarantined), landing
+    canary_ids = {tx["transactionId"] for tx in (bad_currency, bad_ip)}
+    archive_keys = [k for k in landing if k.startswith("archive/dead-letters/")
+                    and any(i in _s3_text(stack.client("s3"), s.raw_bucket, k) for i in canary_ids)]  # fmt: skip
+    assert len(archive_keys) == 2 and all(landing[k] for k in archive_keys), "the archive lost its canaries"
+    for k in archive_keys:
+        assert stack.client("s3").head_object(Bucket=s.raw_bucket, Key=k)["ServerSideEncryption"] == "aws:kms"
     scan_dynamodb(stack, sinks)
     dead_letters = scan_queues(stack, sinks)
     assert any(found(b) for b in dead_letters), "the dead-letter queue lost its canaries"

@@ -45,3 +45,28 @@ def test_human_age(seconds: float, text: str) -> None:
 
 def test_an_empty_queue() -> None:
     assert listing([], now=NOW)[-1] == "0 dead-lettered, oldest 0s: {}"
+
+
+def test_attempts_are_shown_and_parked_letters_apart() -> None:
+    redriven = letter("t-again", "ItemNotFound", 60, 1)
+    redriven.body["redrive_attempt"] = 2
+    parked = letter("t-parked", "ItemNotFound", 3 * 86400, 4)
+    parked.body["redrive_attempt"] = 3
+    lines = listing([letter("t-first", "InvalidTransaction", 30, 1), redriven], now=NOW, parked=[parked])
+    assert lines[0].split()[-2:] == ["tries", "reason"]
+    by_id = {line.split()[0]: line.split() for line in lines if line.startswith("t-")}
+    assert by_id["t-first"][5] == "0" and by_id["t-again"][5] == "2" and by_id["t-parked"][5] == "3"
+    # the queue's total counts the queue alone; the parked ones follow under their own heading
+    total = lines.index("2 dead-lettered, oldest 1.0m: {'InvalidTransaction': 1, 'ItemNotFound': 1}")
+    assert lines.index(next(line for line in lines if line.startswith("t-parked"))) > total
+    assert any(line.startswith("parked (failed every redrive") for line in lines[total:])
+    assert lines[-1] == "1 parked: {'ItemNotFound': 1}"
+    assert "198.51.100.9" not in "\n".join(lines) and "7788" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize(("value", "attempts"), [(None, 0), (0, 0), (3, 3), (-1, 0), ("2", 0), (True, 0)])
+def test_attempts_come_from_the_letter_and_anything_odd_counts_as_none(value: object, attempts: int) -> None:
+    d = letter("t", "ItemNotFound", 1, 1)
+    if value is not None:
+        d.body["redrive_attempt"] = value
+    assert d.attempts == attempts

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from orchestration import manifest as manifest_mod
+from orchestration.settings import Settings
 from tests.hcl_helpers import (
     ENVS,
     MODULES,
@@ -31,6 +33,10 @@ from tests.hcl_helpers import (
 )
 
 pytestmark = pytest.mark.unit
+
+
+def settings() -> Settings:
+    return Settings()
 
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -335,17 +341,19 @@ def test_the_key_policy_lets_each_service_use_the_key_only_as_it_needs() -> None
 
 SENDER = "arn:aws:iam::123456789012:role/mtx-dev-transaction-sfn"
 REDRIVE = "arn:aws:iam::123456789012:role/mtx-dev-dlq-redrive"
+ARCHIVER = "arn:aws:iam::123456789012:role/mtx-dev-archive-dead-letters"
 OTHER = "arn:aws:iam::123456789012:role/mtx-dev-analytics-api"
 READS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:PurgeQueue"]
 
 
-def test_only_the_dead_lettering_roles_send_and_only_the_redrive_role_reads() -> None:
+def test_only_the_dead_lettering_roles_send_and_only_the_redrive_role_and_the_archive_read() -> None:
     directory = MODULES / "messaging"
     queue_policy = resource(directory, "aws_sqs_queue_policy")
     assert queue_policy["policy"] == "${data.aws_iam_policy_document.queue.json}"
     document = policy_document(directory, "queue")
     local = module_locals(directory)
-    scope = {"${var.dead_letter_sender_role_arns}": [SENDER], "${local.redrive_role_arn}": [REDRIVE]}
+    assert local["reader_role_arns"] == ["${local.redrive_role_arn}", "${local.archiver_role_arn}"]
+    scope = {"${var.dead_letter_sender_role_arns}": [SENDER], "${local.reader_role_arns}": [REDRIVE, ARCHIVER]}
     scope["${local.read_actions}"] = strings(local["read_actions"])
     resolved = {
         "statement": [
@@ -362,17 +370,24 @@ def test_only_the_dead_lettering_roles_send_and_only_the_redrive_role_reads() ->
     assert not verdict("sqs:SendMessage", SENDER)
     assert verdict("sqs:SendMessage", OTHER)
     assert verdict("sqs:SendMessage", REDRIVE)
+    assert verdict("sqs:SendMessage", ARCHIVER)
     assert verdict("sqs:SendMessage", None), "a service principal (no aws:PrincipalArn) must not send"
     for action in READS:
         assert not verdict(action, REDRIVE), action
+        assert not verdict(action, ARCHIVER), f"{action} by the archive function"
         assert verdict(action, SENDER), f"{action} by a sender"
         assert verdict(action, OTHER), f"{action} by any other role of the account"
     assert not verdict("sqs:GetQueueAttributes", OTHER), "counting the dead letters (GetQueueAttributes) stays open"
 
-    # the ARN the deny names is the redrive role's
+    # the ARNs the deny names are the redrive role's and the archive function's execution role's
     assert unquote(local["redrive_role_arn"]).endswith(":role/${local.redrive_role_name}")
     assert unquote(local["redrive_role_arn"]).startswith("arn:${local.partition}:iam::${local.account_id}")
     assert resource(directory, "aws_iam_role")["name"] == "${local.redrive_role_name}"
+    archiver = unquote(local["archiver_role_arn"])
+    assert archiver == "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-archive-dead-letters"
+    # module lambda names each role as its function, and the function as Settings.function_name does
+    assert resource(MODULES / "lambda", "aws_iam_role")["name"] == "${each.value}"
+    assert settings().function_name("archive_dead_letters") == "mtx-local-archive-dead-letters"
 
 
 def _functions_that_send_dead_letters() -> set[str]:
@@ -415,7 +430,33 @@ def test_the_senders_are_derived_from_what_each_function_and_workflow_sends() ->
     assert call["redrive_principal_arns"] == "${var.dlq_redrive_principal_arns}"
 
 
-def test_the_redrive_role_can_do_what_mtx_redrive_calls_and_no_more() -> None:
+#: boto3 calls of orchestration/dlq.py (and of put_once, which it parks with) -> the IAM action each needs.
+REDRIVE_CALLS = {
+    "receive_message": "sqs:ReceiveMessage",
+    "change_message_visibility": "sqs:ChangeMessageVisibility",
+    "change_message_visibility_batch": "sqs:ChangeMessageVisibility",
+    "delete_message": "sqs:DeleteMessage",
+    "start_execution": "states:StartExecution",
+    "get_item": "dynamodb:GetItem",
+    "put_object": "s3:PutObject",
+    "get_object": "s3:GetObject",
+    "delete_object": "s3:DeleteObject",
+    "list_objects_v2": "s3:ListBucket",  # through get_paginator("list_objects_v2")
+}
+
+
+def _boto_calls(text: str) -> set[str]:
+    calls = set(re.findall(r'\b(?:sqs|sfn|ddb|s3|clients\("\w+"\))\.(\w+)\(', text))
+    return (calls - {"get_paginator"}) | set(re.findall(r'get_paginator\("(\w+)"\)', text))
+
+
+def test_the_redrive_role_can_do_what_mtx_dlq_calls_and_no_more() -> None:
+    """Exactly the actions orchestration/dlq.py calls, plus the named extras an operator uses by hand; never
+    DescribeExecution (the transaction workflow is Express in AWS: there is none)."""
+    import inspect
+
+    from lambdas.common import dead_letters
+
     directory = MODULES / "messaging"
     document = policy_document(directory, "redrive")
     granted = set()
@@ -429,29 +470,77 @@ def test_the_redrive_role_can_do_what_mtx_redrive_calls_and_no_more() -> None:
             )
         else:
             granted |= set(strings(actions))
-    boto_to_iam = {
-        "receive_message": "sqs:ReceiveMessage",
-        "change_message_visibility": "sqs:ChangeMessageVisibility",
-        "change_message_visibility_batch": "sqs:ChangeMessageVisibility",
-        "delete_message": "sqs:DeleteMessage",
-        "start_execution": "states:StartExecution",
-        "describe_execution": "states:DescribeExecution",
-    }
-    called = set()
-    for source in ("orchestration/dlq.py", "orchestration/ingest.py"):
-        called |= set(re.findall(r"\b(?:sqs|sfn)\.(\w+)\(", (REPO / source).read_text()))
-    assert called - {"get_execution_history"} <= set(boto_to_iam), f"unmapped calls: {called - set(boto_to_iam)}"
-    needed = {boto_to_iam[c] for c in called if c in boto_to_iam}
+    source = (REPO / "orchestration/dlq.py").read_text()
+    assert "put_once" in source
+    called = _boto_calls(source) | _boto_calls(inspect.getsource(dead_letters.put_once))
+    assert called <= set(REDRIVE_CALLS), f"unmapped calls: {called - set(REDRIVE_CALLS)}"
+    assert not re.search(r"\b(describe_execution|wait_for)\(", source), "DescribeExecution, directly or by wait_for"
+    needed = {REDRIVE_CALLS[c] for c in called}
+    assert needed == set(REDRIVE_CALLS.values()), "a mapped call is no longer made: drop it from REDRIVE_CALLS"
     assert needed <= granted, f"the redrive role lacks {needed - granted}"
-    # beyond what the code calls: an operator reads the quarantine (rejected/) by hand, as this role
-    extras = {"sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:PurgeQueue", "kms:Decrypt"}
-    assert granted - needed <= extras | {"s3:GetObject", "s3:GetObjectVersion"}
+    # beyond what the code calls: an operator reads the quarantine and archive (object versions) by hand,
+    # counts and purges the queue; the parked objects are written with the data key (GenerateDataKey)
+    extras = {"sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:PurgeQueue", "kms:Decrypt", "kms:GenerateDataKey",
+              "s3:GetObjectVersion"}  # fmt: skip
+    assert granted - needed == extras
+    assert "states:DescribeExecution" not in granted
+    by_sid = {unquote(s["sid"]): s for s in document["statement"]}
+    raw = "${local.raw_bucket_arn}"
+    assert strings(by_sid["ParkDeadLetters"]["resources"]) == [f"{raw}/archive/parked/*"]
+    assert strings(by_sid["SettleReplayedLetters"]["resources"]) == [f"{raw}/archive/dead-letters/*"]
+    assert strings(by_sid["ReadRedrivenOutcomes"]["resources"]) == ["${local.execution_status_arn}"]
+    [prefix] = by_sid["ListArchive"]["condition"]
+    assert unquote(prefix["variable"]) == "s3:prefix" and strings(prefix["values"]) == ["archive/*"]
+    local = module_locals(directory)
+    assert unquote(local["raw_bucket_arn"]) == "arn:${local.partition}:s3:::${var.name_prefix}-raw"
+    assert unquote(local["execution_status_arn"]).endswith(":table/${var.name_prefix}-execution-status")
     [assume] = policy_document(directory, "redrive_assume")["statement"]
     assert assume["principals"][0]["identifiers"] == "${var.redrive_principal_arns}"
     assert unquote(assume["condition"][0]["variable"]) == "aws:MultiFactorAuthPresent"
     for rtype, name in (("aws_iam_role", "this"), ("aws_iam_role_policy", "this")):
         assert resource(directory, rtype, name)["count"] == "${local.create_redrive_role ? 1 : 0}"
     assert module_locals(directory)["create_redrive_role"] == "${length(var.redrive_principal_arns) > 0}"
+
+
+def test_the_archive_function_writes_archived_letters_and_reads_nothing_else() -> None:
+    """archive_dead_letters: exactly what its handler calls; the object is written, never read back."""
+    import inspect
+
+    from lambdas.archive_dead_letters import handler as archive
+    from lambdas.common import dead_letters
+
+    permissions = module_locals(MODULES / "lambda")["permissions"]["archive_dead_letters"]
+    granted = {a for statement in permissions for a in strings(statement["actions"])}
+    source = (
+        inspect.getsource(archive)
+        + inspect.getsource(dead_letters.put_once)
+        + inspect.getsource(dead_letters.queue_url)
+    )
+    called = set(re.findall(r"\b(?:sqs|s3|client\(\"\w+\"\))\.(\w+)\(", source))
+    iam = {
+        "receive_message": "sqs:ReceiveMessage", "delete_message": "sqs:DeleteMessage",
+        "change_message_visibility_batch": "sqs:ChangeMessageVisibility", "get_queue_url": "sqs:GetQueueUrl",
+        "put_object": "s3:PutObject",
+    }  # fmt: skip
+    assert called == set(iam), called
+    assert granted == set(iam.values()) | {"kms:Decrypt", "kms:GenerateDataKey"}
+    [write] = [s for s in permissions if unquote(s["sid"]) == "WriteArchivedLetters"]
+    assert strings(write["resources"]) == ["${local.archived_letters}"]
+    assert (
+        unquote(module_locals(MODULES / "lambda")["archived_letters"])
+        == '${var.bucket_arns["raw"]}/archive/dead-letters/*'
+    )
+    # started by its schedule, the rule named as the local runtime names it
+    schedules = module_locals(MODULES / "lambda")["schedules"]
+    assert {k: unquote(v) for k, v in schedules.items()} == manifest_mod.SCHEDULED
+    rule = resource(MODULES / "lambda", "aws_cloudwatch_event_rule")
+    assert rule["name"] == "${local.function_names[each.key]}"
+    assert settings().function_name("archive_dead_letters") == manifest_mod.schedule_rule_name(
+        settings(), "archive_dead_letters"
+    )
+    permission = resource(MODULES / "lambda", "aws_lambda_permission")
+    assert unquote(permission["principal"]) == "events.amazonaws.com"
+    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.this[each.key].arn}"
 
 
 # --- who may assume a role ---------------------------------------------------------------------------------------
@@ -514,21 +603,24 @@ def test_no_trust_policy_names_an_account_root() -> None:
                         )
 
 
-def test_only_the_redrive_role_reads_the_quarantine() -> None:
-    """rejected/ of the raw bucket holds whole files and single records (card, IP): the bucket policy denies
-    reading it to every principal but the redrive role, which may (module messaging), as for the DLQ."""
+def test_only_the_redrive_role_reads_the_quarantine_and_the_archive() -> None:
+    """rejected/ of the raw bucket holds whole files and single records (card, IP), archive/ the archived and
+    parked dead letters (the same): the bucket policy denies reading them to every principal but the redrive
+    role, which may (module messaging), as for the DLQ. The archive function only writes archive/."""
     directory = MODULES / "storage"
     [policy] = [b for t, n, b in blocks(directory, "data") if (t, n) == ("aws_iam_policy_document", "this")]
     [dynamic] = [d['"statement"'] for d in policy.get("dynamic", []) if '"statement"' in d]
     assert dynamic["for_each"] == '${each.key == "raw" ? [1] : []}'
     [statement] = dynamic["content"]
-    assert strings(statement["resources"]) == ["${aws_s3_bucket.this[each.key].arn}/rejected/*"]
+    assert strings(statement["resources"]) == [
+        "${aws_s3_bucket.this[each.key].arn}/rejected/*", "${aws_s3_bucket.this[each.key].arn}/archive/*"
+    ]  # fmt: skip
     reader = "arn:aws:iam::123456789012:role/mtx-dev-dlq-redrive"
     scope = {"${local.quarantine_reader_arn}": [reader]}
     document = {"statement": [statement]}
     for action in ("s3:GetObject", "s3:GetObjectVersion"):
         assert not denied(document, action, {"aws:PrincipalArn": reader}, scope)
-        for other in (SENDER, OTHER, "arn:aws:iam::123456789012:root"):
+        for other in (SENDER, OTHER, ARCHIVER, "arn:aws:iam::123456789012:root"):
             assert denied(document, action, {"aws:PrincipalArn": other}, scope), f"{action} by {other}"
     assert not denied(document, "s3:PutObject", {"aws:PrincipalArn": OTHER}, scope)  # quarantining still works
     local = module_locals(directory)["quarantine_reader_arn"]
@@ -536,6 +628,6 @@ def test_only_the_redrive_role_reads_the_quarantine() -> None:
     assert unquote(module_locals(MODULES / "messaging")["redrive_role_name"]) == "${var.name_prefix}-dlq-redrive"
     [read] = [
         st for st in policy_document(MODULES / "messaging", "redrive")["statement"]
-        if unquote(st.get("sid", "")) == "ReadQuarantine"
+        if unquote(st.get("sid", "")) == "ReadQuarantineAndArchive"
     ]  # fmt: skip
-    assert strings(read["resources"]) == ["arn:${local.partition}:s3:::${var.name_prefix}-raw/rejected/*"]
+    assert strings(read["resources"]) == ["${local.raw_bucket_arn}/rejected/*", "${local.raw_bucket_arn}/archive/*"]

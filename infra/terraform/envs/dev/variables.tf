@@ -331,3 +331,24 @@ variable "sweep_pending_schedule" {
   type        = string
   default     = "rate(5 minutes)"
 }
+variable "dlq_max_redrives" {
+  description = "Failed redrives after which `mtx dlq redrive` parks a dead letter (archive/parked/ of the raw bucket) instead of redriving it again."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.dlq_max_redrives >= 1 && floor(var.dlq_max_redrives) == var.dlq_max_redrives
+    error_message = "dlq_max_redrives must be a whole number, at least 1."
+  }
+}
+
+variable "dlq_archive_after_days" {
+  description = "Age in days at which the scheduled archive_dead_letters function moves a dead letter to archive/dead-letters/ of the raw bucket; below the queue's 14-day retention."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.dlq_archive_after_days > 0 && var.dlq_archive_after_days < 14
+    error_message = "dlq_archive_after_days must be more than 0 and less than the queue's 14-day retention."
+  }
+}

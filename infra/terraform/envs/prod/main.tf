@@ -77,6 +77,8 @@ locals {
     MTX_DB_SSLMODE                  = var.db_sslmode
     MTX_DB_SSLROOTCERT              = var.db_sslrootcert
     MTX_SWEEP_PENDING_AFTER_MINUTES = tostring(var.sweep_pending_after_minutes)
+    MTX_DLQ_MAX_REDRIVES            = tostring(var.dlq_max_redrives)
+    MTX_DLQ_ARCHIVE_AFTER_DAYS      = tostring(var.dlq_archive_after_days)
   }
 
   # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().

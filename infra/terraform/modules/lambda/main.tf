@@ -39,6 +39,13 @@ locals {
     # (its schedule); both time out well inside the ledger's claim lease (lambdas/common/execution_dead_letters.py)
     dead_letter_failed_execution = { handler = "lambdas.dead_letter_failed_execution.handler.handler", memory = 256, timeout = 60 }
     sweep_pending                = { handler = "lambdas.sweep_pending.handler.handler", memory = 256, timeout = 240 }
+    archive_dead_letters         = { handler = "lambdas.archive_dead_letters.handler.handler", memory = 256, timeout = 300 }
+  }
+
+  # Functions started on a schedule (orchestration/manifest.py SCHEDULED): an EventBridge rule each,
+  # named as the function.
+  schedules = {
+    archive_dead_letters = "rate(1 day)"
   }
 
   function_names = { for short, _ in local.functions : short => "${var.name_prefix}-${replace(short, "_", "-")}" }
@@ -51,6 +58,7 @@ locals {
   incoming_objects  = "${var.bucket_arns["raw"]}/incoming/*"
   chunk_objects     = "${var.bucket_arns["raw"]}/chunks/*"
   rejected_objects  = "${var.bucket_arns["raw"]}/rejected/*"
+  archived_letters  = "${var.bucket_arns["raw"]}/archive/dead-letters/*"
   list_analytics = {
     sid = "ListAnalyticsTransactions", actions = ["s3:ListBucket"], resources = [var.bucket_arns["analytics"]]
   }
@@ -202,6 +210,13 @@ locals {
     migrate_databases = [
       { sid = "ReadMasterAndRoleSecrets", actions = ["secretsmanager:GetSecretValue"], resources = values(local.secrets) },
       { sid = "DecryptSecrets", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+    ]
+    # Old dead letters to archive/dead-letters/ of the raw bucket: write (never read) the object, then
+    # settle the message. The queue's policy (modules/messaging) lets this role read, by its name.
+    archive_dead_letters = [
+      { sid = "ReadAndSettleDeadLetters", actions = ["sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"], resources = [var.dead_letter_queue_arn] },
+      { sid = "WriteArchivedLetters", actions = ["s3:PutObject"], resources = [local.archived_letters] },
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
   }
 }
@@ -416,7 +431,7 @@ resource "aws_lambda_function" "this" {
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
 
   # checkov:skip=CKV_AWS_115: the database functions always have reserved concurrency (database_reserved_concurrency, enforced by a precondition); the others are bounded upstream (API Gateway throttling, Map MaxConcurrency) and reserved_concurrency is opt-in for them
-  # checkov:skip=CKV_AWS_116: the functions EventBridge invokes asynchronously (local.async_functions) have a dead-letter queue; the others are invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration), where a failed invocation is retried and dead-lettered by the state machine or answered to the API client, and a Lambda DLQ applies to asynchronous invocations only
+  # checkov:skip=CKV_AWS_116: the functions EventBridge invokes asynchronously on an event (local.async_functions) have a dead-letter queue; the daily schedule of archive_dead_letters has nothing to dead-letter (a failed run leaves the letters in the queue, the next run takes them); the others are invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration), where a failed invocation is retried and dead-lettered by the state machine or answered to the API client, and a Lambda DLQ applies to asynchronous invocations only
   # checkov:skip=CKV_AWS_272: packages are built from the reviewed repository by infra/scripts/package.py; code signing needs an AWS Signer profile per account, left to the deploying organisation
 }
 
@@ -476,6 +491,43 @@ resource "aws_lambda_function_event_invoke_config" "this" {
   function_name                = aws_lambda_function.this[each.key].function_name
   maximum_retry_attempts       = 2
   maximum_event_age_in_seconds = 3600
+}
+
+# --- scheduled functions: an EventBridge rule each (the local runtime creates the same rules) ----------
+
+resource "aws_cloudwatch_event_rule" "this" {
+  for_each = local.schedules
+
+  name                = local.function_names[each.key]
+  description         = "Starts the ${each.key} function (${each.value})"
+  schedule_expression = each.value
+}
+
+resource "aws_cloudwatch_event_target" "this" {
+  for_each = local.schedules
+
+  rule = aws_cloudwatch_event_rule.this[each.key].name
+  arn  = aws_lambda_function.this[each.key].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 3
+  }
+
+  # an event EventBridge could not deliver is kept with the asynchronous invocations' failures
+  dead_letter_config {
+    arn = aws_sqs_queue.this.arn
+  }
+}
+
+resource "aws_lambda_permission" "this" {
+  for_each = local.schedules
+
+  statement_id  = "StartedByItsSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this[each.key].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.this[each.key].arn
 }
 
 # The repository the analytics image is pushed to (see infra/README.md, "The analytics image").

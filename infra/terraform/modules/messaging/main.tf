@@ -4,22 +4,35 @@
 #
 # A dead letter is a full transaction (card_last4, client_ip): the queue's policy
 # lets only the roles that dead-letter send (var.dead_letter_sender_role_arns) and
-# only the redrive role read or delete, whatever an identity policy of the account
-# allows. The redrive role (`mtx redrive` run by an operator) is trusted by named
+# only the redrive role and the scheduled archive function (archive_dead_letters,
+# module lambda: it moves letters older than a set age to the raw bucket before the
+# queue's retention drops them) read or delete, whatever an identity policy of the
+# account allows. The redrive role (`mtx redrive` run by an operator) is trusted by named
 # principals only, with MFA; with none named it is not created and nobody can read
 # the queue.
 
 data "aws_caller_identity" "this" {}
 data "aws_partition" "this" {}
+data "aws_region" "this" {}
 
 locals {
   account_id = data.aws_caller_identity.this.account_id
   partition  = data.aws_partition.this.partition
+  region     = data.aws_region.this.name
 
   create_redrive_role = length(var.redrive_principal_arns) > 0
   redrive_role_name   = "${var.name_prefix}-dlq-redrive"
   # By name, so the queue's policy can name it whether or not the role exists (yet).
   redrive_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${local.redrive_role_name}"
+  # The archive function's execution role, named as module lambda names it (the function's name).
+  archiver_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-archive-dead-letters"
+  # Who may read the queue: the redrive role and the archive function, nobody else.
+  reader_role_arns = [local.redrive_role_arn, local.archiver_role_arn]
+
+  # What the redrive reads besides the queue (by name, as module storage and module tables name them):
+  # the raw bucket's quarantine and archive, and the execution status item of each redriven transaction.
+  raw_bucket_arn       = "arn:${local.partition}:s3:::${var.name_prefix}-raw"
+  execution_status_arn = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.name_prefix}-execution-status"
 
   # What reading the queue takes: receive (and peek), settle (delete), hand back (visibility), purge.
   read_actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:PurgeQueue"]
@@ -67,7 +80,7 @@ data "aws_iam_policy_document" "queue" {
   }
 
   statement {
-    sid       = "OnlyTheRedriveRoleReads"
+    sid       = "OnlyTheRedriveRoleAndTheArchiveRead"
     effect    = "Deny"
     actions   = local.read_actions
     resources = [aws_sqs_queue.this.arn]
@@ -78,7 +91,7 @@ data "aws_iam_policy_document" "queue" {
     condition {
       test     = "ArnNotEquals"
       variable = "aws:PrincipalArn"
-      values   = [local.redrive_role_arn]
+      values   = local.reader_role_arns
     }
   }
 }
@@ -158,8 +171,10 @@ data "aws_iam_policy_document" "redrive_assume" {
   }
 }
 
-# What `mtx redrive` / `mtx dlq` call (orchestration/dlq.py): read and settle the dead letters,
-# start the transaction workflow again and watch its executions.
+# What `mtx dlq` calls (orchestration/dlq.py): read and settle the dead letters, start the transaction
+# workflow again, learn each outcome from the execution status item (no DescribeExecution: AWS has
+# none for Express workflows; a new dead letter of the execution is the other outcome), park letters
+# that failed every redrive and replay archived ones (archive/ of the raw bucket).
 data "aws_iam_policy_document" "redrive" {
   count = local.create_redrive_role ? 1 : 0
 
@@ -169,16 +184,47 @@ data "aws_iam_policy_document" "redrive" {
     resources = [aws_sqs_queue.this.arn]
   }
 
-  # Quarantined files and records (rejected/ of the raw bucket) are read by this role alone (module storage).
+  # Quarantined files and records (rejected/) and kept letters (archive/) are read by this role alone
+  # (module storage's bucket policy).
   statement {
-    sid       = "ReadQuarantine"
+    sid       = "ReadQuarantineAndArchive"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["arn:${local.partition}:s3:::${var.name_prefix}-raw/rejected/*"]
+    resources = ["${local.raw_bucket_arn}/rejected/*", "${local.raw_bucket_arn}/archive/*"]
   }
 
   statement {
-    sid       = "DecryptDeadLetters"
-    actions   = ["kms:Decrypt"]
+    sid       = "ListArchive"
+    actions   = ["s3:ListBucket"]
+    resources = [local.raw_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["archive/*"]
+    }
+  }
+
+  statement {
+    sid       = "ParkDeadLetters"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.raw_bucket_arn}/archive/parked/*"]
+  }
+
+  # An archived letter replayed and settled (stored, or in the queue again) leaves the archive.
+  statement {
+    sid       = "SettleReplayedLetters"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.raw_bucket_arn}/archive/dead-letters/*"]
+  }
+
+  statement {
+    sid       = "ReadRedrivenOutcomes"
+    actions   = ["dynamodb:GetItem"]
+    resources = [local.execution_status_arn]
+  }
+
+  statement {
+    sid       = "UseTheDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
   }
 
@@ -186,16 +232,6 @@ data "aws_iam_policy_document" "redrive" {
     sid       = "StartTheWorkflowAgain"
     actions   = ["states:StartExecution"]
     resources = [var.redrive_state_machine_arn]
-  }
-
-  # Executions of a Standard state machine are execution:<name>:<id>, of an Express one express:<name>:<id>:<id>.
-  statement {
-    sid     = "WatchTheRedrivenExecutions"
-    actions = ["states:DescribeExecution"]
-    resources = [
-      "${replace(var.redrive_state_machine_arn, ":stateMachine:", ":execution:")}:*",
-      "${replace(var.redrive_state_machine_arn, ":stateMachine:", ":express:")}:*",
-    ]
   }
 }
 

@@ -37,8 +37,11 @@ locals {
   # The key id (the last part of the key ARN): a writer may name the key either way.
   kms_key_id = regex("[^/]+$", var.kms_key_arn)
 
-  # Quarantine (rejected/ of the raw bucket: whole files and single records, card and IP included) is
-  # read by the redrive role alone (module messaging names it the same way), like the dead-letter queue.
+  # Quarantine (rejected/ of the raw bucket: whole files and single records, card and IP included) and the
+  # kept dead letters (archive/dead-letters/: archived before the queue's retention drops them;
+  # archive/parked/: failed every redrive) are read by the redrive role alone (module messaging names it
+  # the same way), like the dead-letter queue. archive/ has no expiration rule: it is the record of what
+  # failed, kept until an operator replays or removes it.
   quarantine_reader_arn = "arn:${data.aws_partition.this.partition}:iam::${data.aws_caller_identity.this.account_id}:role/${var.name_prefix}-dlq-redrive"
 }
 
@@ -250,10 +253,10 @@ data "aws_iam_policy_document" "this" {
   dynamic "statement" {
     for_each = each.key == "raw" ? [1] : []
     content {
-      sid       = "OnlyTheRedriveRoleReadsQuarantine"
+      sid       = "OnlyTheRedriveRoleReadsQuarantineAndArchive"
       effect    = "Deny"
       actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-      resources = ["${aws_s3_bucket.this[each.key].arn}/rejected/*"]
+      resources = ["${aws_s3_bucket.this[each.key].arn}/rejected/*", "${aws_s3_bucket.this[each.key].arn}/archive/*"]
       principals {
         type        = "*"
         identifiers = ["*"]

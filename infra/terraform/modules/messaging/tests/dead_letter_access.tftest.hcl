@@ -1,5 +1,6 @@
 # `terraform test` (offline: mocked provider) of who may use the dead-letter
-# queue: only the roles that dead-letter send, only the redrive role reads, and
+# queue: only the roles that dead-letter send, only the redrive role and the
+# scheduled archive function read, and
 # the redrive role exists only for named principals. Run by infra/scripts/tf_check.sh.
 
 mock_provider "aws" {
@@ -13,6 +14,10 @@ mock_provider "aws" {
   override_data {
     target = data.aws_partition.this
     values = { partition = "aws" }
+  }
+  override_data {
+    target = data.aws_region.this
+    values = { name = "eu-west-1" }
   }
 }
 
@@ -32,10 +37,10 @@ run "no_named_principal_no_redrive_role_and_still_nobody_else_reads" {
   }
 
   assert {
-    condition = anytrue([for s in data.aws_iam_policy_document.queue.statement : s.sid == "OnlyTheRedriveRoleReads" && s.effect == "Deny" && anytrue([
-      for c in s.condition : c.test == "ArnNotEquals" && c.variable == "aws:PrincipalArn" && tolist(c.values) == tolist(["arn:aws:iam::123456789012:role/mtx-dev-dlq-redrive"])
+    condition = anytrue([for s in data.aws_iam_policy_document.queue.statement : s.sid == "OnlyTheRedriveRoleAndTheArchiveRead" && s.effect == "Deny" && anytrue([
+      for c in s.condition : c.test == "ArnNotEquals" && c.variable == "aws:PrincipalArn" && tolist(c.values) == tolist(["arn:aws:iam::123456789012:role/mtx-dev-dlq-redrive", "arn:aws:iam::123456789012:role/mtx-dev-archive-dead-letters"])
     ])])
-    error_message = "The queue policy must deny reading to every principal but the redrive role."
+    error_message = "The queue policy must deny reading to every principal but the redrive role and the archive function."
   }
 
   assert {
@@ -56,6 +61,16 @@ run "named_principals_get_the_redrive_role_the_queue_policy_names" {
   assert {
     condition     = length(aws_iam_role.this) == 1 && aws_iam_role.this[0].name == "mtx-dev-dlq-redrive"
     error_message = "The redrive role must be created under the name the queue policy lets read."
+  }
+
+  assert {
+    condition     = anytrue([for s in data.aws_iam_policy_document.redrive[0].statement : s.sid == "ReadRedrivenOutcomes" && tolist(s.resources) == tolist(["arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-execution-status"])])
+    error_message = "The redrive role must read the execution status table the workflow writes (its outcomes), by its exact ARN."
+  }
+
+  assert {
+    condition     = alltrue([for s in data.aws_iam_policy_document.redrive[0].statement : !contains(s.actions, "states:DescribeExecution")])
+    error_message = "The redrive role must not need DescribeExecution (AWS has none for the Express transaction workflow)."
   }
 
   assert {

@@ -1,0 +1,264 @@
+"""The dead-letter queue's redrive, parking and archive (issue 18, item 5) on the real local stack.
+
+Redrive learns each outcome without DescribeExecution (AWS has none for the Express transaction workflow):
+from the execution status item the workflow writes (COMPLETED by this execution) or from the new dead
+letter that names this execution. Every letter carries its redrive attempts; after the set number of
+failed redrives it is parked in the raw bucket; letters older than the set age are archived there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from lambdas.archive_dead_letters.handler import archive_old_letters
+from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, kept_letter_key, put_once
+from orchestration import cli, dlq, manifest, sfn
+from orchestration.runtime.stack import LocalStack
+from orchestration.settings import Settings
+from tests.helpers import seed_tx, unique_id
+from tests.integration.test_transaction_workflow import (
+    assert_stored_once,
+    compliance_row,
+    dead_letters,
+    send_and_wait,
+    status_of,
+)
+
+pytestmark = pytest.mark.integration
+
+DAY = 86400.0
+
+
+def not_in_catalogue(stack: LocalStack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A transaction whose item is not in the catalogue (yet), and the catalogue item that would make it valid."""
+    s = stack.require_settings()
+    tx = seed_tx(transactionId=unique_id("redrive"))
+    template = stack.client("dynamodb").get_item(
+        TableName=s.item_catalogue_table, Key={"item_id": {"S": tx["item_purchased"]["item_id"]}}
+    )["Item"]
+    item_id = f"mtx_redrive_{uuid.uuid4().hex[:12]}"
+    tx["item_purchased"] = {**tx["item_purchased"], "item_id": item_id}
+    return tx, {**template, "item_id": {"S": item_id}}
+
+
+def mine(stack: LocalStack, tx: dict[str, Any]) -> list[dlq.DeadLetter]:
+    tx_id = tx["transactionId"]
+    return [d for d in dead_letters(stack) if (d.body.get("transaction") or {}).get("transactionId") == tx_id]
+
+
+def redrive(stack: LocalStack, settings: Settings | None = None, **kwargs: Any) -> dlq.RedriveReport:
+    return dlq.redrive(
+        stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"), timeout=120,
+        settings=settings or stack.require_settings(), **kwargs,
+    )  # fmt: skip
+
+
+def test_redrive_of_a_letter_that_is_stored_now_deletes_it(clean_queues: LocalStack) -> None:
+    stack = clean_queues
+    tx, item = not_in_catalogue(stack)
+    assert send_and_wait(stack, tx)["status"] == "FAILED"
+    [letter] = mine(stack, tx)
+    assert (letter.error, letter.attempts) == ("ItemNotFound", 0)
+    old = status_of(stack, tx["transactionId"])
+    assert old is not None and old["status"]["S"] == "FAILED"
+
+    stack.client("dynamodb").put_item(TableName=stack.require_settings().item_catalogue_table, Item=item)
+    report = redrive(stack)
+    assert (report.taken, report.stored, report.failed_again, report.kept) == (1, 1, 0, 0)
+    assert_stored_once(stack, tx)
+    assert dead_letters(stack) == []
+    # the new execution's own outcome, not the old FAILED one: the status names another execution now
+    assert status_of(stack, tx["transactionId"])["execution_id"]["S"] != old["execution_id"]["S"]  # type: ignore[index]
+
+
+def test_redrive_of_a_letter_that_fails_again_keeps_one_letter_with_one_attempt_more(
+    clean_queues: LocalStack,
+) -> None:
+    stack = clean_queues
+    tx, _ = not_in_catalogue(stack)
+    send_and_wait(stack, tx)
+    [first] = mine(stack, tx)
+    report = redrive(stack)
+    assert (report.taken, report.stored, report.failed_again, report.kept, report.parked) == (1, 0, 1, 0, 0)
+    [again] = mine(stack, tx)
+    assert again.message_id != first.message_id and again.error == "ItemNotFound"
+    assert (first.attempts, again.attempts) == (0, 1)
+    assert again.execution_id != first.execution_id
+    assert compliance_row(stack, tx["transactionId"]) is None
+    listing = "\n".join(dlq.listing(dead_letters(stack)))
+    assert listing.splitlines()[0].split()[-2:] == ["tries", "reason"]
+    assert listing.splitlines()[1].split()[5] == "1"  # the attempts column
+
+
+def test_a_letter_that_failed_validation_counts_its_attempts_too(clean_queues: LocalStack) -> None:
+    """The validation-failure path (no trusted id, no status item): the new letter alone tells the outcome."""
+    stack = clean_queues
+    tx = seed_tx(transactionId=unique_id("invalid"), client_ip="not-an-address")
+    send_and_wait(stack, tx)
+    [first] = mine(stack, tx)
+    assert (first.failed_state, first.attempts) == ("ValidateTransaction", 0)
+    report = redrive(stack)
+    assert (report.failed_again, report.kept) == (1, 0)
+    [again] = mine(stack, tx)
+    assert (again.failed_state, again.attempts, again.error) == ("ValidateTransaction", 1, first.error)
+
+
+def test_after_the_set_number_of_failed_redrives_a_letter_is_parked(clean_queues: LocalStack) -> None:
+    stack = clean_queues
+    s = stack.require_settings()
+    assert s.dlq_max_redrives == 3  # the default
+    tx, _ = not_in_catalogue(stack)
+    send_and_wait(stack, tx)
+    for attempt in (1, 2):
+        report = redrive(stack)
+        assert (report.failed_again, report.parked) == (1, 0), attempt
+        assert [d.attempts for d in mine(stack, tx)] == [attempt]
+    report = redrive(stack)  # the third failed redrive: its new letter is parked at once
+    assert (report.failed_again, report.parked) == (1, 1)
+    assert mine(stack, tx) == []
+    parked = [d for d in dlq.parked_letters(stack.client, s) if d.transaction_id == tx["transactionId"]]
+    assert len(parked) == 1 and parked[0].attempts == 3 and parked[0].error == "ItemNotFound"
+    key = parked[0].receipt_handle  # the object's key
+    assert key.startswith(PARKED_PREFIX) and key.endswith(f"/{parked[0].message_id}.json")
+    head = stack.client("s3").head_object(Bucket=s.raw_bucket, Key=key)
+    assert head["ServerSideEncryption"] == "aws:kms" and head.get("SSEKMSKeyId")
+    # no longer redriven: a later redrive takes nothing of it
+    assert redrive(stack).taken == 0
+    text = "\n".join(dlq.listing(dead_letters(stack), parked=parked))
+    assert "1 parked: {'ItemNotFound': 1}" in text
+    assert tx["client_ip"] not in text and tx["payment_details"]["card_last4"] not in text
+
+
+def test_a_letter_already_at_the_limit_is_parked_not_redriven(clean_queues: LocalStack) -> None:
+    """A smaller limit (the setting) applies to letters already in the queue: parked, no execution started."""
+    stack = clean_queues
+    tx, _ = not_in_catalogue(stack)
+    send_and_wait(stack, tx)
+    send_and_wait(stack, seed_tx(transactionId=unique_id("other"), client_ip="not-an-address"))
+    redrive(stack)  # both fail again: one attempt each
+    one = dataclasses.replace(stack.require_settings(), dlq_max_redrives=1)
+    report = redrive(stack, settings=one)
+    assert (report.taken, report.parked, report.failed_again, report.stored) == (2, 2, 0, 0)
+    assert dead_letters(stack) == []
+
+
+def test_redrive_keeps_a_message_whose_outcome_it_cannot_see(clean_queues: LocalStack) -> None:
+    """A redriven execution that neither completes the status item nor dead-letters anew (a workflow that
+    always fails with another error) leaves the message in the queue, visible, when the timeout ends."""
+    stack = clean_queues
+    tx, _ = not_in_catalogue(stack)
+    send_and_wait(stack, tx)
+    [letter] = mine(stack, tx)
+    broken = stack.client("stepfunctions").create_state_machine(
+        name=f"always-fails-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom"}}}),
+        roleArn="arn:aws:iam::123456789012:role/test",
+    )["stateMachineArn"]
+    report = dlq.redrive(
+        stack.client, stack.dead_letter_queue_url, broken, timeout=3, settings=stack.require_settings()
+    )
+    assert (report.taken, report.stored, report.failed_again, report.kept) == (1, 0, 0, 1)
+    assert [d.message_id for d in mine(stack, tx)] == [letter.message_id]
+
+
+def _letter(stack: LocalStack, tag: str) -> dict[str, Any]:
+    tx = seed_tx(transactionId=unique_id(tag), client_ip="not-an-address")
+    send_and_wait(stack, tx)
+    return tx
+
+
+def _versions(stack: LocalStack, key: str) -> int:
+    listed = stack.client("s3").list_object_versions(Bucket=stack.require_settings().raw_bucket, Prefix=key)
+    return len(listed.get("Versions", []))
+
+
+def test_letters_older_than_the_age_are_archived_once_and_younger_ones_stay(clean_queues: LocalStack) -> None:
+    stack = clean_queues
+    s = stack.require_settings()
+    sqs, s3 = stack.client("sqs"), stack.client("s3")
+    old_tx = _letter(stack, "old")
+    time.sleep(0.01)
+    between = time.time()  # "now" is 10 days after this instant: the first letter is older, the second not
+    time.sleep(0.01)
+    young_tx = _letter(stack, "young")
+    [old] = mine(stack, old_tx)
+    [young] = mine(stack, young_tx)
+    age = s.dlq_archive_after_days * DAY
+    assert s.dlq_archive_after_days == 10.0
+
+    def run() -> Any:
+        return archive_old_letters(sqs, s3, stack.dead_letter_queue_url, s.raw_bucket, age, now=between + age)
+
+    report = run()
+    assert (report.archived, report.already_archived) == (1, 0) and report.kept >= 1
+    assert mine(stack, old_tx) == [] and [d.message_id for d in mine(stack, young_tx)] == [young.message_id]
+    key = kept_letter_key(ARCHIVE_PREFIX, old.message_id, old.sent_at)
+    assert key == f"{ARCHIVE_PREFIX}{time.strftime('%Y/%m/%d', time.gmtime(old.sent_at))}/{old.message_id}.json"
+    got = s3.get_object(Bucket=s.raw_bucket, Key=key)
+    assert got["ServerSideEncryption"] == "aws:kms" and got.get("SSEKMSKeyId")
+    document = json.loads(got["Body"].read())
+    assert document["message_id"] == old.message_id and document["body"] == old.body
+    assert document["sent_at"] == old.sent_at and "archived_at" in document
+
+    # twice: nothing new is written (and the younger letter still stays)
+    again = run()
+    assert (again.archived, again.already_archived) == (0, 0)
+    assert _versions(stack, key) == 1
+    assert [d.message_id for d in mine(stack, young_tx)] == [young.message_id]
+
+    # a run that wrote the object but stopped before the delete: the next one only deletes
+    young_key = kept_letter_key(ARCHIVE_PREFIX, young.message_id, young.sent_at)
+    assert put_once(s3, s.raw_bucket, young_key, b'{"written": "by an interrupted run"}')
+    late = archive_old_letters(sqs, s3, stack.dead_letter_queue_url, s.raw_bucket, age, now=time.time() + age + 1)
+    assert late.already_archived >= 1 and mine(stack, young_tx) == []
+    assert _versions(stack, young_key) == 1
+
+
+def test_the_scheduled_archive_keeps_what_is_younger_than_ten_days(clean_queues: LocalStack) -> None:
+    """The schedule rule (named as Terraform names it) targets the function; its handler, invoked as the rule
+    invokes it with the settings it is deployed with, keeps a letter younger than ten days."""
+    stack = clean_queues
+    s = stack.require_settings()
+    tx = _letter(stack, "fresh")
+    events = stack.client("events")
+    rule = events.describe_rule(Name=manifest.schedule_rule_name(s, "archive_dead_letters"))
+    assert rule["Name"] == f"{s.name_prefix}-archive-dead-letters"
+    assert rule["ScheduleExpression"] == "rate(1 day)" and rule["State"] == "ENABLED"
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == s.function_arn("archive_dead_letters")
+    answer = sfn.REGISTRY.invoke(target["Arn"], {"source": "aws.events", "detail-type": "Scheduled Event"})
+    assert "FunctionError" not in answer, answer
+    assert answer["Payload"]["archived"] == 0 and answer["Payload"]["kept"] >= 1
+    assert len(mine(stack, tx)) == 1
+
+
+def test_mtx_dlq_archive_then_redrive_from_the_archive(
+    clean_queues: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = clean_queues
+    s = stack.require_settings()
+    tx, item = not_in_catalogue(stack)
+    send_and_wait(stack, tx)
+    [letter] = mine(stack, tx)
+    home = ["--home", str(stack.home)]
+    assert cli.main([*home, "dlq", "archive", "--older-than-days", "0"]) == 0
+    archived = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert archived["archived"] >= 1 and mine(stack, tx) == []
+    key = kept_letter_key(ARCHIVE_PREFIX, letter.message_id, letter.sent_at)
+    assert _versions(stack, key) == 1
+
+    stack.client("dynamodb").put_item(TableName=s.item_catalogue_table, Item=item)
+    day = time.strftime("%Y-%m-%d", time.gmtime(letter.sent_at))
+    assert cli.main([*home, "dlq", "redrive", "--from-archive", day, "--timeout", "120"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["stored"] >= 1 and report["kept"] == 0, report
+    assert_stored_once(stack, tx)
+    listed = stack.client("s3").list_objects_v2(Bucket=s.raw_bucket, Prefix=key).get("KeyCount", 0)
+    assert listed == 0, "the archived letter is settled: its object goes"
+    assert mine(stack, tx) == []
