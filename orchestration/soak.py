@@ -10,9 +10,9 @@ SQS sends and times out ~0.5% of Lambda invocations after they ran. A smaller ru
 Then every store is read back and each record is checked against the fate the generator gave it:
 every valid transaction stored exactly once in the compliance store and once in the analytics copy,
 every invalid one dead-lettered exactly once with a reason, every poison record quarantined or
-dead-lettered alone (the rest of its chunk stored), nothing left PENDING. The last line printed is::
-
-    soak: sent N, stored S, dead-lettered D, quarantined Q, lost 0, duplicated 0, valid dead-lettered 0, faults injected F
+dead-lettered alone (the rest of its chunk stored), nothing left PENDING. The last line printed is
+``soak: sent N, stored S, dead-lettered D, quarantined Q, lost 0, duplicated 0, valid dead-lettered 0,
+faults injected F`` (one line).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class Poison:
 def poison_records(template: str, n: int, seed: int) -> list[Poison]:
     """Records that break a naive loader: over the size cap, nested past any parser, not UTF-8, and
     (valid, to be stored unchanged) backslashes and quotes that a COPY text line must escape."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - test data, not a secret
     base = json.loads(template)
     out: list[Poison] = []
     for i in range(n):
@@ -191,7 +191,7 @@ def run_soak(stack: LocalStack, cfg: SoakConfig, log: Progress = print) -> SoakR
     template = next(r.line for r in batch_records if r.kind == VALID)
     poison = poison_records(template, cfg.poison, cfg.seed + 2)
     lines: list[bytes] = [r.line.encode() for r in batch_records]
-    rng = random.Random(cfg.seed)
+    rng = random.Random(cfg.seed)  # noqa: S311 - where poison goes, not a secret
     for p in poison:
         lines.insert(rng.randrange(len(lines) + 1), p.line)
     file_body = b"\n".join(lines) + b"\n"

@@ -67,7 +67,7 @@ class FaultInjector:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.plan.seed)
+        self._rng = random.Random(self.plan.seed)  # noqa: S311 - which call fails, not a secret
 
     # ------------------------------------------------------------------ drawing
     def _draw(self, rate: float) -> bool:
