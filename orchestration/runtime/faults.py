@@ -143,6 +143,8 @@ def _drain(environ: dict[str, Any]) -> None:
     """Read the request body the answer will not use (by its length: the connection stays open)."""
     from werkzeug.wsgi import get_input_stream
 
+    if "wsgi.input" not in environ:
+        return
     with contextlib.suppress(OSError):
         get_input_stream(environ).read()
 
