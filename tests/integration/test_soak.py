@@ -64,14 +64,14 @@ def test_the_injector_answers_in_the_services_own_error_shapes(stack: LocalStack
     stack.moto.inject(injector)
     injector.enabled = True
     s = stack.require_settings()
+    queue = stack.dead_letter_queue_url
     seen: dict[str, set[str]] = {}
     try:
         for _ in range(30):
             for service, call in (
                 ("dynamodb", lambda: stack.client("dynamodb").describe_table(TableName=s.item_catalogue_table)),
                 ("s3", lambda: stack.client("s3").head_bucket(Bucket=s.analytics_bucket)),
-                ("sqs", lambda: stack.client("sqs").send_message(QueueUrl=stack.dead_letter_queue_url,
-                                                                 MessageBody="{}")),  # fmt: skip
+                ("sqs", lambda: stack.client("sqs").send_message(QueueUrl=queue, MessageBody="{}")),
             ):
                 try:
                     call()
