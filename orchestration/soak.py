@@ -134,7 +134,8 @@ def _spared_clients(stack: LocalStack) -> Clients:
     def clients(service: str) -> Any:
         with lock:
             if service not in cache:
-                cache[service] = boto3.session.Session().client(
+                session: Any = boto3.session.Session()
+                cache[service] = session.client(
                     service, region_name=s.region, endpoint_url=s.aws_endpoint_url, config=config
                 )
             return cache[service]
@@ -301,11 +302,11 @@ def audit(
     import psycopg
 
     s = stack.require_settings()
-    valid = {r.transaction_id for r in [*records, *batch_records] if r.kind == VALID}
+    valid = {r.transaction_id for r in [*records, *batch_records] if r.kind == VALID and r.transaction_id}
     valid |= {p.transaction_id for p in poison if p.stored}
     invalid_http = [r for r in records if r.kind not in (VALID, DUPLICATE)]
     invalid_batch = [r for r in batch_records if r.kind not in (VALID, DUPLICATE)]
-    invalid_ids = {r.transaction_id for r in [*invalid_http, *invalid_batch] if r.transaction_id}
+    invalid_ids: set[str] = {r.transaction_id for r in [*invalid_http, *invalid_batch] if r.transaction_id}
     quarantine_ids = {p.transaction_id for p in poison if not p.stored}
     all_ids = valid | invalid_ids | quarantine_ids
 
@@ -385,7 +386,7 @@ def _trail(clients: Clients, arn: str) -> list[str]:
             if kind.endswith("StateEntered"):
                 out.append(e["stateEnteredEventDetails"]["name"])
             elif kind.endswith("Failed") or kind.endswith("TimedOut"):
-                details = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
+                details: dict[str, Any] = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
                 out.append(f"{kind}({details.get('error', '?')})")
         if not page.get("nextToken"):
             return out
