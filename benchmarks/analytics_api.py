@@ -1,4 +1,4 @@
-"""The analytics API (seed 001): synchronous requests/s and p95 latency, cached and uncached.
+"""The analytics API: synchronous requests/s and p95 latency, cached and uncached.
 
 Marts are built by dbt from raw rows generated in SQL (benchmarks.dbt_marts); the
 requests go over HTTP to the local API, as a dashboard would send them. Uncached:

@@ -68,7 +68,7 @@ def analytics(stack: LocalStack) -> bool:
 
 
 def api_calls(stack: LocalStack) -> bool:
-    """Two named operations of the analytics API (seed 001), as a dashboard calls them."""
+    """Two named operations of the analytics API, as a dashboard calls them."""
     import json
     import urllib.request
 

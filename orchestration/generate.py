@@ -2,7 +2,7 @@
 
 ``mtx generate --count N --seed S --invalid-share F --duplicate-share F --out PATH|-``
 
-Valid records look like ``Transaction.to_json_dict()`` output (seed 000 shape,
+Valid records look like ``Transaction.to_json_dict()`` output (the shape of the product brief's example,
 amounts as JSON numbers, UTC timestamps ending in ``Z``) and are priced from
 :mod:`orchestration.catalogue`. The simulated world:
 

@@ -1,4 +1,4 @@
-"""Batch ingest (seeds 002, 003): a file dropped under incoming/ of the raw bucket, end to end.
+"""Batch ingest: a file dropped under incoming/ of the raw bucket, end to end.
 
 The file goes in the way a user drops it (S3 put -> the real S3 "Object Created"
 event -> the EventBridge rule -> the batch state machine); the run record, the

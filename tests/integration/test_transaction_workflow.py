@@ -1,4 +1,4 @@
-"""The transaction workflow (seed 000) on the real local stack: every branch, end to end.
+"""The transaction workflow on the real local stack: every branch, end to end.
 
 Each test sends through the real entrance (the API or start_execution with the
 ASL file rendered as Terraform renders it) and then looks in every store:

@@ -21,7 +21,7 @@ from contracts.schema import SCHEMA_PATH, render
 
 pytestmark = pytest.mark.unit
 
-# Copied verbatim from shared/seeds/000_*.txt (the core brief).
+# The example transaction of the original product brief, verbatim.
 SEED_000_TEXT = """
 {
     "transactionId": "1",

@@ -1,12 +1,8 @@
 -- One row per currency and calendar day from the currency's first to its last
--- rate_date: the rate in force that day is the latest rate on or before it.
--- Turning "latest rate on or before the date" into an equality join keeps the
--- conversion in fct_transactions a cheap hash join on both engines (a range
--- join over every transaction is what Redshift and PostgreSQL do worst).
--- Days after a currency's last rate are covered by the `is_latest_rate` row.
--- The day spine is built from digits (no generate_series, which Redshift lacks
--- on compute nodes): it covers gaps of up to 999 days between two rates, which
--- a singular test checks.
+-- rate_date: the rate in force that day is the latest rate on or before it, so
+-- the conversion joins on equality. Days after a currency's last rate are
+-- covered by the `is_latest_rate` row. The day spine is built from digits (no
+-- generate_series on Redshift) and covers gaps of up to 999 days (a test checks).
 with
 
 exchange_rates as (
@@ -47,7 +43,8 @@ digits as (
 
     select 0 as digit
     {%- for digit in range(1, 10) %}
-    union all select {{ digit }}
+    union all
+    select {{ digit }}
     {%- endfor %}
 
 ),
@@ -68,12 +65,12 @@ rate_days as (
         cast({{ dbt.dateadd('day', 'day_offsets.day_offset', 'rate_spans.rate_date') }} as date) as rate_valid_date,
         rate_spans.rate_date,
         rate_spans.usd_per_unit,
-        case when rate_spans.next_rate_date is null then true else false end as is_latest_rate
+        rate_spans.next_rate_date is null as is_latest_rate
     from rate_spans
     -- an integer comparison per (rate, offset) pair; the date is computed only
     -- for the pairs kept
     inner join day_offsets
-        on day_offsets.day_offset < rate_spans.days_in_force
+        on rate_spans.days_in_force > day_offsets.day_offset
 
 ),
 

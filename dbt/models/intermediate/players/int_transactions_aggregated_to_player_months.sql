@@ -11,18 +11,15 @@
     )
 }}
 -- One row per player and calendar month with a transaction: the partial sums
--- dim_players and fct_player_cohorts are built from (a third of the rows of
--- fct_transactions, and only the columns they need).
--- Incremental: the (player, month) pairs that received newly loaded
--- transactions are recomputed from all of that pair's transactions, so a
--- re-loaded transaction whose status changed is counted once, as it is now.
--- PostgreSQL: a B-tree on last_loaded_at answers this model's watermark,
--- max(last_loaded_at), from one index page, and lets the planner see the newest
--- value when dim_players reads "last_loaded_at > watermark", so the table is
--- not re-analyzed after every run (statistics are refreshed after a build).
+-- dim_players and fct_player_cohorts are built from. Incremental (a table, not a
+-- view: measured, see docs/dbt-performance.md): the (player, month) pairs that
+-- received newly loaded transactions are recomputed from all of that pair's
+-- transactions, so a re-loaded transaction whose status changed counts once.
 {% if is_incremental() %}
-    {%- set watermark = incremental_watermark('last_loaded_at') -%}
-    {%- set changed_months = changed_dates(ref('fct_transactions'), 'event_month', 'loaded_at', watermark) -%}
+{%- set watermark = incremental_watermark('last_loaded_at') -%}
+{%- set changed_months = changed_dates(
+    ref('int_transactions_converted_to_usd'), 'event_month', 'loaded_at', watermark
+) -%}
 {% endif %}
 with
 
@@ -32,7 +29,7 @@ changed_player_months as (
     select distinct
         player_id,
         event_month
-    from {{ ref('fct_transactions') }}
+    from {{ ref('int_transactions_converted_to_usd') }}
     where loaded_at > {{ watermark }}
 
 ),
@@ -41,28 +38,30 @@ changed_player_months as (
 transactions as (
 
     select
-        fct_transactions.player_id,
-        fct_transactions.event_month,
-        fct_transactions.is_completed,
-        fct_transactions.is_refunded,
-        fct_transactions.amount_usd,
-        fct_transactions.event_at,
-        fct_transactions.loaded_at
-    from {{ ref('fct_transactions') }} as fct_transactions
+        transactions_usd.player_id,
+        transactions_usd.event_month,
+        transactions_usd.is_completed,
+        transactions_usd.is_refunded,
+        transactions_usd.amount_usd,
+        transactions_usd.event_at,
+        transactions_usd.loaded_at
+    from {{ ref('int_transactions_converted_to_usd') }} as transactions_usd
     {% if is_incremental() %}
     -- a semi-join: the engine hashes the few changed pairs and streams the
     -- month past them (an inner join let PostgreSQL hash the month instead)
-    where exists (
-        select 1
-        from changed_player_months
-        where changed_player_months.player_id = fct_transactions.player_id
-            and changed_player_months.event_month = fct_transactions.event_month
-    )
-    and {{ in_list('fct_transactions.event_month', changed_months) }}
-        {%- if changed_months %}
-        -- the same months as a range on event_date, which is indexed
-        and fct_transactions.event_date >= {{ changed_months | first }}
-        {%- endif %}
+    where
+        exists (
+            select 1
+            from changed_player_months
+            where
+                changed_player_months.player_id = transactions_usd.player_id
+                and changed_player_months.event_month = transactions_usd.event_month
+        )
+        and {{ in_list('transactions_usd.event_month', changed_months) }}
+    {% if changed_months %}
+        -- the same months as a range on event_date
+        and transactions_usd.event_date >= {{ changed_months | first }}
+    {% endif %}
     {% endif %}
 
 ),

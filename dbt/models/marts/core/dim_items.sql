@@ -13,11 +13,8 @@
 -- game (from its most recent transaction). First/last sale times and the
 -- latest attributes only move forward, so an incremental run folds the newly
 -- loaded transactions into the existing rows instead of rescanning history.
--- fct_transactions is read twice, each time straight from the table: a CTE
--- read twice is materialized by PostgreSQL (a million-row spill to disk on a
--- full build) where two scans cost less.
 {% if is_incremental() %}
-    {%- set new_rows = 'where loaded_at > ' ~ incremental_watermark('last_loaded_at') -%}
+{%- set new_rows = 'where loaded_at > ' ~ incremental_watermark('last_loaded_at') -%}
 {% else %}
     {%- set new_rows = '' -%}
 {% endif %}
@@ -93,20 +90,35 @@ merged as (
 
     select
         new_items.item_id,
-        case when existing.item_id is null or new_items.last_seen_at >= existing.last_seen_at
-            then new_items.item_name else existing.item_name end as item_name,
-        case when existing.item_id is null or new_items.last_seen_at >= existing.last_seen_at
-            then new_items.item_type else existing.item_type end as item_type,
-        case when existing.item_id is null or new_items.last_seen_at >= existing.last_seen_at
-            then new_items.game else existing.game end as game,
-        case when existing.first_seen_at < new_items.first_seen_at
-            then existing.first_seen_at else new_items.first_seen_at end as first_seen_at,
-        case when existing.last_seen_at > new_items.last_seen_at
-            then existing.last_seen_at else new_items.last_seen_at end as last_seen_at,
+        case
+            when current_items.item_id is null or new_items.last_seen_at >= current_items.last_seen_at
+                then new_items.item_name
+            else current_items.item_name
+        end as item_name,
+        case
+            when current_items.item_id is null or new_items.last_seen_at >= current_items.last_seen_at
+                then new_items.item_type
+            else current_items.item_type
+        end as item_type,
+        case
+            when current_items.item_id is null or new_items.last_seen_at >= current_items.last_seen_at
+                then new_items.game
+            else current_items.game
+        end as game,
+        case
+            when current_items.first_seen_at < new_items.first_seen_at
+                then current_items.first_seen_at
+            else new_items.first_seen_at
+        end as first_seen_at,
+        case
+            when current_items.last_seen_at > new_items.last_seen_at
+                then current_items.last_seen_at
+            else new_items.last_seen_at
+        end as last_seen_at,
         new_items.last_loaded_at
     from new_items
-    left join {{ this }} as existing
-        on new_items.item_id = existing.item_id
+    left join {{ this }} as current_items
+        on new_items.item_id = current_items.item_id
 
 ),
 {% else %}

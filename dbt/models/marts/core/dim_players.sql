@@ -30,7 +30,7 @@ player_months as (
 
     select * from {{ ref('int_transactions_aggregated_to_player_months') }}
     {% if is_incremental() %}
-    where player_id in (select player_id from changed_players)
+    where player_id in (select changed_players.player_id from changed_players)
     {% endif %}
 
 ),
@@ -67,7 +67,7 @@ final as (
         cast(purchase_count as bigint) as purchase_count,
         cast(refund_count as bigint) as refund_count,
         cast(coalesce(lifetime_value_usd, 0) as numeric(20, 4)) as lifetime_value_usd,
-        case when purchase_count > 1 then true else false end as is_repeat_purchaser,
+        coalesce(purchase_count > 1, false) as is_repeat_purchaser,
         last_loaded_at
     from player_summary
 

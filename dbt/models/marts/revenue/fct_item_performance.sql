@@ -34,10 +34,10 @@ transactions as (
     from {{ ref('fct_transactions') }}
     {% if is_incremental() %}
     where {{ in_list('event_month', changed_months) }}
-        {%- if changed_months %}
+    {% if changed_months %}
         -- the same months as a range on event_date, which is indexed
         and event_date >= {{ changed_months | first }}
-        {%- endif %}
+    {% endif %}
     {% endif %}
 
 ),
@@ -111,15 +111,17 @@ final as (
         cast(revenue_usd as numeric(20, 4)) as revenue_usd,
         cast(refund_count as bigint) as refund_count,
         cast(
-            case when units_sold + refund_count > 0
-                then round(cast(refund_count as numeric(20, 6)) / (units_sold + refund_count), 6)
+            case
+                when units_sold + refund_count > 0
+                    then round(cast(refund_count as numeric(20, 6)) / (units_sold + refund_count), 6)
             end as numeric(9, 6)
         ) as refund_rate,
         cast(revenue_rank_overall as integer) as revenue_rank_overall,
         cast(revenue_rank_in_game as integer) as revenue_rank_in_game,
         cast(
-            case when game_revenue_usd > 0
-                then round(revenue_usd / game_revenue_usd, 6)
+            case
+                when game_revenue_usd > 0
+                    then round(revenue_usd / game_revenue_usd, 6)
             end as numeric(9, 6)
         ) as revenue_share_of_game,
         last_loaded_at

@@ -34,10 +34,10 @@ transactions as (
     from {{ ref('fct_transactions') }}
     {% if is_incremental() %}
     where {{ in_list('event_month', changed_months) }}
-        {%- if changed_months %}
+    {% if changed_months %}
         -- the same months as a range on event_date, which is indexed
         and event_date >= {{ changed_months | first }}
-        {%- endif %}
+    {% endif %}
     {% endif %}
 
 ),
@@ -82,12 +82,13 @@ final as (
         cast(failed_count as bigint) as failed_count,
         cast(pending_count as bigint) as pending_count,
         cast(
-            case when purchase_count + refund_count + failed_count > 0
-                then round(
-                    cast(purchase_count + refund_count as numeric(20, 6))
-                    / (purchase_count + refund_count + failed_count),
-                    6
-                )
+            case
+                when purchase_count + refund_count + failed_count > 0
+                    then round(
+                            cast(purchase_count + refund_count as numeric(20, 6))
+                            / (purchase_count + refund_count + failed_count),
+                            6
+                        )
             end as numeric(9, 6)
         ) as payment_success_rate,
         cast(revenue_usd as numeric(20, 4)) as revenue_usd,
