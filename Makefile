@@ -32,8 +32,8 @@ test: venv tf-check ## run every test (unit, integration, e2e) against the real 
 test-unit: venv ## the unit tier only: no servers, no JVM, about a minute
 	$(PY) -m pytest -m unit tests/unit
 
-soak: venv ## volume runs kept out of `make test`: the exactly-once invariant over 10,000 transactions
-	MTX_EXACTLY_ONCE_N=10000 $(PY) -m pytest --durations=5 tests/integration/test_exactly_once.py
+soak: venv ## fault-injection soak: 20,000 HTTP transactions + a 200,000-record file with poison, PostgreSQL killed twice, S3/DynamoDB/SQS/Lambda faults; then an audit
+	$(VENV)/bin/mtx soak
 
 tf-check: venv ## Terraform: fmt, offline init+validate, terraform test, HCL cross-checks, checkov (says what it could not run)
 	bash infra/scripts/tf_check.sh

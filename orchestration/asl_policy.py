@@ -4,7 +4,8 @@ Which errors are transient, per kind of Task:
 
 - a Lambda function (``arn:aws:states:::lambda:invoke``): the Lambda service's own faults
   (``Lambda.ServiceException``, ``Lambda.AWSLambdaException``, ``Lambda.SdkClientException``,
-  ``Lambda.TooManyRequestsException``, ``Lambda.Unknown``: the container died or timed out)
+  ``Lambda.TooManyRequestsException``, ``Lambda.Unknown``: the container died; ``Sandbox.Timedout``:
+  the function outlived its timeout, its work maybe done, the answer lost: every handler is idempotent)
   and the function's transient classes: ``StorageUnavailable`` (an AWS service it calls was
   unreachable, throttled or answered 5xx; ``lambdas.common.errors.stable_errors`` maps
   botocore's errors to it) and ``DatabaseUnavailable`` (PostgreSQL unreachable or the
@@ -44,12 +45,16 @@ LAMBDA_SERVICE_ERRORS = (
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
+    "Sandbox.Timedout",
 )
+#: a DynamoDB 500 is ``InternalServerErrorException`` in AWS (the SDK's class name) and ``InternalServerError``
+#: where the error is named from the wire code (the local interpreter); the soak found the second unretried
 DYNAMODB_TRANSIENT = (
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.ThrottlingException",
     "DynamoDB.RequestLimitExceeded",
     "DynamoDB.InternalServerErrorException",
+    "DynamoDB.InternalServerError",
     "DynamoDB.AmazonDynamoDBException",
     "DynamoDB.SdkClientException",
 )

@@ -480,6 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invalid-share", type=float, default=0.04)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("soak", help="volume through every entrance under injected faults, then an audit (make soak)")
+    from orchestration import soak
+
+    soak.add_arguments(p)
+    p.set_defaults(func=soak.run)
     return parser
 
 

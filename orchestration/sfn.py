@@ -84,6 +84,8 @@ class LambdaRegistry:
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
+        #: the local runtime's fault injector: True when this invocation is to time out after it ran
+        self.times_out: Callable[[str], bool] | None = None
 
     def register(self, function_name: str, handler: Handler) -> None:
         with self._lock:
@@ -123,6 +125,10 @@ class LambdaRegistry:
                 "errorMessage": str(exc),
                 "stackTrace": traceback.format_exception(exc)[-3:],
             }
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body}
+        if self.times_out is not None and self.times_out(name):
+            # the work is done, the answer lost: how AWS Lambda reports a function that outlived its timeout
+            body = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out (fault injected)"}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body}
         return {"StatusCode": 200, "Payload": json.loads(json.dumps(result, default=str))}
 

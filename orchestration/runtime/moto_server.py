@@ -11,10 +11,13 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestration import sfn
 from orchestration.runtime.ports import free_port
+
+if TYPE_CHECKING:
+    from orchestration.runtime.faults import FaultInjector
 
 #: moto accepts any credentials; these make boto3 and the aws CLI sign requests.
 FAKE_CREDENTIALS = {
@@ -186,6 +189,14 @@ class MotoServer:
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+
+    def inject(self, injector: FaultInjector | None) -> None:
+        """Put the fault injector in front of the server's WSGI app (None takes it away)."""
+        wsgi = self._server._server
+        original = getattr(wsgi, "_mtx_original_app", wsgi.app)
+        wsgi._mtx_original_app = original
+        wsgi.app = original if injector is None else injector.wrap(original)
+        sfn.REGISTRY.times_out = None if injector is None else injector.lambda_times_out
 
     def stop(self) -> None:
         if self._server is not None:

@@ -9,10 +9,12 @@ at every start; the password is generated per data directory and kept in it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -212,6 +214,44 @@ class PostgresServer:
         if self.initialised() and self.running():
             self._pg("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", "60")
 
+    def crash(self, timeout: float = 30.0) -> None:
+        """kill -9 of the server and every backend, as a host or process crash does: no shutdown, no
+        checkpoint; the next start() runs crash recovery from the WAL (the fault injector's database fault)."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        postmaster = int(pid_file.read_text().split()[0])
+        victims = [postmaster, *_children(postmaster)]
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while any(_alive(pid) for pid in victims):
+            if time.monotonic() > deadline:
+                raise PostgresError(f"PostgreSQL processes survived kill -9: {victims}")
+            time.sleep(0.05)
+
     def restart(self) -> None:
-        """Start again on the same port after stop()/kill()."""
+        """Start again on the same port after stop()/kill()/crash()."""
         self.start()
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc; the backends of a postmaster)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

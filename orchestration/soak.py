@@ -1,0 +1,433 @@
+"""The fault-injection soak: volume through every entrance while the stack is made to fail, then an audit.
+
+``make soak`` (``mtx soak``) sends 20,000 transactions through the HTTP entrance and drops one file of
+200,000 records (poison records among them) in the raw bucket, while the local runtime's fault injector
+(:mod:`orchestration.runtime.faults`) kills PostgreSQL with kill -9 twice (then starts it: crash
+recovery), answers ~2% of S3 and DynamoDB calls with throttling, 5xx or a dropped connection, fails ~1% of
+SQS sends and times out ~0.5% of Lambda invocations after they ran. A smaller run of the same code is in
+``make test`` (tests/integration/test_soak.py).
+
+Then every store is read back and each record is checked against the fate the generator gave it:
+every valid transaction stored exactly once in the compliance store and once in the analytics copy,
+every invalid one dead-lettered exactly once with a reason, every poison record quarantined or
+dead-lettered alone (the rest of its chunk stored), nothing left PENDING. The last line printed is
+``soak: sent N, stored S, dead-lettered D, quarantined Q, lost 0, duplicated 0, valid dead-lettered 0,
+faults injected F`` (one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestration import batch, dlq
+from orchestration.auth import API_KEY_HEADER
+from orchestration.generate import CATALOGUE_KINDS, DUPLICATE, VALID, GeneratedRecord, generate
+from orchestration.ingest import Clients, wait_for
+from orchestration.runtime.faults import SPARED_AGENT, FaultInjector, FaultPlan
+from orchestration.runtime.stack import LocalStack, pid_alive, read_state
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SoakConfig:
+    http: int = 20_000
+    batch: int = 200_000
+    poison: int = 30
+    pg_crashes: int = 2
+    pg_downtime: float = 3.0
+    concurrency: int = 8
+    seed: int = 20261204
+    plan: FaultPlan = field(default_factory=FaultPlan)
+
+
+@dataclass
+class SoakReport:
+    sent: int = 0
+    stored: int = 0
+    dead_lettered: int = 0
+    quarantined: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    valid_dead_lettered: int = 0
+    pending: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    producer_retries: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def faults_injected(self) -> int:
+        return sum(self.faults.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0 and self.valid_dead_lettered == 0 and self.pending == 0
+
+    def line(self) -> str:
+        return (
+            f"soak: sent {self.sent}, stored {self.stored}, dead-lettered {self.dead_lettered}, "
+            f"quarantined {self.quarantined}, lost {self.lost}, duplicated {self.duplicated}, "
+            f"valid dead-lettered {self.valid_dead_lettered}, faults injected {self.faults_injected}"
+        )
+
+
+# ---------------------------------------------------------------------------- poison records
+@dataclass(frozen=True)
+class Poison:
+    line: bytes
+    transaction_id: str
+    kind: str  # oversize | deep | not_utf8 | escapes (stored: COPY must carry it unchanged)
+
+    @property
+    def stored(self) -> bool:
+        return self.kind == "escapes"
+
+
+def poison_records(template: str, n: int, seed: int) -> list[Poison]:
+    """Records that break a naive loader: over the size cap, nested past any parser, not UTF-8, and
+    (valid, to be stored unchanged) backslashes and quotes that a COPY text line must escape."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not a secret
+    base = json.loads(template)
+    out: list[Poison] = []
+    for i in range(n):
+        kind = ("oversize", "deep", "not_utf8", "escapes")[i % 4]
+        tx_id = f"poison-{kind}-{seed}-{i}"
+        rec = dict(base, transactionId=tx_id)
+        if kind == "oversize":
+            line = json.dumps(rec | {"padding": "\t\n\\ " * rng.randint(20_000, 60_000)}).encode()
+        elif kind == "deep":
+            depth = rng.randint(2_000, 20_000)
+            line = json.dumps(rec).encode()[:-1] + b', "nested": ' + b"[" * depth + b"]" * depth + b"}"
+        elif kind == "not_utf8":
+            line = json.dumps(rec).encode().replace(b'"item_name": "', b'"item_name": "\xff\xfe', 1)
+        else:
+            item = dict(rec["item_purchased"], item_name='Wings "deluxe" \\ edition \\\\N \\. end')
+            line = json.dumps(rec | {"item_purchased": item}, ensure_ascii=False).encode()
+        out.append(Poison(line, tx_id, kind))
+    return out
+
+
+# ---------------------------------------------------------------------------- the producer side
+def _spared_clients(stack: LocalStack) -> Clients:
+    """boto3 clients whose calls the injector never faults (the user's upload, the audit's reads)."""
+    import boto3
+    from botocore.config import Config
+
+    s = stack.require_settings()
+    config = Config(user_agent_extra=SPARED_AGENT, retries={"mode": "standard", "max_attempts": 10})
+    cache: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def clients(service: str) -> Any:
+        with lock:
+            if service not in cache:
+                session: Any = boto3.session.Session()
+                cache[service] = session.client(
+                    service, region_name=s.region, endpoint_url=s.aws_endpoint_url, config=config
+                )
+            return cache[service]
+
+    return clients
+
+
+def post_with_retries(url: str, body: bytes, api_key: str, attempts: int = 6) -> tuple[int, dict[str, Any], int]:
+    """POST as a producer does: a 5xx, 429 or dropped connection is sent again (the same transactionId:
+    the entrance is idempotent). Returns status, body, retries used."""
+    for attempt in range(attempts):
+        req = urllib.request.Request(  # noqa: S310 - the local API's own URL
+            url, data=body, method="POST", headers={"Content-Type": "application/json", API_KEY_HEADER: api_key}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
+                return resp.status, json.loads(resp.read()), attempt
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 and exc.code != 429:
+                return exc.code, json.loads(exc.read() or b"{}"), attempt
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(min(8.0, 0.2 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
+    return 599, {}, attempts
+
+
+# ---------------------------------------------------------------------------- the run
+class _Crasher:
+    """Kills PostgreSQL (kill -9) at the moments it is told to, then starts it again."""
+
+    def __init__(self, stack: LocalStack, downtime: float, log: Progress) -> None:
+        self.stack = stack
+        self.downtime = downtime
+        self.log = log
+        self.crashes = 0
+        self._lock = threading.Lock()
+
+    def crash(self, why: str) -> None:
+        with self._lock:
+            self.log(f"  fault: kill -9 PostgreSQL ({why}), down {self.downtime:.0f} s")
+            self.stack.pg.crash()
+            time.sleep(self.downtime)
+            self.stack.pg.restart()
+            self.crashes += 1
+            self.log("  fault: PostgreSQL started again (crash recovery done)")
+
+
+def run_soak(stack: LocalStack, cfg: SoakConfig, log: Progress = print) -> SoakReport:
+    s = stack.require_settings()
+    assert stack.api is not None
+    spared = _spared_clients(stack)
+    records = list(generate(cfg.http, seed=cfg.seed, invalid_share=0.04, duplicate_share=0.01))
+    batch_records = list(generate(cfg.batch, seed=cfg.seed + 1, invalid_share=0.02, duplicate_share=0.0))
+    template = next(r.line for r in batch_records if r.kind == VALID)
+    poison = poison_records(template, cfg.poison, cfg.seed + 2)
+    lines: list[bytes] = [r.line.encode() for r in batch_records]
+    rng = random.Random(cfg.seed)  # noqa: S311 - where poison goes, not a secret
+    for p in poison:
+        lines.insert(rng.randrange(len(lines) + 1), p.line)
+    file_body = b"\n".join(lines) + b"\n"
+    log(f"soak: {len(records)} transactions over HTTP, one file of {len(lines)} records ({len(poison)} poison)")
+
+    injector = FaultInjector(cfg.plan)
+    crasher = _Crasher(stack, cfg.pg_downtime, log)
+    crash_points = [int(cfg.http * f) for f in (0.3, 0.7)[: cfg.pg_crashes]]
+    statuses: list[int] = [0] * len(records)
+    arns: list[str | None] = [None] * len(records)
+    retries = Counter[str]()
+    sent = 0
+    sent_lock = threading.Lock()
+    url = f"{stack.api.url}/transactions"
+    file_at = cfg.http // 2
+    batch_key: list[str] = []
+    known: set[str] = set()
+    t0 = time.monotonic()
+
+    def drop_file() -> None:
+        known.update(batch.run_ids(spared, s, "incoming/soak.ndjson"))
+        batch_key.append(batch.upload_bytes(spared, s, file_body, "soak.ndjson"))
+        log(f"  dropped incoming/soak.ndjson ({len(file_body) / 1e6:.0f} MB)")
+
+    def send(i: int) -> None:
+        nonlocal sent
+        status, body, used = post_with_retries(url, records[i].line.encode(), stack.producer_key)
+        statuses[i], arns[i] = status, body.get("executionArn")
+        retries["http"] += used
+        with sent_lock:
+            sent += 1
+            n = sent
+        if n in crash_points:
+            threading.Thread(target=crasher.crash, args=(f"after {n} sent",), daemon=True).start()
+        if n == file_at:
+            threading.Thread(target=drop_file, daemon=True).start()
+        if n % 1000 == 0:
+            log(f"  sent {n}/{len(records)} ({n / (time.monotonic() - t0):.1f}/s), faults so far {injector.total}")
+
+    stack.moto.inject(injector)
+    injector.enabled = True
+    try:
+        with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
+            list(pool.map(send, range(len(records))))
+        if not batch_key:
+            drop_file()
+        log("  waiting for every execution and the batch run...")
+        outcomes = wait_for(spared, [a for a in arns if a], timeout=7200, poll=0.5)
+        run = batch.wait_for_run(spared, s, batch_key[0], timeout=7200, known=known)
+        while crasher.crashes < cfg.pg_crashes:  # a crash point not reached (tiny runs): crash now
+            crasher.crash("end of the load")
+    finally:
+        injector.enabled = False
+        stack.moto.inject(None)
+    elapsed = time.monotonic() - t0
+    log(f"  load done in {elapsed:.0f} s; batch run {run.get('status')}; auditing every store...")
+    report = audit(stack, spared, records, statuses, arns, batch_records, poison, run, outcomes.running)
+    report.faults = {**injector.summary(), "postgres.kill_9": crasher.crashes}
+    report.producer_retries = retries["http"]
+    report.details["seconds"] = round(elapsed, 1)
+    report.details["batch_run"] = {k: run.get(k) for k in ("status", "records", "stored", "duplicates",
+                                                            "dead_lettered", "failed", "error_name")}  # fmt: skip
+    return report
+
+
+# ---------------------------------------------------------------------------- the audit
+def _letter_id(letter: dlq.DeadLetter) -> str | None:
+    if letter.transaction_id:
+        return letter.transaction_id
+    tx = letter.body.get("transaction")
+    found = tx.get("transactionId") if isinstance(tx, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def _quarantined(letter: dlq.DeadLetter) -> bool:
+    tx = letter.body.get("transaction")
+    return isinstance(tx, dict) and "quarantined_at" in tx
+
+
+def _analytics_ids(clients: Clients, bucket: str) -> Counter[str]:
+    s3 = clients("s3")
+    seen: Counter[str] = Counter()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/"):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            name = key.rsplit("/", 1)[1]
+            if name.endswith(".json") and "batch-" not in name:  # one transaction per object: its id is the name
+                seen[name.removesuffix(".json")] += 1
+                continue
+            for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines():
+                if line.strip():
+                    seen[json.loads(line)["transactionId"]] += 1
+    return seen
+
+
+def audit(
+    stack: LocalStack,
+    clients: Clients,
+    records: list[GeneratedRecord],
+    statuses: list[int],
+    arns: list[str | None],
+    batch_records: list[GeneratedRecord],
+    poison: list[Poison],
+    run: dict[str, Any],
+    running: Iterable[str],
+) -> SoakReport:
+    import psycopg
+
+    s = stack.require_settings()
+    valid = {r.transaction_id for r in [*records, *batch_records] if r.kind == VALID and r.transaction_id}
+    valid |= {p.transaction_id for p in poison if p.stored}
+    invalid_http = [r for r in records if r.kind not in (VALID, DUPLICATE)]
+    invalid_batch = [r for r in batch_records if r.kind not in (VALID, DUPLICATE)]
+    invalid_ids: set[str] = {r.transaction_id for r in [*invalid_http, *invalid_batch] if r.transaction_id}
+    quarantine_ids = {p.transaction_id for p in poison if not p.stored}
+    all_ids = valid | invalid_ids | quarantine_ids
+
+    with psycopg.connect(stack.dsn("compliance")) as conn:
+        rows = conn.execute(
+            "select transaction_id, count(*) from compliance.transactions where transaction_id = any(%s)"
+            " group by transaction_id",
+            (list(all_ids),),
+        ).fetchall()
+    compliance = Counter({r[0]: int(r[1]) for r in rows})
+    analytics = _analytics_ids(clients, s.analytics_bucket)
+    letters = dlq.list_dead_letters(clients, stack.dead_letter_queue_url)
+    letter_ids = Counter(i for i in (_letter_id(d) for d in letters) if i)
+    anonymous = sum(1 for d in letters if _letter_id(d) is None)
+    pointers = [d for d in letters if _quarantined(d)]
+
+    # what could not carry an id into a letter: malformed JSON over HTTP, unparseable poison lines
+    anonymous_expected = sum(1 for r in [*invalid_http, *invalid_batch] if r.transaction_id is None)
+    lettered_poison = {p.transaction_id for p in poison if not p.stored and p.transaction_id in letter_ids}
+    anonymous_expected += len(quarantine_ids) - len(lettered_poison)
+
+    problems: dict[str, list[str]] = {
+        "not_stored": sorted(i for i in valid if compliance[i] == 0),
+        "no_analytics_copy": sorted(i for i in valid if analytics[i] == 0),
+        "not_dead_lettered": sorted(i for i in invalid_ids if letter_ids[i] == 0),
+        "stored_twice": sorted(i for i, n in compliance.items() if n > 1),
+        "analytics_twice": sorted(i for i, n in analytics.items() if n > 1),
+        "dead_lettered_twice": sorted(i for i, n in letter_ids.items() if n > 1),
+        "stored_but_invalid": sorted(i for i in invalid_ids | quarantine_ids if compliance[i] or analytics[i]),
+        "no_answer": [str(i) for i, st in enumerate(statuses) if st not in (202, 400)],
+    }
+    lost = sum(len(problems[k]) for k in ("not_stored", "no_analytics_copy", "not_dead_lettered", "no_answer"))
+    lost += max(0, anonymous_expected - anonymous) + len(problems["stored_but_invalid"])
+    duplicated = sum(compliance[i] - 1 for i in problems["stored_twice"])
+    duplicated += sum(analytics[i] - 1 for i in problems["analytics_twice"])
+    duplicated += sum(letter_ids[i] - 1 for i in problems["dead_lettered_twice"])
+    duplicated += max(0, anonymous - anonymous_expected)
+    pending_ids = _pending(clients, s.execution_status_table, all_ids)
+    problems["pending"] = pending_ids
+    pending = len(pending_ids)
+    arn_of = {r.transaction_id: a for r, a in zip(records, arns, strict=True) if r.transaction_id and a}
+    trails = {i: _trail(clients, arn_of[i]) for k in ("not_stored", "pending", "stored_twice", "analytics_twice",
+                                                    "dead_lettered_twice") for i in problems.get(k, [])[:5]
+              if i in arn_of}  # fmt: skip
+    report = SoakReport(
+        sent=len(records) + len(batch_records) + len(poison),
+        stored=len([i for i in valid if compliance[i]]),
+        dead_lettered=len(letters) - len(pointers),
+        quarantined=len(pointers),
+        lost=lost,
+        duplicated=duplicated,
+        valid_dead_lettered=len(valid & set(letter_ids)),
+        pending=pending + len(list(running)),
+    )
+    report.details.update(
+        expected_stored=len(valid),
+        expected_dead_lettered=len(invalid_ids) + anonymous_expected - (len(quarantine_ids) - len(lettered_poison)),
+        dead_letters_by_reason=dict(dlq.summarise(letters)),
+        pending=pending,
+        problems={k: v[:10] for k, v in problems.items() if v},
+        trails=trails,
+        anonymous_letters=dict(Counter(f"{d.error}: {d.reason[:80]}" for d in letters if _letter_id(d) is None)),
+        http_statuses=dict(Counter(statuses)),
+    )
+    return report
+
+
+def _trail(clients: Clients, arn: str) -> list[str]:
+    """What an execution did, value-free: each state entered, each failure's error name."""
+    sfn = clients("stepfunctions")
+    out: list[str] = []
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        for e in page["events"]:
+            kind = e["type"]
+            if kind.endswith("StateEntered"):
+                out.append(e["stateEnteredEventDetails"]["name"])
+            elif kind.endswith("Failed") or kind.endswith("TimedOut"):
+                details: dict[str, Any] = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
+                out.append(f"{kind}({details.get('error', '?')})")
+        if not page.get("nextToken"):
+            return out
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _pending(clients: Clients, table: str, ids: set[str]) -> list[str]:
+    found = []
+    for page in clients("dynamodb").get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            if item.get("transaction_id", {}).get("S") in ids and item.get("status", {}).get("S") == "PENDING":
+                found.append(item["transaction_id"]["S"])
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http", type=int, default=20_000, help="transactions through the HTTP entrance")
+    parser.add_argument("--batch", type=int, default=200_000, help="records in the dropped file")
+    parser.add_argument("--poison", type=int, default=30, help="poison records in the file")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="Retry/Wait sleeps of the interpreter")
+
+
+def run(args: argparse.Namespace) -> int:
+    home = Path(args.home) / "soak"
+    running = read_state(home)
+    if running is not None and pid_alive(int(running["pid"])):
+        raise SystemExit(f"a soak is already running in {home} (pid {running['pid']})")
+    shutil.rmtree(home, ignore_errors=True)  # a soak starts from empty stores: its audit reads all of them
+    stack = LocalStack(home=home, time_scale=args.time_scale)
+    print("starting the local stack (PostgreSQL, moto, API)...", flush=True)
+    stack.start()
+    try:
+        report = run_soak(stack, SoakConfig(http=args.http, batch=args.batch, poison=args.poison),
+                          log=lambda m: print(m, flush=True))  # fmt: skip
+    finally:
+        stack.stop()
+    print("faults injected:", json.dumps(report.faults))
+    print("details:", json.dumps(report.details, default=str))
+    print(report.line(), flush=True)
+    return 0 if report.ok else 1
+
+
+__all__ = ["CATALOGUE_KINDS", "SoakConfig", "SoakReport", "audit", "poison_records", "run_soak"]
