@@ -248,11 +248,18 @@ def run_soak(stack: LocalStack, cfg: SoakConfig, log: Progress = print) -> SoakR
         injector.enabled = False
         stack.moto.inject(None)
     elapsed = time.monotonic() - t0
-    log(f"  load done in {elapsed:.0f} s; batch run {run.get('status')}; auditing every store...")
+    # the PENDING sweeper, as its schedule would run it once the Express limit has passed: every execution
+    # has ended by now, so nothing younger than its age can still move (what it settles is counted)
+    from lambdas.sweep_pending.handler import sweep
+
+    swept = sweep(older_than_seconds=0, settings=s).as_dict()
+    log(f"  load done in {elapsed:.0f} s; batch run {run.get('status')}; swept {swept.get('counts') or 'nothing'};"
+        " auditing every store...")  # fmt: skip
     report = audit(stack, spared, records, statuses, arns, batch_records, poison, run, outcomes.running)
     report.faults = {**injector.summary(), "postgres.kill_9": crasher.crashes}
     report.producer_retries = retries["http"]
     report.details["seconds"] = round(elapsed, 1)
+    report.details["swept"] = swept.get("counts", {})
     report.details["batch_run"] = {k: run.get(k) for k in ("status", "records", "stored", "duplicates",
                                                             "dead_lettered", "failed", "error_name")}  # fmt: skip
     return report
