@@ -22,7 +22,7 @@ from typing import Any
 from contracts import InvalidTransaction, Window, validate_transaction
 from contracts.acceptance import skew_hours
 from contracts.timestamps import now_iso
-from lambdas.common.dead_letters import dead_letter_message
+from lambdas.common.dead_letters import dead_letter_message, fifo_fields
 from orchestration.settings import Settings
 
 Clients = Callable[[str], Any]
@@ -62,9 +62,11 @@ def dead_letter_rejection(
     )  # fmt: skip
     message["producer_id"] = producer_id
     attrs = {"error": {"DataType": "String", "StringValue": name}}
+    # one identity per rejected request: an SDK retry of this very send is kept once on the FIFO queue
     clients("sqs").send_message(
-        QueueUrl=queue_url, MessageBody=json.dumps(message, default=str), MessageAttributes=attrs
-    )
+        QueueUrl=queue_url, MessageBody=json.dumps(message, default=str), MessageAttributes=attrs,
+        **fifo_fields(queue_url, uuid.uuid4().hex),
+    )  # fmt: skip
     alert = {"error": {"Error": name}, "failed_state": "ApiEntrance", "failed_at": received_at, "fields": fields}
     clients("sns").publish(
         TopicArn=settings.alerts_topic_arn, Subject="MTX transaction dead-lettered", Message=json.dumps(alert),

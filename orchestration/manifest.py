@@ -340,17 +340,20 @@ def data_key(clients: Any, settings: Settings) -> str:
 
 
 def _create_queue(sqs: Any, name: str, key_arn: str) -> str:
-    return str(
-        sqs.create_queue(
-            QueueName=name,
-            Attributes={
-                "KmsMasterKeyId": key_arn,
-                "KmsDataKeyReusePeriodSeconds": "300",
-                "MessageRetentionPeriod": "1209600",
-                "VisibilityTimeout": "60",
-            },
-        )["QueueUrl"]
-    )
+    attributes = {
+        "KmsMasterKeyId": key_arn,
+        "KmsDataKeyReusePeriodSeconds": "300",
+        "MessageRetentionPeriod": "1209600",
+        "VisibilityTimeout": "60",
+    }
+    if name.endswith(".fifo"):  # the dead-letter queue (modules/messaging): a send retried is kept once
+        attributes |= {
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "true",
+            "DeduplicationScope": "messageGroup",
+            "FifoThroughputLimit": "perMessageGroupId",
+        }
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

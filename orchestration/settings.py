@@ -117,7 +117,7 @@ class Settings:
             "analytics_cache_table": f"{p}-analytics-cache",
             "analytics_jobs_table": f"{p}-analytics-jobs",
             "execution_dead_letters_table": f"{p}-execution-dead-letters",
-            "dead_letter_queue_name": f"{p}-dead-letter",
+            "dead_letter_queue_name": f"{p}-dead-letter.fifo",
             "alerts_topic_name": f"{p}-alerts",
             "compliance_admin_secret_id": f"{p}/compliance-db",
             "compliance_migrator_secret_id": f"{p}/compliance-migrator",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,10 +34,31 @@ def dead_letter_message(
     }
 
 
-def send_batch(queue_url: str, messages: Iterable[dict[str, Any]]) -> int:
+def letter_identity(scope: str, message: dict[str, Any], seen: Counter[str]) -> str:
+    """A dead letter's identity: where it comes from (``scope``, e.g. the run and chunk), what it says
+    (the message without its ``received_at``, which a retry stamps anew) and which occurrence of that
+    message it is in the scope (two identical bad records are two letters). A retry that sends the same
+    letters again gives them the same identities."""
+    canonical = json.dumps({k: v for k, v in message.items() if k != "received_at"}, sort_keys=True, default=str)
+    seen[canonical] += 1
+    return hashlib.sha256(f"{scope}\n{seen[canonical]}\n{canonical}".encode()).hexdigest()
+
+
+def fifo_fields(queue_url: str, identity: str) -> dict[str, str]:
+    """On the FIFO dead-letter queue (modules/messaging), the identity is the deduplication id, and its own
+    message group (no letter waits behind another): a letter sent twice within SQS's five-minute window,
+    because a retry followed a send whose answer was lost, is kept once."""
+    if not queue_url.endswith(".fifo"):
+        return {}
+    return {"MessageGroupId": identity, "MessageDeduplicationId": identity}
+
+
+def send_batch(queue_url: str, messages: Iterable[dict[str, Any]], scope: str) -> int:
+    """Send the letters 10 a call; ``scope`` names where they come from (see letter_identity)."""
     sqs = client("sqs")
     sent = 0
     batch: list[dict[str, Any]] = []
+    seen: Counter[str] = Counter()
 
     def flush() -> None:
         nonlocal sent
@@ -53,6 +76,7 @@ def send_batch(queue_url: str, messages: Iterable[dict[str, Any]]) -> int:
                 "Id": str(len(batch)),
                 "MessageBody": json.dumps(msg, default=str),
                 "MessageAttributes": {"error": {"DataType": "String", "StringValue": msg["error"]["Error"]}},
+                **fifo_fields(queue_url, letter_identity(scope, msg, seen)),
             }
         )
         if len(batch) == 10:

@@ -22,21 +22,23 @@ record: the execution's ``cause`` is not copied (``States.Runtime`` causes quote
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from lambdas.common.aws import client
-from lambdas.common.dead_letters import dead_letter_message, queue_url
+from lambdas.common.dead_letters import dead_letter_message, fifo_fields, queue_url
 from orchestration.settings import Settings, get_settings
 
 #: Workflow (ASL file stem) -> the Fail errors that end its own failure path, where the failure has been
-#: recorded, alerted and, for a transaction, dead-lettered already (DataValidationError). An execution that
+#: recorded, alerted and, for a transaction, dead-lettered already (DataValidationError: a reject;
+#: TransactionNotStored: a valid transaction out of retries). An execution that
 #: fails with any other error (an uncaught States.*, DeadLetterQueueUnavailable) escaped them: the net
 #: takes it. tests/unit/test_execution_dead_letters.py checks this against every Fail state of the ASL files.
 SETTLED_FAILS: dict[str, frozenset[str]] = {
-    "transaction": frozenset({"DataValidationError"}),
+    "transaction": frozenset({"DataValidationError", "TransactionNotStored"}),
     "batch_ingest": frozenset({"BatchIngestFailed"}),
     "analytics_refresh": frozenset({"AnalyticsRefreshFailed"}),
     "analytics_job": frozenset({"AnalyticsJobFailed"}),
@@ -212,10 +214,12 @@ def dead_letter_once(
         return "already"
     letter = execution_letter(workflow, execution_arn, error, reason, execution_input, failed_state, pointer)
     try:
+        url = queue_url(s.dead_letter_queue_name)
         sent = client("sqs").send_message(
-            QueueUrl=queue_url(s.dead_letter_queue_name),
+            QueueUrl=url,
             MessageBody=json.dumps(letter, default=str),
             MessageAttributes={"error": {"DataType": "String", "StringValue": error}},
+            **fifo_fields(url, hashlib.sha256(execution_arn.encode()).hexdigest()),
         )
     except Exception:
         # give the claim back, so that the retry of this invocation can claim and send

@@ -51,7 +51,8 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
                                             f"chunk {chunk['index']} of run {run_id}: {reason}", received,
                                             "ProcessChunk"))  # fmt: skip
     messages += quarantine_oversize(oversize, run_id, int(chunk["index"]), received, chunk.get("first_record"))
-    sent = send_batch(queue_url(get_settings().dead_letter_queue_name), messages)
+    # the same scope as ProcessChunk's: a letter it had sent before it failed is not sent twice
+    sent = send_batch(queue_url(get_settings().dead_letter_queue_name), messages, f"{run_id}/chunk-{chunk['index']}")
     return {"index": chunk["index"], "records": len(messages), "stored": 0, "duplicates": 0, "dead_lettered": sent,
             "quarantined": len(oversize), "failed": 1, "rows_removed": undone, "error": name}  # fmt: skip
 

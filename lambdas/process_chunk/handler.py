@@ -429,7 +429,7 @@ def process(
     stored, keys = _write_analytics(out.days, owned, run_id, index)
     out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received, first_record))
     out.rejected.extend(quarantine_refused(refused, run_id, index, received, first_record))
-    dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected)
+    dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected, f"{run_id}/chunk-{index}")
     return {
         "index": index,
         "records": out.valid + len(out.rejected) + out.in_chunk_duplicates,

@@ -8,8 +8,8 @@ PENDING is settled exactly once:
 - its execution is still RUNNING (DescribeExecution; an execution AWS cannot describe, an Express one,
   counts as running until the workflow's longest possible duration has passed): left alone;
 - a transaction whose compliance row AND analytics copy both exist: marked COMPLETED;
-- a transaction whose execution ended in the workflow's own dead-letter Fail (DataValidationError, when
-  MarkFailed was what failed): marked FAILED, nothing sent (the workflow sent it);
+- a transaction whose execution ended in the workflow's own dead-letter Fail (DataValidationError or
+  TransactionNotStored, when MarkFailed was what failed): marked FAILED, nothing sent (the workflow sent it);
 - otherwise: its execution's input (or, when DescribeExecution cannot give it, a pointer naming the id,
   the registration time and the execution; never a made-up record) is dead-lettered with the error
   ``Stuck``, through the ledger the last-resort net uses too (one letter per execution, whichever of

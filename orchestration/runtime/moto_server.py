@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,8 @@ FAKE_CREDENTIALS = {
 
 
 _sqs_fast = threading.local()
+#: SQS FIFO deduplication interval (AWS: 5 minutes).
+DEDUPLICATION_WINDOW_SECONDS = 300.0
 _sqs_patched = False
 
 
@@ -50,6 +54,8 @@ def patch_moto_sqs_send() -> None:
     original_send = SQSBackend.send_message
 
     def attributes(self: Any) -> dict[str, Any]:
+        if getattr(_sqs_fast, "deduplicated", False):
+            return {}  # add_message below has deduplicated already: no scan of the queue
         if getattr(_sqs_fast, "on", False):
             if not self.fifo_queue:
                 return {}
@@ -64,9 +70,60 @@ def patch_moto_sqs_send() -> None:
         finally:
             _sqs_fast.on = False
 
+    original_add = Queue.add_message
+
+    def add_message(self: Any, message: Any) -> None:
+        # A FIFO queue's deduplication, as SQS does it (an id seen in the last 5 minutes is dropped), from an
+        # index instead of moto's scan of every message in the queue (O(n) a send, O(n^2) a dead-letter queue)
+        dedup_id = message.deduplication_id
+        if not (self.fifo_queue and dedup_id):
+            original_add(self, message)
+            return
+        seen: dict[str, float] = self.__dict__.setdefault("_mtx_deduplication_ids", {})
+        now = time.time()
+        if now - seen.get(dedup_id, -1e18) < DEDUPLICATION_WINDOW_SECONDS:
+            return
+        seen[dedup_id] = now
+        message.deduplication_id = None  # no scan in moto's add_message: not the id, not the queue attribute
+        _sqs_fast.deduplicated = True
+        try:
+            original_add(self, message)
+        finally:
+            _sqs_fast.deduplicated = False
+            message.deduplication_id = dedup_id
+
     Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    Queue.add_message = add_message  # type: ignore[method-assign]
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
     _sqs_patched = True
+
+
+_event_ids_patched = False
+
+
+def patch_moto_event_ids() -> None:
+    """Give every event moto's S3 sends to EventBridge its own id (idempotent).
+
+    moto 5.2.5 stamps each such event with one fixed id; in AWS every event has its own. The batch trigger
+    names a run after its event's id (one event, one run, however often it is relayed), so the same file
+    dropped twice would start one run instead of two. Covered by tests/unit/test_moto_patches.py.
+    """
+    global _event_ids_patched
+    if _event_ids_patched:
+        return
+    from moto.events.models import Rule
+    from moto.events.utils import _BASE_EVENT_MESSAGE
+
+    fixed_id = _BASE_EVENT_MESSAGE["id"]
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if isinstance(original_event, dict) and original_event.get("id") == fixed_id:
+            original_event["id"] = str(uuid.uuid4())
+        original(self, original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    _event_ids_patched = True
 
 
 def patch_moto_dispatch() -> None:
@@ -183,6 +240,7 @@ class MotoServer:
         patch_moto_policy_conditions()
         patch_moto_rest_api_policy()
         patch_moto_dispatch()
+        patch_moto_event_ids()
         # One line per HTTP request and a stack dump per Fail state are noise here;
         # executions are inspected through the API (describe_execution, history).
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

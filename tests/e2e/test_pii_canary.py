@@ -327,7 +327,7 @@ def test_canary_values_stay_in_the_compliance_store(clean_queues: LocalStack) ->
         db_down = canary_tx()
         stack.pg.kill()
         try:
-            assert _send(stack, db_down)["error"] == "DataValidationError"
+            assert _send(stack, db_down)["error"] == "TransactionNotStored"
         finally:
             stack.pg.restart()
 
@@ -343,7 +343,7 @@ def test_canary_values_stay_in_the_compliance_store(clean_queues: LocalStack) ->
 
         events.register("before-send.s3.PutObject", refuse, unique_id="canary-refuse")
         try:
-            assert _send(stack, s3_refused)["error"] == "DataValidationError"
+            assert _send(stack, s3_refused)["error"] == "TransactionNotStored"
         finally:
             events.unregister("before-send.s3.PutObject", unique_id="canary-refuse")
 

@@ -71,7 +71,7 @@ def test_the_injector_answers_in_the_services_own_error_shapes(stack: LocalStack
             for service, call in (
                 ("dynamodb", lambda: stack.client("dynamodb").describe_table(TableName=s.item_catalogue_table)),
                 ("s3", lambda: stack.client("s3").head_bucket(Bucket=s.analytics_bucket)),
-                ("sqs", lambda: stack.client("sqs").send_message(QueueUrl=queue, MessageBody="{}")),
+                ("sqs", lambda: stack.client("sqs").send_message(QueueUrl=queue, MessageBody="{}", MessageGroupId="p")),
             ):
                 try:
                     call()

@@ -55,9 +55,27 @@ def test_every_fail_state_of_every_workflow_is_classified_settled_or_not() -> No
     # the Fail states reached after the transaction was put on the dead-letter queue are the ones the net
     # leaves alone (it would dead-letter the transaction a second time otherwise)
     states = json.loads((STATE_MACHINES_DIR / "transaction.asl.json").read_text())["States"]
-    after_dlq = {states["NotifyFailure"]["Next"]} | {c["Next"] for c in states["NotifyFailure"].get("Catch", [])}
-    after_dlq = {n for n in after_dlq if states[n]["Type"] == "Fail"} or after_dlq
-    assert after_dlq and {states[n].get("Error") for n in after_dlq} <= SETTLED_FAILS["transaction"]
+    after_dlq, todo = set(), [states["NotifyFailure"]["Next"], *(c["Next"] for c in states["NotifyFailure"]["Catch"])]
+    while todo:  # every Fail reachable from the alert that follows the dead letter
+        name = todo.pop()
+        state = states[name]
+        if state["Type"] == "Fail":
+            after_dlq.add(state["Error"])
+        todo += [c["Next"] for c in state.get("Choices", [])] + [state[k] for k in ("Default", "Next") if k in state]
+    assert after_dlq == SETTLED_FAILS["transaction"] == {"DataValidationError", "TransactionNotStored"}
+
+
+def test_only_the_contract_and_catalogue_rejects_end_in_data_validation_error() -> None:
+    """The alarm never pages on DataValidationError (modules/monitoring reject_error_names): only a reject
+    by design may end there; a valid transaction out of retries ends in TransactionNotStored, which pages."""
+    from contracts import InvalidTransaction
+    from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PriceMismatch
+
+    choice = json.loads((STATE_MACHINES_DIR / "transaction.asl.json").read_text())["States"]["WasItRejected"]
+    [rejects] = choice["Choices"]
+    assert rejects["Next"] == "DataValidationError" and choice["Default"] == "TransactionNotStored"
+    names = {c["StringEquals"] for c in rejects["Or"]}
+    assert names == {e.__name__ for e in (InvalidTransaction, ItemNotFound, ItemNotPurchasable, PriceMismatch)}
 
 
 def test_the_net_watches_the_standard_workflows_only() -> None:

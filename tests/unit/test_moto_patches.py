@@ -135,3 +135,52 @@ def test_a_rest_api_policy_reads_back_escaped_as_api_gateway_returns_it() -> Non
         returned = apigw.get_rest_api(restApiId=api)["policy"]
     assert returned.startswith('{\\"Version\\"')
     assert json.loads(json.loads(f'"{returned}"')) == policy
+
+
+def test_fifo_deduplication_ids_are_kept_once_within_five_minutes(sqs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dead-letter queue's deduplication (explicit ids, as the Lambdas send them; content-based, as the
+    transaction workflow does), from the patch's index: once within the window, again after it."""
+    import orchestration.runtime.moto_server as moto_server
+
+    url = sqs.create_queue(QueueName="dl.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})[
+        "QueueUrl"
+    ]
+    for body, dedup in [("a", "id-1"), ("a", "id-1"), ("b", "id-2"), ("a", "id-3")]:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=dedup, MessageDeduplicationId=dedup)
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(i), "MessageBody": "c", "MessageGroupId": "g-c"} for i in range(2)],  # same content
+    )
+    received = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        received += [m["Body"] for m in batch]
+    assert sorted(received) == ["a", "a", "b", "c"]
+
+    later = moto_server.time.time() + moto_server.DEDUPLICATION_WINDOW_SECONDS + 1
+    monkeypatch.setattr(moto_server.time, "time", lambda: later)
+    sqs.send_message(QueueUrl=url, MessageBody="a", MessageGroupId="id-1", MessageDeduplicationId="id-1")
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )
+    assert int(attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"]) == 4
+    assert int(attrs["Attributes"]["ApproximateNumberOfMessages"]) == 1
+
+
+def test_each_s3_event_to_eventbridge_has_its_own_id(sqs: Any) -> None:
+    """The batch trigger names a run after its event's id: the same file dropped twice is two events."""
+    from orchestration.runtime.moto_server import patch_moto_event_ids
+
+    patch_moto_event_ids()
+    s3, events = boto3.client("s3", region_name="us-east-1"), boto3.client("events", region_name="us-east-1")
+    s3.create_bucket(Bucket="raw")
+    s3.put_bucket_notification_configuration(Bucket="raw", NotificationConfiguration={"EventBridgeConfiguration": {}})
+    url = sqs.create_queue(QueueName="relay")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+    events.put_rule(Name="incoming", EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(Rule="incoming", Targets=[{"Id": "relay", "Arn": arn}])
+    for _ in range(2):
+        s3.put_object(Bucket="raw", Key="incoming/a.ndjson", Body=b"{}\n")
+    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert len(bodies) == 2
+    assert len({b["id"] for b in bodies}) == 2

@@ -162,7 +162,7 @@ def test_dead_letters_are_accounted_for_not_lost(api: LocalStack, clean_queues: 
     before = analytics(api, "operation=data_integrity_analysis")["result"]
     assert before["accounted"]["dead_lettered"] == 0
     for i in range(3):
-        sqs.send_message(QueueUrl=api.dead_letter_queue_url, MessageBody=f'{{"n": {i}}}')
+        sqs.send_message(QueueUrl=api.dead_letter_queue_url, MessageBody=f'{{"n": {i}}}', MessageGroupId=f"g{i}")
     s = api.require_settings()
     ddb = api.client("dynamodb")
     for item in ddb.scan(TableName=s.analytics_cache_table, ProjectionExpression="cache_key")["Items"]:

@@ -38,8 +38,15 @@ locals {
   read_actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:PurgeQueue"]
 }
 
+# FIFO, each letter its own message group (no letter waits behind another; high-throughput mode), with
+# deduplication: a send retried after its answer was lost is kept once (the transaction workflow relies on
+# content-based deduplication, the Lambdas give each letter an identity: lambdas/common/dead_letters.py).
 resource "aws_sqs_queue" "this" {
-  name                              = "${var.name_prefix}-dead-letter"
+  name                              = "${var.name_prefix}-dead-letter.fifo"
+  fifo_queue                        = true
+  content_based_deduplication       = true
+  deduplication_scope               = "messageGroup"
+  fifo_throughput_limit             = "perMessageGroupId"
   message_retention_seconds         = var.message_retention_seconds
   visibility_timeout_seconds        = 60
   kms_master_key_id                 = var.kms_key_arn

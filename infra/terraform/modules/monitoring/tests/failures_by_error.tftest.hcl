@@ -12,7 +12,7 @@ mock_provider "aws" {
 variables {
   name_prefix            = "mtx-dev"
   alerts_topic_arn       = "arn:aws:sns:eu-west-1:123456789012:mtx-dev-alerts"
-  dead_letter_queue_name = "mtx-dev-dead-letter"
+  dead_letter_queue_name = "mtx-dev-dead-letter.fifo"
   workflows              = ["batch_ingest", "transaction"]
   state_machine_arns = {
     transaction  = "arn:aws:states:eu-west-1:123456789012:stateMachine:mtx-dev-transaction"

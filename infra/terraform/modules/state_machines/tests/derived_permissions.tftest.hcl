@@ -25,7 +25,7 @@ variables {
   state_machines_dir = "../../../../orchestration/state_machines"
   kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
   queue_arns_by_url = {
-    "https://sqs.eu-west-1.amazonaws.com/123456789012/mtx-dev-dead-letter" = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"
+    "https://sqs.eu-west-1.amazonaws.com/123456789012/mtx-dev-dead-letter.fifo" = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter.fifo"
   }
   template_values = {
     validate_transaction_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-validate-transaction"
@@ -49,7 +49,7 @@ variables {
     analytics_table                   = "mtx-dev-analytics-transactions"
     batch_runs_table                  = "mtx-dev-batch-runs"
     analytics_jobs_table              = "mtx-dev-analytics-jobs"
-    dead_letter_queue_url             = "https://sqs.eu-west-1.amazonaws.com/123456789012/mtx-dev-dead-letter"
+    dead_letter_queue_url             = "https://sqs.eu-west-1.amazonaws.com/123456789012/mtx-dev-dead-letter.fifo"
     alerts_topic_arn                  = "arn:aws:sns:eu-west-1:123456789012:mtx-dev-alerts"
     raw_bucket                        = "mtx-dev-raw"
     analytics_bucket                  = "mtx-dev-analytics"
@@ -105,7 +105,7 @@ run "transaction_workflow_gets_exactly_what_it_calls" {
   }
 
   assert {
-    condition     = toset(flatten([for s in local.statements["transaction"] : s.resources if contains(s.actions, "sqs:SendMessage")])) == toset(["arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"])
+    condition     = toset(flatten([for s in local.statements["transaction"] : s.resources if contains(s.actions, "sqs:SendMessage")])) == toset(["arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter.fifo"])
     error_message = "sqs:SendMessage is scoped to the dead-letter queue."
   }
 
@@ -151,7 +151,7 @@ run "the_dead_letter_senders_are_derived_from_the_definitions" {
   command = plan
 
   assert {
-    condition     = local.sent_queues["transaction"] == tolist(["arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter"])
+    condition     = local.sent_queues["transaction"] == tolist(["arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter.fifo"])
     error_message = "The transaction workflow dead-letters: it must be listed as a sender to the dead-letter queue."
   }
 
