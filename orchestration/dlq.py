@@ -88,9 +88,14 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
 
 
 def receive_all(clients: Clients, queue_url: str, visibility_timeout: int, limit: int = 100_000) -> list[DeadLetter]:
+    """Every message once, each kept invisible while the rest are read. Ends when the queue answers
+    nothing, or only with messages already read: in a queue long enough that reading it outlasts the
+    visibility timeout, the first messages come back before the queue runs dry, which must not make the
+    reading go round forever."""
     sqs = clients("sqs")
     found: dict[str, DeadLetter] = {}
-    while len(found) < limit:
+    nothing_new = 0
+    while len(found) < limit and nothing_new < 50:
         batch = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_timeout,
             WaitTimeSeconds=0, MessageAttributeNames=["All"],
@@ -98,14 +103,16 @@ def receive_all(clients: Clients, queue_url: str, visibility_timeout: int, limit
         ).get("Messages", [])  # fmt: skip
         if not batch:
             break
-        for m in batch:
-            found.setdefault(m["MessageId"], _parse(m))
+        new = [m for m in batch if m["MessageId"] not in found]
+        nothing_new = 0 if new else nothing_new + 1
+        for m in batch:  # a message read again: its latest receipt handle is the one that settles it
+            found[m["MessageId"]] = _parse(m)
     return list(found.values())
 
 
 def list_dead_letters(clients: Clients, queue_url: str) -> list[DeadLetter]:
     """Peek: messages are received and made visible again at once."""
-    letters = receive_all(clients, queue_url, visibility_timeout=30)
+    letters = receive_all(clients, queue_url, visibility_timeout=300)
     sqs = clients("sqs")
     for i in range(0, len(letters), 10):
         entries = [

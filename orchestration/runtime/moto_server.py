@@ -92,8 +92,21 @@ def patch_moto_sqs_send() -> None:
             _sqs_fast.deduplicated = False
             message.deduplication_id = dedup_id
 
+    from moto.core.utils import unix_time
+
+    original_valid = SQSBackend.is_message_valid_based_on_retention_period
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        # moto reads the retention through GetQueueAttributes, which counts the queue twice, for every
+        # message a ReceiveMessage returns: O(n) a message; the queue's own field is the same number
+        retention = getattr(self.get_queue(queue_name), "message_retention_period", None)
+        if retention is None or message.sent_timestamp is None:
+            return bool(original_valid(self, queue_name, message))
+        return bool(int(retention) + message.sent_timestamp / 1000 > unix_time())
+
     Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
     Queue.add_message = add_message  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
     _sqs_patched = True
 

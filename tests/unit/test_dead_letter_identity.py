@@ -88,3 +88,19 @@ def test_identity_ignores_only_the_receipt_time() -> None:
     assert letter_identity("s", a, Counter()) != letter_identity("s", other, Counter())
     assert fifo_fields("https://sqs.example/q", "x") == {}  # a standard queue takes no FIFO fields
     assert len(fifo_fields("https://sqs.example/q.fifo", letter_identity("s", a, Counter()))["MessageGroupId"]) <= 128
+
+
+def test_listing_reads_every_letter_once_and_leaves_them_in_the_queue(fifo_queue: tuple[Any, str]) -> None:
+    """`mtx dlq list` (and the soak's audit) reads the whole queue: each letter once, then visible again."""
+    from orchestration.dlq import list_dead_letters
+
+    _, url = fifo_queue
+    send_batch(url, letters("2026-12-04T10:00:00+00:00"), "run-9/chunk-1")
+
+    def clients(service: str) -> Any:
+        return boto3.client(service, region_name="us-east-1")
+
+    first = list_dead_letters(clients, url)
+    assert len(first) == 18 and len({d.message_id for d in first}) == 18
+    again = list_dead_letters(clients, url)  # peeked, not taken
+    assert {d.message_id for d in again} == {d.message_id for d in first}
