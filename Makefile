@@ -41,10 +41,11 @@ tf-check: venv ## Terraform: fmt, offline init+validate, terraform test, HCL cro
 package: venv ## build what Terraform deploys (Lambda zip + layer, Glue libs + wheels) into infra/build/
 	$(PY) infra/scripts/package.py
 
-check: venv ## ruff (with security rules), mypy, and sqlfluff on the dbt models
+check: venv ## ruff (with security rules), mypy, import-linter (deployed code stands alone), and sqlfluff on the dbt models
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy contracts orchestration lambdas glue_jobs expectations
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/sqlfluff lint dbt/models
 
 redshift-sql: venv ## capture, offline, every SQL statement sent to Redshift (dbt-redshift, Glue load, analytics API, migrations) and run the Redshift gate over it

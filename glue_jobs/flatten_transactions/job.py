@@ -817,7 +817,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main_local(args: JobArgs) -> int:
     import boto3
 
-    from orchestration.settings import get_settings
+    from contracts.config import get_settings
 
     settings = get_settings()
 

@@ -5,8 +5,8 @@
 
 Outputs (git-ignored), read by infra/terraform/envs/*/main.tf:
 
-- infra/build/lambda/functions.zip  lambdas/, contracts/, glue_jobs/, expectations/,
-                                    orchestration/__init__.py + settings.py
+- infra/build/lambda/functions.zip  lambdas/, contracts/ (with the settings reader, contracts/config.py),
+                                    glue_jobs/, expectations/; never orchestration/, benchmarks/, tests/
 - infra/build/lambda/layer.zip      python/<pinned dependencies> for the Lambda runtime
 - infra/build/glue/libs.zip         glue_jobs/, contracts/ (the job's --extra-py-files)
 - infra/build/glue/wheels/*.whl     the job's --additional-python-modules
@@ -42,10 +42,11 @@ def _tree(package: str) -> Iterator[Path]:
 
 
 def function_files() -> list[Path]:
-    """What the Lambdas import: lambdas/, contracts/, the settings reader, glue_jobs/
-    (run_crawler imports glue_jobs.crawler) and expectations/ (the data checks)."""
+    """What the Lambdas import: lambdas/, contracts/ (the settings reader is contracts/config.py),
+    glue_jobs/ (run_crawler imports glue_jobs.crawler) and expectations/ (the data checks). Nothing of the
+    local runtime (orchestration/), benchmarks/ or tests/: the import-linter contract in pyproject.toml
+    keeps the deployed code from importing them."""
     files = [*_tree("lambdas"), *_tree("contracts"), *_tree("glue_jobs"), *_tree("expectations")]
-    files += [REPO / "orchestration" / "__init__.py", REPO / "orchestration" / "settings.py"]
     # the Data Docs' vendored scripts, styles and fonts (expectations/offline_docs.py)
     files += sorted(p for p in (REPO / "expectations" / "data_docs_assets").rglob("*") if p.is_file())
     return files

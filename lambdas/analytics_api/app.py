@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from contracts.acceptance import shown_key
+from contracts.config import Settings, get_settings
 from contracts.errors import FieldError
 from contracts.timestamps import now_iso
 from contracts.validation import JsonRefused, read_json
@@ -31,7 +32,6 @@ from lambdas.analytics_api.errors import (
 from lambdas.common.aws import client
 from lambdas.common.errors import DatabaseUnavailable
 from lambdas.common.logging import get_logger
-from orchestration.settings import Settings, get_settings
 
 logger = get_logger("analytics-api")
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contracts.config import get_settings
 from lambdas.analytics_api.app import Request, route
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("analytics-api")
 

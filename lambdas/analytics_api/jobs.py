@@ -10,11 +10,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contracts.config import Settings
 from contracts.timestamps import now_iso
 from lambdas.analytics_api.errors import JOB_ERROR_MESSAGES, JobNotFound, ServiceUnavailable
 from lambdas.common.aws import client
 from lambdas.common.logging import get_logger
-from orchestration.settings import Settings
 
 logger = get_logger("analytics-jobs")
 

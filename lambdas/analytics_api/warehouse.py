@@ -15,12 +15,12 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from contracts.config import get_settings
 from contracts.warehouse import RAW_SCHEMA, RAW_TABLE
 from lambdas.analytics_api.errors import DataNotReady, QueryFailed, WarehouseUnavailable
 from lambdas.common.db import connection
 from lambdas.common.errors import DatabaseUnavailable
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("analytics-warehouse")
 

@@ -15,11 +15,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
+from contracts.config import Settings, get_settings
 from lambdas.analytics_api import models, operations
 from lambdas.common.aws import client
 from lambdas.common.errors import StorageUnavailable, stable_errors
 from lambdas.common.logging import get_logger
-from orchestration.settings import Settings, get_settings
 
 logger = get_logger("analytics-job")
 

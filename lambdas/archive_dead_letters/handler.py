@@ -15,12 +15,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from contracts.config import get_settings
 from contracts.timestamps import now_iso
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import ARCHIVE_PREFIX, kept_letter, kept_letter_key, put_once, queue_url
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("archive-dead-letters")
 

@@ -40,14 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.config import PACKAGE_ROOT, get_settings
 from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
 from lambdas.migrate_databases.roles import ANALYSTS_ROLE
-from orchestration.settings import REPO_ROOT, get_settings
 
 logger = get_logger("build-marts")
-DBT_DIR = REPO_ROOT / "dbt"
+DBT_DIR = PACKAGE_ROOT / "dbt"
 #: statuses of a node that make an invocation fail
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 

@@ -6,10 +6,10 @@ from decimal import Decimal
 from typing import Any
 
 from contracts import Transaction
+from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PipelineError, PriceMismatch, stable_errors
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("check-item")
 

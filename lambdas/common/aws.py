@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from orchestration.settings import Settings, get_settings
+from contracts.config import Settings, get_settings
 
 _clients: dict[tuple[str, str | None, str], Any] = {}
 _lock = threading.Lock()

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 
 import psycopg
 
+from contracts.config import get_settings
 from lambdas.common.errors import DatabaseUnavailable
 from lambdas.common.secrets import get_secret
-from orchestration.settings import get_settings
 
 _idle: dict[str, list[psycopg.Connection]] = {}
 _lock = threading.Lock()

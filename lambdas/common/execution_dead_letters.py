@@ -28,9 +28,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.config import Settings, get_settings
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, fifo_fields, queue_url
-from orchestration.settings import Settings, get_settings
 
 #: Workflow (ASL file stem) -> the Fail errors that end its own failure path, where the failure has been
 #: recorded, alerted and, for a transaction, dead-lettered already (DataValidationError: a reject;

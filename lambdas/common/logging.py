@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from orchestration.settings import get_settings
+from contracts.config import get_settings
 
 
 def get_logger(service: str) -> Logger:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, validate_transaction
+from contracts.config import get_settings
 from contracts.timestamps import now_iso
 from lambdas.check_item.handler import check_transaction
 from lambdas.common.aws import client
@@ -17,7 +18,6 @@ from lambdas.common.dead_letters import dead_letter_message, queue_url, send_bat
 from lambdas.common.errors import PipelineError, cause_message, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.process_chunk.handler import as_bytes, chunk_lines, load_catalogue, quarantine_oversize, undo_chunk
-from orchestration.settings import get_settings
 
 logger = get_logger("dead-letter-chunk")
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.config import Settings
 from lambdas.common.errors import stable_errors
 from lambdas.common.execution_dead_letters import ENDED_BADLY, SETTLED_FAILS, dead_letter_once, describe, workflow_of
 from lambdas.common.logging import get_logger
-from orchestration.settings import Settings
 
 logger = get_logger("dead-letter-failed-execution")
 NET_STATE = "LastResortNet"

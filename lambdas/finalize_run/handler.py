@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.errors import cause_message, stable_errors
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("finalize-run")
 #: ``quarantined``: the dead-lettered records kept whole under rejected/ of the raw bucket (too large, or

@@ -22,13 +22,13 @@ from typing import Any
 
 import psycopg
 
+from contracts.config import Settings, get_settings
 from contracts.warehouse import raw_table_ddl
 from lambdas.common.errors import DatabaseUnavailable, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import Secret, get_secret
 from lambdas.migrate_databases import roles
 from lambdas.store_compliance.migrate import migrate
-from orchestration.settings import Settings, get_settings
 
 logger = get_logger("migrate-databases")
 

@@ -44,6 +44,7 @@ import psycopg
 
 from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, Window, strip_pii, validate_transaction
 from contracts.acceptance import skew_hours
+from contracts.config import get_settings
 from contracts.timestamps import utc_iso
 from lambdas.check_item.handler import check_purchase
 from lambdas.common import local_workers
@@ -55,7 +56,6 @@ from lambdas.common.fast_contract import Accepted, Horizon, accept, from_transac
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, TooManyRefused, isolate, refusal
 from lambdas.store_compliance.handler import ensure_schema
-from orchestration.settings import get_settings
 
 logger = get_logger("process-chunk")
 

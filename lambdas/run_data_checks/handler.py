@@ -10,11 +10,11 @@ from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
+from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
-from orchestration.settings import get_settings
 
 logger = get_logger("run-data-checks")
 

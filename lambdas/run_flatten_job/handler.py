@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("run-flatten-job")
 JOB_SUFFIX = "flatten-transactions"

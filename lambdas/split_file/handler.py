@@ -18,10 +18,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("split-file")
 CHUNK_RECORDS = 50_000

@@ -15,10 +15,10 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.errors import AnalyticsWriteFailed, StorageUnavailable, stable_errors
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("store-analytics")
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import psycopg
 
+from contracts.config import get_settings
 from lambdas.common.db import connection
 from lambdas.common.errors import AlreadyStored, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.store_compliance.migrate import check_schema
-from orchestration.settings import get_settings
 
 logger = get_logger("store-compliance")
 #: Rows written by the batch path carry execution_id "batch:<run>:<chunk>".

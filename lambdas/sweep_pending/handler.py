@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.config import Settings, get_settings
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.errors import stable_errors
@@ -44,7 +45,6 @@ from lambdas.common.execution_dead_letters import (
     workflow_of,
 )
 from lambdas.common.logging import get_logger
-from orchestration.settings import Settings, get_settings
 
 logger = get_logger("sweep-pending")
 STUCK = "Stuck"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.store_analytics.handler import s3_key
-from orchestration.settings import get_settings
 
 logger = get_logger("undo-partial-write")
 

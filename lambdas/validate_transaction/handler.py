@@ -6,9 +6,9 @@ from typing import Any
 
 from contracts import Window, validate_transaction
 from contracts.acceptance import skew_hours
+from contracts.config import get_settings
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
-from orchestration.settings import get_settings
 
 logger = get_logger("validate-transaction")
 
