@@ -23,7 +23,7 @@ variable "environment" {
 variable "region" {
   description = "AWS region of the stack."
   type        = string
-  default     = "us-east-1" # the local runtime's region (orchestration/settings.py)
+  default     = "us-east-1" # the local runtime's region (contracts/config.py)
 
   validation {
     condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))

@@ -34,7 +34,7 @@ locals {
     Repository  = "mtx-pipeline"
   })
 
-  # The MTX_* variables of orchestration/settings.py Settings.to_env(), for AWS:
+  # The MTX_* variables of contracts/config.py Settings.to_env(), for AWS:
   # no MTX_AWS_ENDPOINT_URL (AWS endpoints are the defaults), AWS_REGION is set
   # by Lambda itself. The Lambdas get them as environment variables; the Glue job
   # gets its own arguments from the same module outputs (modules/glue).

@@ -19,7 +19,7 @@ variable "script_path" {
 }
 
 variable "libs_path" {
-  description = "Path of the zip of Python packages the job imports (glue_jobs/, contracts/, orchestration/settings.py), built by infra/scripts/package.py."
+  description = "Path of the zip of Python packages the job imports (glue_jobs/, contracts/), built by infra/scripts/package.py."
   type        = string
 }
 

@@ -1,5 +1,5 @@
 # The Lambda functions of orchestration/manifest.py LAMBDAS: one zip with the
-# code (lambdas/, contracts/, orchestration/settings.py), one layer with the
+# code (lambdas/, contracts/, glue_jobs/, expectations/), one layer with the
 # pinned dependencies, one role per function allowed only what its handler
 # calls (see local.permissions), X-Ray active tracing, inside the VPC.
 # build_marts and run_data_checks need dbt and Great Expectations, too big for

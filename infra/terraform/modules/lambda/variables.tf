@@ -4,7 +4,7 @@ variable "name_prefix" {
 }
 
 variable "package_path" {
-  description = "Path of the functions zip built by infra/scripts/package.py (lambdas/, contracts/, orchestration/settings.py)."
+  description = "Path of the functions zip built by infra/scripts/package.py (lambdas/, contracts/, glue_jobs/, expectations/)."
   type        = string
 }
 
@@ -36,7 +36,7 @@ variable "architecture" {
 }
 
 variable "environment" {
-  description = "Environment variables of every function: the MTX_* variables read by orchestration/settings.py."
+  description = "Environment variables of every function: the MTX_* variables read by contracts/config.py."
   type        = map(string)
 
   validation {

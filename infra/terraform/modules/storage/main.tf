@@ -1,5 +1,5 @@
 # The five buckets of the manifest (orchestration/manifest.py), named exactly as
-# orchestration/settings.py names them. Every bucket: versioning, SSE-KMS with the
+# contracts/config.py names them. Every bucket: versioning, SSE-KMS with the
 # environment's customer managed key and a bucket key, all public access blocked,
 # ACLs disabled, a policy that denies non-TLS requests and uploads that ask for any
 # other encryption than that key, and lifecycle rules (transient prefixes expire).
