@@ -131,3 +131,27 @@ def test_the_real_runners_leave_other_names_alone() -> None:
 
     assert standins.run_crawler(Crawler()) is None
     assert standins.run_job("someone-elses-job", "jr_1", {}) is None
+
+
+def test_the_lambdas_name_the_crawler_and_job_terraform_and_the_provisioner_create() -> None:
+    from lambdas.run_crawler.handler import CRAWLER_SUFFIX
+    from lambdas.run_flatten_job.handler import JOB_SUFFIX
+    from orchestration.runtime.glue_crawler import load_definition
+
+    assert load_definition().name_suffix == CRAWLER_SUFFIX
+    assert standins.JOB_SUFFIX == JOB_SUFFIX
+
+
+def test_the_provisioner_creates_the_crawler_and_job_idempotently(glue: Any) -> None:
+    from orchestration.manifest import create_glue_crawler_and_job
+    from orchestration.settings import Settings
+
+    s = Settings(name_prefix="mtx-prov", glue_database="mtx_test", analytics_bucket="analytics",
+                 curated_bucket="curated", glue_scripts_bucket="scripts")  # fmt: skip
+    create_glue_crawler_and_job(glue, s)
+    create_glue_crawler_and_job(glue, s)
+    crawler = glue.get_crawler(Name="mtx-prov-transactions-crawler")["Crawler"]
+    assert crawler["Targets"]["S3Targets"][0]["Path"] == "s3://analytics/transactions/"
+    assert crawler["DatabaseName"] == "mtx_test"
+    job = glue.get_job(JobName=f"mtx-prov-{standins.JOB_SUFFIX}")["Job"]
+    assert job["DefaultArguments"]["--curated_bucket"] == "curated"
