@@ -17,6 +17,7 @@ here what AWS Glue does behind those calls:
   ``--JOB_NAME``/``--JOB_RUN_ID``). GetJobRun reports RUNNING, then SUCCEEDED, or FAILED with its
   ErrorMessage.
 
+GetCrawlerMetrics (moto 5.2.5 lacks it) reports the last crawl's runtime and table counts.
 Other crawlers and jobs keep moto's behaviour, except that LastCrawl reports AWS's statuses.
 The patch is idempotent; covered by tests/unit/test_glue_standins.py.
 """
@@ -63,8 +64,9 @@ def _client(service: str) -> Any:
 # --- what runs behind StartCrawler / StartJobRun ----------------------------------------------
 
 
-def run_crawler(crawler: Any) -> str | None:
-    """Crawl for ``crawler`` (moto's FakeCrawler); None if it is not ours, else the summary. Raises on failure."""
+def run_crawler(crawler: Any) -> dict[str, Any] | None:
+    """Crawl for ``crawler`` (moto's FakeCrawler); None if it is not ours, else its summary and table
+    counts (GetCrawlerMetrics). Raises on failure."""
     from orchestration.runtime.glue_crawler import crawl, load_definition
 
     definition = load_definition()
@@ -80,7 +82,12 @@ def run_crawler(crawler: Any) -> str | None:
                    name_prefix=crawler.name.removesuffix(suffix))  # fmt: skip
     if report.pii_fields_found:
         raise ValueError(f"PII fields in the analytics objects: {report.pii_fields_found}")
-    return report.summary()
+    return {
+        "summary": report.summary(),
+        "TablesCreated": int(report.table_created),
+        "TablesUpdated": int(report.changed and not report.table_created),
+        "TablesDeleted": 0,  # DeleteBehavior LOG: nothing is deleted
+    }
 
 
 def local_spark() -> Any:
@@ -121,7 +128,7 @@ def run_job(job_name: str, run_id: str, arguments: dict[str, str]) -> str | None
 
 
 #: What runs behind the APIs; tests replace them.
-RUNNERS: dict[str, Callable[..., str | None]] = {"crawler": run_crawler, "job": run_job}
+RUNNERS: dict[str, Callable[..., Any]] = {"crawler": run_crawler, "job": run_job}
 
 
 def _error(exc: BaseException) -> str:
@@ -187,7 +194,7 @@ def patch_moto_glue() -> None:
                 if summary is None:  # not ours: moto's own crawl, which only changes state
                     del crawl.__dict__["_mtx_status"]
                     return
-                crawl.__dict__["_mtx_summary"] = summary
+                crawl.__dict__["_mtx_metrics"] = summary if isinstance(summary, dict) else {"summary": summary}
                 crawl.__dict__["_mtx_status"] = "COMPLETED"
             crawl.end_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -246,6 +253,34 @@ def patch_moto_glue() -> None:
             data["ErrorMessage"] = self.__dict__["_mtx_error"]
         return data
 
+    def get_crawler_metrics(self: Any) -> Any:
+        # GetCrawlerMetrics (moto 5.2.5 has none): AWS's fields, from the crawls this runtime ran
+        from moto.core.responses import ActionResult
+
+        names = self._get_param("CrawlerNameList") or list(self.glue_backend.crawlers)
+        metrics = []
+        for name in names:
+            crawler = self.glue_backend.get_crawler(name)  # EntityNotFoundException for an unknown name
+            done = [c for c in crawler.crawls if c.status not in ("RUNNING", "STOPPING")]
+            runtimes = sorted(((c.end_time or c.start_time) - c.start_time).total_seconds() for c in done)
+            last = done[-1].__dict__.get("_mtx_metrics", {}) if done else {}
+            running = crawler.status == "RUNNING"
+            last_runtime = (
+                ((done[-1].end_time or done[-1].start_time) - done[-1].start_time).total_seconds() if done else 0.0
+            )
+            metrics.append({
+                "CrawlerName": name, "TimeLeftSeconds": 0.0, "StillEstimating": running,
+                "LastRuntimeSeconds": last_runtime,
+                "MedianRuntimeSeconds": runtimes[len(runtimes) // 2] if runtimes else 0.0,
+                "TablesCreated": int(last.get("TablesCreated", 0)), "TablesUpdated": int(last.get("TablesUpdated", 0)),
+                "TablesDeleted": int(last.get("TablesDeleted", 0)),
+            })  # fmt: skip
+        return ActionResult({"CrawlerMetricsList": metrics})
+
+    from moto.glue.responses import GlueResponse
+
+    if not hasattr(GlueResponse, "get_crawler_metrics"):
+        GlueResponse.get_crawler_metrics = get_crawler_metrics  # type: ignore[attr-defined]
     FakeCrawl.status = status_of(managed_crawl_status)  # type: ignore[assignment,method-assign]
     FakeJobRun.status = status_of(managed_run_status)  # type: ignore[assignment,method-assign]
     FakeCrawler.start_crawler = start_crawler  # type: ignore[method-assign]

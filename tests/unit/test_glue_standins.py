@@ -155,3 +155,17 @@ def test_the_provisioner_creates_the_crawler_and_job_idempotently(glue: Any) -> 
     assert crawler["DatabaseName"] == "mtx_test"
     job = glue.get_job(JobName=f"mtx-prov-{standins.JOB_SUFFIX}")["Job"]
     assert job["DefaultArguments"]["--curated_bucket"] == "curated"
+
+
+def test_get_crawler_metrics_reports_the_last_crawl(glue: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = Gate({"summary": "table created", "TablesCreated": 1, "TablesUpdated": 0, "TablesDeleted": 0})  # type: ignore[arg-type]
+    monkeypatch.setitem(standins.RUNNERS, "crawler", gate)
+    before = glue.get_crawler_metrics(CrawlerNameList=[CRAWLER])["CrawlerMetricsList"][0]
+    assert (before["CrawlerName"], before["TablesCreated"]) == (CRAWLER, 0)
+    glue.start_crawler(Name=CRAWLER)
+    assert glue.get_crawler_metrics(CrawlerNameList=[CRAWLER])["CrawlerMetricsList"][0]["StillEstimating"] is True
+    gate.release.set()
+    until(lambda: glue.get_crawler(Name=CRAWLER)["Crawler"]["State"] == "READY")
+    after = glue.get_crawler_metrics(CrawlerNameList=[CRAWLER])["CrawlerMetricsList"][0]
+    assert after["TablesCreated"] == 1 and after["StillEstimating"] is False
+    assert after["LastRuntimeSeconds"] >= 0
