@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from contracts.config import get_settings
-from lambdas.common.aws import client
+from lambdas.common.aws import client, poll_waits
 from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 
@@ -31,6 +31,7 @@ def run_crawler(poll_seconds: float = 10.0, timeout: float = 840.0) -> dict[str,
     glue = client("glue")
     glue.start_crawler(Name=name)
     deadline = time.monotonic() + timeout
+    waits = poll_waits(poll_seconds)
     while time.monotonic() < deadline:
         crawler = glue.get_crawler(Name=name)["Crawler"]
         if crawler["State"] == "READY":
@@ -38,7 +39,7 @@ def run_crawler(poll_seconds: float = 10.0, timeout: float = 840.0) -> dict[str,
             if last.get("Status") != "SUCCEEDED":
                 raise CrawlerFailed(f"crawler {name}: {last.get('Status')}: {last.get('ErrorMessage', '')}")
             return {"crawler": name, "summary": f"{name}: {last.get('Status')}"}
-        time.sleep(poll_seconds)
+        time.sleep(next(waits))
     raise CrawlerFailed(f"crawler {name} still running after {timeout} s")
 
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from contracts.config import get_settings
-from lambdas.common.aws import client
+from lambdas.common.aws import client, poll_waits
 from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 
@@ -38,13 +38,14 @@ def run_flatten_job(from_date: str | None = None, to_date: str | None = None, ba
     arguments = {f"--{k}": v for k, v in options.items() if k != "JOB_NAME" and v}
     run_id = glue.start_job_run(JobName=name, Arguments=arguments)["JobRunId"]
     deadline = time.monotonic() + timeout
+    waits = poll_waits(poll_seconds)
     while time.monotonic() < deadline:
         run = glue.get_job_run(JobName=name, RunId=run_id)["JobRun"]
         if run["JobRunState"] == "SUCCEEDED":
             return {"job": name, "run_id": run_id, "status": "succeeded"}
         if run["JobRunState"] in ("FAILED", "ERROR", "TIMEOUT", "STOPPED"):
             raise GlueJobFailed(f"job {name} run {run_id}: {run['JobRunState']}: {run.get('ErrorMessage', '')}")
-        time.sleep(poll_seconds)
+        time.sleep(next(waits))
     raise GlueJobFailed(f"job {name} run {run_id} still running after {timeout} s")
 
 

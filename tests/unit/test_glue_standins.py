@@ -169,3 +169,12 @@ def test_get_crawler_metrics_reports_the_last_crawl(glue: Any, monkeypatch: pyte
     after = glue.get_crawler_metrics(CrawlerNameList=[CRAWLER])["CrawlerMetricsList"][0]
     assert after["TablesCreated"] == 1 and after["StillEstimating"] is False
     assert after["LastRuntimeSeconds"] >= 0
+
+
+def test_polls_start_short_and_settle_at_the_longest_wait() -> None:
+    from itertools import islice
+
+    from lambdas.common.aws import poll_waits
+
+    assert list(islice(poll_waits(10.0), 7)) == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
+    assert list(islice(poll_waits(15.0, first=0.5), 3)) == [0.5, 1.0, 2.0]
