@@ -104,6 +104,44 @@ class Manifest:
         return values
 
 
+def create_glue_crawler_and_job(glue: Any, s: Settings) -> None:
+    """The crawler and the job Terraform's glue module creates (infra/terraform/modules/glue), idempotently.
+
+    The Lambdas only start them through the Glue API; behind it the local runtime runs them
+    (orchestration/runtime/glue.py).
+    """
+    from orchestration.runtime.glue import JOB_SUFFIX
+    from orchestration.runtime.glue_crawler import load_definition
+
+    definition = load_definition()
+    raw = definition.raw
+    target = {"Path": f"s3://{s.analytics_bucket}/{definition.table_prefix}",
+              "Exclusions": list(definition.exclusions), "SampleSize": definition.sample_size}  # fmt: skip
+    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
+        glue.create_crawler(
+            Name=definition.crawler_name(s.name_prefix),
+            Role=f"arn:aws:iam::{s.account_id}:role/{s.name_prefix}-glue-crawler",
+            DatabaseName=s.glue_database, Description=str(raw.get("description", "")),
+            Targets={"S3Targets": [target]},
+            SchemaChangePolicy={"UpdateBehavior": definition.update_behavior,
+                                "DeleteBehavior": definition.delete_behavior},
+            RecrawlPolicy={"RecrawlBehavior": definition.recrawl_behavior},
+            Configuration=json.dumps(raw.get("configuration", {})),
+        )  # fmt: skip
+    already = (glue.exceptions.AlreadyExistsException, glue.exceptions.IdempotentParameterMismatchException)
+    with contextlib.suppress(*already):
+        glue.create_job(
+            Name=f"{s.name_prefix}-{JOB_SUFFIX}",
+            Role=f"arn:aws:iam::{s.account_id}:role/{s.name_prefix}-glue-job",
+            Command={"Name": "glueetl", "PythonVersion": "3",
+                     "ScriptLocation": f"s3://{s.glue_scripts_bucket}/jobs/flatten_transactions/job.py"},
+            GlueVersion="5.1", ExecutionProperty={"MaxConcurrentRuns": 1},
+            DefaultArguments={"--database": s.glue_database, "--table": "transactions",
+                              "--curated_bucket": s.curated_bucket,
+                              "--warehouse_secret_id": s.warehouse_transformer_secret_id},
+        )  # fmt: skip
+
+
 def build(settings: Settings) -> Manifest:
     s = settings
     return Manifest(
@@ -268,6 +306,7 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
     for database in manifest.glue_databases:
         with contextlib.suppress(glue.exceptions.AlreadyExistsException):
             glue.create_database(DatabaseInput={"Name": database, "Description": "MTX analytics (PII-free)"})
+    create_glue_crawler_and_job(glue, s)
 
     s3.put_bucket_notification_configuration(
         Bucket=s.raw_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}

@@ -45,7 +45,8 @@ def spark() -> Iterator[SparkSession]:
     """One local SparkSession (UTC) for the whole run: the Glue tests and the stack's local Glue job share it.
 
     ``local_spark_session`` ends in ``getOrCreate``, so the flatten job the local runtime runs in this
-    process (lambdas/run_flatten_job) gets this session instead of starting a second JVM.
+    process (behind moto's StartJobRun, orchestration/runtime/glue.py) gets this session instead of starting a
+    second JVM.
     """
     from glue_jobs.flatten_transactions import job
 

@@ -54,9 +54,9 @@ from pyspark.sql import functions as F
 
 from contracts.warehouse import COLUMNS, PRIMARY_KEY, RAW_SCHEMA, RAW_TABLE, raw_table_ddl
 from glue_jobs import glue_types
-from glue_jobs.crawler import excluded, read_sample
 from glue_jobs.flatten_transactions import transforms
 from glue_jobs.flatten_transactions.transforms import SchemaDrift
+from glue_jobs.s3_sample import excluded, read_sample
 
 logger = logging.getLogger("flatten_transactions")
 

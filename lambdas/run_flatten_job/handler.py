@@ -1,8 +1,9 @@
 """FlattenTransactions: the Glue job ``glue_jobs/flatten_transactions/job.py``.
 
-In AWS: start the Terraform-created job (same script, Glue 5.1, bookmarks) and
-wait for it. Locally: the same job code on a local SparkSession (Spark pinned to
-Glue 5.1's 3.5.6), reading the catalogued table through the Glue Data Catalog.
+Start the Terraform-created job (same script, Glue 5.1, bookmarks) and wait for it.
+Only the Glue API: locally the runtime (``orchestration/runtime/glue.py``) runs the same job
+code on a local SparkSession (Spark pinned to Glue 5.1's 3.5.6) behind moto's
+StartJobRun/GetJobRun, as AWS Glue does behind its own.
 """
 
 from __future__ import annotations
@@ -11,34 +12,16 @@ import time
 from typing import Any
 
 from contracts.config import get_settings
-from lambdas.common.aws import client
+from lambdas.common.aws import client, poll_waits
 from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 
 logger = get_logger("run-flatten-job")
 JOB_SUFFIX = "flatten-transactions"
-_spark: Any = None
 
 
 class GlueJobFailed(PipelineError):
     pass
-
-
-def _local_spark() -> Any:
-    global _spark
-    if _spark is None:
-        from glue_jobs.flatten_transactions.job import local_spark_session
-
-        _spark = local_spark_session(master="local[2]")
-    return _spark
-
-
-def stop_spark() -> None:
-    """Stop the local SparkSession (its JVM) if this process started one."""
-    global _spark
-    if _spark is not None:
-        _spark.stop()
-        _spark = None
 
 
 def run_flatten_job(from_date: str | None = None, to_date: str | None = None, backfill: bool = False,
@@ -51,27 +34,18 @@ def run_flatten_job(from_date: str | None = None, to_date: str | None = None, ba
         "from_date": from_date or "", "to_date": to_date or "",
         "backfill": "true" if backfill else "false",
     }  # fmt: skip
-    if s.aws_endpoint_url:
-        from glue_jobs.flatten_transactions.job import JobArgs, run_job
-
-        args = JobArgs.from_options(options)
-        result = run_job(args, spark=_local_spark(), s3=client("s3"), glue=client("glue"),
-                         secrets=client("secretsmanager"))  # fmt: skip
-        return {
-            "job": name, "run_id": result.run_id, "status": result.status, "partitions": len(result.partitions),
-            "rows_read": result.rows_read, "rows_rejected": result.rows_rejected, "rows_loaded": result.rows_loaded,
-        }  # fmt: skip
     glue = client("glue")
     arguments = {f"--{k}": v for k, v in options.items() if k != "JOB_NAME" and v}
     run_id = glue.start_job_run(JobName=name, Arguments=arguments)["JobRunId"]
     deadline = time.monotonic() + timeout
+    waits = poll_waits(poll_seconds)
     while time.monotonic() < deadline:
         run = glue.get_job_run(JobName=name, RunId=run_id)["JobRun"]
         if run["JobRunState"] == "SUCCEEDED":
             return {"job": name, "run_id": run_id, "status": "succeeded"}
         if run["JobRunState"] in ("FAILED", "ERROR", "TIMEOUT", "STOPPED"):
             raise GlueJobFailed(f"job {name} run {run_id}: {run['JobRunState']}: {run.get('ErrorMessage', '')}")
-        time.sleep(poll_seconds)
+        time.sleep(next(waits))
     raise GlueJobFailed(f"job {name} run {run_id} still running after {timeout} s")
 
 

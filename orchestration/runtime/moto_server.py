@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestration import sfn
+from orchestration.runtime import glue
 from orchestration.runtime.ports import free_port
 
 if TYPE_CHECKING:
@@ -254,6 +255,8 @@ class MotoServer:
         patch_moto_rest_api_policy()
         patch_moto_dispatch()
         patch_moto_event_ids()
+        # StartCrawler/StartJobRun of our crawler and job run them, as AWS Glue does (orchestration/runtime/glue.py)
+        glue.configure(self.endpoint_url)
         # One line per HTTP request and a stack dump per Fail state are noise here;
         # executions are inspected through the API (describe_execution, history).
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,10 +299,9 @@ class LocalStack:
 
     def stop(self) -> None:
         from lambdas.common.db import close_all
+        from orchestration.runtime import glue
 
-        flatten = sys.modules.get("lambdas.run_flatten_job.handler")
-        if flatten is not None:  # the local Glue job ran in this process: stop its Spark JVM too
-            flatten.stop_spark()
+        glue.stop_spark()  # the local Glue job ran behind moto's StartJobRun in this process: stop its Spark JVM
         if self.trigger is not None:
             self.trigger.stop()
         for poller in (self.schedules, self.status_events):

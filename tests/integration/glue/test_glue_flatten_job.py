@@ -22,9 +22,9 @@ from pyspark.sql import SparkSession
 
 from contracts import Transaction, to_analytics_record
 from contracts.warehouse import COLUMNS
-from glue_jobs import crawler
 from glue_jobs.flatten_transactions import job
 from glue_jobs.flatten_transactions.job import JobArgs
+from orchestration.runtime import glue_crawler as crawler
 
 pytestmark = pytest.mark.integration
 DATABASE = "mtx_it"

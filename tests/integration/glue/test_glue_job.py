@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from glue_jobs import crawler
 from glue_jobs.flatten_transactions import job, transforms
 from glue_jobs.flatten_transactions.job import JobArgs, JobArgumentError, Partition, S3Object
+from orchestration.runtime import glue_crawler as crawler
 from tests.glue_helpers import DAY, make_tx, put_records, record, write_partition
 
 pytestmark = pytest.mark.integration

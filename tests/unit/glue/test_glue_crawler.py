@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from glue_jobs import crawler, glue_types
-from glue_jobs.crawler import CrawlerDefinition, InvalidCrawlerDefinition
+from glue_jobs import glue_types
+from orchestration.runtime import glue_crawler as crawler
+from orchestration.runtime.glue_crawler import CrawlerDefinition, InvalidCrawlerDefinition
 from tests.glue_helpers import make_tx, put_records, record
 
 pytestmark = pytest.mark.unit

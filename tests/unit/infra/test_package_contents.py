@@ -50,6 +50,23 @@ def test_the_built_zip_holds_no_local_code(files_of: str, tmp_path: Path) -> Non
     assert {n.split("/", 1)[0] for n in names} <= {"contracts", "lambdas", "glue_jobs", "expectations"}
 
 
+def test_the_functions_zip_holds_no_glue_stand_in(tmp_path: Path) -> None:
+    """The local crawler and the local Spark runner belong to the local runtime (orchestration/runtime/glue*.py):
+    the Lambdas only call StartCrawler/GetCrawler and StartJobRun/GetJobRun (issue 22)."""
+    package = _package_module()
+    target = package.code_zip(tmp_path / "functions.zip", package.function_files())
+    with zipfile.ZipFile(target) as zf:
+        sources = {n: zf.read(n).decode() for n in zf.namelist() if n.endswith(".py")}
+    assert "glue_jobs/crawler.py" not in sources
+    assert [n for n in sources if n.rsplit("/", 1)[-1] in ("crawler.py", "glue_crawler.py", "glue.py")] == []
+    emulators = [n for n, text in sources.items() if "def crawl(" in text or "batch_create_partition" in text]
+    assert emulators == []
+    handlers = {n: sources[n] for n in ("lambdas/run_crawler/handler.py", "lambdas/run_flatten_job/handler.py")}
+    for name, text in handlers.items():
+        assert "aws_endpoint_url" not in text, name  # no "am I local" branch
+        assert "local_spark_session" not in text and "run_job(" not in text, name
+
+
 #: Run in the unpacked zip: import the given modules with the local runtime, the benchmarks and the tests
 #: made unimportable (the editable install would otherwise find them in the checkout), and check that each
 #: module came from the unpacked zip.
@@ -84,8 +101,8 @@ def test_every_handler_imports_from_the_unpacked_zip_alone(tmp_path: Path) -> No
     root = tmp_path / "task"
     with zipfile.ZipFile(target) as zf:
         zf.extractall(root)
-    # every handler module, and the local crawler run_crawler imports when an endpoint is set (issue 22)
-    modules = sorted({handler.rsplit(".", 1)[0] for handler in LAMBDAS.values()} | {"glue_jobs.crawler"})
+    # every handler module (run_crawler and run_flatten_job only call the Glue API: no local stand-in, issue 22)
+    modules = sorted({handler.rsplit(".", 1)[0] for handler in LAMBDAS.values()})
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(
         [sys.executable, "-c", _IMPORT_ALONE, *modules], cwd=root, env=env, capture_output=True, text=True, check=False

@@ -1,4 +1,7 @@
-"""A local Glue crawler: what the AWS crawler of ``crawlers/<name>.json`` does, against any Data Catalog.
+"""A local Glue crawler: what the AWS crawler of ``glue_jobs/crawlers/<name>.json`` does, against any Data Catalog.
+
+Local runtime only (moved out of ``glue_jobs/``, issue 22): the deployed Lambda only calls
+StartCrawler/GetCrawler; ``orchestration/runtime/glue.py`` runs this module behind moto's StartCrawler.
 
 moto's Glue keeps crawler *state* only (a crawler run creates no table), so locally
 this module plays the crawler: it lists the ``dt=`` folders under the target path,
@@ -25,15 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+import glue_jobs
 from contracts.pii import PII_FIELDS
 from glue_jobs import glue_types
 from glue_jobs.glue_types import GlueType
+from glue_jobs.s3_sample import excluded, read_sample
 
 logger = logging.getLogger(__name__)
 
-CRAWLERS_DIR = Path(__file__).with_name("crawlers")
+__all__ = ["CrawlReport", "CrawlerDefinition", "crawl", "excluded", "load_definition", "read_sample"]
+
+CRAWLERS_DIR = Path(glue_jobs.__file__).with_name("crawlers")
 TRANSACTIONS_DEFINITION = CRAWLERS_DIR / "transactions.json"
 
 UPDATE_BEHAVIORS = ("UPDATE_IN_DATABASE", "LOG")
@@ -188,43 +193,6 @@ def _list_folders(s3: Any, bucket: str, prefix: str) -> tuple[dict[str, str], li
                 skipped.append(folder)
         skipped.extend(obj["Key"] for obj in page.get("Contents", []))
     return folders, skipped
-
-
-def excluded(key: str) -> bool:
-    """Hidden and marker files (``_SUCCESS``, ``.crc``): skipped by Glue, Spark and this crawler."""
-    name = key.rsplit("/", 1)[-1]
-    return not name or name.startswith(("_", "."))
-
-
-def read_sample(
-    s3: Any, bucket: str, keys: list[str], *, max_bytes: int = 1 << 20, max_records: int = 1000
-) -> tuple[list[dict[str, Any]], int]:
-    """(JSON objects, unparseable lines) from the first ``max_bytes`` of each object (JSON or NDJSON)."""
-    records: list[dict[str, Any]] = []
-    bad = 0
-    for key in keys:
-        try:
-            data = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "InvalidRange":  # an empty object
-                continue
-            raise
-        lines = data.splitlines()
-        if len(data) >= max_bytes and lines:
-            lines = lines[:-1]  # cut mid-line by the range read
-        for line in lines[:max_records]:
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError:
-                bad += 1
-                continue
-            if isinstance(value, dict):
-                records.append(value)
-            else:
-                bad += 1
-    return records, bad
 
 
 def sample_records(
