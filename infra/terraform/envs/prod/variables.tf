@@ -6,11 +6,6 @@ variable "project" {
   description = "Project name: the first part of every resource name (\"<project>-<environment>-...\")."
   type        = string
   default     = "mtx"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.project))
-    error_message = "project must be 2-12 lower-case letters or digits, starting with a letter (it is part of S3 bucket names)."
-  }
 }
 
 variable "environment" {
