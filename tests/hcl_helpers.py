@@ -12,6 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 TF = REPO / "infra" / "terraform"
 MODULES = TF / "modules"
 ENVS = TF / "envs"
+#: the composition module every env root calls once (the module calls and the locals that wire them)
+PLATFORM = MODULES / "platform"
 
 
 def tf_files() -> list[Path]:

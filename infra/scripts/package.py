@@ -3,7 +3,7 @@
     python infra/scripts/package.py              # everything (the layer and wheels need PyPI)
     python infra/scripts/package.py --code-only  # only the code zips (offline)
 
-Outputs (git-ignored), read by infra/terraform/envs/*/main.tf:
+Outputs (git-ignored), read by infra/terraform/modules/platform/main.tf (every envs/<env> calls it):
 
 - infra/build/lambda/functions.zip  lambdas/, contracts/ (with the settings reader, contracts/config.py),
                                     glue_jobs/, expectations/; never orchestration/, benchmarks/, tests/

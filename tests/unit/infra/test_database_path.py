@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from orchestration.settings import REPO_ROOT, Settings, from_env
-from tests.hcl_helpers import ENVS, MODULES, REPO, blocks, module_locals, parsed, resource, unquote, variables
+from tests.hcl_helpers import ENVS, MODULES, PLATFORM, REPO, blocks, module_locals, parsed, resource, unquote, variables
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +27,7 @@ POSTGRES = "${local.ports.postgres}"
 
 
 def module_calls(env: str) -> dict[str, dict[str, Any]]:
-    return {unquote(k): v for e in parsed(ENVS / env / "main.tf")["module"] for k, v in e.items()}
+    return {unquote(k): v for e in parsed(PLATFORM / "main.tf")["module"] for k, v in e.items()}
 
 
 def sg_rules(kind: str) -> list[dict[str, Any]]:
@@ -109,7 +109,7 @@ def test_aws_environments_verify_the_database_certificate_and_host(env: str) -> 
     var = variables(ENVS / env)
     assert unquote(var["db_sslmode"]["default"]) == "verify-full"
     assert var["db_sslmode"]["validation"][0]["condition"] == '${contains(["verify-full"], var.db_sslmode)}'
-    settings = module_locals(ENVS / env)["settings"]
+    settings = module_locals(PLATFORM)["settings"]
     assert settings["MTX_DB_SSLMODE"] == "${var.db_sslmode}"
     assert settings["MTX_DB_SSLROOTCERT"] == "${var.db_sslrootcert}"
     bundle = unquote(var["db_sslrootcert"]["default"])

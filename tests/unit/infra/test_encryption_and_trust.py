@@ -20,8 +20,8 @@ import pytest
 from orchestration import manifest as manifest_mod
 from orchestration.settings import Settings
 from tests.hcl_helpers import (
-    ENVS,
     MODULES,
+    PLATFORM,
     REPO,
     blocks,
     module_locals,
@@ -65,14 +65,14 @@ def policy_document(directory: Path, name: str) -> dict[str, Any]:
 
 def module_calls(env: str = "dev") -> dict[str, dict[str, Any]]:
     calls = {}
-    for entry in parsed(ENVS / env / "main.tf").get("module", []):
+    for entry in parsed(PLATFORM / "main.tf").get("module", []):
         for name, body in entry.items():
             calls[unquote(name)] = body
     return calls
 
 
 def call_of(module: str) -> dict[str, Any]:
-    [call] = [c for c in module_calls().values() if unquote(c["source"]) == f"../../modules/{module}"]
+    [call] = [c for c in module_calls().values() if unquote(c["source"]) == f"../{module}"]
     return call
 
 

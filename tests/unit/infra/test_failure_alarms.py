@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.hcl_helpers import ENVS, MODULES, REPO, parsed, resource, unquote, variables
+from tests.hcl_helpers import ENVS, MODULES, PLATFORM, REPO, parsed, resource, unquote, variables
 
 pytestmark = pytest.mark.unit
 
@@ -49,7 +49,7 @@ def test_the_rejects_not_paged_on_are_the_transaction_workflows_reject_fail_stat
 
 @pytest.mark.parametrize("env", sorted(p.name for p in ENVS.iterdir() if p.is_dir()))
 def test_every_environment_feeds_the_workflows_log_groups_to_the_failure_metrics(env: str) -> None:
-    calls = {unquote(k): v for e in parsed(ENVS / env / "main.tf")["module"] for k, v in e.items()}
+    calls = {unquote(k): v for e in parsed(PLATFORM / "main.tf")["module"] for k, v in e.items()}
     monitoring = calls["monitoring"]
     assert monitoring["state_machine_log_group_names"] == "${module.state_machines.log_group_names}"
     assert monitoring["workflows"] == "${module.state_machines.workflows}"

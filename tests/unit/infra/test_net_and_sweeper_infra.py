@@ -8,7 +8,7 @@ import pytest
 
 from orchestration import manifest as manifest_mod
 from orchestration.settings import Settings
-from tests.hcl_helpers import ENVS, MODULES, module_locals, parsed, resource, unquote, variables
+from tests.hcl_helpers import MODULES, PLATFORM, module_locals, parsed, resource, unquote, variables
 
 pytestmark = pytest.mark.unit
 TRIGGERS = MODULES / "triggers"
@@ -34,11 +34,11 @@ def test_the_net_rule_has_the_manifests_pattern_on_the_standard_machines() -> No
     for value in (*local["source"], *local["detail-type"], *local["detail"]["status"]):
         assert f'"{value}"' in pattern
     assert "stateMachineArn = sort(var.watched_state_machine_arns)" in pattern
-    for env in ("dev", "prod", "local"):
-        [call] = [c['"triggers"'] for c in parsed(ENVS / env / "main.tf")["module"] if '"triggers"' in c]
-        assert call["watched_state_machine_arns"] == "${module.state_machines.standard_state_machine_arns}"
-        assert call["net_function_arn"] == '${module.lambda.function_arns["dead_letter_failed_execution"]}'
-        assert call["sweep_function_arn"] == '${module.lambda.function_arns["sweep_pending"]}'
+    # every environment: the composition module (each env root calls it once, test_terraform.py)
+    [call] = [c['"triggers"'] for c in parsed(PLATFORM / "main.tf")["module"] if '"triggers"' in c]
+    assert call["watched_state_machine_arns"] == "${module.state_machines.standard_state_machine_arns}"
+    assert call["net_function_arn"] == '${module.lambda.function_arns["dead_letter_failed_execution"]}'
+    assert call["sweep_function_arn"] == '${module.lambda.function_arns["sweep_pending"]}'
 
 
 def test_the_sweeper_runs_on_the_manifests_schedule() -> None:

@@ -22,6 +22,7 @@ from orchestration.settings import Settings
 from tests.hcl_helpers import (
     ENVS,
     MODULES,
+    PLATFORM,
     REPO,
     TF,
     blocks,
@@ -42,14 +43,14 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def module_calls(env: str = ENV) -> dict[str, dict[str, Any]]:
     calls = {}
-    for entry in parsed(ENVS / env / "main.tf").get("module", []):
+    for entry in parsed(PLATFORM / "main.tf").get("module", []):
         for name, body in entry.items():
             calls[unquote(name)] = body
     return calls
 
 
 def module_dir(call: dict[str, Any]) -> Path:
-    return (ENVS / ENV / unquote(call["source"])).resolve()
+    return (PLATFORM / unquote(call["source"])).resolve()
 
 
 # --- a small evaluator for the string expressions that make names ------------------------------
@@ -110,7 +111,7 @@ def module_scope(directory: Path, name_prefix: str) -> dict[str, Any]:
 def env_name_prefix(env: str) -> str:
     env_vars = variables(ENVS / env)
     scope = {"var": {name: unquote(body.get("default")) for name, body in env_vars.items()}}
-    return evaluate(module_locals(ENVS / env)["name_prefix"], scope)
+    return evaluate(module_locals(PLATFORM)["name_prefix"], scope)
 
 
 @cache
@@ -180,16 +181,76 @@ def test_outputs_have_descriptions() -> None:
     assert not missing, missing
 
 
-def test_environments_compose_the_same_modules() -> None:
-    """envs/dev and envs/prod differ only by variables (defaults and tfvars); envs/local composes the
-    same main.tf and outputs.tf, with its own provider (endpoints at the moto server) and state."""
+def _outputs(directory: Path) -> dict[str, dict[str, Any]]:
+    return {
+        unquote(k): v
+        for path in sorted(directory.glob("*.tf"))
+        for e in parsed(path).get("output", [])
+        for k, v in e.items()
+    }
+
+
+#: variables an env root reads itself: its provider (region, allowed_account_ids, the local endpoint)
+#: and the cost-allocation tags of the provider's default_tags (project and environment go to both)
+ROOT_ONLY_VARIABLES = {"region", "allowed_account_ids", "aws_endpoint_url", "cost_center", "owner", "extra_tags"}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod", "local"])
+def test_each_environment_is_a_thin_root_over_the_composition_module(env: str) -> None:
+    """One composition (modules/platform) and three thin roots: each env's main.tf only calls it, with
+    every variable it declares passed through under the same name; the env roots hold no resource, data
+    source or module of their own, and their outputs are the module's, passed through."""
+    root = ENVS / env
+    main = parsed(root / "main.tf")
+    assert set(main) - {"__comments__"} <= {"module", "moved"}, set(main)
+    [call] = [{unquote(k): v for k, v in e.items()} for e in main["module"]]
+    assert list(call) == ["platform"]
+    body = call["platform"]
+    assert unquote(body["source"]) == "../../modules/platform"
+    for path in root.glob("*.tf"):
+        assert not {"resource", "data", "module"} & set(parsed(path)) or path.name == "main.tf", path.name
+    assert set(module_locals(root)) == {"tags"}  # the provider's default_tags only
+
+    module_vars, env_vars = variables(PLATFORM), variables(root)
+    passed = {k: v for k, v in body.items() if k not in ("source", "__is_block__")}
+    assert set(passed) <= set(module_vars), f"arguments the module does not declare: {set(passed) - set(module_vars)}"
+    assert all(v == f"${{var.{k}}}" for k, v in passed.items()), "pass the env's variable of the same name"
+    # every variable the module needs is passed through or defaulted in the module
+    required = {name for name, v in module_vars.items() if "default" not in v}
+    assert required <= set(passed), f"{env}: the module needs {required - set(passed)}"
+    # every variable the env declares is passed to the module or read by the root itself
+    assert set(env_vars) == set(passed) | (ROOT_ONLY_VARIABLES & set(env_vars)), env
+    for name in set(passed) & set(module_vars):
+        assert env_vars[name].get("ephemeral", False) == module_vars[name].get("ephemeral", False), name
+
+    outputs, module_outputs = _outputs(root), _outputs(PLATFORM)
+    assert set(outputs) == set(module_outputs)
+    for name, out in outputs.items():
+        assert out["value"] == f"${{module.platform.{name}}}", name
+        assert out["description"] == module_outputs[name]["description"], name
+
+
+@pytest.mark.parametrize("env", ["dev", "prod", "local"])
+def test_existing_states_move_under_the_composition_module(env: str) -> None:
+    """The modules the env roots called before modules/platform existed: a moved block each, so that a
+    plan of an existing dev/prod state moves module.<name> to module.platform.module.<name>."""
+    moved = {(m["from"], m["to"]) for m in parsed(ENVS / env / "main.tf").get("moved", [])}
+    calls = module_calls()
+    assert len(calls) == 15
+    assert moved == {(f"${{module.{name}}}", f"${{module.platform.module.{name}}}") for name in calls}
+
+
+def test_environments_differ_only_by_their_variables() -> None:
+    """dev and prod: the same root but for variable defaults; local: its own provider (endpoints at the
+    moto server) and state, no AWS account guard."""
     for name in ("main.tf", "providers.tf", "versions.tf", "outputs.tf"):
-        assert (ENVS / "dev" / name).read_text() == (ENVS / "prod" / name).read_text(), name
-    for name in ("main.tf", "outputs.tf"):
-        assert (ENVS / "local" / name).read_text() == (ENVS / "dev" / name).read_text(), name
+        dev, prod = ((ENVS / env / name).read_text() for env in ("dev", "prod"))
+        assert dev.replace("The dev environment", "") == prod.replace("The prod environment", ""), name
+    assert (ENVS / "local" / "outputs.tf").read_text() == (ENVS / "dev" / "outputs.tf").read_text()
     dev, local = variables(ENVS / "dev"), variables(ENVS / "local")
-    assert set(local) == set(dev) | {"aws_endpoint_url"}
+    assert set(local) == set(dev) - {"allowed_account_ids"} | {"aws_endpoint_url"}
     assert local["external_databases"]["default"] is None  # set by `mtx up --terraform`, never by default
+    assert "default" not in variables(PLATFORM)["environment"]
 
 
 def test_the_local_environment_reaches_nothing_but_the_local_endpoint() -> None:
@@ -257,7 +318,7 @@ def test_every_checkov_skip_is_justified_next_to_its_resource() -> None:
 
 def test_name_prefix_is_project_dash_environment() -> None:
     for env in ("dev", "prod"):
-        assert module_locals(ENVS / env)["name_prefix"] == '"${var.project}-${var.environment}"'
+        assert module_locals(PLATFORM)["name_prefix"] == '"${var.project}-${var.environment}"'
         assert env_name_prefix(env) == f"mtx-{env}"
     for name, call in module_calls().items():
         if "name_prefix" in variables(module_dir(call)):
@@ -337,7 +398,7 @@ def test_settings_variables_are_those_of_the_settings_reader() -> None:
     """MTX_* of Settings.to_env(), less the local endpoint; values name the same resources."""
     s = settings()
     expected = set(s.to_env()) - {"MTX_AWS_ENDPOINT_URL", "AWS_REGION"}
-    env_settings = module_locals(ENVS / ENV)["settings"]
+    env_settings = module_locals(PLATFORM)["settings"]
     assert set(env_settings) == expected
     calls = module_calls()
     for key, expr in env_settings.items():
@@ -379,7 +440,7 @@ def asl_files() -> list[Path]:
 
 
 def terraform_placeholders() -> set[str]:
-    expr = module_locals(ENVS / ENV)["template_values"]
+    expr = module_locals(PLATFORM)["template_values"]
     static = set(re.findall(r"(\w+) = module\.", expr))
     assert '"${short}_function_arn" => arn' in expr
     functions = evaluate("${local.functions}", module_scope(MODULES / "lambda", f"mtx-{ENV}"))
@@ -786,6 +847,5 @@ def test_cors_is_an_allow_list_empty_by_default() -> None:
         assert variable["default"] == [], env
         assert "*" not in json.dumps(variable["default"])
         assert (
-            module_locals(ENVS / env)["settings"]["MTX_CORS_ALLOWED_ORIGINS"]
-            == '${join(",", var.cors_allowed_origins)}'
+            module_locals(PLATFORM)["settings"]["MTX_CORS_ALLOWED_ORIGINS"] == '${join(",", var.cors_allowed_origins)}'
         )

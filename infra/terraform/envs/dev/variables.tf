@@ -1,12 +1,11 @@
+# What this environment sets or may override (terraform.tfvars), with its defaults. The
+# validations live in modules/platform/variables.tf; only the stricter ones of this
+# environment, and those of the variables only the root reads (provider, tags), are here.
+
 variable "project" {
   description = "Project name: the first part of every resource name (\"<project>-<environment>-...\")."
   type        = string
   default     = "mtx"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.project))
-    error_message = "project must be 2-12 lower-case letters or digits, starting with a letter (it is part of S3 bucket names)."
-  }
 }
 
 variable "environment" {
@@ -65,33 +64,18 @@ variable "log_level" {
   description = "Log level of the Lambdas and the Glue job (MTX_LOG_LEVEL)."
   type        = string
   default     = "DEBUG"
-
-  validation {
-    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
-    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
-  }
 }
 
 variable "state_machine_log_level" {
   description = "Step Functions execution logging level (execution data is never included)."
   type        = string
   default     = "ALL"
-
-  validation {
-    condition     = contains(["ALL", "ERROR", "FATAL"], var.state_machine_log_level)
-    error_message = "state_machine_log_level must be ALL, ERROR or FATAL."
-  }
 }
 
 variable "log_retention_days" {
   description = "Retention of every log group, in days."
   type        = number
   default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (e.g. 30, 90, 365)."
-  }
 }
 
 variable "vpc_cidr" {
@@ -134,33 +118,18 @@ variable "lambda_runtime" {
   description = "Python runtime of the Lambdas (the layer must be built for the same version: infra/scripts/package.py --python-version)."
   type        = string
   default     = "python3.12"
-
-  validation {
-    condition     = contains(["python3.11", "python3.12"], var.lambda_runtime)
-    error_message = "lambda_runtime must be python3.11 or python3.12."
-  }
 }
 
 variable "lambda_architecture" {
   description = "Instruction set of the Lambdas (the layer must be built for the same platform)."
   type        = string
   default     = "x86_64"
-
-  validation {
-    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
-    error_message = "lambda_architecture must be x86_64 or arm64."
-  }
 }
 
 variable "api_producer_authorization" {
   description = "How producers (game servers) authenticate to POST /transactions: AWS_IAM (SigV4 with each producer's own role; the default) or API_KEY (each producer's own key, throttled per key). Analysts always sign with the analyst role."
   type        = string
   default     = "AWS_IAM"
-
-  validation {
-    condition     = contains(["API_KEY", "AWS_IAM"], var.api_producer_authorization)
-    error_message = "api_producer_authorization must be AWS_IAM or API_KEY."
-  }
 }
 
 variable "api_producers" {
@@ -177,22 +146,12 @@ variable "cors_allowed_origins" {
   description = "Origins a browser may call the analytics routes from (exact scheme://host[:port]); empty, the default, allows none."
   type        = list(string)
   default     = []
-
-  validation {
-    condition     = alltrue([for o in var.cors_allowed_origins : can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", o))])
-    error_message = "cors_allowed_origins: exact origins such as https://dashboard.example.com, never \"*\" or a path."
-  }
 }
 
 variable "max_future_skew_hours" {
   description = "How many hours after its receipt a transaction's event_timestamp may be (game servers' clock skew); later ones are refused (rule timestamp.in_future, docs/acceptance-rules.md)."
   type        = number
   default     = 24
-
-  validation {
-    condition     = var.max_future_skew_hours >= 0 && var.max_future_skew_hours <= 8784
-    error_message = "max_future_skew_hours: between 0 and 8784 (366 days)."
-  }
 }
 
 variable "api_throttling_rate_limit" {
@@ -319,11 +278,6 @@ variable "sweep_pending_after_minutes" {
   description = "Minutes a transaction or batch run may stay PENDING before the sweeper reconciles it (beyond the Express workflow's 5-minute limit)."
   type        = number
   default     = 15
-
-  validation {
-    condition     = var.sweep_pending_after_minutes > 5
-    error_message = "sweep_pending_after_minutes must exceed 5: an Express execution may run that long."
-  }
 }
 
 variable "sweep_pending_schedule" {
@@ -331,24 +285,15 @@ variable "sweep_pending_schedule" {
   type        = string
   default     = "rate(5 minutes)"
 }
+
 variable "dlq_max_redrives" {
   description = "Failed redrives after which `mtx dlq redrive` parks a dead letter (archive/parked/ of the raw bucket) instead of redriving it again."
   type        = number
   default     = 3
-
-  validation {
-    condition     = var.dlq_max_redrives >= 1 && floor(var.dlq_max_redrives) == var.dlq_max_redrives
-    error_message = "dlq_max_redrives must be a whole number, at least 1."
-  }
 }
 
 variable "dlq_archive_after_days" {
   description = "Age in days at which the scheduled archive_dead_letters function moves a dead letter to archive/dead-letters/ of the raw bucket; below the queue's 14-day retention."
   type        = number
   default     = 10
-
-  validation {
-    condition     = var.dlq_archive_after_days > 0 && var.dlq_archive_after_days < 14
-    error_message = "dlq_archive_after_days must be more than 0 and less than the queue's 14-day retention."
-  }
 }
