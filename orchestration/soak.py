@@ -209,6 +209,7 @@ def run_soak(stack: LocalStack, cfg: SoakConfig, log: Progress = print) -> SoakR
     url = f"{stack.api.url}/transactions"
     file_at = cfg.http // 2
     batch_key: list[str] = []
+    dropping: list[threading.Thread] = []  # the half-way drop, once started
     known: set[str] = set()
     t0 = time.monotonic()
 
@@ -228,7 +229,8 @@ def run_soak(stack: LocalStack, cfg: SoakConfig, log: Progress = print) -> SoakR
         if n in crash_points:
             threading.Thread(target=crasher.crash, args=(f"after {n} sent",), daemon=True).start()
         if n == file_at:
-            threading.Thread(target=drop_file, daemon=True).start()
+            dropping.append(threading.Thread(target=drop_file, daemon=True))
+            dropping[0].start()
         if n % 1000 == 0:
             log(f"  sent {n}/{len(records)} ({n / (time.monotonic() - t0):.1f}/s), faults so far {injector.total}")
 
@@ -237,7 +239,9 @@ def run_soak(stack: LocalStack, cfg: SoakConfig, log: Progress = print) -> SoakR
     try:
         with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
             list(pool.map(send, range(len(records))))
-        if not batch_key:
+        if dropping:  # the drop started half-way may still be uploading: wait for it, never drop twice
+            dropping[0].join()
+        else:
             drop_file()
         log("  waiting for every execution and the batch run...")
         outcomes = wait_for(spared, [a for a in arns if a], timeout=7200, poll=0.5)
