@@ -55,9 +55,10 @@ redshift-sql: venv ## capture, offline, every SQL statement sent to Redshift (db
 bench: venv ## benchmarks with same-run baselines; report in .local/bench/
 	$(PY) -m benchmarks
 
-schema: venv ## re-export what comes from the contract: the JSON Schema, docs/acceptance-rules.md, orchestration/openapi.json
+schema: venv ## re-export what is generated: the JSON Schema, docs/acceptance-rules.md, orchestration/openapi.json (from the contract), docs/state-machines.md (from the ASL files)
 	$(PY) -m contracts.schema
 	$(PY) -m orchestration.openapi
+	$(PY) -m orchestration.asl_diagram
 
 up: venv ## start the local stack and keep it up until Ctrl-C
 	$(VENV)/bin/mtx up
