@@ -92,9 +92,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transactions", type=int, default=1_000_000)
     parser.add_argument("--invalid-share", type=float, default=0.04)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        metavar="N",
+        help="instead: capacity and monthly cost per entrance at N events/s sustained (repeatable; docs/capacity.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rate:
+        from orchestration import capacity
+
+        if any(rate <= 0 for rate in args.rate):
+            raise SystemExit("mtx cost: --rate must be a positive number of events per second")
+        if args.json:
+            print(json.dumps([capacity.Plan(rate).estimate() for rate in args.rate], indent=2))
+        else:
+            print(capacity.report(args.rate))
+        return 0
     est = estimate(Assumptions(transactions=args.transactions, invalid_share=args.invalid_share))
     if args.json:
         print(json.dumps(est, indent=2))

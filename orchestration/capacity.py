@@ -1,0 +1,180 @@
+"""``mtx cost --rate N``: what each entrance needs and costs per month at N events per second, sustained.
+
+A model on paper (docs/capacity.md explains every line): the stream entrance (Kinesis Data Streams
+on-demand -> Lambda event source mapping -> one bulk handler per batch; issue 23, the design being
+built), the per-transaction entrance (API Gateway -> one Express execution per transaction) and the
+file entrance (S3 -> one Standard execution per file, chunks of 50,000). Prices come from
+``aws_prices.json`` (with their source and date); capacity limits from the AWS quota pages (see
+docs/capacity.md). What is not priced is said: database instances, Redshift nodes, NAT and data
+transfer, and the free tiers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestration.cost import Assumptions, batch_path, express_path, load_prices
+
+SECONDS_PER_MONTH = 730 * 3600  # AWS prices a month as 730 hours
+
+#: Kinesis: what one shard takes in (both capacity modes), and what an on-demand stream takes without a
+#: quota increase (Kinesis Data Streams quotas page, on-demand mode).
+SHARD_RECORDS_PER_S = 1_000
+SHARD_BYTES_PER_S = 1_048_576
+ON_DEMAND_DEFAULT_MAX_BYTES_PER_S = 200 * 1_048_576
+ON_DEMAND_DEFAULT_MAX_RECORDS_PER_S = 200_000
+#: Lambda event source mapping: at most ten batches of one shard in flight (ParallelizationFactor).
+MAX_PARALLELIZATION_FACTOR = 10
+
+
+@dataclass(frozen=True)
+class StreamAssumptions:
+    #: Average size of one transaction as sent (the generator's records average about 460 bytes);
+    #: on-demand Kinesis bills each record rounded up to the next KiB.
+    record_bytes: int = 460
+    batch_size: int = 500  # records per Lambda invocation (BatchSize)
+    batching_window_s: float = 1.0  # MaximumBatchingWindowInSeconds
+    parallelization_factor: int = 1
+    #: One bulk invocation: fixed part (catalogue BatchGetItem, one COPY round trip, one S3 PUT) and a
+    #: part per record (parse, validate, strip), measured on the batch path's ProcessChunk (about 0.5 ms
+    #: per record at 1 vCPU); re-measure with `make bench` when the stream handler lands.
+    invocation_fixed_ms: float = 60.0
+    per_record_ms: float = 0.5
+    lambda_memory_gb: float = 1.769  # 1 vCPU
+    #: Rows per second one PostgreSQL primary takes by COPY for this table (two indexes, synchronous
+    #: Multi-AZ commit). An assumption to measure on the chosen instance, not a published limit.
+    compliance_rows_per_s_per_primary: int = 25_000
+    #: Bytes one stored row takes in the compliance store, indexes and TOAST included (about 2.5x the
+    #: JSON it came from).
+    compliance_bytes_per_row: int = 1_200
+    consumers: int = 1  # the event source mapping is the stream's one reader
+
+
+@dataclass(frozen=True)
+class Plan:
+    rate: float
+    assumptions: StreamAssumptions = field(default_factory=StreamAssumptions)
+
+    @property
+    def events_per_month(self) -> float:
+        return self.rate * SECONDS_PER_MONTH
+
+    @property
+    def shards(self) -> int:
+        """Shards the stream needs for writes (on-demand mode sizes itself; this is what it scales to)."""
+        a = self.assumptions
+        return max(1, math.ceil(max(self.rate / SHARD_RECORDS_PER_S, self.rate * a.record_bytes / SHARD_BYTES_PER_S)))
+
+    @property
+    def invocation_seconds(self) -> float:
+        a = self.assumptions
+        return (a.invocation_fixed_ms + a.batch_size * a.per_record_ms) / 1000
+
+    @property
+    def lambda_concurrency(self) -> int:
+        """Concurrent bulk invocations: one per shard and parallelization slot, or what the rate keeps busy."""
+        a = self.assumptions
+        busy = math.ceil(self.rate / a.batch_size * self.invocation_seconds)
+        return min(self.shards * a.parallelization_factor, max(busy, 1))
+
+    @property
+    def shard_keeps_up(self) -> bool:
+        """One shard's batches, processed one at a time (per parallelization slot), drain faster than it fills."""
+        a = self.assumptions
+        drained = a.batch_size / self.invocation_seconds * a.parallelization_factor
+        return drained >= min(SHARD_RECORDS_PER_S, self.rate)
+
+    @property
+    def compliance_primaries(self) -> int:
+        return max(1, math.ceil(self.rate / self.assumptions.compliance_rows_per_s_per_primary))
+
+    @property
+    def compliance_gb_per_day(self) -> float:
+        return self.rate * 86_400 * self.assumptions.compliance_bytes_per_row / 1024**3
+
+    @property
+    def needs_kinesis_quota_increase(self) -> bool:
+        a = self.assumptions
+        return (
+            self.rate > ON_DEMAND_DEFAULT_MAX_RECORDS_PER_S
+            or self.rate * a.record_bytes > ON_DEMAND_DEFAULT_MAX_BYTES_PER_S
+            or self.rate > ON_DEMAND_DEFAULT_MAX_RECORDS_PER_S / 2  # on-demand absorbs 2x its previous peak
+        )
+
+    def stream_cost(self, prices: dict[str, float]) -> dict[str, float]:
+        a = self.assumptions
+        n = self.events_per_month
+        billed_gb = n * math.ceil(a.record_bytes / 1024) / 1024**2  # KiB per record, rounded up, in GiB
+        invocations = n / a.batch_size
+        return {
+            "Kinesis (on-demand)": 730 * prices["kinesis_ondemand_per_stream_hour"]
+            + billed_gb * prices["kinesis_ondemand_per_gb_in"]
+            + billed_gb * a.consumers * prices["kinesis_ondemand_per_gb_out"],
+            "Lambda": invocations * prices["lambda_per_request"]
+            + invocations * self.invocation_seconds * a.lambda_memory_gb * prices["lambda_per_gb_second"],
+            # the PII-free copy per transaction (the batch writes one S3 object, DynamoDB keeps one item each)
+            "DynamoDB": n * prices["dynamodb_per_write_request_unit"],
+            "S3": invocations * prices["s3_per_put_request"],
+        }
+
+    def estimate(self) -> dict[str, Any]:
+        doc = load_prices()
+        prices = doc["prices"]
+        per_tx = Assumptions(transactions=1_000_000)
+        millions = self.events_per_month / 1_000_000
+        stream = self.stream_cost(prices)
+        api = {k: v * millions for k, v in express_path(per_tx, prices).items()}
+        files = {k: v * millions for k, v in batch_path(per_tx, prices).items()}
+        return {
+            "rate_per_second": self.rate,
+            "events_per_month": self.events_per_month,
+            "prices_as_of": doc["as_of"],
+            "stream": {
+                "shards": self.shards,
+                "lambda_concurrency": self.lambda_concurrency,
+                "invocations_per_second": round(self.rate / self.assumptions.batch_size, 2),
+                "shard_keeps_up": self.shard_keeps_up,
+                "compliance_copy_per_second": round(self.rate / self.assumptions.batch_size, 2),
+                "compliance_primaries": self.compliance_primaries,
+                "compliance_gb_per_day": round(self.compliance_gb_per_day, 1),
+                "kinesis_quota_increase": self.needs_kinesis_quota_increase,
+                "monthly_usd": {k: round(v, 2) for k, v in stream.items()},
+                "monthly_usd_total": round(sum(stream.values()), 2),
+            },
+            "per_transaction_api_monthly_usd_total": round(sum(api.values()), 2),
+            "file_batch_monthly_usd_total": round(sum(files.values()), 2),
+        }
+
+
+def report(rates: list[float]) -> str:
+    """The table ``mtx cost --rate`` prints, one column per rate."""
+    estimates = [Plan(rate).estimate() for rate in rates]
+    rows: list[tuple[str, list[str]]] = [
+        ("events per second", [f"{e['rate_per_second']:,.0f}" for e in estimates]),
+        ("events per month", [f"{e['events_per_month'] / 1e9:,.2f} bn" for e in estimates]),
+        ("stream: shards (1k rec/s each)", [str(e["stream"]["shards"]) for e in estimates]),
+        ("stream: Lambda concurrency", [str(e["stream"]["lambda_concurrency"]) for e in estimates]),
+        ("stream: a shard's batches keep up", ["yes" if e["stream"]["shard_keeps_up"] else "NO" for e in estimates]),
+        (
+            "stream: Kinesis quota increase",
+            ["needed" if e["stream"]["kinesis_quota_increase"] else "no" for e in estimates],
+        ),
+        ("compliance: COPY per second", [f"{e['stream']['compliance_copy_per_second']:,}" for e in estimates]),
+        ("compliance: PostgreSQL primaries", [str(e["stream"]["compliance_primaries"]) for e in estimates]),
+        ("compliance: growth per day", [f"{e['stream']['compliance_gb_per_day']:,.0f} GiB" for e in estimates]),
+        ("USD/month, stream entrance", [f"{e['stream']['monthly_usd_total']:,.0f}" for e in estimates]),
+        (
+            "USD/month, API (one Express each)",
+            [f"{e['per_transaction_api_monthly_usd_total']:,.0f}" for e in estimates],
+        ),
+        ("USD/month, files (50k chunks)", [f"{e['file_batch_monthly_usd_total']:,.0f}" for e in estimates]),
+    ]
+    width = max(len(label) for label, _ in rows)
+    cols = [max(len(row[1][i]) for row in rows) for i in range(len(rates))]
+    lines = [f"Sustained rates (prices as of {estimates[0]['prices_as_of']}; not priced: database instances,"
+             " Redshift nodes, NAT, data transfer; see docs/capacity.md)"]  # fmt: skip
+    for label, values in rows:
+        lines.append(f"  {label:<{width}}  " + "  ".join(f"{v:>{cols[i]}}" for i, v in enumerate(values)))
+    return "\n".join(lines)
