@@ -6,7 +6,8 @@
 Outputs (git-ignored), read by infra/terraform/modules/platform/main.tf (every envs/<env> calls it):
 
 - infra/build/lambda/functions.zip  lambdas/, contracts/ (with the settings reader, contracts/config.py),
-                                    glue_jobs/, expectations/; never orchestration/, benchmarks/, tests/
+                                    expectations/ (the data checks); never glue_jobs/, orchestration/,
+                                    benchmarks/, tests/
 - infra/build/lambda/layer.zip      python/<pinned dependencies> for the Lambda runtime
 - infra/build/glue/libs.zip         glue_jobs/, contracts/ (the job's --extra-py-files)
 - infra/build/glue/wheels/*.whl     the job's --additional-python-modules
@@ -42,12 +43,11 @@ def _tree(package: str) -> Iterator[Path]:
 
 
 def function_files() -> list[Path]:
-    """What the Lambdas import: lambdas/, contracts/ (the settings reader is contracts/config.py),
-    glue_jobs/ (no Lambda imports it since issue 22: run_crawler and run_flatten_job only call the Glue API; the
-    local crawler moved to orchestration/runtime/glue_crawler.py) and expectations/ (the data checks). Nothing of the
-    local runtime (orchestration/), benchmarks/ or tests/: the import-linter contract in pyproject.toml
-    keeps the deployed code from importing them."""
-    files = [*_tree("lambdas"), *_tree("contracts"), *_tree("glue_jobs"), *_tree("expectations")]
+    """What the Lambdas import: lambdas/, contracts/ (the settings reader is contracts/config.py) and
+    expectations/ (the data checks). Not glue_jobs/ (the Glue job runs in Glue, from the Glue libs below; no
+    Lambda imports it), nothing of the local runtime (orchestration/), benchmarks/ or tests/: the
+    import-linter contracts in pyproject.toml keep the deployed code from importing them."""
+    files = [*_tree("lambdas"), *_tree("contracts"), *_tree("expectations")]
     # the Data Docs' vendored scripts, styles and fonts (expectations/offline_docs.py)
     files += sorted(p for p in (REPO / "expectations" / "data_docs_assets").rglob("*") if p.is_file())
     return files

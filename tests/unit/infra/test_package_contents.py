@@ -58,6 +58,10 @@ def test_the_functions_zip_holds_no_glue_stand_in(tmp_path: Path) -> None:
     with zipfile.ZipFile(target) as zf:
         sources = {n: zf.read(n).decode() for n in zf.namelist() if n.endswith(".py")}
     assert "glue_jobs/crawler.py" not in sources
+    assert not [n for n in sources if n.startswith("glue_jobs/")], (
+        "no Lambda imports the Glue job: it ships in libs.zip"
+    )
+
     assert [n for n in sources if n.rsplit("/", 1)[-1] in ("crawler.py", "glue_crawler.py", "glue.py")] == []
     emulators = [n for n, text in sources.items() if "def crawl(" in text or "batch_create_partition" in text]
     assert emulators == []
@@ -65,6 +69,14 @@ def test_the_functions_zip_holds_no_glue_stand_in(tmp_path: Path) -> None:
     for name, text in handlers.items():
         assert "aws_endpoint_url" not in text, name  # no "am I local" branch
         assert "local_spark_session" not in text and "run_job(" not in text, name
+
+
+def test_the_glue_libs_hold_only_the_job_and_the_contract(tmp_path: Path) -> None:
+    package = _package_module()
+    target = package.code_zip(tmp_path / "libs.zip", package.glue_lib_files())
+    with zipfile.ZipFile(target) as zf:
+        tops = {n.split("/", 1)[0] for n in zf.namelist()}
+    assert tops == {"glue_jobs", "contracts"}
 
 
 #: Run in the unpacked zip: import the given modules with the local runtime, the benchmarks and the tests
