@@ -166,22 +166,6 @@ resource "aws_cloudwatch_metric_alarm" "glue_job_failed" {
   ok_actions          = local.actions.ok
 }
 
-resource "aws_cloudwatch_metric_alarm" "data_checks_failed" {
-  alarm_name          = "${var.name_prefix}-data-checks-failed"
-  alarm_description   = "Great Expectations checkpoints failed (metric FailedChecks in ${var.data_checks_namespace}); Data Docs show which expectations."
-  namespace           = var.data_checks_namespace
-  metric_name         = "FailedChecks"
-  dimensions          = { NamePrefix = var.name_prefix }
-  statistic           = "Sum"
-  period              = var.alarm_period_seconds
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions.alarm
-  ok_actions          = local.actions.ok
-}
-
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name_prefix
   dashboard_body = jsonencode({ widgets = concat([
@@ -254,10 +238,9 @@ resource "aws_cloudwatch_dashboard" "this" {
     {
       type = "metric", x = 8, y = 12, width = 8, height = 6
       properties = {
-        title = "Glue job failures and failed data checks", region = local.region, stat = "Sum", period = 3600
+        title = "Glue job failures", region = local.region, stat = "Sum", period = 3600
         metrics = [
           ["AWS/Events", "MatchedEvents", "RuleName", aws_cloudwatch_event_rule.this.name, { label = "Glue job failures" }],
-          [var.data_checks_namespace, "FailedChecks", "NamePrefix", var.name_prefix, { label = "failed data checks" }],
         ]
       }
     },
@@ -273,5 +256,6 @@ resource "aws_cloudwatch_dashboard" "this" {
         ]
       }
     }],
+    local.business_widget_bodies,
   ) })
 }

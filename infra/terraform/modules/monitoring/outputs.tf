@@ -6,7 +6,8 @@ output "dashboard_name" {
 output "alarm_names" {
   description = "Names of every alarm."
   value = concat(
-    [aws_cloudwatch_metric_alarm.dead_letter.alarm_name, aws_cloudwatch_metric_alarm.glue_job_failed.alarm_name, aws_cloudwatch_metric_alarm.data_checks_failed.alarm_name],
+    [aws_cloudwatch_metric_alarm.dead_letter.alarm_name, aws_cloudwatch_metric_alarm.dead_letter_age.alarm_name, aws_cloudwatch_metric_alarm.glue_job_failed.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.business : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.executions_failed : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.lambda : a.alarm_name],
   )

@@ -71,12 +71,6 @@ variable "db_instance_identifier" {
   default     = null
 }
 
-variable "data_checks_namespace" {
-  description = "CloudWatch namespace where the Great Expectations checkpoint runner publishes FailedChecks (dimension NamePrefix)."
-  type        = string
-  default     = "MTX/DataChecks"
-}
-
 variable "alarm_period_seconds" {
   description = "Period of the alarms' metrics, in seconds."
   type        = number

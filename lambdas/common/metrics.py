@@ -1,0 +1,144 @@
+"""The pipeline's business metrics, named once: the handlers emit them, the dashboard and the alarms read them.
+
+Every metric the functions publish is declared in ``CATALOGUE`` with its unit, its dimensions, what it
+means, which functions emit it, the dashboard widget it is drawn in and, where it pages, its alarm.
+``emit`` refuses a name or a dimension the catalogue does not declare, so a handler cannot publish a
+metric nobody graphs; ``infra/scripts/monitoring_definition.py`` writes the catalogue as
+``infra/terraform/modules/monitoring/metrics.json``, from which Terraform builds the dashboard widgets
+and the alarms (a unit test fails when the file drifts from this module, and another when a catalogued
+metric is emitted by no function).
+
+Metrics are CloudWatch embedded metric format (EMF) lines printed to stdout by Powertools
+(``single_metric``: each datum flushed at once with its own dimensions, so concurrent invocations never
+share a metric set); in AWS, Lambda's log group carries them and CloudWatch extracts the metrics.
+Every datum has the dimension ``Environment`` (the name prefix); none carries a transaction's value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aws_lambda_powertools import single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+from contracts.config import get_settings
+
+NAMESPACE = "MTX/Pipeline"
+ENTRANCES = ("api", "file", "stream")
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """Page when the metric's ``statistic`` over ``period_seconds`` is ``comparison`` ``threshold``."""
+
+    name: str
+    description: str
+    runbook: str  # one line: what to do (docs/runbook.md holds the same lines)
+    threshold: float
+    comparison: str = "GreaterThanThreshold"
+    statistic: str = "Sum"
+    period_seconds: int = 300
+    #: What a period with no datum means: "notBreaching" for counts of bad things (none sent: none
+    #: happened), "breaching" where silence itself is the problem (no freshness reported: no refresh ran).
+    missing: str = "notBreaching"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str  # a CloudWatch unit name: Count, Milliseconds, Seconds
+    description: str
+    dimensions: tuple[str, ...]
+    emitted_by: tuple[str, ...]  # function short names (lambdas/<name>/)
+    widget: str  # the dashboard widget's title
+    statistic: str = "Sum"
+    alarm: Alarm | None = None
+
+    def __post_init__(self) -> None:
+        if self.alarm is not None and self.dimensions:
+            raise ValueError(
+                f"{self.name}: an alarmed metric has no dimension but Environment (an alarm cannot SEARCH)"
+            )
+
+
+CATALOGUE: tuple[Metric, ...] = (
+    Metric("TransactionsReceived", "Count", "Transactions that reached an entrance (parsed or not).",
+           ("Entrance",), ("validate_transaction", "process_chunk"), "Business flow: in, stored, dead-lettered"),
+    Metric("TransactionsStored", "Count", "Transactions stored for the first time (compliance row and analytics copy).",
+           ("Entrance",), ("store_analytics", "process_chunk"), "Business flow: in, stored, dead-lettered"),
+    Metric("DuplicatesIgnored", "Count", "Re-sent transactions recognised as already stored (stored once, not again).",
+           ("Entrance",), ("process_chunk",), "Business flow: in, stored, dead-lettered"),
+    Metric("TransactionsRejected", "Count",
+           "Transactions refused by the contract or the shop catalogue, by error class (expected: never pages).",
+           ("Entrance", "Reason"), ("validate_transaction", "check_item", "process_chunk"),
+           "Rejected by reason (expected)"),
+    Metric("DeadLettered", "Count",
+           "Dead letters sent by a function, by error class (rejects, stuck or failed executions, refused chunks).",
+           ("Entrance", "Reason"),
+           ("process_chunk", "dead_letter_chunk", "dead_letter_failed_execution", "sweep_pending"),
+           "Dead-lettered by reason"),
+    Metric("RecordsQuarantined", "Count",
+           "Records kept whole under rejected/ of the raw bucket (over the size cap, or refused by the database).",
+           ("Entrance",), ("process_chunk",), "Dead-lettered by reason"),
+    Metric("RecordsPerBatch", "Count", "Records in one chunk or stream batch.", ("Entrance",), ("process_chunk",),
+           "Batches: size and stage latency", statistic="Average"),
+    Metric("StageLatency", "Milliseconds", "Time one stage took for one transaction or one batch.",
+           ("Stage",), ("validate_transaction", "check_item", "store_compliance", "store_analytics", "process_chunk"),
+           "Batches: size and stage latency", statistic="p95"),
+    Metric("StuckSettled", "Count",
+           "Transactions or batch runs the sweeper found PENDING past the limit and settled.", (),
+           ("sweep_pending",), "Operations: sweeper, archive, redrive",
+           alarm=Alarm("stuck-pending", "Transactions or runs stayed PENDING past the sweep limit.",
+                       "Read the Stuck dead letters (`mtx dlq list`); find the execution in Step Functions; redrive.",
+                       threshold=0)),
+    Metric("DeadLettersArchived", "Count", "Dead letters older than the archive age moved to S3.", (),
+           ("archive_dead_letters",), "Operations: sweeper, archive, redrive"),
+    Metric("DbtModelsBuilt", "Count", "dbt models built by the last refresh, by outcome.", ("Outcome",),
+           ("build_marts",), "Analytics refresh: dbt and data checks"),
+    Metric("DbtTestsFailed", "Count", "dbt tests that failed or errored in the last refresh.", (), ("build_marts",),
+           "Analytics refresh: dbt and data checks",
+           alarm=Alarm("dbt-tests-failed", "dbt tests failed in the analytics refresh.",
+                       "Open the dbt run results of the refresh (target/run_results.json in MTX_HOME); fix the model or"
+                       " the data; rerun the refresh.", threshold=0, period_seconds=3600)),
+    Metric("DataChecksFailed", "Count", "Great Expectations expectations that failed in the last refresh.", (),
+           ("run_data_checks",), "Analytics refresh: dbt and data checks",
+           alarm=Alarm("data-checks-failed", "Great Expectations checks failed on the marts.",
+                       "Open the Data Docs of the run; the failed expectation names the column and rule.",
+                       threshold=0, period_seconds=3600)),
+    Metric("DataChecksPassed", "Count", "Great Expectations expectations that passed in the last refresh.", (),
+           ("run_data_checks",), "Analytics refresh: dbt and data checks"),
+    Metric("MartFreshnessMinutes", "Count", "Minutes between the newest event in the marts and the check.", (),
+           ("run_data_checks",), "Mart freshness", statistic="Maximum",
+           alarm=Alarm("marts-stale", "The marts are more than 26 hours behind, or no refresh reported in a day.",
+                       "Check the analytics refresh workflow's last executions and the Glue job's runs.",
+                       threshold=1_560, statistic="Maximum", period_seconds=86_400, missing="breaching")),
+)  # fmt: skip
+
+BY_NAME = {m.name: m for m in CATALOGUE}
+
+
+class UnknownMetric(ValueError):
+    """A metric or dimension the catalogue does not declare (a programming error, never data)."""
+
+
+def emit(name: str, value: float = 1, **dimensions: str) -> None:
+    """Publish one datum of a catalogued metric with exactly its declared dimensions."""
+    metric = BY_NAME.get(name)
+    if metric is None:
+        raise UnknownMetric(f"metric {name} is not in lambdas/common/metrics.py CATALOGUE")
+    if set(dimensions) != set(metric.dimensions):
+        raise UnknownMetric(f"metric {name} takes the dimensions {sorted(metric.dimensions)}, got {sorted(dimensions)}")
+    with single_metric(
+        name=name,
+        unit=MetricUnit[metric.unit],
+        value=value,
+        namespace=NAMESPACE,
+        default_dimensions={"Environment": get_settings().name_prefix, **dimensions},
+    ):
+        pass
+
+
+def definition() -> dict[str, Any]:
+    """The catalogue as Terraform reads it (infra/terraform/modules/monitoring/metrics.json)."""
+    return {"namespace": NAMESPACE, "metrics": [asdict(m) for m in CATALOGUE]}

@@ -1,0 +1,73 @@
+"""The business metrics catalogue (lambdas/common/metrics.py): one definition for handlers, dashboard and alarms.
+
+What could fail: a handler publishing a metric or a dimension nobody declared (and nobody graphs), an EMF
+line without the environment or with a wrong unit, the monitoring module's metrics.json drifting from the
+catalogue (the dashboard and alarms would read stale names), an alarm on a metric with dimensions (an alarm
+cannot SEARCH them), or an alarm without its runbook line in docs/runbook.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from lambdas.common import metrics
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _emf_lines(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_emit_writes_one_emf_line_with_the_environment_and_the_declared_dimensions(capsys) -> None:
+    metrics.emit("TransactionsRejected", 3, Entrance="file", Reason="InvalidTransaction")
+    (line,) = _emf_lines(capsys)
+    directive = line["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == metrics.NAMESPACE
+    assert directive["Metrics"] == [{"Name": "TransactionsRejected", "Unit": "Count"}]
+    assert set(directive["Dimensions"][0]) == {"Environment", "Entrance", "Reason"}
+    assert line["TransactionsRejected"] == [3.0] or line["TransactionsRejected"] == 3.0
+    assert line["Entrance"] == "file" and line["Reason"] == "InvalidTransaction" and line["Environment"]
+
+
+@pytest.mark.parametrize(
+    ("name", "dims"),
+    [("TransactionsSold", {"Entrance": "api"}), ("TransactionsStored", {}), ("TransactionsStored", {"Game": "x"})],
+)
+def test_emit_refuses_what_the_catalogue_does_not_declare(name: str, dims: dict[str, str], capsys) -> None:
+    with pytest.raises(metrics.UnknownMetric):
+        metrics.emit(name, 1, **dims)
+    assert _emf_lines(capsys) == []
+
+
+def test_an_alarmed_metric_cannot_have_dimensions() -> None:
+    with pytest.raises(ValueError, match="an alarmed metric"):
+        metrics.Metric("X", "Count", "x", ("Entrance",), ("f",), "w", alarm=metrics.Alarm("x", "x", "x", 0))
+
+
+def test_the_monitoring_module_reads_the_catalogue_as_it_is() -> None:
+    spec = importlib.util.spec_from_file_location("mondef", REPO / "infra" / "scripts" / "monitoring_definition.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.TARGET.read_text() == module.render(), (
+        "infra/terraform/modules/monitoring/metrics.json is out of date: python infra/scripts/monitoring_definition.py"
+    )
+
+
+def test_every_alarm_has_its_runbook_line() -> None:
+    runbook = (REPO / "docs" / "runbook.md").read_text()
+    for metric in metrics.CATALOGUE:
+        if metric.alarm is not None:
+            assert f"`{metric.alarm.name}`" in runbook, f"docs/runbook.md has no line for the alarm {metric.alarm.name}"
+
+
+def test_every_emitting_function_exists() -> None:
+    for metric in metrics.CATALOGUE:
+        for function in metric.emitted_by:
+            assert (REPO / "lambdas" / function / "handler.py").exists(), f"{metric.name}: no function {function}"
