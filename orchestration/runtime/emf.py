@@ -1,0 +1,113 @@
+"""What CloudWatch does with the functions' metric lines, locally: keep the EMF lines, sum them up.
+
+In AWS a function's stdout goes to its log group and CloudWatch extracts the embedded-metric-format
+(EMF) lines the handlers print through Powertools (``lambdas/common/metrics.py``). The local runtime
+runs the handlers in its own process, so it stands in for that: ``capture(path)`` puts a filter on
+``sys.stdout`` that appends every EMF line to ``path`` (NDJSON, one datum per line) and lets every
+other line through. Lines are assembled per thread (``print`` writes the text and the newline in two
+calls, and handlers run on many threads). The deployed code is unchanged: it prints, as in Lambda.
+
+``read(path)`` sums the captured data per metric and dimensions (what ``mtx status`` and
+``mtx report`` show, and what the tests compare with what happened).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+_EMF_PREFIX = '{"_aws"'
+
+
+class _Filter(io.TextIOBase):
+    def __init__(self, target: TextIO, sink: Path) -> None:
+        self._target = target
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._pending: dict[int, str] = {}
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        key = threading.get_ident()
+        buffered = self._pending.pop(key, "") + text
+        *lines, rest = buffered.split("\n")
+        if rest:
+            self._pending[key] = rest
+        passed = []
+        for line in lines:
+            if line.startswith(_EMF_PREFIX):
+                with self._lock, self._sink.open("a", encoding="utf-8") as out:
+                    out.write(line + "\n")
+            else:
+                passed.append(line + "\n")
+        if passed:
+            self._target.write("".join(passed))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+
+@contextlib.contextmanager
+def capture(path: Path) -> Iterator[Path]:
+    """Divert the EMF lines printed while the block runs to ``path`` (appended)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = sys.stdout
+    sys.stdout = _Filter(previous, path)
+    try:
+        yield path
+    finally:
+        sys.stdout = previous
+
+
+def install(path: Path) -> None:
+    """Capture for the rest of the process (the local stack's lifetime); idempotent."""
+    if not isinstance(sys.stdout, _Filter):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout = _Filter(sys.stdout, path)
+
+
+def uninstall() -> None:
+    current = sys.stdout
+    if isinstance(current, _Filter):
+        sys.stdout = current._target
+
+
+def data(path: Path) -> Iterator[tuple[str, dict[str, str], float]]:
+    """Every captured datum: (metric name, its dimensions, value)."""
+    if not path.exists():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a process killed mid-write
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            dims = {d: str(record[d]) for group in directive["Dimensions"] for d in group if d != "Environment"}
+            for metric in directive["Metrics"]:
+                values = record[metric["Name"]]
+                for value in values if isinstance(values, list) else [values]:
+                    yield metric["Name"], dims, float(value)
+
+
+Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def read(path: Path) -> dict[Key, float]:
+    """Sum of each metric per dimensions: ``{(name, (("Entrance", "api"),)): 12.0, ...}``."""
+    totals: dict[Key, float] = {}
+    for name, dims, value in data(path):
+        key = (name, tuple(sorted(dims.items())))
+        totals[key] = totals.get(key, 0.0) + value
+    return totals
