@@ -1,8 +1,8 @@
 """Recording connections for ``redshift_capture.py``: statements recorded as sent, bind parameters as literals.
 
 :class:`RecordingConnection` stands in for a psycopg connection (and its cursor) in the
-product's own Python code; :func:`bind` writes a statement's parameters into it, as the
-gate must see what the server would run.
+product's own Python code; :func:`bind` writes a statement's parameters into its text
+(the stand-in server uses it too), so the gate sees what the server would run.
 """
 
 from __future__ import annotations
