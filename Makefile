@@ -46,7 +46,7 @@ check: venv ## ruff (with security rules), mypy, import-linter (deployed code st
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy contracts orchestration lambdas glue_jobs expectations
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/sqlfluff lint dbt/models
+	$(VENV)/bin/sqlfluff lint dbt/models dbt/analyses dbt/tests
 
 redshift-sql: venv ## capture, offline, every SQL statement sent to Redshift (dbt-redshift, Glue load, analytics API, migrations) and run the Redshift gate over it
 	$(PY) dbt/scripts/redshift_capture.py .local/redshift-sql

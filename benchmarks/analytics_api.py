@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import Report, bench_stack, summary
-from benchmarks.dbt_marts import DAYS, Dbt, fill_raw, load_prices
+from benchmarks.dbt_marts.data import DAYS, fill_raw, load_prices
+from benchmarks.dbt_marts.runners import Dbt
 from orchestration.auth import ANALYST
 
 

@@ -11,7 +11,20 @@ monthly as (
         sum(revenue_usd) as revenue_usd,
         sum(purchase_count) as purchase_count
     from {{ ref('fct_daily_revenue') }}
-    group by 1, 2, 3
+    group by revenue_month, server_region, game
+
+),
+
+with_previous as (
+
+    select
+        revenue_month,
+        server_region,
+        game,
+        revenue_usd,
+        purchase_count,
+        lag(revenue_usd) over (partition by server_region, game order by revenue_month) as previous_month_revenue_usd
+    from monthly
 
 )
 
@@ -21,13 +34,9 @@ select
     game,
     revenue_usd,
     purchase_count,
-    lag(revenue_usd) over (partition by server_region, game order by revenue_month) as previous_month_revenue_usd,
+    previous_month_revenue_usd,
     case
-        when lag(revenue_usd) over (partition by server_region, game order by revenue_month) > 0
-            then round(
-                revenue_usd / lag(revenue_usd) over (partition by server_region, game order by revenue_month) - 1,
-                4
-            )
+        when previous_month_revenue_usd > 0 then round(revenue_usd / previous_month_revenue_usd - 1, 4)
     end as month_over_month_growth
-from monthly
+from with_previous
 order by revenue_month desc, revenue_usd desc

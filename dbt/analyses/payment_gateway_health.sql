@@ -3,6 +3,13 @@
 -- latest month's transactions.
 with
 
+first_month as (
+
+    select cast({{ dbt.dateadd('month', -5, 'max(payment_month)') }} as date) as payment_month
+    from {{ ref('fct_payment_mix') }}
+
+),
+
 by_gateway as (
 
     select
@@ -12,10 +19,7 @@ by_gateway as (
         sum(purchase_count + refund_count + failed_count) as decided_count,
         sum(revenue_usd) as revenue_usd
     from {{ ref('fct_payment_mix') }}
-    where payment_month >= (
-        select cast({{ dbt.dateadd('month', -5, 'max(payment_month)') }} as date)
-        from {{ ref('fct_payment_mix') }}
-    )
+    where payment_month >= (select first_month.payment_month from first_month)
     group by payment_month, payment_gateway
 
 ),
@@ -24,8 +28,8 @@ rated as (
 
     select
         *,
-        case when decided_count > 0
-            then round(cast(succeeded_count as numeric(20, 6)) / decided_count, 4)
+        case
+            when decided_count > 0 then round(cast(succeeded_count as numeric(20, 6)) / decided_count, 4)
         end as payment_success_rate
     from by_gateway
 

@@ -29,4 +29,4 @@ from {{ ref('fct_item_performance') }} as performance
 inner join last_months
     on performance.sales_month = last_months.sales_month
 where performance.revenue_rank_overall <= 10
-order by performance.sales_month desc, performance.revenue_rank_overall
+order by performance.sales_month desc, performance.revenue_rank_overall asc

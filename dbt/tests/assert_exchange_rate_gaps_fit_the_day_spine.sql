@@ -13,7 +13,10 @@ rate_periods as (
 
 )
 
-select currency, rate_date, next_rate_date
+select
+    currency,
+    rate_date,
+    next_rate_date
 from rate_periods
 where next_rate_date is not null
-  and {{ dbt.dateadd('day', 1000, 'rate_date') }} <= next_rate_date
+    and {{ dbt.dateadd('day', 1000, 'rate_date') }} <= next_rate_date

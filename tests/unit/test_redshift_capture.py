@@ -1,6 +1,6 @@
 """Every statement the product sends to Redshift, captured offline, passes the Redshift gate.
 
-The capture (dbt/scripts/redshift_capture.py) runs the real dbt-redshift adapter against a
+The capture (dbt/scripts/redshift_capture.py and its modules) runs the real dbt-redshift adapter against a
 recording stand-in for the server (a full build, an incremental build, source freshness),
 and the Glue job's warehouse load, the analytics API's named operations and the warehouse
 migrations with recording connections; the gate (dbt/scripts/redshift_gate.py) checks it.
@@ -99,6 +99,8 @@ def test_the_gate_passes_every_captured_statement_and_counts_them_per_source(
 
 
 def _load_gate() -> ModuleType:
+    if str(SCRIPTS) not in sys.path:  # the gate imports its rules module from its folder
+        sys.path.insert(0, str(SCRIPTS))
     spec = importlib.util.spec_from_file_location("redshift_gate", SCRIPTS / "redshift_gate.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -479,6 +479,27 @@ def test_analysts_can_read_the_marts(first_build: DbtResult, warehouse: psycopg.
         assert (can_select, can_insert) == (True, False), mart
 
 
+@pytest.mark.integration
+def test_the_example_analyses_run_on_the_marts(first_build: DbtResult, dbt: Dbt, warehouse: psycopg.Connection) -> None:
+    """Each query in dbt/analyses compiles and returns rows from the marts (what an analyst would run)."""
+    compiled = dbt(
+        "compile", "--select", "resource_type:analysis", "--target", "local",
+        "--vars", json.dumps({"mtx_raw_schema": RAW_SCHEMA}), target_name="analyses",
+    )  # fmt: skip
+    assert_success(compiled)
+    folder = dbt.workdir / "analyses" / "compiled" / "mtx" / "analyses"
+    results = {path.stem: query(warehouse, path.read_text()) for path in sorted(folder.glob("*.sql"))}
+    assert set(results) == {p.stem for p in (DBT_DIR / "analyses").glob("*.sql")}
+    assert all(results.values()), {name: len(rows) for name, rows in results.items()}
+    # the month-over-month growth is the revenue against the previous month's (none without one)
+    for row in results["monthly_revenue_by_region"]:
+        previous, growth = row["previous_month_revenue_usd"], row["month_over_month_growth"]
+        if not previous:
+            assert growth is None, row
+        else:
+            assert abs(growth - (row["revenue_usd"] / previous - 1)) <= Decimal("0.00005"), row
+
+
 # --------------------------------------------------------------------------- tests: incremental
 
 

@@ -7,15 +7,10 @@
 }}
 -- Monthly first-purchase cohorts: players grouped by the calendar month of
 -- their first completed purchase (dim_players.first_purchase_month), followed
--- month by month. One row per cohort and month with activity (sparse: months
--- where nobody in the cohort bought have no row).
---   active_player_count      players of the cohort with a completed purchase that month
---   repeat_purchaser_count   of those, players buying again: any purchase in a
---                            later month, or a second purchase in the first month
---   repeat_purchase_rate     repeat_purchaser_count / cohort_size (the retention curve)
--- Rebuilt whole on every run: a late or refunded first purchase moves a player
--- between cohorts, and new purchases touch nearly every cohort anyway. It
--- reads one narrow row per player and month, not the transactions.
+-- month by month. One row per cohort and month with activity (sparse); the
+-- measures are described in _retention__models.yml. Rebuilt whole on every
+-- run (a late first purchase moves a player between cohorts), from one narrow
+-- row per player and month.
 with
 
 players as (
