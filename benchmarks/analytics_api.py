@@ -19,7 +19,7 @@ import psycopg
 
 from benchmarks.common import Report, bench_stack, summary
 from benchmarks.dbt_marts import DAYS, Dbt, fill_raw, load_prices
-from orchestration.auth import ANALYST
+from orchestration.runtime.auth import ANALYST
 
 
 def _player(i: int) -> str:

@@ -44,8 +44,8 @@ import psycopg
 
 from benchmarks.common import Report, bench_stack
 from contracts.transaction import Gateway, PaymentMethod, ServerRegion
-from orchestration.catalogue import CATALOGUE
 from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.catalogue import CATALOGUE
 from orchestration.settings import REPO_ROOT
 
 DBT_DIR = REPO_ROOT / "dbt"
