@@ -7,10 +7,10 @@ recovery), answers ~2% of S3 and DynamoDB calls with throttling, 5xx or a droppe
 SQS sends and times out ~0.5% of Lambda invocations after they ran. A smaller run of the same code is in
 ``make test`` (tests/integration/test_soak.py).
 
-Then every store is read back and each record is checked against the fate the generator gave it:
-every valid transaction stored exactly once in the compliance store and once in the analytics copy,
-every invalid one dead-lettered exactly once with a reason, every poison record quarantined or
-dead-lettered alone (the rest of its chunk stored), nothing left PENDING. The last line printed is
+Then the audit (:mod:`orchestration.cli.soak_audit`) reads every store back and checks each record against
+the fate the generator gave it: every valid transaction stored exactly once in the compliance store and once
+in the analytics copy, every invalid one dead-lettered exactly once with a reason, every poison record
+quarantined or dead-lettered alone (the rest of its chunk stored), nothing left PENDING. The last line printed is
 ``soak: sent N, stored S, dead-lettered D, quarantined Q, lost 0, duplicated 0, valid dead-lettered 0,
 faults injected F`` (one line).
 """
