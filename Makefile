@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP) ## create the virtual environment with the pinned dependencies
 
-lock: ## re-resolve requirements.lock from pyproject.toml
-	$(UV) pip compile pyproject.toml --extra analytics --extra dev --python-version 3.11 -o requirements.lock
+lock: ## re-resolve requirements.lock from pyproject.toml (the dependencies and every extra: local, analytics, dev)
+	$(UV) pip compile pyproject.toml --extra local --extra analytics --extra dev --python-version 3.11 -o requirements.lock
 
 run: venv ## run the pipeline locally end to end (starts and stops everything itself)
 	$(VENV)/bin/mtx demo
@@ -41,7 +41,7 @@ tf-check: venv ## Terraform: fmt, offline init+validate, terraform test, HCL cro
 package: venv ## build what Terraform deploys (Lambda zip + layer, Glue libs + wheels) into infra/build/
 	$(PY) infra/scripts/package.py
 
-check: venv ## ruff (with security rules), mypy, import-linter (deployed code stands alone), and sqlfluff on the dbt models
+check: venv ## ruff (with security rules), mypy, import-linter (deployed code stands alone, orchestration/ by role, no import circles), sqlfluff on the dbt models; .pre-commit-config.yaml runs the same
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy contracts orchestration lambdas glue_jobs expectations

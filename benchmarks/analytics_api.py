@@ -20,7 +20,7 @@ import psycopg
 from benchmarks.common import Report, bench_stack, summary
 from benchmarks.dbt_marts.data import DAYS, fill_raw, load_prices
 from benchmarks.dbt_marts.runners import Dbt
-from orchestration.auth import ANALYST
+from orchestration.runtime.auth import ANALYST
 
 
 def _player(i: int) -> str:

@@ -20,10 +20,10 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import Report, bench_stack
-from lambdas.common import local_workers
-from orchestration import batch
-from orchestration.generate import write_ndjson
+from orchestration.cli import batch
+from orchestration.runtime import local_workers
 from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.generate import write_ndjson
 
 
 def _rss_of(pid: int | str) -> float:
@@ -48,7 +48,7 @@ def _children(pid: int | str) -> list[str]:
 
 def _rss_mib() -> float:
     """Resident memory of this process and of its Python worker processes (local Lambda workers,
-    ``lambdas/common/local_workers.py``); PostgreSQL runs as another user's processes and is left out."""
+    ``orchestration/runtime/local_workers.py``); PostgreSQL runs as another user's processes and is left out."""
     total = _rss_of("self")
     for child in _children("self"):
         try:

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from benchmarks.common import Report, bench_stack, summary
-from orchestration.generate import generate
-from orchestration.ingest import submit, wait_for
+from orchestration.runtime.ingest import submit, wait_for
+from orchestration.sample_data.generate import generate
 
 
 def _direct(line: str, received_at: str) -> None:

@@ -2,8 +2,7 @@
 
 Terraform sets these variables on every Lambda (and as Glue job arguments); the
 local runtime sets the same ones (``orchestration/settings.py`` re-exports this
-module for the local tooling). No other deployed module reads its settings from ``os.environ``
-(``lambdas/common/local_workers.py``'s local-only switch aside, issue 22).
+module for the local tooling). No other deployed module reads its settings from ``os.environ``.
 This module knows nothing of where it runs: it ships in the Lambda zip, the
 analytics image and the Glue job's libs, at the same place under the package root.
 """

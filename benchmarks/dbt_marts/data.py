@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from contracts.transaction import Gateway, PaymentMethod, ServerRegion
-from orchestration.catalogue import CATALOGUE
+from orchestration.sample_data.catalogue import CATALOGUE
 from orchestration.settings import REPO_ROOT
 
 SEED = REPO_ROOT / "dbt" / "seeds" / "exchange_rates.csv"

@@ -93,7 +93,7 @@ def queue_url(name: str) -> str:
 
 #: Letters older than the set age, moved there by the scheduled archive (lambdas/archive_dead_letters).
 ARCHIVE_PREFIX = "archive/dead-letters/"
-#: Letters that failed every redrive, moved there by `mtx dlq redrive` (orchestration/dlq.py).
+#: Letters that failed every redrive, moved there by `mtx dlq redrive` (orchestration/cli/dlq.py).
 PARKED_PREFIX = "archive/parked/"
 
 

@@ -13,7 +13,7 @@ delivers at least once), so both go through one ledger keyed by the execution AR
    can claim again.
 
 Only a crash between 2 and 3 can send twice (after the lease), the at-least-once window SQS itself
-has; ``orchestration/dlq.py`` redrive runs a transaction id once however many letters carry it.
+has; ``orchestration/cli/dlq.py`` redrive runs a transaction id once however many letters carry it.
 
 Messages name the error class, the workflow, the state and the execution, never a value of the
 record: the execution's ``cause`` is not copied (``States.Runtime`` causes quote the input).

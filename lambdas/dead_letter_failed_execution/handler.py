@@ -4,7 +4,7 @@ failure paths gets its input put on the dead-letter queue, once.
 Target of the EventBridge rule on "Step Functions Execution Status Change" (FAILED / TIMED_OUT / ABORTED)
 for the Standard workflows (infra/terraform/modules/triggers; Express workflows emit no such events,
 which is what the PENDING sweeper is for). Locally the runtime plays that rule
-(orchestration/triggers.py ExecutionStatusEvents) with the same event shape. An execution that ended in
+(orchestration/runtime/triggers.py ExecutionStatusEvents) with the same event shape. An execution that ended in
 one of its workflow's settled Fail states (``SETTLED_FAILS``: the failure was recorded, alerted and, for
 a transaction, dead-lettered already) is left alone. Logs name the execution and the error class only.
 """

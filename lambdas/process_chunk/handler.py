@@ -47,7 +47,6 @@ from contracts.acceptance import skew_hours
 from contracts.config import get_settings
 from contracts.timestamps import utc_iso
 from lambdas.check_item.handler import check_purchase
-from lambdas.common import local_workers
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
@@ -464,8 +463,7 @@ def undo_chunk(run_id: str, index: int) -> int:
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chunk = event["chunk"]
-    # locally, optionally in a worker process (each chunk is its own Lambda invocation in AWS)
-    return local_workers.run(
-        process, chunk["bucket"], chunk["key"], event["run_id"], int(chunk["index"]), event.get("received_at"),
+    return process(
+        chunk["bucket"], chunk["key"], event["run_id"], int(chunk["index"]), event.get("received_at"),
         chunk.get("first_record"),
     )  # fmt: skip

@@ -36,7 +36,7 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
         "received_at": event.get("received_at"),
         # the application whose credential the API accepted (not part of the contract); null when unknown
         "producer_id": event.get("producer_id"),
-        # how many times orchestration/dlq.py redrove it (0 from the entrances): the dead letter carries it
+        # how many times orchestration/cli/dlq.py redrove it (0 from the entrances): the dead letter carries it
         "redrive_attempt": _attempt(event.get("redrive_attempt")),
     }
 

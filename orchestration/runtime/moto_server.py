@@ -15,8 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestration import sfn
-from orchestration.runtime import glue
+from orchestration.runtime import glue, sfn
 from orchestration.runtime.ports import free_port
 
 if TYPE_CHECKING:

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration import auth
-from orchestration import manifest as manifest_mod
-from orchestration.api import ApiServer
+from orchestration.runtime import auth, local_workers, sfn
+from orchestration.runtime import manifest as manifest_mod
+from orchestration.runtime.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import SUPERUSER, PostgresServer
+from orchestration.runtime.triggers import BatchTrigger, ExecutionStatusEvents, ScheduledRules
 from orchestration.settings import Settings, reset_settings_cache
-from orchestration.triggers import BatchTrigger, ExecutionStatusEvents, ScheduledRules
 
 
 class StackAlreadyRunning(RuntimeError):
@@ -36,7 +36,7 @@ class LocalStack:
     home: Path
     name_prefix: str = "mtx-local"
     time_scale: float = 1.0
-    #: "python": orchestration/manifest.py creates the resources (seconds); "terraform": `terraform apply`
+    #: "python": orchestration/runtime/manifest.py creates the resources (seconds); "terraform": `terraform apply`
     #: of infra/terraform/envs/local does, the same modules as in AWS (minutes; orchestration/runtime/terraform.py).
     provisioner: str = "python"
     settings: Settings | None = None
@@ -45,7 +45,7 @@ class LocalStack:
     provisioned: manifest_mod.Provisioned | None = None
     api: ApiServer | None = None
     trigger: BatchTrigger | None = None
-    #: EventBridge's scheduled rules and execution status events, played by the runtime (orchestration/triggers.py)
+    #: EventBridge's scheduled rules and execution status events, played by the runtime (runtime/triggers.py)
     schedules: ScheduledRules | None = None
     status_events: ExecutionStatusEvents | None = None
     #: Multiplier of the scheduled rules' periods (rate(5 minutes) x 0.01 = every 3 s); None: time_scale,
@@ -196,6 +196,7 @@ class LocalStack:
         clear_secret_cache()
         man = manifest_mod.build(self.settings)
         manifest_mod.register_lambdas(man)
+        local_workers.register(sfn.REGISTRY, self.settings.function_name)  # CPU-bound ones: worker processes
         if self.provisioner == "terraform":
             self.provisioned = self._provision_with_terraform(man)
         elif self.provisioner == "python":
@@ -258,7 +259,7 @@ class LocalStack:
         os.environ.update(self.env())
 
     def seed_catalogue(self) -> int:
-        from orchestration.catalogue import CATALOGUE, to_dynamodb_item
+        from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
 
         s = self.require_settings()
         ddb = self.client("dynamodb")
@@ -310,6 +311,7 @@ class LocalStack:
         if self.api is not None:
             self.api.stop()
         close_all()
+        local_workers.shutdown()
         self.moto.stop()
         self.pg.stop()
         for path in (self.state_file, self.env_file):

@@ -15,9 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from orchestration.generate import generate
-from orchestration.ingest import submit, wait_for
+from orchestration.runtime.ingest import submit, wait_for
 from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.generate import generate
 from tests.helpers import run_execution
 
 pytestmark = pytest.mark.e2e

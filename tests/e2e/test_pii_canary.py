@@ -44,7 +44,7 @@ from psycopg import sql
 
 from contracts import MAX_TRANSACTION_BYTES
 from lambdas.archive_dead_letters.handler import archive_old_letters
-from orchestration import batch, dlq
+from orchestration.cli import batch, dlq
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import run_execution, seed_tx, unique_id
 from tests.integration.analytics_api.api_helpers import get, post_json, request, wait_for_job
@@ -130,7 +130,7 @@ def _post(stack: LocalStack, tx: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 def _wait_stored(stack: LocalStack, arn: str) -> None:
-    from orchestration.ingest import wait_for
+    from orchestration.runtime.ingest import wait_for
 
     assert len(wait_for(stack.client, [arn]).stored) == 1
 

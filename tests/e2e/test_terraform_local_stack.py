@@ -25,8 +25,8 @@ import boto3
 import psycopg
 import pytest
 
-from orchestration import manifest
-from orchestration.dlq import list_dead_letters
+from orchestration.cli.dlq import list_dead_letters
+from orchestration.runtime import manifest
 from orchestration.runtime.stack import LocalStack
 from orchestration.settings import REPO_ROOT, Settings
 from tests.helpers import seed_tx

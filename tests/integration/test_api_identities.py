@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from orchestration import auth, cli, dlq
-from orchestration.ingest import wait_for
+from orchestration.cli import dlq
+from orchestration.cli import main as cli
+from orchestration.runtime import auth
+from orchestration.runtime.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import seed_tx, unique_id
 from tests.integration.analytics_api.api_helpers import assert_documented, get, post_json, request

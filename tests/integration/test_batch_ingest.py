@@ -18,9 +18,10 @@ import pytest
 
 from contracts import MAX_TRANSACTION_BYTES
 from lambdas.common import db
-from orchestration import asl_policy, batch, dlq
-from orchestration.generate import generate
+from orchestration import asl_policy
+from orchestration.cli import batch, dlq
 from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.generate import generate
 
 pytestmark = pytest.mark.integration
 

@@ -24,9 +24,10 @@ import pytest
 
 from lambdas.process_chunk import handler as process_chunk
 from lambdas.split_file import handler as split_file
-from orchestration import asl_policy, dlq
-from orchestration.generate import generate
+from orchestration import asl_policy
+from orchestration.cli import dlq
 from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.generate import generate
 from tests.integration.test_batch_ingest import analytics_ids, drop, stored_ids
 
 pytestmark = pytest.mark.integration

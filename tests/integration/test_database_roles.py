@@ -21,7 +21,7 @@ from lambdas.migrate_databases import roles
 from lambdas.migrate_databases.handler import migrate_all
 from lambdas.store_compliance.handler import INSERT_SQL, row_of
 from lambdas.store_compliance.migrate import SchemaNotMigrated, check_schema, latest_version
-from orchestration import cli
+from orchestration.cli import main as cli
 from orchestration.runtime.postgres import SUPERUSER
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import seed_tx

@@ -18,7 +18,9 @@ import pytest
 
 from lambdas.archive_dead_letters.handler import archive_old_letters
 from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, kept_letter_key, put_once
-from orchestration import cli, dlq, manifest, sfn
+from orchestration.cli import dlq
+from orchestration.cli import main as cli
+from orchestration.runtime import manifest, sfn
 from orchestration.runtime.stack import LocalStack
 from orchestration.settings import Settings
 from tests.helpers import seed_tx, unique_id

@@ -23,10 +23,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from orchestration import dlq
-from orchestration.generate import KINDS, generate
-from orchestration.ingest import submit, wait_for
+from orchestration.cli import dlq
+from orchestration.runtime.ingest import submit, wait_for
 from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.generate import KINDS, generate
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import MAX_TRANSACTION_BYTES
-from orchestration import batch, dlq
-from orchestration.auth import ANALYST, PRODUCER
-from orchestration.ingest import wait_for
+from orchestration.cli import batch, dlq
+from orchestration.runtime.auth import ANALYST, PRODUCER
+from orchestration.runtime.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import seed_tx, unique_id
 

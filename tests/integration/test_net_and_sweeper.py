@@ -27,11 +27,12 @@ import pytest
 from lambdas.common.execution_dead_letters import ledger_state
 from lambdas.dead_letter_failed_execution.handler import on_status_change
 from lambdas.sweep_pending.handler import STUCK, sweep
-from orchestration import batch, cli, dlq
-from orchestration import manifest as manifest_mod
+from orchestration.cli import batch, dlq
+from orchestration.cli import main as cli
+from orchestration.runtime import manifest as manifest_mod
+from orchestration.runtime.sfn import REGISTRY
 from orchestration.runtime.stack import LocalStack
-from orchestration.sfn import REGISTRY
-from orchestration.triggers import ExecutionStatusEvents, ScheduledRules
+from orchestration.runtime.triggers import ExecutionStatusEvents, ScheduledRules
 from tests.helpers import run_execution, seed_tx
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """The fault-injection soak, small: the same driver and audit as `make soak`, at rates that make faults certain.
 
-How it is proved: orchestration/soak.py sends transactions through the HTTP entrance and drops a file with
+How it is proved: orchestration/cli/soak.py sends transactions through the HTTP entrance and drops a file with
 poison records in the raw bucket while the local runtime's fault injector kills PostgreSQL with kill -9
 (then starts it again), fails S3/DynamoDB calls (throttling, 5xx, a connection dropped before or after the
 call took effect), fails SQS sends and times out Lambda invocations after they ran. The audit then reads
@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestration import sfn
+from orchestration.cli.soak import SoakConfig, poison_records, run_soak
+from orchestration.runtime import sfn
 from orchestration.runtime.faults import KINDS, FaultInjector, FaultPlan
 from orchestration.runtime.stack import LocalStack
-from orchestration.soak import SoakConfig, poison_records, run_soak
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,9 @@ import botocore.exceptions
 import psycopg
 import pytest
 
-from orchestration import asl_policy, dlq
-from orchestration.ingest import wait_for
+from orchestration import asl_policy
+from orchestration.cli import dlq
+from orchestration.runtime.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import run_execution, seed_tx, unique_id
 
@@ -197,7 +198,7 @@ def test_invalid_payload_inside_the_workflow_is_dead_lettered_with_the_field(
 def test_catalogue_rejections_are_dead_lettered(
     clean_queues: LocalStack, item: dict[str, Any] | None, error: str, reason: str
 ) -> None:
-    from orchestration.catalogue import CATALOGUE
+    from orchestration.sample_data.catalogue import CATALOGUE
 
     stack = clean_queues
     if item is None:
@@ -305,7 +306,7 @@ def _empty_and_delete_bucket(s3: Any, bucket: str) -> list[tuple[str, bytes]]:
 
 
 def _restore_bucket(stack: LocalStack, saved: list[tuple[str, bytes]]) -> None:
-    from orchestration import manifest
+    from orchestration.runtime import manifest
 
     man = manifest.build(stack.require_settings())
     manifest.provision(man, stack.client, stack.secrets())

@@ -1,4 +1,4 @@
-"""The local API's authorization (orchestration/auth.py): the decision per route and caller, the registry
+"""The local API's authorization (orchestration/runtime/auth.py): the decision per route and caller, the registry
 of producers' keys (moto in-process: no server), and the agreement of routes, roles and the OpenAPI document."""
 
 from __future__ import annotations
@@ -12,9 +12,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orchestration import auth
-from orchestration.api import ROUTES, proxy_event
-from orchestration.auth import ACTIVE, ANALYST, DISABLED, PRODUCER, ROTATED, Credential, CredentialRegistry, decide
+from orchestration.runtime import auth
+from orchestration.runtime.api_routes import ROUTES, proxy_event
+from orchestration.runtime.auth import (
+    ACTIVE,
+    ANALYST,
+    DISABLED,
+    PRODUCER,
+    ROTATED,
+    Credential,
+    CredentialRegistry,
+    decide,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""The local stand-in of EventBridge's Step Functions target (orchestration/triggers.py) loses no file event:
+"""The local stand-in of EventBridge's Step Functions target (orchestration/runtime/triggers.py) loses no file event:
 a message is deleted only once its execution started; a failed start leaves it queued while the others go
 on; an event relayed twice starts one execution. moto in-process (SQS, Step Functions), no servers."""
 
@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from orchestration.triggers import BatchTrigger, run_name
+from orchestration.runtime.triggers import BatchTrigger, run_name
 
 pytestmark = pytest.mark.unit
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration import capacity, cost
+from orchestration.cost import capacity
+from orchestration.cost import command as cost
+from orchestration.cost.model import load_prices
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +33,7 @@ def test_shards_follow_whichever_shard_limit_comes_first() -> None:
 
 
 def test_kinesis_bills_each_record_rounded_up_to_a_kib() -> None:
-    prices = cost.load_prices()["prices"]
+    prices = load_prices()["prices"]
     small = capacity.Plan(1_000, capacity.StreamAssumptions(record_bytes=100)).stream_cost(prices)
     kib = capacity.Plan(1_000, capacity.StreamAssumptions(record_bytes=1_024)).stream_cost(prices)
     over = capacity.Plan(1_000, capacity.StreamAssumptions(record_bytes=1_025)).stream_cost(prices)

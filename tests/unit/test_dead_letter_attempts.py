@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lambdas.validate_transaction.handler import validate
-from orchestration import sfn
+from orchestration.runtime import sfn
 from tests.helpers import seed_tx
 
 pytestmark = pytest.mark.unit

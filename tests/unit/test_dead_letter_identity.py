@@ -92,7 +92,7 @@ def test_identity_ignores_only_the_receipt_time() -> None:
 
 def test_listing_reads_every_letter_once_and_leaves_them_in_the_queue(fifo_queue: tuple[Any, str]) -> None:
     """`mtx dlq list` (and the soak's audit) reads the whole queue: each letter once, then visible again."""
-    from orchestration.dlq import list_dead_letters
+    from orchestration.cli.dlq import list_dead_letters
 
     _, url = fifo_queue
     send_batch(url, letters("2026-12-04T10:00:00+00:00"), "run-9/chunk-1")

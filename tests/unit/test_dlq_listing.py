@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.dlq import DeadLetter, human_age, listing
+from orchestration.cli.dlq import DeadLetter, human_age, listing
 
 pytestmark = pytest.mark.unit
 

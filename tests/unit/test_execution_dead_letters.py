@@ -18,11 +18,11 @@ from lambdas.common.execution_dead_letters import (
     workflow_of,
 )
 from lambdas.dead_letter_failed_execution.handler import error_name, on_status_change, reason
-from orchestration import manifest as manifest_mod
-from orchestration.cli import sweep_lines
+from orchestration.cli.commands import sweep_lines
+from orchestration.runtime import manifest as manifest_mod
+from orchestration.runtime.sfn import STATE_MACHINES_DIR
+from orchestration.runtime.triggers import ExecutionStatusEvents, rate_seconds
 from orchestration.settings import Settings
-from orchestration.sfn import STATE_MACHINES_DIR
-from orchestration.triggers import ExecutionStatusEvents, rate_seconds
 
 pytestmark = pytest.mark.unit
 S = Settings(name_prefix="mtx-unit")

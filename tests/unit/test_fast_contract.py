@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from contracts import InvalidTransaction, Transaction, Window, validate_transaction
 from lambdas.common import fast_contract
 from lambdas.common.fast_contract import Accepted, Horizon, from_transaction
-from orchestration.generate import generate
+from orchestration.sample_data.generate import generate
 
 pytestmark = pytest.mark.unit
 

@@ -16,7 +16,7 @@ import pytest
 from contracts import InvalidTransaction, validate_transaction
 from contracts.currencies import MINOR_UNITS
 from contracts.transaction import CARD_METHODS, MAX_AMOUNT, ItemType
-from orchestration.catalogue import (
+from orchestration.sample_data.catalogue import (
     BY_ID,
     CATALOGUE,
     CURRENCIES,
@@ -26,7 +26,7 @@ from orchestration.catalogue import (
     from_dynamodb_item,
     to_dynamodb_item,
 )
-from orchestration.generate import (
+from orchestration.sample_data.generate import (
     CATALOGUE_KINDS,
     CONTRACT_KINDS,
     DUPLICATE,

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from orchestration import generate
+from orchestration.sample_data import world
 from orchestration.settings import REPO_ROOT
 
 pytestmark = pytest.mark.unit
@@ -22,6 +22,6 @@ def test_every_generated_currency_has_a_rate_for_every_seeded_month() -> None:
     for row in rows:
         months[row["currency"]].add(row["rate_date"])
     every_month = set().union(*months.values())
-    generated = {c for weighted in generate._REGION_CURRENCY.values() for c in weighted.values}
+    generated = {c for weighted in world.REGION_CURRENCY.values() for c in weighted.values}
     assert generated, "the generator names its currencies"
     assert {c for c in generated if months.get(c) != every_month} == set()

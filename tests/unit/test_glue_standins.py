@@ -143,7 +143,7 @@ def test_the_lambdas_name_the_crawler_and_job_terraform_and_the_provisioner_crea
 
 
 def test_the_provisioner_creates_the_crawler_and_job_idempotently(glue: Any) -> None:
-    from orchestration.manifest import create_glue_crawler_and_job
+    from orchestration.runtime.manifest import create_glue_crawler_and_job
     from orchestration.settings import Settings
 
     s = Settings(name_prefix="mtx-prov", glue_database="mtx_test", analytics_bucket="analytics",

@@ -32,7 +32,7 @@ def _sources() -> list[Path]:
 
 def test_the_scan_sees_the_code() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in _sources()}
-    assert "lambdas/store_analytics/handler.py" in names and "orchestration/manifest.py" in names
+    assert "lambdas/store_analytics/handler.py" in names and "orchestration/runtime/manifest.py" in names
     assert any(n.startswith("infra/terraform/modules/storage/") for n in names)
     assert WEAKER.search('s3.put_object(Bucket=b, Key=k, ServerSideEncryption="AES256")')
 

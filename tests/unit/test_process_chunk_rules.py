@@ -25,8 +25,8 @@ from lambdas.common.dead_letters import dead_letter_message
 from lambdas.common.errors import PipelineError
 from lambdas.process_chunk import handler as pc
 from lambdas.split_file.handler import _text_stream, records
-from orchestration.catalogue import CATALOGUE, to_dynamodb_item
-from orchestration.generate import generate
+from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
+from orchestration.sample_data.generate import generate
 
 pytestmark = pytest.mark.unit
 

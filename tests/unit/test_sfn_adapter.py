@@ -18,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orchestration import sfn
+from orchestration.runtime import sfn
 
 pytestmark = pytest.mark.unit
 REGION = "us-east-1"

@@ -12,7 +12,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from orchestration.auth import ANALYST, PRODUCER
+from orchestration.runtime.auth import ANALYST, PRODUCER
 from orchestration.runtime.stack import LocalStack
 
 OPENAPI = Path(__file__).resolve().parents[3] / "orchestration" / "openapi.json"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from lambdas.analytics_api import warehouse
-from orchestration import asl_policy, sfn
+from orchestration import asl_policy
+from orchestration.runtime import sfn
 from orchestration.runtime.stack import LocalStack
 from tests.integration.analytics_api.api_helpers import assert_documented, get, post_json, wait_for_job
 from tests.integration.analytics_api.conftest import LARGE_MARTS, LARGE_PLAYERS

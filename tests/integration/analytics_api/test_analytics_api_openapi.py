@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestration.api import PUBLIC_ROUTES, ROUTES
+from orchestration.runtime.api_routes import PUBLIC_ROUTES, ROUTES
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import seed_tx
 from tests.integration.analytics_api.api_helpers import assert_documented, get, openapi, post_json, request

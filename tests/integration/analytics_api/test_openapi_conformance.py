@@ -26,9 +26,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from contracts.currencies import MINOR_UNITS
-from orchestration.auth import ANALYST, PRODUCER
-from orchestration.ingest import wait_for
 from orchestration.openapi import DOCUMENT_PATH
+from orchestration.runtime.auth import ANALYST, PRODUCER
+from orchestration.runtime.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
 
 pytestmark = pytest.mark.integration

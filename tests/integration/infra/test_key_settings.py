@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration import manifest
+from orchestration.runtime import manifest
 from orchestration.runtime.stack import LocalStack
 from orchestration.settings import Settings
 

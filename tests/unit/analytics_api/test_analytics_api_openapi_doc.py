@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from lambdas.analytics_api.app import ROUTES as LAMBDA_ROUTES
 from lambdas.analytics_api.models import OPERATIONS
-from orchestration.api import ANALYTICS_ROUTES, PUBLIC_ROUTES, ROUTES
+from orchestration.runtime.api_routes import ANALYTICS_ROUTES, PUBLIC_ROUTES, ROUTES
 
 pytestmark = pytest.mark.unit
 

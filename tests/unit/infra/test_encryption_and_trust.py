@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from orchestration import manifest as manifest_mod
+from orchestration.runtime import manifest as manifest_mod
 from orchestration.settings import Settings
 from tests.hcl_helpers import (
     MODULES,
@@ -430,7 +430,7 @@ def test_the_senders_are_derived_from_what_each_function_and_workflow_sends() ->
     assert call["redrive_principal_arns"] == "${var.dlq_redrive_principal_arns}"
 
 
-#: boto3 calls of orchestration/dlq.py (and of put_once, which it parks with) -> the IAM action each needs.
+#: boto3 calls of orchestration/cli/dlq.py (and of put_once, which it parks with) -> the IAM action each needs.
 REDRIVE_CALLS = {
     "receive_message": "sqs:ReceiveMessage",
     "change_message_visibility": "sqs:ChangeMessageVisibility",
@@ -451,7 +451,7 @@ def _boto_calls(text: str) -> set[str]:
 
 
 def test_the_redrive_role_can_do_what_mtx_dlq_calls_and_no_more() -> None:
-    """Exactly the actions orchestration/dlq.py calls, plus the named extras an operator uses by hand; never
+    """Exactly the actions orchestration/cli/dlq.py calls, plus the named extras an operator uses by hand; never
     DescribeExecution (the transaction workflow is Express in AWS: there is none)."""
     import inspect
 
@@ -470,7 +470,7 @@ def test_the_redrive_role_can_do_what_mtx_dlq_calls_and_no_more() -> None:
             )
         else:
             granted |= set(strings(actions))
-    source = (REPO / "orchestration/dlq.py").read_text()
+    source = (REPO / "orchestration/cli/dlq.py").read_text()
     assert "put_once" in source
     called = _boto_calls(source) | _boto_calls(inspect.getsource(dead_letters.put_once))
     assert called <= set(REDRIVE_CALLS), f"unmapped calls: {called - set(REDRIVE_CALLS)}"

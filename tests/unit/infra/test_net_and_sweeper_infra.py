@@ -1,12 +1,12 @@
 """Terraform of the last-resort net and the PENDING sweeper against what the local runtime creates and runs
-(orchestration/manifest.py put_lambda_rules): the same rule names, pattern, schedule, and targets that
+(orchestration/runtime/manifest.py put_lambda_rules): the same rule names, pattern, schedule, and targets that
 retry and keep what they could not deliver."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestration import manifest as manifest_mod
+from orchestration.runtime import manifest as manifest_mod
 from orchestration.settings import Settings
 from tests.hcl_helpers import MODULES, PLATFORM, module_locals, parsed, resource, unquote, variables
 

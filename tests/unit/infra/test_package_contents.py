@@ -106,7 +106,7 @@ def test_every_handler_imports_from_the_unpacked_zip_alone(tmp_path: Path) -> No
     import subprocess
     import sys
 
-    from orchestration.manifest import LAMBDAS
+    from orchestration.runtime.manifest import LAMBDAS
 
     package = _package_module()
     target = package.code_zip(tmp_path / "functions.zip", package.function_files())

@@ -1,6 +1,6 @@
 """Structural tests of infra/terraform over the parsed HCL (python-hcl2), cross-checked with the code.
 
-The local runtime (orchestration/manifest.py) and Terraform must agree: resource
+The local runtime (orchestration/runtime/manifest.py) and Terraform must agree: resource
 names, the ASL placeholders templatefile() fills, the Lambda functions the state
 machines invoke and their handlers, the settings variables. No AWS, no terraform
 binary needed (tests/integration/infra runs `terraform validate`).
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from orchestration import manifest as manifest_mod
+from orchestration.runtime import manifest as manifest_mod
 from orchestration.settings import Settings
 from tests.hcl_helpers import (
     ENVS,
@@ -756,8 +756,8 @@ def test_file_events_eventbridge_cannot_deliver_are_kept_in_an_encrypted_queue()
 
 def test_analytics_routes_are_sigv4_and_transactions_iam_or_the_producers_key() -> None:
     """Analysts sign (AWS_IAM) every analytics route; POST /transactions is AWS_IAM by default, or, where
-    API_KEY is chosen, each producer's own key. orchestration/auth.py holds the same split locally."""
-    from orchestration.auth import ANALYST, PRODUCER, ROUTE_ROLES
+    API_KEY is chosen, each producer's own key. orchestration/runtime/auth.py holds the same split locally."""
+    from orchestration.runtime.auth import ANALYST, PRODUCER, ROUTE_ROLES
 
     directory = MODULES / "api"
     analytics = resource(directory, "aws_api_gateway_method", "analytics")

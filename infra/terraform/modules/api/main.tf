@@ -7,7 +7,7 @@
 # The HTTP surface is documented in orchestration/openapi.json (a test keeps the
 # two equal).
 #
-# Two kinds of caller, each allowed on its own routes only (orchestration/auth.py
+# Two kinds of caller, each allowed on its own routes only (orchestration/runtime/auth.py
 # holds the same split for the local API):
 # - producers (game servers), POST /transactions: AWS_IAM by default, each
 #   producer with its own role; or API_KEY, each producer with its own key on a
@@ -275,7 +275,7 @@ resource "aws_api_gateway_integration" "this" {
   passthrough_behavior    = "NEVER"
 
   # The workflow input is {"transaction": <body>, "received_at": null, "producer_id": <application id>},
-  # as orchestration/ingest.py builds it; API Gateway has no ISO-8601 clock, so StripPII stamps the
+  # as orchestration/runtime/ingest.py builds it; API Gateway has no ISO-8601 clock, so StripPII stamps the
   # ingestion time when received_at is null. producer_id: the producer whose key (API_KEY) or role
   # (AWS_IAM) the request came with, outside the transaction (the contract is unchanged).
   request_templates = {
@@ -679,7 +679,7 @@ resource "aws_api_gateway_rest_api_policy" "this" {
 
 # --- authentication errors: the API's JSON error shape ------------------------------------------------
 # No credential or an unknown, disabled or rotated-away one: 401; an identity the route is not for: 403
-# (as the local API answers, orchestration/auth.py).
+# (as the local API answers, orchestration/runtime/auth.py).
 
 resource "aws_api_gateway_gateway_response" "auth" {
   for_each = {

@@ -1,4 +1,4 @@
-# The Lambda functions of orchestration/manifest.py LAMBDAS: one zip with the
+# The Lambda functions of orchestration/runtime/manifest.py LAMBDAS: one zip with the
 # code (lambdas/, contracts/, glue_jobs/, expectations/), one layer with the
 # pinned dependencies, one role per function allowed only what its handler
 # calls (see local.permissions), X-Ray active tracing, inside the VPC.
@@ -15,7 +15,7 @@ locals {
   partition  = data.aws_partition.this.partition
   region     = data.aws_region.this.name
 
-  # short name (orchestration/manifest.py LAMBDAS) -> handler path and sizing
+  # short name (orchestration/runtime/manifest.py LAMBDAS) -> handler path and sizing
   functions = {
     validate_transaction = { handler = "lambdas.validate_transaction.handler.handler", memory = 256, timeout = 15 }
     check_item           = { handler = "lambdas.check_item.handler.handler", memory = 256, timeout = 15 }
@@ -42,7 +42,7 @@ locals {
     archive_dead_letters         = { handler = "lambdas.archive_dead_letters.handler.handler", memory = 256, timeout = 300 }
   }
 
-  # Functions started on a schedule (orchestration/manifest.py SCHEDULED): an EventBridge rule each,
+  # Functions started on a schedule (orchestration/runtime/manifest.py SCHEDULED): an EventBridge rule each,
   # named as the function.
   schedules = {
     archive_dead_letters = "rate(1 day)"

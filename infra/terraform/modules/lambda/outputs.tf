@@ -1,5 +1,5 @@
 output "function_names" {
-  description = "Function names by short name (orchestration/manifest.py LAMBDAS)."
+  description = "Function names by short name (orchestration/runtime/manifest.py LAMBDAS)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 

@@ -178,7 +178,7 @@ data "aws_iam_policy_document" "redrive_assume" {
   }
 }
 
-# What `mtx dlq` calls (orchestration/dlq.py): read and settle the dead letters, start the transaction
+# What `mtx dlq` calls (orchestration/cli/dlq.py): read and settle the dead letters, start the transaction
 # workflow again, learn each outcome from the execution status item (no DescribeExecution: AWS has
 # none for Express workflows; a new dead letter of the execution is the other outcome), park letters
 # that failed every redrive and replay archived ones (archive/ of the raw bucket).

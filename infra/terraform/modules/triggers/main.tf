@@ -271,7 +271,7 @@ resource "aws_lambda_permission" "failed_executions" {
 
 # --- the PENDING sweeper: every N minutes -> sweep_pending -------------------------------------------
 # A scheduled rule (not EventBridge Scheduler) so that the local runtime runs it by the same name
-# (orchestration/manifest.py sweep_pending_rule_name, orchestration/triggers.py ScheduledRules).
+# (orchestration/runtime/manifest.py sweep_pending_rule_name, orchestration/runtime/triggers.py ScheduledRules).
 
 resource "aws_cloudwatch_event_rule" "sweep_pending" {
   name                = "${var.name_prefix}-sweep-pending"

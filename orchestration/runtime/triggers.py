@@ -15,7 +15,7 @@
   execution that ended in one of its statuses is delivered once, in the event shape AWS documents, to
   the rule's Lambda targets.
 
-The rules themselves are read from moto's EventBridge, where orchestration/manifest.py (or Terraform)
+The rules themselves are read from moto's EventBridge, where orchestration/runtime/manifest.py (or Terraform)
 created them with the names and patterns AWS has.
 """
 
@@ -32,8 +32,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from orchestration.ingest import Clients
-from orchestration.sfn import REGISTRY, LambdaRegistry
+from orchestration.runtime.ingest import Clients
+from orchestration.runtime.sfn import REGISTRY, LambdaRegistry
 
 _log = logging.getLogger("mtx.triggers")
 

@@ -35,7 +35,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-STATE_MACHINES_DIR = Path(__file__).with_name("state_machines")
+from orchestration.asl_policy import STATE_MACHINES as STATE_MACHINES_DIR
+
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Handler = Callable[[dict[str, Any], Any], Any]

@@ -31,7 +31,7 @@ from typing import Any
 
 from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, kept_letter, kept_letter_key, put_once
 from lambdas.common.errors import cause_message
-from orchestration.ingest import Clients, execution_name, now_iso
+from orchestration.runtime.ingest import Clients, execution_name, now_iso
 from orchestration.settings import Settings, get_settings
 
 
@@ -213,7 +213,8 @@ def _settled(status: dict[str, Any] | None, execution_arn: str) -> str | None:
     return "stored" if status.get("execution_id", {}).get("S") == execution_arn else "duplicate"
 
 
-def _transaction_id(d: DeadLetter) -> str | None:
+def letter_transaction_id(d: DeadLetter) -> str | None:
+    """The transaction id of a dead letter: its own, or the one in the record it carries."""
     tx = d.body.get("transaction")
     found = d.transaction_id or (tx.get("transactionId") if isinstance(tx, dict) else None)
     return found if isinstance(found, str) else None
@@ -225,7 +226,7 @@ def _start(clients: Clients, state_machine_arn: str, d: DeadLetter) -> str:
         {"transaction": d.body["transaction"], "received_at": d.body.get("received_at") or now_iso(),
          "producer_id": d.body.get("producer_id"), "redrive_attempt": d.attempts + 1}
     )  # fmt: skip
-    name = execution_name(_transaction_id(d))
+    name = execution_name(letter_transaction_id(d))
     return str(
         clients("stepfunctions").start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)[
             "executionArn"
@@ -293,7 +294,7 @@ def redrive(
             park(clients, s, queue_url, d)
             parked += 1
             continue
-        tx_id = _transaction_id(d)
+        tx_id = letter_transaction_id(d)
         if tx_id and tx_id in by_id:
             started[by_id[tx_id]].append(d)
             continue
@@ -348,7 +349,7 @@ def replay_archived(
             not_redrivable += 1
             continue
         arn = _start(clients, state_machine_arn, d)
-        started[arn], tx_ids[arn] = d, _transaction_id(d)
+        started[arn], tx_ids[arn] = d, letter_transaction_id(d)
     outcome, parked = _wait_for_outcomes(clients, s, queue_url, tx_ids, timeout, poll)
     for arn, d in started.items():
         if arn in outcome:

@@ -7,10 +7,10 @@ recovery), answers ~2% of S3 and DynamoDB calls with throttling, 5xx or a droppe
 SQS sends and times out ~0.5% of Lambda invocations after they ran. A smaller run of the same code is in
 ``make test`` (tests/integration/test_soak.py).
 
-Then every store is read back and each record is checked against the fate the generator gave it:
-every valid transaction stored exactly once in the compliance store and once in the analytics copy,
-every invalid one dead-lettered exactly once with a reason, every poison record quarantined or
-dead-lettered alone (the rest of its chunk stored), nothing left PENDING. The last line printed is
+Then the audit (:mod:`orchestration.cli.soak_audit`) reads every store back and checks each record against
+the fate the generator gave it: every valid transaction stored exactly once in the compliance store and once
+in the analytics copy, every invalid one dead-lettered exactly once with a reason, every poison record
+quarantined or dead-lettered alone (the rest of its chunk stored), nothing left PENDING. The last line printed is
 ``soak: sent N, stored S, dead-lettered D, quarantined Q, lost 0, duplicated 0, valid dead-lettered 0,
 faults injected F`` (one line).
 """
@@ -26,18 +26,19 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration import batch, dlq
-from orchestration.auth import API_KEY_HEADER
-from orchestration.generate import CATALOGUE_KINDS, DUPLICATE, VALID, GeneratedRecord, generate
-from orchestration.ingest import Clients, wait_for
+from orchestration.cli import batch
+from orchestration.cli.soak_audit import Poison, SoakReport, audit
+from orchestration.runtime.auth import API_KEY_HEADER
 from orchestration.runtime.faults import SPARED_AGENT, FaultInjector, FaultPlan
+from orchestration.runtime.ingest import Clients, wait_for
 from orchestration.runtime.stack import LocalStack, pid_alive, read_state
+from orchestration.sample_data.generate import CATALOGUE_KINDS, VALID, generate
 
 Progress = Callable[[str], None]
 
@@ -54,48 +55,7 @@ class SoakConfig:
     plan: FaultPlan = field(default_factory=FaultPlan)
 
 
-@dataclass
-class SoakReport:
-    sent: int = 0
-    stored: int = 0
-    dead_lettered: int = 0
-    quarantined: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    valid_dead_lettered: int = 0
-    pending: int = 0
-    faults: dict[str, int] = field(default_factory=dict)
-    producer_retries: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def faults_injected(self) -> int:
-        return sum(self.faults.values())
-
-    @property
-    def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.valid_dead_lettered == 0 and self.pending == 0
-
-    def line(self) -> str:
-        return (
-            f"soak: sent {self.sent}, stored {self.stored}, dead-lettered {self.dead_lettered}, "
-            f"quarantined {self.quarantined}, lost {self.lost}, duplicated {self.duplicated}, "
-            f"valid dead-lettered {self.valid_dead_lettered}, faults injected {self.faults_injected}"
-        )
-
-
 # ---------------------------------------------------------------------------- poison records
-@dataclass(frozen=True)
-class Poison:
-    line: bytes
-    transaction_id: str
-    kind: str  # oversize | deep | not_utf8 | escapes (stored: COPY must carry it unchanged)
-
-    @property
-    def stored(self) -> bool:
-        return self.kind == "escapes"
-
-
 def poison_records(template: str, n: int, seed: int) -> list[Poison]:
     """Records that break a naive loader: over the size cap, nested past any parser, not UTF-8, and
     (valid, to be stored unchanged) backslashes and quotes that a COPY text line must escape."""
@@ -267,150 +227,6 @@ def run_soak(stack: LocalStack, cfg: SoakConfig, log: Progress = print) -> SoakR
     report.details["batch_run"] = {k: run.get(k) for k in ("status", "records", "stored", "duplicates",
                                                             "dead_lettered", "failed", "error_name")}  # fmt: skip
     return report
-
-
-# ---------------------------------------------------------------------------- the audit
-def _letter_id(letter: dlq.DeadLetter) -> str | None:
-    if letter.transaction_id:
-        return letter.transaction_id
-    tx = letter.body.get("transaction")
-    found = tx.get("transactionId") if isinstance(tx, dict) else None
-    return found if isinstance(found, str) else None
-
-
-def _quarantined(letter: dlq.DeadLetter) -> bool:
-    tx = letter.body.get("transaction")
-    return isinstance(tx, dict) and "quarantined_at" in tx
-
-
-def _analytics_ids(clients: Clients, bucket: str) -> Counter[str]:
-    s3 = clients("s3")
-    seen: Counter[str] = Counter()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/"):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            name = key.rsplit("/", 1)[1]
-            if name.endswith(".json") and "batch-" not in name:  # one transaction per object: its id is the name
-                seen[name.removesuffix(".json")] += 1
-                continue
-            for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines():
-                if line.strip():
-                    seen[json.loads(line)["transactionId"]] += 1
-    return seen
-
-
-def audit(
-    stack: LocalStack,
-    clients: Clients,
-    records: list[GeneratedRecord],
-    statuses: list[int],
-    arns: list[str | None],
-    batch_records: list[GeneratedRecord],
-    poison: list[Poison],
-    run: dict[str, Any],
-    running: Iterable[str],
-) -> SoakReport:
-    import psycopg
-
-    s = stack.require_settings()
-    valid = {r.transaction_id for r in [*records, *batch_records] if r.kind == VALID and r.transaction_id}
-    valid |= {p.transaction_id for p in poison if p.stored}
-    invalid_http = [r for r in records if r.kind not in (VALID, DUPLICATE)]
-    invalid_batch = [r for r in batch_records if r.kind not in (VALID, DUPLICATE)]
-    invalid_ids: set[str] = {r.transaction_id for r in [*invalid_http, *invalid_batch] if r.transaction_id}
-    quarantine_ids = {p.transaction_id for p in poison if not p.stored}
-    all_ids = valid | invalid_ids | quarantine_ids
-
-    with psycopg.connect(stack.dsn("compliance")) as conn:
-        rows = conn.execute(
-            "select transaction_id, count(*) from compliance.transactions where transaction_id = any(%s)"
-            " group by transaction_id",
-            (list(all_ids),),
-        ).fetchall()
-    compliance = Counter({r[0]: int(r[1]) for r in rows})
-    analytics = _analytics_ids(clients, s.analytics_bucket)
-    letters = dlq.list_dead_letters(clients, stack.dead_letter_queue_url)
-    letter_ids = Counter(i for i in (_letter_id(d) for d in letters) if i)
-    anonymous = sum(1 for d in letters if _letter_id(d) is None)
-    pointers = [d for d in letters if _quarantined(d)]
-
-    # what could not carry an id into a letter: malformed JSON over HTTP, unparseable poison lines
-    anonymous_expected = sum(1 for r in [*invalid_http, *invalid_batch] if r.transaction_id is None)
-    lettered_poison = {p.transaction_id for p in poison if not p.stored and p.transaction_id in letter_ids}
-    anonymous_expected += len(quarantine_ids) - len(lettered_poison)
-
-    problems: dict[str, list[str]] = {
-        "not_stored": sorted(i for i in valid if compliance[i] == 0),
-        "no_analytics_copy": sorted(i for i in valid if analytics[i] == 0),
-        "not_dead_lettered": sorted(i for i in invalid_ids if letter_ids[i] == 0),
-        "stored_twice": sorted(i for i, n in compliance.items() if n > 1),
-        "analytics_twice": sorted(i for i, n in analytics.items() if n > 1),
-        "dead_lettered_twice": sorted(i for i, n in letter_ids.items() if n > 1),
-        "stored_but_invalid": sorted(i for i in invalid_ids | quarantine_ids if compliance[i] or analytics[i]),
-        "no_answer": [str(i) for i, st in enumerate(statuses) if st not in (202, 400)],
-    }
-    lost = sum(len(problems[k]) for k in ("not_stored", "no_analytics_copy", "not_dead_lettered", "no_answer"))
-    lost += max(0, anonymous_expected - anonymous) + len(problems["stored_but_invalid"])
-    duplicated = sum(compliance[i] - 1 for i in problems["stored_twice"])
-    duplicated += sum(analytics[i] - 1 for i in problems["analytics_twice"])
-    duplicated += sum(letter_ids[i] - 1 for i in problems["dead_lettered_twice"])
-    duplicated += max(0, anonymous - anonymous_expected)
-    pending_ids = _pending(clients, s.execution_status_table, all_ids)
-    problems["pending"] = pending_ids
-    pending = len(pending_ids)
-    arn_of = {r.transaction_id: a for r, a in zip(records, arns, strict=True) if r.transaction_id and a}
-    trails = {i: _trail(clients, arn_of[i]) for k in ("not_stored", "pending", "stored_twice", "analytics_twice",
-                                                    "dead_lettered_twice") for i in problems.get(k, [])[:5]
-              if i in arn_of}  # fmt: skip
-    report = SoakReport(
-        sent=len(records) + len(batch_records) + len(poison),
-        stored=len([i for i in valid if compliance[i]]),
-        dead_lettered=len(letters) - len(pointers),
-        quarantined=len(pointers),
-        lost=lost,
-        duplicated=duplicated,
-        valid_dead_lettered=len(valid & set(letter_ids)),
-        pending=pending + len(list(running)),
-    )
-    report.details.update(
-        expected_stored=len(valid),
-        expected_dead_lettered=len(invalid_ids) + anonymous_expected - (len(quarantine_ids) - len(lettered_poison)),
-        dead_letters_by_reason=dict(dlq.summarise(letters)),
-        pending=pending,
-        problems={k: v[:10] for k, v in problems.items() if v},
-        trails=trails,
-        anonymous_letters=dict(Counter(f"{d.error}: {d.reason[:80]}" for d in letters if _letter_id(d) is None)),
-        http_statuses=dict(Counter(statuses)),
-    )
-    return report
-
-
-def _trail(clients: Clients, arn: str) -> list[str]:
-    """What an execution did, value-free: each state entered, each failure's error name."""
-    sfn = clients("stepfunctions")
-    out: list[str] = []
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        for e in page["events"]:
-            kind = e["type"]
-            if kind.endswith("StateEntered"):
-                out.append(e["stateEnteredEventDetails"]["name"])
-            elif kind.endswith("Failed") or kind.endswith("TimedOut"):
-                details: dict[str, Any] = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
-                out.append(f"{kind}({details.get('error', '?')})")
-        if not page.get("nextToken"):
-            return out
-        kwargs["nextToken"] = page["nextToken"]
-
-
-def _pending(clients: Clients, table: str, ids: set[str]) -> list[str]:
-    found = []
-    for page in clients("dynamodb").get_paginator("scan").paginate(TableName=table):
-        for item in page["Items"]:
-            if item.get("transaction_id", {}).get("S") in ids and item.get("status", {}).get("S") == "PENDING":
-                found.append(item["transaction_id"]["S"])
-    return sorted(found)
 
 
 # ---------------------------------------------------------------------------- CLI

@@ -12,10 +12,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from orchestration import dlq
-from orchestration.auth import ANALYST
-from orchestration.cli import post_lines
-from orchestration.ingest import wait_for
+from orchestration.cli import dlq
+from orchestration.cli.connect import post_lines
+from orchestration.runtime.auth import ANALYST
+from orchestration.runtime.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
 
 QUESTIONS = (
@@ -93,17 +93,8 @@ def api_calls(stack: LocalStack) -> bool:
     return ok
 
 
-def _letter_id(letter: dlq.DeadLetter) -> str | None:
-    """The transaction id of a dead letter: its own, or the one in the record it carries."""
-    if letter.transaction_id:
-        return letter.transaction_id
-    tx = letter.body.get("transaction")
-    found = tx.get("transactionId") if isinstance(tx, dict) else None
-    return found if isinstance(found, str) else None
-
-
 def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: int = 7) -> int:
-    from orchestration.generate import generate
+    from orchestration.sample_data.generate import generate
 
     stack = LocalStack(home=Path(home) / "demo")
     print("starting the local stack (PostgreSQL, moto, API)...", flush=True)
@@ -124,7 +115,7 @@ def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: i
         rejected = sum(1 for r in results if r["status"] == 400)
         # by the generator's own labels: a valid transaction in the dead-letter queue is a fault of ours
         valid_ids = {r.transaction_id for r in records if r.kind == "valid"}
-        valid_dead_lettered = sum(1 for d in letters if _letter_id(d) in valid_ids)
+        valid_dead_lettered = sum(1 for d in letters if dlq.letter_transaction_id(d) in valid_ids)
 
         import psycopg
 

@@ -1,7 +1,7 @@
 """The local API Gateway stand-in: ``POST /transactions``, the analytics routes and ``GET /openapi.json``.
 
 Every route but ``GET /openapi.json`` needs a credential in the ``x-api-key`` header, as API Gateway would
-ask for one (orchestration/auth.py): a producer's on ``POST /transactions``, an analyst's on the others.
+ask for one (orchestration/runtime/auth.py): a producer's on ``POST /transactions``, an analyst's on the others.
 The producer's application id goes into the workflow input as ``producer_id``.
 
 Whatever arrives, the answer is JSON (``{"error": <code>, "message": <sentence>}``) and never a 5xx for
@@ -30,30 +30,23 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from contracts import MAX_TRANSACTION_BYTES
-from orchestration import sfn
-from orchestration.auth import API_KEY_HEADER, ROUTE_ROLES, CredentialRegistry, Decision, credentials_table_name
-from orchestration.ingest import Clients, submit
+from orchestration.runtime import sfn
+from orchestration.runtime.api_routes import (
+    PUBLIC_ROUTES,
+    allowed_methods,
+    match_resource,
+    proxy_event,
+)  # fmt: skip
+from orchestration.runtime.auth import API_KEY_HEADER, ROUTE_ROLES, CredentialRegistry, Decision, credentials_table_name
+from orchestration.runtime.ingest import Clients, submit
 from orchestration.runtime.ports import free_port
 from orchestration.settings import Settings
 
 MAX_BODY = 256 * 1024  # API Gateway's payload limit is 10 MB; a transaction is < 2 KB
 
-#: Resources proxied to the analytics_api Lambda (API Gateway proxy integration): (method, resource).
-ANALYTICS_ROUTES: tuple[tuple[str, str], ...] = (
-    ("GET", "/health"),
-    ("GET", "/analytics"),
-    ("POST", "/analytics/jobs"),
-    ("GET", "/analytics/jobs/{jobId}"),
-)
-#: Every route that needs a credential; orchestration/openapi.json documents these and PUBLIC_ROUTES.
-ROUTES: tuple[tuple[str, str], ...] = (("POST", "/transactions"), *ANALYTICS_ROUTES)
-assert set(ROUTES) == set(ROUTE_ROLES), "every route needs its role (orchestration/auth.py)"
-#: Routes open to anyone: the API's own description.
-OPENAPI_PATH = "/openapi.json"
-PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (("GET", OPENAPI_PATH),)
 #: Seconds a client may take to send the rest of its request (a slow or stalled body ends in 408).
 READ_TIMEOUT = 10.0
 #: Reasons of the statuses the server answers by itself, as error codes.
@@ -63,61 +56,6 @@ _CODES = {
     501: "MethodNotAllowed", 503: "ServiceUnavailable",
 }  # fmt: skip
 _DIGITS = re.compile(r"[0-9]{1,18}")
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def match_resource(path: str) -> tuple[str, dict[str, str]] | None:
-    """The API Gateway resource a request path falls under, with its path parameters."""
-    path = path.rstrip("/") or "/"
-    for resource in dict.fromkeys(r for _, r in (*ROUTES, *PUBLIC_ROUTES)):
-        pattern = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(resource).replace(r"\{", "{").replace(r"\}", "}")) + "$"
-        found = re.match(pattern, path)
-        if found:
-            return resource, {k: unquote(v) for k, v in found.groupdict().items()}
-    return None
-
-
-def route_of(method: str, raw_path: str) -> tuple[str, str] | None:
-    """The (method, resource) a request calls, or None when no route answers it (404 or 405)."""
-    matched = match_resource(urlsplit(raw_path).path)
-    if matched is None or (method, matched[0]) not in {*ROUTE_ROLES, *PUBLIC_ROUTES}:
-        return None
-    return method, matched[0]
-
-
-def allowed_methods(resource: str) -> list[str]:
-    return [m for m, r in (*ROUTES, *PUBLIC_ROUTES) if r == resource]
-
-
-def proxy_event(
-    method: str, raw_path: str, headers: dict[str, str], body: str | None, caller: str | None = None
-) -> dict[str, Any] | None:
-    """The API Gateway REST proxy event for an analytics request, or None when no analytics route matches.
-
-    The credential stays at the gateway (its header is not passed on); ``caller`` is who presented it."""
-    parts = urlsplit(raw_path)
-    matched = match_resource(parts.path)
-    if matched is None or matched[0] not in {r for _, r in ANALYTICS_ROUTES}:
-        return None
-    resource, path_parameters = matched
-    multi = parse_qs(parts.query, keep_blank_values=True)
-    return {
-        "resource": resource,
-        "path": parts.path,
-        "httpMethod": method,
-        "headers": {k: v for k, v in headers.items() if k.lower() != API_KEY_HEADER},
-        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
-        "multiValueQueryStringParameters": multi or None,
-        "pathParameters": path_parameters or None,
-        "body": body,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": method,
-            "stage": "local",
-            "identity": {"caller": caller},
-        },
-    }
 
 
 class ApiServer:

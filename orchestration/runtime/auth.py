@@ -42,7 +42,7 @@ PRODUCER = "producer"
 ANALYST = "analyst"
 ROLES = (PRODUCER, ANALYST)
 
-#: Who may call each route: (method, resource) -> role. orchestration/api.py serves exactly these routes,
+#: Who may call each route: (method, resource) -> role. orchestration/runtime/api.py serves exactly these routes,
 #: orchestration/openapi.json declares the same per operation (`security`), modules/api grants the same.
 ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/transactions"): PRODUCER,

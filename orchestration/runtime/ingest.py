@@ -5,7 +5,7 @@ and dead-lettered (with the same message shape as the workflow's), so nothing
 disappears; a valid body starts one execution of the transaction workflow.
 
 The workflow input is ``{"transaction": <body>, "received_at": <ISO time>, "producer_id": <app id>}``:
-``producer_id`` is the application whose credential the API accepted (orchestration/auth.py; in AWS
+``producer_id`` is the application whose credential the API accepted (orchestration/runtime/auth.py; in AWS
 the API's request template sets it), outside the transaction so the contract is unchanged.
 """
 

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from orchestration.ingest import Clients
+from orchestration.runtime.ingest import Clients
 from orchestration.settings import Settings
 
 SINGLE_PUT_LIMIT = 5 * 2**30  # S3's limit for one PUT

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.cost import Assumptions, batch_path, express_path, load_prices
+from orchestration.cost.model import Assumptions, batch_path, express_path, load_prices
 
 SECONDS_PER_MONTH = 730 * 3600  # AWS prices a month as 730 hours
 

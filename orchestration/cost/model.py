@@ -8,7 +8,6 @@ the values Terraform configures.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,43 +85,3 @@ def estimate(a: Assumptions | None = None) -> dict[str, Any]:
         "batch_file": {k: round(v, 4) for k, v in bulk.items()},
         "batch_file_total": round(sum(bulk.values()), 2),
     }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transactions", type=int, default=1_000_000)
-    parser.add_argument("--invalid-share", type=float, default=0.04)
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument(
-        "--rate",
-        type=float,
-        action="append",
-        metavar="N",
-        help="instead: capacity and monthly cost per entrance at N events/s sustained (repeatable; docs/capacity.md)",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.rate:
-        from orchestration import capacity
-
-        if any(rate <= 0 for rate in args.rate):
-            raise SystemExit("mtx cost: --rate must be a positive number of events per second")
-        if args.json:
-            print(json.dumps([capacity.Plan(rate).estimate() for rate in args.rate], indent=2))
-        else:
-            print(capacity.report(args.rate))
-        return 0
-    est = estimate(Assumptions(transactions=args.transactions, invalid_share=args.invalid_share))
-    if args.json:
-        print(json.dumps(est, indent=2))
-        return 0
-    print(
-        f"Ingesting {est['transactions']:,} transactions (prices: {est['prices_source']}, as of {est['prices_as_of']})"
-    )
-    for title, key in (("per-transaction (API + Express workflow)", "per_transaction_express"),
-                       ("batch (file in S3 + Standard workflow)", "batch_file")):  # fmt: skip
-        print(f"\n{title}")
-        for service, usd in est[key].items():
-            print(f"  {service:<28} ${usd:>10,.4f}")
-        print(f"  {'total':<28} ${est[key + '_total']:>10,.2f}")
-    return 0

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration import sfn
+from orchestration.runtime import sfn
 from orchestration.settings import Settings
 
 #: Lambda functions: short name -> handler path ("module.function"), as Terraform packages them.
@@ -342,7 +342,7 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
 def put_lambda_rules(manifest: Manifest, events: Any, standard_state_machine_arns: list[str]) -> None:
     """The EventBridge rules whose target is a Lambda function, as Terraform creates them (modules/triggers):
     the sweeper's schedule and the last-resort net's rule on failed executions. The local runtime runs
-    them (orchestration/triggers.py: ScheduledRules, ExecutionStatusEvents)."""
+    them (orchestration/runtime/triggers.py: ScheduledRules, ExecutionStatusEvents)."""
     s = manifest.settings
     if "sweep_pending" in manifest.lambdas:
         events.put_rule(Name=sweep_pending_rule_name(s), ScheduleExpression=SWEEP_PENDING_SCHEDULE, State="ENABLED")
@@ -407,10 +407,10 @@ def add_local_runtime_parts(
     - an inbox queue subscribed to the alert topic, where alerts can be read back (an email stand-in);
     - the batch trigger queue as a second target of the incoming-files rule (moto's EventBridge cannot
       start a state machine; in AWS the rule's Step Functions target does);
-    - the API credential registry (orchestration/auth.py), the stand-in of API Gateway's API keys and
+    - the API credential registry (orchestration/runtime/auth.py), the stand-in of API Gateway's API keys and
       IAM identities: producers' and analysts' keys, as hashes.
     """
-    from orchestration.auth import CredentialRegistry, credentials_table_name
+    from orchestration.runtime.auth import CredentialRegistry, credentials_table_name
 
     s = manifest.settings
     key_arn = data_key(clients, s)

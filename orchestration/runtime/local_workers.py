@@ -1,11 +1,16 @@
-"""Locally, run a CPU-bound handler's work in a worker process, as AWS runs each invocation in its own container.
+"""Locally, run a CPU-bound Lambda handler in a worker process, as AWS runs each invocation in its own container.
 
 The local runtime dispatches every Lambda task to a thread of one process (the
 Step Functions interpreter's), so the chunks a ``Map`` state runs side by side
 share one GIL; in AWS each chunk is a Lambda invocation of its own. With
 ``MTX_LOCAL_WORKER_PROCESSES=N`` (N > 0) :func:`run` hands the call to a pool of
 N spawned worker processes (they start clean, like a cold Lambda container, and
-stay warm); unset or 0 (always so in AWS) it calls the function in place.
+stay warm); unset or 0 it calls the function in place.
+
+The deployed handlers know nothing of this: the local runtime registers the
+functions of :data:`CPU_BOUND` with the Step Functions dispatcher wrapped by
+:func:`in_worker_processes` (:func:`register`, called by the stack after it
+registered the handlers).
 
 The function runs exactly as it would in place: same code, same settings (the
 workers inherit the environment), same exceptions with the same class names
@@ -22,10 +27,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 ENV = "MTX_LOCAL_WORKER_PROCESSES"
+#: Short names of the functions whose invocations are CPU-bound (a chunk of a batch file each).
+CPU_BOUND: tuple[str, ...] = ("process_chunk",)
 T = TypeVar("T")
+Handler = Callable[[Any, Any], Any]
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -103,3 +111,29 @@ def run(fn: Callable[..., T], *args: Any) -> T:
     if isinstance(result, _Failed):
         result.reraise()
     return result
+
+
+def in_worker_processes(handler: Handler) -> Handler:
+    """``handler`` called through :func:`run`: in a worker process when enabled (checked on every call), else in
+    place. ``handler`` must be a module-level function (it travels to the worker by its import path)."""
+    if getattr(handler, "__wrapped_for_workers__", None) is not None:
+        return handler
+
+    def invoke(event: Any, context: Any) -> Any:
+        return run(handler, event, context)
+
+    invoke.__wrapped_for_workers__ = handler  # type: ignore[attr-defined]
+    return invoke
+
+
+class Registry(Protocol):
+    def resolve(self, function_ref: str) -> Handler: ...
+
+    def register(self, function_name: str, handler: Handler) -> None: ...
+
+
+def register(registry: Registry, function_name: Callable[[str], str]) -> None:
+    """Wrap the registered handler of every :data:`CPU_BOUND` function (``function_name``: short name -> name)."""
+    for short in CPU_BOUND:
+        name = function_name(short)
+        registry.register(name, in_worker_processes(registry.resolve(name)))

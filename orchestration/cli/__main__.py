@@ -1,0 +1,5 @@
+"""``python -m orchestration.cli``: the ``mtx`` command."""
+
+from orchestration.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sample data: the shop catalogue and seeded, reproducible sample transactions (``mtx generate``)."""

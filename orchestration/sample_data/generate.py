@@ -1,0 +1,307 @@
+"""Seeded, reproducible sample transactions in the contract's wire format (NDJSON).
+
+``mtx generate --count N --seed S --invalid-share F --duplicate-share F --out PATH|-``
+
+Valid records look like ``Transaction.to_json_dict()`` output (the shape of the product brief's example,
+amounts as JSON numbers, UTC timestamps ending in ``Z``) and are priced from
+:mod:`orchestration.sample_data.catalogue`; players, items, payment methods and the time axis come
+from the simulated world of :mod:`orchestration.sample_data.world`. Event timestamps are in time order
+over ``[start, end)`` (default: the 90 days before 2026-11-01).
+
+Besides valid records, a configurable share of labelled bad records
+(:data:`INVALID_KINDS`, split evenly) and of duplicates (exact re-sends of an
+earlier valid record, same ``transactionId``), made by :mod:`orchestration.sample_data.mutations`.
+
+Speed: lines are built from pre-computed parts with orjson (no pydantic per record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from bisect import bisect
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, timedelta
+from os import PathLike
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from contracts.transaction import CARD_METHODS
+from orchestration.sample_data.mutations import Mutator
+from orchestration.sample_data.records import (
+    CATALOGUE_KINDS,
+    CONTRACT_KINDS,
+    DUPLICATE,
+    INVALID_KINDS,
+    KINDS,
+    VALID,
+    GeneratedRecord,
+)
+from orchestration.sample_data.world import GAME_POPULARITY, METHOD_GATEWAYS, STATUSES, World
+
+DEFAULT_END = date(2026, 11, 1)
+DEFAULT_DAYS = 90
+
+
+# ----------------------------------------------------------------------- generator
+
+_RECENT = 512  # duplicates re-send one of the last _RECENT valid records
+_UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID4_BITS = (0x4 << 76) | (0x2 << 62)
+
+
+def _plan(n: int, invalid_share: float, duplicate_share: float) -> dict[str, int]:
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    for name, share in (("invalid_share", invalid_share), ("duplicate_share", duplicate_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, got {share}")
+    if invalid_share + duplicate_share > 1.0:
+        raise ValueError("invalid_share + duplicate_share must be at most 1")
+    n_invalid = round(n * invalid_share)
+    n_duplicate = min(round(n * duplicate_share), n - n_invalid)
+    if n_duplicate and n_invalid + n_duplicate >= n:
+        raise ValueError("duplicates need at least one valid record to re-send")
+    counts = dict.fromkeys(INVALID_KINDS, n_invalid // len(INVALID_KINDS))
+    for kind in INVALID_KINDS[: n_invalid % len(INVALID_KINDS)]:
+        counts[kind] += 1
+    counts[DUPLICATE] = n_duplicate
+    counts[VALID] = n - n_invalid - n_duplicate
+    return counts
+
+
+def _date_range(start: date | None, end: date | None) -> tuple[date, date]:
+    if end is None:
+        end = start + timedelta(days=DEFAULT_DAYS) if start is not None else DEFAULT_END
+    if start is None:
+        start = end - timedelta(days=DEFAULT_DAYS)
+    if start >= end:
+        raise ValueError(f"start {start} must be before end {end}")
+    return start, end
+
+
+def generate(
+    n: int,
+    *,
+    seed: int = 42,
+    invalid_share: float = 0.05,
+    duplicate_share: float = 0.01,
+    start: date | None = None,
+    end: date | None = None,
+) -> Iterator[GeneratedRecord]:
+    """Exactly ``n`` records, reproducible for a seed, event times in ``[start, end)`` UTC.
+
+    ``invalid_share`` of them are bad records split evenly over :data:`INVALID_KINDS`;
+    ``duplicate_share`` are exact re-sends of an earlier valid record; the rest are valid.
+    """
+    counts = _plan(n, invalid_share, duplicate_share)
+    first, last = _date_range(start, end)
+    return _generate(n, seed, counts, first, last)
+
+
+def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date) -> Iterator[GeneratedRecord]:
+    rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not a secret
+    world = World(rng, n, start, end)
+    mutator = Mutator(rng, world)
+
+    # Which positions hold which non-valid kind (record 0 is valid when duplicates exist).
+    kinds = [kind for kind in (*INVALID_KINDS, DUPLICATE) for _ in range(counts[kind])]
+    rng.shuffle(kinds)
+    low = 1 if counts[DUPLICATE] else 0
+    special = dict(zip(rng.sample(range(low, n), len(kinds)), kinds, strict=True)) if kinds else {}
+
+    rnd = rng.random
+    getrandbits = rng.getrandbits
+    dumps = orjson.dumps
+    step, hour_start, hour_load, last_hour = world.step, world.hour_start, world.hour_load, world.last_hour
+    day_prefix, hms = world.day_prefix, world.hms
+    user_cum = world.user_cum
+    user_total = user_cum[-1]
+    user_hi = len(user_cum) - 1
+    user_id, whale, region, currency = world.user_id, world.whale, world.region, world.currency
+    method, last4, home_ip, ip_first = world.method, world.last4, world.ip, world.ip_first
+    favourite, games, game_items, item_wire = world.favourite, world.games, world.game_items, world.item_wire
+    method_choice = world.method_choice
+    game_pick = GAME_POPULARITY.pick
+    status_pick = STATUSES.pick
+    gateway_pick = {m.value: picker.pick for m, picker in METHOD_GATEWAYS.items()}
+    card_methods = {m.value for m in CARD_METHODS}
+    game_index = world.game_index
+    recent: list[GeneratedRecord] = []
+
+    for i in range(n):
+        kind = special.get(i, VALID)
+        # Event time: quantile (i + r) / n of the load curve, so the stream is in time order.
+        q = (i + rnd()) * step
+        hour = min(bisect(hour_start, q) - 1, last_hour)
+        second = int((q - hour_start[hour]) / hour_load[hour] * 3600.0)
+        event_timestamp = day_prefix[hour // 24] + hms[(hour % 24) * 3600 + min(max(second, 0), 3599)]
+        if kind == DUPLICATE:
+            original = recent[int(rnd() * len(recent))]
+            yield GeneratedRecord(original.line, original.transaction_id, DUPLICATE)
+            continue
+
+        u = bisect(user_cum, rnd() * user_total, 0, user_hi)
+        g = favourite[u] if rnd() < 0.7 else game_index[game_pick(rnd())]
+        item = game_items[g][whale[u]].pick(rnd())
+        cur = currency[u]
+        pm = method[u] if rnd() < 0.88 else method_choice[region[u]].pick(rnd()).value
+        if pm in card_methods:
+            payment = {
+                "payment_method": pm,
+                "card_last4": last4[u],
+                "transaction_status": status_pick(rnd()).value,
+                "gateway": gateway_pick[pm](rnd()).value,
+            }
+        else:
+            payment = {
+                "payment_method": pm,
+                "transaction_status": status_pick(rnd()).value,
+                "gateway": gateway_pick[pm](rnd()).value,
+            }
+        if rnd() < 0.1:  # on the move: another address in the same region
+            b = getrandbits(24)
+            ip = f"{ip_first[u][b % len(ip_first[u])]}.{(b >> 8) & 255}.{b >> 16}.{(b & 127) + 2}"
+        else:
+            ip = home_ip[u]
+        h = f"{getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"  # a random (version 4) UUID
+        tx_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        record = {
+            "transactionId": tx_id,
+            "user_id": user_id[u],
+            "game": games[g],
+            "item_purchased": item_wire[item][cur],
+            "payment_details": payment,
+            "event_timestamp": event_timestamp,
+            "server_region": region[u],
+            "client_ip": ip,
+        }
+        if kind == VALID:
+            generated = GeneratedRecord(dumps(record).decode(), tx_id, VALID)
+            if len(recent) < _RECENT:
+                recent.append(generated)
+            else:
+                recent[i % _RECENT] = generated
+            yield generated
+        else:
+            yield mutator.make(kind, record, item, cur)
+
+
+# -------------------------------------------------------------------------- output
+
+_BATCH = 4096
+
+
+def _write(stream: IO[str], records: Iterable[GeneratedRecord]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    batch: list[str] = []
+    kinds: list[str] = []
+    for record in records:
+        batch.append(record.line)
+        kinds.append(record.kind)
+        if len(batch) == _BATCH:
+            batch.append("")
+            stream.write("\n".join(batch))
+            counts.update(kinds)
+            batch.clear()
+            kinds.clear()
+    if batch:
+        batch.append("")
+        stream.write("\n".join(batch))
+        counts.update(kinds)
+    return counts
+
+
+def write_ndjson(path: str | PathLike[str], n: int, **kw: Any) -> Counter[str]:
+    """Stream ``generate(n, **kw)`` to an NDJSON file; return the number of records per kind."""
+    records = generate(n, **kw)
+    with open(path, "w", encoding="utf-8", newline="\n") as stream:
+        return _write(stream, records)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--count", "-n", type=_count, default=1000, help="number of records (default 1000)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same bytes (default 42)")
+    parser.add_argument("--invalid-share", type=_share, default=0.05, help="share of bad records, split over the kinds")
+    parser.add_argument("--duplicate-share", type=_share, default=0.01, help="share of re-sent records")
+    parser.add_argument("--start", type=date.fromisoformat, default=None, help="first event date (UTC)")
+    parser.add_argument(
+        "--end", type=date.fromisoformat, default=None, help=f"end date, exclusive (default {DEFAULT_END})"
+    )
+    parser.add_argument("--out", "-o", default="-", help="output NDJSON file, or - for stdout (default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``mtx generate``: write the records (file or stdout), the counts per kind to stderr."""
+    began = time.perf_counter()
+    try:
+        records = generate(
+            args.count,
+            seed=args.seed,
+            invalid_share=args.invalid_share,
+            duplicate_share=args.duplicate_share,
+            start=args.start,
+            end=args.end,
+        )
+    except ValueError as exc:
+        print(f"mtx generate: {exc}", file=sys.stderr)
+        return 2
+    if args.out == "-":
+        try:
+            counts = _write(sys.stdout, records)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `mtx generate | head`: the reader has had enough
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
+        target = "stdout"
+    else:
+        path = Path(args.out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="\n") as stream:
+            counts = _write(stream, records)
+        target = str(path)
+    elapsed = time.perf_counter() - began
+    print(f"generated {args.count} records (seed {args.seed}) to {target} in {elapsed:.2f} s", file=sys.stderr)
+    for kind in KINDS:
+        print(f"  {kind:<17}{counts.get(kind, 0):>10}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mtx generate", description=__doc__.splitlines()[0] if __doc__ else None)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+__all__ = [
+    "CATALOGUE_KINDS", "CONTRACT_KINDS", "DEFAULT_DAYS", "DEFAULT_END", "DUPLICATE", "INVALID_KINDS", "KINDS", "VALID",
+    "GeneratedRecord", "add_arguments", "generate", "main", "run", "write_ndjson",
+]  # fmt: skip
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
