@@ -31,7 +31,7 @@ RDS, not Redshift, and are left out), bind parameters written in as literals.
 **Migrations**: ``lambdas.migrate_databases`` provisioning the warehouse on its
 ``engine == "redshift"`` path (roles, schema, the raw table's DDL, grants).
 
-**Data checks**: the warehouse SQL ``expectations/checkpoint.py`` writes itself (the
+**Data checks**: the warehouse SQL ``expectations/inputs.py`` writes itself (the
 reconciliation totals, the check for the tables a suite needs); the expectations' own
 queries are Great Expectations' (SQLAlchemy) and are not captured.
 """
@@ -659,12 +659,12 @@ def capture_migrations() -> list[dict[str, Any]]:
 
 
 def capture_data_checks() -> list[dict[str, Any]]:
-    """The data checks' own warehouse SQL (expectations/checkpoint.py): the reconciliation totals, the tables
+    """The data checks' own warehouse SQL (expectations/inputs.py): the reconciliation totals, the tables
     a suite needs. (The expectations' queries themselves are Great Expectations' SQLAlchemy SQL: not captured.)"""
-    from expectations import checkpoint
+    from expectations import inputs
 
     records: list[dict[str, Any]] = []
-    origin = "expectations/checkpoint.py"
+    origin = "expectations/inputs.py"
     answers = {
         "sum(price_amount)": [(3, 30)],
         "sum(amount)": [(3, 30, 25)],
@@ -678,8 +678,8 @@ def capture_data_checks() -> list[dict[str, Any]]:
         return warehouse if dsn == "capture-warehouse" else compliance
 
     with mock.patch("psycopg.connect", connect):
-        checkpoint.reconciliation_frame("capture-warehouse", "capture-compliance", 0)
-        checkpoint._existing_tables("capture-warehouse", "analytics", ["fct_transactions", "dim_players"])
+        inputs.reconciliation_frame("capture-warehouse", "capture-compliance", 0)
+        inputs.existing_tables("capture-warehouse", "analytics", ["fct_transactions", "dim_players"])
     return records
 
 
