@@ -8,6 +8,9 @@ Money is ``Decimal`` (JSON numbers are parsed with ``parse_float=Decimal``);
 currencies are ISO 4217 with their minor units; timestamps are timezone-aware
 and normalised to UTC. Unknown fields are refused (``extra="forbid"``): a field
 the contract does not know could carry personal data into analytics.
+
+The models and their enumerations; the field types and the rules each applies are in
+``contracts/fields.py``, the compliance row in ``contracts/compliance.py``.
 """
 
 from __future__ import annotations
