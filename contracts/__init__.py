@@ -2,7 +2,7 @@
 
 from contracts.acceptance import RULE_BY_CODE, RULES, Window
 from contracts.errors import FieldError, InvalidTransaction
-from contracts.pii import PII_FIELDS, strip_pii, to_analytics_record
+from contracts.pii import PII_FIELDS, analytics_record, strip_pii, to_analytics_record
 from contracts.transaction import CONTRACT_VERSION, MAX_TRANSACTION_BYTES, Transaction
 from contracts.validation import parse_json, validate_transaction
 
@@ -16,6 +16,7 @@ __all__ = [
     "InvalidTransaction",
     "Transaction",
     "Window",
+    "analytics_record",
     "parse_json",
     "strip_pii",
     "to_analytics_record",

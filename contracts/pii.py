@@ -52,6 +52,14 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
+def analytics_record(wire: dict[str, Any], ingested_at: dt.datetime) -> dict[str, Any]:
+    """The analytics copy of a validated transaction in its wire form (``Transaction.to_json_dict()``, as
+    ValidateTransaction outputs it): PII-free, plus ingestion metadata. ``wire`` is left as it is."""
+    record = strip_pii(wire)
+    record["ingested_at"] = utc_iso(ingested_at)
+    return record
+
+
 def to_analytics_record(tx: Transaction, ingested_at: dt.datetime) -> dict[str, Any]:
     """The analytics copy written to S3 and DynamoDB: PII-free, plus ingestion metadata."""
     record = strip_pii(tx.to_json_dict(), in_place=True)  # a fresh dict: nobody else holds it

@@ -31,7 +31,7 @@ RDS, not Redshift, and are left out), bind parameters written in as literals.
 **Migrations**: ``lambdas.migrate_databases`` provisioning the warehouse on its
 ``engine == "redshift"`` path (roles, schema, the raw table's DDL, grants).
 
-**Data checks**: the warehouse SQL ``expectations/checkpoint.py`` writes itself (the
+**Data checks**: the warehouse SQL ``expectations/inputs.py`` writes itself (the
 reconciliation totals, the check for the tables a suite needs); the expectations' own
 queries are Great Expectations' (SQLAlchemy) and are not captured.
 

@@ -106,12 +106,12 @@ def capture_migrations() -> list[dict[str, Any]]:
 
 
 def capture_data_checks() -> list[dict[str, Any]]:
-    """The data checks' own warehouse SQL (expectations/checkpoint.py): the reconciliation totals, the tables
+    """The data checks' own warehouse SQL (expectations/inputs.py): the reconciliation totals, the tables
     a suite needs. (The expectations' queries themselves are Great Expectations' SQLAlchemy SQL: not captured.)"""
-    from expectations import checkpoint
+    from expectations import inputs
 
     records: list[dict[str, Any]] = []
-    origin = "expectations/checkpoint.py"
+    origin = "expectations/inputs.py"
     answers = {
         "sum(price_amount)": [(3, 30)],
         "sum(amount)": [(3, 30, 25)],
@@ -125,6 +125,6 @@ def capture_data_checks() -> list[dict[str, Any]]:
         return warehouse if dsn == "capture-warehouse" else compliance
 
     with mock.patch("psycopg.connect", connect):
-        checkpoint.reconciliation_frame("capture-warehouse", "capture-compliance", 0)
-        checkpoint._existing_tables("capture-warehouse", "analytics", ["fct_transactions", "dim_players"])
+        inputs.reconciliation_frame("capture-warehouse", "capture-compliance", 0)
+        inputs.existing_tables("capture-warehouse", "analytics", ["fct_transactions", "dim_players"])
     return records

@@ -1,4 +1,9 @@
-"""CheckItemInShop: the item exists in the shop catalogue, is for sale, and the price matches."""
+"""CheckItemInShop: the item exists in the shop catalogue, is for sale, and the price matches.
+
+A purchase the shop does not sell so is refused by raising ``ItemNotFound``, ``ItemNotPurchasable``
+or ``PriceMismatch`` (lambdas/common/errors.py): the state machine's Catch matches the class name and
+dead-letters the transaction with the error attached. The function reads the transaction
+ValidateTransaction output (the contract's wire form) and trusts it: it is not validated again."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 from contracts import Transaction
 from contracts.config import get_settings
 from lambdas.common.aws import client
-from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PipelineError, PriceMismatch, stable_errors
+from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PriceMismatch, stable_errors
 from lambdas.common.logging import get_logger
 
 logger = get_logger("check-item")
@@ -46,17 +51,16 @@ def check_transaction(item: dict[str, Any] | None, tx: Transaction) -> None:
 
 
 def check_item(tx: dict[str, Any]) -> dict[str, Any]:
+    """The validated transaction's purchase against the catalogue: its id when the shop sells it so,
+    else the rejection raised (ItemNotFound, ItemNotPurchasable, PriceMismatch)."""
     settings = get_settings()
     found = client("dynamodb").get_item(
         TableName=settings.item_catalogue_table,
         Key={"item_id": {"S": tx["item_purchased"]["item_id"]}},
         ConsistentRead=True,
     )
-    try:
-        check_against(found.get("Item"), tx)
-    except PipelineError as exc:
-        return {"ok": False, "error": type(exc).__name__, "cause": str(exc)}
-    return {"ok": True, "error": None, "cause": None}
+    check_against(found.get("Item"), tx)
+    return {"transaction_id": tx["transactionId"], "purchasable": True}
 
 
 @logger.inject_lambda_context(log_event=False)

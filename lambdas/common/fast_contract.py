@@ -30,7 +30,7 @@ What "the common shape" is (each a subset of what the contract accepts):
 * ``event_timestamp`` as ``YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z`` (UTC), a real calendar
   date-time, not before ``EARLIEST_EVENT`` and, to the second, before the latest time
   of the chunk's window (:class:`Horizon`);
-* ``client_ip`` normalised by the contract's own ``_ip`` function.
+* ``client_ip`` normalised by the contract's own ``canonical_ip`` function.
 
 The rules are the contract's, re-stated; they are pinned to the contract by
 :data:`CONTRACT_FINGERPRINT`: a hash of the contract's JSON Schema, the source of
@@ -53,9 +53,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import contracts.acceptance as _acceptance
-import contracts.transaction as _contract
+import contracts.fields as _fields
 from contracts.acceptance import FORBIDDEN_TEXT, MAX_NUMBER_CHARS, Window
 from contracts.currencies import ISO_4217_CODES, MINOR_UNITS
+from contracts.fields import CANONICAL_IPV4, canonical_ip, money_out
 from contracts.transaction import (
     CARD_METHODS,
     EARLIEST_EVENT,
@@ -141,12 +142,12 @@ def from_transaction(tx: Transaction) -> Accepted:
 
 # --- the rules, re-stated -------------------------------------------------------------------------
 
-_money_out = _contract._money_out  # the contract's own serializer of amounts
-_ip = _contract._ip  # the contract's own IP normaliser
+_money_out = money_out  # the contract's own serializer of amounts
+_ip = canonical_ip  # the contract's own IP normaliser
 
 _ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}").fullmatch
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,6}))?Z", re.ASCII).fullmatch
-_IPV4 = _contract._CANONICAL_IPV4.fullmatch
+_IPV4 = CANONICAL_IPV4.fullmatch
 _EARLIEST = EARLIEST_EVENT.strftime("%Y-%m-%dT%H:%M:%S")
 _QUANTUM = {code: Decimal(1).scaleb(-places) for code, places in MINOR_UNITS.items()}
 _MAX_AMOUNT = MAX_AMOUNT
@@ -337,9 +338,9 @@ def wire_in_place(data: dict[str, Any], accepted: Accepted) -> dict[str, Any]:
 
 #: Everything the rules above re-state. A change to any of it changes the fingerprint.
 _PINNED_OBJECTS: tuple[Any, ...] = (
-    Price._iso_4217, _contract._number_in, Price._amount_rules, PaymentDetails._last4, _contract._identifier,
-    _contract._name, _contract._date_time_text, _contract._utc, _contract._ip, _contract._money_out,
-    _acceptance.text_violation, _acceptance.Window,
+    Price.currency_code, _fields.number_in, Price.amount_rules, PaymentDetails.card_last4_rules, _fields.identifier,
+    _fields.trimmed_name, _fields.date_time_text, _fields.to_utc, _fields.canonical_ip, _fields.money_out,
+    _fields.utc_text, _acceptance.text_violation, _acceptance.Window,
 )  # fmt: skip
 
 
@@ -355,16 +356,16 @@ def contract_fingerprint() -> str:
         h.update(json.dumps(model.model_config, sort_keys=True, default=_stable).encode())
     for obj in _PINNED_OBJECTS:
         h.update(inspect.getsource(getattr(obj, "__func__", obj)).encode())
-    h.update(inspect.getsource(_contract).split("UtcDatetime = ", 1)[1].split("\n\n", 1)[0].encode())
+    h.update(inspect.getsource(_fields).split("UtcDatetime = ", 1)[1].split("\n\n", 1)[0].encode())
     h.update(repr((MAX_AMOUNT, EARLIEST_EVENT, sorted(MINOR_UNITS.items()), sorted(ISO_4217_CODES))).encode())
     h.update(repr((_acceptance.MAX_ID_CHARS, _acceptance.MAX_NAME_CHARS, _acceptance.MAX_NUMBER_CHARS)).encode())
-    for pattern in (_contract._CANONICAL_IPV4, FORBIDDEN_TEXT, _acceptance.IDENTIFIER, _acceptance.TIMESTAMP_TEXT):
+    for pattern in (CANONICAL_IPV4, FORBIDDEN_TEXT, _acceptance.IDENTIFIER, _acceptance.TIMESTAMP_TEXT):
         h.update(repr((pattern.pattern, pattern.flags)).encode())
     return h.hexdigest()
 
 
 #: The contract the rules above were checked against (tests/unit/test_fast_contract.py).
-CONTRACT_FINGERPRINT = "7f623c79c34ce2a1ce52fd80b2d1d40852a43d16779bc0055f7f9a332d2ddc0f"
+CONTRACT_FINGERPRINT = "f7005a07d8bea0df008456b3134cceb7d36012d1a802047b9f0114c7979ad1e8"
 
 
 def _enabled() -> bool:

@@ -17,7 +17,9 @@ from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
 from lambdas.common.errors import PipelineError, cause_message, stable_errors
 from lambdas.common.logging import get_logger
-from lambdas.process_chunk.handler import as_bytes, chunk_lines, load_catalogue, quarantine_oversize, undo_chunk
+from lambdas.process_chunk.handler import load_catalogue, undo_chunk
+from lambdas.process_chunk.quarantine import quarantine_oversize
+from lambdas.process_chunk.records import as_bytes, chunk_lines
 
 logger = get_logger("dead-letter-chunk")
 

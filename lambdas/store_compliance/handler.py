@@ -1,17 +1,20 @@
 """StoreComplianceRecord: the full record (with payment details) into PostgreSQL (RDS).
 
+The row is the contract's (``contracts/compliance.py``), made from the transaction ValidateTransaction
+output, which is trusted as it is (not validated again).
+
 Idempotent on transaction_id (ON CONFLICT DO NOTHING); parameterised SQL only;
 credentials come from Secrets Manager through get_secret().
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
 import psycopg
 
+from contracts.compliance import SCHEMA, TABLE, WRITTEN, compliance_row
 from contracts.config import get_settings
 from lambdas.common.db import connection
 from lambdas.common.errors import AlreadyStored, stable_errors
@@ -23,39 +26,13 @@ logger = get_logger("store-compliance")
 BATCH_OWNER_PREFIX = "batch:"
 _schema_checked = threading.Event()
 
-INSERT_SQL = """
-insert into compliance.transactions (
-    transaction_id, user_id, game, item_id, item_type, price_amount, price_currency,
-    payment_method, card_last4, transaction_status, gateway, event_at, server_region,
-    client_ip, raw, execution_id)
-values (%(transaction_id)s, %(user_id)s, %(game)s, %(item_id)s, %(item_type)s, %(price_amount)s,
-    %(price_currency)s, %(payment_method)s, %(card_last4)s, %(transaction_status)s, %(gateway)s,
-    %(event_at)s, %(server_region)s, %(client_ip)s, %(raw)s, %(execution_id)s)
-on conflict (transaction_id) do nothing
-"""
-
-
-def row_of(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]:
-    item = tx["item_purchased"]
-    pay = tx["payment_details"]
-    return {
-        "transaction_id": tx["transactionId"],
-        "user_id": tx["user_id"],
-        "game": tx["game"],
-        "item_id": item["item_id"],
-        "item_type": item["item_type"],
-        "price_amount": str(item["price"]["amount"]),
-        "price_currency": item["price"]["currency"],
-        "payment_method": pay["payment_method"],
-        "card_last4": pay.get("card_last4"),
-        "transaction_status": pay["transaction_status"],
-        "gateway": pay["gateway"],
-        "event_at": tx["event_timestamp"],
-        "server_region": tx["server_region"],
-        "client_ip": tx["client_ip"],
-        "raw": json.dumps(tx, separators=(",", ":")),
-        "execution_id": execution_id,
-    }
+#: The writer's INSERT, its columns and parameters generated from the contract's compliance row
+#: (contracts/compliance.py); identifiers are the declaration's constants, values are parameters.
+INSERT_SQL = (
+    f"insert into {SCHEMA}.{TABLE} ({', '.join(WRITTEN)})\n"
+    f"values ({', '.join(f'%({name})s' for name in WRITTEN)})\n"
+    "on conflict (transaction_id) do nothing"
+)
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -73,7 +50,7 @@ def store(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]
     with connection(secret_id) as conn:
         ensure_schema(conn)
         with conn.transaction():
-            cur = conn.execute(INSERT_SQL, row_of(tx, execution_id))
+            cur = conn.execute(INSERT_SQL, compliance_row(tx, execution_id))
             inserted = cur.rowcount == 1
             if not inserted:
                 owner = conn.execute(

@@ -1,11 +1,15 @@
-"""StripPII: the analytics copy, with every PII-tagged field of the contract removed."""
+"""StripPII: the analytics copy, with every PII-tagged field of the contract removed.
+
+The transaction is the one ValidateTransaction output (the contract's wire form, already normalised):
+it is trusted as it is, not validated or parsed again; only the PII rule is applied to it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from contracts import to_analytics_record, validate_transaction
+from contracts import analytics_record
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 
@@ -13,13 +17,12 @@ logger = get_logger("strip-pii")
 
 
 def strip(event: dict[str, Any]) -> dict[str, Any]:
-    tx = validate_transaction(event["transaction"])
     received = event.get("received_at")
     ingested_at = dt.datetime.fromisoformat(received) if received else dt.datetime.now(dt.UTC)
     return {
-        "record": to_analytics_record(tx, ingested_at),
-        "transaction_id": tx.transaction_id,
-        "event_date": tx.event_timestamp.date().isoformat(),
+        "record": analytics_record(event["transaction"], ingested_at),
+        "transaction_id": event["transaction_id"],
+        "event_date": event["event_date"],
         "producer_id": event.get("producer_id"),  # an application id, not personal data
     }
 

@@ -63,8 +63,8 @@ CANARIES = {
 #: States of the transaction workflow whose events may carry the record: before the compliance write,
 #: and the failure path that takes it to the dead-letter queue.
 HISTORY_ALLOWED = {
-    "ValidateTransaction", "RegisterTransaction", "CheckItemInShop", "IsItemPurchasable", "AttachItemRejection",
-    "StoreTransaction", "StoreComplianceRecord", "StripPII", "UndoPartialWrite", "WasItRedriven",
+    "ValidateTransaction", "RegisterTransaction", "CheckItemInShop", "StoreTransaction", "StoreComplianceRecord",
+    "StripPII", "UndoPartialWrite", "WasItRedriven",
     "AttachValidationError", "AttachValidationErrorOfRedrive",
     "AttachProcessingError", "MarkFailed", "SendToDeadLetterQueue", "DiscardAnalyticsCopy", "MarkStoredElsewhere",
     "DuplicateIgnored",

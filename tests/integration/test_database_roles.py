@@ -15,11 +15,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from contracts.compliance import compliance_row
 from lambdas.analytics_api import warehouse
 from lambdas.analytics_api.errors import QueryFailed
 from lambdas.migrate_databases import roles
 from lambdas.migrate_databases.handler import migrate_all
-from lambdas.store_compliance.handler import INSERT_SQL, row_of
+from lambdas.store_compliance.handler import INSERT_SQL
 from lambdas.store_compliance.migrate import SchemaNotMigrated, check_schema, latest_version
 from orchestration.cli import main as cli
 from orchestration.runtime.postgres import SUPERUSER
@@ -89,7 +90,7 @@ def test_every_runtime_secret_is_a_plain_login_role_not_the_master(stack: LocalS
 def test_writer_stores_reads_and_deletes_rows_and_grants_nothing(stack: LocalStack, ids: dict[str, str]) -> None:
     tx = seed_tx()
     with _as(stack, ids["writer"]) as conn:
-        assert conn.execute(INSERT_SQL, row_of(tx, "roles-test")).rowcount == 1
+        assert conn.execute(INSERT_SQL, compliance_row(tx, "roles-test")).rowcount == 1
         got = conn.execute(
             "select card_last4 is not distinct from %s from compliance.transactions where transaction_id = %s",
             (tx["payment_details"].get("card_last4"), tx["transactionId"]),

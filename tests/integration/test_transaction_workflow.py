@@ -210,7 +210,10 @@ def test_catalogue_rejections_are_dead_lettered(
         tx = seed_tx(item_purchased=item)
     d = send_and_wait(stack, tx)
     assert d["status"] == "FAILED" and d["error"] == "DataValidationError"
-    assert_dead_lettered(stack, tx, error, reason)
+    letter = assert_dead_lettered(stack, tx, error, reason)
+    # raised by CheckItemInShop and caught by name: the Cause is the function's error payload, as for every
+    # other dead letter (the contract's and the file path's)
+    assert json.loads(letter.body["error"]["Cause"])["errorType"] == error
     status = status_of(stack, tx["transactionId"])
     assert status is not None and status["status"]["S"] == "FAILED" and status["error_name"]["S"] == error
 

@@ -207,5 +207,9 @@ def test_the_functions_pass_producer_id_on_and_the_contract_is_unchanged() -> No
     assert validate({"transaction": tx, "received_at": None})["producer_id"] is None  # an older input
     stripped = strip({**validated})
     assert stripped["producer_id"] == "game-a" and "producer_id" not in stripped["record"]
+    # the validated record is trusted, not validated again: StripPII only applies the PII rule to it
+    ids = ("transaction_id", "event_date")
+    assert [stripped[k] for k in ids] == [validated[k] for k in ids]
+    assert "client_ip" not in stripped["record"] and validated["transaction"]["client_ip"] == tx["client_ip"]
     with pytest.raises(Exception, match="producer_id"):
         validate_transaction({**tx, "producer_id": "game-a"})  # not a field of the transaction: refused in it

@@ -35,8 +35,10 @@ def test_every_dead_letter_the_workflow_sends_carries_the_attempt() -> None:
 
 
 def test_the_validation_failure_path_reads_the_attempt_only_when_present() -> None:
-    [catch] = STATES["ValidateTransaction"]["Catch"]
-    choice = STATES[catch["Next"]]
+    catches = STATES["ValidateTransaction"]["Catch"]
+    assert catches[0]["ErrorEquals"] == ["InvalidTransaction"]  # the contract's reject, caught by name
+    assert {c["Next"] for c in catches} == {"WasItRedriven"}  # every failure of the step takes the same path
+    choice = STATES["WasItRedriven"]
     assert choice["Type"] == "Choice"
     [rule] = choice["Choices"]
     assert rule == {"Variable": "$.redrive_attempt", "IsPresent": True, "Next": "AttachValidationErrorOfRedrive"}

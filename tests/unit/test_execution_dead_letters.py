@@ -78,6 +78,23 @@ def test_only_the_contract_and_catalogue_rejects_end_in_data_validation_error() 
     assert names == {e.__name__ for e in (InvalidTransaction, ItemNotFound, ItemNotPurchasable, PriceMismatch)}
 
 
+def test_each_rejection_is_raised_and_caught_by_name_on_the_dead_letter_path() -> None:
+    """No ok/error result rebuilt with Choice + Pass: the function raises the rejection, its state's Catch
+    names it and goes where every failure of that state goes (the dead-letter path, the error attached)."""
+    states = json.loads((STATE_MACHINES_DIR / "transaction.asl.json").read_text())["States"]
+    raised_by = {"ValidateTransaction": {"InvalidTransaction"},
+                 "CheckItemInShop": {"ItemNotFound", "ItemNotPurchasable", "PriceMismatch"}}  # fmt: skip
+    for name, errors in raised_by.items():
+        catches = states[name]["Catch"]
+        [named] = [c for c in catches if set(c["ErrorEquals"]) == errors]
+        [rest] = [c for c in catches if c["ErrorEquals"] == ["States.ALL"]]
+        assert (named["Next"], named["ResultPath"]) == (rest["Next"], rest["ResultPath"]) == (
+            rest["Next"], "$.error"), name  # fmt: skip
+        assert states[name]["Next"] not in states or states[states[name]["Next"]]["Type"] != "Choice", name
+    variables = [c.get("Variable", "") for s in states.values() if s["Type"] == "Choice" for c in s["Choices"]]
+    assert not [v for v in variables if v.endswith((".ok", ".error"))]  # no branching on a returned verdict
+
+
 def test_the_net_watches_the_standard_workflows_only() -> None:
     arns = [S.state_machine_arn(w) for w, kind in manifest_mod.WORKFLOWS.items() if kind == "STANDARD"]
     pattern = manifest_mod.failed_executions_pattern(arns)

@@ -13,17 +13,20 @@ import datetime as dt
 import gzip
 import io
 import json
+import re
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
 
 from contracts import InvalidTransaction, Transaction, Window, to_analytics_record, validate_transaction
+from contracts.compliance import WRITTEN, compliance_row
 from lambdas.check_item.handler import check_transaction
 from lambdas.common import fast_contract
 from lambdas.common.dead_letters import dead_letter_message
 from lambdas.common.errors import PipelineError
-from lambdas.process_chunk import handler as pc
+from lambdas.process_chunk import records as pc
 from lambdas.split_file.handler import _text_stream, records
 from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
 from orchestration.sample_data.generate import generate
@@ -47,10 +50,10 @@ def _reference_copy_line(tx: Transaction, raw: str) -> str:
     item, pay = tx.item_purchased, tx.payment_details
     return "\t".join(
         (
-            tx.transaction_id, tx.user_id, pc._text(tx.game), item.item_id, item.item_type.value,
+            tx.transaction_id, tx.user_id, pc.escaped(tx.game), item.item_id, item.item_type.value,
             str(item.price.amount), item.price.currency, pay.payment_method.value, pay.card_last4 or "\\N",
             pay.transaction_status.value, pay.gateway.value, tx.event_timestamp.isoformat(), tx.server_region.value,
-            tx.client_ip, pc._text(raw), REF,
+            tx.client_ip, pc.escaped(raw), REF,
         )
     )  # fmt: skip
 
@@ -107,8 +110,8 @@ def test_one_pass_equals_the_per_record_rules(shortcut: bool, monkeypatch: pytes
     monkeypatch.setattr(fast_contract, "ENABLED", shortcut)
     lines = _chunk_lines()
     catalogue = _catalogue()
-    out = pc._Outcome()
-    got = list(pc._validated(lines, pc.CatalogueCheck(catalogue), REF, RECEIVED, INGESTED, out, WINDOW))
+    out = pc.Outcome()
+    got = list(pc.validated_lines(lines, pc.CatalogueCheck(catalogue), REF, RECEIVED, INGESTED, out, WINDOW))
     want_copy, want_kept, want_rejected, want_dups = _reference(lines, catalogue)
     assert got == want_copy
     assert _kept(out) == sorted(want_kept)
@@ -120,7 +123,7 @@ def test_one_pass_equals_the_per_record_rules(shortcut: bool, monkeypatch: pytes
     assert {"InvalidTransaction", "ItemNotFound", "PriceMismatch"} <= reasons
 
 
-def _kept(out: pc._Outcome) -> list[tuple[str, str, bytes]]:
+def _kept(out: pc.Outcome) -> list[tuple[str, str, bytes]]:
     got = []
     for day, lines in out.days.items():
         assert lines.body.endswith(b"\n") and len(lines.ids) == lines.body.count(b"\n")
@@ -129,8 +132,8 @@ def _kept(out: pc._Outcome) -> list[tuple[str, str, bytes]]:
 
 
 def test_analytics_lines_carry_no_pii() -> None:
-    out = pc._Outcome()
-    list(pc._validated(_chunk_lines(), pc.CatalogueCheck(_catalogue()), REF, RECEIVED, INGESTED, out, WINDOW))
+    out = pc.Outcome()
+    list(pc.validated_lines(_chunk_lines(), pc.CatalogueCheck(_catalogue()), REF, RECEIVED, INGESTED, out, WINDOW))
     for _, day, line in _kept(out):
         rec = json.loads(line)
         assert "client_ip" not in rec and "card_last4" not in rec["payment_details"]
@@ -171,7 +174,7 @@ def test_array_elements_reach_the_contract_as_sent_and_a_bad_one_alone() -> None
 
 
 def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
-    day = pc._Day()
+    day = pc.Day()
     for i in range(5):
         day.add(f"id{i}", b'{"n":%d}' % i)
     assert day.owned_body({f"id{i}" for i in range(5)}) == (5, b'{"n":0}\n{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n')
@@ -221,3 +224,34 @@ def test_a_record_with_a_thousand_errors_keeps_twenty_and_counts_the_rest() -> N
     assert len(exc.errors) == 20 and exc.omitted > 880
     assert exc.to_dict()["fields_omitted"] == exc.omitted and "more field errors" in str(exc)
     assert len(json.dumps(exc.to_dict())) < 5000
+
+
+def _copy_values(line: str) -> list[str | None]:
+    """A COPY text-format line's values (``\\N`` is null; backslash escapes undone)."""
+    escapes = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+    return [None if v == "\\N" else re.sub(r"\\(.)", lambda m: escapes[m.group(1)], v) for v in line.split("\t")]
+
+
+def test_the_copy_line_is_the_contracts_compliance_row() -> None:
+    """The hand-built COPY line holds, column for column, what contracts/compliance.py maps the record to."""
+    checked = 0
+    for raw in _chunk_lines():
+        try:
+            tx = validate_transaction(raw, window=WINDOW)
+        except InvalidTransaction:
+            continue
+        accepted = fast_contract.from_transaction(tx)
+        got = dict(zip(WRITTEN, _copy_values(pc.copy_line(accepted, str(accepted.amount), raw, REF)), strict=True))
+        want = compliance_row(tx.to_json_dict(), REF)
+        assert got.keys() == want.keys()
+        for column in WRITTEN:
+            if column == "raw":  # the COPY keeps the record as received, the INSERT the validated wire form
+                assert validate_transaction(got[column], window=WINDOW) == tx
+            elif column == "price_amount":
+                assert Decimal(str(got[column])) == Decimal(want[column]), column
+            elif column == "event_at":
+                assert dt.datetime.fromisoformat(str(got[column])) == dt.datetime.fromisoformat(want[column])
+            else:
+                assert got[column] == want[column], column
+        checked += 1
+    assert checked > 2000

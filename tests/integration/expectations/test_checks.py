@@ -27,7 +27,9 @@ import pytest
 from contracts.pii import to_analytics_record
 from contracts.transaction import Transaction
 from contracts.warehouse import COLUMNS
-from expectations.checkpoint import CheckReport, flatten_record, run_checks_on_stack
+from expectations.checkpoint import run_checks
+from expectations.inputs import dead_letter_count, flatten_record
+from expectations.report import CheckReport
 from orchestration.runtime.stack import LocalStack
 from tests.browser import offline_page
 from tests.dbt_runner import Dbt
@@ -38,6 +40,25 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 LEAKED_IP = "203.0.113.77"
 LEAKED_CARD = "4242"
+
+
+def run_checks_on_stack(stack: LocalStack, docs_dir: str | Path, **overrides: Any) -> CheckReport:
+    """``run_checks`` with every input taken from the started local stack (overridable): the test side of what
+    lambdas/run_data_checks passes in AWS (deployed code knows no local stack)."""
+    settings = stack.require_settings()
+    kwargs: dict[str, Any] = {
+        "warehouse_dsn": stack.dsn("warehouse"),
+        "compliance_dsn": stack.dsn("compliance"),
+        "s3": stack.client("s3"),
+        "analytics_bucket": settings.analytics_bucket,
+        "sns": stack.client("sns"),
+        "alerts_topic_arn": settings.alerts_topic_arn,
+        "docs_dir": docs_dir,
+    }
+    kwargs.update(overrides)
+    if "dead_letter_count" not in kwargs:
+        kwargs["dead_letter_count"] = dead_letter_count(stack.client("sqs"), stack.dead_letter_queue_url)
+    return run_checks(**kwargs)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import great_expectations.expectations as gxe
 import pandas as pd
 import pytest
 
-from expectations.checkpoint import DOCS_SITE, _context
+from expectations.checkpoint import DOCS_SITE, ephemeral_context
 from expectations.offline_docs import make_offline
 from tests.browser import offline_page
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 def sites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(as GE builds it, after make_offline): one validation with a passing and a failing expectation."""
     cdn = tmp_path_factory.mktemp("ge-docs-cdn")
-    context = _context(cdn)
+    context = ephemeral_context(cdn)
     frame = context.data_sources.add_pandas("frames").add_dataframe_asset("transactions")
     batch = frame.add_batch_definition_whole_dataframe("all")
     suite = context.suites.add(

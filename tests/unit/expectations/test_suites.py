@@ -8,7 +8,8 @@ import pytest
 
 from contracts.warehouse import COLUMNS
 from expectations import suites
-from expectations.checkpoint import CheckReport, FailedExpectation, SuiteSummary, alert_message, flatten_record
+from expectations.inputs import flatten_record
+from expectations.report import CheckReport, FailedExpectation, SuiteSummary, alert_message
 
 pytestmark = pytest.mark.unit
 
@@ -75,7 +76,7 @@ def test_alert_message_lists_failures_and_stays_small() -> None:
 
 
 def test_sqlalchemy_url_from_libpq_forms() -> None:
-    from expectations.checkpoint import sqlalchemy_url
+    from expectations.inputs import sqlalchemy_url
 
     assert sqlalchemy_url("postgresql://u:p@h:5/d") == "postgresql+psycopg2://u:p@h:5/d"
     assert sqlalchemy_url("host=h port=5 user=u password=p dbname=d") == "postgresql+psycopg2://u:p@h:5/d"

@@ -1,0 +1,177 @@
+"""ProcessChunk's one pass over a chunk's records: each parsed once, accepted by the bulk shortcut or judged by
+the contract, checked against the catalogue, and turned into its COPY line and its PII-free analytics line.
+Pure: no I/O (the handler stores what it yields)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, Window, strip_pii, validate_transaction
+from lambdas.check_item.handler import check_purchase
+from lambdas.common.dead_letters import dead_letter_message
+from lambdas.common.errors import PipelineError
+from lambdas.common.fast_contract import Accepted, Horizon, accept, from_transaction, wire_in_place
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+UNPARSED = object()
+
+
+def escaped(value: str) -> str:
+    """COPY text-format escaping, for the free-text fields (ids and enums are pattern-checked by the contract)."""
+    return value.translate(_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) else value
+
+
+def chunk_lines(body: bytes) -> Iterator[str | bytes]:
+    """The records of a chunk object: one a line (SplitFile writes them so), blank lines skipped.
+
+    Lines end at ``\n`` only, as SplitFile split them: a record may hold U+2028 or U+0085 in a string,
+    which ``str.splitlines`` would take for line ends. A line that is not UTF-8 stays bytes: the
+    contract refuses it by name (``body.not_utf8``), never reads it with replacement characters."""
+    for raw in io.BytesIO(body):
+        data = raw.rstrip(b"\n")
+        if not data.strip():
+            continue
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError:
+            yield data
+
+
+def copy_line(tx: Accepted, amount: str, raw: str, ref: str) -> str:
+    """The record's COPY line (text format): the contract's written compliance columns in their order
+    (``contracts.compliance.WRITTEN``), the record as received in ``raw``. Built by hand for speed;
+    tests/unit/test_process_chunk_rules.py checks it against ``contracts.compliance.compliance_row``."""
+    return "\t".join(
+        (
+            tx.transaction_id, tx.user_id, escaped(tx.game), tx.item_id, tx.item_type, amount, tx.currency,
+            tx.payment_method, tx.card_last4 or "\\N", tx.transaction_status, tx.gateway, tx.event_isoformat,
+            tx.server_region, tx.client_ip, escaped(raw), ref,
+        )
+    )  # fmt: skip
+
+
+def analytics_line(tx: Accepted, ingested_at: str, data: Any = None) -> bytes:
+    """``orjson.dumps(to_analytics_record(tx, ingested_at))``, from the accepted values (the contract's PII rule).
+
+    ``data``: the parsed record ``tx`` was accepted from, reused (and changed) to build it, if given."""
+    record = strip_pii(tx.wire() if data is None else wire_in_place(data, tx), in_place=True)
+    record["ingested_at"] = ingested_at
+    return orjson.dumps(record)
+
+
+class CatalogueCheck:
+    """``check_purchase`` against one catalogue snapshot, each distinct purchase checked once.
+
+    The verdict is a pure function of the catalogue item and (item, game, currency, amount as written),
+    so it is kept per chunk: a chunk repeats the same few hundred purchases thousands of times."""
+
+    def __init__(self, items: dict[str, dict[str, Any]]) -> None:
+        self.items = items
+        self._verdicts: dict[tuple[str, str, str, str], tuple[str, str] | None] = {}
+
+    def rejection(self, tx: Accepted, amount: str) -> tuple[str, str] | None:
+        """``None`` if the shop sells it so, else (error name, reason)."""
+        key = (tx.item_id, tx.game, tx.currency, amount)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            pass
+        verdict: tuple[str, str] | None = None
+        try:
+            check_purchase(self.items.get(tx.item_id), tx.item_id, tx.game, tx.currency, tx.amount)
+        except PipelineError as exc:
+            verdict = (type(exc).__name__, str(exc))
+        self._verdicts[key] = verdict
+        return verdict
+
+
+@dataclass
+class Day:
+    """The analytics lines of one ``dt=`` day of a chunk, as the NDJSON body, and their ids in order."""
+
+    ids: list[str] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+
+    def add(self, transaction_id: str, line: bytes) -> None:
+        self.ids.append(transaction_id)
+        self.body += line  # copied: orjson's result holds a 4 KiB buffer whatever its length
+        self.body += b"\n"
+
+    def owned_body(self, owned: set[str]) -> tuple[int, bytes]:
+        """(lines, NDJSON body) of the records this chunk owns."""
+        if all(i in owned for i in self.ids):
+            return len(self.ids), bytes(self.body)
+        lines = [line for line, i in zip(self.body.split(b"\n"), self.ids, strict=False) if i in owned]
+        return len(lines), b"".join(line + b"\n" for line in lines)
+
+
+@dataclass
+class Outcome:
+    days: dict[str, Day] = field(default_factory=dict)  # dt= day -> the valid records' analytics lines
+    valid: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    in_chunk_duplicates: int = 0
+    oversize: list[tuple[int, bytes]] = field(default_factory=list)  # (record number in the chunk, the record)
+
+    def keep(self, transaction_id: str, day: str, line: bytes) -> None:
+        found = self.days.get(day)
+        if found is None:
+            found = self.days[day] = Day()
+        found.add(transaction_id, line)
+        self.valid += 1
+
+
+def validated_lines(lines: Iterable[str | bytes], catalogue: CatalogueCheck, ref: str, received: str, ingested: str,
+               out: Outcome, window: Window, numbers: list[int] | None = None) -> Iterator[str]:  # fmt: skip
+    """The COPY line of every valid record, first time its id is seen; rejects and the rest go to ``out``.
+
+    ``numbers``, if given, gets the record number (in the chunk, from 1) of each line yielded."""
+    seen: set[str] = set()
+    loads = orjson.loads
+    horizon = Horizon.of(window)
+    for number, raw in enumerate(lines, start=1):
+        # bytes, not characters (a UTF-8 character is up to 4 bytes); encoded only when it could be over
+        if len(raw) * 4 > MAX_TRANSACTION_BYTES and len(as_bytes(raw)) > MAX_TRANSACTION_BYTES:
+            out.oversize.append((number, as_bytes(raw)))  # quarantined alone after the load, never parsed
+            continue
+        data: Any = UNPARSED
+        if isinstance(raw, str):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                data = loads(raw)
+        tx = accept(data, raw, horizon) if data is not UNPARSED and isinstance(raw, str) else None
+        fast = tx is not None
+        if tx is None:  # not the common shape: the contract decides, and words any rejection
+            try:
+                tx = from_transaction(validate_transaction(raw, window=window))
+            except InvalidTransaction as exc:
+                shown = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")  # as received, readable
+                fields = {"fields": exc.fields()}
+                out.rejected.append(dead_letter_message(shown, exc.transaction_id, "InvalidTransaction", str(exc),
+                                                        received, "ProcessChunk", detail=fields))  # fmt: skip
+                continue
+        assert isinstance(raw, str)  # the contract accepted it: it is text
+        amount = str(tx.amount)
+        rejection = catalogue.rejection(tx, amount)
+        if rejection is not None:
+            transaction = data if data is not UNPARSED else loads(raw)
+            out.rejected.append(dead_letter_message(transaction, tx.transaction_id, rejection[0], rejection[1],
+                                                    received, "ProcessChunk"))  # fmt: skip
+            continue
+        if tx.transaction_id in seen:
+            out.in_chunk_duplicates += 1
+            continue
+        seen.add(tx.transaction_id)
+        out.keep(tx.transaction_id, tx.event_date, analytics_line(tx, ingested, data if fast else None))
+        if numbers is not None:
+            numbers.append(number)
+        yield copy_line(tx, amount, raw, ref)
+
+
+def as_bytes(raw: str | bytes) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
