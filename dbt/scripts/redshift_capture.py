@@ -20,7 +20,7 @@ changed days (``select distinct ...``) one date, so the incremental run renders 
 ``is_incremental()`` branch with values, as it would on a warehouse with data. Nothing is
 executed: the capture shows what dbt sends, not what Redshift would answer.
 
-**Glue load**: ``glue_jobs.flatten_transactions.job``'s warehouse functions (DDL, bookmarks,
+**Glue load**: ``glue_jobs.flatten_transactions.load``'s warehouse functions (DDL, bookmarks,
 run log, the staging COPY from S3 and the delete+insert merge) called with a recording
 connection, on their Redshift path (``copy_from_s3_parquet``).
 
@@ -573,28 +573,28 @@ class _RecordingCursor:
 
 
 def capture_glue() -> list[dict[str, Any]]:
-    from glue_jobs.flatten_transactions import job
+    from glue_jobs.flatten_transactions import load, run
 
     records: list[dict[str, Any]] = []
     partitions = ["2026-11-01", "2026-11-02"]
     answers = {"to_char(source_partition": [(partitions[0], 2), (partitions[1], 1)], "select count(*) from": [(3,)]}
-    conn = _RecordingCursor(records, "glue load", "glue_jobs/flatten_transactions/job.py", answers)
-    job.ensure_warehouse(conn, "redshift")
-    job.read_bookmarks(conn, "mtx-flatten")
+    conn = _RecordingCursor(records, "glue load", "glue_jobs/flatten_transactions/load.py", answers)
+    load.ensure_warehouse(conn, "redshift")
+    load.read_bookmarks(conn, "mtx-flatten")
     started = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)
-    job.record_run_start(conn, "mtx-flatten", "run-1", started)
-    job.merge_into_warehouse(
+    load.record_run_start(conn, "mtx-flatten", "run-1", started)
+    load.merge_into_warehouse(
         conn,
-        lambda cur, table: job.copy_from_s3_parquet(
+        lambda cur, table: load.copy_from_s3_parquet(
             cur, table, "curated-bucket", partitions, "arn:aws:iam::000000000000:role/copy"
         ),
         job_name="mtx-flatten",
         partitions=partitions,
         processed_at=started,
     )
-    result = job.JobResult("mtx-flatten", "run-1", started, status="succeeded", finished_at=started)
+    result = run.JobResult("mtx-flatten", "run-1", started, status="succeeded", finished_at=started)
     result.partitions = partitions
-    job.record_run_end(conn, result)
+    load.record_run_end(conn, result)
     return records
 
 
