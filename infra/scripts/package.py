@@ -43,10 +43,10 @@ def _tree(package: str) -> Iterator[Path]:
 
 def function_files() -> list[Path]:
     """What the Lambdas import: lambdas/, contracts/ (the settings reader is contracts/config.py),
-    glue_jobs/ (no Lambda imports it since issue 22: run_crawler and run_flatten_job only call the Glue API; the
-    local crawler moved to orchestration/runtime/glue_crawler.py) and expectations/ (the data checks). Nothing of the
-    local runtime (orchestration/), benchmarks/ or tests/: the import-linter contract in pyproject.toml
-    keeps the deployed code from importing them."""
+    glue_jobs/ (no Lambda imports it since issue 22: the analytics refresh state machine starts the crawler and
+    the job itself; the local crawler moved to orchestration/runtime/glue_crawler.py) and expectations/ (the data
+    checks). Nothing of the local runtime (orchestration/), benchmarks/ or tests/: the import-linter contract in
+    pyproject.toml keeps the deployed code from importing them."""
     files = [*_tree("lambdas"), *_tree("contracts"), *_tree("glue_jobs"), *_tree("expectations")]
     # the Data Docs' vendored scripts, styles and fonts (expectations/offline_docs.py)
     files += sorted(p for p in (REPO / "expectations" / "data_docs_assets").rglob("*") if p.is_file())
