@@ -6,7 +6,7 @@ apart and excluded from the rates. Every engine runs ``rounds`` times: round 1
 is cold (JVM JIT, codegen), the rates compared are the best of the warm rounds.
 Reuses the functions of ``glue_jobs/flatten_transactions/benchmark.py``.
 
-What is timed on the Spark side (``spark_job_transforms``) is ``job.flatten_and_write``,
+What is timed on the Spark side (``spark_job_transforms``) is ``run.flatten_and_write``,
 the call ``run_job`` makes: read with the contract schema, contract rules (rejects),
 flatten, deduplicate, curated Parquet write, counts. Not timed on either side: the
 S3 download/upload and the warehouse COPY + merge (driver-side psycopg, no Spark).
@@ -46,9 +46,9 @@ def run(report: Report, n: int = 1_000_000, days: int = 8, files_per_day: int = 
         del lines
         size = sum(p.stat().st_size for p in base.rglob("*.ndjson"))
 
-        from glue_jobs.flatten_transactions import job
+        from glue_jobs.flatten_transactions import run
 
-        startup_s, spark = timed(lambda: job.local_spark_session(app_name="mtx-bench-flatten", master="local[*]"))
+        startup_s, spark = timed(lambda: run.local_spark_session(app_name="mtx-bench-flatten", master="local[*]"))
         runs: list[tuple[str, Callable[[Path], int]]] = [
             ("duckdb", lambda out: duckdb_flatten(base, out)),
             ("duckdb_dedup", lambda out: duckdb_flatten(base, out, dedup=True)),
@@ -99,7 +99,7 @@ def run(report: Report, n: int = 1_000_000, days: int = 8, files_per_day: int = 
             "target_ratio": TARGET_RATIO,
             "within_target": spark_s / base_s <= TARGET_RATIO,
             "note": (
-                "spark_job_transforms = job.flatten_and_write, the job's whole Spark phase (contract rules + "
+                "spark_job_transforms = run.flatten_and_write, the job's whole Spark phase (contract rules + "
                 "rejects, flatten, dedup, curated write, counts observed during the write); spark_flatten_only "
                 "skips rules and dedup, like the baselines; duckdb_dedup adds the job's dedup to DuckDB. S3 "
                 "transfer and the warehouse load are not timed on any side. Rates exclude Spark start-up and "

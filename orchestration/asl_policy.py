@@ -12,7 +12,16 @@ Which errors are transient, per kind of Task:
   connection lost: a restart, an RDS Multi-AZ failover of 60-120 s);
 - DynamoDB, SQS and SNS integrations: their throttling, 5xx and SDK client errors
   (``DynamoDB.AmazonDynamoDBException`` is how Step Functions names a DynamoDB failure with no
-  more specific class, a connection reset among them).
+  more specific class, a connection reset among them);
+- Glue (``arn:aws:states:::glue:startJobRun.sync``, ``arn:aws:states:::aws-sdk:glue:*``): Step Functions
+  names a Glue API error ``Glue.<exception>``; transient are ``ThrottlingException``,
+  ``InternalServiceException`` (a 5xx), ``OperationTimeoutException`` and the SDK's
+  ``SdkClientException`` (the call never reached Glue). Not retried: ``ConcurrentRunsExceededException``
+  (the job allows one run at a time and a run takes minutes, longer than any Retry here: the refresh
+  alerts and the next one catches up from the bookmarks), ``CrawlerRunningException`` (the ASL catches it:
+  a crawl already running is waited for), ``EntityNotFoundException``/``InvalidInputException`` (a
+  deployment error), and a run that ended FAILED, TIMEOUT or ERROR (``States.TaskFailed``: the job's own
+  failure, never transient here).
 
 How long: full jitter on every Retry, each delay capped (``MaxDelaySeconds``). The budget of a
 Retry is the sum of its capped delays: at least :data:`DB_BUDGET_FLOOR` seconds (3 min) for
@@ -66,6 +75,12 @@ SNS_TRANSIENT = (
     "SNS.SdkClientException",
     "SNS.AmazonSNSException",
 )
+GLUE_TRANSIENT = (
+    "Glue.ThrottlingException",
+    "Glue.InternalServiceException",
+    "Glue.OperationTimeoutException",
+    "Glue.SdkClientException",
+)
 DATABASE_ERRORS = ("DatabaseUnavailable",)
 STORAGE_ERRORS = ("StorageUnavailable",)
 
@@ -102,7 +117,7 @@ def budget(interval: float, attempts: int, rate: float, max_delay: float | None)
 
 #: the database: 2+4+8+16+30x6 = 210 s of capped delays, past an RDS failover (60-120 s)
 DATABASE = Backoff(interval=2, max_attempts=10, rate=2.0, max_delay=30)
-#: S3/DynamoDB/SQS/SNS behind a function, and the integrations: 1+2+4+8+16+20x2 = 71 s
+#: S3/DynamoDB/SQS/SNS behind a function, and the integrations (DynamoDB, SQS, SNS, Glue): 1+2+4+8+16+20x2 = 71 s
 SERVICE = Backoff(interval=1, max_attempts=7, rate=2.0, max_delay=20)
 #: the Lambda service itself (throttled, a container lost): 1+2+4+8+10x3 = 45 s
 LAMBDA = Backoff(interval=1, max_attempts=7, rate=2.0, max_delay=10)
@@ -127,6 +142,8 @@ def retry_for(state: dict[str, Any]) -> list[dict[str, Any]]:
         return [SERVICE.retrier(SQS_TRANSIENT)]
     if resource.startswith("arn:aws:states:::sns:"):
         return [SERVICE.retrier(SNS_TRANSIENT)]
+    if resource.startswith(("arn:aws:states:::glue:", "arn:aws:states:::aws-sdk:glue:")):
+        return [SERVICE.retrier(GLUE_TRANSIENT)]
     raise ValueError(f"no transient-error policy for Task resource {resource!r}: add one to orchestration/asl_policy")
 
 

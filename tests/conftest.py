@@ -48,13 +48,13 @@ def spark() -> Iterator[SparkSession]:
     process (behind moto's StartJobRun, orchestration/runtime/glue.py) gets this session instead of starting a
     second JVM.
     """
-    from glue_jobs.flatten_transactions import job
+    from glue_jobs.flatten_transactions import run
 
     # PySpark turns timestamps into naive datetimes in the *Python* process's zone: make it UTC too
     previous_tz = os.environ.get("TZ")
     os.environ["TZ"] = "UTC"
     time.tzset()
-    session = job.local_spark_session(app_name="mtx-tests", master="local[2]", shuffle_partitions=2)
+    session = run.local_spark_session(app_name="mtx-tests", master="local[2]", shuffle_partitions=2)
     try:
         yield session
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from contracts import Transaction, to_analytics_record
-from glue_jobs.flatten_transactions import job
+from glue_jobs.flatten_transactions import run
 
 DAY = "2025-02-09"
 INGESTED_AT = dt.datetime(2025, 2, 9, 12, 35, 0, 123456, tzinfo=dt.UTC)
@@ -68,7 +68,7 @@ def write_partition(
 
 def read(spark: SparkSession, root: Path) -> DataFrame:
     folders = sorted(str(p) for p in (root / "transactions").glob("dt=*"))
-    return job.read_transactions(spark, folders, str(root / "transactions"))
+    return run.read_transactions(spark, folders, str(root / "transactions"))
 
 
 def put_records(s3: Any, bucket: str, day: str, records: list[dict[str, Any]], name: str | None = None) -> None:

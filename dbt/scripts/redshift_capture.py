@@ -20,7 +20,7 @@ changed days (``select distinct ...``) one date, so the incremental run renders 
 ``is_incremental()`` branch with values, as it would on a warehouse with data. Nothing is
 executed: the capture shows what dbt sends, not what Redshift would answer.
 
-**Glue load**: ``glue_jobs.flatten_transactions.job``'s warehouse functions (DDL, bookmarks,
+**Glue load**: ``glue_jobs.flatten_transactions.load``'s warehouse functions (DDL, bookmarks,
 run log, the staging COPY from S3 and the delete+insert merge) called with a recording
 connection, on their Redshift path (``copy_from_s3_parquet``).
 

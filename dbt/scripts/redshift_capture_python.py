@@ -18,28 +18,28 @@ from redshift_standin import WATERMARK
 
 
 def capture_glue() -> list[dict[str, Any]]:
-    from glue_jobs.flatten_transactions import job
+    from glue_jobs.flatten_transactions import load, result
 
     records: list[dict[str, Any]] = []
     partitions = ["2026-11-01", "2026-11-02"]
     answers = {"to_char(source_partition": [(partitions[0], 2), (partitions[1], 1)], "select count(*) from": [(3,)]}
-    conn = RecordingConnection(records, "glue load", "glue_jobs/flatten_transactions/job.py", answers)
-    job.ensure_warehouse(conn, "redshift")
-    job.read_bookmarks(conn, "mtx-flatten")
+    conn = RecordingConnection(records, "glue load", "glue_jobs/flatten_transactions/load.py", answers)
+    load.ensure_warehouse(conn, "redshift")
+    load.read_bookmarks(conn, "mtx-flatten")
     started = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)
-    job.record_run_start(conn, "mtx-flatten", "run-1", started)
-    job.merge_into_warehouse(
+    load.record_run_start(conn, "mtx-flatten", "run-1", started)
+    load.merge_into_warehouse(
         conn,
-        lambda cur, table: job.copy_from_s3_parquet(
+        lambda cur, table: load.copy_from_s3_parquet(
             cur, table, "curated-bucket", partitions, "arn:aws:iam::000000000000:role/copy"
         ),
         job_name="mtx-flatten",
         partitions=partitions,
         processed_at=started,
     )
-    result = job.JobResult("mtx-flatten", "run-1", started, status="succeeded", finished_at=started)
+    result = result.JobResult("mtx-flatten", "run-1", started, status="succeeded", finished_at=started)
     result.partitions = partitions
-    job.record_run_end(conn, result)
+    load.record_run_end(conn, result)
     return records
 
 

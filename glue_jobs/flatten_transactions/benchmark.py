@@ -96,17 +96,17 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def spark_flatten(spark: Any, base: Path, out: Path, full: bool, expect_rows: int | None = None) -> int:
-    """``full``: the job's own Spark phase (:func:`job.flatten_and_write`: contract rules, rejects,
+    """``full``: the job's own Spark phase (:func:`run.flatten_and_write`: contract rules, rejects,
     flatten, dedup, curated write, counts); else read + flatten + write only, like the baselines."""
-    from glue_jobs.flatten_transactions import job, transforms
+    from glue_jobs.flatten_transactions import run, transforms
 
     paths = sorted(str(p) for p in base.glob("dt=*"))
     if full:
-        counts = job.flatten_and_write(spark, paths, str(base), str(out), f"{out}-rejects")
+        counts = run.flatten_and_write(spark, paths, str(base), str(out), f"{out}-rejects")
         if expect_rows is not None and (counts.rows_read, counts.rows_curated) != (expect_rows, expect_rows):
             raise RuntimeError(f"spark job read/curated {counts.rows_read}/{counts.rows_curated}, not {expect_rows}")
     else:
-        job.write_curated(transforms.flatten(job.read_transactions(spark, paths, str(base))), str(out))
+        run.write_curated(transforms.flatten(run.read_transactions(spark, paths, str(base))), str(out))
     return sum(1 for _ in out.glob("dt=*/*.parquet"))
 
 
@@ -210,18 +210,18 @@ def pyarrow_flatten(base: Path, out: Path) -> int:
 def bench_load(spark: Any, curated: Path, dsn: str) -> dict[str, float]:
     import psycopg
 
-    from glue_jobs.flatten_transactions import job
+    from glue_jobs.flatten_transactions import load
 
     files = sorted(curated.glob("dt=*/*.parquet"))
     names = ", ".join(c.name for c in COLUMNS)
     results: dict[str, float] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
-        job.ensure_warehouse(conn)
+        load.ensure_warehouse(conn)
 
         def arrow_csv() -> int:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("create temp table bench_stage (like raw.mtx_transactions) on commit drop")
-                return job.copy_parquet(cur, "bench_stage", files)
+                return load.copy_parquet(cur, "bench_stage", files)
 
         def local_iterator() -> int:
             df = spark.read.parquet(str(curated)).select(*[c.name for c in COLUMNS])
@@ -258,9 +258,9 @@ def main() -> None:
         size = sum(p.stat().st_size for p in base.rglob("*.ndjson"))
         print(f"{opts.rows} records, {size / 1e6:.1f} MB NDJSON, built in {seconds:.1f} s")
 
-        from glue_jobs.flatten_transactions import job
+        from glue_jobs.flatten_transactions import run
 
-        seconds, spark = timed(lambda: job.local_spark_session(app_name="flatten-bench", master="local[*]"))
+        seconds, spark = timed(lambda: run.local_spark_session(app_name="flatten-bench", master="local[*]"))
         print(f"spark session start: {seconds:.1f} s (excluded below)")
         results: dict[str, float] = {}
         runs: list[tuple[str, Callable[[Path], int]]] = [

@@ -1,12 +1,7 @@
 """Pure steps of the flatten job: analytics JSON (nested, contract-shaped) -> warehouse rows.
 
-No IO here. Everything is derived from ``contracts``:
+No IO here. Everything is derived from ``contracts`` (the Spark schema: :mod:`.schema`):
 
-- :func:`spark_schema` walks the pydantic model (wire names, PII-tagged fields left
-  out, ``ingested_at`` added from the warehouse mapping); leaf types come from the
-  warehouse column a path maps to (``numeric(18,3)`` -> ``decimal(18,3)``), else from
-  the annotation. The JSON reader uses it (never schema inference), so unknown fields
-  and PII fields in an object are not read at all.
 - :func:`split_rejects` sends rows that break the contract to a rejects frame with a
   reason (missing required field, unreadable amount/timestamp, wrong JSON type,
   unknown enum value, too long for its column) instead of dropping them.
@@ -24,27 +19,26 @@ import datetime as dt
 import enum
 import functools
 import operator
-import re
-import types
-import typing
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, FutureDatetime, NaiveDatetime, PastDatetime
+from pydantic import BaseModel
 from pyspark.sql import Column, DataFrame, Observation, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from contracts import acceptance
 from contracts.currencies import ISO_4217_CODES, MINOR_UNITS
-from contracts.pii import PII_FIELDS
 from contracts.transaction import MAX_AMOUNT, Transaction
 from contracts.warehouse import COLUMNS
-from glue_jobs import glue_types
+from glue_jobs.flatten_transactions.schema import (
+    CORRUPT_RECORD,
+    leaves,
+    spark_schema,
+    spark_type,
+    text_length_limit,
+    unwrap,
+)
 
-#: SQL confs the job needs (all settable at runtime, so they apply to Glue's own session too).
 SESSION_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     # a timestamp the new parser refuses is a reject, not a SparkUpgradeException
@@ -67,146 +61,18 @@ SESSION_CONF: dict[str, str] = {
 
 #: Timestamps as the contract writes them: ISO 8601 with a zone ("Z"), 0-6 fraction digits.
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX"
-CORRUPT_RECORD = "_corrupt_record"
 SOURCE_FILE = "_source_file"
 REJECT_REASON = "reject_reason"
 MALFORMED_JSON = "$: malformed JSON [json.malformed]"
 NOT_AN_OBJECT = "$: not an object of the contract's shape [json.not_object]"
-#: Decimals are read wider than the warehouse column so that a value which does not fit
-#: numeric(18,3) is rejected with a reason; reading it as decimal(18,3) would round it silently.
-READ_DECIMAL = T.DecimalType(38, 18)
 
-#: Options of the JSON reader that make it apply the contract schema (used by job.py).
+#: Options of the JSON reader that make it apply the contract schema (used by run.py).
 READ_OPTIONS: dict[str, str] = {
     "mode": "PERMISSIVE",
     "columnNameOfCorruptRecord": CORRUPT_RECORD,
     "timestampFormat": TIMESTAMP_FORMAT,
     "allowNonNumericNumbers": "false",
 }
-
-_SQL_TYPE = re.compile(r"^(?P<name>[a-z ]+?)\s*(?:\((?P<args>[0-9, ]+)\))?$")
-
-
-def spark_type(sql_type: str) -> T.DataType:
-    """Spark type of a warehouse column type (PostgreSQL/Redshift spelling)."""
-    match = _SQL_TYPE.match(sql_type.strip().lower())
-    if not match:
-        raise ValueError(f"unknown warehouse type {sql_type!r}")
-    name, args = match["name"], [int(a) for a in (match["args"] or "").replace(" ", "").split(",") if a]
-    if name in {"varchar", "char", "character varying", "character", "text"}:
-        return T.StringType()
-    if name in {"numeric", "decimal"}:
-        return T.DecimalType(*args) if args else T.DecimalType(38, 18)
-    if name == "timestamp":
-        return T.TimestampType()
-    if name == "date":
-        return T.DateType()
-    if name in {"bigint", "int8"}:
-        return T.LongType()
-    if name in {"integer", "int", "int4"}:
-        return T.IntegerType()
-    if name == "boolean":
-        return T.BooleanType()
-    if name in {"double precision", "float8"}:
-        return T.DoubleType()
-    raise ValueError(f"no Spark type for warehouse type {sql_type!r}")
-
-
-def _max_length(sql_type: str) -> int | None:
-    match = _SQL_TYPE.match(sql_type.strip().lower())
-    if match and match["name"] in {"varchar", "char", "character varying", "character"} and match["args"]:
-        return int(match["args"])
-    return None
-
-
-_COLUMN_BY_SOURCE = {c.source: c for c in COLUMNS if c.source}
-_PII_PATHS = {".".join(p) for p in PII_FIELDS}
-
-
-def _unwrap(annotation: Any) -> Any:
-    """``X | None`` -> X (the reader makes every field nullable anyway)."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-        raise TypeError(f"no Spark type for union {annotation!r}")
-    return annotation
-
-
-def _model_type(model: type[BaseModel], prefix: str = "") -> T.StructType:
-    fields: list[T.StructField] = []
-    for name, info in model.model_fields.items():
-        wire = info.alias or name
-        path = f"{prefix}{wire}"
-        if path in _PII_PATHS:
-            continue  # the analytics copy never carries it; reading it would bring it back
-        fields.append(T.StructField(wire, _annotation_type(_unwrap(info.annotation), path), nullable=True))
-    return T.StructType(fields)
-
-
-_DATETIME_TYPES: tuple[Any, ...] = (dt.datetime, AwareDatetime, NaiveDatetime, PastDatetime, FutureDatetime)
-
-
-def _annotation_type(annotation: Any, path: str) -> T.DataType:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _model_type(annotation, prefix=f"{path}.")
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum | str):
-        return T.StringType()
-    if annotation is Decimal:  # precision and scale: those of the warehouse column it lands in
-        return spark_type(_COLUMN_BY_SOURCE[path].sql_type) if path in _COLUMN_BY_SOURCE else READ_DECIMAL
-    if annotation in _DATETIME_TYPES:
-        return T.TimestampType()
-    if annotation is dt.date:
-        return T.DateType()
-    if annotation is bool:
-        return T.BooleanType()
-    if annotation is int:
-        return T.LongType()
-    if annotation is float:
-        return T.DoubleType()
-    raise TypeError(f"no Spark type for contract field {path} ({annotation!r}): extend transforms.spark_schema")
-
-
-def spark_schema() -> T.StructType:
-    """The analytics record as Spark reads it: the contract model without PII, plus ``ingested_at``."""
-    schema = _model_type(Transaction)
-    present = set(_paths(schema))
-    for column in COLUMNS:
-        if column.source and column.source not in present:
-            if "." in column.source:
-                raise TypeError(f"warehouse column {column.name} maps {column.source}, not in the contract")
-            schema = schema.add(T.StructField(column.source, spark_type(column.sql_type), nullable=True))
-    return schema
-
-
-def read_schema() -> T.StructType:
-    """:func:`spark_schema` as the JSON reader gets it: decimals widened, plus the corrupt-record column."""
-
-    def widen(t: T.DataType) -> T.DataType:
-        if isinstance(t, T.StructType):
-            return T.StructType([T.StructField(f.name, widen(f.dataType), True) for f in t.fields])
-        if isinstance(t, T.DecimalType):
-            return READ_DECIMAL
-        return t
-
-    schema = widen(spark_schema())
-    assert isinstance(schema, T.StructType)
-    return schema.add(T.StructField(CORRUPT_RECORD, T.StringType(), True))
-
-
-def _paths(schema: T.StructType, prefix: str = "") -> Iterator[str]:
-    for f in schema.fields:
-        yield f"{prefix}{f.name}"
-        if isinstance(f.dataType, T.StructType):
-            yield from _paths(f.dataType, prefix=f"{prefix}{f.name}.")
-
-
-def _leaves(schema: T.StructType, prefix: str = "") -> Iterator[tuple[str, T.DataType]]:
-    for f in schema.fields:
-        path = f"{prefix}{f.name}"
-        yield path, f.dataType
-        if isinstance(f.dataType, T.StructType):
-            yield from _leaves(f.dataType, prefix=f"{path}.")
 
 
 def _allowed_values() -> dict[str, tuple[str, ...]]:
@@ -216,7 +82,7 @@ def _allowed_values() -> dict[str, tuple[str, ...]]:
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, info in model.model_fields.items():
             path = f"{prefix}{info.alias or name}"
-            annotation = _unwrap(info.annotation)
+            annotation = unwrap(info.annotation)
             if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
                 allowed[path] = tuple(str(m.value) for m in annotation)
             elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -275,7 +141,7 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
     def rule(broken: Column, reason: Column) -> None:
         rules.append((F.coalesce(broken, F.lit(False)), reason))
 
-    for path, data_type in _leaves(spark_schema()):
+    for path, data_type in leaves(spark_schema()):
         typed = F.col(path)
         raw_value = F.get_json_object(raw, f"$.{path}")
         unreadable = is_corrupt & typed.isNull() & raw_value.isNotNull()
@@ -309,7 +175,7 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
             unknown_value = ~typed.isin(*ALLOWED_VALUES[path])
             code = "currency.code" if path == "item_purchased.price.currency" else "enum.value"
             rule(unknown_value, F.lit(f"{path}: not one of the values the contract lists [{code}]"))
-        max_length = _max_length(sizes[path]) if path in sizes else None
+        max_length = text_length_limit(sizes[path]) if path in sizes else None
         if path in _IDENTIFIERS or path in _NAMES:
             code = "id.length" if path in _IDENTIFIERS else "text.length"
             limit = acceptance.MAX_ID_CHARS if path in _IDENTIFIERS else acceptance.MAX_NAME_CHARS
@@ -439,11 +305,6 @@ def flatten(df: DataFrame, source_partition_col: str = "dt", loaded_at: dt.datet
     return df.select(*select)
 
 
-def warehouse_schema() -> T.StructType:
-    """The schema :func:`flatten` returns (nullability aside)."""
-    return T.StructType([T.StructField(c.name, spark_type(c.sql_type), c.nullable) for c in COLUMNS])
-
-
 def deduplicate(df: DataFrame, key: str = "transaction_id", order_by: str = "ingested_at") -> DataFrame:
     """One row per ``key``: the latest ``order_by``; ties go to the greatest other columns, in order."""
     tie_breakers = [F.col(c).desc_nulls_last() for c in df.columns if c not in {key, order_by}]
@@ -454,48 +315,3 @@ def deduplicate(df: DataFrame, key: str = "transaction_id", order_by: str = "ing
         .filter(F.col(rank) == 1)
         .select(*[F.col(c) for c in df.columns])
     )
-
-
-# --- schema drift ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SchemaDrift:
-    #: Fields in the data the contract does not know: ignored by the job, reported.
-    unknown_fields: tuple[str, ...] = ()
-    #: PII fields in the analytics data: never read by the job; a privacy incident upstream.
-    pii_fields: tuple[str, ...] = ()
-    #: Contract fields of another JSON type in the data (rows will be rejected).
-    type_conflicts: tuple[str, ...] = ()
-
-    @property
-    def drifted(self) -> bool:
-        return bool(self.unknown_fields or self.pii_fields or self.type_conflicts)
-
-
-_COMPATIBLE: dict[type[T.DataType], set[str]] = {
-    T.StringType: {"string"},
-    T.DecimalType: {"bigint", "double", "int", "string"},  # Glue infers JSON numbers; strings may parse
-    T.TimestampType: {"string", "timestamp"},
-    T.DateType: {"string", "date"},
-    T.StructType: {"struct"},
-    T.LongType: {"bigint", "int"},
-    T.DoubleType: {"double", "bigint", "int"},
-    T.BooleanType: {"boolean"},
-}
-
-
-def detect_drift(observed: Mapping[str, glue_types.GlueType], expected: T.StructType | None = None) -> SchemaDrift:
-    """Compare columns seen in the data (Glue types, e.g. from a crawl or a sample) with the contract."""
-    seen = glue_types.leaf_paths(observed)
-    want = {path.lower(): t for path, t in _leaves(expected or spark_schema())}
-    pii = {p.lower() for p in _PII_PATHS}
-    unknown = sorted(p for p in seen if p not in want and p not in pii and p.rsplit(".", 1)[0] not in pii)
-    conflicts = sorted(
-        f"{path}: {kind} (contract: {want[path].simpleString()})"
-        for path, kind in seen.items()
-        if path in want and kind not in _COMPATIBLE.get(type(want[path]), set())
-    )
-    # a field nested under an unknown field is reported once, as its parent
-    unknown = [p for p in unknown if not any(p.startswith(f"{q}.") for q in unknown)]
-    return SchemaDrift(tuple(unknown), tuple(sorted(p for p in seen if p in pii)), tuple(conflicts))

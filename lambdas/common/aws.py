@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -33,13 +32,3 @@ def client(service: str, settings: Settings | None = None) -> Any:
 def reset_clients() -> None:
     with _lock:
         _clients.clear()
-
-
-def poll_waits(longest: float, first: float = 1.0) -> Iterator[float]:
-    """The waits between polls of a long-running AWS operation (a crawl, a Glue job run): doubling from
-    ``first`` up to ``longest``, then ``longest`` each time. A short run is seen ending within a second or
-    two, a long one costs a Get call every ``longest`` seconds."""
-    wait = first
-    while True:
-        yield min(wait, longest)
-        wait *= 2

@@ -192,18 +192,32 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_glue(args: argparse.Namespace) -> int:
-    RunningStack(args.home)  # settings and endpoints of the running stack
-    if args.action == "crawl":
-        from lambdas.run_crawler.handler import run_crawler
+    """The crawler or the job alone, through the Glue API of the running stack (what the refresh's
+    aws-sdk:glue:startCrawler and glue:startJobRun.sync do); the stack runs them behind it."""
+    from orchestration.runtime.manifest import glue_crawler_name, glue_job_name
 
-        print(run_crawler()["summary"])
-        return 0
+    stack = RunningStack(args.home)
+    glue = stack.client("glue")
+    if args.action == "crawl":
+        name = glue_crawler_name(stack.settings)
+        glue.start_crawler(Name=name)
+        while (crawler := glue.get_crawler(Name=name)["Crawler"])["State"] != "READY":
+            time.sleep(1)
+        last = crawler.get("LastCrawl", {})
+        print(f"{name}: {last.get('Status')} {last.get('ErrorMessage', '')}".rstrip())
+        return 0 if last.get("Status") == "SUCCEEDED" else 1
     if args.job != "flatten_transactions":
         raise SystemExit(f"unknown Glue job {args.job!r}; jobs: flatten_transactions")
-    from lambdas.run_flatten_job.handler import run_flatten_job
-
-    print(json.dumps(run_flatten_job(args.from_date, args.to_date, backfill=bool(args.from_date or args.to_date))))
-    return 0
+    name = glue_job_name(stack.settings)
+    options = {"--from_date": args.from_date, "--to_date": args.to_date,
+               "--backfill": "true" if args.from_date or args.to_date else "false"}  # fmt: skip
+    run_id = glue.start_job_run(JobName=name, Arguments={k: v for k, v in options.items() if v})["JobRunId"]
+    ended = ("SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED")
+    while (run := glue.get_job_run(JobName=name, RunId=run_id)["JobRun"])["JobRunState"] not in ended:
+        time.sleep(1)
+    print(json.dumps({"job": name, "run_id": run_id, "state": run["JobRunState"],
+                      "error": run.get("ErrorMessage")}))  # fmt: skip
+    return 0 if run["JobRunState"] == "SUCCEEDED" else 1
 
 
 def cmd_dbt(args: argparse.Namespace) -> int:

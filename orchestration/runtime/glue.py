@@ -3,17 +3,18 @@
 moto 5.2.5 keeps the state of Glue crawlers and job runs but runs nothing: StartCrawler appends a
 crawl that only changes state (and its LastCrawl status reads "COMPLETED", not one of AWS's
 SUCCEEDED/CANCELLED/FAILED); StartJobRun appends a run that walks STARTING -> RUNNING -> SUCCEEDED
-without running a script. The deployed Lambdas (lambdas/run_crawler, lambdas/run_flatten_job) only
-call StartCrawler/GetCrawler and StartJobRun/GetJobRun, exactly as in AWS, so the local runtime does
-here what AWS Glue does behind those calls:
+without running a script. The analytics refresh state machine calls StartCrawler/GetCrawler
+(aws-sdk:glue) and StartJobRun/GetJobRun (glue:startJobRun.sync, which the local Step Functions
+runtime provides: orchestration/runtime/sfn.py), exactly as in AWS, and ``mtx glue`` does the same by hand, so
+the local runtime does here what AWS Glue does behind those calls:
 
 - StartCrawler of our crawler (name ``<prefix>-<definition name_suffix>``): the local crawler
   (``orchestration/runtime/glue_crawler.py``, the same definition file Terraform reads) runs in a
   background thread against the crawler's S3 target and database. GetCrawler reports State RUNNING,
   then READY with LastCrawl Status SUCCEEDED, or FAILED with its ErrorMessage.
-- StartJobRun of our job (``<prefix>-flatten-transactions``): the job's ``run_job`` (the same code
-  as ``glue_jobs/flatten_transactions/job.py`` in Glue) runs on a local SparkSession in a background
-  thread with the run's arguments (job defaults + run arguments, as Glue merges them, plus
+- StartJobRun of our job (``<prefix>-flatten-transactions``): the job's ``run_job``
+  (``glue_jobs/flatten_transactions/run.py``, what ``job.py`` runs in Glue) runs on a local
+  SparkSession in a background thread with the run's arguments (job defaults + run arguments, as Glue merges them, plus
   ``--JOB_NAME``/``--JOB_RUN_ID``). GetJobRun reports RUNNING, then SUCCEEDED, or FAILED with its
   ErrorMessage.
 
@@ -95,7 +96,7 @@ def local_spark() -> Any:
     global _spark
     with _spark_lock:
         if _spark is None:
-            from glue_jobs.flatten_transactions.job import local_spark_session
+            from glue_jobs.flatten_transactions.run import local_spark_session
 
             _spark = local_spark_session(master="local[2]")
         return _spark
@@ -114,14 +115,14 @@ def run_job(job_name: str, run_id: str, arguments: dict[str, str]) -> str | None
     """One run of our Glue job; None if ``job_name`` is not ours. Raises on failure."""
     if not job_name.endswith(f"-{JOB_SUFFIX}"):
         return None
-    from glue_jobs.flatten_transactions import job
+    from glue_jobs.flatten_transactions import job, run
 
     argv = ["flatten_transactions", "--JOB_NAME", job_name, "--JOB_RUN_ID", run_id]
     for key, value in arguments.items():
         if key.startswith("--") and key not in ("--JOB_NAME", "--JOB_RUN_ID"):
             argv += [key, str(value)]
     args = job.parse_args(argv)
-    result = job.run_job(args, spark=local_spark(), s3=_client("s3"), glue=_client("glue"),
+    result = run.run_job(args, spark=local_spark(), s3=_client("s3"), glue=_client("glue"),
                          secrets=_client("secretsmanager"))  # fmt: skip
     return (f"{result.status}: {len(result.partitions)} partitions, {result.rows_read} read, "
             f"{result.rows_rejected} rejected, {result.rows_loaded} loaded")  # fmt: skip

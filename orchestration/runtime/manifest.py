@@ -29,8 +29,6 @@ LAMBDAS: dict[str, str] = {
     "dead_letter_chunk": "lambdas.dead_letter_chunk.handler.handler",
     "finalize_run": "lambdas.finalize_run.handler.handler",
     "quarantine_file": "lambdas.quarantine_file.handler.handler",
-    "run_crawler": "lambdas.run_crawler.handler.handler",
-    "run_flatten_job": "lambdas.run_flatten_job.handler.handler",
     "build_marts": "lambdas.build_marts.handler.handler",
     "run_data_checks": "lambdas.run_data_checks.handler.handler",
     "analytics_api": "lambdas.analytics_api.handler.handler",
@@ -99,18 +97,33 @@ class Manifest:
                 "curated_bucket": s.curated_bucket,
                 "query_results_bucket": s.query_results_bucket,
                 "glue_database": s.glue_database,
+                "glue_crawler_name": glue_crawler_name(s),
+                "glue_job_name": glue_job_name(s),
             }
         )
         return values
 
 
+def glue_crawler_name(s: Settings) -> str:
+    """The crawler as infra/terraform/modules/glue names it: <prefix>-<name_suffix of its definition file>."""
+    from orchestration.runtime.glue_crawler import load_definition
+
+    return load_definition().crawler_name(s.name_prefix)
+
+
+def glue_job_name(s: Settings) -> str:
+    """The flatten job as infra/terraform/modules/glue names it."""
+    from orchestration.runtime.glue import JOB_SUFFIX
+
+    return f"{s.name_prefix}-{JOB_SUFFIX}"
+
+
 def create_glue_crawler_and_job(glue: Any, s: Settings) -> None:
     """The crawler and the job Terraform's glue module creates (infra/terraform/modules/glue), idempotently.
 
-    The Lambdas only start them through the Glue API; behind it the local runtime runs them
-    (orchestration/runtime/glue.py).
+    The analytics refresh state machine starts them through the Glue API (aws-sdk:glue:startCrawler,
+    glue:startJobRun.sync); behind it the local runtime runs them (orchestration/runtime/glue.py).
     """
-    from orchestration.runtime.glue import JOB_SUFFIX
     from orchestration.runtime.glue_crawler import load_definition
 
     definition = load_definition()
@@ -119,7 +132,7 @@ def create_glue_crawler_and_job(glue: Any, s: Settings) -> None:
               "Exclusions": list(definition.exclusions), "SampleSize": definition.sample_size}  # fmt: skip
     with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         glue.create_crawler(
-            Name=definition.crawler_name(s.name_prefix),
+            Name=glue_crawler_name(s),
             Role=f"arn:aws:iam::{s.account_id}:role/{s.name_prefix}-glue-crawler",
             DatabaseName=s.glue_database, Description=str(raw.get("description", "")),
             Targets={"S3Targets": [target]},
@@ -131,7 +144,7 @@ def create_glue_crawler_and_job(glue: Any, s: Settings) -> None:
     already = (glue.exceptions.AlreadyExistsException, glue.exceptions.IdempotentParameterMismatchException)
     with contextlib.suppress(*already):
         glue.create_job(
-            Name=f"{s.name_prefix}-{JOB_SUFFIX}",
+            Name=glue_job_name(s),
             Role=f"arn:aws:iam::{s.account_id}:role/{s.name_prefix}-glue-job",
             Command={"Name": "glueetl", "PythonVersion": "3",
                      "ScriptLocation": f"s3://{s.glue_scripts_bucket}/jobs/flatten_transactions/job.py"},

@@ -1,7 +1,7 @@
 """Step Functions locally: the ASL files executed by moto's vendored interpreter.
 
 moto (pinned exactly in requirements.lock) carries LocalStack's ASL interpreter.
-Three things make it run our workflows in-process, each a small patch on a
+These make it run our workflows in-process, each a small patch on a
 private name, covered by ``tests/unit/test_sfn_adapter.py`` so that a moto
 upgrade that moves them fails loudly:
 
@@ -11,7 +11,19 @@ upgrade that moves them fails loudly:
   comes back as ``FunctionError`` with ``errorType`` = the exception class name,
   exactly as AWS Lambda reports it, so Retry/Catch ``ErrorEquals`` match it.
 * Retry and Wait sleep for real; ``time_scale`` multiplies those sleeps
-  (0 in tests).
+  (0 in tests). A Wait still yields for up to :data:`WAIT_FLOOR_SECONDS` at
+  time scale 0, so a polling loop (the refresh's crawler loop) does not spin.
+* ``arn:aws:states:::glue:startJobRun.sync``: moto's Glue integration calls
+  StartJobRun and polls GetJobRun as Step Functions does, but its
+  ``_eval_integration_pattern`` (shared with the callback integrations)
+  releases a task-token endpoint that Glue tasks never have and fails every
+  run with ``States.Runtime``. The local runtime gives the Glue integration
+  its own, without the callback endpoint; what runs behind StartJobRun is the
+  local runtime's job runner (``orchestration/runtime/glue.py``).
+* ``aws-sdk:glue:*`` errors are ``Glue.<exception>`` in AWS (service name in
+  PascalCase); moto names them ``glue.<exception>`` for want of an entry in its
+  private ``_SERVICE_ERROR_NAMES``: the local runtime adds ``Glue``, so the
+  refresh's Catch of ``Glue.CrawlerRunningException`` matches as in AWS.
 * ``QueryLanguage: JSONata`` gets its evaluator from ``jsonata-python``.
 * The interpreter parses the definition again for every execution (ANTLR, in
   Python: a fifth of an execution's CPU); parsed programs are cached by
@@ -248,19 +260,52 @@ def install(time_scale: float | None = None) -> None:
         original_wait = wait_function.WaitFunction._wait_interval
 
         def _scaled_wait(self: Any, env: Any, wait_seconds: int) -> None:
-            if _time_scale <= 0:
-                return
             if _time_scale == 1.0:
                 original_wait(self, env, wait_seconds)
                 return
-            env.program_state_event.wait(wait_seconds * _time_scale)
+            scaled = max(wait_seconds * _time_scale, min(wait_seconds, WAIT_FLOOR_SECONDS))
+            if scaled > 0:
+                env.program_state_event.wait(scaled)
 
         wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
+        _run_glue_sync_without_a_callback()
         _bound_running_executions()
         _cache_integration_clients()
         _add_the_apis_terraform_calls()
         _installed = True
 
+
+def _run_glue_sync_without_a_callback() -> None:
+    """``glue:startJobRun.sync`` in moto 5.2.5: StartJobRun, then GetJobRun every 0.5 s until the run ends
+    (moto's own resolver: SUCCEEDED/STOPPED is the task's output, FAILED/TIMEOUT/ERROR is
+    ``States.TaskFailed`` with the JobRun as the cause, as in AWS). Only the callback bookkeeping of the
+    shared ``_eval_integration_pattern`` is left out: Glue tasks have no task token."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_glue
+
+    def eval_integration_pattern(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> None:
+        started = env.stack.pop()  # StartJobRun's response (JobRunId, JobName)
+        self.timeout.eval(env=env)
+        timeout_seconds = env.stack.pop()
+        env.stack.append(started)
+        resolver = self._build_sync_resolver(env=env, resource_runtime_part=resource_runtime_part,
+                                             normalised_parameters=normalised_parameters,
+                                             state_credentials=state_credentials)  # fmt: skip
+        outcome = self._eval_sync(env=env, sync_resolver=resolver, timeout_seconds=timeout_seconds,
+                                  callback_endpoint=None, heartbeat_endpoint=None)  # fmt: skip
+        env.stack.append(outcome)
+
+    service = state_task_service_glue.StateTaskServiceGlue
+    service._eval_integration_pattern = eval_integration_pattern  # type: ignore[method-assign]
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+
+    state_task_service_aws_sdk._SERVICE_ERROR_NAMES["glue"] = "Glue"
+
+
+#: at time scale 0 a Wait still yields this long (or its own length if shorter): a polling loop does not spin
+WAIT_FLOOR_SECONDS = 0.2
 
 #: executions the interpreter runs at once; the others wait (RUNNING, as a throttled start in AWS) for a slot
 MAX_RUNNING_EXECUTIONS = 16

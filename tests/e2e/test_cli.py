@@ -106,6 +106,11 @@ def test_up_status_psql_aws_send_dlq_down(running_stack: tuple[Path, dict[str, s
         time.sleep(1)
     assert "InvalidTransaction" in listed.stdout
 
+    # the crawler through the stack's Glue API, as the refresh starts it (the stack runs the local crawler behind it)
+    crawled = subprocess.run([*MTX, "--home", str(home), "glue", "crawl"], capture_output=True, text=True, check=False)
+    assert crawled.returncode == 0, crawled.stdout + crawled.stderr
+    assert crawled.stdout.strip() == "mtx-local-transactions-crawler: SUCCEEDED"
+
     pg_pids = _postgres_pids(home)
     assert pg_pids and all(_alive(p) for p in pg_pids)
     down = subprocess.run([*MTX, "--home", str(home), "down"], capture_output=True, text=True, check=True)

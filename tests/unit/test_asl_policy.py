@@ -98,8 +98,35 @@ def test_rewriting_from_the_policy_changes_nothing_in_the_committed_files() -> N
 
 
 def test_an_unknown_task_resource_has_no_policy_and_says_so() -> None:
-    with pytest.raises(ValueError, match="no transient-error policy for Task resource 'arn:aws:states:::glue"):
-        asl_policy.retry_for({"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync"})
+    with pytest.raises(ValueError, match="no transient-error policy for Task resource 'arn:aws:states:::ecs"):
+        asl_policy.retry_for({"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync"})
+
+
+@pytest.mark.parametrize(
+    "resource",
+    ["arn:aws:states:::glue:startJobRun.sync", "arn:aws:states:::aws-sdk:glue:startCrawler",
+     "arn:aws:states:::aws-sdk:glue:getCrawler"],
+)  # fmt: skip
+def test_glue_tasks_retry_only_glue_s_transient_errors(resource: str) -> None:
+    [retrier] = asl_policy.retry_for({"Type": "Task", "Resource": resource})
+    assert set(retrier["ErrorEquals"]) == {"Glue.ThrottlingException", "Glue.InternalServiceException",
+                                           "Glue.OperationTimeoutException", "Glue.SdkClientException"}  # fmt: skip
+    # a run that failed, a job already running and a crawl already running are not transient
+    assert not {"States.TaskFailed", "Glue.ConcurrentRunsExceededException", "Glue.CrawlerRunningException"} & set(
+        retrier["ErrorEquals"]
+    )
+
+
+def test_the_refresh_waits_for_a_crawl_already_running_and_alerts_on_any_other_glue_failure() -> None:
+    states = json.loads((asl_policy.STATE_MACHINES / "analytics_refresh.asl.json").read_text())["States"]
+    catches = states["CrawlAnalyticsData"]["Catch"]
+    assert catches[0] == {"ErrorEquals": ["Glue.CrawlerRunningException"], "ResultPath": None, "Next": "WaitForCrawler"}
+    for name in ("CrawlAnalyticsData", "GetCrawlerState", "FlattenTransactions"):
+        assert states[name]["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+        assert states[name]["Catch"][-1]["Next"] == "NotifyRefreshFailure"
+    for name in ("CrawlFailed", "CrawlTimedOut"):
+        assert states[name]["Next"] == "NotifyRefreshFailure"
+    assert states["NotifyRefreshFailure"]["Next"] == "AnalyticsRefreshFailed"
 
 
 def test_register_transaction_recognises_its_own_earlier_write() -> None:

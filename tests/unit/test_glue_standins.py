@@ -133,23 +133,19 @@ def test_the_real_runners_leave_other_names_alone() -> None:
     assert standins.run_job("someone-elses-job", "jr_1", {}) is None
 
 
-def test_the_lambdas_name_the_crawler_and_job_terraform_and_the_provisioner_create() -> None:
-    from lambdas.run_crawler.handler import CRAWLER_SUFFIX
-    from lambdas.run_flatten_job.handler import JOB_SUFFIX
-    from orchestration.runtime.glue_crawler import load_definition
-
-    assert load_definition().name_suffix == CRAWLER_SUFFIX
-    assert standins.JOB_SUFFIX == JOB_SUFFIX
-
-
-def test_the_provisioner_creates_the_crawler_and_job_idempotently(glue: Any) -> None:
-    from orchestration.runtime.manifest import create_glue_crawler_and_job
+def test_the_provisioner_creates_the_crawler_and_job_the_state_machine_names_idempotently(glue: Any) -> None:
+    from orchestration.runtime.manifest import build, create_glue_crawler_and_job
     from orchestration.settings import Settings
 
     s = Settings(name_prefix="mtx-prov", glue_database="mtx_test", analytics_bucket="analytics",
                  curated_bucket="curated", glue_scripts_bucket="scripts")  # fmt: skip
     create_glue_crawler_and_job(glue, s)
     create_glue_crawler_and_job(glue, s)
+    values = build(s).placeholders({s.dead_letter_queue_name: "https://queue"})
+    assert values["glue_crawler_name"] == "mtx-prov-transactions-crawler"
+    assert values["glue_job_name"] == f"mtx-prov-{standins.JOB_SUFFIX}"
+    assert glue.get_crawler(Name=values["glue_crawler_name"])["Crawler"]["State"] == "READY"
+    assert glue.get_job(JobName=values["glue_job_name"])["Job"]["Name"] == values["glue_job_name"]
     crawler = glue.get_crawler(Name="mtx-prov-transactions-crawler")["Crawler"]
     assert crawler["Targets"]["S3Targets"][0]["Path"] == "s3://analytics/transactions/"
     assert crawler["DatabaseName"] == "mtx_test"
@@ -169,12 +165,3 @@ def test_get_crawler_metrics_reports_the_last_crawl(glue: Any, monkeypatch: pyte
     after = glue.get_crawler_metrics(CrawlerNameList=[CRAWLER])["CrawlerMetricsList"][0]
     assert after["TablesCreated"] == 1 and after["StillEstimating"] is False
     assert after["LastRuntimeSeconds"] >= 0
-
-
-def test_polls_start_short_and_settle_at_the_longest_wait() -> None:
-    from itertools import islice
-
-    from lambdas.common.aws import poll_waits
-
-    assert list(islice(poll_waits(10.0), 7)) == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
-    assert list(islice(poll_waits(15.0, first=0.5), 3)) == [0.5, 1.0, 2.0]

@@ -206,6 +206,71 @@ def test_jsonata_and_wait(aws: Any) -> None:
     assert time.monotonic() - started < 10
 
 
+def test_glue_start_job_run_sync_waits_for_the_run_and_fails_a_failed_run_as_aws(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's Glue .sync fails every run with States.Runtime ('NoneType' ... 'interrupt_all'); the local runtime's
+    own _eval_integration_pattern for the Glue integration polls the run to its end (sfn.py)."""
+    from orchestration.runtime import glue as standins
+
+    standins.patch_moto_glue()
+    runs: list[dict[str, str]] = []
+
+    def job(name: str, run_id: str, arguments: dict[str, str]) -> str:
+        runs.append(arguments)
+        time.sleep(0.6)  # still RUNNING at the first GetJobRun: the task must wait for the end
+        if arguments.get("--fail") == "yes":
+            raise RuntimeError("warehouse unreachable")
+        return "done"
+
+    monkeypatch.setitem(standins.RUNNERS, "job", job)
+    aws("glue").create_job(Name=f"mtx-{standins.JOB_SUFFIX}", Role=ROLE,
+                           Command={"Name": "glueetl", "ScriptLocation": "s3://scripts/job.py"})  # fmt: skip
+    definition = {
+        "StartAt": "Run",
+        "States": {
+            "Run": {
+                "Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync",
+                "Parameters": {"JobName": f"mtx-{standins.JOB_SUFFIX}", "Arguments": {"--fail.$": "$.fail"}},
+                "ResultSelector": {"state.$": "$.JobRunState", "id.$": "$.Id"},
+                "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Failed"}], "End": True,
+            },
+            "Failed": {"Type": "Pass", "Parameters": {"error.$": "$.Error", "run.$": "States.StringToJson($.Cause)"},
+                       "End": True},
+        },
+    }  # fmt: skip
+    ok = execute(aws, definition, {"fail": "no"})
+    assert ok["status"] == "SUCCEEDED", ok
+    assert json.loads(ok["output"])["state"] == "SUCCEEDED"
+    failed = execute(aws, definition, {"fail": "yes"})
+    assert failed["status"] == "SUCCEEDED", failed
+    out = json.loads(failed["output"])
+    assert out["error"] == "States.TaskFailed"
+    assert (out["run"]["JobRunState"], out["run"]["ErrorMessage"]) == ("FAILED", "RuntimeError: warehouse unreachable")
+    assert runs == [{"--fail": "no"}, {"--fail": "yes"}]
+    standins.wait_for_runs(10)
+
+
+def test_aws_sdk_glue_errors_are_named_as_in_aws(aws: Any) -> None:
+    """Step Functions names an aws-sdk error <Service>.<exception>, the service in PascalCase: Glue.*."""
+    glue = aws("glue")
+    glue.create_database(DatabaseInput={"Name": "db"})
+    glue.create_crawler(Name="c", Role=ROLE, DatabaseName="db", Targets={"S3Targets": [{"Path": "s3://b/t/"}]})
+    glue.start_crawler(Name="c")  # moto's own crawl (not ours): RUNNING until it is stopped
+    definition = {
+        "StartAt": "Start",
+        "States": {
+            "Start": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler",
+                      "Parameters": {"Name": "c"}, "End": True,
+                      "Catch": [{"ErrorEquals": ["Glue.CrawlerRunningException"], "Next": "Running"}]},
+            "Running": {"Type": "Pass", "End": True},
+        },
+    }  # fmt: skip
+    d = execute(aws, definition, {})
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"])["Error"] == "Glue.CrawlerRunningException"
+
+
 def test_render_definition_refuses_missing_placeholders(tmp_path: Any) -> None:
     path = tmp_path / "x.asl.json"
     path.write_text('{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "${fn}", "End": true}}}')

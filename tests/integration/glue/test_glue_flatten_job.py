@@ -22,8 +22,8 @@ from pyspark.sql import SparkSession
 
 from contracts import Transaction, to_analytics_record
 from contracts.warehouse import COLUMNS
-from glue_jobs.flatten_transactions import job
-from glue_jobs.flatten_transactions.job import JobArgs
+from glue_jobs.flatten_transactions import run as flatten_run
+from glue_jobs.flatten_transactions.arguments import JobArgs
 from orchestration.runtime import glue_crawler as crawler
 
 pytestmark = pytest.mark.integration
@@ -92,8 +92,8 @@ def test_rerun_adds_nothing_and_a_new_day_adds_exactly_that_day(
 
     args = JobArgs(job_name="mtx-it-flatten", database=DATABASE, table="transactions", curated_bucket=CURATED)
 
-    def run(a: JobArgs = args) -> job.JobResult:
-        return job.run_job(
+    def run(a: JobArgs = args) -> flatten_run.JobResult:
+        return flatten_run.run_job(
             a, spark=spark, s3=s3, glue=glue, dsn=warehouse_dsn, workdir=tmp_path, bookmark_margin=NO_MARGIN
         )
 
@@ -183,7 +183,7 @@ def test_a_failed_run_is_recorded_and_loads_nothing(
     args = JobArgs(job_name="mtx-it-missing", database=DATABASE, table="nope", curated_bucket=CURATED)
     aws["glue"].create_database(DatabaseInput={"Name": DATABASE})
     with pytest.raises(aws["glue"].exceptions.EntityNotFoundException):
-        job.run_job(args, spark=spark, s3=aws["s3"], glue=aws["glue"], dsn=warehouse_dsn, workdir=tmp_path)
+        flatten_run.run_job(args, spark=spark, s3=aws["s3"], glue=aws["glue"], dsn=warehouse_dsn, workdir=tmp_path)
     with psycopg.connect(warehouse_dsn) as conn:
         status, error = conn.execute(
             "select status, error from etl.job_runs where job_name = %s", (args.job_name,)

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from glue_jobs.flatten_transactions import job, transforms
-from glue_jobs.flatten_transactions.job import JobArgs, JobArgumentError, Partition, S3Object
+from glue_jobs.flatten_transactions import job, sources, transforms
+from glue_jobs.flatten_transactions import run as flatten_run
+from glue_jobs.flatten_transactions.arguments import JobArgs, JobArgumentError
+from glue_jobs.flatten_transactions.sources import Partition, S3Object
 from orchestration.runtime import glue_crawler as crawler
 from tests.glue_helpers import DAY, make_tx, put_records, record, write_partition
 
@@ -66,21 +68,21 @@ def test_partition_selection_follows_bookmarks_late_objects_ranges_and_backfill(
         "2025-02-12": [],
     }
     bookmarks = {"2025-02-09": t0, "2025-02-10": t0}  # naive UTC from the warehouse also works
-    in_range = job.in_date_range(parts)
+    in_range = sources.in_date_range(parts)
     assert [p.value for p in in_range] == days[:4]
 
-    pending = job.pending_partitions(in_range, objects, bookmarks)
+    pending = sources.pending_partitions(in_range, objects, bookmarks)
     # 09 done; 10 has a late object written after its bookmark; 11 never done; 12 empty
     assert [p.value for p in pending] == ["2025-02-10", "2025-02-11"]
 
-    ranged = job.in_date_range(parts, dt.date(2025, 2, 9), dt.date(2025, 2, 10))
-    assert [p.value for p in job.pending_partitions(ranged, objects, bookmarks)] == ["2025-02-10"]
-    backfill = job.pending_partitions(ranged, objects, bookmarks, backfill=True)
+    ranged = sources.in_date_range(parts, dt.date(2025, 2, 9), dt.date(2025, 2, 10))
+    assert [p.value for p in sources.pending_partitions(ranged, objects, bookmarks)] == ["2025-02-10"]
+    backfill = sources.pending_partitions(ranged, objects, bookmarks, backfill=True)
     assert [p.value for p in backfill] == ["2025-02-09", "2025-02-10"]
     # an object a few seconds older than the bookmark still counts (upload start vs listing time)
     close = {"2025-02-09": [_obj("2025-02-09", t0 - dt.timedelta(seconds=30))]}
-    assert job.pending_partitions(parts[:1], close, {"2025-02-09": t0.replace(tzinfo=None)})
-    assert not job.pending_partitions(parts[:1], close, bookmarks, margin=dt.timedelta(0))
+    assert sources.pending_partitions(parts[:1], close, {"2025-02-09": t0.replace(tzinfo=None)})
+    assert not sources.pending_partitions(parts[:1], close, bookmarks, margin=dt.timedelta(0))
 
 
 def test_catalog_partitions_listing_and_local_read_of_a_colon_key(
@@ -92,20 +94,20 @@ def test_catalog_partitions_listing_and_local_read_of_a_colon_key(
     put_records(s3, bucket, "2025-02-10", [record(make_tx(3)) | {"promo_code": "X"}], name="batch-r-0.ndjson")
     crawler.crawl(s3, glue, bucket, "mtx_test", crawler.load_definition())
 
-    location, partitions = job.catalog_partitions(glue, "mtx_test", "transactions")
+    location, partitions = sources.catalog_partitions(glue, "mtx_test", "transactions")
     assert location == f"s3://{bucket}/transactions/"
     assert [p.value for p in partitions] == [DAY, "2025-02-10"]
-    objects = {p.value: job.list_objects(s3, p.location) for p in partitions}
+    objects = {p.value: sources.list_objects(s3, p.location) for p in partitions}
     assert sorted(o.key for o in objects[DAY]) == [
         f"transactions/dt={DAY}/tx-2.json",
         f"transactions/dt={DAY}/tx-a:1.json",
     ]
 
-    drift = job.sample_drift(s3, objects)
+    drift = sources.sample_drift(s3, objects)
     assert drift.unknown_fields == ("promo_code",)
 
-    folders, names = job.download(s3, objects, tmp_path, "transactions/")
-    df = job.read_transactions(spark, folders, str(tmp_path / "transactions"))
+    folders, names = sources.download(s3, objects, tmp_path, "transactions/")
+    df = flatten_run.read_transactions(spark, folders, str(tmp_path / "transactions"))
     good, rejects = transforms.split_rejects(df)
     flat = transforms.flatten(good)
     assert rejects.count() == 0
@@ -125,12 +127,12 @@ def test_flatten_and_write_counts_from_its_single_pass_even_when_nothing_is_good
     (empty / "batch-run1-0.ndjson").write_text("")
     base = str(tmp_path / "transactions")
 
-    def run(folders: list[Path], name: str) -> job.FlattenCounts:
+    def run(folders: list[Path], name: str) -> flatten_run.FlattenCounts:
         # in a thread: an observation that never completes must fail the test, not hang it
-        out: list[job.FlattenCounts] = []
+        out: list[flatten_run.FlattenCounts] = []
         worker = threading.Thread(
             target=lambda: out.append(
-                job.flatten_and_write(
+                flatten_run.flatten_and_write(
                     spark, [str(f) for f in folders], base, str(tmp_path / name), str(tmp_path / f"{name}-rejects")
                 )
             ),
@@ -141,9 +143,9 @@ def test_flatten_and_write_counts_from_its_single_pass_even_when_nothing_is_good
         assert out, f"flatten_and_write did not finish on {name}"
         return out[0]
 
-    assert run([good, bad, empty], "all") == job.FlattenCounts(5, 3, 2, frozenset({DAY}))
+    assert run([good, bad, empty], "all") == flatten_run.FlattenCounts(5, 3, 2, frozenset({DAY}))
     assert sorted(p.parent.name for p in (tmp_path / "all").glob("dt=*/*.parquet")) == [f"dt={DAY}"]
     assert sum(1 for line in (tmp_path / "all-rejects").glob("dt=*/*.json") for _ in line.open()) == 3
-    assert run([bad], "bad") == job.FlattenCounts(2, 2, 0, frozenset())
-    assert run([empty], "empty") == job.FlattenCounts(0, 0, 0, frozenset())
+    assert run([bad], "bad") == flatten_run.FlattenCounts(2, 2, 0, frozenset())
+    assert run([empty], "empty") == flatten_run.FlattenCounts(0, 0, 0, frozenset())
     assert not (tmp_path / "empty-rejects").exists()

@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 from contracts import PII_FIELDS, Transaction
 from contracts.warehouse import COLUMNS
 from glue_jobs import glue_types
+from glue_jobs.flatten_transactions import schema as contract_schema
 from glue_jobs.flatten_transactions import transforms
 from tests.glue_helpers import DAY, INGESTED_AT, make_tx, read, record, write_partition
 
@@ -36,7 +37,7 @@ def _flat(spark: SparkSession, root: Path):
 
 
 def test_spark_schema_is_the_contract_without_pii_plus_ingested_at() -> None:
-    schema = transforms.spark_schema()
+    schema = contract_schema.spark_schema()
     wire = [f.alias or name for name, f in Transaction.model_fields.items()]
     assert [f.name for f in schema.fields] == [w for w in wire if w != "client_ip"] + ["ingested_at"]
     paths = _leaf_paths(schema)
@@ -49,9 +50,9 @@ def test_spark_schema_is_the_contract_without_pii_plus_ingested_at() -> None:
     # every warehouse column with a source reads a path of the schema
     assert {c.source for c in COLUMNS if c.source} <= set(paths)
     # the reader gets the same shape, decimals widened so that nothing is rounded on read
-    read_paths = _leaf_paths(transforms.read_schema())
-    assert read_paths["item_purchased.price.amount"] == transforms.READ_DECIMAL
-    assert transforms.CORRUPT_RECORD in read_paths
+    read_paths = _leaf_paths(contract_schema.read_schema())
+    assert read_paths["item_purchased.price.amount"] == contract_schema.READ_DECIMAL
+    assert contract_schema.CORRUPT_RECORD in read_paths
 
 
 def test_flatten_gives_the_warehouse_columns_with_exact_values_and_types(spark: SparkSession, tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_flatten_gives_the_warehouse_columns_with_exact_values_and_types(spark: 
 
     assert rejects.count() == 0
     assert [(f.name, f.dataType) for f in flat.schema.fields] == [
-        (f.name, f.dataType) for f in transforms.warehouse_schema().fields
+        (f.name, f.dataType) for f in contract_schema.warehouse_schema().fields
     ]
     assert flat.columns == [c.name for c in COLUMNS]
     assert dict(flat.dtypes)["price_amount"] == "decimal(18,3)"
@@ -246,10 +247,10 @@ def test_a_record_with_an_unknown_field_is_loaded_and_the_field_reported(spark: 
     assert rejects.count() == 0
     assert flat.columns == [c.name for c in COLUMNS]
     assert sorted(r["transaction_id"] for r in flat.collect()) == ["tx-1", "tx-2"]
-    drift = transforms.detect_drift(glue_types.infer_columns([plain, drifted]))
+    drift = contract_schema.detect_drift(glue_types.infer_columns([plain, drifted]))
     assert drift.unknown_fields == ("item_purchased.rarity", "promo_code")
     assert drift.pii_fields == () and drift.type_conflicts == ()
-    assert transforms.detect_drift(glue_types.infer_columns([plain])).drifted is False
+    assert contract_schema.detect_drift(glue_types.infer_columns([plain])).drifted is False
 
 
 def test_a_field_of_the_wrong_type_is_rejected_and_reported_not_a_crash(spark: SparkSession, tmp_path: Path) -> None:
@@ -263,14 +264,14 @@ def test_a_field_of_the_wrong_type_is_rejected_and_reported_not_a_crash(spark: S
     (reject,) = rejects.collect()
     assert reject["transaction_id"] == "tx-wrong"
     assert reject["reject_reason"].startswith("payment_details: expected an object [field.type]")
-    drift = transforms.detect_drift(glue_types.infer_columns([wrong]))
+    drift = contract_schema.detect_drift(glue_types.infer_columns([wrong]))
     assert drift.type_conflicts == ("payment_details: array (contract: struct<payment_method:string,"
                                     "transaction_status:string,gateway:string>)",)  # fmt: skip
 
 
 def test_pii_in_the_data_is_reported_by_drift_detection() -> None:
     leaked = make_tx(1).to_json_dict() | {"ingested_at": "2025-02-09T12:35:00Z"}
-    drift = transforms.detect_drift(glue_types.infer_columns([leaked]))
+    drift = contract_schema.detect_drift(glue_types.infer_columns([leaked]))
     assert drift.pii_fields == ("client_ip", "payment_details.card_last4")
     assert drift.unknown_fields == ()
 
@@ -287,13 +288,13 @@ def test_flatten_refuses_a_session_not_in_utc(spark: SparkSession, tmp_path: Pat
 
 
 def test_spark_type_of_warehouse_types() -> None:
-    assert transforms.spark_type("varchar(64)") == T.StringType()
-    assert transforms.spark_type("char(3)") == T.StringType()
-    assert transforms.spark_type("numeric(18,3)") == T.DecimalType(18, 3)
-    assert transforms.spark_type("timestamp") == T.TimestampType()
-    assert transforms.spark_type("date") == T.DateType()
+    assert contract_schema.spark_type("varchar(64)") == T.StringType()
+    assert contract_schema.spark_type("char(3)") == T.StringType()
+    assert contract_schema.spark_type("numeric(18,3)") == T.DecimalType(18, 3)
+    assert contract_schema.spark_type("timestamp") == T.TimestampType()
+    assert contract_schema.spark_type("date") == T.DateType()
     with pytest.raises(ValueError):
-        transforms.spark_type("geometry")
+        contract_schema.spark_type("geometry")
 
 
 def test_ingested_at_of_the_helper_is_the_contract_format() -> None:

@@ -51,8 +51,8 @@ def test_the_built_zip_holds_no_local_code(files_of: str, tmp_path: Path) -> Non
 
 
 def test_the_functions_zip_holds_no_glue_stand_in(tmp_path: Path) -> None:
-    """The local crawler and the local Spark runner belong to the local runtime (orchestration/runtime/glue*.py):
-    the Lambdas only call StartCrawler/GetCrawler and StartJobRun/GetJobRun (issue 22)."""
+    """The local crawler and the local Spark runner belong to the local runtime (orchestration/runtime/glue*.py),
+    and no Lambda calls Glue: the analytics refresh state machine starts the crawler and the job (issue 22)."""
     package = _package_module()
     target = package.code_zip(tmp_path / "functions.zip", package.function_files())
     with zipfile.ZipFile(target) as zf:
@@ -65,10 +65,10 @@ def test_the_functions_zip_holds_no_glue_stand_in(tmp_path: Path) -> None:
     assert [n for n in sources if n.rsplit("/", 1)[-1] in ("crawler.py", "glue_crawler.py", "glue.py")] == []
     emulators = [n for n, text in sources.items() if "def crawl(" in text or "batch_create_partition" in text]
     assert emulators == []
-    handlers = {n: sources[n] for n in ("lambdas/run_crawler/handler.py", "lambdas/run_flatten_job/handler.py")}
-    for name, text in handlers.items():
-        assert "aws_endpoint_url" not in text, name  # no "am I local" branch
-        assert "local_spark_session" not in text and "run_job(" not in text, name
+    # no Lambda starts or polls Glue: the analytics refresh does (aws-sdk:glue:startCrawler, glue:startJobRun.sync)
+    calls = ("start_crawler(", "start_job_run(", "local_spark_session", "flatten_transactions")
+    glue_callers = [n for n, text in sources.items() if n.startswith("lambdas/") and any(c in text for c in calls)]
+    assert glue_callers == []
 
 
 def test_the_glue_libs_hold_only_the_job_and_the_contract(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_every_handler_imports_from_the_unpacked_zip_alone(tmp_path: Path) -> No
     root = tmp_path / "task"
     with zipfile.ZipFile(target) as zf:
         zf.extractall(root)
-    # every handler module (run_crawler and run_flatten_job only call the Glue API: no local stand-in, issue 22)
+    # every handler module
     modules = sorted({handler.rsplit(".", 1)[0] for handler in LAMBDAS.values()})
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(

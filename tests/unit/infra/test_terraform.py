@@ -598,7 +598,9 @@ def test_the_glue_job_runs_the_same_script_with_the_arguments_it_reads() -> None
     assert call["script_path"] == '"${local.repo_root}/glue_jobs/flatten_transactions/job.py"'
     script = REPO / "glue_jobs" / "flatten_transactions" / "job.py"
     assert script.is_file()
-    tree = ast.parse(script.read_text())
+    # the entry point reads the names of flatten_transactions/arguments.py
+    assert "from glue_jobs.flatten_transactions.arguments import" in script.read_text()
+    tree = ast.parse((script.parent / "arguments.py").read_text())
     consts = {
         t.id: ast.literal_eval(node.value)
         for node in tree.body

@@ -28,8 +28,6 @@ locals {
     dead_letter_chunk    = { handler = "lambdas.dead_letter_chunk.handler.handler", memory = 512, timeout = 300 }
     finalize_run         = { handler = "lambdas.finalize_run.handler.handler", memory = 256, timeout = 30 }
     quarantine_file      = { handler = "lambdas.quarantine_file.handler.handler", memory = 256, timeout = 60 }
-    run_crawler          = { handler = "lambdas.run_crawler.handler.handler", memory = 256, timeout = 900 }
-    run_flatten_job      = { handler = "lambdas.run_flatten_job.handler.handler", memory = 256, timeout = 900 }
     build_marts          = { handler = "lambdas.build_marts.handler.handler", memory = 2048, timeout = 900 }
     run_data_checks      = { handler = "lambdas.run_data_checks.handler.handler", memory = 2048, timeout = 900 }
     analytics_api        = { handler = "lambdas.analytics_api.handler.handler", memory = 512, timeout = 30 }
@@ -65,11 +63,6 @@ locals {
   dead_letter = {
     sid = "SendToDeadLetterQueue", actions = ["sqs:GetQueueUrl", "sqs:SendMessage"], resources = [var.dead_letter_queue_arn]
   }
-  # The Glue crawler and job the analytics refresh starts (modules/glue), by exact ARN.
-  glue_arn    = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
-  crawler_arn = "${local.glue_arn}:crawler/${var.glue_crawler_name}"
-  job_arn     = "${local.glue_arn}:job/${var.glue_job_name}"
-
   # The analytics job state machine analytics_api starts, by exact ARN. Built from its
   # name (modules/state_machines names it <name_prefix>-analytics-job, as Settings does):
   # taking the module's output would make a cycle (its definition names run_analytics_job).
@@ -157,12 +150,6 @@ locals {
       { sid = "MoveRejectedFiles", actions = ["s3:GetObject", "s3:DeleteObject"], resources = [local.incoming_objects] },
       { sid = "WriteRejectedFiles", actions = ["s3:PutObject"], resources = [local.rejected_objects] },
       { sid = "DecryptIncomingFiles", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
-    ]
-    run_crawler = [
-      { sid = "RunTransactionsCrawler", actions = ["glue:StartCrawler", "glue:GetCrawler"], resources = [local.crawler_arn] },
-    ]
-    run_flatten_job = [
-      { sid = "RunFlattenJob", actions = ["glue:StartJobRun", "glue:GetJobRun"], resources = [local.job_arn] },
     ]
     build_marts = [
       { sid = "ReadWarehouseTransformerSecret", actions = ["secretsmanager:GetSecretValue"], resources = [local.secrets["warehouse_transformer"]] },

@@ -108,16 +108,6 @@ variable "alerts_topic_arn" {
   type        = string
 }
 
-variable "glue_crawler_name" {
-  description = "Name of the Glue crawler over the analytics copy (<name_prefix>-transactions-crawler), started by run_crawler."
-  type        = string
-}
-
-variable "glue_job_name" {
-  description = "Name of the Glue flatten job (<name_prefix>-flatten-transactions), started by run_flatten_job."
-  type        = string
-}
-
 variable "log_retention_days" {
   description = "Retention of the functions' log groups, in days."
   type        = number

@@ -90,6 +90,8 @@ locals {
       curated_bucket         = module.storage.bucket_names["curated"]
       query_results_bucket   = module.storage.bucket_names["query_results"]
       glue_database          = module.glue.database_name
+      glue_crawler_name      = module.glue.crawler_name
+      glue_job_name          = module.glue.job_name
     },
   )
 }
@@ -233,8 +235,6 @@ module "lambda" {
     warehouse_admin  = module.warehouse.secret_arn
   })
   alerts_topic_arn   = module.messaging.topic_arn
-  glue_crawler_name  = module.glue.crawler_name
-  glue_job_name      = module.glue.job_name
   log_retention_days = var.log_retention_days
 
   analytics_image_uri           = var.analytics_image_uri

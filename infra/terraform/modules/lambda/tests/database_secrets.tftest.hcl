@@ -48,8 +48,6 @@ variables {
     warehouse_reader      = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mtx-dev/warehouse-reader-abcdef"
   }
   alerts_topic_arn   = "arn:aws:sns:eu-west-1:123456789012:mtx-dev-alerts"
-  glue_crawler_name  = "mtx-dev-transactions"
-  glue_job_name      = "mtx-dev-flatten-transactions"
   log_retention_days = 30
 }
 

@@ -39,8 +39,6 @@ variables {
     dead_letter_chunk_function_arn    = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-dead-letter-chunk"
     finalize_run_function_arn         = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-finalize-run"
     quarantine_file_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-quarantine-file"
-    run_crawler_function_arn          = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-run-crawler"
-    run_flatten_job_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-run-flatten-job"
     build_marts_function_arn          = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-build-marts"
     run_data_checks_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-run-data-checks"
     run_analytics_job_function_arn    = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-run-analytics-job"
@@ -56,6 +54,8 @@ variables {
     curated_bucket                    = "mtx-dev-curated"
     query_results_bucket              = "mtx-dev-query-results"
     glue_database                     = "mtx_dev"
+    glue_crawler_name                 = "mtx-dev-transactions-crawler"
+    glue_job_name                     = "mtx-dev-flatten-transactions"
   }
 }
 
@@ -130,10 +130,32 @@ run "analytics_refresh_gets_exactly_what_it_calls" {
 
   assert {
     condition = toset(flatten([for s in local.statements["analytics_refresh"] : s.resources if contains(s.actions, "lambda:InvokeFunction")])) == toset(flatten([
-      for short in ["run_crawler", "run_flatten_job", "build_marts", "run_data_checks"] :
+      for short in ["build_marts", "run_data_checks"] :
       [var.template_values["${short}_function_arn"], "${var.template_values["${short}_function_arn"]}:*"]
     ]))
-    error_message = "lambda:InvokeFunction must cover exactly the four functions the analytics refresh invokes."
+    error_message = "lambda:InvokeFunction must cover exactly the two functions the analytics refresh invokes."
+  }
+
+  assert {
+    condition = toset(flatten([for s in local.statements["analytics_refresh"] : s.actions if anytrue([for a in s.actions : startswith(a, "glue:")])])) == toset([
+      "glue:StartCrawler", "glue:GetCrawler", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun",
+    ])
+    error_message = "The analytics refresh starts and polls its crawler (aws-sdk:glue) and runs its job with glue:startJobRun.sync: exactly those Glue actions."
+  }
+
+  assert {
+    condition = toset(flatten([for s in local.statements["analytics_refresh"] : s.resources if anytrue([for a in s.actions : startswith(a, "glue:")])])) == toset([
+      "arn:aws:glue:eu-west-1:123456789012:crawler/mtx-dev-transactions-crawler",
+      "arn:aws:glue:eu-west-1:123456789012:job/mtx-dev-flatten-transactions",
+    ])
+    error_message = "The Glue actions are scoped to the crawler and the job the refresh names."
+  }
+
+  assert {
+    condition = alltrue([for s in local.statements["analytics_refresh"] : (
+      !anytrue([for a in s.actions : contains(["glue:StartCrawler", "glue:GetCrawler"], a)]) || toset(s.resources) == toset(["arn:aws:glue:eu-west-1:123456789012:crawler/mtx-dev-transactions-crawler"])
+    )])
+    error_message = "The crawler actions are granted on the crawler alone (not on the job)."
   }
 
   assert {
@@ -142,8 +164,11 @@ run "analytics_refresh_gets_exactly_what_it_calls" {
   }
 
   assert {
-    condition     = toset(flatten([for s in local.statements["analytics_refresh"] : s.actions])) == toset(["lambda:InvokeFunction", "sns:Publish"])
-    error_message = "The analytics refresh only invokes its Lambdas and publishes its failure alert."
+    condition = toset(flatten([for s in local.statements["analytics_refresh"] : s.actions])) == toset([
+      "lambda:InvokeFunction", "sns:Publish",
+      "glue:StartCrawler", "glue:GetCrawler", "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun",
+    ])
+    error_message = "The analytics refresh only runs its crawler and job, invokes its Lambdas and publishes its failure alert."
   }
 }
 
