@@ -29,8 +29,6 @@ def _glue_name(prefix: str) -> str:
 class Settings:
     name_prefix: str = "mtx-local"
     region: str = "us-east-1"
-    #: Endpoint of the local AWS (moto server); None in AWS.
-    aws_endpoint_url: str | None = None
     account_id: str = "123456789012"
 
     raw_bucket: str = ""

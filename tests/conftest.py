@@ -77,12 +77,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    from lambdas.common.aws import reset_clients
+
+    reset_clients()  # clients made for the session's stack point at its moto server, not at mock_aws
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         glue = boto3.client("glue", region_name="us-east-1")
         for bucket in ("mtx-test-analytics", "mtx-test-curated"):
             s3.create_bucket(Bucket=bucket)
         yield {"s3": s3, "glue": glue, "bucket": "mtx-test-analytics", "curated": "mtx-test-curated"}
+    reset_clients()
 
 
 @pytest.fixture

@@ -56,8 +56,8 @@ buckets            {s.raw_bucket}, {s.analytics_bucket}, {s.curated_bucket}
 
   source {stack.env_file}        # AWS_*, MTX_*, the dbt profile's variables and the API keys (mode 0600)
   curl -H "x-api-key: $MTX_ANALYST_KEY" {stack.api.url}/health
-  aws --endpoint-url "$MTX_AWS_ENDPOINT_URL" s3 ls
-  aws --endpoint-url "$MTX_AWS_ENDPOINT_URL" sqs receive-message --queue-url {stack.dead_letter_queue_url}
+  aws s3 ls
+  aws sqs receive-message --queue-url {stack.dead_letter_queue_url}
   psql "$MTX_COMPLIANCE_DSN" -c 'select count(*) from compliance.transactions'
   psql "$MTX_WAREHOUSE_DSN" -c 'select * from analytics.fct_daily_revenue limit 5'""",
         flush=True,

@@ -34,9 +34,7 @@ class RunningStack:
             key, _, value = line.removeprefix("export ").partition("=")
             os.environ.setdefault(key, json.loads(value))
         reset_settings_cache()
-        self.settings = Settings(
-            name_prefix=state["name_prefix"], aws_endpoint_url=state["aws_endpoint_url"], region=state["region"]
-        )
+        self.settings = Settings(name_prefix=state["name_prefix"], region=state["region"])
 
     def client(self, service: str) -> Any:
         from lambdas.common.aws import client

@@ -96,7 +96,7 @@ def _spared_clients(stack: LocalStack) -> Clients:
             if service not in cache:
                 session: Any = boto3.session.Session()
                 cache[service] = session.client(
-                    service, region_name=s.region, endpoint_url=s.aws_endpoint_url, config=config
+                    service, region_name=s.region, endpoint_url=stack.moto.endpoint_url, config=config
                 )
             return cache[service]
 

@@ -151,7 +151,10 @@ class LocalStack:
         from lambdas.migrate_databases import roles
 
         s = self.require_settings()
+        # AWS_ENDPOINT_URL: the SDKs' and the AWS CLI's own setting, so boto3, the handlers and `aws` reach
+        # moto with no endpoint in their code or arguments
         env = {**s.to_env(), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": s.region}
+        env["AWS_ENDPOINT_URL"] = self.moto.endpoint_url
         env.update(
             {
                 "MTX_WAREHOUSE_HOST": "127.0.0.1",
@@ -182,7 +185,6 @@ class LocalStack:
         self.moto.start()
         self.settings = Settings(
             name_prefix=self.name_prefix,
-            aws_endpoint_url=self.moto.endpoint_url,
             home=self.home,
             sfn_time_scale=self.time_scale,
         )

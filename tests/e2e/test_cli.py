@@ -77,14 +77,14 @@ def test_up_status_psql_aws_send_dlq_down(running_stack: tuple[Path, dict[str, s
 
     if shutil.which("aws"):
         ls = subprocess.run(
-            ["aws", "--endpoint-url", env["MTX_AWS_ENDPOINT_URL"], "s3", "ls"],
+            ["aws", "s3", "ls"],
             capture_output=True, text=True, env=env, check=True,
         )  # fmt: skip
         assert "mtx-local-analytics" in ls.stdout
     else:  # the same request with boto3 where the aws CLI is not installed
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=env["MTX_AWS_ENDPOINT_URL"], region_name="us-east-1")
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
         assert "mtx-local-analytics" in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
     sample = home / "sample.ndjson"

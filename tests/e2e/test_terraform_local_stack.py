@@ -58,7 +58,7 @@ def test_terraform_provisions_what_the_manifest_does_with_the_same_key_settings(
     """``stack`` is the session's stack, provisioned by the manifest in this process, under the same names."""
     state, _ = tf_stack
     assert state["provisioner"] == "terraform"
-    s = Settings(aws_endpoint_url=state["aws_endpoint_url"], name_prefix=state["name_prefix"])
+    s = Settings(name_prefix=state["name_prefix"])
     man = manifest.build(s)
     tf_clients = clients_of(*tf_stack)
     by_terraform = manifest.key_settings(man, tf_clients)
@@ -88,7 +88,7 @@ def test_a_transaction_runs_end_to_end_on_the_terraform_provisioned_stack(
     tf_stack: tuple[dict[str, Any], dict[str, str]],
 ) -> None:
     state, env = tf_stack
-    s = Settings(aws_endpoint_url=state["aws_endpoint_url"], name_prefix=state["name_prefix"])
+    s = Settings(name_prefix=state["name_prefix"])
     tf_clients = clients_of(state, env)
     good = seed_tx()
     bad = seed_tx()  # valid by the contract, unknown to the shop: the workflow's CheckItemInShop dead-letters it

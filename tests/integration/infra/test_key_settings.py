@@ -29,7 +29,7 @@ def test_the_session_stack_reads_as_the_manifest_defines_it(stack: LocalStack) -
 
 def test_a_weakened_or_missing_resource_reads_differently(stack: LocalStack) -> None:
     """A second stack under another prefix on the same moto server, then weakened: the reading must tell."""
-    s = Settings(aws_endpoint_url=stack.require_settings().aws_endpoint_url, name_prefix="mtx-probe")
+    s = Settings(name_prefix="mtx-probe")
     man = manifest.build(s)
     secrets = {sid: {"host": "127.0.0.1", "dbname": sid} for sid in man.secrets}
     manifest.provision(man, stack.client, secrets)

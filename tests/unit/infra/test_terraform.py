@@ -397,7 +397,7 @@ def test_state_machines_match_the_manifest() -> None:
 def test_settings_variables_are_those_of_the_settings_reader() -> None:
     """MTX_* of Settings.to_env(), less the local endpoint; values name the same resources."""
     s = settings()
-    expected = set(s.to_env()) - {"MTX_AWS_ENDPOINT_URL", "AWS_REGION"}
+    expected = set(s.to_env()) - {"AWS_REGION"}
     env_settings = module_locals(PLATFORM)["settings"]
     assert set(env_settings) == expected
     calls = module_calls()

@@ -40,8 +40,8 @@ variable "environment" {
   type        = map(string)
 
   validation {
-    condition     = alltrue([for k in keys(var.environment) : startswith(k, "MTX_")]) && !contains(keys(var.environment), "MTX_AWS_ENDPOINT_URL")
-    error_message = "Only MTX_* settings variables, and never MTX_AWS_ENDPOINT_URL (that is the local stack's endpoint)."
+    condition     = alltrue([for k in keys(var.environment) : startswith(k, "MTX_")])
+    error_message = "Only MTX_* settings variables (never an AWS_* SDK setting such as AWS_ENDPOINT_URL)."
   }
 }
 

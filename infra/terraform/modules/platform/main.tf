@@ -28,7 +28,7 @@ locals {
 
 
   # The MTX_* variables of contracts/config.py Settings.to_env(), for AWS:
-  # no MTX_AWS_ENDPOINT_URL (AWS endpoints are the defaults), AWS_REGION is set
+  # no endpoint anywhere (the SDK's defaults), AWS_REGION is set
   # by Lambda itself. The Lambdas get them as environment variables; the Glue job
   # gets its own arguments from the same module outputs (modules/glue).
   settings = {
