@@ -108,6 +108,12 @@ variable "alerts_topic_arn" {
   type        = string
 }
 
+variable "state_machine_alias_name" {
+  description = "Name of the state machines' alias (modules/state_machines alias_name): analytics_api starts the analytics job through it."
+  type        = string
+  default     = "live"
+}
+
 variable "glue_crawler_name" {
   description = "Name of the Glue crawler over the analytics copy (<name_prefix>-transactions-crawler), started by run_crawler."
   type        = string

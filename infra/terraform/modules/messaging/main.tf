@@ -235,10 +235,12 @@ data "aws_iam_policy_document" "redrive" {
     resources = [var.kms_key_arn]
   }
 
+  # The alias (the version it routes to runs); the unqualified ARN too until `mtx redrive` starts the alias
+  # (orchestration/dlq.py takes the state machine ARN of contracts/config.py Settings).
   statement {
     sid       = "StartTheWorkflowAgain"
     actions   = ["states:StartExecution"]
-    resources = [var.redrive_state_machine_arn]
+    resources = [var.redrive_alias_arn, var.redrive_state_machine_arn]
   }
 }
 
