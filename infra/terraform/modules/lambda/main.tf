@@ -16,7 +16,7 @@ locals {
   region     = data.aws_region.this.name
 
   # Every function, its handler and sizing: infra/functions.json, the list the local runtime reads too
-  # (orchestration/manifest.py). Optional attributes get their defaults here.
+  # (orchestration/resources.py). Optional attributes get their defaults here.
   functions_file = jsondecode(file("${path.module}/../../../functions.json")).functions
   functions = { for short, f in local.functions_file : short => {
     handler              = f.handler
@@ -440,7 +440,16 @@ resource "aws_sqs_queue" "this" {
   kms_data_key_reuse_period_seconds = 300
 }
 
+module "secure_transport" {
+  source = "../secure_transport"
+
+  actions       = ["sqs:*"]
+  resource_arns = [aws_sqs_queue.this.arn]
+}
+
 data "aws_iam_policy_document" "async_failures" {
+  source_policy_documents = [module.secure_transport.json]
+
   statement {
     sid       = "OurRulesKeepUndeliveredEvents"
     actions   = ["sqs:SendMessage"]
@@ -453,22 +462,6 @@ data "aws_iam_policy_document" "async_failures" {
       test     = "ArnLike"
       variable = "aws:SourceArn"
       values   = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${var.name_prefix}-*"]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.this.arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
     }
   }
 }

@@ -74,7 +74,7 @@ locals {
     MTX_DLQ_ARCHIVE_AFTER_DAYS      = tostring(var.dlq_archive_after_days)
   }
 
-  # The values templatefile() gives every ASL file: orchestration/manifest.py Manifest.placeholders().
+  # The values templatefile() gives every ASL file: orchestration/resources.py Manifest.placeholders().
   template_values = merge(
     { for short, arn in module.lambda.function_arns : "${short}_function_arn" => arn },
     {

@@ -9,7 +9,7 @@ variable "state_machines_dir" {
 }
 
 variable "workflow_types" {
-  description = "Step Functions type of every known workflow (file stem -> EXPRESS | STANDARD), as in orchestration/manifest.py."
+  description = "Step Functions type of every known workflow (file stem -> EXPRESS | STANDARD), as in orchestration/resources.py WORKFLOWS."
   type        = map(string)
   default = {
     transaction       = "EXPRESS"
@@ -25,7 +25,7 @@ variable "workflow_types" {
 }
 
 variable "template_values" {
-  description = "Values of the ASL $${...} placeholders passed to templatefile(): exactly Manifest.placeholders() of orchestration/manifest.py."
+  description = "Values of the ASL $${...} placeholders passed to templatefile(): exactly Manifest.placeholders() of orchestration/resources.py."
   type        = map(string)
 }
 
