@@ -35,10 +35,6 @@ class Function:
     schedule: str | None = None
     master_login: bool = False
 
-    @property
-    def module(self) -> str:
-        return self.handler.rsplit(".", 1)[0]
-
 
 def load_functions(path: Path = FUNCTIONS_FILE) -> dict[str, Function]:
     """The functions of the list, by short name, in the file's order."""
