@@ -1,121 +1,86 @@
-"""Every AWS resource the pipeline uses, in one manifest, named as Terraform names them.
+"""Every AWS resource the pipeline uses, created against the local moto server as Terraform creates it in AWS.
+
+The resources themselves (the manifest: ``build()``, the Lambda functions of
+``infra/functions.json``, the names Terraform gives them) are in ``orchestration/runtime/resources.py``;
+reading their key settings back from a running stack is ``orchestration/runtime/key_settings.py``.
+Both are re-exported here, so ``manifest.build()``, ``manifest.provision()`` and
+``manifest.key_settings()`` stay one import.
 
 ``provision()`` creates them against an endpoint (the local moto server) with
 the same key settings Terraform gives them in AWS: encryption, versioning,
 public access blocked, point-in-time recovery, the alert topic's queue
-subscription. Terraform's modules are checked against this file by tests.
+subscription. Terraform's modules are checked against the manifest by tests.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from orchestration.runtime import sfn
+from orchestration.runtime.key_settings import key_settings
+from orchestration.runtime.resources import (
+    FUNCTIONS,
+    FUNCTIONS_FILE,
+    LAMBDAS,
+    SCHEDULED,
+    SWEEP_PENDING_SCHEDULE,
+    WORKFLOWS,
+    Function,
+    Manifest,
+    StateMachine,
+    Table,
+    alerts_inbox_name,
+    build,
+    data_key_alias,
+    failed_executions_pattern,
+    failed_executions_rule_name,
+    glue_crawler_name,
+    glue_job_name,
+    incoming_event_pattern,
+    incoming_rule_name,
+    load_functions,
+    schedule_rule_name,
+    sweep_pending_rule_name,
+    trigger_queue_name,
+)
 from orchestration.settings import Settings
 
-#: Lambda functions: short name -> handler path ("module.function"), as Terraform packages them.
-LAMBDAS: dict[str, str] = {
-    "validate_transaction": "lambdas.validate_transaction.handler.handler",
-    "check_item": "lambdas.check_item.handler.handler",
-    "store_compliance": "lambdas.store_compliance.handler.handler",
-    "strip_pii": "lambdas.strip_pii.handler.handler",
-    "store_analytics": "lambdas.store_analytics.handler.handler",
-    "undo_partial_write": "lambdas.undo_partial_write.handler.handler",
-    "split_file": "lambdas.split_file.handler.handler",
-    "process_chunk": "lambdas.process_chunk.handler.handler",
-    "dead_letter_chunk": "lambdas.dead_letter_chunk.handler.handler",
-    "finalize_run": "lambdas.finalize_run.handler.handler",
-    "quarantine_file": "lambdas.quarantine_file.handler.handler",
-    "build_marts": "lambdas.build_marts.handler.handler",
-    "run_data_checks": "lambdas.run_data_checks.handler.handler",
-    "analytics_api": "lambdas.analytics_api.handler.handler",
-    "run_analytics_job": "lambdas.analytics_job.handler.handler",
-    "migrate_databases": "lambdas.migrate_databases.handler.handler",
-    "dead_letter_failed_execution": "lambdas.dead_letter_failed_execution.handler.handler",
-    "sweep_pending": "lambdas.sweep_pending.handler.handler",
-    "archive_dead_letters": "lambdas.archive_dead_letters.handler.handler",
-}
-
-#: Functions started on a schedule by an EventBridge rule named ``<name_prefix>-<short with dashes>``
-#: (infra/terraform/modules/lambda creates the same rules): short name -> schedule expression.
-SCHEDULED: dict[str, str] = {
-    "archive_dead_letters": "rate(1 day)",
-}
-
-#: Workflow (ASL file stem) -> Step Functions type.
-WORKFLOWS: dict[str, str] = {
-    "transaction": "EXPRESS",
-    "batch_ingest": "STANDARD",
-    "analytics_refresh": "STANDARD",
-    "analytics_job": "STANDARD",
-}
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    hash_key: str
-    ttl_attribute: str | None = None
-
-
-@dataclass(frozen=True)
-class StateMachine:
-    workflow: str  # file stem: orchestration/state_machines/<workflow>.asl.json
-    type: str  # EXPRESS | STANDARD
-
-
-@dataclass(frozen=True)
-class Manifest:
-    settings: Settings
-    buckets: tuple[str, ...] = ()
-    tables: tuple[Table, ...] = ()
-    queues: tuple[str, ...] = ()
-    topics: tuple[str, ...] = ()
-    secrets: tuple[str, ...] = ()
-    state_machines: tuple[StateMachine, ...] = ()
-    glue_databases: tuple[str, ...] = ()
-    lambdas: dict[str, str] = field(default_factory=dict)
-
-    def placeholders(self, queue_urls: dict[str, str]) -> dict[str, str]:
-        """The values Terraform's templatefile() passes to every ASL file."""
-        s = self.settings
-        values = {f"{short}_function_arn": s.function_arn(short) for short in self.lambdas}
-        values.update(
-            {
-                "execution_status_table": s.execution_status_table,
-                "item_catalogue_table": s.item_catalogue_table,
-                "analytics_table": s.analytics_table,
-                "batch_runs_table": s.batch_runs_table,
-                "analytics_jobs_table": s.analytics_jobs_table,
-                "dead_letter_queue_url": queue_urls[s.dead_letter_queue_name],
-                "alerts_topic_arn": s.alerts_topic_arn,
-                "raw_bucket": s.raw_bucket,
-                "analytics_bucket": s.analytics_bucket,
-                "curated_bucket": s.curated_bucket,
-                "query_results_bucket": s.query_results_bucket,
-                "glue_database": s.glue_database,
-                "glue_crawler_name": glue_crawler_name(s),
-                "glue_job_name": glue_job_name(s),
-            }
-        )
-        return values
-
-
-def glue_crawler_name(s: Settings) -> str:
-    """The crawler as infra/terraform/modules/glue names it: <prefix>-<name_suffix of its definition file>."""
-    from orchestration.runtime.glue_crawler import load_definition
-
-    return load_definition().crawler_name(s.name_prefix)
-
-
-def glue_job_name(s: Settings) -> str:
-    """The flatten job as infra/terraform/modules/glue names it."""
-    from orchestration.runtime.glue import JOB_SUFFIX
-
-    return f"{s.name_prefix}-{JOB_SUFFIX}"
+__all__ = [
+    "FUNCTIONS",
+    "FUNCTIONS_FILE",
+    "LAMBDAS",
+    "SCHEDULED",
+    "SWEEP_PENDING_SCHEDULE",
+    "WORKFLOWS",
+    "Function",
+    "Manifest",
+    "Provisioned",
+    "StateMachine",
+    "Table",
+    "add_local_runtime_parts",
+    "alerts_inbox_name",
+    "build",
+    "create_glue_crawler_and_job",
+    "data_key",
+    "data_key_alias",
+    "failed_executions_pattern",
+    "failed_executions_rule_name",
+    "glue_crawler_name",
+    "glue_job_name",
+    "incoming_event_pattern",
+    "incoming_rule_name",
+    "key_settings",
+    "load_functions",
+    "provision",
+    "put_lambda_rules",
+    "register_lambdas",
+    "schedule_rule_name",
+    "sweep_pending_rule_name",
+    "trigger_queue_name",
+]
 
 
 def create_glue_crawler_and_job(glue: Any, s: Settings) -> None:
@@ -153,92 +118,6 @@ def create_glue_crawler_and_job(glue: Any, s: Settings) -> None:
                               "--curated_bucket": s.curated_bucket,
                               "--warehouse_secret_id": s.warehouse_transformer_secret_id},
         )  # fmt: skip
-
-
-def build(settings: Settings) -> Manifest:
-    s = settings
-    return Manifest(
-        settings=s,
-        buckets=(s.raw_bucket, s.analytics_bucket, s.curated_bucket, s.glue_scripts_bucket, s.query_results_bucket),
-        tables=(
-            Table(s.item_catalogue_table, "item_id"),
-            Table(s.analytics_table, "transaction_id"),
-            Table(s.execution_status_table, "transaction_id"),
-            Table(s.batch_runs_table, "run_id"),
-            Table(s.analytics_cache_table, "cache_key", ttl_attribute="expires_at"),
-            Table(s.analytics_jobs_table, "job_id", ttl_attribute="expires_at"),
-            Table(s.execution_dead_letters_table, "execution_arn"),
-        ),
-        queues=(s.dead_letter_queue_name,),
-        topics=(s.alerts_topic_name,),
-        secrets=(
-            s.compliance_admin_secret_id,
-            s.compliance_migrator_secret_id,
-            s.compliance_writer_secret_id,
-            s.compliance_reader_secret_id,
-            s.warehouse_admin_secret_id,
-            s.warehouse_transformer_secret_id,
-            s.warehouse_reader_secret_id,
-        ),
-        state_machines=tuple(
-            StateMachine(workflow, kind)
-            for workflow, kind in WORKFLOWS.items()
-            if (sfn.STATE_MACHINES_DIR / f"{workflow}.asl.json").exists()
-        ),
-        glue_databases=(s.glue_database,),
-        lambdas=dict(LAMBDAS),
-    )
-
-
-#: Local queue subscribed to the alert topic so alerts can be read back (an email inbox stand-in).
-def alerts_inbox_name(settings: Settings) -> str:
-    return f"{settings.alerts_topic_name}-inbox"
-
-
-def schedule_rule_name(settings: Settings, short: str) -> str:
-    """The EventBridge rule that starts a scheduled function, as Terraform names it (the function's name)."""
-    return settings.function_name(short)
-
-
-def incoming_rule_name(settings: Settings) -> str:
-    return f"{settings.name_prefix}-raw-incoming"
-
-
-def incoming_event_pattern(settings: Settings) -> dict[str, Any]:
-    """The EventBridge pattern for files dropped under incoming/ of the raw bucket (Terraform uses the same)."""
-    return {
-        "source": ["aws.s3"],
-        "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": [settings.raw_bucket]}, "object": {"key": [{"prefix": "incoming/"}]}},
-    }
-
-
-#: How often the PENDING sweeper runs (the EventBridge rule's ScheduleExpression; Terraform's default).
-SWEEP_PENDING_SCHEDULE = "rate(5 minutes)"
-
-
-def sweep_pending_rule_name(settings: Settings) -> str:
-    return f"{settings.name_prefix}-sweep-pending"
-
-
-def failed_executions_rule_name(settings: Settings) -> str:
-    return f"{settings.name_prefix}-failed-executions"
-
-
-def failed_executions_pattern(state_machine_arns: list[str]) -> dict[str, Any]:
-    """The last-resort net's EventBridge pattern (Terraform uses the same): the Standard workflows'
-    executions that ended FAILED, TIMED_OUT or ABORTED (Express workflows emit no status events)."""
-    return {
-        "source": ["aws.states"],
-        "detail-type": ["Step Functions Execution Status Change"],
-        "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": sorted(state_machine_arns)},
-    }
-
-
-#: Local only: moto's EventBridge cannot target Step Functions, so the rule targets this queue and
-#: the local runtime starts the batch workflow from it (in AWS the rule targets the state machine).
-def trigger_queue_name(settings: Settings) -> str:
-    return f"{settings.name_prefix}-batch-trigger"
 
 
 @dataclass
@@ -374,11 +253,6 @@ def put_lambda_rules(manifest: Manifest, events: Any, standard_state_machine_arn
         )
 
 
-def data_key_alias(settings: Settings) -> str:
-    """The customer-managed key's alias, as infra/terraform/modules/kms names it."""
-    return f"alias/{settings.name_prefix}-data"
-
-
 def data_key(clients: Any, settings: Settings) -> str:
     """The ARN of the stack's customer-managed KMS key (created once, found by its alias after)."""
     kms = clients("kms")
@@ -456,117 +330,3 @@ def register_lambdas(manifest: Manifest) -> None:
         module_name, func = path.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), func)
         sfn.REGISTRY.register(manifest.settings.function_name(short), handler)
-
-
-def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
-    """The key settings of every resource of the manifest, read back from a running stack.
-
-    The same reading of a stack provisioned by ``provision()`` and of one provisioned by
-    `terraform apply` of infra/terraform/envs/local must be equal (tests/e2e/test_terraform_local_stack.py).
-    Encryption is compared by kind: both use the stack's customer-managed KMS key (the key ids differ).
-    A resource that does not exist reads as ``"missing"``.
-    """
-    s = manifest.settings
-    out: dict[str, Any] = {}
-    s3 = clients("s3")
-    for bucket in manifest.buckets:
-        try:
-            versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-        except s3.exceptions.ClientError:
-            out[f"bucket {bucket}"] = "missing"
-            continue
-        try:
-            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-        except s3.exceptions.ClientError:
-            rules = []
-        try:
-            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        except s3.exceptions.ClientError:
-            block = {}
-        out[f"bucket {bucket}"] = {
-            "versioning": versioning,
-            "encryption": sorted({r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules}),
-            "customer_key": all(r.get("ApplyServerSideEncryptionByDefault", {}).get("KMSMasterKeyID") for r in rules),
-            "public_access_blocked": all(block.values()) and len(block) == 4,
-        }
-    ddb = clients("dynamodb")
-    for table in manifest.tables:
-        try:
-            desc = ddb.describe_table(TableName=table.name)["Table"]
-        except ddb.exceptions.ResourceNotFoundException:
-            out[f"table {table.name}"] = "missing"
-            continue
-        sse = desc.get("SSEDescription", {})
-        pitr = ddb.describe_continuous_backups(TableName=table.name)["ContinuousBackupsDescription"]
-        ttl = ddb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
-        out[f"table {table.name}"] = {
-            "hash_key": [k["AttributeName"] for k in desc["KeySchema"] if k["KeyType"] == "HASH"],
-            "billing": desc.get("BillingModeSummary", {}).get("BillingMode"),
-            "encryption": sse.get("SSEType") if sse.get("Status") == "ENABLED" else None,
-            "pitr": pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"],
-            "ttl": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
-        }
-    sqs = clients("sqs")
-    for queue in manifest.queues:
-        try:
-            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        except sqs.exceptions.QueueDoesNotExist:
-            out[f"queue {queue}"] = "missing"
-            continue
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        out[f"queue {queue}"] = {
-            "encryption": "aws:kms"
-            if attrs.get("KmsMasterKeyId")
-            else ("sqs" if attrs.get("SqsManagedSseEnabled") == "true" else None),
-            "retention": attrs.get("MessageRetentionPeriod"),
-            "visibility_timeout": attrs.get("VisibilityTimeout"),
-            "redrive_policy": attrs.get("RedrivePolicy"),
-            "fifo": attrs.get("FifoQueue", "false"),
-        }
-    sns = clients("sns")
-    topics = {t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]}
-    for topic in manifest.topics:
-        topic_arn = s.arn("sns", topic)
-        if topic_arn not in topics:
-            out[f"topic {topic}"] = "missing"
-            continue
-        attrs = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
-        out[f"topic {topic}"] = {"encryption": "aws:kms" if attrs.get("KmsMasterKeyId") else None}
-    sm = clients("secretsmanager")
-    for secret_id in manifest.secrets:
-        try:
-            value = json.loads(sm.get_secret_value(SecretId=secret_id)["SecretString"])
-        except sm.exceptions.ResourceNotFoundException:
-            out[f"secret {secret_id}"] = "missing"
-            continue
-        customer_key = bool(sm.describe_secret(SecretId=secret_id).get("KmsKeyId"))
-        out[f"secret {secret_id}"] = {
-            "keys": sorted(value), "dbname": value.get("dbname"), "customer_key": customer_key,
-        }  # fmt: skip
-    glue = clients("glue")
-    for database in manifest.glue_databases:
-        try:
-            glue.get_database(Name=database)
-            out[f"glue database {database}"] = "exists"
-        except glue.exceptions.EntityNotFoundException:
-            out[f"glue database {database}"] = "missing"
-    sfn_client = clients("stepfunctions")
-    machines = {m["name"]: m["stateMachineArn"] for m in sfn_client.list_state_machines()["stateMachines"]}
-    for machine in manifest.state_machines:
-        name = s.state_machine_name(machine.workflow)
-        arn = machines.get(name)
-        out[f"state machine {name}"] = (
-            sfn_client.describe_state_machine(stateMachineArn=arn)["type"] if arn else "missing"
-        )
-    rule = [r for r in clients("events").list_rules(NamePrefix=incoming_rule_name(s))["Rules"]
-            if r["Name"] == incoming_rule_name(s)]  # fmt: skip
-    out[f"rule {incoming_rule_name(s)}"] = (
-        json.loads(rule[0]["EventPattern"]) == incoming_event_pattern(s) if rule else "missing"
-    )
-    for short in SCHEDULED:
-        if short not in manifest.lambdas:
-            continue
-        name = schedule_rule_name(s, short)
-        found = [r for r in clients("events").list_rules(NamePrefix=name)["Rules"] if r["Name"] == name]
-        out[f"rule {name}"] = found[0].get("ScheduleExpression") if found else "missing"
-    return out

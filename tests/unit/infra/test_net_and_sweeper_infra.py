@@ -63,7 +63,11 @@ def test_each_target_retries_keeps_what_it_could_not_deliver_and_may_invoke_from
 def test_the_async_functions_keep_failed_invocations_in_an_encrypted_queue() -> None:
     lambda_dir = MODULES / "lambda"
     local = module_locals(lambda_dir)
-    assert {unquote(f) for f in local["async_functions"]} == {"dead_letter_failed_execution", "sweep_pending"}
+    assert local["async_functions"] == "${[for short, f in local.functions : short if f.async]}"
+    assert {f.short for f in manifest_mod.FUNCTIONS.values() if f.invoked_async} == {
+        "dead_letter_failed_execution",
+        "sweep_pending",
+    }
     queue = resource(lambda_dir, "aws_sqs_queue")
     assert queue["kms_master_key_id"] == "${var.kms_key_arn}"
     config = resource(lambda_dir, "aws_lambda_function_event_invoke_config")

@@ -362,16 +362,28 @@ def test_queue_topic_secrets_and_glue_database_match_the_manifest() -> None:
     assert list(names_of(MODULES / "glue", "aws_glue_catalog_database", "name").values()) == list(m.glue_databases)
 
 
+def terraform_functions() -> dict[str, dict[str, Any]]:
+    """The functions module lambda creates: those of infra/functions.json, which it reads itself."""
+    local = module_locals(MODULES / "lambda")
+    assert local["functions_file"] == '${jsondecode(file("${path.module}/../../../functions.json")).functions}'
+    assert (MODULES / "lambda" / "../../../functions.json").resolve() == manifest_mod.FUNCTIONS_FILE
+    assert local["functions"].startswith("${{for short, f in local.functions_file : short => {")
+    functions: dict[str, dict[str, Any]] = json.loads(manifest_mod.FUNCTIONS_FILE.read_text())["functions"]
+    return functions
+
+
 def test_lambda_functions_match_the_manifest() -> None:
     scope = module_scope(MODULES / "lambda", f"mtx-{ENV}")
-    functions = evaluate("${local.functions}", scope)
-    assert {short: unquote(f["handler"]) for short, f in functions.items()} == manifest().lambdas
+    functions = terraform_functions()
+    assert {short: f["handler"] for short, f in functions.items()} == manifest().lambdas
     expr = module_locals(MODULES / "lambda")["function_names"]
     name_expr = re.search(r"=> (.+)\}\}$", expr).group(1)  # type: ignore[union-attr]
     for short in functions:
         assert evaluate(name_expr, {**scope, "short": short}) == settings().function_name(short)
     body = resource(MODULES / "lambda", "aws_lambda_function")
+    assert body["for_each"] == "${local.functions}"
     assert body["function_name"] == "${local.function_names[each.key]}"
+    assert body["memory_size"] == "${each.value.memory}" and body["timeout"] == "${each.value.timeout}"
     assert unquote(body["tracing_config"][0]["mode"]) == "Active"
     assert "vpc_config" in body
 
@@ -443,8 +455,7 @@ def terraform_placeholders() -> set[str]:
     expr = module_locals(PLATFORM)["template_values"]
     static = set(re.findall(r"(\w+) = module\.", expr))
     assert '"${short}_function_arn" => arn' in expr
-    functions = evaluate("${local.functions}", module_scope(MODULES / "lambda", f"mtx-{ENV}"))
-    return static | {f"{short}_function_arn" for short in functions}
+    return static | {f"{short}_function_arn" for short in terraform_functions()}
 
 
 def test_templatefile_supplies_every_placeholder_of_every_asl_file() -> None:
@@ -460,12 +471,12 @@ def test_templatefile_supplies_every_placeholder_of_every_asl_file() -> None:
 
 
 def test_every_lambda_a_state_machine_invokes_is_created_with_an_existing_handler() -> None:
-    functions = evaluate("${local.functions}", module_scope(MODULES / "lambda", f"mtx-{ENV}"))
+    functions = terraform_functions()
     for path in asl_files():
         text = path.read_text()
         for short in re.findall(r"\$\{(\w+)_function_arn\}", text):
             assert short in functions, f"{path.name} invokes {short}, which Terraform does not create"
-            handler = unquote(functions[short]["handler"])
+            handler = functions[short]["handler"]
             module_name, func = handler.rsplit(".", 1)
             source = REPO / Path(*module_name.split(".")).with_suffix(".py")
             assert source.is_file(), f"{short}: no {source.relative_to(REPO)}"
@@ -575,8 +586,7 @@ def test_one_role_per_function_state_machine_and_job() -> None:
     glue_roles = {n for t, n, _ in blocks(MODULES / "glue", "resource") if t == "aws_iam_role"}
     assert glue_roles == {"crawler", "job"}
     lambda_permissions = module_locals(MODULES / "lambda")["permissions"]
-    functions = module_locals(MODULES / "lambda")["functions"]
-    assert set(lambda_permissions) == set(functions), "every function needs its own permission entry"
+    assert set(lambda_permissions) == set(terraform_functions()), "every function needs its own permission entry"
 
 
 # --- Glue and packaging -------------------------------------------------------------------------------------

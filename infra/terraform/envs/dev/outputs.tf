@@ -24,8 +24,18 @@ output "api_analyst_role_arn" {
 }
 
 output "state_machine_arns" {
-  description = "State machine ARNs by workflow."
+  description = "State machine ARNs by workflow (unqualified; executions start through state_machine_alias_arns)."
   value       = module.platform.state_machine_arns
+}
+
+output "state_machine_alias_arns" {
+  description = "ARN of each workflow's alias (<state machine ARN>:live) by workflow: what starts its executions."
+  value       = module.platform.state_machine_alias_arns
+}
+
+output "state_machine_live_version_arns" {
+  description = "The published version each workflow's alias routes to, by workflow (state_machine_live_versions pins one for a rollback)."
+  value       = module.platform.state_machine_live_version_arns
 }
 
 output "function_names" {

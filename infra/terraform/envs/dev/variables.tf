@@ -72,6 +72,12 @@ variable "state_machine_log_level" {
   default     = "ALL"
 }
 
+variable "state_machine_live_versions" {
+  description = "Rollback: workflow -> the published version (number or ARN) its alias \"live\" routes to; not listed: the latest published (infra/README.md, \"Rolling a workflow back\")."
+  type        = map(string)
+  default     = {}
+}
+
 variable "log_retention_days" {
   description = "Retention of every log group, in days."
   type        = number

@@ -9,6 +9,7 @@ module "platform" {
   alert_email                 = var.alert_email
   log_level                   = var.log_level
   state_machine_log_level     = var.state_machine_log_level
+  state_machine_live_versions = var.state_machine_live_versions
   log_retention_days          = var.log_retention_days
   vpc_cidr                    = var.vpc_cidr
   az_count                    = var.az_count

@@ -248,7 +248,7 @@ data "aws_iam_policy_document" "start_execution" {
   statement {
     sid       = "StartTransactionWorkflow"
     actions   = ["states:StartExecution"]
-    resources = [var.state_machine_arn]
+    resources = [var.state_machine_arn] # the alias: executions of its routed version only
   }
 }
 

@@ -14,7 +14,7 @@ variable "openapi_path" {
 }
 
 variable "state_machine_arn" {
-  description = "ARN of the transaction workflow that POST /transactions starts."
+  description = "ARN of the transaction workflow's alias (<state machine ARN>:live) that POST /transactions starts: the version it routes to runs."
   type        = string
 }
 

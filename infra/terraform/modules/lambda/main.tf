@@ -1,5 +1,5 @@
-# The Lambda functions of orchestration/runtime/manifest.py LAMBDAS: one zip with the
-# code (lambdas/, contracts/, glue_jobs/, expectations/), one layer with the
+# The Lambda functions of infra/functions.json: one zip with the
+# code (lambdas/, contracts/, expectations/), one layer with the
 # pinned dependencies, one role per function allowed only what its handler
 # calls (see local.permissions), X-Ray active tracing, inside the VPC.
 # build_marts and run_data_checks need dbt and Great Expectations, too big for
@@ -15,42 +15,28 @@ locals {
   partition  = data.aws_partition.this.partition
   region     = data.aws_region.this.name
 
-  # short name (orchestration/runtime/manifest.py LAMBDAS) -> handler path and sizing
-  functions = {
-    validate_transaction = { handler = "lambdas.validate_transaction.handler.handler", memory = 256, timeout = 15 }
-    check_item           = { handler = "lambdas.check_item.handler.handler", memory = 256, timeout = 15 }
-    store_compliance     = { handler = "lambdas.store_compliance.handler.handler", memory = 256, timeout = 30 }
-    strip_pii            = { handler = "lambdas.strip_pii.handler.handler", memory = 256, timeout = 15 }
-    store_analytics      = { handler = "lambdas.store_analytics.handler.handler", memory = 256, timeout = 15 }
-    undo_partial_write   = { handler = "lambdas.undo_partial_write.handler.handler", memory = 256, timeout = 30 }
-    split_file           = { handler = "lambdas.split_file.handler.handler", memory = 1024, timeout = 900 }
-    process_chunk        = { handler = "lambdas.process_chunk.handler.handler", memory = 1024, timeout = 300 }
-    dead_letter_chunk    = { handler = "lambdas.dead_letter_chunk.handler.handler", memory = 512, timeout = 300 }
-    finalize_run         = { handler = "lambdas.finalize_run.handler.handler", memory = 256, timeout = 30 }
-    quarantine_file      = { handler = "lambdas.quarantine_file.handler.handler", memory = 256, timeout = 60 }
-    build_marts          = { handler = "lambdas.build_marts.handler.handler", memory = 2048, timeout = 900 }
-    run_data_checks      = { handler = "lambdas.run_data_checks.handler.handler", memory = 2048, timeout = 900 }
-    analytics_api        = { handler = "lambdas.analytics_api.handler.handler", memory = 512, timeout = 30 }
-    run_analytics_job    = { handler = "lambdas.analytics_job.handler.handler", memory = 1024, timeout = 300 }
-    migrate_databases    = { handler = "lambdas.migrate_databases.handler.handler", memory = 256, timeout = 300 }
-    # the last-resort net (target of modules/triggers' rule on failed executions) and the PENDING sweeper
-    # (its schedule); both time out well inside the ledger's claim lease (lambdas/common/execution_dead_letters.py)
-    dead_letter_failed_execution = { handler = "lambdas.dead_letter_failed_execution.handler.handler", memory = 256, timeout = 60 }
-    sweep_pending                = { handler = "lambdas.sweep_pending.handler.handler", memory = 256, timeout = 240 }
-    archive_dead_letters         = { handler = "lambdas.archive_dead_letters.handler.handler", memory = 256, timeout = 300 }
-  }
+  # Every function, its handler and sizing: infra/functions.json, the list the local runtime reads too
+  # (orchestration/runtime/resources.py). Optional attributes get their defaults here.
+  functions_file = jsondecode(file("${path.module}/../../../functions.json")).functions
+  functions = { for short, f in local.functions_file : short => {
+    handler              = f.handler
+    memory               = f.memory
+    timeout              = f.timeout
+    reserved_concurrency = try(f.reserved_concurrency, null)
+    image                = try(f.image, false)
+    async                = try(f.async, false)
+    schedule             = try(f.schedule, null)
+    master_login         = try(f.master_login, false)
+  } }
 
-  # Functions started on a schedule (orchestration/runtime/manifest.py SCHEDULED): an EventBridge rule each,
-  # named as the function.
-  schedules = {
-    archive_dead_letters = "rate(1 day)"
-  }
+  # Functions started on a schedule: an EventBridge rule each, named as the function.
+  schedules = { for short, f in local.functions : short => f.schedule if f.schedule != null }
 
   function_names = { for short, _ in local.functions : short => "${var.name_prefix}-${replace(short, "_", "-")}" }
 
   # The functions that need dbt or Great Expectations: a container image (infra/docker/analytics)
   # once var.analytics_image_uri is set, the zip and layer until then.
-  image_functions = var.analytics_image_uri == null ? [] : ["build_marts", "run_data_checks"]
+  image_functions = var.analytics_image_uri == null ? [] : [for short, f in local.functions : short if f.image]
 
   analytics_objects = "${var.bucket_arns["analytics"]}/transactions/*"
   incoming_objects  = "${var.bucket_arns["raw"]}/incoming/*"
@@ -67,6 +53,10 @@ locals {
   # name (modules/state_machines names it <name_prefix>-analytics-job, as Settings does):
   # taking the module's output would make a cycle (its definition names run_analytics_job).
   analytics_job_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name_prefix}-analytics-job"
+  # Its alias (modules/state_machines, var.state_machine_alias_name): the version it routes to runs. The
+  # unqualified ARN stays granted until the handler starts the alias (lambdas/analytics_api/jobs.py takes
+  # the state machine ARN of contracts/config.py Settings).
+  analytics_job_alias_arn = "${local.analytics_job_state_machine_arn}:${var.state_machine_alias_name}"
   # Executions the net and the sweeper describe, by state machine name (built from names like the ARN above:
   # the state machines' definitions name these functions). Standard: execution:<machine>:<name>;
   # Express: express:<machine>:<name>:<id>.
@@ -166,7 +156,7 @@ locals {
     analytics_api = concat(local.analytics_operations, [
       { sid = "UseAnalyticsCache", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"], resources = [var.table_arns["analytics_cache"]] },
       { sid = "SubmitAndReadJobs", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"], resources = [var.table_arns["analytics_jobs"]] },
-      { sid = "StartAnalyticsJob", actions = ["states:StartExecution"], resources = [local.analytics_job_state_machine_arn] },
+      { sid = "StartAnalyticsJob", actions = ["states:StartExecution"], resources = [local.analytics_job_alias_arn, local.analytics_job_state_machine_arn] },
       { sid = "PresignJobResults", actions = ["s3:GetObject"], resources = [local.analytics_job_results] },
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ])
@@ -213,6 +203,11 @@ locals {
   # reader's secret; not the migration step, which reads every secret to set the roles' passwords): through
   # the RDS Proxy, each with reserved concurrency so that a burst cannot ask the
   # proxy for more connections than its pool holds (modules/database_proxy checks the sum below).
+  # Their reservations: infra/functions.json reserved_concurrency, unless var.database_reserved_concurrency
+  # replaces them all.
+  database_reserved_concurrency = var.database_reserved_concurrency != null ? var.database_reserved_concurrency : {
+    for short, f in local.functions : short => f.reserved_concurrency if f.reserved_concurrency != null
+  }
   compliance_runtime_secrets = [local.secrets["compliance_writer"], local.secrets["compliance_reader"]]
   # (the statements are filtered on their actions first: another statement's resources may be unknown
   # until apply, e.g. the async-failures queue's ARN, and must not make this list unknown at plan)
@@ -224,16 +219,16 @@ locals {
   # secret (nested connection() blocks on the same secret would need two: none does).
   connections_per_container = 1
   database_connections_at_most = sum(concat([0], [
-    for short in local.database_functions : lookup(var.database_reserved_concurrency, short, 0) * local.connections_per_container
+    for short in local.database_functions : lookup(local.database_reserved_concurrency, short, 0) * local.connections_per_container
   ]))
 
   # The functions that log in as a master user (the deploy-time migration step): straight to RDS, from
   # their own security group; every other function reaches PostgreSQL only through the proxy.
-  migration_functions = ["migrate_databases"]
+  migration_functions = [for short, f in local.functions : short if f.master_login]
 
   # Functions EventBridge invokes asynchronously (modules/triggers): an invocation that still fails after
   # Lambda's retries is kept in the async-failures queue (below), never dropped.
-  async_functions = ["dead_letter_failed_execution", "sweep_pending"]
+  async_functions = [for short, f in local.functions : short if f.async]
   keep_failed_invocations = {
     sid = "KeepFailedInvocations", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.this.arn]
   }
@@ -374,7 +369,7 @@ resource "aws_lambda_function" "this" {
   kms_key_arn      = var.kms_key_arn
 
   # The database functions' own reservation (see local.database_functions), the rest the common one.
-  reserved_concurrent_executions = lookup(var.database_reserved_concurrency, each.key, var.reserved_concurrency)
+  reserved_concurrent_executions = lookup(local.database_reserved_concurrency, each.key, var.reserved_concurrency)
 
   environment {
     variables = merge(var.environment, { POWERTOOLS_SERVICE_NAME = replace(each.key, "_", "-") })
@@ -410,14 +405,14 @@ resource "aws_lambda_function" "this" {
       error_message = "No functions zip at ${var.package_path}: build it first with `python infra/scripts/package.py`."
     }
     precondition {
-      condition     = !contains(local.database_functions, each.key) || lookup(var.database_reserved_concurrency, each.key, null) != null
-      error_message = "${each.key} logs in to the compliance database: it needs its reserved concurrency in database_reserved_concurrency."
+      condition     = !contains(local.database_functions, each.key) || lookup(local.database_reserved_concurrency, each.key, null) != null
+      error_message = "${each.key} logs in to the compliance database: it needs its reserved_concurrency in infra/functions.json (or var.database_reserved_concurrency)."
     }
   }
 
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
 
-  # checkov:skip=CKV_AWS_115: the database functions always have reserved concurrency (database_reserved_concurrency, enforced by a precondition); the others are bounded upstream (API Gateway throttling, Map MaxConcurrency) and reserved_concurrency is opt-in for them
+  # checkov:skip=CKV_AWS_115: the database functions always have reserved concurrency (reserved_concurrency in infra/functions.json, enforced by a precondition); the others are bounded upstream (API Gateway throttling, Map MaxConcurrency) and reserved_concurrency is opt-in for them
   # checkov:skip=CKV_AWS_116: the functions EventBridge invokes asynchronously on an event (local.async_functions) have a dead-letter queue; the daily schedule of archive_dead_letters has nothing to dead-letter (a failed run leaves the letters in the queue, the next run takes them); the others are invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration), where a failed invocation is retried and dead-lettered by the state machine or answered to the API client, and a Lambda DLQ applies to asynchronous invocations only
   # checkov:skip=CKV_AWS_272: packages are built from the reviewed repository by infra/scripts/package.py; code signing needs an AWS Signer profile per account, left to the deploying organisation
 }
@@ -434,7 +429,16 @@ resource "aws_sqs_queue" "this" {
   kms_data_key_reuse_period_seconds = 300
 }
 
+module "secure_transport" {
+  source = "../secure_transport"
+
+  actions       = ["sqs:*"]
+  resource_arns = [aws_sqs_queue.this.arn]
+}
+
 data "aws_iam_policy_document" "async_failures" {
+  source_policy_documents = [module.secure_transport.json]
+
   statement {
     sid       = "OurRulesKeepUndeliveredEvents"
     actions   = ["sqs:SendMessage"]
@@ -447,22 +451,6 @@ data "aws_iam_policy_document" "async_failures" {
       test     = "ArnLike"
       variable = "aws:SourceArn"
       values   = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${var.name_prefix}-*"]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.this.arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
     }
   }
 }

@@ -1,5 +1,5 @@
 output "function_names" {
-  description = "Function names by short name (orchestration/runtime/manifest.py LAMBDAS)."
+  description = "Function names by short name (infra/functions.json)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 
@@ -46,4 +46,9 @@ output "database_connections_at_most" {
 output "async_failures_queue_arn" {
   description = "ARN of the queue keeping asynchronous invocations (the net, the sweeper) that failed past Lambda's retries, and events EventBridge could not deliver to them."
   value       = aws_sqs_queue.this.arn
+}
+
+output "database_reserved_concurrency" {
+  description = "Reserved concurrent executions of each function that logs in to the compliance database (infra/functions.json, or var.database_reserved_concurrency)."
+  value       = local.database_reserved_concurrency
 }

@@ -108,6 +108,12 @@ variable "alerts_topic_arn" {
   type        = string
 }
 
+variable "state_machine_alias_name" {
+  description = "Name of the state machines' alias (modules/state_machines alias_name): analytics_api starts the analytics job through it."
+  type        = string
+  default     = "live"
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' log groups, in days."
   type        = number
@@ -122,27 +128,19 @@ variable "reserved_concurrency" {
 
 variable "database_reserved_concurrency" {
   description = <<-EOT
-    Reserved concurrent executions of each function that logs in to the compliance database through the
-    RDS Proxy (every one must have an entry: a precondition says which is missing). Each container holds
-    one compliance connection, so the sum is what the proxy can be asked for at once; modules/database_proxy
-    refuses a sum above its pool (80 % of max_connections). The defaults sum to 100, within the pool of
-    120 of max_connections 150 (infra/README.md, "Database connections"); the account keeps at least
-    100 unreserved executions, so the account's concurrency limit must be at least 200.
+    Replaces the reserved concurrent executions of the functions that log in to the compliance database
+    through the RDS Proxy; null (the default) takes each function's reserved_concurrency from
+    infra/functions.json. Every such function must have one (a precondition says which is missing). Each
+    container holds one compliance connection, so the sum is what the proxy can be asked for at once;
+    modules/database_proxy refuses a sum above its pool (80 % of max_connections). The defaults sum to 100,
+    within the pool of 120 of max_connections 150 (infra/README.md, "Database connections"); the account
+    keeps at least 100 unreserved executions, so the account's concurrency limit must be at least 200.
   EOT
   type        = map(number)
-  default = {
-    store_compliance   = 50 # one per transaction in flight; the API's rate limit and the workflow's retries wait beyond it
-    process_chunk      = 20 # one per batch chunk in flight (batch Map MaxConcurrency)
-    undo_partial_write = 9
-    dead_letter_chunk  = 5
-    analytics_api      = 10
-    run_analytics_job  = 3
-    run_data_checks    = 2
-    sweep_pending      = 1 # one sweep at a time (a scheduled rule every few minutes)
-  }
+  default     = null
 
   validation {
-    condition     = alltrue([for n in values(var.database_reserved_concurrency) : n >= 1 && floor(n) == n])
+    condition     = alltrue([for n in values(var.database_reserved_concurrency == null ? {} : var.database_reserved_concurrency) : n >= 1 && floor(n) == n])
     error_message = "database_reserved_concurrency values must be whole numbers of at least 1 (0 would stop the function)."
   }
 }

@@ -53,22 +53,15 @@ resource "aws_sqs_queue" "this" {
   kms_data_key_reuse_period_seconds = 300
 }
 
+module "queue_secure_transport" {
+  source = "../secure_transport"
+
+  actions       = ["sqs:*"]
+  resource_arns = [aws_sqs_queue.this.arn]
+}
+
 data "aws_iam_policy_document" "queue" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.this.arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+  source_policy_documents = [module.queue_secure_transport.json]
 
   statement {
     sid       = "OnlyTheDeadLetteringRolesSend"
@@ -113,7 +106,16 @@ resource "aws_sns_topic" "this" {
   kms_master_key_id = var.kms_key_arn
 }
 
+module "topic_secure_transport" {
+  source = "../secure_transport"
+
+  actions       = ["sns:Publish"]
+  resource_arns = [aws_sns_topic.this.arn]
+}
+
 data "aws_iam_policy_document" "topic" {
+  source_policy_documents = [module.topic_secure_transport.json]
+
   statement {
     sid       = "CloudWatchAlarmsPublish"
     actions   = ["sns:Publish"]
@@ -126,22 +128,6 @@ data "aws_iam_policy_document" "topic" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.this.account_id]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.this.arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
     }
   }
 }
@@ -235,10 +221,12 @@ data "aws_iam_policy_document" "redrive" {
     resources = [var.kms_key_arn]
   }
 
+  # The alias (the version it routes to runs); the unqualified ARN too until `mtx redrive` starts the alias
+  # (orchestration/dlq.py takes the state machine ARN of contracts/config.py Settings).
   statement {
     sid       = "StartTheWorkflowAgain"
     actions   = ["states:StartExecution"]
-    resources = [var.redrive_state_machine_arn]
+    resources = [var.redrive_alias_arn, var.redrive_state_machine_arn]
   }
 }
 

@@ -60,3 +60,8 @@ variable "redrive_state_machine_arn" {
   description = "ARN of the transaction state machine the redrive role starts again with a dead-lettered transaction."
   type        = string
 }
+
+variable "redrive_alias_arn" {
+  description = "ARN of the transaction state machine's alias (<state machine ARN>:live): what a redrive starts."
+  type        = string
+}

@@ -74,7 +74,7 @@ locals {
     MTX_DLQ_ARCHIVE_AFTER_DAYS      = tostring(var.dlq_archive_after_days)
   }
 
-  # The values templatefile() gives every ASL file: orchestration/runtime/manifest.py Manifest.placeholders().
+  # The values templatefile() gives every ASL file: orchestration/runtime/resources.py Manifest.placeholders().
   template_values = merge(
     { for short, arn in module.lambda.function_arns : "${short}_function_arn" => arn },
     {
@@ -143,6 +143,7 @@ module "messaging" {
   )
   redrive_principal_arns    = var.dlq_redrive_principal_arns
   redrive_state_machine_arn = module.state_machines.state_machine_arns["transaction"]
+  redrive_alias_arn         = module.state_machines.alias_arns["transaction"]
 }
 
 module "database" {
@@ -252,6 +253,7 @@ module "state_machines" {
   kms_key_arn        = module.kms.key_arn
   log_level          = var.state_machine_log_level
   log_retention_days = var.log_retention_days
+  live_versions      = var.state_machine_live_versions
 }
 
 module "api" {
@@ -260,7 +262,7 @@ module "api" {
   name_prefix                   = local.name_prefix
   schema_path                   = "${local.repo_root}/contracts/transaction.schema.json"
   openapi_path                  = "${local.repo_root}/orchestration/openapi.json"
-  state_machine_arn             = module.state_machines.state_machine_arns["transaction"]
+  state_machine_arn             = module.state_machines.alias_arns["transaction"]
   analytics_function_name       = module.lambda.function_names["analytics_api"]
   analytics_function_invoke_arn = module.lambda.invoke_arns["analytics_api"]
   producer_authorization        = var.api_producer_authorization
@@ -279,9 +281,9 @@ module "triggers" {
   name_prefix                         = local.name_prefix
   raw_bucket_name                     = module.storage.bucket_names["raw"]
   enable_batch_ingest                 = contains(module.state_machines.workflows, "batch_ingest")
-  batch_ingest_state_machine_arn      = lookup(module.state_machines.state_machine_arns, "batch_ingest", null)
+  batch_ingest_state_machine_arn      = lookup(module.state_machines.alias_arns, "batch_ingest", null)
   enable_analytics_refresh            = contains(module.state_machines.workflows, "analytics_refresh")
-  analytics_refresh_state_machine_arn = lookup(module.state_machines.state_machine_arns, "analytics_refresh", null)
+  analytics_refresh_state_machine_arn = lookup(module.state_machines.alias_arns, "analytics_refresh", null)
   analytics_refresh_schedule          = var.analytics_refresh_schedule
   kms_key_arn                         = module.kms.key_arn
 

@@ -50,6 +50,17 @@ variable "state_machine_log_level" {
   }
 }
 
+variable "state_machine_live_versions" {
+  description = <<-EOT
+    Rollback of a workflow: workflow -> the published version its alias "live" routes to (a version number
+    such as "3", or a version ARN). Every starter (API Gateway, EventBridge, the schedule, the redrive)
+    targets the alias. Not listed (the default): the version this apply published. See infra/README.md,
+    "Rolling a workflow back".
+  EOT
+  type        = map(string)
+  default     = {}
+}
+
 variable "log_retention_days" {
   description = "Retention of every log group, in days."
   type        = number

@@ -265,6 +265,10 @@ resource "aws_sfn_state_machine" "this" {
   role_arn   = aws_iam_role.this[each.key].arn
   definition = local.definitions[each.key]
 
+  # Every change of the definition (or role, logging, tracing) is published as a new numbered version;
+  # the alias below decides which version runs.
+  publish = true
+
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.this[each.key].arn}:*"
     include_execution_data = false # execution data holds card numbers and client IPs
@@ -293,4 +297,35 @@ resource "aws_sfn_state_machine" "this" {
   depends_on = [aws_iam_role_policy.this]
 
   # checkov:skip=CKV_AWS_285: execution history IS logged (level ALL by default); include_execution_data stays false because execution data holds card numbers and client IPs
+}
+
+# --- the alias every starter targets: a rollback is one variable ---------------------------------------
+# API Gateway, the EventBridge rule and schedule, the analytics job start and the dead-letter redrive start
+# executions of <name>:live. By default it routes to the version this apply published; var.live_versions
+# pins a workflow to an earlier version (its number, or its ARN) without touching the definition.
+
+locals {
+  live_version_arns = { for w, m in aws_sfn_state_machine.this : w => (
+    lookup(var.live_versions, w, null) == null ? m.state_machine_version_arn :
+    can(regex("^[0-9]+$", var.live_versions[w])) ? "${m.arn}:${var.live_versions[w]}" : var.live_versions[w]
+  ) }
+}
+
+resource "aws_sfn_alias" "this" {
+  for_each = local.names
+
+  name        = var.alias_name
+  description = "The version of ${each.value} that runs (var.live_versions pins an earlier one)"
+
+  routing_configuration {
+    state_machine_version_arn = local.live_version_arns[each.key]
+    weight                    = 100
+  }
+
+  lifecycle {
+    precondition {
+      condition     = startswith(local.live_version_arns[each.key], "${aws_sfn_state_machine.this[each.key].arn}:")
+      error_message = "live_versions[\"${each.key}\"] must be a version number or a version ARN of ${each.value}."
+    }
+  }
 }

@@ -9,7 +9,7 @@ output "state_machine_names" {
 }
 
 output "state_machine_arns" {
-  description = "State machine ARNs by workflow."
+  description = "State machine ARNs by workflow (unqualified: for metrics, events and DescribeExecution; executions are started through alias_arns)."
   value       = { for w, m in aws_sfn_state_machine.this : w => m.arn }
 }
 
@@ -33,4 +33,19 @@ output "log_group_names" {
 output "standard_state_machine_arns" {
   description = "ARNs of the Standard state machines: the ones whose executions emit status-change events (the last-resort net watches them)."
   value       = sort([for w, m in aws_sfn_state_machine.this : m.arn if m.type == "STANDARD"])
+}
+
+output "alias_arns" {
+  description = "ARN of each workflow's alias (<state machine ARN>:live), by workflow: what every starter of an execution targets."
+  value       = { for w, a in aws_sfn_alias.this : w => a.arn }
+}
+
+output "live_version_arns" {
+  description = "The version each workflow's alias routes to, by workflow (the latest published unless pinned by live_versions)."
+  value       = local.live_version_arns
+}
+
+output "published_version_arns" {
+  description = "The version this apply published of each workflow (the current definition), by workflow."
+  value       = { for w, m in aws_sfn_state_machine.this : w => m.state_machine_version_arn }
 }

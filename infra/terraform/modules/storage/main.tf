@@ -1,4 +1,4 @@
-# The five buckets of the manifest (orchestration/runtime/manifest.py), named exactly as
+# The five buckets of the manifest (orchestration/runtime/resources.py), named exactly as
 # contracts/config.py names them. Every bucket: versioning, SSE-KMS with the
 # environment's customer managed key and a bucket key, all public access blocked,
 # ACLs disabled, a policy that denies non-TLS requests and uploads that ask for any

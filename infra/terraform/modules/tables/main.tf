@@ -1,4 +1,4 @@
-# The seven tables of the manifest (orchestration/runtime/manifest.py): same names, hash
+# The seven tables of the manifest (orchestration/runtime/resources.py): same names, hash
 # keys and TTL attributes. On-demand capacity, point-in-time recovery, KMS.
 
 locals {

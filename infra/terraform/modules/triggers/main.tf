@@ -106,8 +106,18 @@ resource "aws_sqs_queue" "this" {
   kms_data_key_reuse_period_seconds = 300
 }
 
+module "secure_transport" {
+  source = "../secure_transport"
+  count  = var.enable_batch_ingest ? 1 : 0
+
+  actions       = ["sqs:*"]
+  resource_arns = [aws_sqs_queue.this[0].arn]
+}
+
 data "aws_iam_policy_document" "undelivered" {
   count = var.enable_batch_ingest ? 1 : 0
+
+  source_policy_documents = [module.secure_transport[0].json]
 
   statement {
     sid       = "TheRawIncomingRuleOnly"
@@ -121,22 +131,6 @@ data "aws_iam_policy_document" "undelivered" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values   = [aws_cloudwatch_event_rule.this[0].arn]
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.this[0].arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
     }
   }
 }
@@ -271,7 +265,7 @@ resource "aws_lambda_permission" "failed_executions" {
 
 # --- the PENDING sweeper: every N minutes -> sweep_pending -------------------------------------------
 # A scheduled rule (not EventBridge Scheduler) so that the local runtime runs it by the same name
-# (orchestration/runtime/manifest.py sweep_pending_rule_name, orchestration/runtime/triggers.py ScheduledRules).
+# (orchestration/runtime/resources.py sweep_pending_rule_name, orchestration/runtime/triggers.py ScheduledRules).
 
 resource "aws_cloudwatch_event_rule" "sweep_pending" {
   name                = "${var.name_prefix}-sweep-pending"

@@ -9,7 +9,7 @@ variable "raw_bucket_name" {
 }
 
 variable "batch_ingest_state_machine_arn" {
-  description = "ARN of the batch_ingest state machine; null when orchestration/state_machines/batch_ingest.asl.json does not exist."
+  description = "ARN of the batch_ingest state machine's alias (<state machine ARN>:live), which the rule starts; null when orchestration/state_machines/batch_ingest.asl.json does not exist."
   type        = string
   default     = null
 }
@@ -21,7 +21,7 @@ variable "enable_batch_ingest" {
 }
 
 variable "analytics_refresh_state_machine_arn" {
-  description = "ARN of the analytics_refresh state machine; null when its ASL file does not exist."
+  description = "ARN of the analytics_refresh state machine's alias (<state machine ARN>:live), which the schedule starts; null when its ASL file does not exist."
   type        = string
   default     = null
 }

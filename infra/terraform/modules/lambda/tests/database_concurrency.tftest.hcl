@@ -67,8 +67,8 @@ run "every_database_function_has_reserved_concurrency" {
   command = plan
 
   assert {
-    condition     = alltrue([for f in output.database_function_names : aws_lambda_function.this[f].reserved_concurrent_executions == var.database_reserved_concurrency[f]])
-    error_message = "Each database function must reserve its database_reserved_concurrency."
+    condition     = alltrue([for f in output.database_function_names : aws_lambda_function.this[f].reserved_concurrent_executions == output.database_reserved_concurrency[f]])
+    error_message = "Each database function must reserve its reserved_concurrency of infra/functions.json."
   }
 
   assert {
@@ -77,7 +77,7 @@ run "every_database_function_has_reserved_concurrency" {
   }
 
   assert {
-    condition     = output.database_connections_at_most == sum([for f in output.database_function_names : var.database_reserved_concurrency[f]])
+    condition     = output.database_connections_at_most == sum([for f in output.database_function_names : output.database_reserved_concurrency[f]])
     error_message = "The connections the proxy is checked against must be the database functions' reserved concurrency (one connection per container)."
   }
 

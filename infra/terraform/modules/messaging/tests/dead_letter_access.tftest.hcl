@@ -26,6 +26,7 @@ variables {
   kms_key_arn                  = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
   dead_letter_sender_role_arns = ["arn:aws:iam::123456789012:role/mtx-dev-transaction-sfn"]
   redrive_state_machine_arn    = "arn:aws:states:eu-west-1:123456789012:stateMachine:mtx-dev-transaction"
+  redrive_alias_arn            = "arn:aws:states:eu-west-1:123456789012:stateMachine:mtx-dev-transaction:live"
 }
 
 run "no_named_principal_no_redrive_role_and_still_nobody_else_reads" {
