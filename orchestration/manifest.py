@@ -26,6 +26,7 @@ LAMBDAS: dict[str, str] = {
     "undo_partial_write": "lambdas.undo_partial_write.handler.handler",
     "split_file": "lambdas.split_file.handler.handler",
     "process_chunk": "lambdas.process_chunk.handler.handler",
+    "ingest_stream": "lambdas.ingest_stream.handler.handler",
     "dead_letter_chunk": "lambdas.dead_letter_chunk.handler.handler",
     "finalize_run": "lambdas.finalize_run.handler.handler",
     "quarantine_file": "lambdas.quarantine_file.handler.handler",
@@ -222,6 +223,33 @@ def failed_executions_pattern(state_machine_arns: list[str]) -> dict[str, Any]:
     }
 
 
+def stream_name(settings: Settings) -> str:
+    """The Kinesis stream of the streaming entrance (infra/terraform/modules/stream names it so)."""
+    return f"{settings.name_prefix}-transaction-stream"
+
+
+def stream_failures_queue_name(settings: Settings) -> str:
+    """The event source mapping's on-failure destination: where the batches given up on are described."""
+    return f"{settings.name_prefix}-transaction-stream-failures"
+
+
+#: The stream's retention (hours), as Terraform's default: what a batch has to be retried within.
+STREAM_RETENTION_HOURS = 24
+
+
+def create_stream(clients: Any, settings: Settings, key_arn: str) -> None:
+    """The stream (on-demand, encrypted with the customer-managed key) and its on-failure queue, as
+    modules/stream creates them; idempotent."""
+    kinesis = clients("kinesis")
+    name = stream_name(settings)
+    with contextlib.suppress(kinesis.exceptions.ResourceInUseException):
+        kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    if summary.get("EncryptionType") != "KMS":
+        kinesis.start_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId=key_arn)
+    _create_queue(clients("sqs"), stream_failures_queue_name(settings), key_arn)
+
+
 #: Local only: moto's EventBridge cannot target Step Functions, so the rule targets this queue and
 #: the local runtime starts the batch workflow from it (in AWS the rule targets the state machine).
 def trigger_queue_name(settings: Settings) -> str:
@@ -301,6 +329,9 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
             sm.create_secret(Name=secret_id, SecretString=value, KmsKeyId=key_arn)
         except sm.exceptions.ResourceExistsException:
             sm.put_secret_value(SecretId=secret_id, SecretString=value)
+
+    if "ingest_stream" in manifest.lambdas:
+        create_stream(clients, s, key_arn)
 
     glue = clients("glue")
     for database in manifest.glue_databases:

@@ -25,6 +25,7 @@ locals {
     undo_partial_write   = { handler = "lambdas.undo_partial_write.handler.handler", memory = 256, timeout = 30 }
     split_file           = { handler = "lambdas.split_file.handler.handler", memory = 1024, timeout = 900 }
     process_chunk        = { handler = "lambdas.process_chunk.handler.handler", memory = 1024, timeout = 300 }
+    ingest_stream        = { handler = "lambdas.ingest_stream.handler.handler", memory = 1024, timeout = 120 }
     dead_letter_chunk    = { handler = "lambdas.dead_letter_chunk.handler.handler", memory = 512, timeout = 300 }
     finalize_run         = { handler = "lambdas.finalize_run.handler.handler", memory = 256, timeout = 30 }
     quarantine_file      = { handler = "lambdas.quarantine_file.handler.handler", memory = 256, timeout = 60 }
@@ -137,6 +138,15 @@ locals {
       { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
       { sid = "WriteAndUndoAnalyticsObjects", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.analytics_objects] },
       local.list_analytics,
+      local.read_writer_secret,
+      local.dead_letter,
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
+    # a Kinesis batch (modules/stream adds the stream's read permissions to this role)
+    ingest_stream = [
+      { sid = "ScanShopCatalogue", actions = ["dynamodb:Scan"], resources = [var.table_arns["item_catalogue"]] },
+      { sid = "WriteAnalyticsObjects", actions = ["s3:PutObject"], resources = [local.analytics_objects] },
+      { sid = "QuarantineRecords", actions = ["s3:PutObject"], resources = [local.rejected_objects] },
       local.read_writer_secret,
       local.dead_letter,
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },

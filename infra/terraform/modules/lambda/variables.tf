@@ -135,14 +135,15 @@ variable "database_reserved_concurrency" {
     Reserved concurrent executions of each function that logs in to the compliance database through the
     RDS Proxy (every one must have an entry: a precondition says which is missing). Each container holds
     one compliance connection, so the sum is what the proxy can be asked for at once; modules/database_proxy
-    refuses a sum above its pool (80 % of max_connections). The defaults sum to 100, within the pool of
+    refuses a sum above its pool (80 % of max_connections). The defaults sum to 110, within the pool of
     120 of max_connections 150 (infra/README.md, "Database connections"); the account keeps at least
-    100 unreserved executions, so the account's concurrency limit must be at least 200.
+    100 unreserved executions, so the account's concurrency limit must be at least 210.
   EOT
   type        = map(number)
   default = {
     store_compliance   = 50 # one per transaction in flight; the API's rate limit and the workflow's retries wait beyond it
     process_chunk      = 20 # one per batch chunk in flight (batch Map MaxConcurrency)
+    ingest_stream      = 10 # one per Kinesis shard batch in flight (modules/stream, ParallelizationFactor 1)
     undo_partial_write = 9
     dead_letter_chunk  = 5
     analytics_api      = 10
