@@ -85,6 +85,7 @@ class StreamPoller(_Poller):
         backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 5.0,
         refresh: float = 10.0,
+        idle_poll_seconds: float = 1.0,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -96,6 +97,7 @@ class StreamPoller(_Poller):
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.refresh = refresh
+        self.idle_poll_seconds = idle_poll_seconds
         self._shards: dict[str, _Shard] = {}
         self._listed_at = float("-inf")
         self._stream_arn: str | None = None
@@ -161,7 +163,13 @@ class StreamPoller(_Poller):
         busy = False
         for shard in list(self._shards.values()):
             busy = self._step(shard) or busy
-        return 0.05 if busy else 0.2
+        if busy:
+            return 0.05
+        # idle: as the mapping, poll each shard about once a second, sooner when a window or a retry is due
+        now = time.monotonic()
+        due = [s.buffer_since + self.mapping.window_seconds - now for s in self._shards.values() if s.buffer]
+        due += [s.retry_at - now for s in self._shards.values() if s.pending]
+        return min([self.idle_poll_seconds, *due])
 
     def _step(self, shard: _Shard) -> bool:
         """One move on a shard: a retry when one is due, else read and deliver a batch when it is ready.
@@ -283,9 +291,13 @@ class StreamPoller(_Poller):
         _log.warning("stream %s %s: %d records given up (%s)", self.stream_name, shard.shard_id, len(records),
                      condition)  # fmt: skip
         if self.on_failure_queue_name:
-            sqs = self.clients("sqs")
-            url = sqs.get_queue_url(QueueName=self.on_failure_queue_name)["QueueUrl"]
-            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+            try:
+                sqs = self.clients("sqs")
+                url = sqs.get_queue_url(QueueName=self.on_failure_queue_name)["QueueUrl"]
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+            except Exception as exc:  # noqa: BLE001 - as in AWS, a destination that fails loses the description only
+                _log.warning("stream %s: the on-failure queue refused the description (%s)", self.stream_name,
+                             type(exc).__name__)  # fmt: skip
 
     # ------------------------------------------------------------------ for tests and the CLI
     def idle(self) -> bool:
