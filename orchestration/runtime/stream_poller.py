@@ -305,6 +305,29 @@ class StreamPoller(_Poller):
         return all(not s.buffer and not s.pending for s in self._shards.values())
 
 
+_moto_patched = False
+
+
+def patch_moto_kinesis_mappings() -> None:
+    """Keep moto from invoking a stream's mapped function itself (idempotent).
+
+    On a stack provisioned by Terraform (envs/local) moto holds the event source mapping of modules/stream,
+    and moto 5.2.5 then runs the function in a Docker container, one record at a time, inside every
+    PutRecord(s): no Docker here (an error logged per record), and the records would go twice. The local
+    runtime plays the mapping itself (``StreamPoller``), the mapping stays in moto as Terraform made it.
+    """
+    global _moto_patched
+    if _moto_patched:
+        return
+    from moto.awslambda.models import LambdaBackend
+
+    def send_kinesis_message(self: Any, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    LambdaBackend.send_kinesis_message = send_kinesis_message  # type: ignore[method-assign]
+    _moto_patched = True
+
+
 def _timestamp(value: Any) -> float | None:
     if isinstance(value, dt.datetime):
         return value.timestamp()

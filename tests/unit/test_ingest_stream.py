@@ -21,7 +21,7 @@ from lambdas.ingest_stream import handler as stream
 from orchestration.catalogue import CATALOGUE, to_dynamodb_item
 from orchestration.generate import generate
 from orchestration.runtime.moto_server import patch_moto_sqs_send
-from orchestration.runtime.stream_poller import StreamMapping, StreamPoller
+from orchestration.runtime.stream_poller import StreamMapping, StreamPoller, patch_moto_kinesis_mappings
 from orchestration.settings import Settings, reset_settings_cache
 from orchestration.sfn import LambdaRegistry
 from orchestration.stream_replay import partition_key, replay
@@ -269,3 +269,31 @@ def test_replay_counts_what_is_refused_after_every_retry() -> None:
     done = replay(kinesis, "s", [b"not json"] * 3, max_retries=2, sleep=lambda _: None)
     assert (done.sent, done.failed_puts, done.retried, done.calls) == (0, 3, 6, 3)
     assert kinesis.calls[0][0]["PartitionKey"] == partition_key(b"not json") != ""
+
+
+def test_moto_does_not_run_the_mapped_function_itself(
+    local_aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Terraform-provisioned stack holds modules/stream's mapping in moto; the runtime plays it, moto must not
+    (it would run the function in Docker inside every PutRecords)."""
+    import io
+    import zipfile
+
+    from moto.awslambda.models import LambdaFunction
+
+    patch_moto_kinesis_mappings()
+    ran: list[Any] = []
+    monkeypatch.setattr(LambdaFunction, "invoke", lambda self, *a, **k: ran.append(a))
+    kinesis, lam = boto3.client("kinesis", region_name="us-east-1"), boto3.client("lambda", region_name="us-east-1")
+    kinesis.create_stream(StreamName="mapped", ShardCount=1)
+    role = boto3.client("iam", region_name="us-east-1").create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("h.py", "def h(e, c):\n    return None\n")
+    function = lam.create_function(FunctionName="f", Runtime="python3.12", Role=role["Role"]["Arn"], Handler="h.h",
+                                   Code={"ZipFile": code.getvalue()})["FunctionArn"]  # fmt: skip
+    arn = kinesis.describe_stream_summary(StreamName="mapped")["StreamDescriptionSummary"]["StreamARN"]
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="TRIM_HORIZON")
+    answer = kinesis.put_records(StreamName="mapped", Records=[{"Data": b"x", "PartitionKey": "k"}] * 3)
+    assert answer["FailedRecordCount"] == 0
+    assert ran == []
