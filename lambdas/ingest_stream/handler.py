@@ -161,18 +161,25 @@ def ingest(batch: StreamBatch) -> Settled:
     reported as failed (nothing is lost: what an attempt stored, its retry owns)."""
     if not batch.records:
         return Settled()
+    progress = _Progress()
     try:
-        return _settle(batch)
+        return _settle(batch, progress)
     except Exception as exc:
         mapped = transient_service_error(exc)
-        if mapped is None:
-            raise  # not transient: a function error, the mapping bisects the batch (stable_errors names it)
-        logger.warning("batch %s: %s (%s); every record reported for a retry", batch.ref, type(mapped).__name__,
-                       type(exc).__name__)  # fmt: skip
-        return Settled(records=len(batch.records), failures=list(batch.sequence_numbers), error=type(mapped).__name__)
+        if mapped is None and not progress.committed:
+            raise  # not transient, nothing stored: a function error, the mapping bisects the batch
+        # transient, or after the rows were committed (a bisected half would not own them): the whole batch again
+        error = type(mapped if mapped is not None else exc).__name__
+        logger.warning("batch %s: %s; every record reported for a retry", batch.ref, error)
+        return Settled(records=len(batch.records), failures=list(batch.sequence_numbers), error=error)
 
 
-def _settle(batch: StreamBatch) -> Settled:
+@dataclass
+class _Progress:
+    committed: bool = False  # the batch's rows are in the compliance store
+
+
+def _settle(batch: StreamBatch, progress: _Progress) -> Settled:
     settings = get_settings()
     received = ingested = utc_iso(batch.arrived_at)
     window = Window.at(batch.arrived_at, skew_hours(settings.max_future_skew_hours))
@@ -188,12 +195,13 @@ def _settle(batch: StreamBatch) -> Settled:
         if refusal(exc) is None:
             raise  # transient (retried) or refused for good, as on the file path
         out, owned, refused = _settle_isolating(batch, catalogue, received, window)
+    progress.committed = True
     stored, keys = _write_analytics(out.days, owned, name, 0)
     letters = out.rejected
-    for letter in letters:
-        letter["failed_state"] = FAILED_STATE
     letters.extend(quarantine_oversize(out.oversize, name, 0, received))
     letters.extend(quarantine_refused(refused, name, 0, received))
+    for letter in letters:
+        letter["failed_state"] = FAILED_STATE
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), letters, ref)
     settled = Settled(
         records=len(batch.records), stored=stored, duplicates=out.valid - stored + out.in_chunk_duplicates,

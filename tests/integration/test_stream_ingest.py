@@ -20,6 +20,7 @@ from lambdas.ingest_stream import handler as ingest_stream
 from orchestration import dlq
 from orchestration.generate import generate
 from orchestration.manifest import stream_name
+from orchestration.runtime.faults import FaultInjector, FaultPlan
 from orchestration.runtime.stack import LocalStack
 from orchestration.stream_replay import replay
 
@@ -141,3 +142,28 @@ def test_the_database_down_on_the_first_attempt_ends_stored_exactly_once(clean_q
     letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
     assert len(letters) == invalid
     assert Counter(d.transaction_id for d in letters if d.transaction_id).most_common(1)[0][1] == 1
+
+
+def test_s3_failing_after_the_rows_are_committed_retries_the_batch_whole(clean_queues: LocalStack) -> None:
+    """The rows are committed, then every S3 call fails (the analytics copies cannot be written): the handler
+    reports the whole batch rather than raising (a bisected half would not own the committed rows), the
+    mapping retries it, the same owner writes the copies; nothing is stored twice, nothing is lost."""
+    stack = clean_queues
+    poller = stack.stream_poller
+    assert poller is not None
+    lines, valid, invalid = mixed(150, seed=64)
+    reported, before, bisected = poller.partial_failures, poller.records_done, poller.function_errors
+    injector = FaultInjector(FaultPlan(s3=1.0, dynamodb=0.0, sqs_send=0.0, lambda_timeout=0.0), enabled=True)
+    stack.moto.inject(injector)
+    try:
+        done = replay(stack.client("kinesis"), stream_name(stack.require_settings()), [x.encode() for x in lines])
+        assert done.sent == len(lines)
+        wait_for("a batch reported failed", lambda: poller.partial_failures > reported, timeout=60)
+        assert set(stored(stack, valid))  # committed before the copies failed
+    finally:
+        stack.moto.inject(None)
+    wait_for("the stream's records to be settled", lambda: poller.records_done - before >= len(lines))
+    assert injector.injected and poller.function_errors == bisected  # reported, never raised
+    assert set(stored(stack, valid)) == valid
+    assert analytics_copies(stack, valid) == Counter(dict.fromkeys(valid, 1))
+    assert len(dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)) == invalid
