@@ -3,6 +3,7 @@
 mtx up | down | status          the local stack (PostgreSQL + moto + API)
 mtx generate                    sample transactions (NDJSON)
 mtx send FILE|-                 POST each line to /transactions (as the producer of MTX_PRODUCER_KEY)
+mtx stream FILE --rate N        replay NDJSON into the Kinesis stream (PutRecords, partition key transactionId)
 mtx producers create|disable|enable|rotate|list   the producers' API credentials
 mtx dlq list | redrive | archive the dead-letter queue
 mtx sweep                       reconcile transactions and batch runs left PENDING (the scheduled sweeper, once)
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestration.cli import soak
+from orchestration.cli import soak, stream_replay
 from orchestration.cli.commands import (
     cmd_check,
     cmd_dbt,
@@ -113,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_ingest)
     sub.add_parser("runs", help="batch ingest runs with their counts").set_defaults(func=cmd_runs)
+    p = sub.add_parser("stream", help="replay an NDJSON file into the Kinesis stream at N records/s (PutRecords)")
+    stream_replay.add_arguments(p)
+    p.set_defaults(func=stream_replay.run)
     p = sub.add_parser("cost", help="estimated AWS cost of ingesting N transactions, per path")
     cost.add_arguments(p)
     p.set_defaults(func=cost.run)

@@ -26,6 +26,7 @@ from orchestration.runtime.resources import (
     FUNCTIONS_FILE,
     LAMBDAS,
     SCHEDULED,
+    STREAM_RETENTION_HOURS,
     SWEEP_PENDING_SCHEDULE,
     WORKFLOWS,
     Function,
@@ -43,6 +44,8 @@ from orchestration.runtime.resources import (
     incoming_rule_name,
     load_functions,
     schedule_rule_name,
+    stream_failures_queue_name,
+    stream_name,
     sweep_pending_rule_name,
     trigger_queue_name,
 )
@@ -53,6 +56,7 @@ __all__ = [
     "FUNCTIONS_FILE",
     "LAMBDAS",
     "SCHEDULED",
+    "STREAM_RETENTION_HOURS",
     "SWEEP_PENDING_SCHEDULE",
     "WORKFLOWS",
     "Function",
@@ -78,6 +82,8 @@ __all__ = [
     "put_lambda_rules",
     "register_lambdas",
     "schedule_rule_name",
+    "stream_failures_queue_name",
+    "stream_name",
     "sweep_pending_rule_name",
     "trigger_queue_name",
 ]
@@ -194,6 +200,9 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
         except sm.exceptions.ResourceExistsException:
             sm.put_secret_value(SecretId=secret_id, SecretString=value)
 
+    if "ingest_stream" in manifest.lambdas:
+        create_stream(clients, s, key_arn)
+
     glue = clients("glue")
     for database in manifest.glue_databases:
         with contextlib.suppress(glue.exceptions.AlreadyExistsException):
@@ -263,6 +272,19 @@ def data_key(clients: Any, settings: Settings) -> str:
         key = kms.create_key(Description=f"{settings.name_prefix}: data at rest (local stack)")["KeyMetadata"]
         kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
         return str(key["Arn"])
+
+
+def create_stream(clients: Any, settings: Settings, key_arn: str) -> None:
+    """The stream (on-demand, encrypted with the customer-managed key) and its on-failure queue, as
+    modules/stream creates them; idempotent."""
+    kinesis = clients("kinesis")
+    name = stream_name(settings)
+    with contextlib.suppress(kinesis.exceptions.ResourceInUseException):
+        kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    if summary.get("EncryptionType") != "KMS":
+        kinesis.start_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId=key_arn)
+    _create_queue(clients("sqs"), stream_failures_queue_name(settings), key_arn)
 
 
 def _create_queue(sqs: Any, name: str, key_arn: str) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestration.runtime import glue, sfn
 from orchestration.runtime.ports import free_port
+from orchestration.runtime.stream_poller import patch_moto_kinesis_mappings
 
 if TYPE_CHECKING:
     from orchestration.runtime.faults import FaultInjector
@@ -254,6 +255,7 @@ class MotoServer:
         patch_moto_rest_api_policy()
         patch_moto_dispatch()
         patch_moto_event_ids()
+        patch_moto_kinesis_mappings()  # the stream's mapping is played by the runtime (stream_poller.py)
         # StartCrawler/StartJobRun of our crawler and job run them, as AWS Glue does (orchestration/runtime/glue.py)
         glue.configure(self.endpoint_url)
         # One line per HTTP request and a stack dump per Fail state are noise here;

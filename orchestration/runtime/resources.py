@@ -206,6 +206,20 @@ def failed_executions_pattern(state_machine_arns: list[str]) -> dict[str, Any]:
     }
 
 
+def stream_name(settings: Settings) -> str:
+    """The Kinesis stream of the streaming entrance (infra/terraform/modules/stream names it so)."""
+    return f"{settings.name_prefix}-transaction-stream"
+
+
+def stream_failures_queue_name(settings: Settings) -> str:
+    """The event source mapping's on-failure destination: where the batches given up on are described."""
+    return f"{settings.name_prefix}-transaction-stream-failures"
+
+
+#: The stream's retention (hours), as Terraform's default: what a batch has to be retried within.
+STREAM_RETENTION_HOURS = 24
+
+
 #: Local only: moto's EventBridge cannot target Step Functions, so the rule targets this queue and
 #: the local runtime starts the batch workflow from it (in AWS the rule targets the state machine).
 def trigger_queue_name(settings: Settings) -> str:

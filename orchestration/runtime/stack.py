@@ -23,6 +23,7 @@ from orchestration.runtime import manifest as manifest_mod
 from orchestration.runtime.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import SUPERUSER, PostgresServer
+from orchestration.runtime.stream_poller import StreamPoller
 from orchestration.runtime.triggers import BatchTrigger, ExecutionStatusEvents, ScheduledRules
 from orchestration.settings import Settings, reset_settings_cache
 
@@ -48,6 +49,8 @@ class LocalStack:
     #: EventBridge's scheduled rules and execution status events, played by the runtime (runtime/triggers.py)
     schedules: ScheduledRules | None = None
     status_events: ExecutionStatusEvents | None = None
+    #: the Kinesis stream's event source mapping, played by the runtime (orchestration/runtime/stream_poller.py)
+    stream_poller: StreamPoller | None = None
     #: Multiplier of the scheduled rules' periods (rate(5 minutes) x 0.01 = every 3 s); None: time_scale,
     #: 0: the rules run only when asked (``schedules.fire(name)``, `mtx sweep`).
     schedule_time_scale: float | None = None
@@ -224,6 +227,12 @@ class LocalStack:
         self.schedules.start()
         self.status_events = ExecutionStatusEvents(self.client)
         self.status_events.start()
+        if "ingest_stream" in man.lambdas:
+            self.stream_poller = StreamPoller(
+                self.client, manifest_mod.stream_name(self.settings), self.settings.function_arn("ingest_stream"),
+                manifest_mod.stream_failures_queue_name(self.settings),
+            )  # fmt: skip
+            self.stream_poller.start()
         self.started_at = time.time()
         self._write_state(time.monotonic() - t0)
         return self
@@ -307,7 +316,7 @@ class LocalStack:
         glue.stop_spark()  # the local Glue job ran behind moto's StartJobRun in this process: stop its Spark JVM
         if self.trigger is not None:
             self.trigger.stop()
-        for poller in (self.schedules, self.status_events):
+        for poller in (self.schedules, self.status_events, self.stream_poller):
             if poller is not None:
                 poller.stop()
         if self.api is not None:

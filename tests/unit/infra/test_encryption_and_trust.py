@@ -416,7 +416,7 @@ def test_the_senders_are_derived_from_what_each_function_and_workflow_sends() ->
     }
     assert "sqs:SendMessage" in str(lambda_locals["dead_letter"])
     assert with_send == _functions_that_send_dead_letters() == {
-        "process_chunk", "dead_letter_chunk", "dead_letter_failed_execution", "sweep_pending",
+        "process_chunk", "ingest_stream", "dead_letter_chunk", "dead_letter_failed_execution", "sweep_pending",
     }  # fmt: skip
     senders = lambda_locals["dead_letter_senders"]
     assert "local.permissions" in senders and '"sqs:SendMessage"' in senders and "var.dead_letter_queue_arn" in senders

@@ -59,7 +59,7 @@ def test_sizes_and_flags_are_in_range() -> None:
             assert entry.get(flag, False) in (True, False), (short, flag)
         assert re.fullmatch(r"(rate|cron)\(.+\)", entry.get("schedule", "rate(x)")), short
     # the reservations sum to what the RDS Proxy's default pool is sized for (infra/README.md)
-    assert sum(e.get("reserved_concurrency", 0) for e in entries().values()) == 100
+    assert sum(e.get("reserved_concurrency", 0) for e in entries().values()) == 110
 
 
 def test_the_local_runtime_reads_every_attribute() -> None:

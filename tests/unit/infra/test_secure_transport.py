@@ -54,6 +54,7 @@ def test_the_statement_is_written_once() -> None:
         ),
         ("lambda", "aws_sqs_queue_policy", "async_failures", "secure_transport", ["sqs:*"], "aws_sqs_queue.this.arn"),
         ("triggers", "aws_sqs_queue_policy", "undelivered", "secure_transport", ["sqs:*"], "aws_sqs_queue.this[0].arn"),
+        ("stream", "aws_sqs_queue_policy", "queue", "queue_secure_transport", ["sqs:*"], "aws_sqs_queue.this.arn"),
     ],
 )
 def test_every_queue_and_topic_policy_adds_it_for_its_own_resource(

@@ -22,6 +22,7 @@ provider "aws" {
     events             = var.aws_endpoint_url
     glue               = var.aws_endpoint_url
     iam                = var.aws_endpoint_url
+    kinesis            = var.aws_endpoint_url
     kms                = var.aws_endpoint_url
     lambda             = var.aws_endpoint_url
     logs               = var.aws_endpoint_url

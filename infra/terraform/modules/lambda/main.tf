@@ -124,6 +124,15 @@ locals {
       local.dead_letter,
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
+    # a Kinesis batch (modules/stream adds the stream's read permissions to this role)
+    ingest_stream = [
+      { sid = "ScanShopCatalogue", actions = ["dynamodb:Scan"], resources = [var.table_arns["item_catalogue"]] },
+      { sid = "WriteAnalyticsObjects", actions = ["s3:PutObject"], resources = [local.analytics_objects] },
+      { sid = "QuarantineRecords", actions = ["s3:PutObject"], resources = [local.rejected_objects] },
+      local.read_writer_secret,
+      local.dead_letter,
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
     dead_letter_chunk = [
       { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
       { sid = "UndoAnalyticsObjects", actions = ["s3:DeleteObject"], resources = [local.analytics_objects] },

@@ -132,9 +132,9 @@ variable "database_reserved_concurrency" {
     through the RDS Proxy; null (the default) takes each function's reserved_concurrency from
     infra/functions.json. Every such function must have one (a precondition says which is missing). Each
     container holds one compliance connection, so the sum is what the proxy can be asked for at once;
-    modules/database_proxy refuses a sum above its pool (80 % of max_connections). The defaults sum to 100,
+    modules/database_proxy refuses a sum above its pool (80 % of max_connections). The defaults sum to 110,
     within the pool of 120 of max_connections 150 (infra/README.md, "Database connections"); the account
-    keeps at least 100 unreserved executions, so the account's concurrency limit must be at least 200.
+    keeps at least 100 unreserved executions, so the account's concurrency limit must be at least 210.
   EOT
   type        = map(number)
   default     = null

@@ -297,6 +297,22 @@ module "triggers" {
   async_failures_queue_arn   = module.lambda.async_failures_queue_arn
 }
 
+# The streaming entrance: Kinesis -> event source mapping -> ingest_stream (docs/stream-ingest.md).
+module "stream" {
+  source = "../stream"
+  count  = var.enable_stream ? 1 : 0
+
+  name_prefix  = local.name_prefix
+  kms_key_arn  = module.kms.key_arn
+  function_arn = module.lambda.function_arns["ingest_stream"]
+  # the function's own role (module lambda names it as the function)
+  function_role_name                 = module.lambda.function_names["ingest_stream"]
+  stream_mode                        = var.stream_mode
+  shard_count                        = var.stream_shard_count
+  batch_size                         = var.stream_batch_size
+  maximum_batching_window_in_seconds = var.stream_batching_window_seconds
+}
+
 module "glue" {
   source = "../glue"
 

@@ -330,3 +330,33 @@ variable "dlq_archive_after_days" {
     error_message = "dlq_archive_after_days must be more than 0 and less than the queue's 14-day retention."
   }
 }
+
+variable "enable_stream" {
+  description = "The streaming entrance (module stream): a Kinesis stream and its event source mapping to the ingest_stream function (docs/stream-ingest.md)."
+  type        = bool
+  default     = true
+}
+
+variable "stream_mode" {
+  description = "The stream's capacity mode: ON_DEMAND, or PROVISIONED with stream_shard_count shards (docs/capacity.md)."
+  type        = string
+  default     = "ON_DEMAND"
+}
+
+variable "stream_shard_count" {
+  description = "Shards of a PROVISIONED stream (1,000 records/s each); ignored on demand."
+  type        = number
+  default     = 1
+}
+
+variable "stream_batch_size" {
+  description = "Records per batch the event source mapping hands to ingest_stream at most (one COPY each)."
+  type        = number
+  default     = 500
+}
+
+variable "stream_batching_window_seconds" {
+  description = "Seconds the event source mapping gathers records before it invokes with a batch that is not full."
+  type        = number
+  default     = 1
+}

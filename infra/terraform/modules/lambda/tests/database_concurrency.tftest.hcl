@@ -56,7 +56,7 @@ run "the_database_functions_are_those_that_read_a_runtime_compliance_secret" {
 
   assert {
     condition = toset(output.database_function_names) == toset([
-      "store_compliance", "undo_partial_write", "process_chunk", "dead_letter_chunk",
+      "store_compliance", "undo_partial_write", "process_chunk", "ingest_stream", "dead_letter_chunk",
       "analytics_api", "run_analytics_job", "run_data_checks", "sweep_pending",
     ])
     error_message = "The database functions must be exactly those that read the compliance writer's or reader's secret."
@@ -82,8 +82,8 @@ run "every_database_function_has_reserved_concurrency" {
   }
 
   assert {
-    condition     = output.database_connections_at_most == 100
-    error_message = "The default reservations sum to 100 (infra/README.md, Database connections)."
+    condition     = output.database_connections_at_most == 110
+    error_message = "The default reservations sum to 110 (infra/README.md, Database connections)."
   }
 }
 
@@ -95,6 +95,7 @@ run "a_database_function_without_reserved_concurrency_is_refused" {
       store_compliance   = 50
       undo_partial_write = 9
       process_chunk      = 20
+      ingest_stream      = 10
       dead_letter_chunk  = 5
       analytics_api      = 10
       run_analytics_job  = 3

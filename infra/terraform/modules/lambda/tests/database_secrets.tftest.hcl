@@ -96,6 +96,11 @@ run "each_function_reads_only_its_own_database_secret" {
   }
 
   assert {
+    condition     = toset(flatten([for s in data.aws_iam_policy_document.this["ingest_stream"].statement : s.resources if contains(s.actions, "secretsmanager:GetSecretValue")])) == toset([var.database_secret_arns["compliance_writer"]])
+    error_message = "ingest_stream must read exactly the compliance writer's secret."
+  }
+
+  assert {
     condition     = length(flatten([for s in data.aws_iam_policy_document.this["dead_letter_failed_execution"].statement : s.resources if contains(s.actions, "secretsmanager:GetSecretValue")])) == 0
     error_message = "dead_letter_failed_execution reads no database secret."
   }
@@ -116,7 +121,7 @@ run "each_function_reads_only_its_own_database_secret" {
   }
 
   assert {
-    condition     = alltrue([for f, doc in data.aws_iam_policy_document.this : length([for s in doc.statement : s if contains(s.actions, "secretsmanager:GetSecretValue")]) == 0 if !contains(["store_compliance", "undo_partial_write", "process_chunk", "dead_letter_chunk", "build_marts", "run_data_checks", "analytics_api", "run_analytics_job", "migrate_databases", "sweep_pending"], f)])
+    condition     = alltrue([for f, doc in data.aws_iam_policy_document.this : length([for s in doc.statement : s if contains(s.actions, "secretsmanager:GetSecretValue")]) == 0 if !contains(["store_compliance", "undo_partial_write", "process_chunk", "ingest_stream", "dead_letter_chunk", "build_marts", "run_data_checks", "analytics_api", "run_analytics_job", "migrate_databases", "sweep_pending"], f)])
     error_message = "Only the functions that log in to a database may read a database secret."
   }
 }
