@@ -15,14 +15,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from orchestration.sample_data.generate import generate
 
 from lambdas.ingest_stream import handler as ingest_stream
-from orchestration import dlq
+from orchestration.cli import dlq
 from orchestration.cli.stream_replay import replay
 from orchestration.runtime.faults import FaultInjector, FaultPlan
 from orchestration.runtime.resources import stream_name
 from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.generate import generate
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
-from orchestration.sample_data.generate import generate
 
 from lambdas.common import aws
 from lambdas.common.secrets import clear_secret_cache
@@ -24,6 +22,8 @@ from orchestration.cli.stream_replay import partition_key, replay
 from orchestration.runtime.moto_server import patch_moto_sqs_send
 from orchestration.runtime.sfn import LambdaRegistry
 from orchestration.runtime.stream_poller import StreamMapping, StreamPoller, patch_moto_kinesis_mappings
+from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
+from orchestration.sample_data.generate import generate
 from orchestration.settings import Settings, reset_settings_cache
 
 pytestmark = pytest.mark.unit
