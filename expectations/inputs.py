@@ -171,6 +171,16 @@ def existing_tables(warehouse_dsn: str, schema: str, names: Iterable[str]) -> se
     return {r[0] for r in rows}
 
 
+def newest_event_at(warehouse_dsn: str, marts_schema: str = suites.MARTS_SCHEMA) -> Any:
+    """The newest transaction the marts hold (``fct_transactions.event_at``), None when they are empty:
+    how far behind the marts are (the MartFreshnessMinutes metric)."""
+    import psycopg
+
+    with psycopg.connect(warehouse_dsn) as conn:
+        row = conn.execute(f"select max(event_at) from {qualified(marts_schema)}.fct_transactions").fetchone()
+    return row[0] if row else None
+
+
 def dead_letter_count(sqs: Any, queue_url: str) -> int:
     attrs = sqs.get_queue_attributes(
         QueueUrl=queue_url,

@@ -17,6 +17,7 @@ from typing import Any
 
 from contracts.config import get_settings
 from contracts.timestamps import now_iso
+from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import ARCHIVE_PREFIX, kept_letter, kept_letter_key, put_once, queue_url
 from lambdas.common.errors import stable_errors
@@ -84,4 +85,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         older_than_seconds=s.dlq_archive_after_days * 86400,
     )  # fmt: skip
     logger.info("dead letters archived", extra=asdict(report))
+    metrics.emit("DeadLettersArchived", report.archived)
     return asdict(report)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.config import PACKAGE_ROOT, get_settings
+from lambdas.common import metrics
 from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
@@ -189,12 +190,22 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
 
 def build_marts(select: str | None = None) -> dict[str, Any]:
     done = invoke_dbt("build", *(["--select", select] if select else []))
+    _emit(done)
     if not done.success:
         raise DbtBuildFailed(
             f"dbt build failed: {done.failure_reason()} [{done.summary()}; log: {work_dir() / 'logs'}]"
         )
     logger.info("dbt build done", extra={"counts": done.counts(), "seconds": round(done.seconds, 2)})
     return {"status": "succeeded", "summary": done.summary(), "counts": done.counts()}
+
+
+def _emit(done: DbtInvocation) -> None:
+    """Models built by outcome, and the failed tests (0 too: the alarm sees that the tests ran)."""
+    models = Counter(n.status for n in done.nodes if n.unique_id.startswith("model."))
+    for outcome, count in sorted(models.items()):
+        metrics.emit("DbtModelsBuilt", count, Outcome=outcome)
+    tests = [n for n in done.nodes if n.unique_id.startswith("test.")]
+    metrics.emit("DbtTestsFailed", sum(1 for n in tests if n.status in FAILED_STATUSES))
 
 
 @logger.inject_lambda_context(log_event=False)

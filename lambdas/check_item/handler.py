@@ -12,6 +12,7 @@ from typing import Any
 
 from contracts import Transaction
 from contracts.config import get_settings
+from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PriceMismatch, stable_errors
 from lambdas.common.logging import get_logger
@@ -66,4 +67,9 @@ def check_item(tx: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=False)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return check_item(event["transaction"])
+    with metrics.stage("CheckItemInShop"):
+        try:
+            return check_item(event["transaction"])
+        except (ItemNotFound, ItemNotPurchasable, PriceMismatch) as rejection:
+            metrics.rejected("api", type(rejection).__name__)
+            raise

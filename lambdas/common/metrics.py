@@ -16,6 +16,10 @@ Every datum has the dimension ``Environment`` (the name prefix); none carries a 
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +30,8 @@ from contracts.config import get_settings
 
 NAMESPACE = "MTX/Pipeline"
 ENTRANCES = ("api", "file", "stream")
+#: Error classes of a reject by the contract or the shop catalogue (expected: graphed, never paged).
+REJECT_REASONS = frozenset({"InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "PriceMismatch"})
 
 
 @dataclass(frozen=True)
@@ -62,29 +68,34 @@ class Metric:
             )
 
 
+#: The bulk handlers: a file's chunks and the stream's batches.
+BULK = ("process_chunk", "ingest_stream")
+
 CATALOGUE: tuple[Metric, ...] = (
     Metric("TransactionsReceived", "Count", "Transactions that reached an entrance (parsed or not).",
-           ("Entrance",), ("validate_transaction", "process_chunk"), "Business flow: in, stored, dead-lettered"),
+           ("Entrance",), ("validate_transaction", *BULK, "dead_letter_chunk"),
+           "Business flow: in, stored, dead-lettered"),
     Metric("TransactionsStored", "Count", "Transactions stored for the first time (compliance row and analytics copy).",
-           ("Entrance",), ("store_analytics", "process_chunk"), "Business flow: in, stored, dead-lettered"),
+           ("Entrance",), ("store_analytics", *BULK), "Business flow: in, stored, dead-lettered"),
     Metric("DuplicatesIgnored", "Count", "Re-sent transactions recognised as already stored (stored once, not again).",
-           ("Entrance",), ("process_chunk",), "Business flow: in, stored, dead-lettered"),
+           ("Entrance",), BULK, "Business flow: in, stored, dead-lettered"),
     Metric("TransactionsRejected", "Count",
            "Transactions refused by the contract or the shop catalogue, by error class (expected: never pages).",
-           ("Entrance", "Reason"), ("validate_transaction", "check_item", "process_chunk"),
+           ("Entrance", "Reason"), ("validate_transaction", "check_item", *BULK, "dead_letter_chunk"),
            "Rejected by reason (expected)"),
     Metric("DeadLettered", "Count",
            "Dead letters sent by a function, by error class (rejects, stuck or failed executions, refused chunks).",
            ("Entrance", "Reason"),
-           ("process_chunk", "dead_letter_chunk", "dead_letter_failed_execution", "sweep_pending"),
+           (*BULK, "dead_letter_chunk", "dead_letter_failed_execution", "sweep_pending"),
            "Dead-lettered by reason"),
     Metric("RecordsQuarantined", "Count",
            "Records kept whole under rejected/ of the raw bucket (over the size cap, or refused by the database).",
-           ("Entrance",), ("process_chunk",), "Dead-lettered by reason"),
-    Metric("RecordsPerBatch", "Count", "Records in one chunk or stream batch.", ("Entrance",), ("process_chunk",),
+           ("Entrance",), (*BULK, "dead_letter_chunk"), "Dead-lettered by reason"),
+    Metric("RecordsPerBatch", "Count", "Records in one chunk or stream batch.", ("Entrance",), BULK,
            "Batches: size and stage latency", statistic="Average"),
     Metric("StageLatency", "Milliseconds", "Time one stage took for one transaction or one batch.",
-           ("Stage",), ("validate_transaction", "check_item", "store_compliance", "store_analytics", "process_chunk"),
+           ("Stage",), ("validate_transaction", "check_item", "store_compliance", "store_analytics", "process_chunk",
+                         "ingest_stream"),
            "Batches: size and stage latency", statistic="p95"),
     Metric("StuckSettled", "Count",
            "Transactions or batch runs the sweeper found PENDING past the limit and settled.", (),
@@ -137,6 +148,43 @@ def emit(name: str, value: float = 1, **dimensions: str) -> None:
         default_dimensions={"Environment": get_settings().name_prefix, **dimensions},
     ):
         pass
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """``StageLatency`` of the block (raised or not), in milliseconds, under ``Stage=name``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        emit("StageLatency", round((time.perf_counter() - started) * 1000, 3), Stage=name)
+
+
+def rejected(entrance: str, reason: str) -> None:
+    emit("TransactionsRejected", 1, Entrance=entrance, Reason=reason)
+
+
+def batch_outcome(
+    entrance: str, *, records: int, stored: int, duplicates: int, quarantined: int,
+    letters: Iterable[Mapping[str, Any]],
+) -> None:  # fmt: skip
+    """The metrics of one chunk or stream batch: records in, stored, duplicates, quarantined, and each dead
+    letter by its error class (the contract's and the catalogue's also as rejects)."""
+    emit("TransactionsReceived", records, Entrance=entrance)
+    emit("RecordsPerBatch", records, Entrance=entrance)
+    for name, value in (("TransactionsStored", stored), ("DuplicatesIgnored", duplicates),
+                        ("RecordsQuarantined", quarantined)):  # fmt: skip
+        if value:
+            emit(name, value, Entrance=entrance)
+    dead_lettered(entrance, letters)
+
+
+def dead_lettered(entrance: str, letters: Iterable[Mapping[str, Any]]) -> None:
+    """Each dead letter sent, by its error class; the contract's and the catalogue's also as rejects."""
+    for reason, count in sorted(Counter(str(letter["error"]["Error"]) for letter in letters).items()):
+        emit("DeadLettered", count, Entrance=entrance, Reason=reason)
+        if reason in REJECT_REASONS:
+            emit("TransactionsRejected", count, Entrance=entrance, Reason=reason)
 
 
 def definition() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, validate_transa
 from contracts.config import get_settings
 from contracts.timestamps import now_iso
 from lambdas.check_item.handler import check_transaction
+from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
 from lambdas.common.errors import PipelineError, cause_message, stable_errors
@@ -55,6 +56,11 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
     messages += quarantine_oversize(oversize, run_id, int(chunk["index"]), received, chunk.get("first_record"))
     # the same scope as ProcessChunk's: a letter it had sent before it failed is not sent twice
     sent = send_batch(queue_url(get_settings().dead_letter_queue_name), messages, f"{run_id}/chunk-{chunk['index']}")
+    # ProcessChunk published nothing for this chunk (it publishes once it has settled it): its records count here
+    metrics.emit("TransactionsReceived", len(messages), Entrance="file")
+    metrics.dead_lettered("file", messages)
+    if oversize:
+        metrics.emit("RecordsQuarantined", len(oversize), Entrance="file")
     return {"index": chunk["index"], "records": len(messages), "stored": 0, "duplicates": 0, "dead_lettered": sent,
             "quarantined": len(oversize), "failed": 1, "rows_removed": undone, "error": name}  # fmt: skip
 

@@ -14,12 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.config import Settings
+from lambdas.common import metrics
 from lambdas.common.errors import stable_errors
 from lambdas.common.execution_dead_letters import ENDED_BADLY, SETTLED_FAILS, dead_letter_once, describe, workflow_of
 from lambdas.common.logging import get_logger
 
 logger = get_logger("dead-letter-failed-execution")
 NET_STATE = "LastResortNet"
+
+
+#: The entrance whose executions each workflow runs (the Entrance dimension of the metrics).
+ENTRANCE = {"transaction": "api", "batch_ingest": "file"}
 
 
 def error_name(status: str, error: str | None) -> str:
@@ -56,6 +61,8 @@ def on_status_change(
         pointer=None if execution.input is not None else {"execution_status": status}, settings=settings,
     )  # fmt: skip
     logger.info("execution dead-lettered by the net", extra={"execution_arn": arn, "error": name, "outcome": outcome})
+    if outcome == "sent":
+        metrics.emit("DeadLettered", 1, Entrance=ENTRANCE.get(workflow, workflow), Reason=name)
     return {"execution_arn": arn, "outcome": "dead_lettered" if outcome == "sent" else "already_dead_lettered"}
 
 

@@ -43,6 +43,7 @@ from contracts import Window
 from contracts.acceptance import skew_hours
 from contracts.config import get_settings
 from contracts.timestamps import utc_iso
+from lambdas.common import metrics
 from lambdas.common.dead_letters import queue_url, send_batch
 from lambdas.common.errors import DatabaseRejected, stable_errors, transient_service_error
 from lambdas.common.logging import get_logger
@@ -199,6 +200,8 @@ def _settle(batch: StreamBatch, progress: _Progress) -> Settled:
         records=len(batch.records), stored=stored, duplicates=out.valid - stored + out.in_chunk_duplicates,
         dead_lettered=dead_lettered, quarantined=len(out.oversize) + len(refused), analytics_objects=len(keys),
     )  # fmt: skip
+    metrics.batch_outcome("stream", records=settled.records, stored=settled.stored, duplicates=settled.duplicates,
+                          quarantined=settled.quarantined, letters=letters)  # fmt: skip
     logger.info("batch %s: %d records, %d stored, %d duplicates, %d dead-lettered", ref, settled.records,
                 settled.stored, settled.duplicates, settled.dead_lettered)  # fmt: skip
     return settled
@@ -225,4 +228,5 @@ def _settle_isolating(
 @logger.inject_lambda_context(log_event=False)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return ingest(StreamBatch.of(event)).response()
+    with metrics.stage("IngestStream"):
+        return ingest(StreamBatch.of(event)).response()

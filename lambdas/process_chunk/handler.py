@@ -44,6 +44,7 @@ from contracts import Window
 from contracts.acceptance import skew_hours
 from contracts.config import get_settings
 from contracts.timestamps import utc_iso
+from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.dead_letters import queue_url, send_batch
@@ -112,7 +113,7 @@ def process(
     out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received, first_record))
     out.rejected.extend(quarantine_refused(refused, run_id, index, received, first_record))
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected, f"{run_id}/chunk-{index}")
-    return {
+    result = {
         "index": index,
         "records": out.valid + len(out.rejected) + out.in_chunk_duplicates,
         "stored": stored,
@@ -122,6 +123,9 @@ def process(
         "analytics_objects": len(keys),
         "quarantined": len(out.oversize) + len(refused),
     }
+    metrics.batch_outcome("file", records=result["records"], stored=stored, duplicates=result["duplicates"],
+                          quarantined=result["quarantined"], letters=out.rejected)  # fmt: skip
+    return result
 
 
 def undo_chunk(run_id: str, index: int) -> int:
@@ -146,7 +150,8 @@ def undo_chunk(run_id: str, index: int) -> int:
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chunk = event["chunk"]
-    return process(
-        chunk["bucket"], chunk["key"], event["run_id"], int(chunk["index"]), event.get("received_at"),
-        chunk.get("first_record"),
-    )  # fmt: skip
+    with metrics.stage("ProcessChunk"):
+        return process(
+            chunk["bucket"], chunk["key"], event["run_id"], int(chunk["index"]), event.get("received_at"),
+            chunk.get("first_record"),
+        )  # fmt: skip

@@ -6,11 +6,13 @@ them); this step then fails with ``DataChecksFailed`` so the refresh fails too.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
 from contracts.config import get_settings
+from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
@@ -52,11 +54,27 @@ def run_data_checks() -> dict[str, Any]:
         alerts_topic_arn=s.alerts_topic_arn,
     )
     summary = report.summary()
+    evaluated = sum(s.evaluated for s in report.suites)
+    failed_count = sum(s.failed for s in report.suites)
+    metrics.emit("DataChecksFailed", failed_count)
+    metrics.emit("DataChecksPassed", evaluated - failed_count)
+    _emit_freshness(dsn_of(s.warehouse_reader_secret_id))
     if not report.success:
         failed = "; ".join(f"{f.get('suite')}: {f.get('expectation_type')} {f.get('column') or ''}".strip()
                            for f in summary.get("failures", [])[:20])  # fmt: skip
         raise DataChecksFailed(f"{len(summary.get('failures', []))} expectations failed: {failed}")
     return {"success": True, "docs_index": str(report.docs_index), "suites": len(summary.get("suites", []))}
+
+
+def _emit_freshness(warehouse_dsn: str) -> None:
+    from expectations.inputs import newest_event_at
+
+    newest = newest_event_at(warehouse_dsn)
+    if newest is None:
+        return  # empty marts: no freshness to report (the alarm treats a day without it as stale)
+    if newest.tzinfo is None:
+        newest = newest.replace(tzinfo=dt.UTC)  # the warehouse keeps UTC in timestamp without time zone
+    metrics.emit("MartFreshnessMinutes", round((dt.datetime.now(dt.UTC) - newest).total_seconds() / 60, 1))
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.config import get_settings
+from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.errors import AnalyticsWriteFailed, StorageUnavailable, stable_errors
 from lambdas.common.logging import get_logger
@@ -75,4 +76,8 @@ def store(
 @logger.inject_lambda_context(log_event=False)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return store(event["record"], event["transaction_id"], event["event_date"], event.get("producer_id"))
+    with metrics.stage("StoreAnalyticsRecord"):
+        stored = store(event["record"], event["transaction_id"], event["event_date"], event.get("producer_id"))
+    # the last write of a transaction's storing branches (the compliance row is written beside it)
+    metrics.emit("TransactionsStored", 1, Entrance="api")
+    return stored

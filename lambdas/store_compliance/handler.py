@@ -16,6 +16,7 @@ import psycopg
 
 from contracts.compliance import SCHEMA, TABLE, WRITTEN, compliance_row
 from contracts.config import get_settings
+from lambdas.common import metrics
 from lambdas.common.db import connection
 from lambdas.common.errors import AlreadyStored, stable_errors
 from lambdas.common.logging import get_logger
@@ -65,4 +66,5 @@ def store(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]
 @logger.inject_lambda_context(log_event=False)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return store(event["transaction"], event.get("execution_id"))
+    with metrics.stage("StoreComplianceRecord"):
+        return store(event["transaction"], event.get("execution_id"))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.config import Settings, get_settings
+from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.errors import stable_errors
@@ -181,6 +182,8 @@ def sweep_transactions(settings: Settings, cutoff: dt.datetime, now: dt.datetime
         )  # fmt: skip
         marked = _mark(table, key, arn, "FAILED", STUCK)
         report.add("dead_lettered" if sent == "sent" else "failed_already_dead_lettered", tx_id)
+        if sent == "sent":
+            metrics.emit("DeadLettered", 1, Entrance="api", Reason=STUCK)
         if not marked:
             logger.warning("status changed while sweeping", extra={"transaction_id": tx_id})
 
@@ -208,6 +211,8 @@ def sweep_runs(settings: Settings, cutoff: dt.datetime, now: dt.datetime, report
         )  # fmt: skip
         _mark(table, {"run_id": {"S": run_id}}, arn, "FAILED", STUCK, reason)
         report.add("dead_lettered" if sent == "sent" else "failed_already_dead_lettered", run_id)
+        if sent == "sent":
+            metrics.emit("DeadLettered", 1, Entrance="file", Reason=STUCK)
 
 
 def finish_stale_claims(settings: Settings, report: SweepReport) -> None:
@@ -242,4 +247,8 @@ def sweep(older_than_seconds: float | None = None, settings: Settings | None = N
 @logger.inject_lambda_context(log_event=False)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return sweep().as_dict()
+    report = sweep()
+    counts = report.counts()
+    settled = sum(counts.get(k, 0) for k in ("completed", "dead_lettered", "failed_already_dead_lettered"))
+    metrics.emit("StuckSettled", settled)  # 0 too: the alarm sees the sweeper ran and found nothing
+    return report.as_dict()

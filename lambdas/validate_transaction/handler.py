@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts import Window, validate_transaction
+from contracts import InvalidTransaction, Window, validate_transaction
 from contracts.acceptance import skew_hours
 from contracts.config import get_settings
+from lambdas.common import metrics
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 
@@ -44,4 +45,10 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=False)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return validate(event)
+    metrics.emit("TransactionsReceived", 1, Entrance="api")
+    with metrics.stage("ValidateTransaction"):
+        try:
+            return validate(event)
+        except InvalidTransaction:
+            metrics.rejected("api", "InvalidTransaction")
+            raise

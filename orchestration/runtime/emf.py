@@ -84,11 +84,19 @@ def uninstall() -> None:
         sys.stdout = current._target
 
 
-def data(path: Path) -> Iterator[tuple[str, dict[str, str], float]]:
-    """Every captured datum: (metric name, its dimensions, value)."""
+def size(path: Path) -> int:
+    """Where the captured lines end now: pass it to ``read`` as ``start`` to sum only what comes after."""
+    return path.stat().st_size if path.exists() else 0
+
+
+def data(path: Path, start: int = 0) -> Iterator[tuple[str, dict[str, str], float]]:
+    """Every captured datum from byte ``start`` on: (metric name, its dimensions, value)."""
     if not path.exists():
         return
-    for line in path.read_text(encoding="utf-8").splitlines():
+    with path.open("rb") as f:
+        f.seek(start)
+        text = f.read().decode("utf-8", "replace")
+    for line in text.splitlines():
         try:
             record: dict[str, Any] = json.loads(line)
         except json.JSONDecodeError:
@@ -104,10 +112,10 @@ def data(path: Path) -> Iterator[tuple[str, dict[str, str], float]]:
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def read(path: Path) -> dict[Key, float]:
+def read(path: Path, start: int = 0) -> dict[Key, float]:
     """Sum of each metric per dimensions: ``{(name, (("Entrance", "api"),)): 12.0, ...}``."""
     totals: dict[Key, float] = {}
-    for name, dims, value in data(path):
+    for name, dims, value in data(path, start):
         key = (name, tuple(sorted(dims.items())))
         totals[key] = totals.get(key, 0.0) + value
     return totals

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.runtime import auth, local_workers, sfn
+from orchestration.runtime import auth, emf, local_workers, sfn
 from orchestration.runtime import manifest as manifest_mod
 from orchestration.runtime.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
@@ -76,6 +76,11 @@ class LocalStack:
     @property
     def env_file(self) -> Path:
         return self.home / "stack.env"
+
+    @property
+    def metrics_file(self) -> Path:
+        """The EMF metric lines the handlers printed (orchestration/runtime/emf.py), as CloudWatch keeps them."""
+        return self.home / "metrics" / "emf.ndjson"
 
     def client(self, service: str) -> Any:
         from lambdas.common.aws import client
@@ -186,6 +191,7 @@ class LocalStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.pg.start()
         self.moto.start()
+        emf.install(self.metrics_file)
         self.settings = Settings(
             name_prefix=self.name_prefix,
             home=self.home,
@@ -314,6 +320,7 @@ class LocalStack:
         from orchestration.runtime import glue
 
         glue.stop_spark()  # the local Glue job ran behind moto's StartJobRun in this process: stop its Spark JVM
+        emf.uninstall()
         if self.trigger is not None:
             self.trigger.stop()
         for poller in (self.schedules, self.status_events, self.stream_poller):

@@ -71,3 +71,56 @@ def test_every_emitting_function_exists() -> None:
     for metric in metrics.CATALOGUE:
         for function in metric.emitted_by:
             assert (REPO / "lambdas" / function / "handler.py").exists(), f"{metric.name}: no function {function}"
+
+
+#: What each helper of lambdas/common/metrics.py publishes (checked against the helper itself below).
+HELPERS = {
+    "batch_outcome": {"TransactionsReceived", "RecordsPerBatch", "TransactionsStored", "DuplicatesIgnored",
+                      "RecordsQuarantined", "DeadLettered", "TransactionsRejected"},
+    "rejected": {"TransactionsRejected"},
+    "dead_lettered": {"DeadLettered", "TransactionsRejected"},
+    "stage": {"StageLatency"},
+}  # fmt: skip
+
+
+def _emitted_by_source(function: str) -> set[str]:
+    """The metric names a function's own modules publish: emit("Name", ...) and the helpers' names."""
+    import ast
+
+    names: set[str] = set()
+    for path in (REPO / "lambdas" / function).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if not (isinstance(node.func.value, ast.Name) and node.func.value.id == "metrics"):
+                continue
+            if node.func.attr == "emit":
+                first = node.args[0]
+                assert isinstance(first, ast.Constant), f"{path}: emit() names its metric literally"
+                names.add(str(first.value))
+            else:
+                names |= HELPERS.get(node.func.attr, set())
+    return names
+
+
+def test_the_helpers_publish_what_the_table_above_says(capsys) -> None:
+    letters = [{"error": {"Error": "InvalidTransaction"}}, {"error": {"Error": "DatabaseRejected"}}]
+    metrics.batch_outcome("file", records=5, stored=2, duplicates=1, quarantined=1, letters=letters)
+    with metrics.stage("X"):
+        pass
+    metrics.rejected("api", "PriceMismatch")
+    metrics.dead_lettered("api", letters)
+    published = {m["Name"] for line in _emf_lines(capsys) for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert published == set().union(*HELPERS.values())
+
+
+def test_every_catalogued_metric_is_published_by_the_functions_it_names_and_by_no_other() -> None:
+    functions = sorted(p.parent.name for p in (REPO / "lambdas").glob("*/handler.py"))
+    emitted = {f: _emitted_by_source(f) for f in functions}
+    for metric in metrics.CATALOGUE:
+        for function in metric.emitted_by:
+            assert metric.name in emitted[function], f"{function} does not publish {metric.name}"
+    for function, names in emitted.items():
+        for name in names:
+            assert name in metrics.BY_NAME, f"{function} publishes {name}, which the catalogue does not declare"
+            assert function in metrics.BY_NAME[name].emitted_by, f"{name}: emitted_by misses {function}"
