@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from orchestration.runtime import emf
 from orchestration.runtime.auth import API_KEY_HEADER
 from orchestration.settings import Settings, reset_settings_cache
 
@@ -35,6 +36,9 @@ class RunningStack:
             os.environ.setdefault(key, json.loads(value))
         reset_settings_cache()
         self.settings = Settings(name_prefix=state["name_prefix"], region=state["region"])
+        # deployed code this command runs in-process (`mtx sweep`, `mtx check`...) prints its metric lines as
+        # in Lambda: they join the stack's, not the command's output
+        emf.install(emf.stack_file(Path(home)))
 
     def client(self, service: str) -> Any:
         from lambdas.common.aws import client

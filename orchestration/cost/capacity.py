@@ -1,8 +1,8 @@
 """``mtx cost --rate N``: what each entrance needs and costs per month at N events per second, sustained.
 
 A model on paper (docs/capacity.md explains every line): the stream entrance (Kinesis Data Streams
-on-demand -> Lambda event source mapping -> one bulk handler per batch; issue 23, the design being
-built), the per-transaction entrance (API Gateway -> one Express execution per transaction) and the
+on-demand -> Lambda event source mapping -> one bulk handler per batch, docs/stream-ingest.md), the
+per-transaction entrance (API Gateway -> one Express execution per transaction) and the
 file entrance (S3 -> one Standard execution per file, chunks of 50,000). Prices come from
 ``aws_prices.json`` (with their source and date); capacity limits from the AWS quota pages (see
 docs/capacity.md). What is not priced is said: database instances, Redshift nodes, NAT and data

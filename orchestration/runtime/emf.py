@@ -71,6 +71,11 @@ def capture(path: Path) -> Iterator[Path]:
         sys.stdout = previous
 
 
+def stack_file(home: Path) -> Path:
+    """Where a local stack keeps its metric lines: ``<home>/metrics/emf.ndjson``."""
+    return Path(home) / "metrics" / "emf.ndjson"
+
+
 def install(path: Path) -> None:
     """Capture for the rest of the process (the local stack's lifetime); idempotent."""
     if not isinstance(sys.stdout, _Filter):

@@ -80,7 +80,7 @@ class LocalStack:
     @property
     def metrics_file(self) -> Path:
         """The EMF metric lines the handlers printed (orchestration/runtime/emf.py), as CloudWatch keeps them."""
-        return self.home / "metrics" / "emf.ndjson"
+        return emf.stack_file(self.home)
 
     def client(self, service: str) -> Any:
         from lambdas.common.aws import client
