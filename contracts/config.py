@@ -88,6 +88,9 @@ class Settings:
     dlq_max_redrives: int = 3
     #: Age (days) at which the scheduled archive moves a dead letter to archive/dead-letters/ (SQS keeps 14).
     dlq_archive_after_days: float = 10.0
+    #: The alias executions are started through (Terraform: "live", routing to the published version a
+    #: rollback pins); empty: the state machine itself (where no alias exists).
+    state_machine_alias: str = ""
 
     def db_ssl_options(self) -> dict[str, Any]:
         """The libpq connection options of db_sslmode / db_sslrootcert (none when unset), as keyword
@@ -160,6 +163,11 @@ class Settings:
 
     def state_machine_arn(self, workflow: str) -> str:
         return self.arn("states", f"stateMachine:{self.state_machine_name(workflow)}")
+
+    def state_machine_start_arn(self, workflow: str) -> str:
+        """What to start an execution of ``workflow`` on: its alias when there is one."""
+        arn = self.state_machine_arn(workflow)
+        return f"{arn}:{self.state_machine_alias}" if self.state_machine_alias else arn
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that reproduce these settings (Terraform sets the same)."""

@@ -202,7 +202,7 @@ class PaymentDetails(BaseModel):
 
 
 class Transaction(BaseModel):
-    """One item-shop purchase, as a game server reports it (seed 000)."""
+    """One item-shop purchase, as a game server reports it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, title="Transaction")
 

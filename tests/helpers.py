@@ -16,7 +16,7 @@ def unique_id(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
-SEED_000: dict[str, Any] = json.loads(
+SAMPLE_TRANSACTION: dict[str, Any] = json.loads(
     """{
     "transactionId": "1",
     "user_id": "user_987654321",
@@ -33,7 +33,7 @@ SEED_000: dict[str, Any] = json.loads(
 
 
 def seed_tx(**overrides: Any) -> dict[str, Any]:
-    tx = json.loads(json.dumps(SEED_000))
+    tx = json.loads(json.dumps(SAMPLE_TRANSACTION))
     tx["transactionId"] = unique_id()
     for key, value in overrides.items():
         tx[key] = value

@@ -43,7 +43,7 @@ def submit(settings: Settings, operation: str, parameters: dict[str, Any]) -> di
             ConditionExpression="attribute_not_exists(job_id)",
         )
         execution_arn = client("stepfunctions").start_execution(
-            stateMachineArn=settings.state_machine_arn("analytics_job"),
+            stateMachineArn=settings.state_machine_start_arn("analytics_job"),
             name=job_id,
             input=json.dumps({"job_id": job_id, "operation": operation, "parameters": parameters}),
         )["executionArn"]

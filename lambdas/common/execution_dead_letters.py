@@ -80,7 +80,9 @@ def parse_time(value: Any) -> dt.datetime | None:
 def workflow_of(state_machine_arn: str, settings: Settings | None = None) -> str | None:
     """Our workflow a state machine ARN belongs to (by the name Terraform and the manifest give it)."""
     s = settings or get_settings()
-    name = state_machine_arn.rsplit(":", 1)[-1]
+    # arn:aws:states:<region>:<account>:stateMachine:<name>[:<alias or version>]
+    parts = state_machine_arn.split(":")
+    name = parts[parts.index("stateMachine") + 1] if "stateMachine" in parts[:-1] else parts[-1]
     return next((w for w in SETTLED_FAILS if s.state_machine_name(w) == name), None)
 
 

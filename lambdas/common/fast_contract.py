@@ -365,7 +365,7 @@ def contract_fingerprint() -> str:
 
 
 #: The contract the rules above were checked against (tests/unit/test_fast_contract.py).
-CONTRACT_FINGERPRINT = "f7005a07d8bea0df008456b3134cceb7d36012d1a802047b9f0114c7979ad1e8"
+CONTRACT_FINGERPRINT = "8a3b56074ba3f8ad138e724171565528ca5b246821ced366970769ab2a7255e1"
 
 
 def _enabled() -> bool:

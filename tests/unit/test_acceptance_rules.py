@@ -23,7 +23,7 @@ from contracts import RULE_BY_CODE, RULES, InvalidTransaction, Transaction, Wind
 from contracts.acceptance import BIDI_CHARS, DOC_PATH, INVISIBLE_CHARS, render_markdown
 from lambdas.common import fast_contract
 from lambdas.common.fast_contract import Horizon, from_transaction
-from tests.unit.test_contract_errors import SEED_000_TEXT, changed, seed
+from tests.unit.test_contract_errors import SAMPLE_TRANSACTION_TEXT, changed, sample
 
 pytestmark = pytest.mark.unit
 
@@ -47,22 +47,25 @@ def text_with(path: str, json_text: str) -> str:
     return json.dumps(record).replace(json.dumps("\u0000MARK"), json_text)
 
 
-SEED = SEED_000_TEXT.encode()
+SAMPLE = SAMPLE_TRANSACTION_TEXT.encode()
 AMOUNT = "item_purchased.price.amount"
 # One hostile input per rule (at least): (input, the field errors expected). The docs list the same codes.
 EXAMPLES: dict[str, list[tuple[Any, list[tuple[str, str]]]]] = {
-    "body.too_large": [(SEED[:-2] + b" " * 8200 + b"}", [("$", "body.too_large")])],
+    "body.too_large": [(SAMPLE[:-2] + b" " * 8200 + b"}", [("$", "body.too_large")])],
     "body.not_utf8": [
-        (SEED.replace(b"Abyssal", b"Aby\xffssal"), [("$", "body.not_utf8")]),
-        (SEED.decode().encode("utf-16"), [("$", "body.not_utf8")]),
-        (SEED.replace(b"Abyssal", b"Aby\xed\xa0\x80ssal"), [("$", "body.not_utf8")]),
+        (SAMPLE.replace(b"Abyssal", b"Aby\xffssal"), [("$", "body.not_utf8")]),
+        (SAMPLE.decode().encode("utf-16"), [("$", "body.not_utf8")]),
+        (SAMPLE.replace(b"Abyssal", b"Aby\xed\xa0\x80ssal"), [("$", "body.not_utf8")]),
     ],  # CESU surrogate
-    "body.bom": [(b"\xef\xbb\xbf" + SEED, [("$", "body.bom")]), ("\ufeff" + SEED_000_TEXT, [("$", "body.bom")])],
+    "body.bom": [
+        (b"\xef\xbb\xbf" + SAMPLE, [("$", "body.bom")]),
+        ("\ufeff" + SAMPLE_TRANSACTION_TEXT, [("$", "body.bom")]),
+    ],
     "json.malformed": [
         (b"", [("$", "json.malformed")]),
-        (SEED[:-3], [("$", "json.malformed")]),
-        (SEED_000_TEXT.replace("Abyssal", "Aby\tssal"), [("$", "json.malformed")]),
-        (SEED_000_TEXT + "{}", [("$", "json.malformed")]),
+        (SAMPLE[:-3], [("$", "json.malformed")]),
+        (SAMPLE_TRANSACTION_TEXT.replace("Abyssal", "Aby\tssal"), [("$", "json.malformed")]),
+        (SAMPLE_TRANSACTION_TEXT + "{}", [("$", "json.malformed")]),
         ("{'a': 1}", [("$", "json.malformed")]),
     ],
     "json.too_deep": [
@@ -78,11 +81,11 @@ EXAMPLES: dict[str, list[tuple[Any, list[tuple[str, str]]]]] = {
     ],
     "json.duplicate_key": [
         (
-            SEED_000_TEXT.replace('"transactionId": "1",', '"transactionId": "1", "transactionId": "2",'),
+            SAMPLE_TRANSACTION_TEXT.replace('"transactionId": "1",', '"transactionId": "1", "transactionId": "2",'),
             [("transactionId", "json.duplicate_key")],
         ),
         (
-            SEED_000_TEXT.replace('"currency": "USD",', '"currency": "USD", "currency": "USD",'),
+            SAMPLE_TRANSACTION_TEXT.replace('"currency": "USD",', '"currency": "USD", "currency": "USD",'),
             [("item_purchased.price.currency", "json.duplicate_key")],
         ),
         (text_with("coupon", '{"4111111111111111": 1, "4111111111111111": 2}'), [("coupon.*", "json.duplicate_key")]),
@@ -263,7 +266,7 @@ _json = st.recursive(
 
 
 def _mutations() -> st.SearchStrategy[dict[str, Any]]:
-    """The seed with one to three fields replaced by any JSON value (or removed), and maybe an extra field."""
+    """The sample with one to three fields replaced by any JSON value (or removed), and maybe an extra field."""
     paths = ["transactionId", "user_id", "game", "item_purchased", "item_purchased.item_id", "item_purchased.item_name",
              "item_purchased.item_type", "item_purchased.price", "item_purchased.price.currency",
              AMOUNT, "payment_details", "payment_details.payment_method",
@@ -271,7 +274,7 @@ def _mutations() -> st.SearchStrategy[dict[str, Any]]:
              "event_timestamp", "server_region", "client_ip", CANARY]  # fmt: skip
 
     def apply(edits: list[tuple[str, Any]]) -> dict[str, Any]:
-        record = seed()
+        record = sample()
         for path, value in edits:
             *parents, last = path.split(".") if path != CANARY else [CANARY]
             node: Any = record
@@ -319,8 +322,8 @@ def test_any_mutated_record_gets_a_transaction_or_field_errors(record: dict[str,
 
 
 @BOUNDED
-@given(data=st.binary(max_size=300) | st.builds(lambda b, i: SEED[:i] + b + SEED[i:], st.binary(max_size=8),
-                                                  st.integers(0, len(SEED))))  # fmt: skip
+@given(data=st.binary(max_size=300) | st.builds(lambda b, i: SAMPLE[:i] + b + SAMPLE[i:], st.binary(max_size=8),
+                                                  st.integers(0, len(SAMPLE))))  # fmt: skip
 def test_any_bytes_get_a_transaction_or_field_errors(data: bytes) -> None:
     _assert_contract_answer(data)
 

@@ -1,4 +1,4 @@
-"""The transaction contract: the seed payload, clear errors naming the field, UTC, Decimal money, PII."""
+"""The transaction contract: the sample payload, clear errors naming the field, UTC, Decimal money, PII."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from contracts.schema import SCHEMA_PATH, render
 pytestmark = pytest.mark.unit
 
 # The example transaction of the original product brief, verbatim.
-SEED_000_TEXT = """
+SAMPLE_TRANSACTION_TEXT = """
 {
     "transactionId": "1",
     "user_id": "user_987654321",
@@ -49,13 +49,13 @@ SEED_000_TEXT = """
 """
 
 
-def seed() -> dict[str, Any]:
-    return json.loads(SEED_000_TEXT)
+def sample() -> dict[str, Any]:
+    return json.loads(SAMPLE_TRANSACTION_TEXT)
 
 
 def changed(path: str, value: Any) -> dict[str, Any]:
-    """The seed with the dotted path set to value (``...`` deletes it)."""
-    record = seed()
+    """The sample with the dotted path set to value (``...`` deletes it)."""
+    record = sample()
     *parents, last = path.split(".")
     node = record
     for key in parents:
@@ -74,7 +74,7 @@ def errors_of(raw: Any) -> InvalidTransaction:
 
 
 def test_seed_payload_validates() -> None:
-    tx = validate_transaction(SEED_000_TEXT)
+    tx = validate_transaction(SAMPLE_TRANSACTION_TEXT)
     assert tx.transaction_id == "1"
     assert tx.user_id == "user_987654321"
     assert tx.item_purchased.item_id == "mtx_abyssal_wings"
@@ -82,20 +82,22 @@ def test_seed_payload_validates() -> None:
     assert tx.event_timestamp == dt.datetime(2025, 2, 9, 12, 34, 56, tzinfo=dt.UTC)
     assert tx.payment_details.card_last4 == "1234"
     # bytes, text and an already-parsed dict give the same transaction
-    assert validate_transaction(SEED_000_TEXT.encode()) == tx == validate_transaction(seed())
+    assert validate_transaction(SAMPLE_TRANSACTION_TEXT.encode()) == tx == validate_transaction(sample())
 
 
 def test_seed_payload_round_trips_through_the_wire_form() -> None:
-    tx = validate_transaction(SEED_000_TEXT)
+    tx = validate_transaction(SAMPLE_TRANSACTION_TEXT)
     wire = tx.to_json_dict()
-    assert wire == seed()
+    assert wire == sample()
     assert validate_transaction(json.dumps(wire)) == tx
 
 
 @pytest.mark.parametrize(
     ("raw", "field", "words", "rule"),
     [
-        pytest.param(SEED_000_TEXT[:-40], "$", "malformed JSON", "json.malformed", id="malformed_json-truncated"),
+        pytest.param(
+            SAMPLE_TRANSACTION_TEXT[:-40], "$", "malformed JSON", "json.malformed", id="malformed_json-truncated"
+        ),
         pytest.param(
             "{'transactionId': '1'}", "$", "malformed JSON", "json.malformed", id="malformed_json-single-quotes"
         ),
@@ -126,7 +128,7 @@ def test_seed_payload_round_trips_through_the_wire_form() -> None:
             changed("user_id", 987654321), "user_id", "valid string", "field.type", id="mistyped_field-user_id-number"
         ),
         pytest.param(
-            changed("item_purchased", [seed()["item_purchased"]]),
+            changed("item_purchased", [sample()["item_purchased"]]),
             "item_purchased",
             "valid dictionary",
             "field.type",
@@ -220,7 +222,7 @@ def test_each_invalid_kind_names_the_field(raw: Any, field: str, words: str, rul
 def test_error_carries_the_transaction_id_when_readable() -> None:
     assert errors_of(changed("item_purchased.price.amount", -1)).transaction_id == "1"
     assert errors_of(changed("transactionId", 1)).transaction_id is None
-    assert errors_of(SEED_000_TEXT[:50]).transaction_id is None
+    assert errors_of(SAMPLE_TRANSACTION_TEXT[:50]).transaction_id is None
 
 
 def test_several_problems_are_all_reported() -> None:
@@ -281,7 +283,7 @@ def test_a_timestamp_before_2000_is_refused() -> None:
 
 @pytest.mark.parametrize("amount_text", ["19.99", "0.10", "0.30", "1234567.89", "1e1"])
 def test_json_floats_never_become_binary_floats(amount_text: str) -> None:
-    raw = SEED_000_TEXT.replace('"amount": 10', f'"amount": {amount_text}')
+    raw = SAMPLE_TRANSACTION_TEXT.replace('"amount": 10', f'"amount": {amount_text}')
     tx = validate_transaction(raw)
     amount = tx.item_purchased.price.amount
     assert type(amount) is Decimal
@@ -316,7 +318,7 @@ def test_money_respects_the_currency_minor_units() -> None:
 
 @pytest.mark.parametrize("amount", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_amounts_are_refused(amount: str) -> None:
-    raw = SEED_000_TEXT.replace('"amount": 10', f'"amount": {amount}')
+    raw = SAMPLE_TRANSACTION_TEXT.replace('"amount": 10', f'"amount": {amount}')
     assert [e.field for e in errors_of(raw).errors] == ["item_purchased.price.amount"]
 
 
@@ -340,7 +342,7 @@ def test_pii_tags_come_from_the_contract() -> None:
 
 
 def test_strip_pii_removes_card_and_ip_and_keeps_user_id() -> None:
-    record = seed()
+    record = sample()
     before = copy.deepcopy(record)
     stripped = strip_pii(record)
     assert record == before, "strip_pii must not modify its input"
@@ -367,7 +369,7 @@ def test_strip_pii_tolerates_records_without_pii() -> None:
 
 
 def test_analytics_record_is_pii_free_and_keeps_user_id() -> None:
-    tx = validate_transaction(SEED_000_TEXT)
+    tx = validate_transaction(SAMPLE_TRANSACTION_TEXT)
     record = to_analytics_record(tx, dt.datetime(2025, 2, 9, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))))
     assert record["user_id"] == "user_987654321"
     assert "client_ip" not in record and "card_last4" not in record["payment_details"]

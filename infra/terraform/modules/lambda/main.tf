@@ -53,9 +53,8 @@ locals {
   # name (modules/state_machines names it <name_prefix>-analytics-job, as Settings does):
   # taking the module's output would make a cycle (its definition names run_analytics_job).
   analytics_job_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name_prefix}-analytics-job"
-  # Its alias (modules/state_machines, var.state_machine_alias_name): the version it routes to runs. The
-  # unqualified ARN stays granted until the handler starts the alias (lambdas/analytics_api/jobs.py takes
-  # the state machine ARN of contracts/config.py Settings).
+  # Its alias (modules/state_machines, var.state_machine_alias_name): the version it routes to runs; the
+  # handler starts the alias (MTX_STATE_MACHINE_ALIAS, contracts/config.py Settings.state_machine_start_arn).
   analytics_job_alias_arn = "${local.analytics_job_state_machine_arn}:${var.state_machine_alias_name}"
   # Executions the net and the sweeper describe, by state machine name (built from names like the ARN above:
   # the state machines' definitions name these functions). Standard: execution:<machine>:<name>;
@@ -165,7 +164,7 @@ locals {
     analytics_api = concat(local.analytics_operations, [
       { sid = "UseAnalyticsCache", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"], resources = [var.table_arns["analytics_cache"]] },
       { sid = "SubmitAndReadJobs", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"], resources = [var.table_arns["analytics_jobs"]] },
-      { sid = "StartAnalyticsJob", actions = ["states:StartExecution"], resources = [local.analytics_job_alias_arn, local.analytics_job_state_machine_arn] },
+      { sid = "StartAnalyticsJob", actions = ["states:StartExecution"], resources = [local.analytics_job_alias_arn] },
       { sid = "PresignJobResults", actions = ["s3:GetObject"], resources = [local.analytics_job_results] },
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ])

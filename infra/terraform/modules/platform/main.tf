@@ -27,6 +27,9 @@ locals {
   }
 
 
+  # The alias every starter of an execution targets (modules/state_machines): the version it routes to runs.
+  state_machine_alias = "live"
+
   # The MTX_* variables of contracts/config.py Settings.to_env(), for AWS:
   # no endpoint anywhere (the SDK's defaults), AWS_REGION is set
   # by Lambda itself. The Lambdas get them as environment variables; the Glue job
@@ -62,6 +65,7 @@ locals {
     MTX_HOME                            = "/tmp/mtx"
     MTX_SFN_TIME_SCALE                  = "1.0"
     MTX_LOG_LEVEL                       = var.log_level
+    MTX_STATE_MACHINE_ALIAS             = local.state_machine_alias
     MTX_DBT_TARGET                      = "redshift"
     MTX_CORS_ALLOWED_ORIGINS            = join(",", var.cors_allowed_origins)
     MTX_MAX_FUTURE_SKEW_HOURS           = tostring(var.max_future_skew_hours)
@@ -214,6 +218,7 @@ module "database_roles" {
 module "lambda" {
   source = "../lambda"
 
+  state_machine_alias_name = local.state_machine_alias
   name_prefix        = local.name_prefix
   package_path       = "${local.build_dir}/lambda/functions.zip"
   layer_path         = "${local.build_dir}/lambda/layer.zip"
@@ -246,6 +251,7 @@ module "lambda" {
 module "state_machines" {
   source = "../state_machines"
 
+  alias_name = local.state_machine_alias
   name_prefix        = local.name_prefix
   state_machines_dir = "${local.repo_root}/orchestration/state_machines"
   template_values    = local.template_values
