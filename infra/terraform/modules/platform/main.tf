@@ -219,17 +219,17 @@ module "lambda" {
   source = "../lambda"
 
   state_machine_alias_name = local.state_machine_alias
-  name_prefix        = local.name_prefix
-  package_path       = "${local.build_dir}/lambda/functions.zip"
-  layer_path         = "${local.build_dir}/lambda/layer.zip"
-  runtime            = var.lambda_runtime
-  architecture       = var.lambda_architecture
-  environment        = local.settings
-  kms_key_arn        = module.kms.key_arn
-  subnet_ids         = module.network.private_subnet_ids
-  subnet_arns        = module.network.private_subnet_arns
-  security_group_id  = module.network.lambda_security_group_id
-  security_group_arn = module.network.lambda_security_group_arn
+  name_prefix              = local.name_prefix
+  package_path             = "${local.build_dir}/lambda/functions.zip"
+  layer_path               = "${local.build_dir}/lambda/layer.zip"
+  runtime                  = var.lambda_runtime
+  architecture             = var.lambda_architecture
+  environment              = local.settings
+  kms_key_arn              = module.kms.key_arn
+  subnet_ids               = module.network.private_subnet_ids
+  subnet_arns              = module.network.private_subnet_arns
+  security_group_id        = module.network.lambda_security_group_id
+  security_group_arn       = module.network.lambda_security_group_arn
 
   migration_security_group_id  = module.network.migration_security_group_id
   migration_security_group_arn = module.network.migration_security_group_arn
@@ -251,7 +251,7 @@ module "lambda" {
 module "state_machines" {
   source = "../state_machines"
 
-  alias_name = local.state_machine_alias
+  alias_name         = local.state_machine_alias
   name_prefix        = local.name_prefix
   state_machines_dir = "${local.repo_root}/orchestration/state_machines"
   template_values    = local.template_values
