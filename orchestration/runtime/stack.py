@@ -191,6 +191,7 @@ class LocalStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.pg.start()
         self.moto.start()
+        emf.mark_run(self.home)
         emf.install(self.metrics_file)
         self.settings = Settings(
             name_prefix=self.name_prefix,
