@@ -41,36 +41,68 @@ def charts(doc: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         return alt.Chart(alt.Data(values=rows)).properties(width=WIDTH, height=height)
 
     minutes = doc["per_minute"]
-    throughput = base(minutes).mark_line(point=True).encode(
-        x=alt.X("utcyearmonthdatehoursminutes(minute):T", title="minute (UTC)"), y=alt.Y("count:Q", title="transactions per minute"),
-        color=alt.Color("entrance:N"), strokeDash=alt.StrokeDash("measure:N"),
-    )  # fmt: skip
+    throughput = (
+        base(minutes)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("utcyearmonthdatehoursminutes(minute):T", title="minute (UTC)"),
+            y=alt.Y("count:Q", title="transactions per minute"),
+            color=alt.Color("entrance:N"),
+            strokeDash=alt.StrokeDash("measure:N"),
+        )
+    )
     letters = doc["dead_letters_by_reason"]
     reasons = len({d["reason"] for d in letters})
-    dead = base(letters, height=max(60, 28 * reasons)).mark_bar().encode(
-        x=alt.X("sum(count):Q", title="dead letters"), y=alt.Y("reason:N", sort="-x", title=None),
-        color=alt.Color("entrance:N"),
-    )  # fmt: skip
-    latency_rows = [{"stage": s["stage"], "percentile": p, "ms": s[f"{p}_ms"]} for s in doc["stages"]
-                    for p in ("p50", "p95")]  # fmt: skip
-    latency = base(latency_rows, height=max(60, 40 * len(doc["stages"]))).mark_bar().encode(
-        x=alt.X("ms:Q", title="milliseconds"), y=alt.Y("stage:N", title=None),
-        yOffset=alt.YOffset("percentile:N"), color=alt.Color("percentile:N"),
-    )  # fmt: skip
+    dead = (
+        base(letters, height=max(60, 28 * reasons))
+        .mark_bar()
+        .encode(
+            x=alt.X("sum(count):Q", title="dead letters"),
+            y=alt.Y("reason:N", sort="-x", title=None),
+            color=alt.Color("entrance:N"),
+        )
+    )
+    latency_rows = [
+        {"stage": s["stage"], "percentile": p, "ms": s[f"{p}_ms"]} for s in doc["stages"] for p in ("p50", "p95")
+    ]
+    latency = (
+        base(latency_rows, height=max(60, 40 * len(doc["stages"])))
+        .mark_bar()
+        .encode(
+            x=alt.X("ms:Q", title="milliseconds"),
+            y=alt.Y("stage:N", title=None),
+            yOffset=alt.YOffset("percentile:N"),
+            color=alt.Color("percentile:N"),
+        )
+    )
     history = [h for h in doc["refresh"]["history"] if h["freshness_minutes"] is not None]
-    bars = base(history, height=180).mark_bar(size=14).encode(
-        x=alt.X("utcyearmonthdatehoursminutes(at):O", title="data check (UTC)"), y=alt.Y("freshness_minutes:Q", title="minutes behind"),
-    )  # fmt: skip
+    bars = (
+        base(history, height=180)
+        .mark_bar(size=14)
+        .encode(
+            x=alt.X("utcyearmonthdatehoursminutes(at):O", title="data check (UTC)"),
+            y=alt.Y("freshness_minutes:Q", title="minutes behind"),
+        )
+    )
     freshness = bars + bars.mark_text(dy=-8).encode(text="freshness_minutes:Q")
     return [
-        ("throughput", "Throughput: transactions received and stored per minute, per entrance",
-         _svg(throughput) if minutes else None),
+        (
+            "throughput",
+            "Throughput: transactions received and stored per minute, per entrance",
+            _svg(throughput) if minutes else None,
+        ),
         ("dead-letters", "Dead letters by reason, per entrance", _svg(dead) if letters else None),
-        ("stage-latency", "Stage latency (StageLatency): p50 and p95 per stage, ms",
-         _svg(latency) if latency_rows else None),
-        ("freshness", "Marts freshness: minutes between the newest event in the marts and each data check",
-         _svg(freshness) if history else None),
-    ]  # fmt: skip
+        (
+            "stage-latency",
+            "Stage latency (StageLatency): p50 and p95 per stage, ms",
+            _svg(latency) if latency_rows else None,
+        ),
+        (
+            "freshness",
+            "Marts freshness: minutes between the newest event in the marts and each data check",
+            _svg(freshness) if history else None,
+        ),
+    ]
 
 
 def html_table(table: Table) -> str:
@@ -78,13 +110,18 @@ def html_table(table: Table) -> str:
     head = "".join(f"<th>{html.escape(str(c.header))}</th>" for c in table.columns)
     columns = [[str(cell) for cell in c.cells] for c in table.columns]
     body = "".join(
-        "<tr>" + "".join(f"<td class='{c.justify}'>{html.escape(col[i])}</td>" for c, col in zip(table.columns, columns, strict=True))
+        "<tr>"
+        + "".join(
+            f"<td class='{c.justify}'>{html.escape(col[i])}</td>" for c, col in zip(table.columns, columns, strict=True)
+        )
         + "</tr>"
         for i in range(table.row_count)
-    )  # fmt: skip
+    )
     has_head = any(str(c.header) for c in table.columns)
-    return (f"<table><caption>{html.escape(str(table.title or ''))}</caption>"
-            f"{f'<thead><tr>{head}</tr></thead>' if has_head else ''}<tbody>{body}</tbody></table>")  # fmt: skip
+    return (
+        f"<table><caption>{html.escape(str(table.title or ''))}</caption>"
+        f"{f'<thead><tr>{head}</tr></thead>' if has_head else ''}<tbody>{body}</tbody></table>"
+    )
 
 
 STYLE = """

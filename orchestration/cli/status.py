@@ -33,6 +33,8 @@ from orchestration.cli import metrics_view
 from orchestration.runtime import emf
 
 EXIT_HEALTHY, EXIT_ATTENTION, EXIT_NOT_RUNNING = 0, 1, 3
+#: the failed_state of a letter the API entrance wrote (orchestration/runtime/ingest.py)
+API_ENTRANCE_STATE = "ApiEntrance"
 
 
 def metrics_home(home: Path, running: bool) -> Path:
@@ -87,23 +89,29 @@ def _from_running_stack(
     stack = RunningStack(home)
     letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
     oldest = max((d.age_seconds(now) for d in letters), default=None)
+    # bodies the API entrance refused before any workflow ran (400): in AWS API Gateway's request validator
+    # answers them (its 4XXError metric), the local API also dead-letters them; no function publishes them
+    refused = [d for d in letters if d.failed_state == API_ENTRANCE_STATE]
     doc["dead_letter_queue"] = {
         "depth": len(letters),
         "oldest_age_seconds": None if oldest is None else round(oldest, 1),
         "by_reason": dict(sorted(dlq.summarise(letters).items())),
+        "refused_at_the_api": len(refused),
     }
     with psycopg.connect(stack.state["compliance_dsn"], connect_timeout=10) as conn:
         row = conn.execute(
             "select count(*) from compliance.transactions where stored_at >= to_timestamp(%s)", (started_at or 0,)
         ).fetchone()
     rows = int(row[0]) if row else 0
-    stored = sum(f.stored for f in view.flow.values())
-    dead = sum(f.dead_lettered for f in view.flow.values())
+    stored = int(sum(f.stored for f in view.flow.values()))
+    dead = int(sum(f.dead_lettered for f in view.flow.values()))
+    kept = len(letters) + int(view.archived)
     doc["cross_check"] = [
-        {"what": "stored", "metrics": int(stored), "store": rows,
+        {"what": "stored", "metrics": stored, "store": rows,
          "store_is": "compliance rows stored since the run began", "agrees": stored == rows},
-        {"what": "dead-lettered", "metrics": int(dead), "store": len(letters) + int(view.archived),
-         "store_is": "letters in the dead-letter queue + archived", "agrees": dead == len(letters) + view.archived},
+        {"what": "dead-lettered", "metrics": dead + len(refused), "store": kept,
+         "store_is": "letters in the queue + archived (metrics: dead-lettered + refused at the API)",
+         "agrees": dead + len(refused) == kept},
     ]  # fmt: skip
     sfn = stack.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=stack.state_machine_arn("analytics_refresh"))["executions"]
@@ -165,21 +173,33 @@ def tables(doc: dict[str, Any]) -> list[Table]:
     out.append(_table("Transactions per entrance (business metrics)", ["entrance", *flow_columns],
                       [[f["entrance"], *(f[c] for c in flow_columns)] for f in doc["flow"]]))  # fmt: skip
     letters = doc["dead_letters_by_reason"]
-    out.append(_table("Dead-lettered by reason", ["entrance", "reason", "count"],
-                      [[d["entrance"], d["reason"], d["count"]] for d in letters] or [["-", "none", 0]], numeric=2))  # fmt: skip
+    out.append(
+        _table(
+            "Dead-lettered by reason",
+            ["entrance", "reason", "count"],
+            [[d["entrance"], d["reason"], d["count"]] for d in letters] or [["-", "none", 0]],
+            numeric=2,
+        )
+    )
     queue = doc["dead_letter_queue"]
     if queue is not None:
         reasons = ", ".join(f"{k} {v}" for k, v in queue["by_reason"].items()) or "-"
-        out.append(_table("Dead-letter queue", ["depth", "oldest letter", "by reason"],
-                          [[queue["depth"], age(queue["oldest_age_seconds"]), reasons]], numeric=0))  # fmt: skip
+        out.append(_table("Dead-letter queue", ["depth", "oldest letter", "refused at the API", "by reason"],
+                          [[queue["depth"], age(queue["oldest_age_seconds"]), queue["refused_at_the_api"], reasons]],
+                          numeric=0))  # fmt: skip
     if doc["cross_check"]:
         out.append(_table("Metrics against the stores", ["", "metrics", "stores", "stores are", "agree"],
                           [[c["what"], c["metrics"], c["store"], c["store_is"], "yes" if c["agrees"] else "NO"]
                            for c in doc["cross_check"]]))  # fmt: skip
     out.append(_table("Last analytics refresh", ["", ""], refresh_rows(doc["refresh"]), numeric=2))
     if doc["stages"]:
-        out.append(_table("Stage latency (ms)", ["stage", "count", "p50", "p95", "max"],
-                          [[s["stage"], s["count"], s["p50_ms"], s["p95_ms"], s["max_ms"]] for s in doc["stages"]]))  # fmt: skip
+        out.append(
+            _table(
+                "Stage latency (ms)",
+                ["stage", "count", "p50", "p95", "max"],
+                [[s["stage"], s["count"], s["p50_ms"], s["p95_ms"], s["max_ms"]] for s in doc["stages"]],
+            )
+        )
     return out
 
 
