@@ -64,8 +64,8 @@ class View:
     flow: dict[str, Flow] = field(default_factory=lambda: {e: Flow(e) for e in ENTRANCES})
     #: (entrance, reason) -> dead letters
     dead_letters: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
-    #: (minute start, entrance, "received" | "stored") -> count
-    per_minute: dict[tuple[float, str, str], float] = field(default_factory=lambda: defaultdict(float))
+    #: (epoch seconds, entrance, "received" | "stored", count) of each datum, bucketed by ``throughput``
+    series: list[tuple[float, str, str, float]] = field(default_factory=list)
     #: stage -> its latencies (ms), in order
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     builds: list[DbtBuild] = field(default_factory=list)
@@ -105,7 +105,7 @@ def summarise(points: Iterable[Point]) -> View:
             flow = view.flow[entrance]
             setattr(flow, _FLOW[name], getattr(flow, _FLOW[name]) + value)
             if name in _SERIES:
-                view.per_minute[(math.floor(at / 60) * 60, entrance, _SERIES[name])] += value
+                view.series.append((at, entrance, _SERIES[name], value))
         elif name == "TransactionsRejected":
             view.flow[entrance].rejected += value
             if entrance == WORKFLOW_ENTRANCE:
@@ -137,6 +137,24 @@ def summarise(points: Iterable[Point]) -> View:
 def _dead_letter(view: View, entrance: str, reason: str, value: float) -> None:
     view.flow[entrance].dead_lettered += value
     view.dead_letters[(entrance, reason)] += value
+
+
+def bucket_seconds(view: View) -> int:
+    """A minute; 10 s for a run shorter than ten minutes (a demo's), so that its curve has more than a point."""
+    span = (view.last_at or 0) - (view.first_at or 0)
+    return 60 if span >= 600 else 10
+
+
+def throughput(view: View) -> list[dict[str, Any]]:
+    """Received and stored per bucket per entrance: the count, and the rate per minute it makes."""
+    size = bucket_seconds(view)
+    counts: dict[tuple[float, str, str], float] = defaultdict(float)
+    for at, entrance, measure, value in view.series:
+        counts[(math.floor(at / size) * size, entrance, measure)] += value
+    return [
+        {"at": iso(b), "entrance": e, "measure": k, "count": _num(v), "per_minute": _num(round(v * 60 / size, 1))}
+        for (b, e, k), v in sorted(counts.items())
+    ]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -179,10 +197,7 @@ def document(view: View, now: float) -> dict[str, Any]:
         "dead_letters_by_reason": [
             {"entrance": e, "reason": r, "count": _num(v)} for (e, r), v in sorted(view.dead_letters.items())
         ],
-        "per_minute": [
-            {"minute": iso(m), "entrance": e, "measure": k, "count": _num(v)}
-            for (m, e, k), v in sorted(view.per_minute.items())
-        ],
+        "throughput": {"bucket_seconds": bucket_seconds(view), "points": throughput(view)},
         "stages": stages(view),
         "operations": {"stuck_settled": _num(view.stuck_settled), "letters_archived": _num(view.archived)},
         "refresh": refresh(view, now),

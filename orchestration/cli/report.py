@@ -40,13 +40,19 @@ def charts(doc: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     def base(rows: list[dict[str, Any]], height: int = 220) -> Any:
         return alt.Chart(alt.Data(values=rows)).properties(width=WIDTH, height=height)
 
-    minutes = doc["per_minute"]
+    minutes = doc["throughput"]["points"]
+    size = doc["throughput"]["bucket_seconds"]
     throughput = (
         base(minutes)
         .mark_line(point=True)
         .encode(
-            x=alt.X("utcyearmonthdatehoursminutes(minute):T", title="minute (UTC)"),
-            y=alt.Y("count:Q", title="transactions per minute"),
+            x=alt.X(
+                "at:T",
+                title=f"time (UTC), {size} s buckets",
+                scale=alt.Scale(type="utc"),
+                axis=alt.Axis(format="%H:%M:%S"),
+            ),
+            y=alt.Y("per_minute:Q", title="transactions per minute"),
             color=alt.Color("entrance:N"),
             strokeDash=alt.StrokeDash("measure:N"),
         )
@@ -57,7 +63,7 @@ def charts(doc: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         base(letters, height=max(60, 28 * reasons))
         .mark_bar()
         .encode(
-            x=alt.X("sum(count):Q", title="dead letters"),
+            x=alt.X("sum(count):Q", title="dead letters", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y("reason:N", sort="-x", title=None),
             color=alt.Color("entrance:N"),
         )

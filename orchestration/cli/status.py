@@ -8,8 +8,8 @@ against the compliance rows stored since the run began, dead-lettered against th
 refresh's execution come from the running stack; the dbt build, the data checks and the marts' freshness
 from the metrics.
 
-When no stack runs in ``--home``, the figures of its last run are shown from the metrics file, or, if
-``--home`` has none, those of the last ``make run`` (``<home>/demo``, which ``mtx demo`` uses).
+When no stack runs in ``--home``, the figures of the last run are shown from the metrics file of the stack
+that wrote one last: ``--home``'s own (``mtx up``) or ``<home>/demo`` (``make run``).
 
 Exit status (docs/observability.md): 0 running and healthy; 1 running, and something to look at (the last
 refresh failed, dbt tests or data checks failed, the marts are staler than the alarm's threshold);
@@ -38,10 +38,12 @@ API_ENTRANCE_STATE = "ApiEntrance"
 
 
 def metrics_home(home: Path, running: bool) -> Path:
-    """Whose metrics to show: the running stack's; else ``home``'s last run, or the last ``make run``'s."""
-    if running or emf.stack_file(home).exists() or not emf.stack_file(home / "demo").exists():
+    """Whose metrics to show: the running stack's; else the stack that wrote metrics last, of ``home`` (`mtx up`)
+    and ``home/demo`` (`make run`)."""
+    written = [h for h in (home, home / "demo") if emf.stack_file(h).exists()]
+    if running or not written:
         return home
-    return home / "demo"
+    return max(written, key=lambda h: emf.stack_file(h).stat().st_mtime)
 
 
 def stack_state(home: Path) -> dict[str, Any] | None:

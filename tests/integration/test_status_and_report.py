@@ -142,9 +142,10 @@ def test_the_report_draws_its_plots_in_an_offline_browser(tmp_path: Path) -> Non
         rows = browser.js("() => document.querySelectorAll('table tbody tr').length")
         assert browser.remote == [] and browser.errors == []
     assert all(d["width"] > 100 and d["height"] > 50 for d in drawn.values()), drawn
-    # one point per (minute, entrance, measure), a line per (entrance, measure); one bar per datum
-    assert drawn["throughput"]["points"] == len(doc["per_minute"]) >= 6
-    assert drawn["throughput"]["lines"] == len({(m["entrance"], m["measure"]) for m in doc["per_minute"]}) == 6
+    # one point per (bucket, entrance, measure), a line per (entrance, measure); one bar per datum
+    points = doc["throughput"]["points"]
+    assert drawn["throughput"]["points"] == len(points) >= 6
+    assert drawn["throughput"]["lines"] == len({(m["entrance"], m["measure"]) for m in points}) == 6
     assert drawn["dead-letters"]["bars"] == len(doc["dead_letters_by_reason"]) == 5
     assert drawn["stage-latency"]["bars"] == 2 * len(doc["stages"]) == 6
     assert drawn["freshness"]["bars"] == 1

@@ -72,13 +72,15 @@ def test_counts_per_entrance_and_dead_letters_by_reason_from_real_emf_lines(tmp_
         {"entrance": "file", "reason": "DatabaseRejected", "count": 1},
         {"entrance": "file", "reason": "InvalidTransaction", "count": 2},
     ]
-    # per minute: every datum in a whole minute of this run, summing to the totals
-    minutes = doc["per_minute"]
-    assert {(m["entrance"], m["measure"]) for m in minutes} >= {("api", "received"), ("file", "stored")}
+    # throughput: every datum in a bucket of this run (10 s: the run is short), summing to the totals
+    assert doc["throughput"]["bucket_seconds"] == 10
+    points = doc["throughput"]["points"]
+    assert {(m["entrance"], m["measure"]) for m in points} >= {("api", "received"), ("file", "stored")}
     for (entrance, measure), total in {("api", "received"): 5, ("api", "stored"): 3, ("file", "received"): 20,
                                        ("file", "stored"): 15, ("stream", "stored"): 7}.items():  # fmt: skip
-        assert sum(m["count"] for m in minutes if (m["entrance"], m["measure"]) == (entrance, measure)) == total
-    assert all(before - 60 <= _epoch(m["minute"]) <= time.time() and _epoch(m["minute"]) % 60 == 0 for m in minutes)
+        assert sum(m["count"] for m in points if (m["entrance"], m["measure"]) == (entrance, measure)) == total
+    assert all(before - 10 <= _epoch(m["at"]) <= time.time() and _epoch(m["at"]) % 10 == 0 for m in points)
+    assert all(m["per_minute"] == m["count"] * 6 for m in points)
     # the stages: five latencies of one stage
     assert [(s["stage"], s["count"]) for s in doc["stages"]] == [("ValidateTransaction", 5)]
     assert doc["stages"][0]["p50_ms"] <= doc["stages"][0]["p95_ms"] <= doc["stages"][0]["max_ms"]
@@ -87,6 +89,14 @@ def test_counts_per_entrance_and_dead_letters_by_reason_from_real_emf_lines(tmp_
     assert refresh["dbt"]["models"] == {"success": 10} and refresh["dbt"]["tests_failed"] == 0
     assert (refresh["data_checks"]["passed"], refresh["data_checks"]["failed"]) == (41, 0)
     assert refresh["freshness"]["minutes_at_check"] == 12.5 and not refresh["freshness"]["stale"]
+
+
+def test_a_long_run_is_bucketed_per_minute() -> None:
+    start = 1_800_000_000.0  # a whole minute
+    points = [(start + i * 30, "TransactionsStored", {"Entrance": "stream"}, 10.0) for i in range(40)]  # 20 min
+    doc = metrics_view.document(metrics_view.summarise(points), now=start + 1200)
+    assert doc["throughput"]["bucket_seconds"] == 60
+    assert [(p["count"], p["per_minute"]) for p in doc["throughput"]["points"]] == [(20, 20)] * 20
 
 
 def _epoch(iso: str) -> float:
@@ -151,3 +161,18 @@ def test_the_report_page_has_every_plot_as_inline_svg_and_nothing_remote(tmp_pat
     embedded = page.split('id="status-document">', 1)[1].split("</script>", 1)[0]
     assert json.loads(embedded)["flow"][1]["stored"] == 15
     assert report.default_path(home) == home.resolve() / "report" / "index.html"
+
+
+def test_a_stopped_stack_shows_the_stack_that_wrote_metrics_last(tmp_path: Path) -> None:
+    import os
+
+    home = tmp_path / "home"
+    for h, stored in ((home, 4), (home / "demo", 9)):
+        emf.mark_run(h)
+        with emf.capture(emf.stack_file(h)):
+            metrics.emit("TransactionsStored", stored, Entrance="file")
+    os.utime(emf.stack_file(home / "demo"), (1, 1))  # `make run` long ago, `mtx up` since
+    assert {f["entrance"]: f["stored"] for f in status.gather(home)["flow"]}["file"] == 4
+    os.utime(emf.stack_file(home), (0, 0))
+    assert {f["entrance"]: f["stored"] for f in status.gather(home)["flow"]}["file"] == 9
+    assert report.default_path(home) == (home / "demo").resolve() / "report" / "index.html"
