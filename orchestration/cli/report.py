@@ -57,7 +57,11 @@ def charts(doc: dict[str, Any]) -> list[tuple[str, str, str | None]]:
             strokeDash=alt.StrokeDash("measure:N"),
         )
     )
-    letters = doc["dead_letters_by_reason"]
+    # the API's refusals, from the queue while the stack runs (no function publishes them: docs/observability.md)
+    refused = (doc["dead_letter_queue"] or {}).get("refused_by_reason", {})
+    letters = doc["dead_letters_by_reason"] + [
+        {"entrance": "api (refused at the API)", "reason": reason, "count": count} for reason, count in refused.items()
+    ]
     reasons = len({d["reason"] for d in letters})
     dead = (
         base(letters, height=max(60, 28 * reasons))

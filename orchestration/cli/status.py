@@ -99,6 +99,7 @@ def _from_running_stack(
         "oldest_age_seconds": None if oldest is None else round(oldest, 1),
         "by_reason": dict(sorted(dlq.summarise(letters).items())),
         "refused_at_the_api": len(refused),
+        "refused_by_reason": dict(sorted(dlq.summarise(refused).items())),
     }
     with psycopg.connect(stack.state["compliance_dsn"], connect_timeout=10) as conn:
         row = conn.execute(

@@ -95,7 +95,7 @@ def test_status_counts_equal_the_stores_and_the_dead_letter_queue(
     assert published + refused_by_reason == by_reason
     queue = after["dead_letter_queue"]
     assert queue["depth"] == len(letters) and queue["by_reason"] == dict(by_reason)
-    assert queue["refused_at_the_api"] == refused
+    assert queue["refused_at_the_api"] == refused and queue["refused_by_reason"] == dict(refused_by_reason)
     assert 0 <= queue["oldest_age_seconds"] < 3600
     assert after["refresh"]["execution"] is None or after["refresh"]["execution"]["status"]
 
