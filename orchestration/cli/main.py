@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
 def _ended(args: argparse.Namespace, code: ExitCode, kind: str, message: str) -> int:
     """A command that could not give its result: the message on stderr; with --json also as the document."""
     prefix = f"mtx {args.command}: "
-    print(message if message.startswith(prefix) else prefix + message, file=sys.stderr, flush=True)
+    message = message.removeprefix(prefix)
+    print(prefix + message, file=sys.stderr, flush=True)
     if output.wants_json(args):
         output.emit_json({"error": {"exit_code": int(code), "kind": kind, "message": message}})
     return int(code)

@@ -56,7 +56,17 @@ def emit_json(document: Any) -> None:
 
 
 def show(*renderables: RenderableType) -> None:
-    console().print(*renderables)
+    """Each renderable from a new line on stdout; without a terminal, lines carry no trailing blanks (a table
+    pads its cells), so that ``grep 'x$'`` and diffs of logs work."""
+    c = console()
+    for renderable in renderables:
+        if c.is_terminal:
+            c.print(renderable)
+            continue
+        with c.capture() as captured:
+            c.print(renderable)
+        c.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    c.file.flush()
 
 
 def note(message: str) -> None:

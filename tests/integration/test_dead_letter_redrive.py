@@ -23,7 +23,7 @@ from orchestration.cli import main as cli
 from orchestration.runtime import manifest, sfn
 from orchestration.runtime.stack import LocalStack
 from orchestration.settings import Settings
-from tests.helpers import seed_tx, unique_id
+from tests.helpers import command_output, seed_tx, unique_id
 from tests.integration.test_transaction_workflow import (
     assert_stored_once,
     compliance_row,
@@ -249,17 +249,20 @@ def test_mtx_dlq_archive_then_redrive_from_the_archive(
     send_and_wait(stack, tx)
     [letter] = mine(stack, tx)
     home = ["--home", str(stack.home)]
-    assert cli.main([*home, "dlq", "archive", "--older-than-days", "0"]) == 0
-    archived = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert cli.main([*home, "dlq", "archive", "--older-than-days", "0", "--json"]) == 0
+    archived = json.loads(command_output(capsys.readouterr().out))
     assert archived["archived"] >= 1 and mine(stack, tx) == []
     key = kept_letter_key(ARCHIVE_PREFIX, letter.message_id, letter.sent_at)
     assert _versions(stack, key) == 1
 
     stack.client("dynamodb").put_item(TableName=s.item_catalogue_table, Item=item)
     day = time.strftime("%Y-%m-%d", time.gmtime(letter.sent_at))
-    assert cli.main([*home, "dlq", "redrive", "--from-archive", day, "--timeout", "120"]) == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    code = cli.main([*home, "dlq", "redrive", "--from-archive", day, "--timeout", "120", "--json"])
+    report = json.loads(command_output(capsys.readouterr().out))
     assert report["stored"] >= 1 and report["kept"] == 0, report
+    # the day's archive may hold other tests' letters that fail again: then, and only then, exit 4 (partial)
+    left_behind = report["failed_again"] + report["not_redrivable"] + report["parked"]
+    assert code == (4 if left_behind else 0), report
     assert_stored_once(stack, tx)
     listed = stack.client("s3").list_objects_v2(Bucket=s.raw_bucket, Prefix=key).get("KeyCount", 0)
     assert listed == 0, "the archived letter is settled: its object goes"
