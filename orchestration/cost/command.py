@@ -15,9 +15,9 @@ from orchestration.cost.model import Assumptions, estimate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transactions", type=int, default=1_000_000)
-    parser.add_argument("--invalid-share", type=float, default=0.04)
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--transactions", type=int, default=1_000_000, help="transactions ingested")
+    parser.add_argument("--invalid-share", type=float, default=0.04, help="share of them dead-lettered")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument(
         "--rate",
         type=float,
