@@ -137,23 +137,30 @@ def test_up_status_psql_aws_send_dlq_down(running_stack: tuple[Path, dict[str, s
 
 
 def test_demo_runs_end_to_end_and_cleans_up() -> None:
+    """`mtx demo --json`: the story a person reads goes to stderr, the summary is one JSON document on stdout."""
     home = _home()
     try:
         out = subprocess.run(
-            [*MTX, "--home", str(home), "demo", "--count", "150"], capture_output=True, text=True, timeout=900,
-            check=False,
+            [*MTX, "--home", str(home), "demo", "--count", "150", "--json"], capture_output=True, text=True,
+            timeout=900, check=False,
         )  # fmt: skip
-        assert out.returncode == 0, out.stdout + out.stderr
-        assert re.search(r"^invariant +stored \+ duplicates \+ dead-lettered = sent: OK$", out.stdout, re.M)
-        assert re.search(r"^valid dead-lettered +0$", out.stdout, re.M)
+        story = out.stderr
+        assert out.returncode == 0, story[-3000:] + out.stdout
+        summary = json.loads(out.stdout)
+        assert summary["ok"] is True and summary["invariant_ok"] is True and summary["valid_dead_lettered"] == 0
+        assert summary["sent"] == 150 == summary["stored"] + summary["duplicates"] + summary["dead_lettered"]
+        assert summary["stored"] == summary["compliance_rows"] == summary["analytics_objects"]
+        assert summary["analytics"]["refresh"] == "SUCCEEDED"
+        assert summary["analytics"]["data_integrity"]["unaccounted"] == 0
+        assert re.search(r"^invariant +stored \+ duplicates \+ dead-lettered = sent: OK$", story, re.M)
+        assert re.search(r"^valid dead-lettered +0$", story, re.M)
         # the contract's rejects are in the dead-letter queue, accounted for: nothing is unaccounted after the refresh
-        assert re.search(r"data integrity: ok  \(stored \d+, dead-lettered \d+, unaccounted 0\)", out.stdout), (
-            out.stdout[-3000:]
-        )
+        assert re.search(r"data integrity: ok  \(stored \d+, dead-lettered \d+, unaccounted 0\)", story), story[-3000:]
         # where the docs are: the dbt docs as one static file (opens from disk, offline), the Data Docs
-        assert re.search(r"dbt docs: +\S+static_index\.html", out.stdout), out.stdout[-3000:]
-        assert re.search(r"Data Docs: +\S+index\.html", out.stdout)
-        assert "stopped" in out.stdout
+        assert re.search(r"dbt docs: +\S+static_index\.html", story), story[-3000:]
+        assert re.search(r"Data Docs: +\S+index\.html", story)
+        assert summary["analytics"]["dbt_docs"].endswith("static_index.html")
+        assert "stopped" in story
         assert not _postgres_pids(home / "demo")
     finally:
         shutil.rmtree(home, ignore_errors=True)
