@@ -9,6 +9,7 @@ so that a table row stays on one line. ``NO_COLOR`` and ``COLUMNS`` are honoured
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -55,6 +56,12 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
+def _plain_lines(c: Console, renderable: RenderableType) -> str:
+    with c.capture() as captured:
+        c.print(renderable)
+    return "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
+
+
 def show(*renderables: RenderableType) -> None:
     """Each renderable from a new line on stdout; without a terminal, lines carry no trailing blanks (a table
     pads its cells), so that ``grep 'x$'`` and diffs of logs work."""
@@ -62,11 +69,15 @@ def show(*renderables: RenderableType) -> None:
     for renderable in renderables:
         if c.is_terminal:
             c.print(renderable)
-            continue
-        with c.capture() as captured:
-            c.print(renderable)
-        c.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        else:
+            c.file.write(_plain_lines(c, renderable))
     c.file.flush()
+
+
+def plain(renderables: Iterable[RenderableType]) -> str:
+    """What :func:`show` prints where there is no terminal (a log, a pipe), as one string."""
+    c = console(io.StringIO())
+    return "".join(_plain_lines(c, r) for r in renderables)
 
 
 def note(message: str) -> None:

@@ -3,7 +3,6 @@ and never a value of the dead-lettered record (the queue holds the full transact
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -28,10 +27,7 @@ def letter(tx_id: str | None, error: str, age: float, receives: int) -> DeadLett
 
 def rendered(*args: object, **kwargs: object) -> list[str]:
     """What `mtx dlq list` prints where stdout is not a terminal (a log, a pipe): plain lines."""
-    buffer = io.StringIO()
-    for renderable in listing(*args, **kwargs):  # type: ignore[arg-type]
-        output.console(buffer).print(renderable)
-    return [line.rstrip() for line in buffer.getvalue().splitlines()]
+    return output.plain(listing(*args, **kwargs)).splitlines()  # type: ignore[arg-type]
 
 
 def test_oldest_first_with_age_receives_and_totals() -> None:
