@@ -63,3 +63,24 @@ def test_dlq_list_runs_sweep_and_producers_as_json(mtx, stack: LocalStack) -> No
     code, producers = mtx("producers", "list")
     assert code == 0 and auth.DEFAULT_PRODUCER in {p["app_id"] for p in producers["producers"]}
     assert producers["count"] == len(producers["producers"]) >= producers["active"] >= 1
+
+
+def test_ingest_json_exit_4_with_dead_letters_1_when_the_run_fails(mtx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    name = f"cli-json-{seed_tx()['transactionId']}"
+    mixed = tmp_path / f"{name}.ndjson"
+    mixed.write_text(json.dumps(seed_tx()) + "\n" + json.dumps(seed_tx(client_ip="not an address")) + "\n")
+    code, run = mtx("ingest", str(mixed))
+    assert (run["status"], run["records"], run["stored"], run["dead_lettered"]) == ("COMPLETED", 2, 1, 1), run
+    assert code == 4
+
+    broken = tmp_path / f"{name}.bin"
+    broken.write_bytes(b"\x00\x01 not json")
+    code, run = mtx("ingest", str(broken))
+    assert (code, run["status"], run["error_name"]) == (1, "FAILED", "NotJsonFile")
+
+
+def test_stream_json_counts_the_records_put(mtx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lines = tmp_path / "stream.ndjson"
+    lines.write_text("".join(json.dumps(seed_tx()) + "\n" for _ in range(4)) + "\n")
+    code, done = mtx("stream", str(lines))
+    assert code == 0 and (done["sent"], done["failed_puts"]) == (4, 0) and done["calls"] >= 1
