@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.table import Table
 
-from orchestration.cli import status
+from orchestration.cli import output, status
 
 WIDTH = 640
 
@@ -187,8 +187,8 @@ def write(home: Path, out: Path | None = None) -> tuple[Path, dict[str, Any]]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     path, doc = write(args.home, args.out)
-    if getattr(args, "json", False):
-        print(json.dumps({"report": str(path), "exit_code": doc["exit_code"]}))
+    if output.wants_json(args):
+        output.emit_json({"report": str(path), "stack_running": doc["stack"]["running"]})
     else:
         print(f"report: {path}")
     return 0

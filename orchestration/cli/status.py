@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.cli import metrics_view
+from orchestration.cli import metrics_view, output
+from orchestration.cli.exit_codes import ExitCode
 from orchestration.runtime import emf
 
-EXIT_HEALTHY, EXIT_ATTENTION, EXIT_NOT_RUNNING = 0, 1, 3
+EXIT_HEALTHY, EXIT_ATTENTION, EXIT_NOT_RUNNING = ExitCode.OK, ExitCode.FAILED, ExitCode.STACK_NOT_RUNNING
 #: the failed_state of a letter the API entrance wrote (orchestration/runtime/ingest.py)
 API_ENTRANCE_STATE = "ApiEntrance"
 
@@ -74,9 +74,8 @@ def gather(home: Path, now: float | None = None) -> dict[str, Any]:
                                                        "postgres_port")})  # fmt: skip
         _from_running_stack(home, doc, view, started_at, now)
     doc["problems"] = problems(doc)
-    doc["exit_code"] = (
-        EXIT_NOT_RUNNING if state is None else EXIT_ATTENTION if doc["problems"] else EXIT_HEALTHY
-    )  # fmt: skip
+    code = EXIT_NOT_RUNNING if state is None else EXIT_ATTENTION if doc["problems"] else EXIT_HEALTHY
+    doc["exit_code"] = int(code)
     return doc
 
 
@@ -231,16 +230,10 @@ def render(doc: dict[str, Any], console: Console) -> None:
         console.print("local stack: not running (the figures above are its last run's); `mtx up` starts it")
 
 
-def console_for(stream: Any = None) -> Console:
-    file = stream or sys.stdout
-    terminal = bool(getattr(file, "isatty", lambda: False)())
-    return Console(file=file, width=None if terminal else 160, markup=False, highlight=False, emoji=False)
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     doc = gather(args.home)
-    if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    if output.wants_json(args):
+        output.emit_json(doc)
     else:
-        render(doc, console_for())
+        render(doc, output.console())
     return int(doc["exit_code"])
