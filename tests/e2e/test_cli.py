@@ -163,15 +163,16 @@ def test_demo_runs_end_to_end_and_cleans_up() -> None:
         assert "stopped" in story
         assert not _postgres_pids(home / "demo")
         # it ends by pointing to its report; `mtx status` shows the run after the stop (exit 3: not running)
-        report = re.search(r"report \(opens offline\): (\S+)", out.stdout)
-        assert report and Path(report[1]) == home.resolve() / "demo" / "report" / "index.html", out.stdout[-3000:]
+        report = re.search(r"^report \(opens offline\): (\S+)$", story, re.M)
+        assert (
+            report and Path(report[1]) == Path(summary["report"]) == home.resolve() / "demo" / "report" / "index.html"
+        )
         assert Path(report[1]).read_text().count("<svg") >= 4
         status = subprocess.run([*MTX, "--home", str(home), "status", "--json"], capture_output=True, text=True,
                                 check=False)  # fmt: skip
         doc = json.loads(status.stdout)
         assert status.returncode == 3 and doc["stack"]["running"] is False
-        stored = re.search(r"^  stored +(\d+) ", out.stdout, re.MULTILINE)
-        assert stored and {f["entrance"]: f["stored"] for f in doc["flow"]}["api"] == int(stored[1])
+        assert {f["entrance"]: f["stored"] for f in doc["flow"]}["api"] == summary["stored"]
         assert doc["refresh"]["dbt"]["tests_failed"] == 0 and doc["refresh"]["data_checks"]["failed"] == 0
     finally:
         shutil.rmtree(home, ignore_errors=True)
