@@ -64,7 +64,9 @@ def glue_table_dataset(database: str, table: str) -> tuple[str, str]:
     return f"arn:aws:glue:{s.region}:{s.account_id}", f"table/{database}/{table}"
 
 
-def warehouse_dataset(host: str, port: int | str, dbname: str, schema: str, table: str, *, redshift: bool) -> tuple[str, str]:
+def warehouse_dataset(
+    host: str, port: int | str, dbname: str, schema: str, table: str, *, redshift: bool
+) -> tuple[str, str]:
     """OpenLineage naming for a warehouse table, as openlineage-dbt names it (so the Glue job's output is dbt's
     source): ``postgres://host:port`` or ``redshift://host:port``, name ``database.schema.table``."""
     return f"{'redshift' if redshift else 'postgres'}://{host}:{port}", f"{dbname}.{schema}.{table}"
@@ -91,7 +93,7 @@ def input_dataset(ns_name: tuple[str, str], *, fields: Iterable[tuple[str, str]]
 
     fields = list(fields)
     facets = {"schema": schema_facet(fields)} if fields else {}
-    input_facets = (
+    input_facets: dict[str, Any] = (
         {"inputStatistics": input_statistics_input_dataset.InputStatisticsInputDatasetFacet(rowCount=rows)}
         if rows is not None
         else {}
@@ -122,7 +124,7 @@ def output_dataset(
                 for a in assertions
             ]
         )
-    output_facets = (
+    output_facets: dict[str, Any] = (
         {"outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
             rowCount=rows, fileCount=files)}
         if rows is not None or files is not None
@@ -165,16 +167,12 @@ def run_event(
         run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
             message=error if isinstance(error, str) else type(error).__name__, programmingLanguage="PYTHON"
         )
+    job_type = job_type_job.JobTypeJobFacet(processingType=processing_type, integration="MTX", jobType="JOB")
     return RunEvent(
         eventType=RunState[event_type],
         eventTime=(event_time or dt.datetime.now(dt.UTC)).isoformat(),
         run=Run(runId=run, facets=run_facets),
-        job=Job(
-            namespace=namespace(),
-            name=job,
-            facets={"jobType": job_type_job.JobTypeJobFacet(
-                processingType=processing_type, integration="MTX", jobType="JOB")},
-        ),  # fmt: skip
+        job=Job(namespace=namespace(), name=job, facets={"jobType": job_type}),
         inputs=list(inputs),
         outputs=list(outputs),
         producer=PRODUCER,

@@ -20,8 +20,6 @@ from glue_jobs.flatten_transactions.arguments import JobArgs
 from glue_jobs.flatten_transactions.result import JobResult
 from glue_jobs.flatten_transactions.sources import CURATED_PREFIX, split_s3_uri
 
-CRAWLER_JOB_SUFFIX = ".crawl"
-
 
 def configure(args: JobArgs) -> None:
     """The job's transport: ``--openlineage_url`` (Glue jobs get arguments, not environment variables), else
@@ -67,7 +65,7 @@ def crawl_event(args: JobArgs, glue: Any) -> Any | None:
     columns += [(str(c["Name"]), str(c.get("Type") or "")) for c in table.get("PartitionKeys") or []]
     return lineage.run_event(
         "COMPLETE",
-        args.crawler_name + CRAWLER_JOB_SUFFIX if not args.crawler_name.endswith(CRAWLER_JOB_SUFFIX) else args.crawler_name,
+        args.crawler_name,  # the crawler's own name is its job's
         lineage.run_id("crawl", args.crawler_name, args.parent_run_id),
         inputs=[lineage.input_dataset(lineage.s3_dataset(bucket, prefix))],
         outputs=[lineage.output_dataset(_catalogue_table(args), fields=columns)],

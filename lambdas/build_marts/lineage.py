@@ -64,9 +64,8 @@ def events(
             else:
                 os.environ[k] = v
     start = lineage.run_event("START", DBT_JOB, run, parent_run_id=parent, event_time=started_at)
-    end = lineage.run_event(
-        "COMPLETE" if success else "FAIL", DBT_JOB, run, parent_run_id=parent, error=None if success else "DbtBuildFailed"
-    )
+    outcome, error = ("COMPLETE", None) if success else ("FAIL", "DbtBuildFailed")
+    end = lineage.run_event(outcome, DBT_JOB, run, parent_run_id=parent, error=error)
     return [start, *nodes, end]
 
 

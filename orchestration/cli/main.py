@@ -9,6 +9,7 @@ mtx dlq list | redrive | archive the dead-letter queue
 mtx sweep                       reconcile transactions and batch runs left PENDING (the scheduled sweeper, once)
 mtx migrate                     database roles + migrations (the deploy-time step; `mtx up` runs it too)
 mtx demo                        what `make run` does: everything, then stop
+mtx lineage [--run ID] [--json] raw -> curated -> warehouse -> marts of a refresh (OpenLineage events)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestration.cli import soak, stream_replay
+from orchestration.cli import lineage, soak, stream_replay
 from orchestration.cli.commands import (
     cmd_check,
     cmd_dbt,
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cost", help="estimated AWS cost of ingesting N transactions, per path")
     cost.add_arguments(p)
     p.set_defaults(func=cost.run)
+    p = sub.add_parser("lineage", help="raw -> curated -> warehouse -> marts of a refresh, from its lineage events")
+    lineage.add_arguments(p)
+    p.set_defaults(func=lineage.run)
     p = sub.add_parser("generate", help="sample transactions as NDJSON")
     generate.add_arguments(p)
     p.set_defaults(func=cmd_generate)
