@@ -73,7 +73,8 @@ def test_datasets_carry_schema_and_statistics_facets() -> None:
         fields=[("transaction_id", "varchar(64)"), ("price_amount", "numeric(18,3)")], rows=42, files=3,
     )  # fmt: skip
     inp = lineage.input_dataset(lineage.glue_table_dataset("mtx_local", "transactions"), rows=50)
-    event = as_json(lineage.run_event("COMPLETE", lineage.FLATTEN_JOB, lineage.run_id("y"), inputs=[inp], outputs=[out]))
+    made = lineage.run_event("COMPLETE", lineage.FLATTEN_JOB, lineage.run_id("y"), inputs=[inp], outputs=[out])
+    event = as_json(made)
     rebuild(event)
     (o,), (i,) = event["outputs"], event["inputs"]
     assert (o["namespace"], o["name"]) == ("postgres://127.0.0.1:5433", "warehouse.raw.mtx_transactions")
