@@ -87,17 +87,31 @@ def schema_facet(fields: Iterable[tuple[str, str]]) -> Any:
     )
 
 
-def input_dataset(ns_name: tuple[str, str], *, fields: Iterable[tuple[str, str]] = (), rows: int | None = None) -> Any:
+def input_dataset(
+    ns_name: tuple[str, str],
+    *,
+    fields: Iterable[tuple[str, str]] = (),
+    rows: int | None = None,
+    assertions: Sequence[Mapping[str, Any]] = (),
+) -> Any:
+    """An input dataset: schema (names and types), input statistics (rows read), data-quality assertions (the
+    expectation's name, its column, success; never an observed value)."""
     from openlineage.client.event_v2 import InputDataset
+    from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
     from openlineage.client.facet_v2 import input_statistics_input_dataset
 
     fields = list(fields)
     facets = {"schema": schema_facet(fields)} if fields else {}
-    input_facets: dict[str, Any] = (
-        {"inputStatistics": input_statistics_input_dataset.InputStatisticsInputDatasetFacet(rowCount=rows)}
-        if rows is not None
-        else {}
-    )
+    input_facets: dict[str, Any] = {}
+    if rows is not None:
+        input_facets["inputStatistics"] = input_statistics_input_dataset.InputStatisticsInputDatasetFacet(rowCount=rows)
+    if assertions:
+        input_facets["dataQualityAssertions"] = dq.DataQualityAssertionsDatasetFacet(
+            assertions=[
+                dq.Assertion(assertion=str(a["assertion"]), success=bool(a["success"]), column=a.get("column"))
+                for a in assertions
+            ]
+        )
     return InputDataset(namespace=ns_name[0], name=ns_name[1], facets=facets, inputFacets=input_facets)
 
 
@@ -107,23 +121,13 @@ def output_dataset(
     fields: Iterable[tuple[str, str]] = (),
     rows: int | None = None,
     files: int | None = None,
-    assertions: Sequence[Mapping[str, Any]] = (),
 ) -> Any:
-    """An output dataset: schema (names and types), output statistics (row and file counts), data-quality
-    assertions (expectation name, column, success)."""
+    """An output dataset: schema (names and types), output statistics (row and file counts)."""
     from openlineage.client.event_v2 import OutputDataset
-    from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
     from openlineage.client.facet_v2 import output_statistics_output_dataset
 
     fields = list(fields)
     facets: dict[str, Any] = {"schema": schema_facet(fields)} if fields else {}
-    if assertions:
-        facets["dataQualityAssertions"] = dq.DataQualityAssertionsDatasetFacet(
-            assertions=[
-                dq.Assertion(assertion=str(a["assertion"]), success=bool(a["success"]), column=a.get("column"))
-                for a in assertions
-            ]
-        )
     output_facets: dict[str, Any] = (
         {"outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
             rowCount=rows, fileCount=files)}

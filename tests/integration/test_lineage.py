@@ -81,6 +81,12 @@ def test_a_batch_and_a_refresh_leave_the_chain_from_raw_to_marts(
               == dbt_run]  # fmt: skip
     assert models and all(e["run"]["facets"]["parent"]["root"]["run"]["runId"] == refresh for e in models)
 
+    # the data checks: the checked datasets with their assertions
+    checks = next(e for e in children if e["job"]["name"] == lineage.DATA_CHECKS_JOB)
+    assert checks["eventType"] == "COMPLETE"
+    checked = {i["name"]: i["inputFacets"]["dataQualityAssertions"]["assertions"] for i in checks["inputs"]}
+    assert all(a["success"] for a in checked["warehouse.raw.mtx_transactions"])
+
     # the chain, as `mtx lineage` reads it
     data = lineage_cli.graph(events, execution)
     assert data is not None and data["run_id"] == refresh

@@ -219,3 +219,30 @@ def test_mtx_lineage_follows_raw_to_marts_for_a_refresh(tmp_path: Path, capsys: 
     assert "raw -> curated -> warehouse -> marts" in out and "fct_transactions" in out
     assert main(["--home", str(tmp_path), "lineage", "--file", str(tmp_path / "none.ndjson")]) == 1
     assert not [v for e in events for v in strings(e) if v == "4242"]
+
+
+def test_data_checks_report_assertions_per_dataset_never_observed_values() -> None:
+    from lambdas.run_data_checks.lineage import event
+
+    summary = {
+        "success": False,
+        "suites": [
+            {"suite": "s3.analytics_objects", "success": True, "evaluated": 9, "failed": 0},
+            {"suite": "warehouse.raw.mtx_transactions", "success": False, "evaluated": 12, "failed": 1},
+            {"suite": "marts.analytics.fct_transactions", "success": True, "evaluated": 5, "failed": 0},
+            {"suite": "marts.reconciliation", "success": True, "evaluated": 3, "failed": 0},
+        ],
+        "failures": [{"suite": "warehouse.raw.mtx_transactions", "expectation_type": "expect_column_values_to_be_null",
+                      "column": "client_ip", "observed_value": ["10.9.8.7"]}],
+    }  # fmt: skip
+    secret = {"host": "127.0.0.1", "port": 5433, "dbname": "warehouse"}
+    e = as_json(event(summary, secret, EXECUTION))
+    rebuild(e)
+    assert e["eventType"] == "FAIL"
+    assert e["run"]["facets"]["parent"]["run"]["runId"] == lineage.run_id(lineage.REFRESH_JOB, EXECUTION)
+    checked = {i["name"]: i["inputFacets"]["dataQualityAssertions"]["assertions"] for i in e["inputs"]}
+    assert set(checked) == {"transactions", "warehouse.raw.mtx_transactions", "warehouse.analytics.fct_transactions"}
+    raw = checked["warehouse.raw.mtx_transactions"]
+    assert [a["success"] for a in raw] == [False, False]
+    assert raw[1]["assertion"] == "expect_column_values_to_be_null" and raw[1]["column"] == "client_ip"
+    assert "10.9.8.7" not in json.dumps(e)
