@@ -161,6 +161,7 @@ def graph(events: Iterable[dict[str, Any]], wanted: str | None = None) -> dict[s
     raw_inputs = {k for r in members if r.job == lineage.BATCH_INGEST_JOB for k in r.inputs}
     datasets: dict[tuple[str, str], dict[str, Any]] = {}
     edges: set[tuple[str, str, str]] = set()
+    members = sorted(members, key=lambda r: r.first_at)  # datasets in the order the pipeline met them
     for r in members:
         for key in r.inputs:
             datasets.setdefault(key, {"producers": []})
@@ -170,12 +171,12 @@ def graph(events: Iterable[dict[str, Any]], wanted: str | None = None) -> dict[s
             for src in r.inputs:
                 edges.add((f"{src[0]}/{src[1]}", f"{key[0]}/{key[1]}", r.job))
     stages: dict[str, list[dict[str, Any]]] = {s: [] for s in STAGES}
-    for (ns, name), entry in sorted(datasets.items()):
+    for (ns, name), entry in datasets.items():
         producer = entry["producers"][-1]["job"] if entry["producers"] else None
         stages[stage_of(ns, name, producer, raw_inputs)].append({"namespace": ns, "name": name, **entry})
     return {
         "run_id": root, "kind": kind,
-        "runs": [r.summary() for r in sorted(members, key=lambda r: r.first_at)],
+        "runs": [r.summary() for r in members],
         "stages": stages,
         "edges": [{"from": a, "to": b, "job": j} for a, b, j in sorted(edges)],
     }  # fmt: skip

@@ -195,7 +195,7 @@ def test_mtx_lineage_follows_raw_to_marts_for_a_refresh(tmp_path: Path, capsys: 
     assert names["raw"] == ["incoming/a.ndjson"]
     assert set(names["curated"]) == {"transactions", "table/mtx_local/transactions"}  # + the curated prefix
     assert len(data["stages"]["curated"]) == 3
-    assert names["warehouse"] == ["warehouse.analytics_staging.stg_mtx__transactions", "warehouse.raw.mtx_transactions"]
+    assert names["warehouse"] == ["warehouse.raw.mtx_transactions", "warehouse.analytics_staging.stg_mtx__transactions"]
     assert names["marts"] == ["warehouse.analytics.fct_transactions"]
     # one path of edges from the raw file to the mart
     edges = {(e["from"], e["to"]) for e in data["edges"]}
