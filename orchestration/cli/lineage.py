@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from contracts import lineage
+from orchestration.cli import output
+from orchestration.cli.exit_codes import CommandError, ExitCode
 from orchestration.runtime.lineage_file import events_file
 
 STAGES = ("raw", "curated", "warehouse", "marts", "compliance")
@@ -183,34 +185,34 @@ def graph(events: Iterable[dict[str, Any]], wanted: str | None = None) -> dict[s
 
 
 def _render(data: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
     from rich.tree import Tree
 
-    console = Console()
-    tree = Tree(f"[bold]{data['kind']} run {data['run_id']}[/bold] ({len(data['runs'])} runs)")
+    tree = Tree(Text(f"{data['kind']} run {data['run_id']} ({len(data['runs'])} runs)", style="bold"))
     chain = [s for s in STAGES if data["stages"][s]]
     for stage in chain:
-        branch = tree.add(f"[bold cyan]{stage}[/bold cyan]")
+        branch = tree.add(Text(stage, style="bold cyan"))
         for d in data["stages"][stage]:
-            made = "; ".join(f"{p['job']} {p['state']}" + (f", {p['rows']:,} rows" if p["rows"] is not None else "")
-                             for p in d["producers"][-1:])  # fmt: skip
-            branch.add(f"{d['namespace']} [bold]{d['name']}[/bold]" + (f"  [dim]<- {made}[/dim]" if made else ""))
-    console.print(tree)
-    console.print(" -> ".join(s for s in chain if s != "compliance"))
-    table = Table(title="runs", show_lines=False)
+            line = Text(f"{d['namespace']} ")
+            line.append(d["name"], style="bold")
+            for p in d["producers"][-1:]:
+                rows = f", {p['rows']:,} rows" if p["rows"] is not None else ""
+                line.append(f"  <- {p['job']} {p['state']}{rows}", style="dim")
+            branch.add(line)
+    table = Table(title="runs")
     for col in ("job", "state", "run id", "in", "out"):
         table.add_column(col)
     for r in data["runs"]:
         table.add_row(r["job"], r["state"], r["run_id"], str(len(r["inputs"])), str(len(r["outputs"])))
-    console.print(table)
+    output.show(tree, Text(" -> ".join(s for s in chain if s != "compliance")), table)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", default=None, help="refresh execution ARN, OpenLineage run id or batch run id "
                    "(default: the latest refresh)")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print the lineage as JSON")
     p.add_argument("--file", type=Path, default=None, help="lineage events (default <home>/lineage/events.ndjson)")
+    output.add_json_flag(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,10 +220,10 @@ def run(args: argparse.Namespace) -> int:
     data = graph(read_events(path), args.run)
     if data is None:
         what = f"run {args.run}" if args.run else "run"
-        print(f"no lineage for a {what} in {path} (a batch ingest or `mtx refresh` on a running stack writes it)")
-        return 1
-    if args.json:
-        print(json.dumps(data, indent=2))
+        raise CommandError(f"no lineage for a {what} in {path} (a batch ingest or `mtx refresh` on a running "
+                           "stack writes it)")  # fmt: skip
+    if output.wants_json(args):
+        output.emit_json(data)
     else:
         _render(data)
-    return 0
+    return int(ExitCode.OK)
