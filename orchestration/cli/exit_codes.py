@@ -24,7 +24,7 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.OK: "done; everything it checked passed",
     ExitCode.FAILED: "a check or a run failed: data checks failed, the refresh or a Glue run did not succeed, "
     "a batch run FAILED, the demo's or the soak's exactly-once audit found a loss, a request was refused "
-    "(a producer that exists already or is unknown)",
+    "(a producer that exists already or is unknown), no lineage for the run asked for",
     ExitCode.USAGE: "the command line is wrong: an unknown option (argparse) or a value the command refuses",
     ExitCode.STACK_NOT_RUNNING: "the command needs the local stack and none is running in --home "
     "(start it with `mtx up`)",
@@ -58,6 +58,7 @@ EXITS: dict[str, tuple[ExitCode, ...]] = {
     "generate": (ExitCode.OK, ExitCode.USAGE),
     "demo": (ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE),
     "soak": (ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE),
+    "lineage": (ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE),
 }
 
 

@@ -11,6 +11,7 @@ mtx dlq list | redrive | archive the dead-letter queue
 mtx sweep                       reconcile transactions and batch runs left PENDING (the scheduled sweeper, once)
 mtx migrate                     database roles + migrations (the deploy-time step; `mtx up` runs it too)
 mtx demo                        what `make run` does: everything, then stop
+mtx lineage [--run ID] [--json] raw -> curated -> warehouse -> marts of a refresh (OpenLineage events)
 
 Every command that reports takes --json (one JSON document on stdout); exit codes: orchestration/cli/exit_codes.py;
 the full reference: docs/cli.md (python -m orchestration.cli.docs).
@@ -22,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestration.cli import output, report, soak, status, stream_replay
+from orchestration.cli import lineage, output, report, soak, status, stream_replay
 from orchestration.cli.commands import (
     cmd_check,
     cmd_dbt,
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cost", help="estimated AWS cost of ingesting N transactions, per path")
     cost.add_arguments(p)
     p.set_defaults(func=cost.run)
+    p = sub.add_parser("lineage", help="raw -> curated -> warehouse -> marts of a refresh, from its lineage events")
+    lineage.add_arguments(p)
+    p.set_defaults(func=lineage.run)
     p = sub.add_parser("generate", help="sample transactions as NDJSON")
     generate.add_arguments(p)
     p.set_defaults(func=cmd_generate)
