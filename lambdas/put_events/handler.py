@@ -90,11 +90,13 @@ def _skip(text: str, i: int) -> int:
     return i
 
 
-def _expect(text: str, i: int, char: str) -> int:
+def _expect(text: str, i: int, char: str, rule: str = "json.malformed") -> int:
     i = _skip(text, i)
-    if i >= len(text) or text[i] != char:
-        raise BadRequest("$", "events.records", "the body is a JSON object whose records is an array of records")
-    return i + 1
+    if i < len(text) and text[i] == char:
+        return i + 1
+    if i >= len(text) or rule == "json.malformed":
+        raise BadRequest("$", "json.malformed", "the body is not one JSON text")
+    raise BadRequest("$", rule, "the body is a JSON object whose records is an array of records")
 
 
 def _value(text: str, i: int) -> tuple[Any, int]:
@@ -128,7 +130,7 @@ def _array(text: str, i: int) -> tuple[list[Record], int]:
 
 def read_records(body: str) -> list[Record]:
     """The records of a request body (``{"records": [...]}``), each as the producer's own text, in order."""
-    i = _expect(body, 0, "{")
+    i = _expect(body, 0, "{", "events.records")
     found: list[Record] | None = None
     if _skip(body, i) < len(body) and body[_skip(body, i)] == "}":
         i = _skip(body, i) + 1

@@ -1,9 +1,11 @@
 """``make run``: the whole pipeline on this machine, from generated transactions to a summary.
 
 Starts the stack, seeds the catalogue, generates transactions (a few percent
-invalid), sends them through the API into the transaction workflow, waits for
-every execution, prints what happened, checks the exactly-once invariant, and
-stops everything it started.
+invalid), sends them through the API into the transaction workflow, and a quarter
+of them through the stream entrance (POST /events -> Kinesis -> the local event
+source mapping, orchestration/cli/demo_stream.py), waits for every execution and
+every stream record, prints what happened per path, checks the exactly-once
+invariant of each, and stops everything it started.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from orchestration.cli import dlq
+from orchestration.cli import demo_stream, dlq
 from orchestration.cli.connect import post_lines
 from orchestration.runtime.auth import ANALYST
 from orchestration.runtime.ingest import wait_for
@@ -105,30 +107,40 @@ def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: i
         records = list(generate(count, seed=seed, invalid_share=invalid_share))
         kinds = Counter(r.kind for r in records)
         print(f"generated {len(records)} transactions: {dict(kinds)}")
+        api_records, stream_records = demo_stream.split(records)
+        print(f"  {len(api_records)} one by one (POST /transactions), {len(stream_records)} through the stream"
+              " (POST /events)")  # fmt: skip
         t1 = time.monotonic()
-        assert stack.api is not None
-        results = post_lines(stack.api.url, (r.line for r in records), concurrency=8, api_key=stack.producer_key)
+        assert stack.api is not None and stack.stream_poller is not None
+        stream_before = stack.stream_poller.records_done
+        stream = demo_stream.send(stack, stream_records)
+        results = post_lines(stack.api.url, (r.line for r in api_records), concurrency=8, api_key=stack.producer_key)
         arns = [r["body"]["executionArn"] for r in results if r["status"] == 202]
         outcomes = wait_for(stack.client, arns, timeout=1800)
+        demo_stream.settle(stack, stream, stream_before)
         elapsed = time.monotonic() - t1
-        letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+        every_letter = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+        demo_stream.account(stack, stream, every_letter)
+        letters = [d for d in every_letter if d.failed_state != demo_stream.STREAM_STATE]  # the API path's
         rejected = sum(1 for r in results if r["status"] == 400)
         # by the generator's own labels: a valid transaction in the dead-letter queue is a fault of ours
         valid_ids = {r.transaction_id for r in records if r.kind == "valid"}
-        valid_dead_lettered = sum(1 for d in letters if dlq.letter_transaction_id(d) in valid_ids)
+        valid_dead_lettered = sum(1 for d in every_letter if dlq.letter_transaction_id(d) in valid_ids)
 
         import psycopg
 
         with psycopg.connect(stack.dsn("compliance")) as conn:
-            rows = conn.execute("select count(*) from compliance.transactions").fetchone()[0]  # type: ignore[index]
-        objects = sum(
-            page.get("KeyCount", 0)
+            rows = conn.execute(  # the API path's rows (the stream's are owned by stream:<shard>:<sequence>)
+                "select count(*) from compliance.transactions where execution_id not like 'stream:%'"
+            ).fetchone()[0]  # type: ignore[index]
+        objects = sum(  # the API path's analytics objects (one per transaction; the stream's are per batch)
+            sum(1 for o in page.get("Contents", []) if "/batch-stream-" not in o["Key"])
             for page in stack.client("s3")
             .get_paginator("list_objects_v2")
             .paginate(Bucket=stack.require_settings().analytics_bucket, Prefix="transactions/")
         )
         print(f"""
-summary
+summary: the API path (POST /transactions, one workflow execution each)
   sent                 {len(results)}
   accepted (202)       {len(arns)}   rejected at the API (400): {rejected}
   stored               {len(outcomes.stored)}   (compliance rows: {rows}, analytics objects: {objects})
@@ -136,7 +148,7 @@ summary
   dead-lettered        {len(letters)}   by reason: {dict(dlq.summarise(letters))}
   valid dead-lettered  {valid_dead_lettered}
   still running        {len(outcomes.running)}
-  time                 {elapsed:.1f} s, {len(results) / elapsed:,.1f} transactions/s""")
+  time                 {elapsed:.1f} s, {(len(results) + stream.sent) / elapsed:,.1f} transactions/s (both paths)""")
         ok = (
             len(outcomes.stored) + len(outcomes.duplicates) + len(letters) == len(results)
             and rows == len(outcomes.stored) == objects
@@ -144,6 +156,9 @@ summary
             and valid_dead_lettered == 0
         )
         print(f"  invariant            stored + duplicates + dead-lettered = sent: {'OK' if ok else 'BROKEN'}")
+        print("the stream path (POST /events -> Kinesis -> event source mapping -> ingest_stream, batches)")
+        print(demo_stream.summary_line(stream))
+        ok = ok and stream.exactly_once and stream.sent == len(stream_records)
         analytics_ok = analytics(stack)
         print("\nthis demo stops its stack now; to keep one up and look around: `mtx up`, then")
         print('  source .local/stack.env; psql "$MTX_WAREHOUSE_DSN"; mtx dlq list; mtx send FILE; mtx refresh')

@@ -47,6 +47,8 @@ def test_records_are_cut_out_as_sent_and_keyed_by_transaction_id() -> None:
         ('{"records": []}', "records", "events.too_many_records"),
         ('{"records": [{}], "records": [{}]}', "records", "json.duplicate_key"),
         ('{"records": [{}]} trailing', "$", "json.malformed"),
+        ('{"records": [{}', "$", "json.malformed"),
+        ('{"records" [{}]}', "$", "json.malformed"),
         ('{"records": [{"a": tru}]}', "$", "json.malformed"),
         ('{"records": [' + "[" * 50_000 + "]" * 50_000 + "]}", "$", "json.too_deep"),
         (body(*["{}"] * 501), "records", "events.too_many_records"),
