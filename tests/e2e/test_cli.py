@@ -132,6 +132,14 @@ def test_demo_runs_end_to_end_and_cleans_up() -> None:
         assert out.returncode == 0, out.stdout + out.stderr
         assert "invariant            stored + duplicates + dead-lettered = sent: OK" in out.stdout
         assert "valid dead-lettered  0\n" in out.stdout
+        # the stream path beside the per-transaction one: part of the data through POST /events, each record
+        # stored or dead-lettered once by the local event source mapping
+        stream = re.search(r"stream \(POST /events\) sent (\d+) in \d+ requests .*, stored (\d+), dead-lettered (\d+),"
+                           r" refused 0, failed 0", out.stdout)  # fmt: skip
+        assert stream, out.stdout[-3000:]
+        sent, stored, dead_lettered = (int(n) for n in stream.groups())
+        assert sent > 0 and stored > 0 and stored + dead_lettered == sent
+        assert "stream invariant     stored + dead-lettered = sent: OK" in out.stdout
         # the contract's rejects are in the dead-letter queue, accounted for: nothing is unaccounted after the refresh
         assert re.search(r"data integrity: ok  \(stored \d+, dead-lettered \d+, unaccounted 0\)", out.stdout), (
             out.stdout[-3000:]
