@@ -198,8 +198,8 @@ API_RULES: tuple[Rule, ...] = (
     ),
     Rule("parameter.sql", "any parameter", "No SQL: no sql/query parameter, no SQL keyword or comment in a value."),
     # POST /events (lambdas/put_events): the request around the records; each record follows the record rules
-    Rule("events.records", "records", "The body is a JSON object whose records is an array of transactions."),
-    Rule("events.too_many_records", "records", "records holds 1 to 500 transactions (one PutRecords call)."),
+    Rule("events.records", "records", "The body is a JSON object whose records is a non-empty array of transactions."),
+    Rule("events.too_many_records", "records", "records holds at most 500 transactions (one PutRecords call)."),
 )
 
 #: The HTTP entrance's own rules (the local API; API Gateway and its WAF in AWS), before any body is read.

@@ -157,7 +157,7 @@ def read_records(body: str) -> list[Record]:
     if found is None:
         raise BadRequest("records", "events.records", "the body is a JSON object whose records is an array")
     if not found:
-        raise BadRequest("records", "events.too_many_records", f"1 to {MAX_RECORDS} records a request")
+        raise BadRequest("records", "events.records", f"records holds 1 to {MAX_RECORDS} records, not none")
     return found
 
 
