@@ -22,7 +22,7 @@ from typing import Any
 from orchestration.cli import dlq
 from orchestration.runtime.auth import PRODUCER
 from orchestration.runtime.stack import LocalStack
-from orchestration.sample_data.records import GeneratedRecord
+from orchestration.sample_data.records import VALID, GeneratedRecord
 
 #: The stream's letters (lambdas/ingest_stream FAILED_STATE).
 STREAM_STATE = "IngestStream"
@@ -52,16 +52,20 @@ class StreamPath:
 
 
 def split(records: Sequence[GeneratedRecord], every: int = 4) -> tuple[list[GeneratedRecord], list[GeneratedRecord]]:
-    """(the API path's records, the stream path's): every ``every``-th record that may go to the stream."""
+    """(the API path's records, the stream path's): every ``every``-th record that may go to the stream, counted
+    apart for valid and labelled-bad records, so that both paths get their share of each."""
     seen = Counter(r.transaction_id for r in records if r.transaction_id)
+    eligible: Counter[bool] = Counter()
     api: list[GeneratedRecord] = []
     stream: list[GeneratedRecord] = []
-    for i, record in enumerate(records):
+    for record in records:
         alone = record.transaction_id is not None and seen[record.transaction_id] == 1
-        if i % every == every - 1 and alone and _is_object(record.line):
-            stream.append(record)
-        else:
-            api.append(record)
+        if alone and _is_object(record.line):
+            eligible[record.kind == VALID] += 1
+            if eligible[record.kind == VALID] % every == 0:
+                stream.append(record)
+                continue
+        api.append(record)
     return api, stream
 
 
