@@ -141,10 +141,19 @@ def account(stack: LocalStack, path: StreamPath, letters: Sequence[dlq.DeadLette
     path.letter_ids = Counter(d.transaction_id for d in mine if d.transaction_id)
 
 
-def summary_line(path: StreamPath) -> str:
+def summary(path: StreamPath) -> dict[str, Any]:
+    """The stream path's part of ``mtx demo --json``."""
+    return {"sent": path.sent, "stored": path.stored, "dead_lettered": path.dead_lettered, "refused": path.refused,
+            "failed": path.failed, "requests": path.requests, "invariant_ok": path.exactly_once}  # fmt: skip
+
+
+def rows(path: StreamPath) -> list[tuple[str, Any]]:
+    """The stream path's summary lines."""
     rate = path.sent / path.seconds if path.seconds else 0.0
-    return (
-        f"  stream (POST /events) sent {path.sent} in {path.requests} requests ({rate:,.0f} records/s),"
-        f" stored {path.stored}, dead-lettered {path.dead_lettered}, refused {path.refused}, failed {path.failed}"
-        f"\n  stream invariant     stored + dead-lettered = sent: {'OK' if path.exactly_once else 'BROKEN'}"
-    )
+    return [
+        ("sent", f"{path.sent}   in {path.requests} requests ({rate:,.0f} records/s)"),
+        ("stored", path.stored),
+        ("dead-lettered", path.dead_lettered),
+        ("refused, failed", f"{path.refused}, {path.failed}"),
+        ("invariant", f"stored + dead-lettered = sent: {'OK' if path.exactly_once else 'BROKEN'}"),
+    ]
