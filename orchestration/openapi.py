@@ -26,7 +26,7 @@ from typing import Any
 from contracts.acceptance import API_RULES, HTTP_RULES, RULES
 from contracts.schema import json_schema
 from lambdas.analytics_api.models import OPERATIONS, Params
-from lambdas.put_events.handler import MAX_RECORDS
+from lambdas.put_events.records import MAX_RECORDS
 
 DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
 

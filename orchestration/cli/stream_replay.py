@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from lambdas.put_events.handler import partition_key as put_events_partition_key
+from lambdas.put_events.records import partition_key as put_events_partition_key
 
 #: PutRecords takes at most 500 records and 5 MiB per call; a record's data is at most 1 MiB.
 MAX_RECORDS_PER_PUT = 500
