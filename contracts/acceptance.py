@@ -183,8 +183,8 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-#: The analytics API's own rules (its requests carry no transaction); its bodies follow the record rules
-#: above that concern bytes and JSON (body.*, json.*, number.not_json).
+#: The API's own rules for requests that are not one transaction (the analytics API, POST /events); their
+#: bodies follow the record rules above that concern bytes and JSON (body.*, json.*, number.not_json).
 API_RULES: tuple[Rule, ...] = (
     Rule("operation.required", "operation", "The operation is named: one of the operations the answer lists."),
     Rule("operation.unknown", "operation", "One of the named operations (the answer lists them)."),
@@ -197,6 +197,9 @@ API_RULES: tuple[Rule, ...] = (
         "Parameters that must agree do: dolphin_threshold below whale_threshold, start_date not after end_date.",
     ),
     Rule("parameter.sql", "any parameter", "No SQL: no sql/query parameter, no SQL keyword or comment in a value."),
+    # POST /events (lambdas/put_events): the request around the records; each record follows the record rules
+    Rule("events.records", "records", "The body is a JSON object whose records is a non-empty array of transactions."),
+    Rule("events.too_many_records", "records", "records holds at most 500 transactions (one PutRecords call)."),
 )
 
 #: The HTTP entrance's own rules (the local API; API Gateway and its WAF in AWS), before any body is read.

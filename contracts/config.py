@@ -158,6 +158,11 @@ class Settings:
     def function_arn(self, short: str) -> str:
         return self.arn("lambda", f"function:{self.function_name(short)}")
 
+    @property
+    def transaction_stream_name(self) -> str:
+        """The Kinesis stream of the streaming entrance (infra/terraform/modules/stream names it so)."""
+        return f"{self.name_prefix}-transaction-stream"
+
     def state_machine_name(self, workflow: str) -> str:
         return f"{self.name_prefix}-{workflow.replace('_', '-')}"
 

@@ -8,6 +8,8 @@ a unit test fails when the committed file differs from ``build`` of itself:
   ``components.schemas`` with its rules (patterns, lengths, enums, minor units, card_last4 by method);
 * the field error of every 400 (``FieldError``: field, rule, reason) with the rule codes of
   ``contracts.acceptance``;
+* ``POST /events`` (lambdas/put_events): its request (1 to ``MAX_RECORDS`` transactions), its answer per
+  record and its statuses;
 * the analytics parameters, per operation (``lambdas.analytics_api.models.OPERATIONS``): ``GET /analytics``
   takes one form-exploded query object, ``POST /analytics/jobs`` one JSON object, each a ``oneOf`` with a
   branch per operation listing exactly that operation's parameters. Values are documented in the one
@@ -24,6 +26,7 @@ from typing import Any
 from contracts.acceptance import API_RULES, HTTP_RULES, RULES
 from contracts.schema import json_schema
 from lambdas.analytics_api.models import OPERATIONS, Params
+from lambdas.put_events.records import MAX_RECORDS
 
 DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
 
@@ -153,6 +156,85 @@ def analytics_query_parameter() -> dict[str, Any]:
     }
 
 
+def _json(schema_ref: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
+
+
+def events_schemas() -> dict[str, Any]:
+    """The request and the answer of ``POST /events``."""
+    result = {
+        "type": "object",
+        "required": ["index", "status"],
+        "properties": {
+            "index": {"type": "integer", "minimum": 0, "description": "The record's place in records."},
+            "status": {"type": "string", "enum": ["accepted", "refused", "failed"],
+                       "description": "accepted: in the stream; refused: not sent, a rule broken (rule, reason);"
+                       " failed: PutRecords did not take it now (error), send it again."},
+            "shardId": {"type": "string"},
+            "sequenceNumber": {"type": "string"},
+            "rule": {"type": "string", "enum": ["body.too_large", "json.not_object"]},
+            "reason": {"type": "string", "description": "The rule or the failure as a sentence; never a value."},
+            "error": {"type": "string", "description": "PutRecords' ErrorCode (ProvisionedThroughputExceededException,"
+                      " InternalFailure, KMS...)."},
+        },
+    }  # fmt: skip
+    counts = {k: {"type": "integer", "minimum": 0} for k in ("accepted", "refused", "failed")}
+    return {
+        "EventsRequest": {
+            "type": "object",
+            "required": ["records"],
+            "properties": {
+                "records": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_RECORDS,
+                    "items": {"$ref": "#/components/schemas/Transaction"},
+                    "description": f"1 to {MAX_RECORDS} transactions, each at most 8 KiB; each goes into the stream"
+                    " as sent (partition key its transactionId) and is validated by the stream's handler.",
+                },
+            },
+        },
+        "EventResult": result,
+        "EventsAnswer": {
+            "type": "object",
+            "required": ["accepted", "refused", "failed", "records"],
+            "properties": {
+                **counts,
+                "records": {"type": "array", "items": {"$ref": "#/components/schemas/EventResult"}},
+            },
+        },
+    }
+
+
+def events_path() -> dict[str, Any]:
+    """``POST /events``: the stream entrance through the API (docs/stream-ingest.md)."""
+    error = "#/components/schemas/Error"
+    return {
+        "post": {
+            "operationId": "putEvents",
+            "summary": f"Put up to {MAX_RECORDS} transactions into the Kinesis stream (PutRecords).",
+            "description": "The streaming entrance for high rates: the records are stored in batches by the"
+            " stream's handler, exactly once per transactionId; a record that fails the contract is"
+            " dead-lettered there with its reason (docs/stream-ingest.md). Send the failed records again.",
+            "security": [{"sigv4": []}, {"producerApiKey": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventsRequest"}}},
+            },
+            "responses": {
+                "200": _json("#/components/schemas/EventsAnswer", "One result per record, by index."),
+                "400": _json(error, "Not {\"records\": [...]} with 1 to 500 records: InvalidRequest or"
+                             " TooManyRecords, with the rule (events.records, events.too_many_records, json.*)."),
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Forbidden"},
+                "411": {"$ref": "#/components/responses/LengthRequired"},
+                "413": _json(error, "Body over 10 MiB (API Gateway's payload limit)."),
+                "503": _json(error, "The stream took none of the records: send the request again."),
+            },
+        }
+    }  # fmt: skip
+
+
 def build(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with its generated parts made anew from the code."""
     doc = json.loads(json.dumps(document))
@@ -160,6 +242,10 @@ def build(document: dict[str, Any]) -> dict[str, Any]:
     schemas.update(contract_schemas())
     schemas["FieldError"] = field_error_schema()
     doc["paths"]["/analytics"]["get"]["parameters"] = [analytics_query_parameter()]
+    schemas.update(events_schemas())
+    paths = doc["paths"]
+    paths["/events"] = events_path()
+    doc["paths"] = {"/transactions": paths.pop("/transactions"), "/events": paths.pop("/events"), **paths}
     schemas["JobRequest"] = {
         "description": "A job: one named operation and its parameters (as for GET /analytics, typed as JSON).",
         "oneOf": operation_schemas("json"),

@@ -1,10 +1,12 @@
 """``make run``: the whole pipeline on this machine, from generated transactions to a summary.
 
 Starts the stack, seeds the catalogue, generates transactions (a few percent
-invalid), sends them through the API into the transaction workflow, waits for
-every execution, prints what happened, checks the exactly-once invariant, and
-stops everything it started. With ``--json`` the story goes to stderr and the summary is one JSON document on
-stdout.
+invalid), sends them through the API into the transaction workflow, and a quarter
+of them through the stream entrance (POST /events -> Kinesis -> the local event
+source mapping, orchestration/cli/demo_stream.py), waits for every execution and
+every stream record, prints what happened per path, checks the exactly-once
+invariant of each, and stops everything it started. With ``--json`` the story
+goes to stderr and the summary is one JSON document on stdout.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import dlq, output
+from orchestration.cli import demo_stream, dlq, output
 from orchestration.cli.connect import post_lines
 from orchestration.runtime.auth import ANALYST
 from orchestration.runtime.ingest import wait_for
@@ -142,24 +144,34 @@ def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document:
         records = list(generate(count, seed=seed, invalid_share=invalid_share))
         kinds = Counter(r.kind for r in records)
         print(f"generated {len(records)} transactions: {dict(kinds)}")
+        api_records, stream_records = demo_stream.split(records)
+        print(f"  {len(api_records)} one by one (POST /transactions), {len(stream_records)} through the stream"
+              " (POST /events)")  # fmt: skip
         t1 = time.monotonic()
-        assert stack.api is not None
-        results = post_lines(stack.api.url, (r.line for r in records), concurrency=8, api_key=stack.producer_key)
+        assert stack.api is not None and stack.stream_poller is not None
+        stream_before = stack.stream_poller.records_done
+        stream = demo_stream.send(stack, stream_records)
+        results = post_lines(stack.api.url, (r.line for r in api_records), concurrency=8, api_key=stack.producer_key)
         arns = [r["body"]["executionArn"] for r in results if r["status"] == 202]
         outcomes = wait_for(stack.client, arns, timeout=1800)
+        demo_stream.settle(stack, stream, stream_before)
         elapsed = time.monotonic() - t1
-        letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+        every_letter = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+        demo_stream.account(stack, stream, every_letter)
+        letters = [d for d in every_letter if d.failed_state != demo_stream.STREAM_STATE]  # the API path's
         rejected = sum(1 for r in results if r["status"] == 400)
         # by the generator's own labels: a valid transaction in the dead-letter queue is a fault of ours
         valid_ids = {r.transaction_id for r in records if r.kind == "valid"}
-        valid_dead_lettered = sum(1 for d in letters if dlq.letter_transaction_id(d) in valid_ids)
+        valid_dead_lettered = sum(1 for d in every_letter if dlq.letter_transaction_id(d) in valid_ids)
 
         import psycopg
 
         with psycopg.connect(stack.dsn("compliance")) as conn:
-            rows = conn.execute("select count(*) from compliance.transactions").fetchone()[0]  # type: ignore[index]
-        objects = sum(
-            page.get("KeyCount", 0)
+            rows = conn.execute(  # the API path's rows (the stream's are owned by stream:<shard>:<sequence>)
+                "select count(*) from compliance.transactions where execution_id not like 'stream:%'"
+            ).fetchone()[0]  # type: ignore[index]
+        objects = sum(  # the API path's analytics objects (one per transaction; the stream's are per batch)
+            sum(1 for o in page.get("Contents", []) if "/batch-stream-" not in o["Key"])
             for page in stack.client("s3")
             .get_paginator("list_objects_v2")
             .paginate(Bucket=stack.require_settings().analytics_bucket, Prefix="transactions/")
@@ -175,7 +187,8 @@ def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document:
             compliance_rows=rows, analytics_objects=objects, duplicates=len(outcomes.duplicates),
             dead_lettered=len(letters), dead_lettered_by_reason=dict(dlq.summarise(letters)),
             valid_dead_lettered=valid_dead_lettered, still_running=len(outcomes.running),
-            seconds=round(elapsed, 1), per_second=round(len(results) / elapsed, 1), invariant_ok=ok,
+            seconds=round(elapsed, 1), per_second=round((len(results) + stream.sent) / elapsed, 1), invariant_ok=ok,
+            stream=demo_stream.summary(stream),
         )  # fmt: skip
         print()
         output.show(output.key_values([
@@ -184,9 +197,12 @@ def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document:
             ("duplicates ignored", len(outcomes.duplicates)),
             ("dead-lettered", f"{len(letters)}   by reason: {dict(dlq.summarise(letters))}"),
             ("valid dead-lettered", valid_dead_lettered), ("still running", len(outcomes.running)),
-            ("time", f"{elapsed:.1f} s, {len(results) / elapsed:,.1f} transactions/s"),
+            ("time", f"{elapsed:.1f} s, {(len(results) + stream.sent) / elapsed:,.1f} transactions/s (both paths)"),
             ("invariant", f"stored + duplicates + dead-lettered = sent: {'OK' if ok else 'BROKEN'}"),
-        ], title="summary"))  # fmt: skip
+        ], title="summary: the API path (POST /transactions, one workflow execution each)"))  # fmt: skip
+        output.show(output.key_values(demo_stream.rows(stream), title="the stream path (POST /events -> Kinesis ->"
+                                      " event source mapping -> ingest_stream, in batches)"))  # fmt: skip
+        ok = ok and stream.exactly_once and stream.sent == len(stream_records)
         analytics_ok = analytics(stack, document)
         print("\nthis demo stops its stack now; to keep one up and look around: `mtx up`, then")
         print('  source .local/stack.env; psql "$MTX_WAREHOUSE_DSN"; mtx dlq list; mtx send FILE; mtx refresh')

@@ -11,7 +11,6 @@ AWS) takes it from there: `mtx runs`-like counts are in the compliance store and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from lambdas.put_events.records import partition_key as put_events_partition_key
 
 #: PutRecords takes at most 500 records and 5 MiB per call; a record's data is at most 1 MiB.
 MAX_RECORDS_PER_PUT = 500
@@ -38,14 +39,13 @@ class Replayed:
 
 def partition_key(data: bytes) -> str:
     """The record's ``transactionId`` when it has a usable one (1 to 256 characters), else a hash of the data
-    (a record that is not JSON still goes in: the handler dead-letters it with its reason)."""
+    (a record that is not JSON still goes in: the handler dead-letters it with its reason). The rule of
+    ``POST /events`` (lambdas/put_events), so both ways in put a transaction on the same shard."""
     try:
-        value = orjson.loads(data).get("transactionId")
-    except (orjson.JSONDecodeError, AttributeError):
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
         value = None
-    if isinstance(value, str) and 0 < len(value) <= 256:
-        return value
-    return hashlib.sha256(data).hexdigest()
+    return put_events_partition_key(value, data)
 
 
 def _puts(records: Iterable[bytes]) -> Iterator[list[bytes]]:

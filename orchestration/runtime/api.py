@@ -1,7 +1,9 @@
-"""The local API Gateway stand-in: ``POST /transactions``, the analytics routes and ``GET /openapi.json``.
+"""The local API Gateway stand-in: ``POST /transactions``, ``POST /events``, the analytics routes and
+``GET /openapi.json``.
 
 Every route but ``GET /openapi.json`` needs a credential in the ``x-api-key`` header, as API Gateway would
-ask for one (orchestration/runtime/auth.py): a producer's on ``POST /transactions``, an analyst's on the others.
+ask for one (orchestration/runtime/auth.py): a producer's on ``POST /transactions`` and ``POST /events`` (the
+put_events Lambda, as API Gateway's proxy integration calls it), an analyst's on the others.
 The producer's application id goes into the workflow input as ``producer_id``.
 
 Whatever arrives, the answer is JSON (``{"error": <code>, "message": <sentence>}``) and never a 5xx for
@@ -35,6 +37,7 @@ from urllib.parse import urlsplit
 from contracts import MAX_TRANSACTION_BYTES
 from orchestration.runtime import sfn
 from orchestration.runtime.api_routes import (
+    EVENTS_ROUTE,
     PUBLIC_ROUTES,
     allowed_methods,
     match_resource,
@@ -46,6 +49,8 @@ from orchestration.runtime.ports import free_port
 from orchestration.settings import Settings
 
 MAX_BODY = 256 * 1024  # API Gateway's payload limit is 10 MB; a transaction is < 2 KB
+#: POST /events: up to 500 records (put_events refuses each one over 8 KiB by name); API Gateway's limit.
+MAX_EVENTS_BODY = 10 * 1024 * 1024
 
 #: Seconds a client may take to send the rest of its request (a slow or stalled body ends in 408).
 READ_TIMEOUT = 10.0
@@ -222,6 +227,8 @@ class ApiServer:
                     return
                 if method == "POST" and resource == "/transactions":
                     self._transaction(decision)
+                elif (method, resource) == EVENTS_ROUTE:
+                    self._proxied(method, decision.principal_id, "put_events", MAX_EVENTS_BODY)
                 else:
                     self._analytics(method, decision.principal_id)
 
@@ -316,8 +323,14 @@ class ApiServer:
 
             def _analytics(self, method: str, caller: str | None) -> None:
                 """Proxy an analytics route to the analytics_api Lambda (API Gateway proxy integration)."""
-                too_large = {"error": "PayloadTooLarge", "message": f"body over {MAX_BODY} bytes"}
-                data = self._body(MAX_BODY, too_large)
+                self._proxied(method, caller, "analytics_api", MAX_BODY)
+
+            def _proxied(self, method: str, caller: str | None, short: str, limit: int) -> None:
+                """Proxy the request to the Lambda ``short`` (API Gateway proxy integration)."""
+                too_large = {"error": "PayloadTooLarge", "message": f"body over {limit} bytes",
+                             "fields": [{"field": "$", "rule": "body.too_large",
+                                         "reason": f"a request body is at most {limit} bytes"}]}  # fmt: skip
+                data = self._body(limit, too_large)
                 if data is None:
                     return
                 body: str | None = None
@@ -332,14 +345,14 @@ class ApiServer:
                 event = proxy_event(method, self.path, dict(self.headers.items()), body, caller)
                 assert event is not None
                 event["isBase64Encoded"] = encoded
-                function = api.settings.function_name("analytics_api")
+                function = api.settings.function_name(short)
                 try:
                     response = sfn.REGISTRY.invoke(function, event)
                 except Exception:  # noqa: BLE001 - the client gets a stable error, never the detail
-                    self._error(502, "BadGateway", "the analytics function failed")
+                    self._error(502, "BadGateway", f"the {short} function failed")
                     return
                 if response.get("FunctionError"):
-                    self._error(502, "BadGateway", "the analytics function failed")
+                    self._error(502, "BadGateway", f"the {short} function failed")
                     return
                 payload = response["Payload"]
                 self._send(int(payload["statusCode"]), json.loads(payload["body"]))

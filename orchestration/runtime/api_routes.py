@@ -18,7 +18,9 @@ ANALYTICS_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/analytics/jobs/{jobId}"),
 )
 #: Every route that needs a credential; orchestration/openapi.json documents these and PUBLIC_ROUTES.
-ROUTES: tuple[tuple[str, str], ...] = (("POST", "/transactions"), *ANALYTICS_ROUTES)
+#: Resources proxied to the put_events Lambda (POST /events into the Kinesis stream), the producers' other route.
+EVENTS_ROUTE = ("POST", "/events")
+ROUTES: tuple[tuple[str, str], ...] = (("POST", "/transactions"), EVENTS_ROUTE, *ANALYTICS_ROUTES)
 assert set(ROUTES) == set(ROUTE_ROLES), "every route needs its role (orchestration/runtime/auth.py)"
 #: Routes open to anyone: the API's own description.
 OPENAPI_PATH = "/openapi.json"
@@ -52,12 +54,13 @@ def allowed_methods(resource: str) -> list[str]:
 def proxy_event(
     method: str, raw_path: str, headers: dict[str, str], body: str | None, caller: str | None = None
 ) -> dict[str, Any] | None:
-    """The API Gateway REST proxy event for an analytics request, or None when no analytics route matches.
+    """The API Gateway REST proxy event for an analytics request or POST /events, or None when no proxied
+    route matches.
 
     The credential stays at the gateway (its header is not passed on); ``caller`` is who presented it."""
     parts = urlsplit(raw_path)
     matched = match_resource(parts.path)
-    if matched is None or matched[0] not in {r for _, r in ANALYTICS_ROUTES}:
+    if matched is None or matched[0] not in {r for _, r in (*ANALYTICS_ROUTES, EVENTS_ROUTE)}:
         return None
     resource, path_parameters = matched
     multi = parse_qs(parts.query, keep_blank_values=True)

@@ -2,7 +2,7 @@
 
 Two kinds of caller, as in AWS (infra/terraform/modules/api):
 
-- **producers** (game servers, one per application) call ``POST /transactions``;
+- **producers** (game servers, one per application) call ``POST /transactions`` and ``POST /events``;
 - **analysts** (people, dashboards) call the analytics routes, ``GET /health`` included
   (it reaches the warehouse, so it is not open to anyone).
 
@@ -46,6 +46,7 @@ ROLES = (PRODUCER, ANALYST)
 #: orchestration/openapi.json declares the same per operation (`security`), modules/api grants the same.
 ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/transactions"): PRODUCER,
+    ("POST", "/events"): PRODUCER,
     ("GET", "/health"): ANALYST,
     ("GET", "/analytics"): ANALYST,
     ("POST", "/analytics/jobs"): ANALYST,

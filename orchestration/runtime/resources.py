@@ -208,7 +208,7 @@ def failed_executions_pattern(state_machine_arns: list[str]) -> dict[str, Any]:
 
 def stream_name(settings: Settings) -> str:
     """The Kinesis stream of the streaming entrance (infra/terraform/modules/stream names it so)."""
-    return f"{settings.name_prefix}-transaction-stream"
+    return settings.transaction_stream_name
 
 
 def stream_failures_queue_name(settings: Settings) -> str:

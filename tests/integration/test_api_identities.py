@@ -25,6 +25,7 @@ JOB_PATH = "/analytics/jobs/" + "0" * 32
 #: (method, path as sent, resource, body) of every route
 CALLS: list[tuple[str, str, str, bytes | None]] = [
     ("POST", "/transactions", "/transactions", b"{}"),
+    ("POST", "/events", "/events", b'{"records": []}'),
     ("GET", "/health", "/health", None),
     ("GET", "/analytics?operation=warehouse_info", "/analytics", None),
     ("POST", "/analytics/jobs", "/analytics/jobs", b'{"operation": "warehouse_info"}'),
@@ -53,7 +54,7 @@ def test_an_unknown_key_is_401(stack: LocalStack) -> None:
 
 def test_a_credential_of_the_other_kind_is_403(stack: LocalStack) -> None:
     for method, path, resource, body in CALLS:
-        wrong = auth.ANALYST if resource == "/transactions" else auth.PRODUCER
+        wrong = auth.ANALYST if resource in ("/transactions", "/events") else auth.PRODUCER
         status, answer = request(stack, method, path, body, {"Content-Type": "application/json"}, role=wrong)
         _error(status, answer, 403, "Forbidden", method, resource)
 

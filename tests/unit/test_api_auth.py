@@ -72,9 +72,10 @@ def test_the_right_kind_is_allowed_with_its_principal() -> None:
         decide("admin", "k", credential(PRODUCER))
 
 
-def test_every_route_has_a_role_and_only_post_transactions_is_a_producers() -> None:
+def test_every_route_has_a_role_and_only_the_two_entrances_are_a_producers() -> None:
     assert set(auth.ROUTE_ROLES) == set(ROUTES)
-    assert [r for r, role in auth.ROUTE_ROLES.items() if role == PRODUCER] == [("POST", "/transactions")]
+    producer_routes = [r for r, role in auth.ROUTE_ROLES.items() if role == PRODUCER]
+    assert producer_routes == [("POST", "/transactions"), ("POST", "/events")]
 
 
 def test_the_openapi_document_declares_the_same_security_per_operation() -> None:

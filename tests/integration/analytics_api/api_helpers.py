@@ -35,7 +35,7 @@ def request(
     "route": the one the route needs, the producer's on /transactions, else the analyst's)."""
     assert stack.api is not None
     if role == "route":
-        role = PRODUCER if path.startswith("/transactions") else ANALYST
+        role = PRODUCER if path.startswith(("/transactions", "/events")) else ANALYST
     sent = {**(stack.api_headers(role) if role else {}), **(headers or {})}
     req = urllib.request.Request(f"{stack.api.url}{path}", data=body, method=method, headers=sent)
     try:

@@ -693,8 +693,8 @@ def api_routes() -> set[tuple[str, str]]:
     for rtype, name, body in blocks(directory, "resource"):
         if rtype != "aws_api_gateway_method":
             continue
-        if "for_each" not in body:  # one route: POST /transactions, GET /openapi.json
-            m = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", body["resource_id"])
+        if "for_each" not in body:  # one route: POST /transactions, POST /events (count), GET /openapi.json
+            m = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)(?:\[0\])?\.id\}", body["resource_id"])
             assert m, body["resource_id"]
             routes.add((unquote(body["http_method"]), path_of(m.group(1))))
         else:
@@ -787,7 +787,12 @@ def test_analytics_routes_are_sigv4_and_transactions_iam_or_the_producers_key() 
     # the roles of the routes: the producer's on POST /transactions, the analyst's on the analytics ones
     routes = {(unquote(r["method"]), unquote(r["path"])) for r in module_locals(directory)["analytics_routes"].values()}
     assert {r for r, role in ROUTE_ROLES.items() if role == ANALYST} == routes
-    assert {r for r, role in ROUTE_ROLES.items() if role == PRODUCER} == {("POST", "/transactions")}
+    producer_routes = {("POST", "/transactions"), ("POST", "/events")}
+    assert {r for r, role in ROUTE_ROLES.items() if role == PRODUCER} == producer_routes
+    # POST /events: the producers' authorization of POST /transactions, whichever it is, and the same key
+    events = resource(directory, "aws_api_gateway_method", "events")
+    assert events["authorization"] == "${aws_api_gateway_method.this.authorization}"
+    assert events["api_key_required"] == "${local.api_key_required}"
 
 
 def test_no_default_key_in_any_environment() -> None:
@@ -835,7 +840,11 @@ def test_each_role_may_invoke_its_own_routes_only_and_analysts_are_named() -> No
 
     allow, deny = dynamic_statements(docs["producer_invoke"])
     assert [unquote(a) for a in allow["actions"]] == ["execute-api:Invoke"] and "effect" not in allow
-    assert allow["resources"] == ["${local.transactions_arn}"]  # POST /transactions of this stage, nothing else
+    assert allow["resources"] == "${local.producer_route_arns}"  # POST /transactions and /events, nothing else
+    assert module_locals(directory)["producer_route_arns"] == (
+        "${concat([local.transactions_arn], local.enable_events ? [local.events_arn] : [])}"
+    )
+    assert module_locals(directory)["events_arn"].endswith('/${var.stage_name}/POST/events"')
     assert unquote(deny["effect"]) == "Deny" and deny["resources"] == ["${local.every_route_arn}"]  # disabled
     [analyst] = docs["analyst_invoke"]["statement"]
     assert analyst["resources"] == "${local.analytics_arns}"
@@ -849,7 +858,7 @@ def test_each_role_may_invoke_its_own_routes_only_and_analysts_are_named() -> No
     denies = [st for st in [*policy.get("statement", []), *dynamic_statements(policy)] if "effect" in st]
     assert {unquote(d["sid"]): d["resources"] for d in denies} == {
         "OnlyTheAnalystRoleQueries": "${local.analytics_arns}",
-        "OnlyProducerRolesSendTransactions": ["${local.transactions_arn}"],
+        "OnlyProducerRolesSendTransactions": "${local.producer_route_arns}",
     }
     assert all(unquote(d["condition"][0]["variable"]) == "aws:PrincipalArn" for d in denies)
     policy_resource = resource(directory, "aws_api_gateway_rest_api_policy")

@@ -9,7 +9,7 @@
 #
 # Two kinds of caller, each allowed on its own routes only (orchestration/runtime/auth.py
 # holds the same split for the local API):
-# - producers (game servers), POST /transactions: AWS_IAM by default, each
+# - producers (game servers), POST /transactions and POST /events (events.tf): AWS_IAM by default, each
 #   producer with its own role; or API_KEY, each producer with its own key on a
 #   throttled usage plan. A producer is disabled, enabled or rotated alone
 #   (var.producers) and its application id reaches the workflow input as
@@ -373,6 +373,8 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_gateway_response.auth,
       aws_api_gateway_rest_api_policy.this.policy,
       aws_api_gateway_integration_response.openapi,
+      aws_api_gateway_method.events,
+      aws_api_gateway_integration.events,
     ]))
   }
 
@@ -447,7 +449,7 @@ resource "aws_api_gateway_api_key" "this" {
   for_each = local.key_producers
 
   name        = "${var.name_prefix}-producer-${each.key}"
-  description = "Key of producer ${each.key} (POST /transactions), version ${each.value.key_version}"
+  description = "Key of producer ${each.key} (POST /transactions, POST /events), version ${each.value.key_version}"
   enabled     = each.value.enabled # false: this producer is refused (403), the others are not touched
 
   tags = {
@@ -508,7 +510,7 @@ data "aws_iam_policy_document" "producer_invoke" {
     content {
       sid       = "SendTransactions"
       actions   = ["execute-api:Invoke"]
-      resources = [local.transactions_arn]
+      resources = local.producer_route_arns
     }
   }
 
@@ -527,7 +529,7 @@ resource "aws_iam_role" "producer" {
   for_each = local.role_producers
 
   name                 = "${var.name_prefix}-producer-${each.key}"
-  description          = "Producer ${each.key}: may call POST /transactions of the MTX API, nothing else"
+  description          = "Producer ${each.key}: may call POST /transactions and POST /events of the MTX API, nothing else"
   assume_role_policy   = data.aws_iam_policy_document.producer_assume[each.key].json
   max_session_duration = 3600
 
@@ -602,7 +604,7 @@ data "aws_iam_policy_document" "rest_api" {
     content {
       sid       = "ProducersWithTheirKey"
       actions   = ["execute-api:Invoke"]
-      resources = [local.transactions_arn]
+      resources = local.producer_route_arns
       principals {
         type        = "*"
         identifiers = ["*"] # anonymous by design: API_KEY requests carry a key, not a signature
@@ -615,7 +617,7 @@ data "aws_iam_policy_document" "rest_api" {
     content {
       sid       = "ProducerRoles"
       actions   = ["execute-api:Invoke"]
-      resources = [local.transactions_arn]
+      resources = local.producer_route_arns
       principals {
         type        = "AWS"
         identifiers = local.enabled_producer_roles
@@ -629,7 +631,7 @@ data "aws_iam_policy_document" "rest_api" {
       sid       = "OnlyProducerRolesSendTransactions"
       effect    = "Deny"
       actions   = ["execute-api:Invoke"]
-      resources = [local.transactions_arn]
+      resources = local.producer_route_arns
       principals {
         type        = "*"
         identifiers = ["*"]
@@ -778,12 +780,72 @@ resource "aws_wafv2_web_acl" "this" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesCommonRuleSet"
+
+        # Its 8 KB body limit would block POST /events (up to 500 records): counted here, enforced on the
+        # other routes by body-size-one-transaction below.
+        rule_action_override {
+          name = "SizeRestrictions_BODY"
+          action_to_use {
+            count {}
+          }
+        }
       }
     }
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${var.name_prefix}-aws-common"
       sampled_requests_enabled   = false # sampled requests would show bodies
+    }
+  }
+
+  # One transaction is at most 8 KiB (contracts MAX_TRANSACTION_BYTES): a larger body is blocked on every
+  # route but POST /events, whose records put_events measures one by one.
+  rule {
+    name     = "body-size-one-transaction"
+    priority = 15
+    action {
+      block {}
+    }
+    statement {
+      and_statement {
+        statement {
+          size_constraint_statement {
+            comparison_operator = "GT"
+            size                = 8192
+            field_to_match {
+              body {
+                oversize_handling = "MATCH"
+              }
+            }
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+        statement {
+          not_statement {
+            statement {
+              byte_match_statement {
+                positional_constraint = "ENDS_WITH"
+                search_string         = "/events"
+                field_to_match {
+                  uri_path {}
+                }
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name_prefix}-body-size"
+      sampled_requests_enabled   = false
     }
   }
 

@@ -137,3 +137,15 @@ variable "log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "events_function_name" {
+  description = "Name of the put_events function (module lambda) behind POST /events (the stream entrance); null: no POST /events."
+  type        = string
+  default     = null
+}
+
+variable "events_function_invoke_arn" {
+  description = "Invoke ARN of the put_events function (a Lambda proxy integration); set with events_function_name."
+  type        = string
+  default     = null
+}

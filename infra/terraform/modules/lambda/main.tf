@@ -132,6 +132,9 @@ locals {
       local.dead_letter,
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
+    # POST /events into the Kinesis stream: modules/stream grants kinesis:PutRecords on the stream and
+    # kms:GenerateDataKey on the key to this role, where the stream is (no cycle with the stream's mapping)
+    put_events = []
     dead_letter_chunk = [
       { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
       { sid = "UndoAnalyticsObjects", actions = ["s3:DeleteObject"], resources = [local.analytics_objects] },

@@ -26,9 +26,9 @@ variable "az_count" {
 }
 
 variable "interface_endpoints" {
-  description = "AWS services reached through interface VPC endpoints (the subnets have no route to the internet). secretsmanager, sqs, sns, glue and states for the Lambdas; glue, logs, monitoring, sts and kms for the Glue job that runs in the VPC."
+  description = "AWS services reached through interface VPC endpoints (the subnets have no route to the internet). secretsmanager, sqs, sns, glue and states for the Lambdas, kinesis-streams for put_events (POST /events); glue, logs, monitoring, sts and kms for the Glue job that runs in the VPC."
   type        = list(string)
-  default     = ["secretsmanager", "sqs", "sns", "glue", "states", "logs", "monitoring", "sts", "kms"]
+  default     = ["secretsmanager", "sqs", "sns", "glue", "states", "kinesis-streams", "logs", "monitoring", "sts", "kms"]
 
   validation {
     condition     = alltrue([for s in ["secretsmanager", "sqs", "sns", "glue", "states"] : contains(var.interface_endpoints, s)])

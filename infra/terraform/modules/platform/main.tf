@@ -272,14 +272,17 @@ module "api" {
   state_machine_arn             = module.state_machines.alias_arns["transaction"]
   analytics_function_name       = module.lambda.function_names["analytics_api"]
   analytics_function_invoke_arn = module.lambda.invoke_arns["analytics_api"]
-  producer_authorization        = var.api_producer_authorization
-  producers                     = var.api_producers
-  analyst_principal_arns        = var.analyst_principal_arns
-  throttling_rate_limit         = var.api_throttling_rate_limit
-  throttling_burst_limit        = var.api_throttling_burst_limit
-  manage_account_logging_role   = var.manage_account_singletons
-  kms_key_arn                   = module.kms.key_arn
-  log_retention_days            = var.log_retention_days
+  # POST /events (the stream entrance through the API), with the stream
+  events_function_name        = var.enable_stream ? module.lambda.function_names["put_events"] : null
+  events_function_invoke_arn  = var.enable_stream ? module.lambda.invoke_arns["put_events"] : null
+  producer_authorization      = var.api_producer_authorization
+  producers                   = var.api_producers
+  analyst_principal_arns      = var.analyst_principal_arns
+  throttling_rate_limit       = var.api_throttling_rate_limit
+  throttling_burst_limit      = var.api_throttling_burst_limit
+  manage_account_logging_role = var.manage_account_singletons
+  kms_key_arn                 = module.kms.key_arn
+  log_retention_days          = var.log_retention_days
 }
 
 module "triggers" {
@@ -314,6 +317,7 @@ module "stream" {
   function_arn = module.lambda.function_arns["ingest_stream"]
   # the function's own role (module lambda names it as the function)
   function_role_name                 = module.lambda.function_names["ingest_stream"]
+  producer_role_name                 = module.lambda.function_names["put_events"] # POST /events
   stream_mode                        = var.stream_mode
   shard_count                        = var.stream_shard_count
   batch_size                         = var.stream_batch_size

@@ -103,6 +103,31 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.read_stream.json
 }
 
+# What POST /events does with the put_events function's role (module api -> lambdas/put_events): one
+# PutRecords call per request on this stream, its records encrypted with the key (GenerateDataKey: a
+# producer of a KMS-encrypted stream needs no Decrypt).
+data "aws_iam_policy_document" "put_records" {
+  statement {
+    sid       = "PutRecordsIntoTheStream"
+    actions   = ["kinesis:PutRecords"]
+    resources = [aws_kinesis_stream.this.arn]
+  }
+
+  statement {
+    sid       = "EncryptTheRecords"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "producer" {
+  count = var.producer_role_name == null ? 0 : 1
+
+  name   = "${local.stream_name}-put"
+  role   = var.producer_role_name
+  policy = data.aws_iam_policy_document.put_records.json
+}
+
 resource "aws_lambda_event_source_mapping" "this" {
   event_source_arn                   = local.source_arn
   function_name                      = var.function_arn

@@ -18,6 +18,12 @@ variable "function_role_name" {
   type        = string
 }
 
+variable "producer_role_name" {
+  description = "Name of the put_events function's execution role (module lambda; POST /events of the API), given kinesis:PutRecords on this stream and kms:GenerateDataKey on the key, nothing else; null: no API producer."
+  type        = string
+  default     = null
+}
+
 variable "stream_mode" {
   description = "ON_DEMAND (sizes itself, up to 200 MiB/s and 200,000 records/s without a quota increase; docs/capacity.md) or PROVISIONED (shard_count shards, e.g. pre-warmed for a launch)."
   type        = string

@@ -162,3 +162,40 @@ run "application_ids_are_checked" {
 
   expect_failures = [var.producers]
 }
+
+run "post_events_takes_the_producers_credential_of_post_transactions" {
+  command = plan
+
+  variables {
+    producer_authorization     = "API_KEY"
+    producers                  = { "game-a" = {} }
+    events_function_name       = "mtx-dev-put-events"
+    events_function_invoke_arn = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-put-events/invocations"
+  }
+
+  assert {
+    condition     = aws_api_gateway_method.events[0].api_key_required && aws_api_gateway_method.events[0].authorization == "NONE" && aws_api_gateway_method.events[0].http_method == "POST"
+    error_message = "POST /events must require the producer's key when POST /transactions does"
+  }
+  assert {
+    condition     = aws_api_gateway_integration.events[0].type == "AWS_PROXY" && aws_api_gateway_integration.events[0].uri == var.events_function_invoke_arn
+    error_message = "POST /events is a Lambda proxy integration to put_events"
+  }
+  assert {
+    condition     = aws_lambda_permission.events[0].function_name == "mtx-dev-put-events" && aws_lambda_permission.events[0].principal == "apigateway.amazonaws.com"
+    error_message = "API Gateway may invoke put_events (for POST /events of its stage: local.events_arn)"
+  }
+}
+
+run "no_post_events_without_its_function" {
+  command = plan
+
+  variables {
+    producers = { "game-a" = { principal_arns = ["arn:aws:iam::123456789012:role/game-a-servers"] } }
+  }
+
+  assert {
+    condition     = length(aws_api_gateway_method.events) == 0 && length(aws_lambda_permission.events) == 0
+    error_message = "POST /events exists only with its function"
+  }
+}

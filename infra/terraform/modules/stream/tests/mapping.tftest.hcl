@@ -105,3 +105,35 @@ run "a_provisioned_stream_takes_its_shard_count" {
     error_message = "A provisioned stream (a pre-warmed launch) has shard_count shards."
   }
 }
+
+run "post_events_may_only_put_records_into_this_stream" {
+  command = apply
+
+  variables {
+    producer_role_name = "mtx-dev-put-events"
+  }
+
+  assert {
+    condition     = aws_iam_role_policy.producer[0].role == "mtx-dev-put-events"
+    error_message = "The put_events function's role gets the producer policy."
+  }
+
+  assert {
+    condition     = length(data.aws_iam_policy_document.put_records.statement) == 2 && data.aws_iam_policy_document.put_records.statement[0].actions == toset(["kinesis:PutRecords"]) && data.aws_iam_policy_document.put_records.statement[0].resources == toset([aws_kinesis_stream.this.arn])
+    error_message = "POST /events may call kinesis:PutRecords on this stream only."
+  }
+
+  assert {
+    condition     = data.aws_iam_policy_document.put_records.statement[1].actions == toset(["kms:GenerateDataKey"]) && data.aws_iam_policy_document.put_records.statement[1].resources == toset([var.kms_key_arn])
+    error_message = "POST /events may only generate data keys with the customer-managed key (no Decrypt)."
+  }
+}
+
+run "no_producer_policy_without_a_producer_role" {
+  command = plan
+
+  assert {
+    condition     = length(aws_iam_role_policy.producer) == 0
+    error_message = "Without put_events no role may put records."
+  }
+}
