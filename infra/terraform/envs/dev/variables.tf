@@ -303,3 +303,15 @@ variable "dlq_archive_after_days" {
   type        = number
   default     = 10
 }
+
+variable "monthly_budget_usd" {
+  description = "Monthly cost budget of the environment in USD (AWS Budgets over the Project cost-allocation tag, alerting the alerts topic); null for no budget."
+  type        = number
+  default     = 100
+}
+
+variable "budget_alert_threshold_percent" {
+  description = "Percentage of the monthly budget the actual cost may reach before the alerts topic is told (the forecast alerts at 100 %)."
+  type        = number
+  default     = 80
+}
