@@ -26,8 +26,7 @@ from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Tracer
 
-from contracts.acceptance import IDENTIFIER
-from contracts.fields import MAX_ID_CHARS
+from contracts.acceptance import IDENTIFIER, MAX_ID_CHARS
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -46,7 +46,7 @@ _current = threading.local()  # .header: the trace header of the invocation this
 _daemon: Daemon | None = None
 
 
-class _InvocationContext(LambdaContext):  # type: ignore[misc]
+class _InvocationContext(LambdaContext):
     """Lambda's trace context, with the invocation's header read from the thread that runs it."""
 
     def _refresh_context(self) -> None:
