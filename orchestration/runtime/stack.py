@@ -331,7 +331,7 @@ class LocalStack:
 
         glue.stop_spark()  # the local Glue job ran behind moto's StartJobRun in this process: stop its Spark JVM
         emf.uninstall()
-        xray.stop()
+        xray.stop(self.xray)
         self.xray = None
         if self.trigger is not None:
             self.trigger.stop()

@@ -133,7 +133,8 @@ class Daemon:
 
 
 def start(home: Path) -> Daemon:
-    """Start the daemon of a stack and point this process's SDK at it (``AWS_XRAY_DAEMON_ADDRESS``)."""
+    """Start the daemon of a stack and point this process's SDK at it (``AWS_XRAY_DAEMON_ADDRESS``). One
+    process hosts the functions of one stack at a time: a second stack's daemon replaces the first's."""
     global _daemon
     stop()
     _daemon = Daemon(segments_file(home)).start()
@@ -142,9 +143,11 @@ def start(home: Path) -> Daemon:
     return _daemon
 
 
-def stop() -> None:
+def stop(daemon: Daemon | None = None) -> None:
+    """Stop the running daemon; given ``daemon``, only if it is still the running one (a stack stopping
+    after another one started in this process leaves that one's daemon alone)."""
     global _daemon
-    if _daemon is not None:
+    if _daemon is not None and (daemon is None or daemon is _daemon):
         _daemon.stop()
         _daemon = None
 
