@@ -56,6 +56,9 @@ def test_each_handler_of_a_transaction_is_traced_with_its_id_and_outcome_and_no_
     stack: LocalStack,
 ) -> None:
     s = stack.require_settings()
+    # the SDK's own setting, in this process and for the stack's other processes (stack.env), as AWS_ENDPOINT_URL
+    assert stack.xray is not None
+    assert f'export {xray.ADDRESS_ENV}="{stack.xray.address}"' in stack.env_file.read_text().splitlines()
     start = len(xray.read(stack.segments_file))
     ip, card = "203.0.113.77", "9731"
     stored = seed_tx(client_ip=ip)
