@@ -46,7 +46,6 @@ module "platform" {
   dlq_max_redrives            = var.dlq_max_redrives
   dlq_archive_after_days      = var.dlq_archive_after_days
 
-  # what the environment may cost a month (modules/monitoring budget.tf)
   monthly_budget_usd             = var.monthly_budget_usd
   budget_alert_threshold_percent = var.budget_alert_threshold_percent
 }
