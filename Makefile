@@ -55,10 +55,11 @@ redshift-sql: venv ## capture, offline, every SQL statement sent to Redshift (db
 bench: venv ## benchmarks with same-run baselines; report in .local/bench/
 	$(PY) -m benchmarks
 
-schema: venv ## re-export what is generated: the JSON Schema, docs/acceptance-rules.md, orchestration/openapi.json (from the contract), docs/state-machines.md (from the ASL files)
+schema: venv ## re-export what is generated: the JSON Schema, docs/acceptance-rules.md, orchestration/openapi.json (from the contract), docs/state-machines.md (from the ASL files), docs/cli.md (from the mtx parser)
 	$(PY) -m contracts.schema
 	$(PY) -m orchestration.openapi
 	$(PY) -m orchestration.asl_diagram
+	$(PY) -m orchestration.cli.docs
 
 up: venv ## start the local stack and keep it up until Ctrl-C
 	$(VENV)/bin/mtx up

@@ -94,3 +94,9 @@ def run_without_semaphores(code: str, env: dict[str, str], timeout: float = 600)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def command_output(out: str) -> str:
+    """What an `mtx` command run in this process printed, without the metric (EMF) lines of the stack's handlers
+    that run in the same process (a real `mtx` process sends those to the stack's file: emf.stack_file)."""
+    return "".join(line for line in out.splitlines(keepends=True) if not line.startswith('{"_aws"'))

@@ -17,6 +17,9 @@ OPTIONAL_ARGS = (
     "backfill",
     "redshift_copy_role_arn",
     "JOB_RUN_ID",
+    "openlineage_url",
+    "parent_run_id",
+    "crawler_name",
 )
 
 
@@ -38,6 +41,12 @@ class JobArgs:
     backfill: bool = False
     run_id: str = ""
     redshift_copy_role_arn: str = ""
+    #: OpenLineage HTTP endpoint (Terraform var.openlineage_url); empty: the standard environment's, or none.
+    openlineage_url: str = ""
+    #: The analytics refresh's execution ARN: the parent run of the job's (and the crawl's) lineage events.
+    parent_run_id: str = ""
+    #: The crawler the refresh ran before the job (its lineage is reported by the job, see lineage.py).
+    crawler_name: str = ""
 
     def __post_init__(self) -> None:
         if self.from_date and self.to_date and self.from_date > self.to_date:
@@ -67,6 +76,9 @@ class JobArgs:
             backfill=backfill in {"true", "1", "yes"},
             run_id=str(options.get("JOB_RUN_ID") or options.get("run_id") or ""),
             redshift_copy_role_arn=str(options.get("redshift_copy_role_arn") or ""),
+            openlineage_url=str(options.get("openlineage_url") or ""),
+            parent_run_id=str(options.get("parent_run_id") or ""),
+            crawler_name=str(options.get("crawler_name") or ""),
         )
 
 

@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from glue_jobs.flatten_transactions import transforms
+from glue_jobs.flatten_transactions import lineage, transforms
 from glue_jobs.flatten_transactions.arguments import JobArgs
 from glue_jobs.flatten_transactions.load import (
     copy_from_s3_parquet,
@@ -155,10 +155,14 @@ def run_job(
     started = clock()
     run_id = args.run_id or f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     result = JobResult(job_name=args.job_name, run_id=run_id, started_at=started)
-    with psycopg.connect(dsn or warehouse_dsn(args, secrets), autocommit=True) as conn:
+    dsn = dsn or warehouse_dsn(args, secrets)
+    lineage.configure(args)
+    with psycopg.connect(dsn, autocommit=True) as conn:
         # the Redshift path is the one that loads by COPY from S3 (--redshift_copy_role_arn)
         ensure_warehouse(conn, "redshift" if args.redshift_copy_role_arn else "postgres")
         record_run_start(conn, args.job_name, run_id, started)
+        lineage.started(args, result, dsn, glue)
+        failure: BaseException | None = None
         try:
             with tempfile.TemporaryDirectory(prefix="flatten-", dir=workdir) as tmp:
                 _run(args, result, conn, Path(tmp), spark=spark, s3=s3, glue=glue,
@@ -167,10 +171,12 @@ def run_job(
         except BaseException as exc:
             result.status = "failed"
             result.error = f"{type(exc).__name__}: {exc}"
+            failure = exc
             raise
         finally:
             result.finished_at = clock()
             record_run_end(conn, result)
+            lineage.finished(args, result, dsn, failure)
     logger.info(
         "%s %s %s: %d partitions, %d read, %d rejected, %d loaded (%d replaced)",
         args.job_name, run_id, result.status, len(result.partitions), result.rows_read,

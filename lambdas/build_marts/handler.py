@@ -29,6 +29,7 @@ wants dbt's own console output.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import subprocess
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts import lineage
 from contracts.config import PACKAGE_ROOT, get_settings
 from lambdas.common import metrics
 from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
@@ -147,7 +149,8 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
         "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
         "--log-level-file", "debug" if settings.log_level.upper() == "DEBUG" else "info",
         "--quiet", "--no-send-anonymous-usage-stats", "--no-version-check",
-        "--no-write-json",
+        # manifest.json and run_results.json only for the lineage (lineage.py reads them)
+        "--write-json" if lineage.enabled() else "--no-write-json",
     ]  # fmt: skip
     with _lock:
         saved = {k: os.environ.get(k) for k in env}
@@ -190,9 +193,19 @@ def invoke_dbt(*args: str, target: str | None = None, project_dir: Path = DBT_DI
     return DbtInvocation(args=tuple(args), success=bool(res.success), seconds=seconds, nodes=nodes, error=error)
 
 
-def build_marts(select: str | None = None) -> dict[str, Any]:
+def build_marts(select: str | None = None, parent_run_id: str | None = None) -> dict[str, Any]:
+    """``dbt build``; ``parent_run_id``: the analytics refresh's execution (the lineage events' parent run)."""
+    started = dt.datetime.now(dt.UTC)
     done = invoke_dbt("build", *(["--select", select] if select else []))
     _emit(done)
+    if lineage.enabled():
+        from lambdas.build_marts import lineage as dbt_lineage
+
+        target = get_settings().dbt_target
+        with _lock:  # dbt's own state: the profile's variables are set while it is read
+            dbt_lineage.emit_build(project_dir=DBT_DIR, target_path=work_dir() / "target", target=target,
+                                   profile_env=dbt_env(target), parent_execution=parent_run_id,
+                                   success=done.success, started_at=started)  # fmt: skip
     if not done.success:
         raise DbtBuildFailed(
             f"dbt build failed: {done.failure_reason()} [{done.summary()}; log: {work_dir() / 'logs'}]"
@@ -215,4 +228,4 @@ def _emit(done: DbtInvocation) -> None:
 @correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return build_marts(event.get("select"))
+    return build_marts(event.get("select"), event.get("parent_run_id"))

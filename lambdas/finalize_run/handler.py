@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from contracts.config import get_settings
+from lambdas.common import batch_lineage
 from lambdas.common.aws import client
 from lambdas.common.errors import cause_message, stable_errors
 from lambdas.common.logging import get_logger
@@ -37,13 +38,17 @@ def finalize(run_id: str, chunk_results: list[dict[str, Any]] | None, error: dic
         values[":error"] = {"S": str(error.get("Error", "Unknown"))}
         values[":cause"] = {"S": cause_message(error)[:4000]}
         sets += ["error_name = :error", "error_cause = :cause"]
-    client("dynamodb").update_item(
+    updated = client("dynamodb").update_item(
         TableName=get_settings().batch_runs_table,
         Key={"run_id": {"S": run_id}},
         UpdateExpression="SET " + ", ".join(sets),
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
+        ReturnValues="ALL_NEW",  # the file's bucket and key, for the lineage event
     )
+    record = {k: v.get("S") for k, v in (updated.get("Attributes") or {}).items() if "S" in v}
+    failure = str(error.get("Error", "Unknown")) if error else ("ChunksDeadLettered" if totals["failed"] else None)
+    batch_lineage.finished(record, totals, failed=status == "FAILED", error=failure)
     return {"run_id": run_id, "status": status, **totals}
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
+from contracts import lineage
 from contracts.config import get_settings
 from lambdas.common import metrics
 from lambdas.common.aws import client
@@ -35,7 +36,8 @@ def dsn_of(secret_id: str) -> str:
     )  # fmt: skip
 
 
-def run_data_checks() -> dict[str, Any]:
+def run_data_checks(parent_run_id: str | None = None) -> dict[str, Any]:
+    """The checkpoints; ``parent_run_id``: the analytics refresh's execution (the lineage event's parent run)."""
     try:
         from expectations.checkpoint import dead_letter_count, run_checks
     except ModuleNotFoundError as exc:  # the zip deployment: no Great Expectations in the layer
@@ -61,6 +63,10 @@ def run_data_checks() -> dict[str, Any]:
     metrics.emit("DataChecksFailed", failed_count)
     metrics.emit("DataChecksPassed", evaluated - failed_count)
     _emit_freshness(dsn_of(s.warehouse_reader_secret_id))
+    if lineage.enabled():
+        from lambdas.run_data_checks.lineage import event
+
+        lineage.emit(event(summary, get_secret(s.warehouse_reader_secret_id), parent_run_id))
     if not report.success:
         failed = "; ".join(f"{f.get('suite')}: {f.get('expectation_type')} {f.get('column') or ''}".strip()
                            for f in summary.get("failures", [])[:20])  # fmt: skip
@@ -84,4 +90,4 @@ def _emit_freshness(warehouse_dsn: str) -> None:
 @correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_data_checks()
+    return run_data_checks(event.get("parent_run_id"))

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from contracts.config import get_settings
+from lambdas.common import batch_lineage
 from lambdas.common.aws import client
 from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
@@ -259,4 +260,5 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int | None = None) 
 @correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    batch_lineage.started(event["bucket"], event["key"], event["run_id"])  # FinalizeRun reports the end
     return split(event["bucket"], event["key"], event["run_id"])

@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -15,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from orchestration.cli import output
+from orchestration.cli.exit_codes import StackNotRunning
 from orchestration.runtime import emf
 from orchestration.runtime.auth import API_KEY_HEADER
 from orchestration.settings import Settings, reset_settings_cache
@@ -28,7 +29,7 @@ class RunningStack:
 
         state = read_state(home)
         if state is None or not pid_alive(int(state["pid"])):
-            raise SystemExit(f"no local stack is running (state in {home}); start one with `mtx up`")
+            raise StackNotRunning(f"no local stack is running (state in {home}); start one with `mtx up`")
         self.state = state
         env_file = Path(home) / "stack.env"
         for line in env_file.read_text().splitlines():
@@ -58,28 +59,15 @@ class RunningStack:
 
 
 # ---------------------------------------------------------------------------
-def _progress(done: int, total: int, started: float, label: str) -> None:
-    width = 30
-    filled = int(width * done / total) if total else width
-    rate = done / max(time.monotonic() - started, 1e-9)
-    sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:,.0f}/s")
-    sys.stderr.flush()
-    if done == total:
-        sys.stderr.write("\n")
-
-
 def post_lines(
     api_url: str, lines: Iterable[str], concurrency: int = 8, show_progress: bool = True, api_key: str = ""
 ) -> list[dict[str, Any]]:
     """POST every line to /transactions with the producer's ``api_key`` (x-api-key); one result per line."""
     items = [ln for ln in lines if ln.strip()]
     results: list[dict[str, Any]] = [{} for _ in items]
-    started = time.monotonic()
-    done = 0
     lock = threading.Lock()
 
     def send(i: int) -> None:
-        nonlocal done
         req = urllib.request.Request(  # noqa: S310 - the URL is the local API's own
             f"{api_url}/transactions", data=items[i].encode(), method="POST",
             headers={"Content-Type": "application/json", API_KEY_HEADER: api_key},
@@ -90,11 +78,12 @@ def post_lines(
         except urllib.error.HTTPError as exc:
             results[i] = {"status": exc.code, "body": json.loads(exc.read() or b"{}")}
         with lock:
-            done += 1
-            if show_progress and (done % 25 == 0 or done == len(items)):
-                _progress(done, len(items), started, "sending")
+            advance(1)
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    with (
+        output.progress(len(items), "sending", enabled=show_progress) as advance,
+        ThreadPoolExecutor(max_workers=concurrency) as pool,
+    ):
         list(pool.map(send, range(len(items))))
     return results
 

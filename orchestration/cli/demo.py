@@ -3,16 +3,20 @@
 Starts the stack, seeds the catalogue, generates transactions (a few percent
 invalid), sends them through the API into the transaction workflow, waits for
 every execution, prints what happened, checks the exactly-once invariant, and
-stops everything it started.
+stops everything it started. With ``--json`` the story goes to stderr and the summary is one JSON document on
+stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from orchestration.cli import dlq
+from orchestration.cli import dlq, output
 from orchestration.cli.connect import post_lines
 from orchestration.runtime.auth import ANALYST
 from orchestration.runtime.ingest import wait_for
@@ -30,7 +34,7 @@ QUESTIONS = (
 )  # fmt: skip
 
 
-def analytics(stack: LocalStack) -> bool:
+def analytics(stack: LocalStack, document: dict[str, Any] | None = None) -> bool:
     """The analytics refresh state machine (crawl -> Glue job -> dbt build -> checks), then three questions."""
     import json
     import uuid
@@ -49,6 +53,9 @@ def analytics(stack: LocalStack) -> bool:
     while (d := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
         time.sleep(1)
     print(f"  {d['status']} in {time.monotonic() - t0:.0f} s")
+    found: dict[str, Any] = {"refresh": d["status"], "refresh_seconds": round(time.monotonic() - t0, 1)}
+    if document is not None:
+        document["analytics"] = found
     if d["status"] != "SUCCEEDED":
         print(f"  cause: {d.get('cause')}")
         return False
@@ -58,16 +65,19 @@ def analytics(stack: LocalStack) -> bool:
     static_index = DBT_DIR / "target" / "static_index.html"
     print(f"  dbt docs:   {static_index if docs.returncode == 0 else 'not generated: ' + docs.stdout[-200:]}")
     print(f"  Data Docs:  {home / 'data-docs' / 'index.html'}  (both open offline: no CDN)")
+    found.update(dbt_docs=str(static_index) if docs.returncode == 0 else None,
+                 data_docs=str(home / "data-docs" / "index.html"), answers={})  # fmt: skip
     with psycopg.connect(stack.dsn("warehouse")) as conn:
         for title, sql in QUESTIONS:
             rows = conn.execute(sql.encode()).fetchall()
-            print(f"\n{title}:")
-            for row in rows:
-                print("  " + "  ".join(str(v) for v in row))
-    return api_calls(stack)
+            found["answers"][title] = [list(row) for row in rows]
+            print()
+            columns = ("", "value") if rows and len(rows[0]) == 2 else ("value",)
+            output.show(output.table(columns, rows, title=title, numeric=("value",)))
+    return api_calls(stack, found)
 
 
-def api_calls(stack: LocalStack) -> bool:
+def api_calls(stack: LocalStack, found: dict[str, Any] | None = None) -> bool:
     """Two named operations of the analytics API, as a dashboard calls them."""
     import json
     import urllib.request
@@ -90,10 +100,24 @@ def api_calls(stack: LocalStack) -> bool:
             print(f"  data integrity: {result.get('status')}  (stored {accounted.get('stored')}, dead-lettered"
                   f" {accounted.get('dead_lettered')}, unaccounted {unaccounted.get('total')})")  # fmt: skip
             ok = ok and result.get("status") == "ok"
+            if found is not None:
+                found["data_integrity"] = {"status": result.get("status"), "stored": accounted.get("stored"),
+                                           "dead_lettered": accounted.get("dead_lettered"),
+                                           "unaccounted": unaccounted.get("total")}  # fmt: skip
     return ok
 
 
-def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: int = 7) -> int:
+def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: int = 7, as_json: bool = False) -> int:
+    """The demo; ``as_json``: what it prints goes to stderr, its summary to stdout as one JSON document."""
+    document: dict[str, Any] = {}
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        code = _run_demo(home, count, invalid_share, seed, document)
+    if as_json:
+        output.emit_json({**document, "ok": code == 0})
+    return code
+
+
+def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document: dict[str, Any]) -> int:
     from orchestration.sample_data.generate import generate
 
     stack = LocalStack(home=Path(home) / "demo")
@@ -127,24 +151,30 @@ def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: i
             .get_paginator("list_objects_v2")
             .paginate(Bucket=stack.require_settings().analytics_bucket, Prefix="transactions/")
         )
-        print(f"""
-summary
-  sent                 {len(results)}
-  accepted (202)       {len(arns)}   rejected at the API (400): {rejected}
-  stored               {len(outcomes.stored)}   (compliance rows: {rows}, analytics objects: {objects})
-  duplicates ignored   {len(outcomes.duplicates)}
-  dead-lettered        {len(letters)}   by reason: {dict(dlq.summarise(letters))}
-  valid dead-lettered  {valid_dead_lettered}
-  still running        {len(outcomes.running)}
-  time                 {elapsed:.1f} s, {len(results) / elapsed:,.1f} transactions/s""")
         ok = (
             len(outcomes.stored) + len(outcomes.duplicates) + len(letters) == len(results)
             and rows == len(outcomes.stored) == objects
             and not outcomes.running
             and valid_dead_lettered == 0
         )
-        print(f"  invariant            stored + duplicates + dead-lettered = sent: {'OK' if ok else 'BROKEN'}")
-        analytics_ok = analytics(stack)
+        document.update(
+            sent=len(results), accepted=len(arns), rejected=rejected, stored=len(outcomes.stored),
+            compliance_rows=rows, analytics_objects=objects, duplicates=len(outcomes.duplicates),
+            dead_lettered=len(letters), dead_lettered_by_reason=dict(dlq.summarise(letters)),
+            valid_dead_lettered=valid_dead_lettered, still_running=len(outcomes.running),
+            seconds=round(elapsed, 1), per_second=round(len(results) / elapsed, 1), invariant_ok=ok,
+        )  # fmt: skip
+        print()
+        output.show(output.key_values([
+            ("sent", len(results)), ("accepted (202)", len(arns)), ("rejected at the API (400)", rejected),
+            ("stored", f"{len(outcomes.stored)}   (compliance rows: {rows}, analytics objects: {objects})"),
+            ("duplicates ignored", len(outcomes.duplicates)),
+            ("dead-lettered", f"{len(letters)}   by reason: {dict(dlq.summarise(letters))}"),
+            ("valid dead-lettered", valid_dead_lettered), ("still running", len(outcomes.running)),
+            ("time", f"{elapsed:.1f} s, {len(results) / elapsed:,.1f} transactions/s"),
+            ("invariant", f"stored + duplicates + dead-lettered = sent: {'OK' if ok else 'BROKEN'}"),
+        ], title="summary"))  # fmt: skip
+        analytics_ok = analytics(stack, document)
         print("\nthis demo stops its stack now; to keep one up and look around: `mtx up`, then")
         print('  source .local/stack.env; psql "$MTX_WAREHOUSE_DSN"; mtx dlq list; mtx send FILE; mtx refresh')
         return 0 if ok and analytics_ok else 1

@@ -134,26 +134,52 @@ def human_age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def listing(letters: list[DeadLetter], now: float | None = None, parked: list[DeadLetter] | None = None) -> list[str]:
-    """The operator's view of the queue: one line per message (transaction id, error, where it failed, age,
-    receives, redrive attempts) oldest first, then the totals by error and the oldest age; then the parked
-    letters (no longer redriven), apart. Never a field of the record: the reasons name fields and rules only."""
-    header = f"{'transaction id':<28} {'error':<22} {'failed in':<18} {'age':>7} {'recv':>4} {'tries':>5}  reason"
+def _row(d: DeadLetter, now: float | None) -> dict[str, Any]:
+    return {"transaction_id": d.transaction_id, "error": d.error, "failed_state": d.failed_state,
+            "age_seconds": round(d.age_seconds(now), 1), "receive_count": d.receive_count, "attempts": d.attempts,
+            "reason": d.reason, "message_id": d.message_id}  # fmt: skip
 
-    def line(d: DeadLetter) -> str:
-        return (
-            f"{(d.transaction_id or '-')[:28]:<28} {d.error[:22]:<22} {d.failed_state[:18]:<18} "
-            f"{human_age(d.age_seconds(now)):>7} {d.receive_count:>4} {d.attempts:>5}  {d.reason[:160]}"
-        )
 
-    lines = [header, *(line(d) for d in sorted(letters, key=lambda d: d.sent_at))]
-    oldest = max((d.age_seconds(now) for d in letters), default=0.0)
-    lines.append(f"{len(letters)} dead-lettered, oldest {human_age(oldest)}: {dict(summarise(letters))}")
-    if parked:
-        lines += ["", f"parked (failed every redrive; not redriven again, kept in s3 {PARKED_PREFIX}):", header]
-        lines += [line(d) for d in sorted(parked, key=lambda d: d.sent_at)]
-        lines.append(f"{len(parked)} parked: {dict(summarise(parked))}")
-    return lines
+def listing_document(
+    letters: list[DeadLetter], now: float | None = None, parked: list[DeadLetter] | None = None
+) -> dict[str, Any]:
+    """The queue as data (``mtx dlq list --json``): one entry per message oldest first (ids, error, where it
+    failed, age, receives, redrive attempts, the reason naming fields and rules), the totals by error and the
+    oldest age; then the parked letters (no longer redriven), apart. Never a field of the record."""
+    parked = parked or []
+    return {
+        "dead_letters": [_row(d, now) for d in sorted(letters, key=lambda d: d.sent_at)],
+        "total": len(letters),
+        "oldest_age_seconds": round(max((d.age_seconds(now) for d in letters), default=0.0), 1),
+        "by_error": dict(summarise(letters)),
+        "parked": [_row(d, now) for d in sorted(parked, key=lambda d: d.sent_at)],
+        "parked_by_error": dict(summarise(parked)),
+    }
+
+
+def listing(letters: list[DeadLetter], now: float | None = None, parked: list[DeadLetter] | None = None) -> list[Any]:
+    """The operator's view of :func:`listing_document`, as rich tables (``mtx dlq list``): the queue with its
+    totals, then the parked letters under their own title."""
+    from orchestration.cli import output
+
+    document = listing_document(letters, now, parked)
+    columns = ("transaction id", "error", "failed in", "age", "recv", "tries", "reason")
+
+    def rows(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(e["transaction_id"], e["error"], e["failed_state"], human_age(e["age_seconds"]), e["receive_count"],
+                 e["attempts"], e["reason"][:160]) for e in entries]  # fmt: skip
+
+    numeric = ("age", "recv", "tries")
+    oldest = human_age(document["oldest_age_seconds"])
+    shown: list[Any] = [
+        output.table(columns, rows(document["dead_letters"]), numeric=numeric, title="dead-letter queue"),
+        f"{document['total']} dead-lettered, oldest {oldest}: {document['by_error']}",
+    ]
+    if document["parked"]:
+        title = f"parked (failed every redrive; not redriven again, kept in s3 {PARKED_PREFIX})"
+        shown += ["", output.table(columns, rows(document["parked"]), numeric=numeric, title=title),
+                  f"{len(document['parked'])} parked: {document['parked_by_error']}"]  # fmt: skip
+    return shown
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ faults injected F`` (one line).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import shutil
@@ -238,23 +239,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from orchestration.cli import output
+    from orchestration.cli.exit_codes import CommandError, ExitCode
+
+    as_json = output.wants_json(args)
+    say: Progress = output.note if as_json else (lambda m: print(m, flush=True))
     home = Path(args.home) / "soak"
     running = read_state(home)
     if running is not None and pid_alive(int(running["pid"])):
-        raise SystemExit(f"a soak is already running in {home} (pid {running['pid']})")
+        raise CommandError(f"a soak is already running in {home} (pid {running['pid']})")
     shutil.rmtree(home, ignore_errors=True)  # a soak starts from empty stores: its audit reads all of them
     stack = LocalStack(home=home, time_scale=args.time_scale)
-    print("starting the local stack (PostgreSQL, moto, API)...", flush=True)
+    say("starting the local stack (PostgreSQL, moto, API)...")
     stack.start()
     try:
-        report = run_soak(stack, SoakConfig(http=args.http, batch=args.batch, poison=args.poison),
-                          log=lambda m: print(m, flush=True))  # fmt: skip
+        report = run_soak(stack, SoakConfig(http=args.http, batch=args.batch, poison=args.poison), log=say)
     finally:
         stack.stop()
-    print("faults injected:", json.dumps(report.faults))
-    print("details:", json.dumps(report.details, default=str))
-    print(report.line(), flush=True)
-    return 0 if report.ok else 1
+    if as_json:
+        output.emit_json({**dataclasses.asdict(report), "faults_injected": report.faults_injected, "ok": report.ok})
+    else:
+        print("faults injected:", json.dumps(report.faults))
+        print("details:", json.dumps(report.details, default=str))
+        print(report.line(), flush=True)
+    return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
 __all__ = ["CATALOGUE_KINDS", "SoakConfig", "SoakReport", "audit", "poison_records", "run_soak"]

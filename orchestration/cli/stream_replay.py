@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -146,13 +145,20 @@ def _read(source: str) -> Iterator[bytes]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from orchestration.cli import output
     from orchestration.cli.connect import RunningStack
+    from orchestration.cli.exit_codes import UsageError, partial_if
     from orchestration.runtime.resources import stream_name
 
     if args.rate is not None and args.rate <= 0:
-        raise SystemExit("mtx stream: --rate must be a positive number of records per second")
+        raise UsageError("--rate must be a positive number of records per second")
     stack = RunningStack(args.home)
     name = stream_name(stack.settings)
-    done = replay(stack.client("kinesis"), name, _read(args.file), rate=args.rate, max_retries=args.max_retries)
-    print(json.dumps({"stream": name, **asdict(done), "seconds": round(done.seconds, 2)}))
-    return 0 if done.failed_puts == 0 else 1
+    with output.waiting(f"replaying {args.file} into the stream {name}..."):
+        done = replay(stack.client("kinesis"), name, _read(args.file), rate=args.rate, max_retries=args.max_retries)
+    document = {"stream": name, **asdict(done), "seconds": round(done.seconds, 2)}
+    if output.wants_json(args):
+        output.emit_json(document)
+    else:
+        output.show(output.key_values(document.items(), title="stream replay"))
+    return partial_if(done.failed_puts)

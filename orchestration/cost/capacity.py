@@ -11,9 +11,13 @@ transfer, and the free tiers.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from orchestration.cost.model import Assumptions, batch_path, express_path, load_prices
 
@@ -171,10 +175,21 @@ def report(rates: list[float]) -> str:
         ),
         ("USD/month, files (50k chunks)", [f"{e['file_batch_monthly_usd_total']:,.0f}" for e in estimates]),
     ]
-    width = max(len(label) for label, _ in rows)
-    cols = [max(len(row[1][i]) for row in rows) for i in range(len(rates))]
-    lines = [f"Sustained rates (prices as of {estimates[0]['prices_as_of']}; not priced: database instances,"
-             " Redshift nodes, NAT, data transfer; see docs/capacity.md)"]  # fmt: skip
+    t = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 1))
+    t.add_column("", no_wrap=True)
+    for _ in rates:
+        t.add_column("", justify="right", no_wrap=True)
     for label, values in rows:
-        lines.append(f"  {label:<{width}}  " + "  ".join(f"{v:>{cols[i]}}" for i, v in enumerate(values)))
-    return "\n".join(lines)
+        t.add_row(label, *values)
+    title = (f"Sustained rates (prices as of {estimates[0]['prices_as_of']}; not priced: database instances,"
+             " Redshift nodes, NAT, data transfer; see docs/capacity.md)")  # fmt: skip
+    return render([title, t])
+
+
+def render(renderables: list[Any]) -> str:
+    """Rich renderables as plain text (no colour, lines as wide as they need): what a log or a doc page shows."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=400, color_system=None, markup=False, highlight=False, emoji=False)
+    for r in renderables:
+        console.print(r)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())

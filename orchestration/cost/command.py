@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
+
+from rich import box
+from rich.table import Table
 
 from orchestration.cost import capacity
 from orchestration.cost.model import Assumptions, estimate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transactions", type=int, default=1_000_000)
-    parser.add_argument("--invalid-share", type=float, default=0.04)
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--transactions", type=int, default=1_000_000, help="transactions ingested")
+    parser.add_argument("--invalid-share", type=float, default=0.04, help="share of them dead-lettered")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument(
         "--rate",
         type=float,
@@ -36,13 +40,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(est, indent=2))
         return 0
-    print(
+    print(capacity.render(tables(est)))
+    return 0
+
+
+def tables(est: dict[str, Any]) -> list[Any]:
+    """The estimate for people: the prices' source, then one table per path (service, USD), its total last."""
+    shown: list[Any] = [
         f"Ingesting {est['transactions']:,} transactions (prices: {est['prices_source']}, as of {est['prices_as_of']})"
-    )
+    ]
     for title, key in (("per-transaction (API + Express workflow)", "per_transaction_express"),
                        ("batch (file in S3 + Standard workflow)", "batch_file")):  # fmt: skip
-        print(f"\n{title}")
+        t = Table(box=box.SIMPLE_HEAD, show_edge=False, show_footer=True)
+        t.add_column("service", footer="total")
+        t.add_column("USD", justify="right", footer=f"${est[key + '_total']:,.2f}")
         for service, usd in est[key].items():
-            print(f"  {service:<28} ${usd:>10,.4f}")
-        print(f"  {'total':<28} ${est[key + '_total']:>10,.2f}")
-    return 0
+            t.add_row(service, f"${usd:,.4f}")
+        shown += ["", title, t]
+    return shown

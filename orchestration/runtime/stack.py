@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.runtime import auth, emf, local_workers, sfn, xray
+from contracts import lineage
+from orchestration.runtime import auth, emf, lineage_file, local_workers, sfn, xray
 from orchestration.runtime import manifest as manifest_mod
 from orchestration.runtime.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
@@ -183,6 +184,7 @@ class LocalStack:
                 "MTX_COMPLIANCE_DSN": self.dsn("compliance", roles.COMPLIANCE_WRITER),
                 "MTX_WAREHOUSE_DSN": self.dsn("warehouse"),
                 "SPARK_LOCAL_IP": "127.0.0.1",  # the local Glue job's Spark binds to loopback only
+                **lineage_file.env(self.home),  # OpenLineage: a file transport (lineage_file.py)
             }
         )
         return env
@@ -202,6 +204,7 @@ class LocalStack:
         self.moto.start()
         emf.install(self.metrics_file)
         self.xray = xray.start(self.home)
+        lineage_file.install(self.home)
         self.settings = Settings(
             name_prefix=self.name_prefix,
             home=self.home,
@@ -215,6 +218,7 @@ class LocalStack:
 
         reset_clients()
         clear_secret_cache()
+        lineage.configure(None)  # a client made before this stack's environment is dropped
         man = manifest_mod.build(self.settings)
         manifest_mod.register_lambdas(man)
         local_workers.register(sfn.REGISTRY, self.settings.function_name)  # CPU-bound ones: worker processes

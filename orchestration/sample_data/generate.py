@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from rich.console import Console
+from rich.table import Table
 
 from contracts.transaction import CARD_METHODS
 from orchestration.sample_data.mutations import Mutator
@@ -252,10 +254,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--end", type=date.fromisoformat, default=None, help=f"end date, exclusive (default {DEFAULT_END})"
     )
     parser.add_argument("--out", "-o", default="-", help="output NDJSON file, or - for stdout (default)")
+    parser.add_argument(
+        "--json", action="store_true", help="the counts as one JSON document on stdout (needs --out FILE)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """``mtx generate``: write the records (file or stdout), the counts per kind to stderr."""
+    """``mtx generate``: write the records (file or stdout), the counts per kind to stderr (``--json``: to stdout,
+    as one JSON document, when the records go to a file)."""
+    as_json = bool(getattr(args, "json", False))
+    if as_json and args.out == "-":
+        raise SystemExit("mtx generate: --json needs --out FILE (stdout carries the records)")
     began = time.perf_counter()
     try:
         records = generate(
@@ -285,9 +294,19 @@ def run(args: argparse.Namespace) -> int:
             counts = _write(stream, records)
         target = str(path)
     elapsed = time.perf_counter() - began
-    print(f"generated {args.count} records (seed {args.seed}) to {target} in {elapsed:.2f} s", file=sys.stderr)
+    if as_json:
+        document = {"count": args.count, "seed": args.seed, "out": target, "seconds": round(elapsed, 3),
+                    "kinds": {kind: counts.get(kind, 0) for kind in KINDS}}  # fmt: skip
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 2))
+    table.add_column("kind")
+    table.add_column("records", justify="right")
     for kind in KINDS:
-        print(f"  {kind:<17}{counts.get(kind, 0):>10}", file=sys.stderr)
+        table.add_row(kind, f"{counts.get(kind, 0):,}")
+    console = Console(stderr=True, markup=False, highlight=False)
+    console.print(f"generated {args.count} records (seed {args.seed}) to {target} in {elapsed:.2f} s")
+    console.print(table)
     return 0
 
 

@@ -93,18 +93,28 @@ def test_up_status_psql_aws_send_dlq_down(running_stack: tuple[Path, dict[str, s
          "--out", str(sample)],
         check=True, capture_output=True,
     )  # fmt: skip
-    sent = subprocess.run([*MTX, "--home", str(home), "send", str(sample)], capture_output=True, text=True, check=True)
-    summary = json.loads(sent.stdout.strip().splitlines()[-1])
+    sent = subprocess.run(
+        [*MTX, "--home", str(home), "send", str(sample), "--json"], capture_output=True, text=True, check=False
+    )
+    summary = json.loads(sent.stdout)  # --json: the whole of stdout is one document; the progress bar is on stderr
     assert summary["sent"] == 40 and summary["accepted"] + summary["rejected"] == 40 and summary["rejected"] > 0
+    assert sent.returncode == 4, sent.stderr  # some records rejected: a partial run (docs/cli.md)
+    assert "sending" in sent.stderr and "40/40" in sent.stderr
 
     deadline = time.monotonic() + 120
     while True:
-        listed = subprocess.run([*MTX, "--home", str(home), "dlq", "list"], capture_output=True, text=True, check=True)
-        n = int(listed.stdout.strip().splitlines()[-1].split()[0])
-        if n >= summary["rejected"] or time.monotonic() > deadline:
+        listed = subprocess.run(
+            [*MTX, "--home", str(home), "dlq", "list", "--json"], capture_output=True, text=True, check=True
+        )
+        letters = json.loads(listed.stdout)
+        if letters["total"] >= summary["rejected"] or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert "InvalidTransaction" in listed.stdout
+    assert letters["by_error"].get("InvalidTransaction", 0) > 0
+    # for people: a table, one row per letter, readable in a log (no colour codes), the total last
+    table = subprocess.run([*MTX, "--home", str(home), "dlq", "list"], capture_output=True, text=True, check=True)
+    assert "InvalidTransaction" in table.stdout and "\x1b[" not in table.stdout
+    assert table.stdout.strip().splitlines()[-1].startswith(f"{letters['total']} dead-lettered, oldest")
 
     # the crawler through the stack's Glue API, as the refresh starts it (the stack runs the local crawler behind it)
     crawled = subprocess.run([*MTX, "--home", str(home), "glue", "crawl"], capture_output=True, text=True, check=False)
@@ -113,8 +123,12 @@ def test_up_status_psql_aws_send_dlq_down(running_stack: tuple[Path, dict[str, s
 
     pg_pids = _postgres_pids(home)
     assert pg_pids and all(_alive(p) for p in pg_pids)
+    stopped = subprocess.run([*MTX, "--home", str(home), "runs"], capture_output=True, text=True, check=True)
+    assert stopped.stdout.split()[:2] == ["run_id", "status"]
     down = subprocess.run([*MTX, "--home", str(home), "down"], capture_output=True, text=True, check=True)
     assert "stopped" in down.stdout
+    after = subprocess.run([*MTX, "--home", str(home), "runs", "--json"], capture_output=True, text=True, check=False)
+    assert after.returncode == 3 and json.loads(after.stdout)["error"]["kind"] == "StackNotRunning"
     deadline = time.monotonic() + 30
     while any(_alive(p) for p in pg_pids) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -123,23 +137,30 @@ def test_up_status_psql_aws_send_dlq_down(running_stack: tuple[Path, dict[str, s
 
 
 def test_demo_runs_end_to_end_and_cleans_up() -> None:
+    """`mtx demo --json`: the story a person reads goes to stderr, the summary is one JSON document on stdout."""
     home = _home()
     try:
         out = subprocess.run(
-            [*MTX, "--home", str(home), "demo", "--count", "150"], capture_output=True, text=True, timeout=900,
-            check=False,
+            [*MTX, "--home", str(home), "demo", "--count", "150", "--json"], capture_output=True, text=True,
+            timeout=900, check=False,
         )  # fmt: skip
-        assert out.returncode == 0, out.stdout + out.stderr
-        assert "invariant            stored + duplicates + dead-lettered = sent: OK" in out.stdout
-        assert "valid dead-lettered  0\n" in out.stdout
+        story = out.stderr
+        assert out.returncode == 0, story[-3000:] + out.stdout
+        summary = json.loads(out.stdout)
+        assert summary["ok"] is True and summary["invariant_ok"] is True and summary["valid_dead_lettered"] == 0
+        assert summary["sent"] == 150 == summary["stored"] + summary["duplicates"] + summary["dead_lettered"]
+        assert summary["stored"] == summary["compliance_rows"] == summary["analytics_objects"]
+        assert summary["analytics"]["refresh"] == "SUCCEEDED"
+        assert summary["analytics"]["data_integrity"]["unaccounted"] == 0
+        assert re.search(r"^invariant +stored \+ duplicates \+ dead-lettered = sent: OK$", story, re.M)
+        assert re.search(r"^valid dead-lettered +0$", story, re.M)
         # the contract's rejects are in the dead-letter queue, accounted for: nothing is unaccounted after the refresh
-        assert re.search(r"data integrity: ok  \(stored \d+, dead-lettered \d+, unaccounted 0\)", out.stdout), (
-            out.stdout[-3000:]
-        )
+        assert re.search(r"data integrity: ok  \(stored \d+, dead-lettered \d+, unaccounted 0\)", story), story[-3000:]
         # where the docs are: the dbt docs as one static file (opens from disk, offline), the Data Docs
-        assert re.search(r"dbt docs: +\S+static_index\.html", out.stdout), out.stdout[-3000:]
-        assert re.search(r"Data Docs: +\S+index\.html", out.stdout)
-        assert "stopped" in out.stdout
+        assert re.search(r"dbt docs: +\S+static_index\.html", story), story[-3000:]
+        assert re.search(r"Data Docs: +\S+index\.html", story)
+        assert summary["analytics"]["dbt_docs"].endswith("static_index.html")
+        assert "stopped" in story
         assert not _postgres_pids(home / "demo")
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -162,9 +162,13 @@ def test_mtx_producers_create_disable_rotate_list(
     assert code == 0 and key.startswith("mtxp_")
     assert _post(stack, key)[0] == 202
     assert mtx("create", app)[0] == 1  # exists already
-    assert mtx("create", "Not_An_Id")[0] == 1
+    assert mtx("create", "Not_An_Id")[0] == 2  # a value the command refuses: a usage error
     code, out, _ = mtx("list")
     assert code == 0 and app in out and key not in out and auth.DEFAULT_PRODUCER in out
+    code, out, _ = mtx("list", "--json")
+    listed = {p["app_id"]: p for p in json.loads(out)["producers"]}
+    assert code == 0 and listed[app]["state"] == auth.ACTIVE and key not in out
+    assert [k["fingerprint"] for k in listed[app]["keys"]] == [auth.key_hash(key)[:12]]
     assert mtx("disable", app)[0] == 0
     assert _post(stack, key)[0] == 401
     code, out, _ = mtx("rotate", app)

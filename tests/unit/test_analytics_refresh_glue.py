@@ -102,14 +102,17 @@ def test_a_refresh_crawls_then_runs_the_job_with_only_the_arguments_given(
     out = json.loads(d["output"])
     assert out["flatten"]["JobRunState"] == "SUCCEEDED"
     assert out["crawl"]["Crawler"]["LastCrawl"]["Status"] == "SUCCEEDED"
-    d = refresh.run({"from_date": "2026-03-01", "to_date": "2026-03-31", "backfill": True})
-    assert d["status"] == "SUCCEEDED", d
+    d2 = refresh.run({"from_date": "2026-03-01", "to_date": "2026-03-31", "backfill": True})
+    assert d2["status"] == "SUCCEEDED", d2
 
     assert crawls == [CRAWLER, CRAWLER]
-    assert runs == [  # the job's defaults + the run's arguments; null dates are left out
-        {"--database": "mtx_test", "--backfill": "false"},
-        {"--database": "mtx_test", "--backfill": "true", "--from_date": "2026-03-01", "--to_date": "2026-03-31"},
-    ]
+    # the job's defaults + the run's arguments; null dates are left out; the execution is the lineage's parent run
+    lineage = [{"--parent_run_id": x["executionArn"], "--crawler_name": CRAWLER} for x in (d, d2)]
+    assert runs == [
+        {"--database": "mtx_test", "--backfill": "false", **lineage[0]},
+        {"--database": "mtx_test", "--backfill": "true", "--from_date": "2026-03-01", "--to_date": "2026-03-31",
+         **lineage[1]},
+    ]  # fmt: skip
     assert refresh.calls == ["build-marts", "run-data-checks"] * 2
     assert refresh.alerts() == []
 

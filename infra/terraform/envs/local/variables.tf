@@ -320,3 +320,14 @@ variable "budget_alert_threshold_percent" {
   type        = number
   default     = 80
 }
+
+variable "openlineage_url" {
+  description = "OpenLineage HTTP endpoint (e.g. a Marquez API's /api/v1/lineage base URL) the functions and the Glue job send lineage events to, docs/lineage.md; empty (the default): lineage off. Locally the runtime writes the events to <home>/lineage/events.ndjson instead (docs/lineage.md)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.openlineage_url == "" || can(regex("^https?://", var.openlineage_url))
+    error_message = "openlineage_url must be empty (lineage off) or an http(s):// URL."
+  }
+}

@@ -8,6 +8,7 @@ module "platform" {
   environment                 = var.environment
   alert_email                 = var.alert_email
   log_level                   = var.log_level
+  openlineage_url             = var.openlineage_url
   state_machine_log_level     = var.state_machine_log_level
   state_machine_live_versions = var.state_machine_live_versions
   log_retention_days          = var.log_retention_days

@@ -411,6 +411,8 @@ resource "aws_glue_job" "this" {
       "--enable-glue-datacatalog"          = "true"
       "--extra-py-files"                   = "s3://${local.scripts_bucket}/${aws_s3_object.libs.key}"
     },
+    # the lineage endpoint (glue_jobs/flatten_transactions/lineage.py): a job gets arguments, not environment
+    var.openlineage_url == "" ? {} : { "--openlineage_url" = var.openlineage_url },
     length(local.wheels) == 0 ? {} : {
       "--additional-python-modules"       = join(",", [for w in sort(tolist(local.wheels)) : "s3://${local.scripts_bucket}/jobs/flatten_transactions/wheels/${w}"])
       "--python-modules-installer-option" = "--no-index"

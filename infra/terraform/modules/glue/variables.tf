@@ -129,3 +129,14 @@ variable "vpc_connection" {
   type        = bool
   default     = true
 }
+
+variable "openlineage_url" {
+  description = "OpenLineage HTTP endpoint the flatten job sends lineage events to (its --openlineage_url argument, docs/lineage.md); empty: none sent."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.openlineage_url == "" || can(regex("^https?://", var.openlineage_url))
+    error_message = "openlineage_url must be empty (lineage off) or an http(s):// URL."
+  }
+}

@@ -380,7 +380,9 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = lookup(local.database_reserved_concurrency, each.key, var.reserved_concurrency)
 
   environment {
-    variables = merge(var.environment, { POWERTOOLS_SERVICE_NAME = replace(each.key, "_", "-") })
+    # OPENLINEAGE_URL: the standard OpenLineage client setting (contracts/lineage.py); unset, no lineage is sent
+    variables = merge(var.environment, { POWERTOOLS_SERVICE_NAME = replace(each.key, "_", "-") },
+    var.openlineage_url == "" ? {} : { OPENLINEAGE_URL = var.openlineage_url })
   }
 
   dynamic "image_config" {

@@ -183,3 +183,14 @@ variable "image_repository_force_delete" {
   type        = bool
   default     = false
 }
+
+variable "openlineage_url" {
+  description = "OpenLineage HTTP endpoint the functions send lineage events to (OPENLINEAGE_URL, docs/lineage.md); empty: none sent."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.openlineage_url == "" || can(regex("^https?://", var.openlineage_url))
+    error_message = "openlineage_url must be empty (lineage off) or an http(s):// URL."
+  }
+}

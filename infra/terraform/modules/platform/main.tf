@@ -225,6 +225,7 @@ module "lambda" {
   runtime                  = var.lambda_runtime
   architecture             = var.lambda_architecture
   environment              = local.settings
+  openlineage_url          = var.openlineage_url
   kms_key_arn              = module.kms.key_arn
   subnet_ids               = module.network.private_subnet_ids
   subnet_arns              = module.network.private_subnet_arns
@@ -342,6 +343,7 @@ module "glue" {
   manage_catalog_encryption = var.manage_account_singletons
   log_retention_days        = var.log_retention_days
   vpc_connection            = var.external_databases == null
+  openlineage_url           = var.openlineage_url
 }
 
 module "warehouse" {
