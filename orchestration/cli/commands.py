@@ -71,19 +71,6 @@ def cmd_down(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from orchestration.runtime.stack import pid_alive, read_state
-
-    state = read_state(args.home)
-    if state is None or not pid_alive(int(state["pid"])):
-        print("local stack: not running")
-        return 1
-    print(f"local stack: running (pid {state['pid']}, started in {state['startup_seconds']} s)")
-    for key in ("aws_endpoint_url", "api_url", "postgres_port"):
-        print(f"  {key}: {state[key]}")
-    return 0
-
-
 def cmd_send(args: argparse.Namespace) -> int:
     stack = RunningStack(args.home)  # sets MTX_PRODUCER_KEY from stack.env unless it is set already
     api_key = args.api_key or os.environ.get(PRODUCER_KEY_ENV, "")

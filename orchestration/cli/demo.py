@@ -107,6 +107,19 @@ def api_calls(stack: LocalStack, found: dict[str, Any] | None = None) -> bool:
     return ok
 
 
+def report_path(stack: LocalStack, document: dict[str, Any]) -> None:
+    """Before the stack stops: `mtx report`'s page of this run (and `mtx status` shows it after), or why not."""
+    from orchestration.cli import report
+
+    try:
+        path, _ = report.write(stack.home)
+    except Exception as exc:  # noqa: BLE001 - a report that cannot be drawn must not hide the demo's outcome
+        print(f"\nreport: not written ({type(exc).__name__}: {exc})")
+        return
+    document["report"] = str(path)
+    print(f"\nreport (opens offline): {path}\n  `mtx status` shows this run's figures after the stop too")
+
+
 def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: int = 7, as_json: bool = False) -> int:
     """The demo; ``as_json``: what it prints goes to stderr, its summary to stdout as one JSON document."""
     document: dict[str, Any] = {}
@@ -179,5 +192,6 @@ def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document:
         print('  source .local/stack.env; psql "$MTX_WAREHOUSE_DSN"; mtx dlq list; mtx send FILE; mtx refresh')
         return 0 if ok and analytics_ok else 1
     finally:
+        report_path(stack, document)
         stack.stop()
         print("\nstopped: PostgreSQL, moto server and API are down.")

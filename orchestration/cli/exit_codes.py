@@ -39,7 +39,9 @@ EXITS: dict[str, tuple[ExitCode, ...]] = {
     "up": (ExitCode.OK, ExitCode.USAGE),
     "api": (ExitCode.OK, ExitCode.USAGE),
     "down": (ExitCode.OK, ExitCode.USAGE),
-    "status": (ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE),
+    # status: 1 when the running stack needs a look (docs/observability.md), 3 when none runs (the last run shown)
+    "status": (ExitCode.OK, ExitCode.FAILED, *_STACK),
+    "report": (ExitCode.OK, ExitCode.USAGE),
     "send": (ExitCode.OK, *_STACK, ExitCode.PARTIAL),
     "producers": (ExitCode.OK, ExitCode.FAILED, *_STACK),
     "dlq": (ExitCode.OK, *_STACK, ExitCode.PARTIAL),

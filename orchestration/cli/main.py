@@ -1,6 +1,8 @@
 """``mtx``: the local runtime's command line.
 
-mtx up | down | status          the local stack (PostgreSQL + moto + API)
+mtx up | down                   the local stack (PostgreSQL + moto + API)
+mtx status [--json]             is it running, and what it did: counts, dead letters, last refresh, freshness
+mtx report [--out PATH]         one static HTML page of that with plots (opens offline)
 mtx generate                    sample transactions (NDJSON)
 mtx send FILE|-                 POST each line to /transactions (as the producer of MTX_PRODUCER_KEY)
 mtx stream FILE --rate N        replay NDJSON into the Kinesis stream (PutRecords, partition key transactionId)
@@ -21,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestration.cli import lineage, output, soak, stream_replay
+from orchestration.cli import lineage, output, report, soak, status, stream_replay
 from orchestration.cli.commands import (
     cmd_check,
     cmd_dbt,
@@ -33,7 +35,6 @@ from orchestration.cli.commands import (
     cmd_refresh,
     cmd_runs,
     cmd_send,
-    cmd_status,
     cmd_sweep,
     cmd_up,
 )
@@ -69,7 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("down", help="stop the local stack")
     output.add_json_flag(p)
     p.set_defaults(func=cmd_down)
-    sub.add_parser("status", help="is the local stack running, and where").set_defaults(func=cmd_status)
+    p = sub.add_parser(
+        "status", help="is the local stack running, and where; its counts, dead letters, last refresh, marts freshness"
+    )
+    output.add_json_flag(p)
+    p.set_defaults(func=status.cmd_status)
+    p = sub.add_parser("report", help="one static HTML page with plots of the stack's run (opens offline)")
+    p.add_argument("--out", type=Path, default=None, help="where (default <stack home>/report/index.html)")
+    output.add_json_flag(p)
+    p.set_defaults(func=report.cmd_report)
     p = sub.add_parser("send", help="POST NDJSON transactions to the running stack's API")
     p.add_argument("source", help="NDJSON file, or - for standard input")
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")

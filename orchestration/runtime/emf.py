@@ -7,8 +7,10 @@ runs the handlers in its own process, so it stands in for that: ``capture(path)`
 other line through. Lines are assembled per thread (``print`` writes the text and the newline in two
 calls, and handlers run on many threads). The deployed code is unchanged: it prints, as in Lambda.
 
-``read(path)`` sums the captured data per metric and dimensions (what ``mtx status`` and
-``mtx report`` show, and what the tests compare with what happened).
+``read(path)`` sums the captured data per metric and dimensions (what the tests compare with what
+happened); ``points`` gives each datum with its time (``mtx status`` and ``mtx report``,
+orchestration/cli/metrics_view.py). A stack notes where its run starts in the file (``mark_run``), so that
+the view sums one run of the stack, as the stores it is compared with hold one run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import io
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -94,8 +97,9 @@ def size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
-def data(path: Path, start: int = 0) -> Iterator[tuple[str, dict[str, str], float]]:
-    """Every captured datum from byte ``start`` on: (metric name, its dimensions, value)."""
+def points(path: Path, start: int = 0) -> Iterator[tuple[float, str, dict[str, str], float]]:
+    """Every captured datum from byte ``start`` on, in the order written: (epoch seconds, metric name, its
+    dimensions, value)."""
     if not path.exists():
         return
     with path.open("rb") as f:
@@ -106,12 +110,41 @@ def data(path: Path, start: int = 0) -> Iterator[tuple[str, dict[str, str], floa
             record: dict[str, Any] = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut by a process killed mid-write
+        at = float(record["_aws"].get("Timestamp", 0)) / 1000
         for directive in record["_aws"]["CloudWatchMetrics"]:
             dims = {d: str(record[d]) for group in directive["Dimensions"] for d in group if d != "Environment"}
             for metric in directive["Metrics"]:
                 values = record[metric["Name"]]
                 for value in values if isinstance(values, list) else [values]:
-                    yield metric["Name"], dims, float(value)
+                    yield at, metric["Name"], dims, float(value)
+
+
+def data(path: Path, start: int = 0) -> Iterator[tuple[str, dict[str, str], float]]:
+    """Every captured datum from byte ``start`` on: (metric name, its dimensions, value)."""
+    for _, name, dims, value in points(path, start):
+        yield name, dims, value
+
+
+def run_file(home: Path) -> Path:
+    """Where a stack notes where its own lines start in the metrics file (kept after it stops)."""
+    return Path(home) / "metrics" / "run.json"
+
+
+def mark_run(home: Path) -> None:
+    """At a stack's start: the file's lines from here on are this run's (what ``mtx status`` sums; the
+    stores it compares them with, moto's, start empty with each run)."""
+    marker = run_file(home)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"offset": size(stack_file(home)), "started_at": time.time()}))
+
+
+def run_start(home: Path) -> tuple[int, float | None]:
+    """(byte offset, epoch seconds) where the last run of the stack in ``home`` began; (0, None) if unknown."""
+    try:
+        marker = json.loads(run_file(home).read_text())
+        return int(marker["offset"]), float(marker["started_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, None
 
 
 Key = tuple[str, tuple[tuple[str, str], ...]]

@@ -202,6 +202,7 @@ class LocalStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.pg.start()
         self.moto.start()
+        emf.mark_run(self.home)
         emf.install(self.metrics_file)
         self.xray = xray.start(self.home)
         lineage_file.install(self.home)

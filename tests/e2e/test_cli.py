@@ -162,5 +162,17 @@ def test_demo_runs_end_to_end_and_cleans_up() -> None:
         assert summary["analytics"]["dbt_docs"].endswith("static_index.html")
         assert "stopped" in story
         assert not _postgres_pids(home / "demo")
+        # it ends by pointing to its report; `mtx status` shows the run after the stop (exit 3: not running)
+        report = re.search(r"^report \(opens offline\): (\S+)$", story, re.M)
+        assert (
+            report and Path(report[1]) == Path(summary["report"]) == home.resolve() / "demo" / "report" / "index.html"
+        )
+        assert Path(report[1]).read_text().count("<svg") >= 4
+        status = subprocess.run([*MTX, "--home", str(home), "status", "--json"], capture_output=True, text=True,
+                                check=False)  # fmt: skip
+        doc = json.loads(status.stdout)
+        assert status.returncode == 3 and doc["stack"]["running"] is False
+        assert {f["entrance"]: f["stored"] for f in doc["flow"]}["api"] == summary["stored"]
+        assert doc["refresh"]["dbt"]["tests_failed"] == 0 and doc["refresh"]["data_checks"]["failed"] == 0
     finally:
         shutil.rmtree(home, ignore_errors=True)
