@@ -8,7 +8,8 @@ Outputs (git-ignored), read by infra/terraform/modules/platform/main.tf (every e
 - infra/build/lambda/functions.zip  lambdas/, contracts/ (with the settings reader, contracts/config.py),
                                     expectations/ (the data checks); never glue_jobs/, orchestration/,
                                     benchmarks/, tests/
-- infra/build/lambda/layer.zip      python/<pinned dependencies> for the Lambda runtime
+- infra/build/lambda/layer.zip      python/<pinned dependencies> for the Lambda runtime (lambda-layer.txt, and
+                                    lambda-layer-no-deps.txt: the X-Ray SDK without the runtime's botocore)
 - infra/build/glue/libs.zip         glue_jobs/, contracts/ (the job's --extra-py-files)
 - infra/build/glue/wheels/*.whl     the job's --additional-python-modules
 
@@ -85,6 +86,10 @@ def layer_zip(target: Path, python_version: str, architecture: str) -> Path:
         pip("install", "--quiet", "--target", str(site), "--platform", PLATFORMS[architecture],
             "--implementation", "cp", "--python-version", python_version, "--only-binary=:all:",
             "-r", str(REQUIREMENTS / "lambda-layer.txt"))  # fmt: skip
+        # the X-Ray SDK without botocore, which the Lambda runtime provides (see the file)
+        pip("install", "--quiet", "--target", str(site), "--platform", PLATFORMS[architecture],
+            "--implementation", "cp", "--python-version", python_version, "--only-binary=:all:", "--no-deps",
+            "-r", str(REQUIREMENTS / "lambda-layer-no-deps.txt"))  # fmt: skip
         files = [p for p in sorted(site.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
         return write_zip(target, [(p, p.relative_to(tmp).as_posix()) for p in files])
 

@@ -14,8 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from contracts.config import get_settings
 from lambdas.analytics_api.app import Request, route
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("analytics-api")
+tracer = get_tracer("analytics-api")
 
 HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
@@ -29,7 +31,9 @@ def response_headers(event: dict[str, Any], allowed_origins: frozenset[str]) -> 
     return headers
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     status, body = route(Request.from_event(event))
     headers = response_headers(event, get_settings().allowed_origins)

@@ -20,8 +20,10 @@ from lambdas.analytics_api import models, operations
 from lambdas.common.aws import client
 from lambdas.common.errors import StorageUnavailable, stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("analytics-job")
+tracer = get_tracer("analytics-job")
 
 INLINE_MAX_ROWS = 1000
 INLINE_MAX_BYTES = 300_000  # DynamoDB items are limited to 400 KB
@@ -74,7 +76,9 @@ def run_job(job: JobInput, settings: Settings) -> dict[str, Any]:
     return {"job_id": job.job_id, "row_count": rows, "result_location": location}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return run_job(JobInput.model_validate(event), get_settings())

@@ -22,8 +22,10 @@ from lambdas.common.aws import client
 from lambdas.common.dead_letters import ARCHIVE_PREFIX, kept_letter, kept_letter_key, put_once, queue_url
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("archive-dead-letters")
+tracer = get_tracer("archive-dead-letters")
 
 #: How long a looked-at letter stays invisible: longer than a run (the function's timeout is 300 s).
 HOLD_SECONDS = 360
@@ -77,6 +79,8 @@ def archive_old_letters(
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     s = get_settings()

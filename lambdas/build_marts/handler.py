@@ -47,9 +47,11 @@ from lambdas.common import metrics
 from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
+from lambdas.common.tracing import correlated, get_tracer
 from lambdas.migrate_databases.roles import ANALYSTS_ROLE
 
 logger = get_logger("build-marts")
+tracer = get_tracer("build-marts")
 DBT_DIR = PACKAGE_ROOT / "dbt"
 #: statuses of a node that make an invocation fail
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
@@ -222,6 +224,8 @@ def _emit(done: DbtInvocation) -> None:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return build_marts(event.get("select"), event.get("parent_run_id"))

@@ -16,8 +16,10 @@ from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PriceMismatch, stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("check-item")
+tracer = get_tracer("check-item")
 
 
 def check_purchase(item: dict[str, Any] | None, item_id: str, game: str, currency: str, amount: Decimal) -> None:
@@ -65,6 +67,8 @@ def check_item(tx: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with metrics.stage("CheckItemInShop"):

@@ -18,11 +18,13 @@ from lambdas.common.aws import client
 from lambdas.common.dead_letters import dead_letter_message, queue_url, send_batch
 from lambdas.common.errors import PipelineError, cause_message, stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 from lambdas.process_chunk.handler import load_catalogue, undo_chunk
 from lambdas.process_chunk.quarantine import quarantine_oversize
 from lambdas.process_chunk.records import as_bytes, chunk_lines
 
 logger = get_logger("dead-letter-chunk")
+tracer = get_tracer("dead-letter-chunk")
 
 
 def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +68,8 @@ def dead_letter_chunk(chunk: dict[str, Any], run_id: str, error: dict[str, Any])
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dead_letter_chunk(event["chunk"], event["run_id"], event.get("error") or {})

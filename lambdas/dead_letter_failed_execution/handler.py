@@ -18,8 +18,10 @@ from lambdas.common import metrics
 from lambdas.common.errors import stable_errors
 from lambdas.common.execution_dead_letters import ENDED_BADLY, SETTLED_FAILS, dead_letter_once, describe, workflow_of
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("dead-letter-failed-execution")
+tracer = get_tracer("dead-letter-failed-execution")
 NET_STATE = "LastResortNet"
 
 
@@ -67,6 +69,8 @@ def on_status_change(
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return on_status_change(event, claimed_by=str(getattr(context, "aws_request_id", "net")))

@@ -10,8 +10,10 @@ from lambdas.common import batch_lineage
 from lambdas.common.aws import client
 from lambdas.common.errors import cause_message, stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("finalize-run")
+tracer = get_tracer("finalize-run")
 #: ``quarantined``: the dead-lettered records kept whole under rejected/ of the raw bucket (too large, or
 #: refused by the database on their data); a part of ``dead_lettered``, each has a pointer dead letter.
 COUNTS = ("records", "stored", "duplicates", "dead_lettered", "quarantined", "failed")
@@ -51,6 +53,8 @@ def finalize(run_id: str, chunk_results: list[dict[str, Any]] | None, error: dic
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return finalize(event["run_id"], event.get("chunk_results"), event.get("error"))

@@ -48,12 +48,14 @@ from lambdas.common.dead_letters import queue_url, send_batch
 from lambdas.common.errors import DatabaseRejected, stable_errors, transient_service_error
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, TooManyRefused, refusal
+from lambdas.common.tracing import correlated, get_tracer
 from lambdas.process_chunk.handler import load_catalogue
 from lambdas.process_chunk.quarantine import quarantine_oversize, quarantine_refused
 from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, validated_lines
 from lambdas.process_chunk.store import store_chunk, store_isolating, write_analytics
 
 logger = get_logger("ingest-stream")
+tracer = get_tracer("ingest-stream")
 
 #: Seconds a warm container keeps the catalogue (and its verdicts) before reading it again.
 CATALOGUE_TTL_SECONDS = 60.0
@@ -226,6 +228,8 @@ def _settle_isolating(
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with metrics.stage("IngestStream"):

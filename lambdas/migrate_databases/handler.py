@@ -27,10 +27,12 @@ from contracts.warehouse import raw_table_ddl
 from lambdas.common.errors import DatabaseUnavailable, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import Secret, get_secret
+from lambdas.common.tracing import correlated, get_tracer
 from lambdas.migrate_databases import roles
 from lambdas.store_compliance.migrate import migrate
 
 logger = get_logger("migrate-databases")
+tracer = get_tracer("migrate-databases")
 
 
 @contextmanager
@@ -97,6 +99,8 @@ def migrate_all(settings: Settings | None = None) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     del event  # Terraform passes the migration files' hash only to make a new invocation

@@ -51,11 +51,13 @@ from lambdas.common.dead_letters import queue_url, send_batch
 from lambdas.common.errors import DatabaseRejected, PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, TooManyRefused, refusal
+from lambdas.common.tracing import correlated, get_tracer
 from lambdas.process_chunk.quarantine import quarantine_key, quarantine_oversize, quarantine_refused
 from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, chunk_lines, validated_lines
 from lambdas.process_chunk.store import MAX_REFUSED_PER_CHUNK, store_chunk, store_isolating, write_analytics
 
 logger = get_logger("process-chunk")
+tracer = get_tracer("process-chunk")
 
 __all__ = ["MAX_REFUSED_PER_CHUNK", "handler", "load_catalogue", "process", "quarantine_key", "undo_chunk"]
 
@@ -147,6 +149,8 @@ def undo_chunk(run_id: str, index: int) -> int:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     chunk = event["chunk"]

@@ -7,8 +7,10 @@ from typing import Any
 from lambdas.common.aws import client
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("quarantine-file")
+tracer = get_tracer("quarantine-file")
 
 
 def quarantine(bucket: str, key: str, run_id: str) -> dict[str, Any]:
@@ -20,6 +22,8 @@ def quarantine(bucket: str, key: str, run_id: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return quarantine(event["bucket"], event["key"], event["run_id"])

@@ -18,8 +18,10 @@ from lambdas.common.aws import client
 from lambdas.common.errors import PipelineError, needs_analytics_image, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("run-data-checks")
+tracer = get_tracer("run-data-checks")
 
 
 class DataChecksFailed(PipelineError):
@@ -84,6 +86,8 @@ def _emit_freshness(warehouse_dsn: str) -> None:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run_data_checks(event.get("parent_run_id"))

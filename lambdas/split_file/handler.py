@@ -23,8 +23,10 @@ from lambdas.common import batch_lineage
 from lambdas.common.aws import client
 from lambdas.common.errors import PipelineError, stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("split-file")
+tracer = get_tracer("split-file")
 CHUNK_RECORDS = 50_000
 _READ = 1 << 20
 
@@ -254,6 +256,8 @@ def split(bucket: str, key: str, run_id: str, chunk_records: int | None = None) 
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     batch_lineage.started(event["bucket"], event["key"], event["run_id"])  # FinalizeRun reports the end

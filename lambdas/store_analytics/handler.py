@@ -20,8 +20,10 @@ from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.errors import AnalyticsWriteFailed, StorageUnavailable, stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("store-analytics")
+tracer = get_tracer("store-analytics")
 
 _TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "ThrottlingException",
                     "ProvisionedThroughputExceededException", "RequestLimitExceeded"}  # fmt: skip
@@ -74,6 +76,8 @@ def store(
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with metrics.stage("StoreAnalyticsRecord"):

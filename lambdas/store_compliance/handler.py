@@ -20,9 +20,11 @@ from lambdas.common import metrics
 from lambdas.common.db import connection
 from lambdas.common.errors import AlreadyStored, stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 from lambdas.store_compliance.migrate import check_schema
 
 logger = get_logger("store-compliance")
+tracer = get_tracer("store-compliance")
 #: Rows written by the batch path carry execution_id "batch:<run>:<chunk>".
 BATCH_OWNER_PREFIX = "batch:"
 _schema_checked = threading.Event()
@@ -64,6 +66,8 @@ def store(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with metrics.stage("StoreComplianceRecord"):

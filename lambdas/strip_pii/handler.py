@@ -12,8 +12,10 @@ from typing import Any
 from contracts import analytics_record
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("strip-pii")
+tracer = get_tracer("strip-pii")
 
 
 def strip(event: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +30,8 @@ def strip(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return strip(event)

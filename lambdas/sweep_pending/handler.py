@@ -46,8 +46,10 @@ from lambdas.common.execution_dead_letters import (
     workflow_of,
 )
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("sweep-pending")
+tracer = get_tracer("sweep-pending")
 STUCK = "Stuck"
 SWEEPER_STATE = "PendingSweeper"
 #: The longest an Express execution can run (AWS: 5 minutes): past it, one AWS cannot describe has ended.
@@ -245,6 +247,8 @@ def sweep(older_than_seconds: float | None = None, settings: Settings | None = N
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = sweep()

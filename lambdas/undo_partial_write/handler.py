@@ -16,9 +16,11 @@ from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 from lambdas.store_analytics.handler import s3_key
 
 logger = get_logger("undo-partial-write")
+tracer = get_tracer("undo-partial-write")
 
 
 def undo(transaction_id: str, event_date: str, keep_compliance: bool = False) -> dict[str, Any]:
@@ -41,6 +43,8 @@ def undo(transaction_id: str, event_date: str, keep_compliance: bool = False) ->
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return undo(event["transaction_id"], event["event_date"], bool(event.get("keep_compliance", False)))

@@ -10,8 +10,10 @@ from contracts.config import get_settings
 from lambdas.common import metrics
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("validate-transaction")
+tracer = get_tracer("validate-transaction")
 
 
 def _window(received_at: Any) -> Window:
@@ -43,6 +45,8 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.emit("TransactionsReceived", 1, Entrance="api")

@@ -29,6 +29,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NoReturn, Protocol, TypeVar
 
+from orchestration.runtime import xray
+
 ENV = "MTX_LOCAL_WORKER_PROCESSES"
 #: Short names of the functions whose invocations are CPU-bound (a chunk of a batch file each).
 CPU_BOUND: tuple[str, ...] = ("process_chunk",)
@@ -120,7 +122,10 @@ def in_worker_processes(handler: Handler) -> Handler:
         return handler
 
     def invoke(event: Any, context: Any) -> Any:
-        return run(handler, event, context)
+        if worker_processes() <= 0:
+            return handler(event, context)
+        # the invocation's trace header travels with the call (orchestration/runtime/xray.py)
+        return run(xray.call_with_header, xray.current_header(), handler, event, context)
 
     invoke.__wrapped_for_workers__ = handler  # type: ignore[attr-defined]
     return invoke

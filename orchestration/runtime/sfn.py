@@ -48,6 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.asl_policy import STATE_MACHINES as STATE_MACHINES_DIR
+from orchestration.runtime import xray
+
+# This process hosts the functions: set up as Lambda is before any handler is imported (the Tracer).
+xray.host_lambdas()
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -131,7 +135,8 @@ class LambdaRegistry:
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
         try:
-            result = handler(payload, LambdaContext(name))
+            with xray.invocation(name):  # Lambda's segment of the trace, when the stack's daemon runs
+                result = handler(payload, LambdaContext(name))
         except Exception as exc:  # noqa: BLE001 - every handler failure becomes a FunctionError
             body = {
                 "errorType": type(exc).__name__,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts import lineage
-from orchestration.runtime import auth, emf, lineage_file, local_workers, sfn
+from orchestration.runtime import auth, emf, lineage_file, local_workers, sfn, xray
 from orchestration.runtime import manifest as manifest_mod
 from orchestration.runtime.api import ApiServer
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
@@ -63,6 +63,8 @@ class LocalStack:
     producer_key: str = field(default="", repr=False)
     analyst_key: str = field(default="", repr=False)
     producer_id: str = auth.DEFAULT_PRODUCER
+    #: the X-Ray daemon the runtime plays (orchestration/runtime/xray.py), running while the stack is
+    xray: xray.Daemon | None = None
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
@@ -82,6 +84,11 @@ class LocalStack:
     def metrics_file(self) -> Path:
         """The EMF metric lines the handlers printed (orchestration/runtime/emf.py), as CloudWatch keeps them."""
         return emf.stack_file(self.home)
+
+    @property
+    def segments_file(self) -> Path:
+        """The trace segments the handlers sent to the local X-Ray daemon (orchestration/runtime/xray.py)."""
+        return xray.segments_file(self.home)
 
     def client(self, service: str) -> Any:
         from lambdas.common.aws import client
@@ -164,6 +171,8 @@ class LocalStack:
         # moto with no endpoint in their code or arguments
         env = {**s.to_env(), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": s.region}
         env["AWS_ENDPOINT_URL"] = self.moto.endpoint_url
+        if self.xray is not None:  # the SDK's own setting too: the X-Ray daemon the runtime plays
+            env[xray.ADDRESS_ENV] = self.xray.address
         env.update(
             {
                 "MTX_WAREHOUSE_HOST": "127.0.0.1",
@@ -195,6 +204,7 @@ class LocalStack:
         self.moto.start()
         emf.mark_run(self.home)
         emf.install(self.metrics_file)
+        self.xray = xray.start(self.home)
         lineage_file.install(self.home)
         self.settings = Settings(
             name_prefix=self.name_prefix,
@@ -326,6 +336,8 @@ class LocalStack:
 
         glue.stop_spark()  # the local Glue job ran behind moto's StartJobRun in this process: stop its Spark JVM
         emf.uninstall()
+        xray.stop(self.xray)
+        self.xray = None
         if self.trigger is not None:
             self.trigger.stop()
         for poller in (self.schedules, self.status_events, self.stream_poller):

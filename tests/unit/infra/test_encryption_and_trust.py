@@ -324,12 +324,13 @@ def test_the_key_policy_lets_each_service_use_the_key_only_as_it_needs() -> None
         "logs.${local.region}.amazonaws.com",
         "cloudwatch.amazonaws.com",
         "events.amazonaws.com",
+        "budgets.amazonaws.com",  # the budget's alerts to the encrypted alert topic (modules/monitoring budget.tf)
     }
     [logs] = by_service["logs.${local.region}.amazonaws.com"]["condition"]
     assert unquote(logs["test"]) == "ArnLike"
     assert unquote(logs["variable"]) == "kms:EncryptionContext:aws:logs:arn"
     assert strings(logs["values"]) == ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
-    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"):
         [condition] = by_service[service]["condition"]
         assert unquote(condition["variable"]) == "aws:SourceAccount", service
         assert set(strings(by_service[service]["actions"])) == {"kms:Decrypt", "kms:GenerateDataKey*"}, service

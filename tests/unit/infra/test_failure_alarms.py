@@ -75,3 +75,28 @@ def test_the_dashboard_graphs_rejects_apart_from_unexpected_failures() -> None:
     assert "Rejected by the contract (expected)" in body
     assert "Unexpected failures by error class" in body
     assert "NOT Error=" in body  # the unexpected graph leaves the rejects out
+
+
+def _handlers_raising_rejects() -> set[str]:
+    """Functions whose handler module re-raises a reject of the contract or the catalogue (``except <Reject>: ...
+    raise``): Step Functions catches those by name, so every reject is a Lambda error of that function."""
+    import ast
+
+    from lambdas.common.metrics import REJECT_REASONS
+
+    found = set()
+    for path in sorted((REPO / "lambdas").glob("*/handler.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ExceptHandler) and node.type is not None):
+                continue
+            caught = {n.id for n in ast.walk(node.type) if isinstance(n, ast.Name)}
+            reraises = any(isinstance(s, ast.Raise) and s.exc is None for s in ast.walk(node))
+            if caught & REJECT_REASONS and reraises:
+                found.add(path.parent.name)
+    return found
+
+
+def test_the_functions_without_an_errors_alarm_are_those_that_raise_rejects() -> None:
+    """Their Errors alarm would page on every reject; the workflow's executions-failed alarm covers them."""
+    default = {unquote(f) for f in variables(MODULES / "monitoring")["functions_raising_rejects"]["default"]}
+    assert default == _handlers_raising_rejects() == {"validate_transaction", "check_item"}

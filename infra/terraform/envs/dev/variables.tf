@@ -304,6 +304,18 @@ variable "dlq_archive_after_days" {
   default     = 10
 }
 
+variable "monthly_budget_usd" {
+  description = "Monthly cost budget of the environment in USD (AWS Budgets over the Project cost-allocation tag, alerting the alerts topic); null for no budget."
+  type        = number
+  default     = 100
+}
+
+variable "budget_alert_threshold_percent" {
+  description = "Percentage of the monthly budget the actual cost may reach before the alerts topic is told (the forecast alerts at 100 %)."
+  type        = number
+  default     = 80
+}
+
 variable "openlineage_url" {
   description = "OpenLineage HTTP endpoint (e.g. a Marquez API's /api/v1/lineage base URL) the functions and the Glue job send lineage events to, docs/lineage.md; empty (the default): lineage off. The endpoint must be reachable from the private subnets."
   type        = string

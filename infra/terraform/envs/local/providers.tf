@@ -13,6 +13,7 @@ provider "aws" {
 
   endpoints {
     apigateway         = var.aws_endpoint_url
+    budgets            = var.aws_endpoint_url
     cloudwatch         = var.aws_endpoint_url
     cloudwatchevents   = var.aws_endpoint_url
     cloudwatchlogs     = var.aws_endpoint_url

@@ -46,6 +46,9 @@ module "platform" {
   sweep_pending_schedule      = var.sweep_pending_schedule
   dlq_max_redrives            = var.dlq_max_redrives
   dlq_archive_after_days      = var.dlq_archive_after_days
+
+  monthly_budget_usd             = var.monthly_budget_usd
+  budget_alert_threshold_percent = var.budget_alert_threshold_percent
 }
 
 # State migration: before the composition module the env roots called the modules themselves

@@ -4,7 +4,7 @@
 # access only through their IAM policies (each role names this key's ARN);
 # the service principals below need the key policy itself: CloudWatch Logs
 # (every log group of the account's region, by encryption context), CloudWatch
-# alarms (the alert topic) and EventBridge (the queue of undelivered file events).
+# alarms and AWS Budgets (the alert topic) and EventBridge (the queue of undelivered file events).
 
 data "aws_caller_identity" "this" {}
 data "aws_partition" "this" {}
@@ -83,6 +83,21 @@ data "aws_iam_policy_document" "this" {
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "BudgetsPublishToTheEncryptedAlertTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"] # in a key policy, "*" means this key
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"

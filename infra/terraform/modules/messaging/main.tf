@@ -130,6 +130,27 @@ data "aws_iam_policy_document" "topic" {
       values   = [data.aws_caller_identity.this.account_id]
     }
   }
+
+  # AWS Budgets alerts (modules/monitoring budget.tf) publish as budgets.amazonaws.com, for this account's budgets
+  statement {
+    sid       = "BudgetsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.this.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.this.partition}:budgets::${data.aws_caller_identity.this.account_id}:*"]
+    }
+  }
 }
 
 resource "aws_sns_topic_policy" "this" {

@@ -57,3 +57,25 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter_age" {
   alarm_actions       = local.actions.alarm
   ok_actions          = local.actions.ok
 }
+
+# The other queues where something the pipeline owes lands when every retry failed: an asynchronous
+# invocation of the net or the sweeper (Lambda's on-failure queue), a stream batch past its retries (the
+# event source mapping's on-failure destination), a file event EventBridge could not deliver. Any message
+# there is a transaction, an execution or a file not yet settled: it pages.
+resource "aws_cloudwatch_metric_alarm" "failure_queue" {
+  for_each = var.failure_queue_names
+
+  alarm_name          = "${var.name_prefix}-${each.key}-not-empty"
+  alarm_description   = "Messages are waiting in ${each.value}: something failed past every retry and is not settled. Runbook: docs/runbook.md, ${each.key}-not-empty."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions.alarm
+  ok_actions          = local.actions.ok
+}

@@ -23,8 +23,11 @@ locals {
   failures_namespace = "${var.failures_namespace}/${var.name_prefix}"
   failures_metric    = { for w in var.workflows : w => "${w}.ExecutionsFailed" }
 
+  # Errors of a function that raises the contract's rejects by design would page on every reject: those
+  # functions' unexpected failures page through their workflow's executions-failed alarm instead.
   lambda_alarms = merge([for short, name in var.function_names : {
     for metric in ["Errors", "Throttles"] : "${short}-${lower(metric)}" => { function = name, metric = metric }
+    if !(metric == "Errors" && contains(var.functions_raising_rejects, short))
   }]...)
 }
 

@@ -8,6 +8,7 @@ output "alarm_names" {
   value = concat(
     [aws_cloudwatch_metric_alarm.dead_letter.alarm_name, aws_cloudwatch_metric_alarm.dead_letter_age.alarm_name, aws_cloudwatch_metric_alarm.glue_job_failed.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.business : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.failure_queue : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.executions_failed : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.lambda : a.alarm_name],
   )
@@ -16,4 +17,9 @@ output "alarm_names" {
 output "failure_metrics" {
   description = "Per workflow: the namespace and metric name of its failed executions by error class (dimension Error)."
   value       = { for w in var.workflows : w => { namespace = local.failures_namespace, metric_name = local.failures_metric[w] } }
+}
+
+output "budget_name" {
+  description = "Name of the monthly cost budget (null where there is none)."
+  value       = one(aws_budgets_budget.this[*].name)
 }

@@ -81,3 +81,48 @@ variable "alarm_period_seconds" {
     error_message = "alarm_period_seconds must be 60, 300, 900 or 3600."
   }
 }
+
+variable "monthly_budget_usd" {
+  description = "Monthly cost budget of the environment in USD (AWS Budgets, over the cost-allocation tag); null for no budget."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.monthly_budget_usd == null || try(var.monthly_budget_usd > 0, false)
+    error_message = "monthly_budget_usd must be a positive amount, or null for no budget."
+  }
+}
+
+variable "budget_alert_threshold_percent" {
+  description = "Percentage of the monthly budget the actual cost may reach before the alert topic is told (the forecast alerts at 100 %)."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.budget_alert_threshold_percent > 0 && var.budget_alert_threshold_percent <= 100
+    error_message = "budget_alert_threshold_percent must be in (0, 100]."
+  }
+}
+
+variable "cost_allocation_tag" {
+  description = "The cost-allocation tag the budget filters on (key and value, as the provider's default_tags set it)."
+  type        = object({ key = string, value = string })
+  default     = { key = "Project", value = "mtx" }
+}
+
+variable "functions_raising_rejects" {
+  description = "Functions (short names) that raise the contract's or the catalogue's rejects by design (Step Functions catches them by name): no Errors alarm (it would page on every reject); their unexpected failures end their workflow's execution, which the executions-failed alarm pages on."
+  type        = list(string)
+  default     = ["validate_transaction", "check_item"]
+}
+
+variable "failure_queue_names" {
+  description = "The queues that keep what failed past every retry, besides the dead-letter queue, by alarm key (async-invocation-failures, stream-failures, raw-incoming-undelivered): each pages when not empty."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.failure_queue_names) : contains(["async-invocation-failures", "stream-failures", "raw-incoming-undelivered"], k)])
+    error_message = "failure_queue_names keys are async-invocation-failures, stream-failures or raw-incoming-undelivered (each has its runbook line in docs/runbook.md)."
+  }
+}

@@ -381,4 +381,18 @@ module "monitoring" {
   api_name                      = module.api.rest_api_name
   api_stage_name                = module.api.stage_name
   db_instance_identifier        = module.database.instance_identifier
+
+  monthly_budget_usd             = var.monthly_budget_usd
+  budget_alert_threshold_percent = var.budget_alert_threshold_percent
+  # the provider's default_tags (envs/<env>/providers.tf) put Project = var.project on every resource
+  cost_allocation_tag = { key = "Project", value = var.project }
+
+  # queue name = the last part of its ARN / URL; the keys are known at plan time (the workflows deployed)
+  failure_queue_names = merge(
+    { async-invocation-failures = element(split(":", module.lambda.async_failures_queue_arn), 5) },
+    var.enable_stream ? { stream-failures = element(split(":", module.stream[0].failures_queue_arn), 5) } : {},
+    contains(module.state_machines.workflows, "batch_ingest") ? {
+      raw-incoming-undelivered = element(split("/", module.triggers.raw_incoming_undelivered_queue_url), 4)
+    } : {},
+  )
 }
