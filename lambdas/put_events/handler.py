@@ -32,11 +32,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.logging import get_logger
+from lambdas.common.tracing import correlated, get_tracer
 from lambdas.put_events.records import MAX_RECORDS, BadRequest, Record, partition_key, read_records
 
 __all__ = ["MAX_RECORDS", "BadRequest", "Record", "handler", "partition_key", "put_events", "read_records"]
 
 logger = get_logger("put-events")
+tracer = get_tracer("put-events")
 AGAIN = "the stream did not take this record now: send it again"
 
 
@@ -86,6 +88,8 @@ def body_text(event: dict[str, Any]) -> str:
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@correlated(logger, tracer)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         records = read_records(body_text(event))
