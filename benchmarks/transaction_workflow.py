@@ -154,7 +154,7 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
                 "concurrency": concurrency,
                 **summary(lat),
                 **floor.rounded(),
-            },  # fmt: skip
+            },
             "workflow_sequential": {"executions": len(wf_lat), **summary(wf_lat)},
             "workflow_concurrent": {
                 "executions_per_s": round(rate, 1),
@@ -162,7 +162,7 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
                 "stored": len(outcomes.stored),
                 "failed": len(outcomes.failed),
                 **split.rounded(),
-            },  # fmt: skip
+            },
             "ratio_workflow_vs_direct_throughput": round(rate / floor_rate, 3),
             "rate_over_time": rates,
         }
