@@ -11,7 +11,9 @@ the rate of the first ``window`` completions against the last ``window`` (the is
 with execution count). N: ``MTX_BENCH_TX_PROBE`` (default 2,000; 20,000 for the issue's target), window
 min(1,000, N / 4).
 
-Size of the throughput phases: ``MTX_BENCH_TX_RECORDS`` (default 600).
+Size of the throughput phases: ``MTX_BENCH_TX_RECORDS`` (default 600). The stack runs at
+``MTX_BENCH_TX_TIME_SCALE`` (default 1: Retry backoffs sleep as in AWS and in ``make run``; 0: no sleeping).
+Handler invocations per execution are counted (5 when nothing is retried): a retry is a wait the rate pays.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ def _direct(stack: LocalStack, line: str, received_at: str, n: int) -> None:
     call("store_analytics", {k: stripped[k] for k in ("record", "transaction_id", "event_date", "producer_id")})
 
 
+def _invocations() -> dict[str, int]:
+    return dict(REGISTRY.invocations)
+
+
+def _per_execution(before: dict[str, int], executions: int) -> dict[str, float]:
+    after = _invocations()
+    calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+    total = sum(calls.values())
+    return {"handler_invocations_per_execution": round(total / max(1, executions), 3),
+            "handler_invocations": calls}  # fmt: skip
+
+
 def _lines(n: int, seed: int) -> list[str]:
     return [r.line for r in generate(n, seed=seed, invalid_share=0.0, duplicate_share=0.0)]
 
@@ -98,23 +112,26 @@ def probe(sender: _Sender, n: int, concurrency: int) -> dict[str, Any]:
             with lock:
                 ends.append(end)
 
+    before = _invocations()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for f in [pool.submit(worker) for _ in range(concurrency)]:
             f.result()
+    calls = _per_execution(before, n)
     ends.sort()
     window = max(1, min(1000, n // 4))
     first = window / (ends[window - 1] - t0)
     last = window / (ends[-1] - ends[-window - 1])
     return {"executions": n, "window": window, "first_rate_per_s": round(first, 1),
             "last_rate_per_s": round(last, 1), "last_vs_first": round(last / first, 2),
-            "target": "last >= 0.9x first (at N = 20,000)"}  # fmt: skip
+            "target": "last >= 0.9x first (at N = 20,000)", **calls}  # fmt: skip
 
 
 def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
     n = n or _env_int("MTX_BENCH_TX_RECORDS", 600)
     probe_n = _env_int("MTX_BENCH_TX_PROBE", 2000)
-    with bench_stack(time_scale=0.0) as stack:
+    scale = float(os.environ.get("MTX_BENCH_TX_TIME_SCALE", "1"))
+    with bench_stack(time_scale=scale) as stack:
         meter = metered(stack)
         sender = _Sender(stack, meter)
         received_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -140,15 +157,18 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
 
         # the workflow, `concurrency` submitting at once: throughput
         batch = _lines(n, seed=3)
+        before = _invocations()
         with meter.phase() as split:
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
                 arns = list(pool.map(sender.send, batch))
             with meter.role(DRIVER):
                 outcomes = wait_for(stack.client, arns, timeout=3600)
+        calls = _per_execution(before, n)
         rate, floor_rate = n / split.wall_s, n / floor.wall_s
         rates = probe(sender, probe_n, concurrency)
         data: dict[str, Any] = {
             "transactions_per_phase": n,
+            "time_scale": scale,
             "floor_handlers_direct": {
                 "tx_per_s": round(floor_rate, 1),
                 "concurrency": concurrency,
@@ -161,6 +181,7 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
                 "concurrency": concurrency,
                 "stored": len(outcomes.stored),
                 "failed": len(outcomes.failed),
+                **calls,
                 **split.rounded(),
             },
             "ratio_workflow_vs_direct_throughput": round(rate / floor_rate, 3),
