@@ -57,7 +57,7 @@ def patch_moto_kinesis_shards() -> None:
         start = last + 1
         if start not in records:
             return original_get_records(self, last_sequence_id, limit)  # not moto's consecutive keys: its way
-        results = []
+        results: list[Any] = []
         sequence = start
         while sequence in records and (limit is None or len(results) < limit):
             results.append(records[sequence])
