@@ -114,15 +114,15 @@ class Report:
 
     def write(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "machine": machine(),
+        m = machine()
+        doc: dict[str, Any] = {
+            "machine": m,
             "rows": [r.to_json() for r in self.rows],
             "notes": self.notes,
             **self.sections,
         }
         path = self.directory / "report.json"
         path.write_text(json.dumps(doc, indent=2, default=str))
-        m = doc["machine"]
         md = ["# MTX pipeline benchmark report", "", "## Machine", ""]
         md += [f"- {k}: {v}" for k, v in m.items()]
         if self.rows:

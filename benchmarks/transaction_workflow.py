@@ -62,7 +62,7 @@ def _invocations() -> dict[str, int]:
     return dict(REGISTRY.invocations)
 
 
-def _per_execution(before: dict[str, int], executions: int) -> dict[str, float]:
+def _per_execution(before: dict[str, int], executions: int) -> dict[str, Any]:
     after = _invocations()
     calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
     total = sum(calls.values())
