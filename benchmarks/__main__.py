@@ -13,6 +13,7 @@ from benchmarks.common import Report
 BENCHMARKS = {
     "transaction_workflow": "benchmarks.transaction_workflow",
     "batch_ingest": "benchmarks.batch_ingest",
+    "stream_ingest": "benchmarks.stream_ingest",
     "glue_flatten": "benchmarks.glue_flatten",
     "dbt_marts": "benchmarks.dbt_marts",
     "analytics_api": "benchmarks.analytics_api",

@@ -2,28 +2,31 @@
 
 Size: ``MTX_BENCH_BATCH_RECORDS`` records (default 1,000,000; the second run is a quarter of it).
 
-Baseline, same run, same file: parse every line and COPY the valid rows into a
-bare PostgreSQL table (no validation, no catalogue, no merge, no S3, no DLQ).
+Floor, same run, same file: parse + validate + COPY into a bare PostgreSQL table (benchmarks/floors.py: no
+catalogue, no merge, no S3, no DLQ). Wall and CPU by owner (benchmarks/cpu.py): the upload and the polling
+for the run's end are the driver's, the handlers' calls the product's, the rest of the process the emulator's.
 Also the peak resident memory of the process during a run at two file sizes:
 the file is streamed, so the peak must not grow with the file.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
-from benchmarks.common import Report, bench_stack
+from benchmarks.common import Report, bench_stack, metered
+from benchmarks.cpu import DRIVER, Meter, Split
+from benchmarks.floors import parse_validate_copy
+from benchmarks.table import Floor, Row
 from orchestration.cli import batch
 from orchestration.runtime import local_workers
 from orchestration.runtime.stack import LocalStack
 from orchestration.sample_data.generate import write_ndjson
+
+TARGET = "product CPU <= 1.5x floor CPU"
 
 
 def _rss_of(pid: int | str) -> float:
@@ -79,39 +82,14 @@ class PeakRss:
         self._t.join()
 
 
-def baseline_copy(dsn: str, path: Path) -> tuple[float, int]:
-    with psycopg.connect(dsn) as conn:
-        conn.execute("drop table if exists bench_bare")
-        conn.execute("create table bench_bare (transaction_id text, user_id text, amount numeric, raw jsonb)")
-        t0 = time.perf_counter()
-        rows = 0
-        with conn.cursor().copy("copy bench_bare from stdin") as copy, path.open("rb") as fh:
-            for raw in fh:
-                try:
-                    rec = json.loads(raw)
-                    amount = rec["item_purchased"]["price"]["amount"]
-                    if isinstance(amount, bool) or not isinstance(amount, int | float):
-                        continue
-                    copy.write_row((rec["transactionId"], rec["user_id"], amount, raw.decode().strip()))
-                    rows += 1
-                except (ValueError, KeyError, TypeError):
-                    continue
-        conn.commit()
-        elapsed = time.perf_counter() - t0
-        conn.execute("drop table bench_bare")
-    return elapsed, rows
-
-
-def ingest(stack: LocalStack, path: Path) -> tuple[float, dict[str, Any], PeakRss]:
+def ingest(stack: LocalStack, path: Path, meter: Meter) -> tuple[Split, dict[str, Any], PeakRss]:
     s = stack.require_settings()
-    with PeakRss() as mem:
-        t0 = time.perf_counter()
+    with PeakRss() as mem, meter.phase() as split, meter.role(DRIVER):
         key = batch.upload(stack.client, s, path)
         run = batch.wait_for_run(stack.client, s, key, timeout=7200)
-        elapsed = time.perf_counter() - t0
     runs = [r for r in batch.runs(stack.client, s) if r.get("object_key") == key]
     assert len(runs) == 1, f"one file, one run: got {len(runs)}"
-    return elapsed, run, mem
+    return split, run, mem
 
 
 def run(report: Report, n: int | None = None) -> None:
@@ -125,24 +103,27 @@ def run(report: Report, n: int | None = None) -> None:
         gen_s = time.perf_counter() - t0
         write_ndjson(small, n // 4, seed=12, invalid_share=0.04, duplicate_share=0.01)
 
-        base_s, base_rows = baseline_copy(stack.dsn("compliance"), big)
-        small_s, small_run, small_mem = ingest(stack, small)
-        big_s, big_run, big_mem = ingest(stack, big)
+        meter = metered(stack)
+        floor, base_rows = parse_validate_copy(meter, stack.pg.dsn("compliance"), big)
+        small_split, small_run, small_mem = ingest(stack, small, meter)
+        split, big_run, big_mem = ingest(stack, big, meter)
+        big_s = split.wall_s
         data = {
             "records": n,
             "file_mib": round(big.stat().st_size / 2**20, 1),
             "generate_seconds": round(gen_s, 1),
-            "baseline_parse_and_copy": {"seconds": round(base_s, 1), "rows_per_s": round(base_rows / base_s)},
+            "floor_parse_validate_copy": {**floor.rounded(), "rows_per_s": round(base_rows / floor.wall_s)},
             "batch_state_machine": {
-                "seconds": round(big_s, 1),
+                **split.rounded(),
                 "transactions_per_s": round(n / big_s),
                 "run": {
                     k: big_run.get(k)
                     for k in ("status", "chunks", "records", "stored", "duplicates", "dead_lettered", "failed")
                 },
             },
-            "ratio_batch_seconds_vs_baseline": round(big_s / base_s, 2),
-            "target_ratio": 2.0,
+            "ratio_batch_seconds_vs_floor": round(big_s / floor.wall_s, 2),
+            "ratio_product_cpu_vs_floor_cpu": round(split.product_cpu_s / floor.product_cpu_s, 2),
+            "target": TARGET,
             "peak_rss_mib": {
                 f"{n // 4}_records": round(small_mem.peak - small_mem.start, 1),
                 f"{n}_records": round(big_mem.peak - big_mem.start, 1),
@@ -150,7 +131,7 @@ def run(report: Report, n: int | None = None) -> None:
                 "during the run; flat = streaming",
             },
             "local_worker_processes": local_workers.worker_processes(),
-            "small_run_seconds": round(small_s, 1),
-            "small_run_status": small_run.get("status"),
+            "small_run": {**small_split.rounded(), "status": small_run.get("status")},
         }
         report.add("batch ingest (issue 4)", data)
+        report.row(Row(f"batch path, {n:,} records", split, [Floor("parse + validate + COPY", floor)], TARGET))

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpu import Meter, instrument
+from benchmarks.table import Row, markdown
 from orchestration.settings import REPO_ROOT
 
 REPORT_DIR = REPO_ROOT / ".local" / "bench"
@@ -36,6 +38,16 @@ def bench_stack(time_scale: float = 1.0) -> Iterator[Any]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def metered(stack: Any) -> Meter:
+    """A meter for a started stack: every registered handler's calls charged to the product, its PostgreSQL
+    server as the store (benchmarks/cpu.py)."""
+    from orchestration.runtime.sfn import REGISTRY
+
+    meter = Meter(store_dir=stack.pg.data_dir)
+    instrument(REGISTRY, meter)
+    return meter
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -55,6 +67,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "memory_gib": mem_gib,
         "python": platform.python_version(),
@@ -82,19 +95,48 @@ def summary(latencies: list[float]) -> dict[str, float]:
 @dataclass
 class Report:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    #: lines printed under the table (the stream's "stream: N records, lost 0, duplicated 0", the rate probe)
+    notes: list[str] = field(default_factory=list)
+    directory: Path = REPORT_DIR
 
     def add(self, name: str, data: dict[str, Any]) -> None:
         self.sections[name] = data
         print(f"\n== {name}\n{json.dumps(data, indent=2, default=str)}", flush=True)
 
+    def row(self, row: Row) -> None:
+        self.rows.append(row)
+        print("\n".join(markdown([row])[2:]), flush=True)
+
+    def note(self, line: str) -> None:
+        self.notes.append(line)
+        print(line, flush=True)
+
     def write(self) -> Path:
-        REPORT_DIR.mkdir(parents=True, exist_ok=True)
-        doc = {"machine": machine(), **self.sections}
-        path = REPORT_DIR / "report.json"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        m = machine()
+        doc: dict[str, Any] = {
+            "machine": m,
+            "rows": [r.to_json() for r in self.rows],
+            "notes": self.notes,
+            **self.sections,
+        }
+        path = self.directory / "report.json"
         path.write_text(json.dumps(doc, indent=2, default=str))
         md = ["# MTX pipeline benchmark report", "", "## Machine", ""]
-        md += [f"- {k}: {v}" for k, v in doc["machine"].items()]
+        md += [f"- {k}: {v}" for k, v in m.items()]
+        if self.rows:
+            md += [
+                "",
+                "## Whose time it is",
+                "",
+                f"{m['cpus']} cores, {m['cpu']}. CPU seconds by owner "
+                "(benchmarks/cpu.py, docs/benchmarks.md); ratios are the row's over the floor's, same run.",
+                "",
+            ]
+            md += markdown(self.rows)
+        md += [""] + [f"    {line}" for line in self.notes] if self.notes else []
         for name, data in self.sections.items():
             md += ["", f"## {name}", "", "```json", json.dumps(data, indent=2, default=str), "```"]
-        (REPORT_DIR / "report.md").write_text("\n".join(md) + "\n")
+        (self.directory / "report.md").write_text("\n".join(md) + "\n")
         return path

@@ -4,7 +4,12 @@ Baseline, same run, same NDJSON files: DuckDB and pyarrow flattening them to the
 same warehouse columns in Parquet. Spark start-up (JVM + session) is timed
 apart and excluded from the rates. Every engine runs ``rounds`` times: round 1
 is cold (JVM JIT, codegen), the rates compared are the best of the warm rounds.
-Reuses the functions of ``glue_jobs/flatten_transactions/benchmark.py``.
+Reuses the functions of ``glue_jobs/flatten_transactions/benchmark.py``. Size: ``MTX_BENCH_GLUE_RECORDS``
+(default 1,000,000).
+
+The job's floor, the target's (<= 1.5x): bare Spark read + write of the same files (:func:`spark_bare`: the
+same schema and read options, Parquet out, nothing else). CPU of each run: this whole process and its
+children (Spark's JVM) over the run, charged to the engine that ran (benchmarks/cpu.py; no emulator here).
 
 What is timed on the Spark side (``spark_job_transforms``) is ``run.flatten_and_write``,
 the call ``run_job`` makes: read with the contract schema, contract rules (rejects),
@@ -22,8 +27,11 @@ import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import Report
+from benchmarks.cpu import PRODUCT, Meter, Split
+from benchmarks.table import Floor, Row
 from glue_jobs.flatten_transactions.benchmark import (
     duckdb_flatten,
     make_records,
@@ -34,9 +42,23 @@ from glue_jobs.flatten_transactions.benchmark import (
 )
 
 TARGET_RATIO = 3.0
+TARGET = "product CPU <= 1.5x bare Spark read + write"
 
 
-def run(report: Report, n: int = 1_000_000, days: int = 8, files_per_day: int = 5, rounds: int = 3) -> None:
+def spark_bare(spark: Any, base: Path, out: Path) -> int:
+    """The job's floor: the same files read with the same schema and options, written as Parquet, nothing
+    else (no rules, no flatten, no dedup, no partitioning by day)."""
+    from glue_jobs.flatten_transactions import transforms
+    from glue_jobs.flatten_transactions.schema import read_schema
+
+    paths = sorted(str(p) for p in base.glob("dt=*"))
+    reader = spark.read.schema(read_schema()).options(**transforms.READ_OPTIONS).option("basePath", str(base))
+    reader.json(paths).write.mode("overwrite").parquet(str(out))
+    return sum(1 for _ in out.glob("*.parquet"))
+
+
+def run(report: Report, n: int | None = None, days: int = 8, files_per_day: int = 5, rounds: int = 3) -> None:
+    n = n or int(os.environ.get("MTX_BENCH_GLUE_RECORDS", "1000000").replace("_", ""))
     root = Path(tempfile.mkdtemp(prefix="mtx-bench-flatten-"))
     root.chmod(0o755)
     spark = None
@@ -53,10 +75,13 @@ def run(report: Report, n: int = 1_000_000, days: int = 8, files_per_day: int = 
             ("duckdb", lambda out: duckdb_flatten(base, out)),
             ("duckdb_dedup", lambda out: duckdb_flatten(base, out, dedup=True)),
             ("pyarrow", lambda out: pyarrow_flatten(base, out)),
+            ("spark_bare_read_write", lambda out: spark_bare(spark, base, out)),
             ("spark_flatten_only", lambda out: spark_flatten(spark, base, out, full=False)),
             ("spark_job_transforms", lambda out: spark_flatten(spark, base, out, full=True, expect_rows=n)),
         ]
         seconds: dict[str, list[float]] = {name: [] for name, _ in runs}
+        splits: dict[str, list[Split]] = {name: [] for name, _ in runs}
+        meter = Meter()
         spark_jobs: dict[str, int] = {}
         sc = spark.sparkContext
         for attempt in range(1, rounds + 1):
@@ -64,7 +89,11 @@ def run(report: Report, n: int = 1_000_000, days: int = 8, files_per_day: int = 
                 out = root / f"out-{name}-{attempt}"
                 group = f"bench-{name}-{attempt}"
                 sc.setJobGroup(group, name)
-                s, _files = timed(partial(fn, out))
+                # no emulator here: the whole process (Spark's driver, DuckDB's threads) and its children
+                # (Spark's JVM) are the engine's
+                with meter.phase(whole_process=PRODUCT) as split:
+                    s, _files = timed(partial(fn, out))
+                splits[name].append(split)
                 spark_jobs[name] = len(sc.statusTracker().getJobIdsForGroup(group))
                 seconds[name].append(s)
                 shutil.rmtree(out, ignore_errors=True)
@@ -91,6 +120,7 @@ def run(report: Report, n: int = 1_000_000, days: int = 8, files_per_day: int = 
             "cold_rows_per_s": {k: round(n / v[0]) for k, v in seconds.items()},
             "baseline": baseline_name,
             "ratio_spark_job_seconds_vs_baseline": round(spark_s / base_s, 2),
+            "ratio_spark_job_seconds_vs_spark_bare_read_write": round(spark_s / best_warm("spark_bare_read_write"), 2),
             "ratio_spark_flatten_only_seconds_vs_baseline": round(best_warm("spark_flatten_only") / base_s, 2),
             "ratio_spark_job_seconds_vs_duckdb": round(spark_s / best_warm("duckdb"), 2),
             "ratio_spark_job_seconds_vs_pyarrow": round(spark_s / best_warm("pyarrow"), 2),
@@ -107,6 +137,16 @@ def run(report: Report, n: int = 1_000_000, days: int = 8, files_per_day: int = 
             ),
         }
         report.add("glue flatten (spark vs duckdb/pyarrow)", data)
+
+        def best_split(name: str) -> Split:
+            warm = splits[name][1:] or splits[name]
+            return min(warm, key=lambda sp: sp.wall_s)
+
+        floors = [Floor("bare Spark read + write", best_split("spark_bare_read_write")),
+                  Floor("DuckDB flatten (reference)", best_split("duckdb"))]  # fmt: skip
+        report.row(Row(f"Glue job (flatten_and_write), {n:,} records", best_split("spark_job_transforms"), floors,
+                       TARGET, {"cpu_per_round": {k: [round(sp.product_cpu_s, 2) for sp in v]
+                                                  for k, v in splits.items()}}))  # fmt: skip
     finally:
         if spark is not None:
             spark.stop()

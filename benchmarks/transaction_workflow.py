@@ -1,96 +1,197 @@
-"""The transaction workflow, locally: executions/s and p50/p95 latency.
+"""The per-transaction path, locally: executions of the transaction state machine, 8 at a time.
 
-Baseline, same run, same transactions: the same handlers called directly one
-after the other (validate, check item, store compliance, strip PII, store
-analytics), without the state machine. The ratio is the interpreter's (and the
-integrations') overhead on this machine.
+Floor, same run, same kind of transactions: the same Lambda handlers called directly at the same
+concurrency through the local runtime's dispatch (``REGISTRY.invoke``: validate, check item, store
+compliance, strip PII, store analytics), without the state machine. Wall, and CPU by owner
+(benchmarks/cpu.py): the handlers' calls are the product's; the entrance (validation + StartExecution, API
+Gateway's work in AWS) is charged to the emulator; waiting for the executions to end is the driver's.
+
+Also a rate-over-time probe: N executions by 8 workers, each starting one and waiting for it to end, and
+the rate of the first ``window`` completions against the last ``window`` (the issue's target: no slowdown
+with execution count). N: ``MTX_BENCH_TX_PROBE`` (default 2,000; 20,000 for the issue's target), window
+min(1,000, N / 4).
+
+Size of the throughput phases: ``MTX_BENCH_TX_RECORDS`` (default 600). The stack runs at
+``MTX_BENCH_TX_TIME_SCALE`` (default 1: Retry backoffs sleep as in AWS and in ``make run``; 0: no sleeping).
+Handler invocations per execution are counted (5 when nothing is retried): a retry is a wait the rate pays.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from benchmarks.common import Report, bench_stack, summary
+from benchmarks.common import Report, bench_stack, metered, summary
+from benchmarks.cpu import DRIVER, EMULATOR, Meter
+from benchmarks.table import Floor, Row
 from orchestration.runtime.ingest import submit, wait_for
+from orchestration.runtime.sfn import REGISTRY
+from orchestration.runtime.stack import LocalStack
 from orchestration.sample_data.generate import generate
 
-
-def _direct(line: str, received_at: str) -> None:
-    from lambdas.check_item.handler import check_item
-    from lambdas.store_analytics.handler import store as store_analytics
-    from lambdas.store_compliance.handler import store as store_compliance
-    from lambdas.strip_pii.handler import strip
-    from lambdas.validate_transaction.handler import validate
-
-    v = validate({"transaction": json.loads(line), "received_at": received_at})
-    if not check_item(v["transaction"])["ok"]:
-        return
-    store_compliance(v["transaction"])
-    s = strip(v)
-    store_analytics(s["record"], s["transaction_id"], s["event_date"])
+TARGET = "executions/s >= 0.6x direct"
 
 
-def run(report: Report, n: int = 600, concurrency: int = 8) -> None:
-    with bench_stack(time_scale=0.0) as stack:
-        s = stack.require_settings()
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)).replace("_", ""))
 
-        def lines(seed: int) -> list[str]:
-            return [r.line for r in generate(n, seed=seed, invalid_share=0.0, duplicate_share=0.0)]
 
-        # baseline: handlers directly, sequential
-        batch = lines(1)
+def _direct(stack: LocalStack, line: str, received_at: str, n: int) -> None:
+    """One transaction through the five handlers, each called as the state machine calls it."""
+    import json
+
+    s = stack.require_settings()
+
+    def call(short: str, payload: dict[str, Any]) -> Any:
+        out = REGISTRY.invoke(s.function_name(short), payload)
+        assert not out.get("FunctionError"), out["Payload"]
+        return out["Payload"]
+
+    v = call("validate_transaction", {"transaction": json.loads(line), "received_at": received_at, "producer_id": None})
+    call("check_item", {"transaction": v["transaction"]})
+    call("store_compliance", {"transaction": v["transaction"], "execution_id": f"direct-{n}"})
+    keys = ("transaction", "transaction_id", "event_date", "received_at", "producer_id")
+    stripped = call("strip_pii", {k: v[k] for k in keys})
+    call("store_analytics", {k: stripped[k] for k in ("record", "transaction_id", "event_date", "producer_id")})
+
+
+def _invocations() -> dict[str, int]:
+    return dict(REGISTRY.invocations)
+
+
+def _per_execution(before: dict[str, int], executions: int) -> dict[str, Any]:
+    after = _invocations()
+    calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+    total = sum(calls.values())
+    return {"handler_invocations_per_execution": round(total / max(1, executions), 3),
+            "handler_invocations": calls}  # fmt: skip
+
+
+def _lines(n: int, seed: int) -> list[str]:
+    return [r.line for r in generate(n, seed=seed, invalid_share=0.0, duplicate_share=0.0)]
+
+
+class _Sender:
+    def __init__(self, stack: LocalStack, meter: Meter) -> None:
+        self.stack, self.meter = stack, meter
+        self.settings = stack.require_settings()
+        self.arn = stack.state_machine_arn("transaction")
+
+    def send(self, line: str) -> str:
+        with self.meter.role(EMULATOR):  # the entrance: API Gateway's validation and StartExecution
+            sub = submit(line, settings=self.settings, clients=self.stack.client, state_machine_arn=self.arn,
+                         queue_url=self.stack.dead_letter_queue_url)  # fmt: skip
+        assert sub.execution_arn is not None, sub.body
+        return sub.execution_arn
+
+    def one(self, line: str) -> float:
+        """Start one execution and wait for it; the moment it was seen ended."""
+        arn = self.send(line)
+        with self.meter.role(DRIVER):
+            out = wait_for(self.stack.client, [arn], poll=0.005)
+        assert out.stored, "bench transaction was not stored"
+        return time.perf_counter()
+
+
+def probe(sender: _Sender, n: int, concurrency: int) -> dict[str, Any]:
+    """Closed loop: ``concurrency`` workers, each one execution at a time; rate of first vs last window."""
+    lines = iter(_lines(n, seed=4))
+    lock = threading.Lock()
+    ends: list[float] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                line = next(lines, None)
+            if line is None:
+                return
+            end = sender.one(line)
+            with lock:
+                ends.append(end)
+
+    before = _invocations()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for f in [pool.submit(worker) for _ in range(concurrency)]:
+            f.result()
+    calls = _per_execution(before, n)
+    ends.sort()
+    window = max(1, min(1000, n // 4))
+    first = window / (ends[window - 1] - t0)
+    last = window / (ends[-1] - ends[-window - 1])
+    return {"executions": n, "window": window, "first_rate_per_s": round(first, 1),
+            "last_rate_per_s": round(last, 1), "last_vs_first": round(last / first, 2),
+            "target": "last >= 0.9x first (at N = 20,000)", **calls}  # fmt: skip
+
+
+def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
+    n = n or _env_int("MTX_BENCH_TX_RECORDS", 600)
+    probe_n = _env_int("MTX_BENCH_TX_PROBE", 2000)
+    scale = float(os.environ.get("MTX_BENCH_TX_TIME_SCALE", "1"))
+    with bench_stack(time_scale=scale) as stack:
+        meter = metered(stack)
+        sender = _Sender(stack, meter)
+        received_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+        # floor: the handlers called directly, `concurrency` at a time
+        batch = _lines(n, seed=1)
         lat: list[float] = []
-        t0 = time.perf_counter()
-        for line in batch:
+
+        def direct(i: int) -> None:
             t = time.perf_counter()
-            _direct(line, "2026-11-22T00:00:00Z")
+            _direct(stack, batch[i], received_at, i)
             lat.append(time.perf_counter() - t)
-        base_s = time.perf_counter() - t0
 
-        def send(line: str) -> str:
-            sub = submit(
-                line,
-                settings=s,
-                clients=stack.client,
-                state_machine_arn=stack.state_machine_arn("transaction"),
-                queue_url=stack.dead_letter_queue_url,
-            )
-            assert sub.execution_arn is not None, sub.body
-            return sub.execution_arn
+        with meter.phase() as floor, ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(direct, range(n)))
 
-        def one(line: str) -> float:
+        # the workflow, sequential: latency of one execution end to end
+        wf_lat = []
+        for line in _lines(min(n, 200), seed=2):
             t = time.perf_counter()
-            out = wait_for(stack.client, [send(line)], poll=0.002)
-            assert out.stored, "bench transaction was not stored"
-            return time.perf_counter() - t
+            sender.one(line)
+            wf_lat.append(time.perf_counter() - t)
 
-        # workflow, sequential: latency of one execution end to end
-        batch = lines(2)
-        t0 = time.perf_counter()
-        wf_lat = [one(line) for line in batch]
-        seq_s = time.perf_counter() - t0
-
-        # workflow, concurrent submissions: throughput
-        batch = lines(3)
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            arns = list(pool.map(send, batch))
-        outcomes = wait_for(stack.client, arns, timeout=3600)
-        conc_s = time.perf_counter() - t0
+        # the workflow, `concurrency` submitting at once: throughput
+        batch = _lines(n, seed=3)
+        before = _invocations()
+        with meter.phase() as split:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                arns = list(pool.map(sender.send, batch))
+            with meter.role(DRIVER):
+                outcomes = wait_for(stack.client, arns, timeout=3600)
+        calls = _per_execution(before, n)
+        rate, floor_rate = n / split.wall_s, n / floor.wall_s
+        rates = probe(sender, probe_n, concurrency)
         data: dict[str, Any] = {
             "transactions_per_phase": n,
-            "baseline_handlers_direct": {"tx_per_s": round(n / base_s, 1), **summary(lat)},
-            "workflow_sequential": {"executions_per_s": round(n / seq_s, 1), **summary(wf_lat)},
+            "time_scale": scale,
+            "floor_handlers_direct": {
+                "tx_per_s": round(floor_rate, 1),
+                "concurrency": concurrency,
+                **summary(lat),
+                **floor.rounded(),
+            },
+            "workflow_sequential": {"executions": len(wf_lat), **summary(wf_lat)},
             "workflow_concurrent": {
-                "executions_per_s": round(n / conc_s, 1),
+                "executions_per_s": round(rate, 1),
                 "concurrency": concurrency,
                 "stored": len(outcomes.stored),
                 "failed": len(outcomes.failed),
+                **calls,
+                **split.rounded(),
             },
-            "ratio_workflow_vs_baseline_throughput": round((n / conc_s) / (n / base_s), 3),
-            "ratio_p50_latency_workflow_vs_baseline": round(summary(wf_lat)["p50_ms"] / summary(lat)["p50_ms"], 1),
+            "ratio_workflow_vs_direct_throughput": round(rate / floor_rate, 3),
+            "rate_over_time": rates,
         }
         report.add("transaction workflow (issue 3)", data)
+        extra = {"executions_per_s": round(rate, 1), "floor_tx_per_s": round(floor_rate, 1),
+                 "ratio_throughput": round(rate / floor_rate, 2)}  # fmt: skip
+        floors = [Floor(f"handlers called directly, {concurrency} concurrent", floor)]
+        report.row(Row(f"per-transaction path, {n} executions, {concurrency} concurrent", split, floors, TARGET, extra))
+        report.note(f"per-transaction: {rate:.1f} executions/s vs {floor_rate:.1f} direct = {rate / floor_rate:.2f}x")
+        report.note(f"rate over time: first {rates['window']} {rates['first_rate_per_s']}/s, last {rates['window']} "
+                    f"{rates['last_rate_per_s']}/s of {probe_n} = {rates['last_vs_first']}x")  # fmt: skip

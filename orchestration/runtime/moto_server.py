@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestration.runtime import glue, sfn
+from orchestration.runtime.moto_kinesis import patch_moto_kinesis_shards
 from orchestration.runtime.ports import free_port
 from orchestration.runtime.stream_poller import patch_moto_kinesis_mappings
 
@@ -71,6 +72,18 @@ def patch_moto_sqs_send() -> None:
         finally:
             _sqs_fast.on = False
 
+    original_validate = SQSBackend._validate_message
+
+    def validate_message(self: Any, *args: Any, **kwargs: Any) -> None:
+        # SendMessageBatch validates each entry against a FIFO queue's ContentBasedDeduplication, read from the
+        # same attributes dict: without this each entry counted the whole queue, O(n^2) a dead-letter queue
+        previous = getattr(_sqs_fast, "on", False)
+        _sqs_fast.on = True
+        try:
+            original_validate(self, *args, **kwargs)
+        finally:
+            _sqs_fast.on = previous
+
     original_add = Queue.add_message
 
     def add_message(self: Any, message: Any) -> None:
@@ -109,6 +122,7 @@ def patch_moto_sqs_send() -> None:
     Queue.add_message = add_message  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend._validate_message = validate_message  # type: ignore[method-assign]
     _sqs_patched = True
 
 
@@ -256,6 +270,7 @@ class MotoServer:
         patch_moto_dispatch()
         patch_moto_event_ids()
         patch_moto_kinesis_mappings()  # the stream's mapping is played by the runtime (stream_poller.py)
+        patch_moto_kinesis_shards()  # O(1) per record put or read, not O(records in the shard) (moto_kinesis.py)
         # StartCrawler/StartJobRun of our crawler and job run them, as AWS Glue does (orchestration/runtime/glue.py)
         glue.configure(self.endpoint_url)
         # One line per HTTP request and a stack dump per Fail state are noise here;

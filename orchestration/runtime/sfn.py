@@ -113,6 +113,11 @@ class LambdaRegistry:
             self._handlers.clear()
             self.invocations.clear()
 
+    def names(self) -> list[str]:
+        """The registered function names (the benchmarks wrap each handler to time it, benchmarks/cpu.py)."""
+        with self._lock:
+            return sorted(self._handlers)
+
     @staticmethod
     def _name(function_ref: str) -> str:
         # arn:aws:lambda:region:acct:function:NAME[:qualifier] | NAME

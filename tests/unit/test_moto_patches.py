@@ -69,6 +69,34 @@ def test_send_does_not_count_the_queue(sqs: Any, monkeypatch: pytest.MonkeyPatch
     assert attrs["ApproximateNumberOfMessages"] == "20" and scans["n"] > 0
 
 
+def test_a_fifo_batch_does_not_count_the_queue(sqs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SendMessageBatch to a FIFO queue (the dead-letter queue) validates each entry without counting the queue,
+    and still refuses an entry without a deduplication id on a queue without content-based deduplication."""
+    from moto.sqs.models import Queue
+
+    url = sqs.create_queue(QueueName="dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+
+    def entries(first: int) -> list[dict[str, str]]:
+        return [{"Id": str(i), "MessageBody": "m", "MessageGroupId": "g", "MessageDeduplicationId": f"d{first + i}"}
+                for i in range(10)]  # fmt: skip
+
+    sqs.send_message_batch(QueueUrl=url, Entries=entries(0))
+    scans = {"n": 0}
+    original = Queue.messages.fget
+
+    def counting(self: Any) -> Any:
+        scans["n"] += 1
+        return original(self)  # type: ignore[misc]
+
+    monkeypatch.setattr(Queue, "messages", property(counting))
+    sqs.send_message_batch(QueueUrl=url, Entries=entries(10))
+    assert scans["n"] == 0
+    with pytest.raises(sqs.exceptions.ClientError, match="ContentBasedDeduplication"):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "x", "MessageBody": "m", "MessageGroupId": "g"}])
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "20"
+
+
 def _bucket_with_policy(s3: Any, name: str, statement: dict[str, Any]) -> None:
     s3.create_bucket(Bucket=name)
     statement = {"Effect": "Deny", "Principal": "*", "Action": "s3:*",

@@ -1,0 +1,132 @@
+"""benchmarks/cpu.py: CPU time split by owner (product, emulator, driver, store) inside one process and
+across processes. The assertions are on CPU seconds each thread or process was made to burn, never on
+wall-clock time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.cpu import DRIVER, PRODUCT, Meter, instrument, own_children_cpu, postgres_cpu, process_cpu
+from orchestration.runtime.sfn import LambdaRegistry
+
+pytestmark = pytest.mark.unit
+
+BURN = 0.3  # CPU seconds each busy thread burns
+SLACK = 0.15  # other threads of the test process (pytest's, the interpreter's) may add a little
+
+
+def burn(seconds: float) -> None:
+    """Spin until this thread has used ``seconds`` of CPU time."""
+    start = time.thread_time()
+    x = 0
+    while time.thread_time() - start < seconds:
+        x += 1
+
+
+def in_thread(fn: Any) -> None:
+    t = threading.Thread(target=fn)
+    t.start()
+    t.join()
+
+
+def test_a_busy_thread_marked_product_and_an_unmarked_one_split_product_and_emulator() -> None:
+    meter = Meter()
+
+    def product() -> None:
+        with meter.role(PRODUCT):
+            burn(BURN)
+
+    with meter.phase() as split:
+        in_thread(product)
+        in_thread(lambda: burn(BURN))  # an emulator thread: nobody marks it
+    assert BURN <= split.product_cpu_s < BURN + SLACK
+    assert BURN <= split.emulator_cpu_s < BURN + SLACK
+    assert split.driver_cpu_s == 0.0
+    assert split.process_cpu_s == pytest.approx(split.product_cpu_s + split.emulator_cpu_s, abs=0.02)
+
+
+def test_roles_nest_per_thread_a_product_call_from_a_driver_thread_is_the_products_alone() -> None:
+    meter = Meter()
+
+    def driver() -> None:
+        with meter.role(DRIVER):
+            burn(BURN)
+            with meter.role(PRODUCT):
+                burn(BURN)
+            burn(BURN)
+
+    with meter.phase() as split:
+        in_thread(driver)
+    assert BURN <= split.product_cpu_s < BURN + 0.05
+    assert 2 * BURN <= split.driver_cpu_s < 2 * BURN + 0.05
+    assert split.emulator_cpu_s < SLACK
+
+
+def test_instrument_charges_every_registered_handler_to_the_product_once() -> None:
+    registry = LambdaRegistry()
+    registry.register("busy", lambda event, context: burn(event["seconds"]) or {"ok": True})
+    registry.register("idle", lambda event, context: {"ok": True})
+    meter = Meter()
+    assert instrument(registry, meter) == 2
+    assert instrument(registry, meter) == 0  # already charged: not wrapped twice
+    with meter.phase() as split:
+        in_thread(lambda: registry.invoke("arn:aws:lambda:eu-west-1:123456789012:function:busy", {"seconds": BURN}))
+    assert BURN <= split.product_cpu_s < BURN + 0.05
+    assert registry.invoke("idle", {})["Payload"] == {"ok": True}  # the answer is unchanged
+
+
+def test_a_failing_handler_still_charges_its_cpu_and_fails_as_before() -> None:
+    registry = LambdaRegistry()
+
+    def fails(event: Any, context: Any) -> None:
+        burn(BURN)
+        raise ValueError("no")
+
+    registry.register("fails", fails)
+    meter = Meter()
+    instrument(registry, meter)
+    with meter.phase() as split:
+        out = registry.invoke("fails", {})
+    assert out["Payload"]["errorType"] == "ValueError"
+    assert split.product_cpu_s >= BURN
+
+
+def _busy_child(seconds: float) -> subprocess.Popen[bytes]:
+    code = f"import time\ns=time.process_time()\nwhile time.process_time()-s<{seconds}: pass\n"
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def test_child_processes_are_the_products_live_or_reaped() -> None:
+    meter = Meter()
+    with meter.phase() as split:
+        child = _busy_child(BURN)
+        child.wait()
+    assert split.children_cpu_s >= BURN
+    assert split.product_cpu_s >= BURN
+    assert split.emulator_cpu_s < SLACK + 0.2  # the parent only waited (its own start-up of the child aside)
+    assert own_children_cpu() >= BURN
+
+
+def test_the_store_is_the_postgres_server_of_the_data_folder(tmp_path: Path) -> None:
+    """postmaster.pid names the server; its CPU (and its children's) is the store's, apart from the process."""
+    server = _busy_child(10 * BURN)
+    try:
+        (tmp_path / "postmaster.pid").write_text(f"{server.pid}\n{tmp_path}\n")
+        deadline = time.monotonic() + 30
+        while process_cpu(server.pid) < BURN and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert postgres_cpu(tmp_path) >= BURN
+        assert postgres_cpu(tmp_path / "missing") == 0.0
+        assert postgres_cpu(None) == 0.0
+        meter = Meter(store_dir=tmp_path)
+        assert meter.sample().store >= BURN
+    finally:
+        server.kill()
+        server.wait()
