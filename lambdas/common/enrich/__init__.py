@@ -38,7 +38,17 @@ from lambdas.common.enrich.geo import locate
 from lambdas.common.enrich.players import first_purchases
 from lambdas.common.errors import FxRateMissing, StorageUnavailable, transient_service_error
 
-__all__ = ["FxRateMissing", "FxTable", "Purchase", "References", "enrich_one", "load_fx", "static_fields"]
+__all__ = [
+    "BulkEnricher",
+    "FxRateMissing",
+    "FxTable",
+    "Purchase",
+    "References",
+    "enrich_one",
+    "load_fx",
+    "settle_first_purchase",
+    "static_fields",
+]
 
 #: Seconds a warm container keeps what it read (the FX table, catalogue items) before reading it again.
 REFERENCE_TTL_SECONDS = 300.0
@@ -75,20 +85,9 @@ def item_attributes(item: dict[str, Any] | None) -> tuple[str | None, Decimal | 
 def static_fields(purchase: Purchase, item: dict[str, Any] | None, fx: FxTable, application_id: str) -> dict[str, Any]:
     """Every enriched field but ``is_first_purchase`` (which needs the players table): pure, no I/O.
     JSON-ready (numbers as floats of at most 8 places, exact in their decimal form). Raises FxRateMissing."""
-    amount_usd, rate = fx.convert(purchase.amount, purchase.currency, purchase.event_date)
-    country, region = locate(purchase.client_ip)
-    category, list_price = item_attributes(item)
-    return {
-        "amount_usd": float(amount_usd),
-        "usd_per_unit": float(rate.usd_per_unit),
-        "fx_rate_date": rate.rate_date,
-        "country": country,
-        "region": region,
-        "item_category": category,
-        "list_price_usd": float(list_price) if list_price is not None else None,
-        "contract_version": CONTRACT_VERSION,
-        "application_id": application_id,
-    }
+    fields = BulkEnricher({purchase.item_id: item} if item else {}, fx, application_id).fields(purchase)
+    del fields["is_first_purchase"]
+    return fields
 
 
 def load_fx(settings: Settings | None = None) -> FxTable:
@@ -105,6 +104,15 @@ def load_fx(settings: Settings | None = None) -> FxTable:
     except BotoCoreError as exc:
         raise StorageUnavailable(f"FX table: GetObject failed ({type(exc).__name__})") from None
     return FxTable.from_document(body)
+
+
+def load_fx_or_empty(settings: Settings | None = None) -> FxTable:
+    """The bulk entrances' FX table: an absent table is an empty one, so that each record is dead-lettered as
+    FxRateMissing (redriven once the table is published) rather than the whole batch failing."""
+    try:
+        return load_fx(settings)
+    except FxRateMissing:
+        return FxTable({})
 
 
 class References:
@@ -161,3 +169,42 @@ def enrich_one(purchase: Purchase, application_id: str | None, refs: References 
     first = first_purchases(settings.players_table, [(purchase.transaction_id, purchase.user_id, purchase.event_date)])
     fields["is_first_purchase"] = purchase.transaction_id in first
     return fields
+
+
+class BulkEnricher:
+    """The Enrich stage for a file chunk or a stream batch: the catalogue the batch already scanned, one FX table,
+    the batch's application id. :meth:`fields` is pure (item attributes and rates memoised per batch);
+    ``is_first_purchase`` is settled once per batch after the load (:func:`players.first_purchases`), for the
+    records the batch owns: the analytics line carries it last, ``null`` until then (:data:`FIRST_PURCHASE_TAIL`)."""
+
+    def __init__(self, items: dict[str, dict[str, Any]], fx: FxTable, application_id: str) -> None:
+        self.fx = fx
+        self.application_id = application_id
+        self._items = items
+        self._attributes: dict[str, tuple[str | None, Decimal | None]] = {}
+
+    def fields(self, purchase: Purchase) -> dict[str, Any]:
+        """Every enriched field, ``is_first_purchase`` None (settled later). Raises FxRateMissing."""
+        amount_usd, rate = self.fx.convert(purchase.amount, purchase.currency, purchase.event_date)
+        country, region = locate(purchase.client_ip)
+        attributes = self._attributes.get(purchase.item_id)
+        if attributes is None:
+            attributes = self._attributes[purchase.item_id] = item_attributes(self._items.get(purchase.item_id))
+        category, list_price = attributes
+        return {
+            "amount_usd": float(amount_usd), "usd_per_unit": float(rate.usd_per_unit), "fx_rate_date": rate.rate_date,
+            "country": country, "region": region, "item_category": category,
+            "list_price_usd": float(list_price) if list_price is not None else None,
+            "contract_version": CONTRACT_VERSION, "application_id": self.application_id, "is_first_purchase": None,
+        }  # fmt: skip
+
+
+#: How a bulk analytics line ends until its first purchase is settled (``is_first_purchase`` is its last key).
+FIRST_PURCHASE_TAIL = b'"is_first_purchase":null}'
+
+
+def settle_first_purchase(line: bytes, first: bool) -> bytes:
+    """The analytics line with its ``is_first_purchase`` set."""
+    if not line.endswith(FIRST_PURCHASE_TAIL):
+        raise ValueError("analytics line: is_first_purchase is not its last key")
+    return line[: -len(b"null}")] + (b"true}" if first else b"false}")

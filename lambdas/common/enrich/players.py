@@ -6,7 +6,8 @@ first transaction of the player the pipeline enriched. A transaction is the play
 that id, so the answer is idempotent: a retry or a redrive of the same transaction still says true, any other
 says false. In bulk (a file chunk, a stream batch), the players already known are read with BatchGetItem (100 a
 call) and only the new ones are put, one conditional put each (BatchWriteItem has no conditions); within a batch
-the first record of a player (in the batch's order) is the candidate.
+the first record of a player (in the batch's order) is the candidate, and the new players' records are put 100
+a call (TransactWriteItems, each put conditional; a call another writer raced is done again put by put).
 
 "First" is first *seen by the pipeline*, not earliest by event time: a late-arriving older purchase is not
 re-labelled (that would rewrite what the analytics copy already says).
@@ -23,6 +24,7 @@ from lambdas.common.aws import client
 from lambdas.common.errors import ServiceRejected, StorageUnavailable, transient_service_error
 
 BATCH_GET_LIMIT = 100
+TRANSACT_LIMIT = 100
 
 
 def _fail(exc: Exception, operation: str) -> Exception:
@@ -78,6 +80,29 @@ def _claim(table: str, player_id: str, transaction_id: str, event_date: str) -> 
         raise _fail(exc, "PutItem") from None
 
 
+def _claim_many(table: str, new: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Put the records of players the table did not know, 100 a call (TransactWriteItems, each put conditional);
+    a call another writer raced (cancelled: all or nothing) is done again one put at a time."""
+    first: dict[str, str] = {}
+    ddb = client("dynamodb")
+    for i in range(0, len(new), TRANSACT_LIMIT):
+        part = new[i : i + TRANSACT_LIMIT]
+        items = [{"Put": {"TableName": table, "ConditionExpression": "attribute_not_exists(player_id)",
+                          "Item": {"player_id": {"S": p}, "first_transaction_id": {"S": t},
+                                   "first_event_date": {"S": d}}}} for p, t, d in part]  # fmt: skip
+        try:
+            ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise _fail(exc, "TransactWriteItems") from None
+            first.update({p: _claim(table, p, t, d) for p, t, d in part})
+            continue
+        except BotoCoreError as exc:
+            raise _fail(exc, "TransactWriteItems") from None
+        first.update({p: t for p, t, _ in part})
+    return first
+
+
 def first_purchases(table: str, purchases: Iterable[tuple[str, str, str]]) -> set[str]:
     """The transaction ids, of ``(transaction_id, player_id, event_date)`` in order, that are their player's
     first purchase."""
@@ -87,7 +112,9 @@ def first_purchases(table: str, purchases: Iterable[tuple[str, str, str]]) -> se
     if not candidates:
         return set()
     first = _known(table, list(candidates))
-    for player_id, (transaction_id, event_date) in candidates.items():
-        if player_id not in first:
-            first[player_id] = _claim(table, player_id, transaction_id, event_date)
+    new = [(p, t, d) for p, (t, d) in candidates.items() if p not in first]
+    if len(new) == 1:
+        first[new[0][0]] = _claim(table, *new[0])
+    elif new:
+        first.update(_claim_many(table, new))
     return set(first.values())
