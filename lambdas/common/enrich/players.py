@@ -24,6 +24,10 @@ from lambdas.common.aws import client
 from lambdas.common.errors import ServiceRejected, StorageUnavailable, transient_service_error
 
 BATCH_GET_LIMIT = 100
+#: Players whose first transaction this container has seen (a record's first transaction never changes once
+#: put): read from here, not the table. Bounded: cleared when full.
+KNOWN_LIMIT = 500_000
+_known_here: dict[tuple[str, str], str] = {}  # (table, player id) -> first transaction id
 TRANSACT_LIMIT = 100
 
 
@@ -111,10 +115,16 @@ def first_purchases(table: str, purchases: Iterable[tuple[str, str, str]]) -> se
         candidates.setdefault(player_id, (transaction_id, event_date))
     if not candidates:
         return set()
-    first = _known(table, list(candidates))
+    first = {p: _known_here[(table, p)] for p in candidates if (table, p) in _known_here}
+    unseen = [p for p in candidates if p not in first]
+    if unseen:
+        first.update(_known(table, unseen))
     new = [(p, t, d) for p, (t, d) in candidates.items() if p not in first]
     if len(new) == 1:
         first[new[0][0]] = _claim(table, *new[0])
     elif new:
         first.update(_claim_many(table, new))
+    if len(_known_here) + len(first) > KNOWN_LIMIT:
+        _known_here.clear()
+    _known_here.update({(table, p): t for p, t in first.items()})
     return set(first.values())

@@ -15,10 +15,11 @@ import pytest
 from moto import mock_aws
 
 from contracts import CONTRACT_VERSION
+from contracts.warehouse import REGIONS
 from lambdas.common import aws
 from lambdas.common.enrich import Purchase, References, enrich_one, geo, static_fields
 from lambdas.common.enrich.fx import FxTable
-from lambdas.common.enrich.geo import REGION_OF, REGIONS, UNKNOWN_REGION, locate
+from lambdas.common.enrich.geo import REGION_OF, UNKNOWN_REGION, locate
 from lambdas.common.enrich.players import first_purchases
 from lambdas.common.errors import FxRateMissing
 from lambdas.refresh_fx_rates import handler as refresh
@@ -76,8 +77,9 @@ def test_public_addresses_get_their_country_and_region(ip: str, country: str, re
 
 
 @pytest.mark.parametrize(
-    "ip", ["10.0.0.1", "192.168.1.20", "172.16.5.4", "127.0.0.1", "100.64.0.1", "203.0.113.9", "::1", "fe80::1",
-           "fd00::1", "2001:db8::1", "not an address", ""],
+    "ip", ["10.0.0.1", "192.168.1.20", "172.16.5.4", "127.0.0.1", "100.64.0.1", "203.0.113.9", "192.0.2.1",
+           "198.51.100.1", "169.254.1.1", "224.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "::", "fe80::1",
+           "fd00::1", "fc00::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:not.an.ip", "not an address", ""],
 )  # fmt: skip
 def test_private_reserved_and_unreadable_addresses_have_no_country(ip: str) -> None:
     assert locate(ip) == (None, UNKNOWN_REGION)
