@@ -43,6 +43,7 @@ def _first_purchase(accepted: list[Any]) -> dict[str, Any]:
     from moto import mock_aws
 
     from lambdas.common import aws
+    from lambdas.common.enrich import players as players_module
     from lambdas.common.enrich.players import first_purchases
 
     with mock_aws():
@@ -56,6 +57,7 @@ def _first_purchase(accepted: list[Any]) -> dict[str, Any]:
         for part in batches:
             first_purchases("bench-players", [(a.transaction_id, a.user_id, a.event_date) for a in part])
         new_seconds = time.perf_counter() - t
+        players_module._known_here.clear()  # a cold container: the known players come from the table
         t = time.perf_counter()
         for part in batches:  # the same batches again (a retry): every player known
             first_purchases("bench-players", [(a.transaction_id, a.user_id, a.event_date) for a in part])
@@ -65,7 +67,7 @@ def _first_purchase(accepted: list[Any]) -> dict[str, Any]:
     return {
         "records": len(accepted), "players": players, "batch_size": 500,
         "new_players_us_per_record_moto": round(new_seconds / len(accepted) * 1e6, 1),
-        "known_players_us_per_record_moto": round(known_seconds / len(accepted) * 1e6, 1),
+        "known_players_cold_container_us_per_record_moto": round(known_seconds / len(accepted) * 1e6, 1),
         "calls_per_batch_new": "ceil(players/100) BatchGetItem + ceil(new players/100) TransactWriteItems",
     }  # fmt: skip
 
@@ -115,5 +117,5 @@ def run(report: Report, n: int = 20_000) -> None:
         "enrich_pure_cold_ip_cache_us_per_record": cold_us,
         "enrich_pure_warm_ip_cache_us_per_record": warm_us,
         "enrich_pure_over_validate_floor": round(cold_us / floor_us, 2),
-        "first_purchase": _first_purchase(accepted),
+        "first_purchase": _first_purchase(accepted[:5000]),
     })  # fmt: skip
