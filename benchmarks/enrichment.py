@@ -5,7 +5,7 @@
 - ``validate_contract``: the contract's own pydantic validation (the per-transaction path);
 - ``enrich_pure``: the pure part of the stage per record (FX lookup and conversion, IP -> country/region, item
   attributes, stamps): ``BulkEnricher.fields``, IP cache cold (every address new) and warm;
-- ``first_purchase``: the players table per batch of 500 records (BatchGetItem + TransactWriteItems), against
+- ``first_purchase``: the players table per batch of 500 records (BatchGetItem + a PutItem per new player), against
   moto in-process: it counts the calls, and its time is moto's, not DynamoDB's (a network round trip each in AWS).
 The figure that matters: ``enrich_pure`` / ``validate_floor``.
 """
@@ -68,7 +68,7 @@ def _first_purchase(accepted: list[Any]) -> dict[str, Any]:
         "records": len(accepted), "players": players, "batch_size": 500,
         "new_players_us_per_record_moto": round(new_seconds / len(accepted) * 1e6, 1),
         "known_players_cold_container_us_per_record_moto": round(known_seconds / len(accepted) * 1e6, 1),
-        "calls_per_batch_new": "ceil(players/100) BatchGetItem + ceil(new players/100) TransactWriteItems",
+        "calls_per_batch": "ceil(unseen players/100) BatchGetItem + one conditional PutItem per new player (8 threads)",
     }  # fmt: skip
 
 

@@ -88,7 +88,8 @@ def store_isolating(numbered: list[tuple[int, str]], ref: str) -> tuple[set[str]
 
 def settle_first_purchases(out: Outcome, owned: set[str]) -> None:
     """``is_first_purchase`` of every analytics line the batch owns, from the players table (one BatchGetItem per
-    100 players, the new ones put 100 a call): idempotent on the transaction id, so a retried batch says the same."""
+    100 players, a conditional put per new one, 8 at a time): idempotent on the transaction id, so a retried
+    batch says the same."""
     first = first_purchases(get_settings().players_table, out.owned_players(owned))
     for day in out.days.values():
         day.settle_first_purchases(first)

@@ -1,9 +1,7 @@
 -- One row per raw transaction (staging), with its amount in US dollars as the
--- pipeline's Enrich stage converted it (lambdas/common/enrich/fx.py: the latest
--- rate of the daily FX table dated on or before the purchase date, amount x
--- rate rounded to 4 decimals), and its calendar month. The conversion is not
--- re-derived here: the pipeline and the warehouse cannot disagree. A row stored
--- before the Enrich stage existed has no USD amount (has_exchange_rate false).
+-- pipeline's Enrich stage converted it (the latest rate dated on or before the
+-- purchase date; docs/enrichment.md): passed through, never re-derived. A row
+-- stored before the stage existed has no USD amount (has_exchange_rate false).
 -- The input of fct_transactions and of the player-month aggregate. A view: its
 -- readers filter it by loaded_at or by month, and the filter reaches the raw
 -- table through it.
