@@ -17,6 +17,7 @@ BENCHMARKS = {
     "glue_flatten": "benchmarks.glue_flatten",
     "dbt_marts": "benchmarks.dbt_marts",
     "analytics_api": "benchmarks.analytics_api",
+    "enrichment": "benchmarks.enrichment",
 }
 
 

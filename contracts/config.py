@@ -46,6 +46,16 @@ class Settings:
     #: The ledger of executions whose input was dead-lettered by the last-resort net or the sweeper
     #: (one item per execution ARN: what makes each of them dead-letter an execution once).
     execution_dead_letters_table: str = ""
+    #: One item per player: the first transaction the pipeline enriched for it (lambdas/common/enrich/players.py).
+    players_table: str = ""
+    #: The daily FX table the Enrich stage converts to USD with (lambdas/common/enrich/fx.py): bucket (empty:
+    #: the raw bucket) and key; the scheduled refresh_fx_rates function writes it from fx_rates_source_url
+    #: (empty: no source configured, the last table is kept and its age is published as a metric).
+    fx_rates_bucket: str = ""
+    fx_rates_key: str = "reference/fx/daily.json"
+    fx_rates_source_url: str = ""
+    #: The producing application stamped on records whose entrance does not identify one (files, stream).
+    default_application_id: str = "unattributed"
 
     dead_letter_queue_name: str = ""
     alerts_topic_name: str = ""
@@ -125,6 +135,7 @@ class Settings:
             "analytics_cache_table": f"{p}-analytics-cache",
             "analytics_jobs_table": f"{p}-analytics-jobs",
             "execution_dead_letters_table": f"{p}-execution-dead-letters",
+            "players_table": f"{p}-players",
             "dead_letter_queue_name": f"{p}-dead-letter.fifo",
             "alerts_topic_name": f"{p}-alerts",
             "compliance_admin_secret_id": f"{p}/compliance-db",
@@ -139,6 +150,8 @@ class Settings:
         for name, value in defaults.items():
             if not getattr(self, name):
                 object.__setattr__(self, name, value)
+        if not self.fx_rates_bucket:
+            object.__setattr__(self, "fx_rates_bucket", self.raw_bucket)
 
     # Derived identifiers -------------------------------------------------
     def arn(self, service: str, resource: str) -> str:

@@ -52,11 +52,16 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def analytics_record(wire: dict[str, Any], ingested_at: dt.datetime) -> dict[str, Any]:
+def analytics_record(
+    wire: dict[str, Any], ingested_at: dt.datetime, enrichment: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The analytics copy of a validated transaction in its wire form (``Transaction.to_json_dict()``, as
-    ValidateTransaction outputs it): PII-free, plus ingestion metadata. ``wire`` is left as it is."""
+    ValidateTransaction outputs it): PII-free, plus ingestion metadata and the Enrich stage's fields
+    (``contracts.warehouse.ENRICHED``: country and region, never the IP). ``wire`` is left as it is."""
     record = strip_pii(wire)
     record["ingested_at"] = utc_iso(ingested_at)
+    if enrichment:
+        record.update(enrichment)
     return record
 
 

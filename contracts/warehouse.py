@@ -43,6 +43,27 @@ COLUMNS: tuple[Column, ...] = (
     Column("loaded_at", "timestamp", "", description="Time the Glue job loaded the row, UTC"),
 )
 
+#: The Enrich stage's fields (lambdas/common/enrich), top-level keys of the analytics record: part of its
+#: analytics shape, never of what a producer sends. Nullable in the warehouse: analytics objects written
+#: before the stage existed have none (the Glue job loads them as they are); the stage itself always sets
+#: all of them but ``country`` (unknown for private or unassigned addresses), ``item_category`` and
+#: ``list_price_usd`` (an item the catalogue does not describe so).
+ENRICHED: tuple[Column, ...] = (
+    Column("amount_usd", "numeric(18,4)", "amount_usd", True, "Amount paid in US dollars at the event date's rate"),
+    Column("usd_per_unit", "numeric(18,8)", "usd_per_unit", True, "US dollars per unit of the currency used"),
+    Column("fx_rate_date", "date", "fx_rate_date", True, "Date of the FX rate used (the latest on or before)"),
+    Column("country", "char(2)", "country", True, "ISO 3166-1 country of the client IP (the IP is never kept)"),
+    Column("region", "varchar(24)", "region", True, "Coarse region of that country, or unknown"),
+    Column("item_category", "varchar(32)", "item_category", True, "Catalogue category of the item"),
+    Column("list_price_usd", "numeric(18,3)", "list_price_usd", True, "Catalogue list price in US dollars"),
+    Column("contract_version", "varchar(16)", "contract_version", True, "Contract version it was validated against"),
+    Column("application_id", "varchar(64)", "application_id", True, "Producing game or application id"),
+    Column("is_first_purchase", "boolean", "is_first_purchase", True, "The player's first purchase"),
+)
+COLUMNS = (*COLUMNS, *ENRICHED)
+#: The coarse regions of ``region`` (lambdas/common/enrich/geo.py maps each country to one).
+REGIONS: tuple[str, ...] = ("americas", "europe", "middle_east_africa", "asia_pacific", "unknown")
+
 PRIMARY_KEY = "transaction_id"
 
 

@@ -104,9 +104,9 @@ def analytics_records(s3: Any, bucket: str, prefix: str = ANALYTICS_PREFIX) -> l
 
 def analytics_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(list(records))
-    for col in suites.ANALYTICS_COLUMNS:  # an empty bucket still has the columns
-        if frame.empty and col not in frame.columns:
-            frame[col] = pd.Series(dtype="object")
+    for col in suites.ANALYTICS_COLUMNS:  # an empty bucket still has the columns; objects stored before the
+        if col not in frame.columns:  # Enrich stage have none of its fields (their not-null checks name a missing one)
+            frame[col] = pd.Series([None] * len(frame), dtype="object")
     return frame
 
 

@@ -20,12 +20,13 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics fr
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column as RowColumn
 from ruamel.yaml import YAML  # a dependency of great-expectations itself
 
 from contracts.currencies import ISO_4217_CODES
 from contracts.pii import PII_FIELDS
 from contracts.transaction import MAX_AMOUNT, Gateway, ItemType, PaymentMethod, ServerRegion, TransactionStatus
-from contracts.warehouse import COLUMNS, PRIMARY_KEY, RAW_SCHEMA, RAW_TABLE
+from contracts.warehouse import COLUMNS, ENRICHED, PRIMARY_KEY, RAW_SCHEMA, RAW_TABLE, REGIONS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_MARTS_DIR = REPO_ROOT / "dbt" / "models" / "marts"
@@ -60,6 +61,8 @@ CURRENCIES: tuple[str, ...] = tuple(sorted(ISO_4217_CODES))
 #: wire source, plus where each row came from.
 SOURCE_COLUMNS: tuple[str, ...] = ("source_partition", "source_key")
 ANALYTICS_COLUMNS: tuple[str, ...] = (*(c.name for c in COLUMNS if c.source), *SOURCE_COLUMNS)
+#: Columns every analytics row has (the Enrich stage's are nullable: objects stored before it have none).
+REQUIRED_COLUMNS: tuple[str, ...] = (*(c.name for c in COLUMNS if c.source and not c.nullable), "source_partition")
 #: Contract columns holding free text (scanned for IP addresses).
 STRING_COLUMNS: tuple[str, ...] = tuple(
     c.name for c in COLUMNS if c.source and c.sql_type.startswith(("varchar", "char"))
@@ -68,6 +71,24 @@ STRING_COLUMNS: tuple[str, ...] = tuple(
 
 def _pii_meta() -> dict[str, Any]:
     return {"pii_fields": [".".join(p) for p in PII_FIELDS], "policy": "PII never reaches analytics"}
+
+
+def enriched_expectations() -> list[Any]:
+    """The Enrich stage's fields (contracts.warehouse.ENRICHED), on the S3 objects and the raw table: a set that
+    is set together (a USD amount has its rate, its rate date, its region and stamps), and values of their
+    domains. The country is an ISO code, never an address (the IP scan covers every text column too)."""
+    meta = {"check": "enriched", "fields": [c.name for c in ENRICHED]}
+    together = ["usd_per_unit", "fx_rate_date", "region", "contract_version", "application_id", "is_first_purchase"]
+    return [
+        *[gxe.ExpectColumnValuesToNotBeNull(column=c, row_condition=RowColumn("amount_usd").is_not_null(), meta=meta)
+          for c in together],
+        gxe.ExpectColumnValuesToBeBetween(column="amount_usd", min_value=0, meta=meta),
+        gxe.ExpectColumnValuesToBeBetween(column="usd_per_unit", min_value=0, strict_min=True, meta=meta),
+        gxe.ExpectColumnValuesToMatchRegex(column="country", regex=r"^[A-Z]{2}$", meta=meta),
+        gxe.ExpectColumnValuesToBeInSet(column="region", value_set=list(REGIONS), meta=meta),
+        gxe.ExpectColumnValuesToMatchRegex(column="contract_version", regex=r"^\d+\.\d+\.\d+$", meta=meta),
+        gxe.ExpectColumnValuesToBeInSet(column="is_first_purchase", value_set=[True, False], meta=meta),
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- S3
@@ -88,7 +109,8 @@ def analytics_objects_suite(extra_string_columns: Iterable[str] = ()) -> gx.Expe
         gxe.ExpectTableRowCountToBeBetween(min_value=1, meta={"check": "objects_found"}),
         gxe.ExpectColumnValuesToBeUnique(column=PRIMARY_KEY),
     ]
-    exps += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ANALYTICS_COLUMNS if c != "source_key"]
+    exps += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in REQUIRED_COLUMNS]
+    exps += enriched_expectations()
     exps += [
         gxe.ExpectColumnValuesToBeBetween(
             column="price_amount", min_value=0, strict_min=True, max_value=float(MAX_AMOUNT)
@@ -113,6 +135,7 @@ def warehouse_raw_suite(schema: str = RAW_SCHEMA, table: str = RAW_TABLE) -> gx.
         gxe.ExpectColumnValuesToBeUnique(column=PRIMARY_KEY),
     ]
     exps += [gxe.ExpectColumnValuesToNotBeNull(column=c.name) for c in COLUMNS if not c.nullable]
+    exps += enriched_expectations()
     exps += [
         gxe.ExpectColumnValuesToBeBetween(
             column="price_amount", min_value=0, strict_min=True, max_value=float(MAX_AMOUNT)

@@ -123,15 +123,31 @@ SERVICE = Backoff(interval=1, max_attempts=7, rate=2.0, max_delay=20)
 LAMBDA = Backoff(interval=1, max_attempts=7, rate=2.0, max_delay=10)
 
 
+#: Named conditions that are not transient faults but may clear within an execution's life, per function: a
+#: missing FX rate (the daily table may be being refreshed) is retried 10+20+40+60 = 130 s, inside an Express
+#: execution's 5 minutes, then caught and dead-lettered with its name (a redrive retries it later).
+FX_RATE = Backoff(interval=10, max_attempts=4, rate=2.0, max_delay=60)
+RETRIED_LATER: dict[str, tuple[tuple[Backoff, tuple[str, ...]], ...]] = {
+    "enrich_transaction": ((FX_RATE, ("FxRateMissing",)),),
+}
+
+
+def _function_short(state: dict[str, Any]) -> str:
+    name = str(state.get("Parameters", {}).get("FunctionName", ""))
+    return name[2 : -len("_function_arn}")] if name.startswith("${") and name.endswith("_function_arn}") else ""
+
+
 def retry_for(state: dict[str, Any]) -> list[dict[str, Any]]:
     """The policy's Retry for one Task state, from what it calls."""
     resource = str(state.get("Resource", ""))
+    later = [backoff.retrier(errors) for backoff, errors in RETRIED_LATER.get(_function_short(state), ())]
     # the optimised integration, a plain function ARN, or one filled in by Terraform (${<name>_function_arn})
     plain_function = resource.startswith("arn:aws:lambda:") or (
         resource.startswith("${") and resource.endswith("_function_arn}")
     )
     if resource == "arn:aws:states:::lambda:invoke" or plain_function:
         return [
+            *later,
             DATABASE.retrier(DATABASE_ERRORS),
             SERVICE.retrier(STORAGE_ERRORS),
             LAMBDA.retrier(LAMBDA_SERVICE_ERRORS),

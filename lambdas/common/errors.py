@@ -35,6 +35,12 @@ class PriceMismatch(PipelineError):
     pass
 
 
+class FxRateMissing(PipelineError):
+    """No USD exchange rate in force on the transaction's event date (lambdas/common/enrich/fx.py): the FX table
+    may be refreshed meanwhile, so the transaction workflow retries it for a bounded time, then dead-letters it;
+    the bulk entrances dead-letter the record with this name (a redrive retries it)."""
+
+
 class TransientError(PipelineError):
     """Worth retrying: the same input may succeed later."""
 

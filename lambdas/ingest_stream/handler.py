@@ -45,6 +45,7 @@ from contracts.config import get_settings
 from contracts.timestamps import utc_iso
 from lambdas.common import metrics
 from lambdas.common.dead_letters import queue_url, send_batch
+from lambdas.common.enrich import BulkEnricher, load_fx_or_empty
 from lambdas.common.errors import DatabaseRejected, stable_errors, transient_service_error
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, TooManyRefused, refusal
@@ -52,7 +53,7 @@ from lambdas.common.tracing import correlated, get_tracer
 from lambdas.process_chunk.handler import load_catalogue
 from lambdas.process_chunk.quarantine import quarantine_oversize, quarantine_refused
 from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, validated_lines
-from lambdas.process_chunk.store import store_chunk, store_isolating, write_analytics
+from lambdas.process_chunk.store import settle_first_purchases, store_chunk, store_isolating, write_analytics
 
 logger = get_logger("ingest-stream")
 tracer = get_tracer("ingest-stream")
@@ -62,16 +63,20 @@ CATALOGUE_TTL_SECONDS = 60.0
 FAILED_STATE = "IngestStream"
 
 _catalogue_lock = threading.Lock()
-_catalogue: tuple[float, CatalogueCheck] | None = None
+_catalogue: tuple[float, CatalogueCheck, BulkEnricher] | None = None
 
 
-def catalogue_check() -> CatalogueCheck:
-    """The catalogue check of this container, read again once it is ``CATALOGUE_TTL_SECONDS`` old."""
+def catalogue_check() -> tuple[CatalogueCheck, BulkEnricher]:
+    """The catalogue check and the Enrich stage (catalogue + FX table) of this container, read again once they
+    are ``CATALOGUE_TTL_SECONDS`` old."""
     global _catalogue
     with _catalogue_lock:
         if _catalogue is None or time.monotonic() - _catalogue[0] >= CATALOGUE_TTL_SECONDS:
-            _catalogue = (time.monotonic(), CatalogueCheck(load_catalogue()))
-        return _catalogue[1]
+            settings = get_settings()
+            items = load_catalogue()
+            enricher = BulkEnricher(items, load_fx_or_empty(settings), settings.default_application_id)
+            _catalogue = (time.monotonic(), CatalogueCheck(items), enricher)
+        return _catalogue[1], _catalogue[2]
 
 
 def forget_catalogue() -> None:
@@ -178,10 +183,10 @@ def _settle(batch: StreamBatch, progress: _Progress) -> Settled:
     settings = get_settings()
     received = ingested = utc_iso(batch.arrived_at)
     window = Window.at(batch.arrived_at, skew_hours(settings.max_future_skew_hours))
-    catalogue = catalogue_check()
+    catalogue, enricher = catalogue_check()
     ref, name = batch.ref, batch.name
     out = Outcome()
-    copy_lines = validated_lines(batch.records, catalogue, ref, received, ingested, out, window)
+    copy_lines = validated_lines(batch.records, catalogue, enricher, ref, received, ingested, out, window)
     first = next(copy_lines, None)
     refused: list[tuple[int, str, bytes, Refusal]] = []
     try:
@@ -189,8 +194,9 @@ def _settle(batch: StreamBatch, progress: _Progress) -> Settled:
     except psycopg.Error as exc:
         if refusal(exc) is None:
             raise  # transient (retried) or refused for good, as on the file path
-        out, owned, refused = _settle_isolating(batch, catalogue, received, window)
+        out, owned, refused = _settle_isolating(batch, catalogue, enricher, received, window)
     progress.committed = True
+    settle_first_purchases(out, owned)
     stored, keys = write_analytics(out.days, owned, name, 0)
     letters = out.rejected
     letters.extend(quarantine_oversize(out.oversize, name, 0, received))
@@ -210,12 +216,14 @@ def _settle(batch: StreamBatch, progress: _Progress) -> Settled:
 
 
 def _settle_isolating(
-    batch: StreamBatch, catalogue: CatalogueCheck, received: str, window: Window
+    batch: StreamBatch, catalogue: CatalogueCheck, enricher: BulkEnricher, received: str, window: Window
 ) -> tuple[Outcome, set[str], list[tuple[int, str, bytes, Refusal]]]:
     """The batch again, loaded in parts around the records the database refuses on their data."""
     out = Outcome()
     numbers: list[int] = []
-    lines = list(validated_lines(batch.records, catalogue, batch.ref, received, received, out, window, numbers))
+    lines = list(
+        validated_lines(batch.records, catalogue, enricher, batch.ref, received, received, out, window, numbers)
+    )
     try:
         owned, found = store_isolating(list(zip(numbers, lines, strict=True)), batch.ref)
     except TooManyRefused as many:

@@ -48,13 +48,20 @@ from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.dead_letters import queue_url, send_batch
+from lambdas.common.enrich import BulkEnricher, load_fx_or_empty
 from lambdas.common.errors import DatabaseRejected, PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, TooManyRefused, refusal
 from lambdas.common.tracing import correlated, get_tracer
 from lambdas.process_chunk.quarantine import quarantine_key, quarantine_oversize, quarantine_refused
 from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, chunk_lines, validated_lines
-from lambdas.process_chunk.store import MAX_REFUSED_PER_CHUNK, store_chunk, store_isolating, write_analytics
+from lambdas.process_chunk.store import (
+    MAX_REFUSED_PER_CHUNK,
+    settle_first_purchases,
+    store_chunk,
+    store_isolating,
+    write_analytics,
+)
 
 logger = get_logger("process-chunk")
 tracer = get_tracer("process-chunk")
@@ -82,12 +89,15 @@ def process(
     ingested_at = dt.datetime.fromisoformat(received_at) if received_at else dt.datetime.now(dt.UTC)
     received = ingested = utc_iso(ingested_at)  # as to_analytics_record writes it
     body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    catalogue = CatalogueCheck(load_catalogue())
+    items = load_catalogue()
+    catalogue = CatalogueCheck(items)
+    # the Enrich stage (lambdas/common/enrich): the catalogue scanned above, the FX table read once per chunk
+    enricher = BulkEnricher(items, load_fx_or_empty(settings), settings.default_application_id)
     ref = chunk_ref(run_id, index)
     out = Outcome()
     # one pass: each record is validated as it streams into COPY (the chunk is never held twice)
     window = Window.at(ingested_at, skew_hours(settings.max_future_skew_hours))
-    copy_lines = validated_lines(chunk_lines(body), catalogue, ref, received, ingested, out, window)
+    copy_lines = validated_lines(chunk_lines(body), catalogue, enricher, ref, received, ingested, out, window)
     first = next(copy_lines, None)
     refused: list[tuple[int, str, bytes, Refusal]] = []
     try:
@@ -98,7 +108,9 @@ def process(
         # A record the database refuses: the chunk again, its lines numbered, loaded in parts around it.
         out = Outcome()  # the first pass may have stopped part way: it is done again
         numbers: list[int] = []
-        lines = list(validated_lines(chunk_lines(body), catalogue, ref, received, ingested, out, window, numbers))
+        lines = list(
+            validated_lines(chunk_lines(body), catalogue, enricher, ref, received, ingested, out, window, numbers)
+        )
         try:
             owned, found = store_isolating(list(zip(numbers, lines, strict=True)), ref)
         except TooManyRefused as many:
@@ -111,6 +123,7 @@ def process(
         out.valid -= len(refused)
         del lines
     del body
+    settle_first_purchases(out, owned)
     stored, keys = write_analytics(out.days, owned, run_id, index)
     out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received, first_record))
     out.rejected.extend(quarantine_refused(refused, run_id, index, received, first_record))

@@ -15,7 +15,8 @@ import orjson
 from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, Window, strip_pii, validate_transaction
 from lambdas.check_item.handler import check_purchase
 from lambdas.common.dead_letters import dead_letter_message
-from lambdas.common.errors import PipelineError
+from lambdas.common.enrich import BulkEnricher, Purchase, settle_first_purchase
+from lambdas.common.errors import FxRateMissing, PipelineError
 from lambdas.common.fast_contract import Accepted, Horizon, accept, from_transaction, wire_in_place
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -56,13 +57,20 @@ def copy_line(tx: Accepted, amount: str, raw: str, ref: str) -> str:
     )  # fmt: skip
 
 
-def analytics_line(tx: Accepted, ingested_at: str, data: Any = None) -> bytes:
-    """``orjson.dumps(to_analytics_record(tx, ingested_at))``, from the accepted values (the contract's PII rule).
+def analytics_line(tx: Accepted, ingested_at: str, data: Any = None, enriched: dict[str, Any] | None = None) -> bytes:
+    """``orjson.dumps(analytics_record(tx.wire(), ingested_at, enriched))``, from the accepted values (the contract's
+    PII rule; the Enrich stage's fields after ``ingested_at``, ``is_first_purchase`` last).
 
     ``data``: the parsed record ``tx`` was accepted from, reused (and changed) to build it, if given."""
     record = strip_pii(tx.wire() if data is None else wire_in_place(data, tx), in_place=True)
     record["ingested_at"] = ingested_at
+    if enriched:
+        record.update(enriched)
     return orjson.dumps(record)
+
+
+def purchase_of(tx: Accepted) -> Purchase:
+    return Purchase(tx.transaction_id, tx.user_id, tx.item_id, tx.currency, tx.amount, tx.event_date, tx.client_ip)
 
 
 class CatalogueCheck:
@@ -103,6 +111,12 @@ class Day:
         self.body += line  # copied: orjson's result holds a 4 KiB buffer whatever its length
         self.body += b"\n"
 
+    def settle_first_purchases(self, first: set[str]) -> None:
+        """Set each line's ``is_first_purchase`` (its id in ``first``)."""
+        lines = self.body.split(b"\n")[: len(self.ids)]
+        self.body = bytearray(b"".join(settle_first_purchase(line, i in first) + b"\n"
+                                       for line, i in zip(lines, self.ids, strict=True)))  # fmt: skip
+
     def owned_body(self, owned: set[str]) -> tuple[int, bytes]:
         """(lines, NDJSON body) of the records this chunk owns."""
         if all(i in owned for i in self.ids):
@@ -118,18 +132,29 @@ class Outcome:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     in_chunk_duplicates: int = 0
     oversize: list[tuple[int, bytes]] = field(default_factory=list)  # (record number in the chunk, the record)
+    players: list[tuple[str, str, str]] = field(default_factory=list)  # (transaction id, player, event date)
 
-    def keep(self, transaction_id: str, day: str, line: bytes) -> None:
+    def keep(self, tx: Accepted, line: bytes) -> None:
+        day = tx.event_date
         found = self.days.get(day)
         if found is None:
             found = self.days[day] = Day()
-        found.add(transaction_id, line)
+        found.add(tx.transaction_id, line)
+        self.players.append((tx.transaction_id, tx.user_id, day))
         self.valid += 1
 
+    def owned_players(self, owned: set[str]) -> list[tuple[str, str, str]]:
+        """(transaction id, player, event date) of the records this batch owns, in its order."""
+        return [p for p in self.players if p[0] in owned]
 
-def validated_lines(lines: Iterable[str | bytes], catalogue: CatalogueCheck, ref: str, received: str, ingested: str,
-               out: Outcome, window: Window, numbers: list[int] | None = None) -> Iterator[str]:  # fmt: skip
+
+def validated_lines(lines: Iterable[str | bytes], catalogue: CatalogueCheck, enricher: BulkEnricher, ref: str,
+                    received: str, ingested: str, out: Outcome, window: Window,
+                    numbers: list[int] | None = None) -> Iterator[str]:  # fmt: skip
     """The COPY line of every valid record, first time its id is seen; rejects and the rest go to ``out``.
+
+    Each accepted record is enriched (``enricher``) before its PII-free analytics line is built; a record with no
+    FX rate in force is dead-lettered as ``FxRateMissing`` (a redrive retries it once the rate is published).
 
     ``numbers``, if given, gets the record number (in the chunk, from 1) of each line yielded."""
     seen: set[str] = set()
@@ -163,11 +188,18 @@ def validated_lines(lines: Iterable[str | bytes], catalogue: CatalogueCheck, ref
             out.rejected.append(dead_letter_message(transaction, tx.transaction_id, rejection[0], rejection[1],
                                                     received, "ProcessChunk"))  # fmt: skip
             continue
+        try:
+            enriched = enricher.fields(purchase_of(tx))
+        except FxRateMissing as exc:
+            transaction = data if data is not UNPARSED else loads(raw)
+            out.rejected.append(dead_letter_message(transaction, tx.transaction_id, "FxRateMissing", str(exc),
+                                                    received, "ProcessChunk"))  # fmt: skip
+            continue
         if tx.transaction_id in seen:
             out.in_chunk_duplicates += 1
             continue
         seen.add(tx.transaction_id)
-        out.keep(tx.transaction_id, tx.event_date, analytics_line(tx, ingested, data if fast else None))
+        out.keep(tx, analytics_line(tx, ingested, data if fast else None, enriched))
         if numbers is not None:
             numbers.append(number)
         yield copy_line(tx, amount, raw, ref)

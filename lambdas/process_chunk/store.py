@@ -11,10 +11,11 @@ from contracts.compliance import WRITTEN
 from contracts.config import get_settings
 from lambdas.common.aws import client
 from lambdas.common.db import connection
+from lambdas.common.enrich.players import first_purchases
 from lambdas.common.errors import StorageUnavailable
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, isolate, refusal
-from lambdas.process_chunk.records import Day
+from lambdas.process_chunk.records import Day, Outcome
 from lambdas.store_compliance.handler import ensure_schema
 
 logger = get_logger("process-chunk")
@@ -83,6 +84,15 @@ def store_isolating(numbered: list[tuple[int, str]], ref: str) -> tuple[set[str]
             owned = owned_by(conn, ref)
     logger.info("chunk %s: %d records refused on data, isolated in %d loads", ref, len(found.refused), found.attempts)
     return owned, [(number, why) for (number, _), why in found.refused]
+
+
+def settle_first_purchases(out: Outcome, owned: set[str]) -> None:
+    """``is_first_purchase`` of every analytics line the batch owns, from the players table (one BatchGetItem per
+    100 players, a conditional put per new one, 8 at a time): idempotent on the transaction id, so a retried
+    batch says the same."""
+    first = first_purchases(get_settings().players_table, out.owned_players(owned))
+    for day in out.days.values():
+        day.settle_first_purchases(first)
 
 
 def write_analytics(days: dict[str, Day], owned: set[str], run_id: str, index: int) -> tuple[int, list[str]]:

@@ -1,7 +1,8 @@
 """StripPII: the analytics copy, with every PII-tagged field of the contract removed.
 
 The transaction is the one ValidateTransaction output (the contract's wire form, already normalised):
-it is trusted as it is, not validated or parsed again; only the PII rule is applied to it.
+it is trusted as it is, not validated or parsed again; only the PII rule is applied to it. The Enrich stage's
+fields (EnrichTransaction, lambdas/common/enrich) join it here: country and region in place of the IP.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def strip(event: dict[str, Any]) -> dict[str, Any]:
     received = event.get("received_at")
     ingested_at = dt.datetime.fromisoformat(received) if received else dt.datetime.now(dt.UTC)
     return {
-        "record": analytics_record(event["transaction"], ingested_at),
+        "record": analytics_record(event["transaction"], ingested_at, event.get("enrichment")),
         "transaction_id": event["transaction_id"],
         "event_date": event["event_date"],
         "producer_id": event.get("producer_id"),  # an application id, not personal data

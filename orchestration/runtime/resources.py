@@ -136,6 +136,7 @@ def build(settings: Settings) -> Manifest:
             Table(s.analytics_cache_table, "cache_key", ttl_attribute="expires_at"),
             Table(s.analytics_jobs_table, "job_id", ttl_attribute="expires_at"),
             Table(s.execution_dead_letters_table, "execution_arn"),
+            Table(s.players_table, "player_id"),
         ),
         queues=(s.dead_letter_queue_name,),
         topics=(s.alerts_topic_name,),

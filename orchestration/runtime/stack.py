@@ -231,6 +231,7 @@ class LocalStack:
             raise ValueError(f"provisioner: {self.provisioner!r} is neither 'python' nor 'terraform'")
         self._prepare_databases()
         self.seed_catalogue()
+        self.seed_fx_rates()
         registry = self.credentials()
         self.producer_key = _issue(registry, self.producer_id, auth.PRODUCER)
         self.analyst_key = _issue(registry, auth.DEFAULT_ANALYST, auth.ANALYST)
@@ -300,6 +301,17 @@ class LocalStack:
             batch = [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]
             ddb.batch_write_item(RequestItems={s.item_catalogue_table: batch})
         return len(items)
+
+    def seed_fx_rates(self) -> int:
+        """The daily FX table the Enrich stage reads, as refresh_fx_rates would publish it in AWS: from the
+        dbt seed of rates, so the pipeline and the warehouse convert alike (orchestration/sample_data/fx.py)."""
+        from orchestration.sample_data.fx import fx_document
+
+        s = self.require_settings()
+        document = fx_document()
+        self.client("s3").put_object(Bucket=s.fx_rates_bucket, Key=s.fx_rates_key, ContentType="application/json",
+                                     Body=json.dumps(document, sort_keys=True).encode())  # fmt: skip
+        return len(document["rates"])
 
     def _write_state(self, startup_seconds: float) -> None:
         s = self.require_settings()

@@ -51,6 +51,15 @@ def _tier_prices(tier: str) -> dict[str, Decimal]:
     return {cur: Decimal(text) for cur, text in zip(CURRENCIES, _TIERS[tier], strict=True)}
 
 
+#: The shop's merchandising category of each item type (the catalogue's ``category`` attribute, which the
+#: Enrich stage copies to the analytics record): vanity, progression, chance, content or currency.
+CATEGORY_OF_TYPE: Mapping[ItemType, str] = MappingProxyType({
+    ItemType.COSMETIC: "vanity", ItemType.EMOTE: "vanity", ItemType.BOOST: "progression",
+    ItemType.BATTLE_PASS: "progression", ItemType.LOOT_BOX: "chance", ItemType.CHARACTER: "content",
+    ItemType.BUNDLE: "content", ItemType.CURRENCY: "currency",
+})  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CatalogueItem:
     """One shop item. ``prices`` maps an ISO 4217 code to the listed price (exact Decimal)."""
@@ -167,6 +176,7 @@ def to_dynamodb_item(item: CatalogueItem) -> dict[str, Any]:
         "game": {"S": item.game},
         "item_name": {"S": item.item_name},
         "item_type": {"S": item.item_type.value},
+        "category": {"S": CATEGORY_OF_TYPE[item.item_type]},
         "purchasable": {"BOOL": item.purchasable},
         "prices": {"M": {cur: {"N": _decimal_text(amount)} for cur, amount in item.prices.items()}},
     }

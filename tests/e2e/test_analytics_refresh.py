@@ -74,6 +74,24 @@ def test_refresh_builds_checked_marts_idempotently(clean_queues: LocalStack) -> 
     cols = warehouse(stack, "select string_agg(column_name, ',') from information_schema.columns "
                             "where table_schema = 'raw' and table_name = 'mtx_transactions'")  # fmt: skip
     assert "client_ip" not in cols and "card_last4" not in cols
+    # the Enrich stage's fields reached the marts on every row: the USD amount as converted, never re-derived
+    assert (
+        warehouse(
+            stack,
+            "select count(*) from analytics.fct_transactions where amount_usd is null"
+            " or player_region is null or application_id is null or is_first_purchase is null",
+        )
+        == 0
+    )
+    assert (
+        warehouse(
+            stack,
+            "select count(*) from analytics.fct_transactions as f join raw.mtx_transactions as r"
+            " using (transaction_id) where f.amount_usd <> r.amount_usd",
+        )
+        == 0
+    )
+    assert warehouse(stack, "select count(distinct player_region) from analytics.fct_transactions") >= 2
 
     refresh(stack)  # nothing new: nothing added
     assert warehouse(stack, "select count(*) from raw.mtx_transactions") == raw_rows

@@ -23,6 +23,7 @@ from orchestration.runtime.moto_server import patch_moto_sqs_send
 from orchestration.runtime.sfn import LambdaRegistry
 from orchestration.runtime.stream_poller import StreamMapping, StreamPoller, patch_moto_kinesis_mappings
 from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
+from orchestration.sample_data.fx import fx_document
 from orchestration.sample_data.generate import generate
 from orchestration.settings import Settings, reset_settings_cache
 
@@ -59,9 +60,13 @@ def local_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
                          BillingMode="PAY_PER_REQUEST")  # fmt: skip
         for item in CATALOGUE:
             ddb.put_item(TableName=s.item_catalogue_table, Item=to_dynamodb_item(item))
+        ddb.create_table(TableName=s.players_table, KeySchema=[{"AttributeName": "player_id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "player_id", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")  # fmt: skip
         s3 = boto3.client("s3", region_name="us-east-1")
         for bucket in (s.raw_bucket, s.analytics_bucket):
             s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=s.fx_rates_bucket, Key=s.fx_rates_key, Body=json.dumps(fx_document()).encode())
         sqs = boto3.client("sqs", region_name="us-east-1")
         fifo: Any = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
         dlq = sqs.create_queue(QueueName=s.dead_letter_queue_name, Attributes=fifo)["QueueUrl"]

@@ -25,10 +25,12 @@ from contracts.compliance import WRITTEN, compliance_row
 from lambdas.check_item.handler import check_transaction
 from lambdas.common import fast_contract
 from lambdas.common.dead_letters import dead_letter_message
+from lambdas.common.enrich import BulkEnricher, FxTable, Purchase, static_fields
 from lambdas.common.errors import PipelineError
 from lambdas.process_chunk import records as pc
 from lambdas.split_file.handler import _text_stream, records
 from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
+from orchestration.sample_data.fx import fx_document
 from orchestration.sample_data.generate import generate
 
 pytestmark = pytest.mark.unit
@@ -41,8 +43,16 @@ INGESTED = INGESTED_AT.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 WINDOW = Window.at()
 
 
+FX = FxTable.from_document(json.dumps(fx_document()))
+APP = "app-under-test"
+
+
 def _catalogue() -> dict[str, dict[str, Any]]:
     return {it["item_id"]["S"]: it for it in map(to_dynamodb_item, CATALOGUE)}
+
+
+def _enricher(catalogue: dict[str, dict[str, Any]]) -> BulkEnricher:
+    return BulkEnricher(catalogue, FX, APP)
 
 
 def _reference_copy_line(tx: Transaction, raw: str) -> str:
@@ -64,6 +74,8 @@ def _reference(lines: list[str], catalogue: dict[str, dict[str, Any]]) -> tuple[
         try:
             tx = validate_transaction(raw, window=WINDOW)
             check_transaction(catalogue.get(tx.item_purchased.item_id), tx)
+            enriched = static_fields(Purchase.of_wire(tx.to_json_dict()), catalogue.get(tx.item_purchased.item_id),
+                                     FX, APP)  # fmt: skip
         except InvalidTransaction as exc:
             rejected.append(dead_letter_message(raw, exc.transaction_id, "InvalidTransaction", str(exc), RECEIVED,
                                                 "ProcessChunk", detail={"fields": exc.fields()}))  # fmt: skip
@@ -77,8 +89,8 @@ def _reference(lines: list[str], catalogue: dict[str, dict[str, Any]]) -> tuple[
             continue
         seen.add(tx.transaction_id)
         copy_lines.append(_reference_copy_line(tx, raw))
-        kept.append((tx.transaction_id, tx.event_timestamp.date().isoformat(),
-                     orjson.dumps(to_analytics_record(tx, INGESTED_AT))))  # fmt: skip
+        record = to_analytics_record(tx, INGESTED_AT) | enriched | {"is_first_purchase": None}
+        kept.append((tx.transaction_id, tx.event_timestamp.date().isoformat(), orjson.dumps(record)))
     return copy_lines, kept, rejected, dups
 
 
@@ -102,6 +114,9 @@ def _chunk_lines() -> list[str]:
             rec["client_ip"] = "2001:0DB8:0:0::1"
         rec["transactionId"] = f"x-{i}"
         extra.append(json.dumps(rec, ensure_ascii=i % 2 == 0))
+        if i % 50 == 0:  # dated before the FX table's first rate: FxRateMissing
+            rec["transactionId"], rec["event_timestamp"] = f"fx-{i}", "2024-06-01T00:00:00Z"
+            extra.append(json.dumps(rec))
     return lines + extra
 
 
@@ -111,7 +126,11 @@ def test_one_pass_equals_the_per_record_rules(shortcut: bool, monkeypatch: pytes
     lines = _chunk_lines()
     catalogue = _catalogue()
     out = pc.Outcome()
-    got = list(pc.validated_lines(lines, pc.CatalogueCheck(catalogue), REF, RECEIVED, INGESTED, out, WINDOW))
+    got = list(
+        pc.validated_lines(
+            lines, pc.CatalogueCheck(catalogue), _enricher(catalogue), REF, RECEIVED, INGESTED, out, WINDOW
+        )
+    )
     want_copy, want_kept, want_rejected, want_dups = _reference(lines, catalogue)
     assert got == want_copy
     assert _kept(out) == sorted(want_kept)
@@ -120,7 +139,7 @@ def test_one_pass_equals_the_per_record_rules(shortcut: bool, monkeypatch: pytes
     assert len(got) + len(out.rejected) + out.in_chunk_duplicates == len(lines)
     assert want_dups > 0 and len(want_rejected) > 300  # the chunk exercised every branch
     reasons = {m["error"]["Error"] for m in out.rejected}
-    assert {"InvalidTransaction", "ItemNotFound", "PriceMismatch"} <= reasons
+    assert {"InvalidTransaction", "ItemNotFound", "PriceMismatch", "FxRateMissing"} <= reasons
 
 
 def _kept(out: pc.Outcome) -> list[tuple[str, str, bytes]]:
@@ -133,11 +152,28 @@ def _kept(out: pc.Outcome) -> list[tuple[str, str, bytes]]:
 
 def test_analytics_lines_carry_no_pii() -> None:
     out = pc.Outcome()
-    list(pc.validated_lines(_chunk_lines(), pc.CatalogueCheck(_catalogue()), REF, RECEIVED, INGESTED, out, WINDOW))
+    catalogue = _catalogue()
+    list(pc.validated_lines(_chunk_lines(), pc.CatalogueCheck(catalogue), _enricher(catalogue), REF, RECEIVED,
+                            INGESTED, out, WINDOW))  # fmt: skip
+    countries = set()
     for _, day, line in _kept(out):
         rec = json.loads(line)
         assert "client_ip" not in rec and "card_last4" not in rec["payment_details"]
+        assert not re.search(
+            rb"\d+\.\d+\.\d+\.\d+|[0-9a-f]*:[0-9a-f]*:[0-9a-f:]+",
+            line.replace(rec["event_timestamp"].encode(), b"").replace(rec["ingested_at"].encode(), b""),
+        )
+        countries.add(rec["country"])
         assert rec["event_timestamp"].startswith(day) or "+" in rec["event_timestamp"]
+    assert len(countries - {None}) > 5  # the IP's country came through, the IP did not
+
+
+def test_first_purchase_is_settled_last_on_each_line() -> None:
+    day = pc.Day()
+    day.add("a", b'{"n":1,"is_first_purchase":null}')
+    day.add("b", b'{"n":2,"is_first_purchase":null}')
+    day.settle_first_purchases({"b"})
+    assert day.owned_body({"a", "b"}) == (2, b'{"n":1,"is_first_purchase":false}\n{"n":2,"is_first_purchase":true}\n')
 
 
 def test_chunk_lines_split_where_split_file_does() -> None:

@@ -27,8 +27,12 @@ import psycopg
 import pytest
 import yaml
 
+from contracts import CONTRACT_VERSION
 from contracts.transaction import Gateway, ItemType, PaymentMethod, ServerRegion, TransactionStatus
-from contracts.warehouse import COLUMNS
+from contracts.warehouse import COLUMNS, REGIONS
+from lambdas.common.enrich import FxTable
+from lambdas.common.errors import FxRateMissing
+from orchestration.sample_data.fx import fx_document
 from tests.browser import offline_page
 from tests.dbt_runner import Dbt, DbtResult
 
@@ -49,6 +53,8 @@ MARTS = (
     "fct_player_cohorts",
 )
 
+#: The FX table the local stack publishes (from the exchange_rates seed): the Enrich stage's amount_usd
+FX = FxTable.from_document(json.dumps(fx_document()))
 FIRST_LOAD = dt.datetime(2026, 11, 1, 6, 0, 0)
 SECOND_LOAD = dt.datetime(2026, 11, 2, 6, 0, 0)
 
@@ -70,25 +76,42 @@ def tx(
     loaded_at: dt.datetime = FIRST_LOAD,
 ) -> dict[str, Any]:
     at = dt.datetime.fromisoformat(event_at)
-    return {
-        "transaction_id": transaction_id,
-        "user_id": user_id,
-        "game": game,
-        "item_id": item_id,
-        "item_name": item_id.replace("mtx_", "").replace("_", " ").title(),
-        "item_type": item_type,
-        "price_amount": Decimal(amount),
-        "price_currency": currency,
-        "payment_method": method,
-        "payment_gateway": gateway,
-        "transaction_status": status,
-        "server_region": region,
-        "event_at": at,
-        "ingested_at": at + dt.timedelta(seconds=2),
-        "event_date": at.date(),
-        "source_partition": at.date(),
-        "loaded_at": loaded_at,
-    }
+    try:  # as the Enrich stage stamps it; a currency without a rate: as a row stored before the stage existed
+        usd, rate = FX.convert(Decimal(amount), currency, at.date().isoformat())
+        fx: dict[str, Any] = {"amount_usd": usd, "usd_per_unit": rate.usd_per_unit, "fx_rate_date": rate.rate_date}
+    except FxRateMissing:
+        fx = {"amount_usd": None, "usd_per_unit": None, "fx_rate_date": None}
+    return (
+        fx
+        | {
+            "country": "GB",
+            "region": "europe",
+            "item_category": "vanity",
+            "list_price_usd": Decimal("10.00"),
+            "contract_version": CONTRACT_VERSION,
+            "application_id": "game-server",
+            "is_first_purchase": False,
+        }
+        | {
+            "transaction_id": transaction_id,
+            "user_id": user_id,
+            "game": game,
+            "item_id": item_id,
+            "item_name": item_id.replace("mtx_", "").replace("_", " ").title(),
+            "item_type": item_type,
+            "price_amount": Decimal(amount),
+            "price_currency": currency,
+            "payment_method": method,
+            "payment_gateway": gateway,
+            "transaction_status": status,
+            "server_region": region,
+            "event_at": at,
+            "ingested_at": at + dt.timedelta(seconds=2),
+            "event_date": at.date(),
+            "source_partition": at.date(),
+            "loaded_at": loaded_at,
+        }
+    )
 
 
 # Expected USD amounts come from seeds/exchange_rates.csv: the latest rate on or
@@ -689,6 +712,7 @@ def test_accepted_values_match_the_contract_enums() -> None:
         "payment_gateway": {e.value for e in Gateway},
         "server_region": {e.value for e in ServerRegion},
         "transaction_status": {e.value for e in TransactionStatus},
+        "player_region": set(REGIONS),  # the Enrich stage's (contracts/warehouse.py)
     }
     found: dict[str, list[set[str]]] = {}
     for path in (DBT_DIR / "models").rglob("*.yml"):
@@ -702,4 +726,4 @@ def test_accepted_values_match_the_contract_enums() -> None:
         for values in value_sets:
             assert values == expected[column], column
     # statuses are checked through fct_daily_revenue's count identity, the others by accepted_values
-    assert set(found) == {"item_type", "payment_method", "payment_gateway", "server_region"}
+    assert set(found) == {"item_type", "payment_method", "payment_gateway", "server_region", "player_region"}

@@ -30,7 +30,10 @@ from contracts.warehouse import COLUMNS
 from expectations.checkpoint import run_checks
 from expectations.inputs import dead_letter_count, flatten_record
 from expectations.report import CheckReport
+from lambdas.common.enrich import FxTable, Purchase, static_fields
 from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.catalogue import BY_ID, to_dynamodb_item
+from orchestration.sample_data.fx import fx_document
 from tests.browser import offline_page
 from tests.dbt_runner import Dbt
 from tests.helpers import run_without_semaphores, seed_tx
@@ -98,8 +101,16 @@ def make_tx(tag: str, i: int, **over: Any) -> Transaction:
     return Transaction.model_validate(wire)
 
 
+FX = FxTable.from_document(json.dumps(fx_document()))
+
+
 def analytics_record(tx: Transaction) -> dict[str, Any]:
-    return to_analytics_record(tx, dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC))
+    """The analytics copy as the pipeline writes it: PII-free, with the Enrich stage's fields."""
+    item = to_dynamodb_item(BY_ID[tx.item_purchased.item_id]) if tx.item_purchased.item_id in BY_ID else None
+    enriched = static_fields(Purchase.of_wire(tx.to_json_dict()), item, FX, "check-tests")
+    return (
+        to_analytics_record(tx, dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)) | enriched | {"is_first_purchase": False}
+    )
 
 
 def warehouse_row(record: dict[str, Any], partition: str) -> dict[str, Any]:
@@ -111,6 +122,9 @@ def warehouse_row(record: dict[str, Any], partition: str) -> dict[str, Any]:
     flat["source_partition"] = dt.date.fromisoformat(partition)
     flat["loaded_at"] = dt.datetime(2025, 3, 1, 13, 0)
     flat["price_amount"] = Decimal(str(flat["price_amount"]))
+    for name in ("amount_usd", "usd_per_unit", "list_price_usd"):
+        flat[name] = None if flat.get(name) is None else Decimal(str(flat[name]))
+    flat["fx_rate_date"] = flat.get("fx_rate_date") and dt.date.fromisoformat(flat["fx_rate_date"])
     return {c.name: flat[c.name] for c in COLUMNS}
 
 
@@ -299,7 +313,10 @@ def test_broken_batch_fails_names_it_and_alerts_once(env: Env, clean_queues: Loc
     smuggled_ip = {**analytics_record(make_tx(env.tag, 501)), "client_ip": LEAKED_IP}
     smuggled_card = analytics_record(make_tx(env.tag, 502))
     smuggled_card["payment_details"] = {**smuggled_card["payment_details"], "card_last4": LEAKED_CARD}
-    put_objects(s3, env.bucket, prefix, [smuggled_ip, *good, duplicate, negative, smuggled_card], run="broken")
+    # enriched wrong: a USD amount without its rate, an address where the country code goes
+    half_enriched = {**analytics_record(make_tx(env.tag, 503)), "usd_per_unit": None, "country": LEAKED_IP}
+    put_objects(s3, env.bucket, prefix, [smuggled_ip, *good, duplicate, negative, smuggled_card, half_enriched],
+                run="broken")  # fmt: skip
     with psycopg.connect(stack.dsn("warehouse"), autocommit=True) as conn:
         rows = [warehouse_row(r, "2025-03-01") for r in [*good, duplicate, negative]]
         insert_raw(conn, env.broken_schema, rows)
@@ -314,6 +331,9 @@ def test_broken_batch_fails_names_it_and_alerts_once(env: Env, clean_queues: Loc
     assert ("expect_column_values_to_be_unique", "transaction_id") in s3_failed, summary
     assert ("expect_column_values_to_be_between", "price_amount") in s3_failed, summary
     assert ("expect_column_values_to_not_match_regex_list", "client_ip") in s3_failed, summary
+    assert ("expect_column_values_to_not_be_null", "usd_per_unit") in s3_failed, summary
+    assert ("expect_column_values_to_match_regex", "country") in s3_failed, summary
+    assert ("expect_column_values_to_not_match_regex_list", "country") in s3_failed, summary
     columns_check = [
         f
         for f in report.failures

@@ -11,8 +11,8 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from contracts import PII_FIELDS, Transaction
-from contracts.warehouse import COLUMNS
+from contracts import CONTRACT_VERSION, PII_FIELDS, Transaction
+from contracts.warehouse import COLUMNS, ENRICHED
 from glue_jobs import glue_types
 from glue_jobs.flatten_transactions import schema as contract_schema
 from glue_jobs.flatten_transactions import transforms
@@ -39,7 +39,10 @@ def _flat(spark: SparkSession, root: Path):
 def test_spark_schema_is_the_contract_without_pii_plus_ingested_at() -> None:
     schema = contract_schema.spark_schema()
     wire = [f.alias or name for name, f in Transaction.model_fields.items()]
-    assert [f.name for f in schema.fields] == [w for w in wire if w != "client_ip"] + ["ingested_at"]
+    assert [f.name for f in schema.fields] == [w for w in wire if w != "client_ip"] + ["ingested_at"] + [
+        c.source
+        for c in ENRICHED  # the Enrich stage's top-level fields
+    ]
     paths = _leaf_paths(schema)
     assert paths["item_purchased.price.amount"] == T.DecimalType(18, 3)
     assert paths["event_timestamp"] == T.TimestampType()
@@ -77,7 +80,11 @@ def test_flatten_gives_the_warehouse_columns_with_exact_values_and_types(spark: 
             "server_region": "Asia-Pacific",
         },
     )
-    write_partition(tmp_path, DAY, [record(usd)], name="tx-1.json")
+    enriched = {"amount_usd": 10.99, "usd_per_unit": 1.0, "fx_rate_date": "2025-02-01", "country": "GB",
+                "region": "europe", "item_category": "vanity", "list_price_usd": 10.0,
+                "contract_version": CONTRACT_VERSION, "application_id": "game-eu",
+                "is_first_purchase": True}  # fmt: skip
+    write_partition(tmp_path, DAY, [record(usd) | enriched], name="tx-1.json")  # kwd, jpy: stored before the stage
     write_partition(tmp_path, DAY, [record(kwd), record(jpy)], name="batch-20250209-0.ndjson")
 
     flat, rejects = _flat(spark, tmp_path)
@@ -111,7 +118,18 @@ def test_flatten_gives_the_warehouse_columns_with_exact_values_and_types(spark: 
         "event_date": day,
         "source_partition": day,
         "loaded_at": loaded,
+        "amount_usd": Decimal("10.9900"),
+        "usd_per_unit": Decimal("1.00000000"),
+        "fx_rate_date": dt.date(2025, 2, 1),
+        "country": "GB",
+        "region": "europe",
+        "item_category": "vanity",
+        "list_price_usd": Decimal("10.000"),
+        "contract_version": CONTRACT_VERSION,
+        "application_id": "game-eu",
+        "is_first_purchase": True,
     }
+    assert {c.name: rows["tx-2"][c.name] for c in ENRICHED} == {c.name: None for c in ENRICHED}
     assert rows["tx-2"]["price_amount"] == Decimal("1.125")
     assert (rows["tx-2"]["price_currency"], rows["tx-2"]["payment_method"]) == ("KWD", "paypal")
     assert (rows["tx-2"]["payment_gateway"], rows["tx-2"]["transaction_status"]) == ("PayPal", "refunded")

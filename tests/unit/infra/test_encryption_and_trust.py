@@ -534,7 +534,7 @@ def test_the_archive_function_writes_archived_letters_and_reads_nothing_else() -
     # started by its schedule, the rule named as the local runtime names it
     schedules = module_locals(MODULES / "lambda")["schedules"]
     assert schedules == "${{for short, f in local.functions : short => f.schedule if f.schedule != null}}"
-    assert manifest_mod.SCHEDULED == {"archive_dead_letters": "rate(1 day)"}
+    assert manifest_mod.SCHEDULED["archive_dead_letters"] == "rate(1 day)"
     rule = resource(MODULES / "lambda", "aws_cloudwatch_event_rule")
     assert rule["name"] == "${local.function_names[each.key]}"
     assert settings().function_name("archive_dead_letters") == manifest_mod.schedule_rule_name(

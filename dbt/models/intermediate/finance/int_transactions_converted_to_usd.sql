@@ -1,5 +1,7 @@
--- One row per raw transaction (staging), with its amount in US dollars at the
--- latest rate dated on or before the purchase date, and its calendar month.
+-- One row per raw transaction (staging), with its amount in US dollars as the
+-- pipeline's Enrich stage converted it (the latest rate dated on or before the
+-- purchase date; docs/enrichment.md): passed through, never re-derived. A row
+-- stored before the stage existed has no USD amount (has_exchange_rate false).
 -- The input of fct_transactions and of the player-month aggregate. A view: its
 -- readers filter it by loaded_at or by month, and the filter reaches the raw
 -- table through it.
@@ -8,44 +10,6 @@ with
 transactions as (
 
     select * from {{ ref('stg_mtx__transactions') }}
-
-),
-
-daily_rates as (
-
-    select
-        currency,
-        rate_valid_date,
-        rate_date,
-        usd_per_unit
-    from {{ ref('int_exchange_rates_filled_to_days') }}
-
-),
-
-latest_rates as (
-
-    select
-        currency,
-        rate_date,
-        usd_per_unit
-    from {{ ref('int_exchange_rates_filled_to_days') }}
-    where is_latest_rate
-
-),
-
-converted as (
-
-    select
-        transactions.*,
-        coalesce(daily_rates.rate_date, latest_rates.rate_date) as exchange_rate_date,
-        coalesce(daily_rates.usd_per_unit, latest_rates.usd_per_unit) as usd_per_unit
-    from transactions
-    left join daily_rates
-        on transactions.currency = daily_rates.currency
-        and transactions.event_date = daily_rates.rate_valid_date
-    left join latest_rates
-        on transactions.currency = latest_rates.currency
-        and transactions.event_date > latest_rates.rate_date
 
 ),
 
@@ -60,23 +24,30 @@ final as (
         item_type,
         amount,
         currency,
-        cast(round(amount * usd_per_unit, 4) as numeric(18, 4)) as amount_usd,
-        usd_per_unit as usd_exchange_rate,
+        cast(amount_usd as numeric(18, 4)) as amount_usd,
+        cast(usd_exchange_rate as numeric(18, 8)) as usd_exchange_rate,
         exchange_rate_date,
-        usd_per_unit is not null as has_exchange_rate,
+        amount_usd is not null as has_exchange_rate,
         payment_method,
         payment_gateway,
         transaction_status,
         is_completed,
         is_refunded,
         server_region,
+        country_code,
+        player_region,
+        item_category,
+        list_price_usd,
+        is_first_purchase,
+        application_id,
+        contract_version,
         event_at,
         event_date,
         cast({{ dbt.date_trunc('month', 'event_at') }} as date) as event_month,
         ingested_at,
         source_partition_date,
         loaded_at
-    from converted
+    from transactions
 
 )
 

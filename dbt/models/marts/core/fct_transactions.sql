@@ -19,7 +19,8 @@
     )
 }}
 -- One row per stored transaction, with its amount in the original currency and
--- in US dollars (int_transactions_converted_to_usd). Incremental: rows loaded
+-- in US dollars, and the Enrich stage's country, region, item category, first
+-- purchase and stamps (int_transactions_converted_to_usd). Incremental: rows loaded
 -- after the newest loaded_at here replace rows with the same transaction_id
 -- (delete+insert; re-running is harmless). Index choices: docs/dbt-performance.md.
 with
@@ -54,6 +55,13 @@ final as (
         is_completed,
         is_refunded,
         server_region,
+        country_code,
+        player_region,
+        item_category,
+        list_price_usd,
+        is_first_purchase,
+        application_id,
+        contract_version,
         event_at,
         event_date,
         event_month,

@@ -29,7 +29,19 @@ renamed as (
         event_date,
         ingested_at,
         source_partition as source_partition_date,
-        loaded_at
+        loaded_at,
+        -- the Enrich stage's fields (lambdas/common/enrich): converted, located and
+        -- stamped before the IP was stripped; null on rows stored before it
+        amount_usd,
+        usd_per_unit as usd_exchange_rate,
+        fx_rate_date as exchange_rate_date,
+        cast(country as varchar(2)) as country_code,
+        region as player_region,
+        item_category,
+        list_price_usd,
+        contract_version,
+        application_id,
+        is_first_purchase
 
     from source
 

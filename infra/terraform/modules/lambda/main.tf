@@ -40,9 +40,17 @@ locals {
 
   analytics_objects = "${var.bucket_arns["analytics"]}/transactions/*"
   incoming_objects  = "${var.bucket_arns["raw"]}/incoming/*"
-  chunk_objects     = "${var.bucket_arns["raw"]}/chunks/*"
-  rejected_objects  = "${var.bucket_arns["raw"]}/rejected/*"
-  archived_letters  = "${var.bucket_arns["raw"]}/archive/dead-letters/*"
+  fx_table_object   = "${var.bucket_arns["raw"]}/reference/fx/daily.json"
+  # what every entrance's Enrich stage reads and writes (lambdas/common/enrich): the FX table, the players table
+  read_fx_table = {
+    sid = "ReadFxTable", actions = ["s3:GetObject"], resources = [local.fx_table_object]
+  }
+  claim_first_purchases = {
+    sid = "ClaimFirstPurchases", actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem"], resources = [var.table_arns["players"]]
+  }
+  chunk_objects    = "${var.bucket_arns["raw"]}/chunks/*"
+  rejected_objects = "${var.bucket_arns["raw"]}/rejected/*"
+  archived_letters = "${var.bucket_arns["raw"]}/archive/dead-letters/*"
   list_analytics = {
     sid = "ListAnalyticsTransactions", actions = ["s3:ListBucket"], resources = [var.bucket_arns["analytics"]]
   }
@@ -93,6 +101,18 @@ locals {
       { sid = "ReadShopCatalogue", actions = ["dynamodb:GetItem"], resources = [var.table_arns["item_catalogue"]] },
       { sid = "DecryptCatalogue", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
     ]
+    enrich_transaction = [
+      local.read_fx_table,
+      local.claim_first_purchases,
+      { sid = "ReadShopCatalogue", actions = ["dynamodb:GetItem"], resources = [var.table_arns["item_catalogue"]] },
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
+    # the daily FX table: read, merged with the configured source's rates, written back (raw bucket's key)
+    refresh_fx_rates = [
+      { sid = "ReadAndWriteFxTable", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.fx_table_object] },
+      { sid = "ListRawForMissingKey", actions = ["s3:ListBucket"], resources = [var.bucket_arns["raw"]] },
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+    ]
     store_compliance = [
       local.read_writer_secret,
       { sid = "DecryptComplianceSecret", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
@@ -115,22 +135,26 @@ locals {
       { sid = "DecryptIncomingFiles", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
     ]
     process_chunk = [
+      local.read_fx_table,
+      local.claim_first_purchases,
       { sid = "ScanShopCatalogue", actions = ["dynamodb:Scan"], resources = [var.table_arns["item_catalogue"]] },
       { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
       { sid = "WriteAndUndoAnalyticsObjects", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.analytics_objects] },
       local.list_analytics,
       local.read_writer_secret,
       local.dead_letter,
-      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
     # a Kinesis batch (modules/stream adds the stream's read permissions to this role)
     ingest_stream = [
+      local.read_fx_table,
+      local.claim_first_purchases,
       { sid = "ScanShopCatalogue", actions = ["dynamodb:Scan"], resources = [var.table_arns["item_catalogue"]] },
       { sid = "WriteAnalyticsObjects", actions = ["s3:PutObject"], resources = [local.analytics_objects] },
       { sid = "QuarantineRecords", actions = ["s3:PutObject"], resources = [local.rejected_objects] },
       local.read_writer_secret,
       local.dead_letter,
-      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
+      { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
     # POST /events into the Kinesis stream: modules/stream grants kinesis:PutRecords on the stream and
     # kms:GenerateDataKey on the key to this role, where the stream is (no cycle with the stream's mapping)
@@ -426,7 +450,7 @@ resource "aws_lambda_function" "this" {
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
 
   # checkov:skip=CKV_AWS_115: the database functions always have reserved concurrency (reserved_concurrency in infra/functions.json, enforced by a precondition); the others are bounded upstream (API Gateway throttling, Map MaxConcurrency) and reserved_concurrency is opt-in for them
-  # checkov:skip=CKV_AWS_116: the functions EventBridge invokes asynchronously on an event (local.async_functions) have a dead-letter queue; the daily schedule of archive_dead_letters has nothing to dead-letter (a failed run leaves the letters in the queue, the next run takes them); the others are invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration), where a failed invocation is retried and dead-lettered by the state machine or answered to the API client, and a Lambda DLQ applies to asynchronous invocations only
+  # checkov:skip=CKV_AWS_116: the functions EventBridge invokes asynchronously on an event (local.async_functions) have a dead-letter queue; the daily schedules of archive_dead_letters and refresh_fx_rates have nothing to dead-letter (a failed run leaves the letters in the queue, or the last FX table in place and its age alarming; the next run takes them); the others are invoked synchronously only (by Step Functions, and analytics_api by the API Gateway proxy integration), where a failed invocation is retried and dead-lettered by the state machine or answered to the API client, and a Lambda DLQ applies to asynchronous invocations only
   # checkov:skip=CKV_AWS_272: packages are built from the reviewed repository by infra/scripts/package.py; code signing needs an AWS Signer profile per account, left to the deploying organisation
 }
 

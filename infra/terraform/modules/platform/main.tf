@@ -62,13 +62,19 @@ locals {
     MTX_WAREHOUSE_READER_SECRET_ID      = module.database_roles.secret_names["warehouse_reader"]
     MTX_GLUE_DATABASE                   = module.glue.database_name
     MTX_EXECUTION_DEAD_LETTERS_TABLE    = module.tables.table_names["execution_dead_letters"]
-    MTX_HOME                            = "/tmp/mtx"
-    MTX_SFN_TIME_SCALE                  = "1.0"
-    MTX_LOG_LEVEL                       = var.log_level
-    MTX_STATE_MACHINE_ALIAS             = local.state_machine_alias
-    MTX_DBT_TARGET                      = "redshift"
-    MTX_CORS_ALLOWED_ORIGINS            = join(",", var.cors_allowed_origins)
-    MTX_MAX_FUTURE_SKEW_HOURS           = tostring(var.max_future_skew_hours)
+    MTX_PLAYERS_TABLE                   = module.tables.table_names["players"]
+    # the daily FX table of the Enrich stage (lambdas/common/enrich/fx.py), written by refresh_fx_rates
+    MTX_FX_RATES_BUCKET        = module.storage.bucket_names["raw"]
+    MTX_FX_RATES_KEY           = "reference/fx/daily.json"
+    MTX_FX_RATES_SOURCE_URL    = var.fx_rates_source_url
+    MTX_DEFAULT_APPLICATION_ID = var.default_application_id
+    MTX_HOME                   = "/tmp/mtx"
+    MTX_SFN_TIME_SCALE         = "1.0"
+    MTX_LOG_LEVEL              = var.log_level
+    MTX_STATE_MACHINE_ALIAS    = local.state_machine_alias
+    MTX_DBT_TARGET             = "redshift"
+    MTX_CORS_ALLOWED_ORIGINS   = join(",", var.cors_allowed_origins)
+    MTX_MAX_FUTURE_SKEW_HOURS  = tostring(var.max_future_skew_hours)
     # TLS to the compliance database (through the RDS Proxy) and the warehouse: verify-full against the
     # CA bundle shipped in the functions' package (lambdas/common/certs/), a path relative to its root
     MTX_DB_SSLMODE                  = var.db_sslmode

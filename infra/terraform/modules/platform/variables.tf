@@ -383,3 +383,20 @@ variable "openlineage_url" {
     error_message = "openlineage_url must be empty (lineage off) or an http(s):// URL."
   }
 }
+
+variable "fx_rates_source_url" {
+  description = "https URL refresh_fx_rates reads the daily USD rates from (the FX table's own JSON shape, docs/enrichment.md); empty: no source, the last table is kept and its age alarms (fx-table-stale)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.fx_rates_source_url == "" || startswith(var.fx_rates_source_url, "https://")
+    error_message = "fx_rates_source_url must be empty or an https:// URL."
+  }
+}
+
+variable "default_application_id" {
+  description = "Producing application stamped on records whose entrance does not identify one (files, stream); the API stamps the producer's own id."
+  type        = string
+  default     = "unattributed"
+}

@@ -1,4 +1,4 @@
-# The seven tables of the manifest (orchestration/runtime/resources.py): same names, hash
+# The eight tables of the manifest (orchestration/runtime/resources.py): same names, hash
 # keys and TTL attributes. On-demand capacity, point-in-time recovery, KMS.
 
 locals {
@@ -11,6 +11,8 @@ locals {
     analytics_jobs   = { name = "${var.name_prefix}-analytics-jobs", hash_key = "job_id", ttl_attribute = "expires_at" }
     # one item per execution whose input the last-resort net or the sweeper dead-lettered (exactly once)
     execution_dead_letters = { name = "${var.name_prefix}-execution-dead-letters", hash_key = "execution_arn", ttl_attribute = null }
+    # one item per player: its first transaction, put once with a condition (lambdas/common/enrich/players.py)
+    players = { name = "${var.name_prefix}-players", hash_key = "player_id", ttl_attribute = null }
   }
 }
 

@@ -45,6 +45,7 @@ variables {
   template_values = {
     validate_transaction_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-validate-transaction"
     check_item_function_arn           = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-check-item"
+    enrich_transaction_function_arn   = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-enrich-transaction"
     store_compliance_function_arn     = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-store-compliance"
     strip_pii_function_arn            = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-strip-pii"
     store_analytics_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-store-analytics"

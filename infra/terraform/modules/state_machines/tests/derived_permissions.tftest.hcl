@@ -30,6 +30,7 @@ variables {
   template_values = {
     validate_transaction_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-validate-transaction"
     check_item_function_arn           = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-check-item"
+    enrich_transaction_function_arn   = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-enrich-transaction"
     store_compliance_function_arn     = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-store-compliance"
     strip_pii_function_arn            = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-strip-pii"
     store_analytics_function_arn      = "arn:aws:lambda:eu-west-1:123456789012:function:mtx-dev-store-analytics"
@@ -88,10 +89,10 @@ run "transaction_workflow_gets_exactly_what_it_calls" {
 
   assert {
     condition = toset(flatten([for s in local.statements["transaction"] : s.resources if contains(s.actions, "lambda:InvokeFunction")])) == toset(flatten([
-      for short in ["validate_transaction", "check_item", "store_compliance", "strip_pii", "store_analytics", "undo_partial_write"] :
+      for short in ["validate_transaction", "check_item", "enrich_transaction", "store_compliance", "strip_pii", "store_analytics", "undo_partial_write"] :
       [var.template_values["${short}_function_arn"], "${var.template_values["${short}_function_arn"]}:*"]
     ]))
-    error_message = "lambda:InvokeFunction must cover exactly the six functions the workflow invokes."
+    error_message = "lambda:InvokeFunction must cover exactly the seven functions the workflow invokes."
   }
 
   assert {

@@ -1,0 +1,186 @@
+"""The Enrich stage's parts without servers: the FX table (rate in force, rounding, missing rates), IP -> country
+and region (IPv4, IPv6, private and unknown addresses), the first purchase (moto in-process: idempotent on the
+transaction id), the per-transaction function's fields, and the scheduled refresh of the FX table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from contracts import CONTRACT_VERSION
+from contracts.warehouse import REGIONS
+from lambdas.common import aws
+from lambdas.common.enrich import Purchase, References, enrich_one, geo, static_fields
+from lambdas.common.enrich.fx import FxTable
+from lambdas.common.enrich.geo import REGION_OF, UNKNOWN_REGION, locate
+from lambdas.common.enrich.players import first_purchases
+from lambdas.common.errors import FxRateMissing
+from lambdas.refresh_fx_rates import handler as refresh
+from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
+from orchestration.sample_data.fx import fx_document
+from orchestration.settings import Settings, reset_settings_cache
+
+pytestmark = pytest.mark.unit
+
+TABLE = FxTable({"EUR": {"2025-01-01": "1.04", "2025-02-01": "1.03555555"}, "JPY": {"2025-01-01": "0.0064"}})
+
+
+# --- FX ---------------------------------------------------------------------------------------------------
+def test_the_rate_in_force_is_the_latest_on_or_before_the_event_date() -> None:
+    assert TABLE.rate("EUR", "2025-01-31").rate_date == "2025-01-01"  # type: ignore[union-attr]
+    assert TABLE.rate("EUR", "2025-02-01").rate_date == "2025-02-01"  # type: ignore[union-attr]
+    assert TABLE.rate("EUR", "2026-12-05").usd_per_unit == Decimal("1.03555555")  # type: ignore[union-attr]
+
+
+def test_amount_usd_is_rounded_half_up_to_four_places_as_the_warehouse_did() -> None:
+    usd, rate = TABLE.convert(Decimal("9.99"), "EUR", "2025-02-10")
+    assert usd == Decimal("10.3452")  # 9.99 x 1.03555555 = 10.34519994...
+    assert rate.rate_date == "2025-02-01"
+    assert TABLE.convert(Decimal("1500"), "JPY", "2025-03-01")[0] == Decimal("9.6000")
+
+
+@pytest.mark.parametrize(("currency", "day"), [("EUR", "2024-12-31"), ("GBP", "2025-06-01")])
+def test_no_rate_in_force_is_fx_rate_missing_naming_the_field_not_the_value(currency: str, day: str) -> None:
+    with pytest.raises(FxRateMissing) as raised:
+        TABLE.convert(Decimal("4.99"), currency, day)
+    assert "item_purchased.price.currency" in str(raised.value)
+    assert currency not in str(raised.value) and "4.99" not in str(raised.value)
+
+
+def test_the_local_table_holds_every_seeded_currency() -> None:
+    table = FxTable.from_document(json.dumps(fx_document()))
+    assert {"USD", "EUR", "JPY", "AED"} <= table.currencies
+    assert table.rate("USD", "2026-12-05").usd_per_unit == Decimal("1")  # type: ignore[union-attr]
+
+
+# --- IP -> country ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("ip", "country", "region"),
+    [
+        ("8.8.8.8", "US", "americas"),
+        ("1.0.16.1", "JP", "asia_pacific"),
+        ("81.2.69.142", "GB", "europe"),
+        ("2001:4860:4860::8888", "US", "americas"),
+        ("2a00:1450:4001::1", "IE", "europe"),
+        ("::ffff:1.0.16.1", "JP", "asia_pacific"),  # an IPv4-mapped IPv6 address is its IPv4 address
+    ],
+)
+def test_public_addresses_get_their_country_and_region(ip: str, country: str, region: str) -> None:
+    assert locate(ip) == (country, region)
+
+
+@pytest.mark.parametrize(
+    "ip", ["10.0.0.1", "192.168.1.20", "172.16.5.4", "127.0.0.1", "100.64.0.1", "203.0.113.9", "192.0.2.1",
+           "198.51.100.1", "169.254.1.1", "224.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "::", "fe80::1",
+           "fd00::1", "fc00::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:not.an.ip", "not an address", ""],
+)  # fmt: skip
+def test_private_reserved_and_unreadable_addresses_have_no_country(ip: str) -> None:
+    assert locate(ip) == (None, UNKNOWN_REGION)
+
+
+def test_every_region_is_named_and_no_country_is_in_two() -> None:
+    assert set(REGION_OF.values()) | {UNKNOWN_REGION} == set(REGIONS)
+    listed = [code for codes in geo._REGION_CODES.values() for code in codes.split()]
+    assert len(listed) == len(set(listed)) == len(REGION_OF)
+    assert all(len(code) == 2 and code.isupper() for code in REGION_OF)
+
+
+# --- the per-transaction fields and the first purchase ----------------------------------------------------
+@pytest.fixture
+def enrich_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "MTX_REGION": "us-east-1",
+                        "MTX_NAME_PREFIX": "mtx-enrich"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    reset_settings_cache()
+    aws.reset_clients()
+    s = Settings(name_prefix="mtx-enrich")
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        for table, key in ((s.players_table, "player_id"), (s.item_catalogue_table, "item_id")):
+            ddb.create_table(TableName=table, KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                             BillingMode="PAY_PER_REQUEST")  # fmt: skip
+        for item in CATALOGUE[:3]:
+            ddb.put_item(TableName=s.item_catalogue_table, Item=to_dynamodb_item(item))
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=s.fx_rates_bucket)
+        s3.put_object(Bucket=s.fx_rates_bucket, Key=s.fx_rates_key, Body=json.dumps(fx_document()).encode())
+        yield s
+    aws.reset_clients()
+    reset_settings_cache()
+
+
+def _purchase(tx: str, player: str = "player_1", ip: str = "81.2.69.142", currency: str = "USD") -> Purchase:
+    return Purchase(tx, player, "mtx_abyssal_wings", currency, Decimal("10.00"), "2025-02-09", ip)
+
+
+def test_one_transaction_gets_every_enriched_field(enrich_aws: Settings) -> None:
+    fields = enrich_one(_purchase("tx-1"), "game-server-eu", References())
+    assert fields == {
+        "amount_usd": 10.0, "usd_per_unit": 1.0, "fx_rate_date": "2025-02-01", "country": "GB", "region": "europe",
+        "item_category": "vanity", "list_price_usd": 10.0, "contract_version": CONTRACT_VERSION,
+        "application_id": "game-server-eu", "is_first_purchase": True,
+    }  # fmt: skip
+    assert "81.2.69.142" not in json.dumps(fields)
+    unattributed = enrich_one(_purchase("tx-2"), None, References())
+    assert unattributed["application_id"] == enrich_aws.default_application_id
+    assert unattributed["is_first_purchase"] is False  # the player's second purchase
+
+
+def test_the_first_purchase_stays_the_first_on_a_retry_and_no_other_is(enrich_aws: Settings) -> None:
+    table = enrich_aws.players_table
+    assert first_purchases(table, [("tx-a", "p1", "2025-02-09")]) == {"tx-a"}
+    assert first_purchases(table, [("tx-a", "p1", "2025-02-09")]) == {"tx-a"}  # a retry: still the first
+    assert first_purchases(table, [("tx-b", "p1", "2025-02-10")]) == {"tx-a"}  # another: not in the answer
+    # in bulk: the first record of a new player in the batch's order; known players keep their first
+    batch = [("tx-c", "p2", "2025-02-09"), ("tx-d", "p2", "2025-02-09"), ("tx-b", "p1", "2025-02-10")]
+    assert first_purchases(table, batch) == {"tx-c", "tx-a"}
+    assert first_purchases(table, batch) == {"tx-c", "tx-a"}
+
+
+def test_an_unlisted_item_has_no_category_and_a_missing_rate_is_named(enrich_aws: Settings) -> None:
+    fx = FxTable.from_document(json.dumps(fx_document()))
+    unlisted = Purchase("tx-x", "p9", "mtx_not_sold", "EUR", Decimal("1.99"), "2025-03-01", "10.1.2.3")
+    fields = static_fields(unlisted, None, fx, "app")
+    assert (fields["item_category"], fields["list_price_usd"], fields["country"]) == (None, None, None)
+    with pytest.raises(FxRateMissing):
+        static_fields(Purchase("tx-y", "p9", "x", "EUR", Decimal("1"), "2024-01-01", "8.8.8.8"), None, fx, "app")
+
+
+def test_a_missing_fx_table_is_fx_rate_missing_and_read_again_next_time(enrich_aws: Settings) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.delete_object(Bucket=enrich_aws.fx_rates_bucket, Key=enrich_aws.fx_rates_key)
+    refs = References()
+    with pytest.raises(FxRateMissing):
+        enrich_one(_purchase("tx-9", player="p-new"), "app", refs)
+    s3.put_object(Bucket=enrich_aws.fx_rates_bucket, Key=enrich_aws.fx_rates_key,
+                  Body=json.dumps(fx_document()).encode())  # fmt: skip
+    assert enrich_one(_purchase("tx-9", player="p-new"), "app", refs)["is_first_purchase"] is True
+
+
+# --- the scheduled refresh --------------------------------------------------------------------------------
+def test_without_a_source_the_refresh_keeps_the_table_and_reports_its_age(enrich_aws: Settings) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    before = s3.get_object(Bucket=enrich_aws.fx_rates_bucket, Key=enrich_aws.fx_rates_key)["Body"].read()
+    result = refresh.refresh(now=dt.datetime(2026, 12, 3, tzinfo=dt.UTC))
+    assert result["outcome"] == "kept: no source configured"
+    assert result["newest_rate_date"] == "2026-12-01" and result["age_hours"] == 48.0
+    assert s3.get_object(Bucket=enrich_aws.fx_rates_bucket, Key=enrich_aws.fx_rates_key)["Body"].read() == before
+
+
+def test_a_source_that_is_not_https_is_refused_and_the_table_kept(
+    enrich_aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MTX_FX_RATES_SOURCE_URL", "http://rates.example/daily.json")
+    reset_settings_cache()
+    result: dict[str, Any] = refresh.refresh()
+    assert result["outcome"] == "kept: the source failed (ValueError)"
