@@ -14,13 +14,13 @@ all: ``orchestration/asl_policy.py``; docs/guarantees.md lists it).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from orchestration.generated import write_or_check
 
 STATE_MACHINES_DIR = Path(__file__).with_name("state_machines")
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "state-machines.md"
@@ -174,18 +174,7 @@ def page(directory: Path = STATE_MACHINES_DIR) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/state-machines.md is out of date")
-    args = parser.parse_args(argv)
-    text = page()
-    if args.check:
-        if not PAGE.exists() or PAGE.read_text() != text:
-            print(f"{PAGE} is out of date: run `python -m orchestration.asl_diagram`", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text)
-    print(f"wrote {PAGE}")
-    return 0
+    return write_or_check(PAGE, page, "python -m orchestration.asl_diagram", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ alarms from that file, so the handlers, the dashboard and the alarms read one de
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from lambdas.common.metrics import definition  # noqa: E402
+from orchestration.generated import write_or_check  # noqa: E402
 
 TARGET = REPO / "infra" / "terraform" / "modules" / "monitoring" / "metrics.json"
 
@@ -27,18 +27,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not TARGET.exists() or TARGET.read_text() != text:
-            print(f"{TARGET} is out of date: run `python infra/scripts/monitoring_definition.py`", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text)
-    print(f"wrote {TARGET}")
-    return 0
+    return write_or_check(
+        TARGET, render, "python infra/scripts/monitoring_definition.py", __doc__.splitlines()[0], argv
+    )
 
 
 if __name__ == "__main__":

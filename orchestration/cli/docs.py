@@ -8,13 +8,13 @@ option or command with a stale page fails the tests).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from orchestration.cli.exit_codes import EXITS, MEANING, ExitCode
 from orchestration.cli.main import build_parser
+from orchestration.generated import write_or_check
 from orchestration.settings import REPO_ROOT
 
 PAGE = REPO_ROOT / "docs" / "cli.md"
@@ -118,18 +118,7 @@ def page() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestration.cli.docs", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 when docs/cli.md is out of date")
-    args = parser.parse_args(argv)
-    text = page()
-    if args.check:
-        if not PAGE.exists() or PAGE.read_text() != text:
-            print(f"{PAGE} is out of date: run `python -m orchestration.cli.docs`", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text)
-    print(f"wrote {PAGE}")
-    return 0
+    return write_or_check(PAGE, page, "python -m orchestration.cli.docs", __doc__ or "", argv)
 
 
 if __name__ == "__main__":
