@@ -18,11 +18,19 @@ from redshift_standin import WATERMARK
 
 
 def capture_glue() -> list[dict[str, Any]]:
-    from glue_jobs.flatten_transactions import load, result
+    from contracts.warehouse import COLUMNS, ENRICHED
+    from glue_jobs.flatten_transactions import evolve, load, result
 
     records: list[dict[str, Any]] = []
     partitions = ["2026-11-01", "2026-11-02"]
-    answers = {"to_char(source_partition": [(partitions[0], 2), (partitions[1], 1)], "select count(*) from": [(3,)]}
+    # the raw table as deployed before the Enrich stage: the schema evolution's ALTERs get captured too
+    old_types = {c.name: evolve.contract_type(c) for c in COLUMNS if c not in ENRICHED}
+    old_columns = [(name, t.data_type, t.length, t.precision, t.scale) for name, t in old_types.items()]
+    answers = {
+        "to_char(source_partition": [(partitions[0], 2), (partitions[1], 1)],
+        "select count(*) from": [(3,)],
+        "information_schema.columns": old_columns,
+    }
     conn = RecordingConnection(records, "glue load", "glue_jobs/flatten_transactions/load.py", answers)
     load.ensure_warehouse(conn, "redshift")
     load.read_bookmarks(conn, "mtx-flatten")

@@ -105,6 +105,16 @@ RULES: tuple[tuple[str, str, str], ...] = (
         "not a Redshift command: BEGIN READ ONLY / START TRANSACTION READ ONLY",
     ),
     ("on commit", r"\bon\s+commit\s+(?:drop|delete|preserve)\b", "Redshift temp tables last for the session"),
+    (
+        "add column if not exists",
+        r"\badd\s+(?:column\s+)?if\s+not\s+exists\b",
+        "Redshift has none: read information_schema.columns first, then ADD COLUMN (glue_jobs/.../evolve.py)",
+    ),
+    (
+        "several columns in one alter table",
+        r"\balter\s+table\b[^;]*\badd\s+(?:column\s+)?\w+[^;]*,\s*add\b",
+        "Redshift adds one column per ALTER TABLE statement",
+    ),
 )
 
 

@@ -7,6 +7,8 @@ wrote (pyarrow batches -> CSV, on the driver). Redshift has no COPY FROM STDIN: 
 ``COPY ... FROM 's3://<curated>/transactions/dt=.../' FORMAT AS PARQUET``. Then
 ``delete ... using staging`` + ``insert ... select`` (the Redshift merge pattern; a row is only
 replaced by one ingested at the same time or later) and the bookmarks, committed together.
+Before any of it, ``ensure_warehouse`` adds the contract columns a raw table created under an
+older contract lacks (evolve.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.warehouse import COLUMNS, PRIMARY_KEY, RAW_SCHEMA, RAW_TABLE, raw_table_ddl
 from glue_jobs.flatten_transactions.arguments import JobArgs, JobArgumentError
+from glue_jobs.flatten_transactions.evolve import evolve_table
 from glue_jobs.flatten_transactions.sources import CURATED_PREFIX, utc
 
 if TYPE_CHECKING:
@@ -85,10 +88,13 @@ def warehouse_ddl(engine: str = "postgres") -> tuple[str, ...]:
 WAREHOUSE_DDL = warehouse_ddl()
 
 
-def ensure_warehouse(conn: Any, engine: str = "postgres") -> None:
+def ensure_warehouse(conn: Any, engine: str = "postgres") -> list[str]:
+    """Create what is missing, then add the contract columns a table made by an older one lacks
+    (evolve.py: nullable columns only, one ALTER each); returns the names of the columns added."""
     with conn.transaction():
         for statement in warehouse_ddl(engine):
             conn.execute(statement)
+    return evolve_table(conn)
 
 
 def read_bookmarks(conn: Any, job_name: str) -> dict[str, dt.datetime]:

@@ -174,6 +174,11 @@ def test_the_glue_merge_and_the_api_queries_are_captured(records: list[dict[str,
         assert raw and all(s.endswith("distkey (transaction_id) compound sortkey (loaded_at)") for s in raw), raw
     assert any(s.startswith("copy ") and "format as parquet" in s for s in glue)
     assert any(s.startswith("delete from raw.mtx_transactions using") for s in glue)
+    # schema evolution of a raw table from before the Enrich stage: one column per ALTER, in contract order
+    from contracts.warehouse import ENRICHED
+
+    alters = [s for s in glue if s.startswith("alter table raw.mtx_transactions add column ")]
+    assert alters == [f"alter table raw.mtx_transactions add column {c.name} {c.sql_type}" for c in ENRICHED]
     api = {r["origin"].rsplit(" ", 1)[-1] for r in records if r["source"] == "analytics api"}
     assert api == {
         "warehouse_info",

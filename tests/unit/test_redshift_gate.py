@@ -73,6 +73,8 @@ FIRES: dict[str, str] = {
     "create extension": "create extension if not exists pgcrypto",
     "on commit": "create temp table s (a int) on commit drop",
     "set transaction": "set transaction read only",
+    "add column if not exists": "alter table raw.mtx_transactions add column if not exists country char(2)",
+    "several columns in one alter table": "alter table raw.t add column a numeric(18,4), add column b date",
 }
 
 #: Redshift SQL the gate must let through (dbt-redshift's own forms among them)
@@ -95,6 +97,7 @@ PASSES = (
     "select pg_get_late_binding_view_cols()",
     "begin read only",
     "set local statement_timeout = 25000",
+    "alter table raw.mtx_transactions add column amount_usd numeric(18,4)",
 )
 
 
