@@ -85,8 +85,20 @@ def send_batch(queue_url: str, messages: Iterable[dict[str, Any]], scope: str) -
     return sent
 
 
+#: queue name -> (the SQS client it was asked with, its URL). A queue's URL is fixed for its name, account and
+#: region, so a warm container asks once (GetQueueUrl was one more call on every invocation). Kept with the
+#: client it came from: a new client (``reset_clients``: another endpoint, another region) asks again.
+_queue_urls: dict[str, tuple[Any, str]] = {}
+
+
 def queue_url(name: str) -> str:
-    return str(client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+    sqs = client("sqs")
+    found = _queue_urls.get(name)
+    if found is not None and found[0] is sqs:
+        return found[1]
+    url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    _queue_urls[name] = (sqs, url)
+    return url
 
 
 # --- kept letters: the archive and the parking place (raw bucket, read by the redrive role alone) -----------

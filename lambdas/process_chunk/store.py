@@ -32,8 +32,9 @@ MAX_REFUSED_PER_CHUNK = 100
 STAGING = "create temporary table staging (like compliance.transactions including defaults) on commit drop"
 
 
-def copy_and_merge(conn: psycopg.Connection, copy_lines: Iterable[str]) -> None:
-    """COPY the lines into the (empty) staging table and merge them; staging is left empty."""
+def copy_and_merge(conn: psycopg.Connection, copy_lines: Iterable[str], *, empty_after: bool = True) -> None:
+    """COPY the lines into the (empty) staging table and merge them; staging is left empty unless
+    ``empty_after`` is false (the last load of the transaction: the table is dropped at commit)."""
     with conn.cursor().copy(f"copy staging ({', '.join(COPY_COLUMNS)}) from stdin") as copy:
         buf: list[str] = []
         for line in copy_lines:
@@ -44,7 +45,8 @@ def copy_and_merge(conn: psycopg.Connection, copy_lines: Iterable[str]) -> None:
         if buf:
             copy.write(("\n".join(buf) + "\n").encode())
     conn.execute("insert into compliance.transactions select * from staging on conflict (transaction_id) do nothing")
-    conn.execute("truncate staging")
+    if empty_after:
+        conn.execute("truncate staging")
 
 
 def owned_by(conn: psycopg.Connection, ref: str) -> set[str]:
@@ -62,7 +64,7 @@ def store_chunk(copy_lines: Iterable[str], ref: str) -> set[str]:
         ensure_schema(conn)
         with conn.transaction():
             conn.execute(STAGING)
-            copy_and_merge(conn, copy_lines)
+            copy_and_merge(conn, copy_lines, empty_after=False)
             return owned_by(conn, ref)
 
 

@@ -104,3 +104,28 @@ def test_listing_reads_every_letter_once_and_leaves_them_in_the_queue(fifo_queue
     assert len(first) == 18 and len({d.message_id for d in first}) == 18
     again = list_dead_letters(clients, url)  # peeked, not taken
     assert {d.message_id for d in again} == {d.message_id for d in first}
+
+
+def test_queue_url_is_asked_once_per_client_and_again_for_a_new_one(
+    fifo_queue: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetQueueUrl once per warm container, not per invocation; a new client (``reset_clients``: a new stack,
+    another endpoint or region) asks again, so a cached URL never points at a queue of another stack."""
+    from lambdas.common.dead_letters import queue_url
+
+    _, url = fifo_queue
+    name = url.rsplit("/", 1)[-1]
+    asked: list[str] = []
+    aws.client("sqs").meta.events.register("before-call.sqs.GetQueueUrl", lambda **kw: asked.append("east"))
+    assert [queue_url(name) for _ in range(3)] == [url] * 3
+    assert asked == ["east"]
+
+    other = boto3.client("sqs", region_name="eu-west-1").create_queue(
+        QueueName=name, Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    assert other != url
+    monkeypatch.setenv("MTX_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    reset_settings_cache()
+    aws.reset_clients()
+    assert queue_url(name) == other

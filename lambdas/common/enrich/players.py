@@ -15,6 +15,8 @@ re-labelled (that would rewrite what the analytics copy already says).
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,6 +32,18 @@ BATCH_GET_LIMIT = 100
 KNOWN_LIMIT = 500_000
 _known_here: dict[tuple[str, str], str] = {}  # (table, player id) -> first transaction id
 CLAIM_THREADS = 8
+_pool_lock = threading.Lock()
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process it was made in, the claimers)
+
+
+def _claimers() -> ThreadPoolExecutor:
+    """The container's claim threads, made once and kept warm (not 8 new threads a batch); made again in a
+    forked child, which inherits the executor but not its threads."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=CLAIM_THREADS, thread_name_prefix="claim"))
+        return _pool[1]
 
 
 def _fail(exc: Exception, operation: str) -> Exception:
@@ -89,8 +103,7 @@ def _claim_many(table: str, new: list[tuple[str, str, str]]) -> dict[str, str]:
     """Put the records of players the table did not know: one conditional PutItem each, ``CLAIM_THREADS`` at a
     time (boto3 clients are thread-safe). Not TransactWriteItems: all or nothing, a call another writer raced is
     cancelled whole, and the local stand-in (moto) takes time growing with the table's size per call."""
-    with ThreadPoolExecutor(max_workers=CLAIM_THREADS) as pool:
-        firsts = list(pool.map(lambda claim: _claim(table, *claim), new))
+    firsts = list(_claimers().map(lambda claim: _claim(table, *claim), new))
     return {p: first for (p, _, _), first in zip(new, firsts, strict=True)}
 
 
