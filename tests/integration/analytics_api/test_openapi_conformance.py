@@ -37,12 +37,15 @@ SCHEMA = schemathesis.openapi.from_path(DOCUMENT_PATH)
 #: (method, path, examples): bounded, so the run stays within a minute or two.
 OPERATIONS = [
     ("POST", "/transactions", 40),
+    ("POST", "/events", 20),
     ("GET", "/health", 5),
     ("GET", "/analytics", 60),
     ("POST", "/analytics/jobs", 20),
     ("GET", "/analytics/jobs/{jobId}", 15),
     ("GET", "/openapi.json", 3),
 ]
+#: the producers' routes (the rest are the analysts')
+PRODUCER_PATHS = ("/transactions", "/events")
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -85,7 +88,7 @@ def test_documented_valid_requests_are_accepted_and_answered_as_documented(
 ) -> None:
     assert api.api is not None
     operation = SCHEMA[path][method]
-    credential = {} if path == "/openapi.json" else api.api_headers(PRODUCER if path == "/transactions" else ANALYST)
+    credential = {} if path == "/openapi.json" else api.api_headers(PRODUCER if path in PRODUCER_PATHS else ANALYST)
     base_url = api.api.url
     sent: list[int] = []
     started: list[str] = []
@@ -127,7 +130,7 @@ def test_documented_invalid_requests_get_a_documented_4xx_never_a_5xx(
 ) -> None:
     assert api.api is not None
     operation = SCHEMA[path][method]
-    credential = api.api_headers(PRODUCER if path == "/transactions" else ANALYST)
+    credential = api.api_headers(PRODUCER if path in PRODUCER_PATHS else ANALYST)
     base_url = api.api.url
     sent: list[int] = []
 
