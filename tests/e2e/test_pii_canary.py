@@ -63,8 +63,8 @@ CANARIES = {
 #: States of the transaction workflow whose events may carry the record: before the compliance write,
 #: and the failure path that takes it to the dead-letter queue.
 HISTORY_ALLOWED = {
-    "ValidateTransaction", "RegisterTransaction", "CheckItemInShop", "StoreTransaction", "StoreComplianceRecord",
-    "StripPII", "UndoPartialWrite", "WasItRedriven",
+    "ValidateTransaction", "RegisterTransaction", "CheckItemInShop", "EnrichTransaction", "StoreTransaction",
+    "StoreComplianceRecord", "StripPII", "UndoPartialWrite", "WasItRedriven",
     "AttachValidationError", "AttachValidationErrorOfRedrive",
     "AttachProcessingError", "MarkFailed", "SendToDeadLetterQueue", "DiscardAnalyticsCopy", "MarkStoredElsewhere",
     "DuplicateIgnored",
@@ -227,7 +227,14 @@ def scan_histories(stack: LocalStack, sinks: Sinks) -> int:
                         continue
                     # the Parallel's branches interleave their events: a task is known by its function
                     pre_write_task = event["type"] == "TaskScheduled" and any(
-                        fn in details for fn in ("store-compliance", "strip-pii", "validate-transaction", "check-item")
+                        fn in details
+                        for fn in (
+                            "store-compliance",
+                            "strip-pii",
+                            "validate-transaction",
+                            "check-item",
+                            "enrich-transaction",
+                        )
                     )
                     # after the write the Parallel's output is ids only; a caught failure's output keeps the
                     # record for the dead-letter path
