@@ -14,6 +14,7 @@ nothing, a page that reaches for a CDN.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,21 @@ def compliance_rows(stack: LocalStack) -> int:
         return int(conn.execute("select count(*) from compliance.transactions").fetchone()[0])  # type: ignore[index]
 
 
+def settled(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], int]:
+    """The status document and the compliance rows once earlier tests' late work has finished: both read
+    the same twice in a row (an execution started by an earlier test may write its compliance row before
+    one snapshot and publish its stored metric after it; the shared stack is not idle between tests)."""
+    previous: tuple[Any, int] | None = None
+    for _ in range(60):
+        doc, rows = status_json(stack.home, capsys), compliance_rows(stack)
+        current = (totals(doc), rows)
+        if current == previous:
+            return doc, rows
+        previous = current
+        time.sleep(1.0)
+    raise AssertionError("the stack never settled: stores or metrics kept changing for a minute")
+
+
 def totals(doc: dict[str, Any]) -> tuple[Counter[str], Counter[str]]:
     """(stored per entrance, dead letters per reason) of a status document."""
     stored = Counter({f["entrance"]: f["stored"] for f in doc["flow"]})
@@ -60,8 +76,7 @@ def test_status_counts_equal_the_stores_and_the_dead_letter_queue(
 ) -> None:
     stack = clean_queues
     s = stack.require_settings()
-    before = status_json(stack.home, capsys)
-    rows_before = compliance_rows(stack)
+    before, rows_before = settled(stack, capsys)
     assert before["stack"]["running"] is True and before["exit_code"] != 3
     assert before["dead_letter_queue"]["depth"] == 0
 
