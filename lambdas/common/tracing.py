@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_xray_sdk.core.models import entity as _xray_entity
+from aws_xray_sdk.core.models.throwable import Throwable
 
 from contracts.acceptance import IDENTIFIER, MAX_ID_CHARS
 
@@ -48,6 +51,22 @@ class _NotTheHandlersErrors(logging.Filter):
 _tracer_log = logging.getLogger("aws_lambda_powertools.tracing.tracer")
 if not any(isinstance(f, _NotTheHandlersErrors) for f in _tracer_log.filters):
     _tracer_log.addFilter(_NotTheHandlersErrors())
+
+
+class _NamedOnly(Throwable):  # type: ignore[misc]
+    """An exception as X-Ray records it, without its text: an AWS or database error message can quote a
+    value of the record (a card number, an IP), and traces leave the compliance store. The class name
+    and the stack (file, line, function) stay."""
+
+    def __init__(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        super().__init__(exception, stack, remote)
+        self.message = type(exception).__name__
+
+
+# every subsegment's and segment's recorded exception goes through this class (entity.add_exception)
+_xray_entity.Throwable = _NamedOnly
+# Powertools would also attach the handler's exception object as trace metadata: off unless asked for
+os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_ERROR", "false")
 
 
 def get_tracer(service: str) -> Tracer:

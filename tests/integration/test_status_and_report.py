@@ -81,13 +81,13 @@ def test_status_counts_equal_the_stores_and_the_dead_letter_queue(
     assert before["dead_letter_queue"]["depth"] == 0
 
     # the API: valid ones, bodies the contract refuses, and items the catalogue refuses
-    records = list(generate(60, seed=2424, invalid_share=0.3, duplicate_share=0.05))
+    records = list(generate(60, seed=7301, invalid_share=0.3, duplicate_share=0.05))
     assert stack.api is not None
     results = post_lines(stack.api.url, (r.line for r in records), concurrency=4, api_key=stack.producer_key)
     outcomes = wait_for(stack.client, [r["body"]["executionArn"] for r in results if r["status"] == 202], timeout=600)
     assert not outcomes.running
     # a file: the bulk path
-    lines = [r.line for r in generate(80, seed=4242, invalid_share=0.1)]
+    lines = [r.line for r in generate(80, seed=7302, invalid_share=0.1)]
     known = batch.run_ids(stack.client, s, "incoming/status.ndjson")
     key = batch.upload_bytes(stack.client, s, ("\n".join(lines) + "\n").encode(), "status.ndjson")
     run = batch.wait_for_run(stack.client, s, key, timeout=600, known=known)

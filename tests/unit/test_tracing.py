@@ -143,3 +143,21 @@ def _data_blocks(directory: Path) -> list[tuple[str, str, dict[str, Any]]]:
     from tests.hcl_helpers import blocks
 
     return blocks(directory, "data")
+
+
+def test_a_recorded_exception_keeps_its_class_and_stack_never_its_text() -> None:
+    """An AWS or database error message can quote a record's value: traces get the class name only."""
+    import traceback
+
+    from aws_xray_sdk.core.models.segment import Segment
+
+    import lambdas.common.tracing  # noqa: F401 - installs the named-only exception record
+
+    segment = Segment("canary")
+    try:
+        raise ValueError("denied for 203.0.113.9 card 4111111111111111")
+    except ValueError as exc:
+        segment.add_exception(exc, traceback.extract_stack())
+    text = segment.serialize()
+    assert "203.0.113.9" not in text and "4111111111111111" not in text
+    assert '"ValueError"' in text and "test_tracing.py" in text
