@@ -26,7 +26,9 @@ from lambdas.store_compliance.migrate import check_schema
 logger = get_logger("store-compliance")
 tracer = get_tracer("store-compliance")
 #: Rows written by the batch path carry execution_id "batch:<run>:<chunk>".
-BATCH_OWNER_PREFIX = "batch:"
+#: owners of rows stored by the bulk entrances (a file run, a stream batch): a transaction stored there is
+#: AlreadyStored for the API path, not its own retry
+BULK_OWNER_PREFIXES = ("batch:", "stream:")
 _schema_checked = threading.Event()
 
 #: The writer's INSERT, its columns and parameters generated from the contract's compliance row
@@ -48,7 +50,7 @@ def ensure_schema(conn: psycopg.Connection) -> None:
 
 def store(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]:
     """Insert once. A row already there from this entrance (a retry, a redrive) is fine;
-    a row stored by the batch path means this transaction was stored already: AlreadyStored."""
+    a row stored by a bulk path (file or stream) means this transaction was stored already: AlreadyStored."""
     secret_id = get_settings().compliance_writer_secret_id
     with connection(secret_id) as conn:
         ensure_schema(conn)
@@ -60,8 +62,8 @@ def store(tx: dict[str, Any], execution_id: str | None = None) -> dict[str, Any]
                     "select execution_id from compliance.transactions where transaction_id = %s",
                     (tx["transactionId"],),
                 ).fetchone()
-                if owner and str(owner[0] or "").startswith(BATCH_OWNER_PREFIX):
-                    raise AlreadyStored(f"transactionId: {tx['transactionId']} was stored by file ingest {owner[0]}")
+                if owner and str(owner[0] or "").startswith(BULK_OWNER_PREFIXES):
+                    raise AlreadyStored(f"transactionId: {tx['transactionId']} was stored by {owner[0]}")
     return {"transaction_id": tx["transactionId"], "inserted": inserted}
 
 

@@ -18,7 +18,9 @@ import pytest
 
 from lambdas.ingest_stream import handler as ingest_stream
 from orchestration.cli import dlq
+from orchestration.cli.connect import post_lines
 from orchestration.cli.stream_replay import replay
+from orchestration.runtime import ingest
 from orchestration.runtime.faults import FaultInjector, FaultPlan
 from orchestration.runtime.resources import stream_name
 from orchestration.runtime.stack import LocalStack
@@ -167,3 +169,22 @@ def test_s3_failing_after_the_rows_are_committed_retries_the_batch_whole(clean_q
     assert set(stored(stack, valid)) == valid
     assert analytics_copies(stack, valid) == Counter(dict.fromkeys(valid, 1))
     assert len(dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)) == invalid
+
+
+def test_a_transaction_stored_by_the_stream_and_sent_again_through_the_api_is_a_duplicate(
+    clean_queues: LocalStack,
+) -> None:
+    """The API path recognises a row a stream batch owns (AlreadyStored -> DUPLICATE), as it does a file
+    run's: no second storing, no second count."""
+    stack = clean_queues
+    records = list(generate(12, seed=67, invalid_share=0.0, duplicate_share=0.0))
+    ids = {r.transaction_id for r in records}
+    put(stack, [r.line for r in records])
+    assert set(stored(stack, ids)) == ids
+    assert stack.api is not None
+    results = post_lines(stack.api.url, [r.line for r in records[:3]], concurrency=1, api_key=stack.producer_key)
+    started = [r["body"]["executionArn"] for r in results if r["status"] == 202]
+    assert len(started) == 3
+    outcomes = ingest.wait_for(stack.client, started, timeout=300)
+    assert (len(outcomes.duplicates), outcomes.stored, outcomes.failed) == (3, [], [])
+    assert all(owner.startswith("stream:") for owner in stored(stack, ids).values())
