@@ -343,6 +343,11 @@ def _bound_running_executions() -> None:
     execution_worker.ExecutionWorker.start = start  # type: ignore[method-assign]
 
 
+#: the ASL parser is not thread-safe (Terraform creates the machines in parallel; one CI run saw a
+#: definition read with another's QueryLanguage): one parse at a time
+_PARSE_LOCK = threading.Lock()
+
+
 def validate_definition(definition: str) -> list[dict[str, str]]:
     """ValidateStateMachineDefinition's diagnostics for ``definition``, from the interpreter's own ASL parser."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -352,7 +357,8 @@ def validate_definition(definition: str) -> list[dict[str, str]]:
     except (TypeError, ValueError) as exc:
         return [{"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": f"definition is not JSON: {exc}"}]
     try:
-        AmazonStateLanguageParser.parse(definition)
+        with _PARSE_LOCK:
+            AmazonStateLanguageParser.parse(definition)
     except Exception as exc:  # noqa: BLE001 - the parser raises its own and ANTLR's errors; each is a diagnostic
         return [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": str(exc) or type(exc).__name__}]
     return []
