@@ -25,6 +25,9 @@ TABLE = "transactions"
 RAW = "raw"
 #: Who stored the row: the execution (per-transaction path) or ``batch:<run>:<chunk>`` (file path).
 EXECUTION_ID = "execution_id"
+VERSION = "version"
+PREVIOUS_STATUS = "previous_status"
+UPDATED_AT = "updated_at"
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,14 @@ COLUMNS: tuple[Column, ...] = (
     Column(RAW, "jsonb", ""),
     Column(EXECUTION_ID, "text", "", nullable=True),
     Column("stored_at", "timestamptz", "", constraint="default now()", written=False),
+    # the current version (contracts/lifecycle.py): version 1 as inserted, each allowed move one up; every
+    # version is kept in compliance.transaction_versions (migration 005)
+    Column(VERSION, "integer", "", constraint="default 1 check (version >= 1)", written=False),
+    Column(PREVIOUS_STATUS, "varchar(16)", "", nullable=True, written=False),
+    Column(UPDATED_AT, "timestamptz", "", constraint="default now()", written=False),
 )
+#: The history of every version (written by the database's triggers, never by a writer).
+VERSIONS_TABLE = "transaction_versions"
 
 #: The columns the writers set, in table order (the INSERT's and the COPY's column list).
 WRITTEN: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.written)

@@ -39,7 +39,7 @@ from contracts.fields import (
     refusal,
 )
 
-CONTRACT_VERSION = "1.1.0"  # 1.1: the acceptance rules of contracts/acceptance.py (issue 20); same shape
+CONTRACT_VERSION = "1.2.0"  # 1.1: the acceptance rules (issue 20); 1.2: status chargeback, versions (issue 25)
 
 __all__ = [
     "CARD_METHODS",
@@ -91,6 +91,7 @@ class TransactionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     REFUNDED = "refunded"
+    CHARGEBACK = "chargeback"
 
 
 class Gateway(StrEnum):

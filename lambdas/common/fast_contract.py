@@ -365,7 +365,7 @@ def contract_fingerprint() -> str:
 
 
 #: The contract the rules above were checked against (tests/unit/test_fast_contract.py).
-CONTRACT_FINGERPRINT = "8a3b56074ba3f8ad138e724171565528ca5b246821ced366970769ab2a7255e1"
+CONTRACT_FINGERPRINT = "5402a5cc29698d62c4e64a2c68c2b7447b284ef687a102ba53597e47219c2f1e"
 
 
 def _enabled() -> bool:
