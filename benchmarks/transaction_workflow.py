@@ -52,10 +52,11 @@ def _direct(stack: LocalStack, line: str, received_at: str, n: int) -> None:
 
     v = call("validate_transaction", {"transaction": json.loads(line), "received_at": received_at, "producer_id": None})
     call("check_item", {"transaction": v["transaction"]})
-    call("store_compliance", {"transaction": v["transaction"], "execution_id": f"direct-{n}"})
+    stored = call("store_compliance", {"transaction": v["transaction"], "execution_id": f"direct-{n}"})
     keys = ("transaction", "transaction_id", "event_date", "received_at", "producer_id")
     stripped = call("strip_pii", {k: v[k] for k in keys})
-    call("store_analytics", {k: stripped[k] for k in ("record", "transaction_id", "event_date", "producer_id")})
+    call("store_analytics", {**{k: stripped[k] for k in ("record", "transaction_id", "event_date", "producer_id")},
+                             "stored": stored})  # fmt: skip
 
 
 def _invocations() -> dict[str, int]:

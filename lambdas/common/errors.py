@@ -61,6 +61,21 @@ class AlreadyStored(PipelineError):
     """The transaction id is in the compliance store already, from the other entrance."""
 
 
+class StaleVersion(PipelineError):
+    """An older status of a transaction arriving after a newer one was stored (contracts.lifecycle STALE):
+    harmless, nothing written; the workflow ends it as a duplicate, never dead-letters it."""
+
+
+class LifecycleMoveRefused(PipelineError):
+    """A status update the lifecycle refuses (contracts.lifecycle: ``lifecycle.move_not_allowed``) or one that
+    changes a field a later version may not change (``lifecycle.immutable_field``): a rejection, dead-lettered.
+    The message names the field and the rule, never a value."""
+
+    def __init__(self, field: str, rule: str, reason: str) -> None:
+        self.field, self.rule = field, rule
+        super().__init__(f"{reason} [{rule}]")
+
+
 class DatabaseRejected(PipelineError):
     """The database refused a statement for good (a constraint, a type, a permission): named by its class and
     SQLSTATE only, since the driver's own text can quote the row's values."""
@@ -99,7 +114,7 @@ def cause_message(error: dict[str, Any]) -> str:
 #: Error names the state machines retry (plus AWS's own Lambda/throttling names).
 TRANSIENT_ERRORS = ("DatabaseUnavailable", "StorageUnavailable")
 #: Error names that reject a record for good.
-REJECTIONS = ("InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "PriceMismatch")
+REJECTIONS = ("InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "PriceMismatch", "LifecycleMoveRefused")
 
 __all__ = [
     "REJECTIONS",
@@ -111,9 +126,11 @@ __all__ = [
     "InvalidTransaction",
     "ItemNotFound",
     "ItemNotPurchasable",
+    "LifecycleMoveRefused",
     "PipelineError",
     "PriceMismatch",
     "ServiceRejected",
+    "StaleVersion",
     "StorageUnavailable",
     "TransientError",
     "UnexpectedError",

@@ -31,7 +31,9 @@ from contracts.config import get_settings
 NAMESPACE = "MTX/Pipeline"
 ENTRANCES = ("api", "file", "stream")
 #: Error classes of a reject by the contract or the shop catalogue (expected: graphed, never paged).
-REJECT_REASONS = frozenset({"InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "PriceMismatch"})
+REJECT_REASONS = frozenset(
+    {"InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "PriceMismatch", "LifecycleMoveRefused"}
+)
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,14 @@ CATALOGUE: tuple[Metric, ...] = (
            ("Entrance",), ("store_analytics", *BULK), "Business flow: in, stored, dead-lettered"),
     Metric("DuplicatesIgnored", "Count", "Re-sent transactions recognised as already stored (stored once, not again).",
            ("Entrance",), BULK, "Business flow: in, stored, dead-lettered"),
+    Metric("StaleVersionsIgnored", "Count",
+           "Status updates older than the stored version (contracts.lifecycle STALE): nothing written, never "
+           "dead-lettered.", ("Entrance",), ("store_compliance",), "Business flow: in, stored, dead-lettered"),
     Metric("TransactionsRejected", "Count",
-           "Transactions refused by the contract or the shop catalogue, by error class (expected: never pages).",
-           ("Entrance", "Reason"), ("validate_transaction", "check_item", *BULK, "dead_letter_chunk"),
+           "Transactions refused by the contract, the shop catalogue or the lifecycle, by error class (expected: "
+           "never pages).",
+           ("Entrance", "Reason"), ("validate_transaction", "check_item", "store_compliance", *BULK,
+                                    "dead_letter_chunk"),
            "Rejected by reason (expected)"),
     Metric("DeadLettered", "Count",
            "Dead letters sent by a function, by error class (rejects, stuck or failed executions, refused chunks).",

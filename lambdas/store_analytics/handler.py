@@ -1,6 +1,12 @@
-"""StoreAnalyticsRecord: the PII-free copy to S3 (dt= partition) and the DynamoDB analytics table.
+"""StoreAnalyticsRecord: the PII-free copy of one stored version to S3 (dt= partition) and the DynamoDB
+analytics table.
 
-Keys are the transaction id, so a retry or a re-send overwrites the same object/item. The
+The record carries the version fields (``contracts.lifecycle.version_stamp``: version, previous_status,
+status_updated_at) of the version StoreComplianceRecord stored. S3 holds one immutable object per version
+(version 1 ``<id>.json``, version n ``<id>.v<n>.json``), so a retry overwrites the same object and the warehouse
+gets the history. DynamoDB holds the current version per transaction: the put is conditional on the item
+holding no newer version (an older version arriving late, or retried late, never overwrites a newer one; a
+refused condition means a newer version is there: fine). The
 application that sent it (``producer_id``, when known) is stamped on both: the DynamoDB item's
 ``producer_id`` attribute and the S3 object's ``producer-id`` metadata (not the JSON body, whose
 columns are those of ``contracts.warehouse``).
@@ -16,6 +22,7 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.config import get_settings
+from contracts.lifecycle import version_stamp
 from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.errors import AnalyticsWriteFailed, StorageUnavailable, stable_errors
@@ -29,9 +36,26 @@ _TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "Throttli
                     "ProvisionedThroughputExceededException", "RequestLimitExceeded"}  # fmt: skip
 
 
-def s3_key(event_date: str, transaction_id: str) -> str:
+def s3_key(event_date: str, transaction_id: str, version: int = 1) -> str:
+    """Version 1: ``<id>.json`` (as before versions); version n > 1: ``<id>.v<n>.json``, same partition."""
     # ':' is allowed in ids but breaks Hadoop/Spark paths (the Glue job reads these keys): percent-encode it
-    return f"transactions/dt={event_date}/{quote(transaction_id, safe='-_.')}.json"
+    suffix = "" if version == 1 else f".v{version}"
+    return f"transactions/dt={event_date}/{quote(transaction_id, safe='-_.')}{suffix}.json"
+
+
+#: The DynamoDB item is the current version: never replaced by an older (or the same) one.
+NEWER_ONLY = "attribute_not_exists(#version) OR #version < :v"
+
+
+def analytics_item(
+    record: dict[str, Any], transaction_id: str, event_date: str, producer_id: str | None
+) -> dict[str, Any]:
+    item = {k: _to_av(v) for k, v in record.items()}
+    item["transaction_id"] = {"S": transaction_id}
+    item["event_date"] = {"S": event_date}
+    if producer_id:
+        item["producer_id"] = {"S": producer_id}
+    return item
 
 
 def _to_av(value: Any) -> dict[str, Any]:
@@ -47,23 +71,33 @@ def _to_av(value: Any) -> dict[str, Any]:
 
 
 def store(
-    record: dict[str, Any], transaction_id: str, event_date: str, producer_id: str | None = None
-) -> dict[str, Any]:
+    record: dict[str, Any], transaction_id: str, event_date: str, producer_id: str | None,
+    stored: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """Write the analytics copy of the version ``stored`` (StoreComplianceRecord's answer: version,
+    previous_status, status_updated_at)."""
     settings = get_settings()
-    key = s3_key(event_date, transaction_id)
+    version = int(stored["version"])
+    record = {**record, **version_stamp(version, stored.get("previous_status"), str(stored["status_updated_at"]))}
+    key = s3_key(event_date, transaction_id, version)
     body = json.dumps(record, separators=(",", ":")).encode()
     metadata = {"producer-id": producer_id} if producer_id else {}
+    ddb = client("dynamodb")
+    current = True
     try:
         client("s3").put_object(
             Bucket=settings.analytics_bucket, Key=key, Body=body,
             ContentType="application/json", Metadata=metadata,  # the bucket's KMS key by default
         )  # fmt: skip
-        item = {k: _to_av(v) for k, v in record.items()}
-        item["transaction_id"] = {"S": transaction_id}
-        item["event_date"] = {"S": event_date}
-        if producer_id:
-            item["producer_id"] = {"S": producer_id}
-        client("dynamodb").put_item(TableName=settings.analytics_table, Item=item)
+        item = analytics_item(record, transaction_id, event_date, producer_id)
+        try:
+            ddb.put_item(
+                TableName=settings.analytics_table, Item=item,
+                ConditionExpression=NEWER_ONLY, ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":v": {"N": str(version)}},
+            )  # fmt: skip
+        except ddb.exceptions.ConditionalCheckFailedException:
+            current = False  # this version (a retry) or a newer one is the item already
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         cls = StorageUnavailable if code in _TRANSIENT_CODES else AnalyticsWriteFailed
@@ -72,7 +106,7 @@ def store(
         ) from None
     except BotoCoreError as exc:
         raise StorageUnavailable(f"analytics copy of {transaction_id}: {type(exc).__name__}") from None
-    return {"s3_key": key}
+    return {"s3_key": key, "version": version, "item_written": current}
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -81,7 +115,10 @@ def store(
 @stable_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with metrics.stage("StoreAnalyticsRecord"):
-        stored = store(event["record"], event["transaction_id"], event["event_date"], event.get("producer_id"))
-    # the last write of a transaction's storing branches (the compliance row is written beside it)
+        written = store(
+            event["record"], event["transaction_id"], event["event_date"], event.get("producer_id"),
+            event["stored"],
+        )  # fmt: skip
+    # the last write of a stored version (the compliance row is written before it)
     metrics.emit("TransactionsStored", 1, Entrance="api")
-    return stored
+    return written

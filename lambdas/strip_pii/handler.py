@@ -27,6 +27,10 @@ def strip(event: dict[str, Any]) -> dict[str, Any]:
         "transaction_id": event["transaction_id"],
         "event_date": event["event_date"],
         "producer_id": event.get("producer_id"),  # an application id, not personal data
+        # what the states after the compliance write carry instead of the transaction (ids and times only)
+        "message_key": event.get("message_key"),
+        "received_at": received,
+        "redrive_attempt": event.get("redrive_attempt", 0),
     }
 
 

@@ -16,9 +16,12 @@ PENDING is settled exactly once:
   the two gets there first), and the item is marked FAILED with error_name Stuck.
 
 Every status change is conditional on the item being PENDING for the same execution, so a sweep that
-runs twice, or beside the workflow finishing, changes nothing the second time. The compliance store is
-read as the reader role, through ``integrity.stored_transaction_ids()`` (ids in, stored ids out).
-The report and the logs carry ids, counts and error classes, never a value of a record.
+runs twice, or beside the workflow finishing, changes nothing the second time. A transaction's item is keyed
+by its message key ``<transactionId>/<status>`` (``contracts.lifecycle.message_key``: one item per status
+update); an item written before versions has the bare id. The compliance store is read as the reader role,
+through ``integrity.stored_messages()`` ((id, status) pairs in, those stored as a version out;
+``integrity.stored_transaction_ids()`` for bare ids). The report and the logs carry ids and message keys,
+counts and error classes, never a value of a record.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.config import Settings, get_settings
+from contracts.lifecycle import ANCESTORS, message_key, split_message_key
+from contracts.transaction import TransactionStatus
 from lambdas.common import metrics
 from lambdas.common.aws import client
 from lambdas.common.db import connection
@@ -95,21 +100,53 @@ def _still_running(execution: Execution, started: dt.datetime, now: dt.datetime)
     return (now - started).total_seconds() < EXPRESS_MAX_SECONDS
 
 
-def stored_ids(ids: list[str], settings: Settings) -> set[str]:
-    """Those of ``ids`` with a compliance row AND an analytics copy (the DynamoDB item StoreAnalytics writes
-    beside the S3 object)."""
-    if not ids:
-        return set()
+def stored_in_compliance(keys: list[str], settings: Settings) -> set[str]:
+    """Those message keys whose status the compliance store holds as a version (a bare id: any version)."""
+    pairs = [split_message_key(k) for k in keys]
+    ids = [i for i, st in pairs if st is not None]
+    statuses = [st for _, st in pairs if st is not None]
+    bare = [i for i, st in pairs if st is None]
+    found: set[str] = set()
     with connection(settings.compliance_reader_secret_id) as conn:
-        in_compliance = {r[0] for r in conn.execute("select * from integrity.stored_transaction_ids(%s)", (ids,))}
+        if ids:
+            found |= {r[0] for r in conn.execute("select * from integrity.stored_messages(%s, %s)", (ids, statuses))}
+        if bare:
+            found |= {r[0] for r in conn.execute("select * from integrity.stored_transaction_ids(%s)", (bare,))}
         conn.rollback()
+    return found
+
+
+def copy_covers(item_status: str | None, status: str | None) -> bool:
+    """Whether an analytics item in ``item_status`` stands for a copy of the message in ``status``: the same
+    status or a later one (versions are stored in lifecycle order); a bare id (no status): any item."""
+    if status is None:
+        return True
+    try:
+        held, wanted = TransactionStatus(item_status or ""), TransactionStatus(status)
+    except ValueError:
+        return False
+    return held == wanted or wanted in ANCESTORS[held]
+
+
+def stored_ids(keys: list[str], settings: Settings) -> set[str]:
+    """Those message keys with a compliance version AND an analytics copy (the DynamoDB item StoreAnalytics
+    writes after the S3 object holds that version or a later one)."""
+    if not keys:
+        return set()
+    in_compliance = stored_in_compliance(keys, settings)
     ddb = client("dynamodb")
     both = set()
-    for tx_id in sorted(in_compliance):
-        key = {"transaction_id": {"S": tx_id}}
-        found = ddb.get_item(TableName=settings.analytics_table, Key=key, ProjectionExpression="transaction_id")
-        if found.get("Item") is not None:
-            both.add(tx_id)
+    for key in sorted(in_compliance):
+        tx_id, status = split_message_key(key)
+        found = ddb.get_item(
+            TableName=settings.analytics_table, Key={"transaction_id": {"S": tx_id}},
+            ProjectionExpression="payment_details.transaction_status",
+        ).get("Item")  # fmt: skip
+        if found is None:
+            continue
+        item_status = found.get("payment_details", {}).get("M", {}).get("transaction_status", {}).get("S")
+        if copy_covers(item_status, status):
+            both.add(key if status is None else message_key(tx_id, status))
     return both
 
 
@@ -155,7 +192,7 @@ def sweep_transactions(settings: Settings, cutoff: dt.datetime, now: dt.datetime
     items = _pending(table, cutoff)
     candidates: list[tuple[dict[str, Any], Execution]] = []
     for item in items:
-        tx_id = item["transaction_id"]["S"]
+        tx_id = item["transaction_id"]["S"]  # the message key (a bare id for an item written before versions)
         arn = item.get("execution_id", {}).get("S", "")
         started = parse_time(item["started_at"]["S"]) or now
         execution = describe(arn) if arn else Execution(None, None, None)
@@ -165,7 +202,7 @@ def sweep_transactions(settings: Settings, cutoff: dt.datetime, now: dt.datetime
         candidates.append((item, execution))
     stored = stored_ids([i["transaction_id"]["S"] for i, _ in candidates], settings)
     for item, execution in candidates:
-        tx_id = item["transaction_id"]["S"]
+        tx_id = item["transaction_id"]["S"]  # the message key: the report names the message
         arn = item.get("execution_id", {}).get("S", "")
         key = {"transaction_id": {"S": tx_id}}
         if tx_id in stored:
@@ -177,7 +214,8 @@ def sweep_transactions(settings: Settings, cutoff: dt.datetime, now: dt.datetime
             report.add("failed_already_dead_lettered" if marked else "settled_elsewhere", tx_id)
             continue
         reason = _stuck_reason("transaction", execution)
-        pointer = {"transaction_id": tx_id, "registered_at": item["started_at"]["S"]}
+        pointer = {"transaction_id": split_message_key(tx_id)[0], "message_key": tx_id,
+                   "registered_at": item["started_at"]["S"]}  # fmt: skip
         sent = dead_letter_once(
             "transaction", arn or f"unknown-execution:{tx_id}", STUCK, reason, execution.input, SWEEPER_STATE,
             "sweeper", pointer=pointer, settings=settings,

@@ -7,6 +7,7 @@ from typing import Any
 from contracts import InvalidTransaction, Window, validate_transaction
 from contracts.acceptance import skew_hours
 from contracts.config import get_settings
+from contracts.lifecycle import message_key
 from lambdas.common import metrics
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
@@ -35,6 +36,8 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "transaction": tx.to_json_dict(),
         "transaction_id": tx.transaction_id,
+        # the key of this message (one status of the transaction) in the execution status table
+        "message_key": message_key(tx.transaction_id, tx.payment_details.transaction_status.value),
         "event_date": tx.event_timestamp.date().isoformat(),
         "received_at": event.get("received_at"),
         # the application whose credential the API accepted (not part of the contract); null when unknown

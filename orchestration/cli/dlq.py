@@ -29,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.lifecycle import message_key
 from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, kept_letter, kept_letter_key, put_once
 from lambdas.common.errors import cause_message
 from orchestration.runtime.ingest import Clients, execution_name, now_iso
@@ -246,6 +247,19 @@ def letter_transaction_id(d: DeadLetter) -> str | None:
     return found if isinstance(found, str) else None
 
 
+def letter_message_key(d: DeadLetter) -> str | None:
+    """The message key (``<transactionId>/<status>``, contracts.lifecycle.message_key) of a dead letter's record:
+    the key of its item in the execution status table. The bare id when the record has no readable status
+    (a record the contract refused may lack one; its execution never registered it)."""
+    tx_id = letter_transaction_id(d)
+    tx = d.body.get("transaction")
+    payment = tx.get("payment_details") if isinstance(tx, dict) else None
+    status = payment.get("transaction_status") if isinstance(payment, dict) else None
+    if tx_id is None or not isinstance(status, str) or not status:
+        return tx_id
+    return message_key(tx_id, status)
+
+
 def _start(clients: Clients, state_machine_arn: str, d: DeadLetter) -> str:
     """Start the transaction workflow again with the letter's transaction and its next attempt number."""
     payload = json.dumps(
@@ -307,8 +321,8 @@ def redrive(
     letters = receive_all(clients, queue_url, visibility_timeout=int(timeout) + 60)
     sqs = clients("sqs")
     started: dict[str, list[DeadLetter]] = {}
-    tx_ids: dict[str, str | None] = {}  # execution arn -> transaction id (the key of its status item)
-    by_id: dict[str, str] = {}  # transaction id -> execution arn: a message sent twice runs once
+    tx_ids: dict[str, str | None] = {}  # execution arn -> message key (the key of its status item)
+    by_id: dict[str, str] = {}  # message key -> execution arn: a message sent twice runs once
     not_redrivable = parked = 0
     for d in letters:
         if not isinstance(d.body.get("transaction"), dict):
@@ -320,7 +334,7 @@ def redrive(
             park(clients, s, queue_url, d)
             parked += 1
             continue
-        tx_id = letter_transaction_id(d)
+        tx_id = letter_message_key(d)
         if tx_id and tx_id in by_id:
             started[by_id[tx_id]].append(d)
             continue
@@ -375,7 +389,7 @@ def replay_archived(
             not_redrivable += 1
             continue
         arn = _start(clients, state_machine_arn, d)
-        started[arn], tx_ids[arn] = d, letter_transaction_id(d)
+        started[arn], tx_ids[arn] = d, letter_message_key(d)
     outcome, parked = _wait_for_outcomes(clients, s, queue_url, tx_ids, timeout, poll)
     for arn, d in started.items():
         if arn in outcome:

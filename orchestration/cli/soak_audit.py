@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.lifecycle import split_message_key
 from orchestration.cli import dlq
 from orchestration.runtime.ingest import Clients
 from orchestration.runtime.stack import LocalStack
@@ -190,9 +191,11 @@ def _trail(clients: Clients, arn: str) -> list[str]:
 
 
 def _pending(clients: Clients, table: str, ids: set[str]) -> list[str]:
+    """Transaction ids of ``ids`` with a message still PENDING (items are keyed by message key, id/status)."""
     found = []
     for page in clients("dynamodb").get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
-            if item.get("transaction_id", {}).get("S") in ids and item.get("status", {}).get("S") == "PENDING":
-                found.append(item["transaction_id"]["S"])
+            tx_id, _ = split_message_key(item.get("transaction_id", {}).get("S", ""))
+            if tx_id in ids and item.get("status", {}).get("S") == "PENDING":
+                found.append(tx_id)
     return sorted(found)

@@ -69,13 +69,14 @@ def test_only_the_contract_and_catalogue_rejects_end_in_data_validation_error() 
     """The alarm never pages on DataValidationError (modules/monitoring reject_error_names): only a reject
     by design may end there; a valid transaction out of retries ends in TransactionNotStored, which pages."""
     from contracts import InvalidTransaction
-    from lambdas.common.errors import ItemNotFound, ItemNotPurchasable, PriceMismatch
+    from lambdas.common.errors import REJECTIONS, ItemNotFound, ItemNotPurchasable, LifecycleMoveRefused, PriceMismatch
 
     choice = json.loads((STATE_MACHINES_DIR / "transaction.asl.json").read_text())["States"]["WasItRejected"]
     [rejects] = choice["Choices"]
     assert rejects["Next"] == "DataValidationError" and choice["Default"] == "TransactionNotStored"
     names = {c["StringEquals"] for c in rejects["Or"]}
-    assert names == {e.__name__ for e in (InvalidTransaction, ItemNotFound, ItemNotPurchasable, PriceMismatch)}
+    rejections = (InvalidTransaction, ItemNotFound, ItemNotPurchasable, PriceMismatch, LifecycleMoveRefused)
+    assert names == {e.__name__ for e in rejections} == set(REJECTIONS)
 
 
 def test_each_rejection_is_raised_and_caught_by_name_on_the_dead_letter_path() -> None:
@@ -83,7 +84,8 @@ def test_each_rejection_is_raised_and_caught_by_name_on_the_dead_letter_path() -
     names it and goes where every failure of that state goes (the dead-letter path, the error attached)."""
     states = json.loads((STATE_MACHINES_DIR / "transaction.asl.json").read_text())["States"]
     raised_by = {"ValidateTransaction": {"InvalidTransaction"},
-                 "CheckItemInShop": {"ItemNotFound", "ItemNotPurchasable", "PriceMismatch"}}  # fmt: skip
+                 "CheckItemInShop": {"ItemNotFound", "ItemNotPurchasable", "PriceMismatch"},
+                 "StoreComplianceRecord": {"LifecycleMoveRefused"}}  # fmt: skip
     for name, errors in raised_by.items():
         catches = states[name]["Catch"]
         [named] = [c for c in catches if set(c["ErrorEquals"]) == errors]

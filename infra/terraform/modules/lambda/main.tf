@@ -123,11 +123,12 @@ locals {
       { sid = "PutAnalyticsItems", actions = ["dynamodb:PutItem"], resources = [var.table_arns["analytics"]] },
       { sid = "EncryptAnalyticsData", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
+    # undo of version n > 1: the analytics item goes back to version n - 1, read from its S3 object
     undo_partial_write = [
-      { sid = "DeleteAnalyticsObjects", actions = ["s3:DeleteObject"], resources = [local.analytics_objects] },
-      { sid = "DeleteAnalyticsItems", actions = ["dynamodb:DeleteItem"], resources = [var.table_arns["analytics"]] },
+      { sid = "DeleteAnalyticsObjects", actions = ["s3:DeleteObject", "s3:GetObject"], resources = [local.analytics_objects] },
+      { sid = "DeleteAnalyticsItems", actions = ["dynamodb:DeleteItem", "dynamodb:PutItem"], resources = [var.table_arns["analytics"]] },
       local.read_writer_secret,
-      { sid = "DecryptComplianceData", actions = ["kms:Decrypt"], resources = [var.kms_key_arn] },
+      { sid = "DecryptComplianceData", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
     split_file = [
       { sid = "ReadIncomingFiles", actions = ["s3:GetObject"], resources = [local.incoming_objects] },
