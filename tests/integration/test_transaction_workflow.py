@@ -18,6 +18,7 @@ import botocore.exceptions
 import psycopg
 import pytest
 
+from contracts.lifecycle import message_key
 from orchestration import asl_policy
 from orchestration.cli import dlq
 from orchestration.runtime.ingest import wait_for
@@ -66,9 +67,11 @@ def analytics_item(stack: LocalStack, tx_id: str) -> dict[str, Any] | None:
     return got.get("Item")
 
 
-def status_of(stack: LocalStack, tx_id: str) -> dict[str, Any] | None:
+def status_of(stack: LocalStack, tx_id: str, status: str = "pending") -> dict[str, Any] | None:
+    """The execution status item of one message (transaction id and status: its message key)."""
     got = stack.client("dynamodb").get_item(
-        TableName=stack.require_settings().execution_status_table, Key={"transaction_id": {"S": tx_id}}
+        TableName=stack.require_settings().execution_status_table,
+        Key={"transaction_id": {"S": message_key(tx_id, status)}},
     )
     return got.get("Item")
 
@@ -123,7 +126,7 @@ def test_happy_path_stores_full_record_in_rds_and_pii_free_copy_in_s3_and_dynamo
     events = events["events"]
     written = next(
         i for i, e in enumerate(events)
-        if e["type"] == "ParallelStateExited" and e["stateExitedEventDetails"]["name"] == "StoreTransaction"
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "StoreComplianceRecord"
     )  # fmt: skip
     before, after = json.dumps(events[:written], default=str), json.dumps(events[written:], default=str)
     # (the card by its field name: four digits alone can occur in any timestamp or id)
@@ -251,7 +254,7 @@ def test_database_down_is_retried_then_dead_lettered_and_redrive_stores_it(clean
     assert len(compliance_attempts) == 1 + asl_policy.DATABASE.max_attempts
     letter = assert_dead_lettered(stack, tx, "DatabaseUnavailable", "unavailable")
     assert letter.transaction_id == tx["transactionId"]
-    # the analytics branch had written its copy; the compensation removed it (never half-stored)
+    # the analytics copy is written after the compliance version only: none was (never half-stored)
     assert analytics_object(stack, tx) is None
 
     report = dlq.redrive(stack.client, stack.dead_letter_queue_url, stack.state_machine_arn("transaction"))
@@ -358,7 +361,7 @@ def test_register_transaction_after_a_lost_answer_finds_its_own_write_and_stores
     execution_arn = stack.state_machine_arn("transaction").replace(":stateMachine:", ":execution:") + f":{name}"
     stack.client("dynamodb").put_item(
         TableName=stack.require_settings().execution_status_table,
-        Item={"transaction_id": {"S": tx["transactionId"]}, "status": {"S": "PENDING"},
+        Item={"transaction_id": {"S": message_key(tx["transactionId"], "pending")}, "status": {"S": "PENDING"},
               "execution_id": {"S": execution_arn}},
     )  # fmt: skip
     sfn = stack.client("stepfunctions")
