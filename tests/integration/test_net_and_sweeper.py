@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from contracts.lifecycle import message_key, split_message_key
 from lambdas.common.execution_dead_letters import ledger_state
 from lambdas.dead_letter_failed_execution.handler import on_status_change
 from lambdas.sweep_pending.handler import STUCK, sweep
@@ -73,6 +74,15 @@ def finished(stack: LocalStack, arn: str, timeout: float = 90.0) -> dict[str, An
 
 def status_item(stack: LocalStack, table: str, key: dict[str, Any]) -> dict[str, Any]:
     return dict(stack.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True)["Item"])
+
+
+def key(tx_id: str) -> str:
+    """The message key of a transaction's first message (seed_tx is pending)."""
+    return message_key(tx_id, "pending")
+
+
+def item_key(tx_id: str) -> dict[str, Any]:
+    return {"transaction_id": {"S": key(tx_id)}}
 
 
 def write_pending_transaction(stack: LocalStack, tx_id: str, execution_arn: str) -> None:
@@ -237,7 +247,7 @@ def test_the_sweeper_settles_each_pending_transaction_once(
     stored = seed_tx()
     done = run_execution(stack, "transaction", {"transaction": stored, "received_at": "2026-11-22T00:00:00Z"})
     assert done["status"] == "SUCCEEDED"
-    write_pending_transaction(stack, stored["transactionId"], done["executionArn"])
+    write_pending_transaction(stack, key(stored["transactionId"]), done["executionArn"])
 
     # 2. its execution still runs, then dies without settling it
     dying = seed_tx()
@@ -246,49 +256,52 @@ def test_the_sweeper_settles_each_pending_transaction_once(
     dying_arn = sfn.start_execution(
         stateMachineArn=dying_machine(stack, function_name), name=uuid.uuid4().hex, input=json.dumps(dying_input)
     )["executionArn"]
-    write_pending_transaction(stack, dying["transactionId"], dying_arn)
+    write_pending_transaction(stack, key(dying["transactionId"]), dying_arn)
 
     # 3. its execution cannot be described (an Express execution in AWS): a pointer, never a made-up record
     lost_id = seed_tx()["transactionId"]
     lost_arn = stack.state_machine_arn("transaction").replace(":stateMachine:", ":express:") + f":{uuid.uuid4()}"
-    write_pending_transaction(stack, lost_id, lost_arn)
+    write_pending_transaction(stack, key(lost_id), lost_arn)
 
-    ids = {stored["transactionId"], dying["transactionId"], lost_id}
+    # the status items are keyed by message key (<transactionId>/<status>): the report names messages
+    ids = {key(stored["transactionId"]), key(dying["transactionId"]), key(lost_id)}
     first = sweep_ids(sweep().as_dict(), ids)
     assert first == {
-        "completed": {stored["transactionId"]},
-        "running": {dying["transactionId"]},
-        "dead_lettered": {lost_id},
+        "completed": {key(stored["transactionId"])},
+        "running": {key(dying["transactionId"])},
+        "dead_lettered": {key(lost_id)},
     }
-    assert status_item(stack, table, {"transaction_id": {"S": stored["transactionId"]}})["status"]["S"] == "COMPLETED"
-    assert status_item(stack, table, {"transaction_id": {"S": dying["transactionId"]}})["status"]["S"] == "PENDING"
+    assert status_item(stack, table, item_key(stored["transactionId"]))["status"]["S"] == "COMPLETED"
+    assert status_item(stack, table, item_key(dying["transactionId"]))["status"]["S"] == "PENDING"
     [pointer] = letters_of_transaction(stack, lost_id)
     assert pointer.error == STUCK and pointer.body["transaction"] is None and pointer.body["input_unavailable"]
     assert (pointer.body["registered_at"], pointer.body["execution_id"]) == (LONG_AGO, lost_arn)
+    assert pointer.body["message_key"] == key(lost_id)
     assert letters_of_transaction(stack, stored["transactionId"]) == []
 
     release.set()
     assert finished(stack, dying_arn)["error"] == "States.Runtime"
     second = sweep_ids(sweep().as_dict(), ids)
-    assert second == {"dead_lettered": {dying["transactionId"]}}
+    assert second == {"dead_lettered": {key(dying["transactionId"])}}
     [letter] = letters_of_transaction(stack, dying["transactionId"])
     assert letter.error == STUCK and letter.failed_state == "PendingSweeper"
     assert letter.body["transaction"] == dying  # the execution's own input: `mtx dlq redrive` can replay it
     assert (letter.body["received_at"], letter.body["producer_id"]) == ("2026-11-22T00:00:00Z", "studio-a")
     assert "States.Runtime" in letter.reason and dying["payment_details"]["card_last4"] not in letter.reason
-    item = status_item(stack, table, {"transaction_id": {"S": dying["transactionId"]}})
+    item = status_item(stack, table, item_key(dying["transactionId"]))
     assert (item["status"]["S"], item["error_name"]["S"]) == ("FAILED", STUCK)
     assert compliance_rows(stack, dying["transactionId"]) == 0
 
     # a third sweep, as `mtx sweep`: nothing of these changes, no letter added
-    before = {tx_id: status_item(stack, table, {"transaction_id": {"S": tx_id}}) for tx_id in ids}
+    before = {k: status_item(stack, table, {"transaction_id": {"S": k}}) for k in ids}
     capsys.readouterr()  # what the sweeps above printed (their metric lines): only the command's output below
     assert cli.main(["--home", str(stack.home), "sweep"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("sweep: ") and not any(tx_id in out for tx_id in ids)
-    assert {tx_id: status_item(stack, table, {"transaction_id": {"S": tx_id}}) for tx_id in ids} == before
-    assert [len(letters_of_transaction(stack, tx_id)) for tx_id in sorted(ids)] == [
-        0 if tx_id == stored["transactionId"] else 1 for tx_id in sorted(ids)
+    assert out.startswith("sweep: ") and not any(k in out for k in ids)
+    assert {k: status_item(stack, table, {"transaction_id": {"S": k}}) for k in ids} == before
+    tx_ids = sorted(split_message_key(k)[0] for k in ids)
+    assert [len(letters_of_transaction(stack, tx_id)) for tx_id in tx_ids] == [
+        0 if tx_id == stored["transactionId"] else 1 for tx_id in tx_ids
     ]
 
 
