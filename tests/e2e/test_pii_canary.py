@@ -63,11 +63,10 @@ CANARIES = {
 #: States of the transaction workflow whose events may carry the record: before the compliance write,
 #: and the failure path that takes it to the dead-letter queue.
 HISTORY_ALLOWED = {
-    "ValidateTransaction", "RegisterTransaction", "CheckItemInShop", "EnrichTransaction", "StoreTransaction",
-    "StoreComplianceRecord", "StripPII", "UndoPartialWrite", "WasItRedriven",
-    "AttachValidationError", "AttachValidationErrorOfRedrive",
-    "AttachProcessingError", "MarkFailed", "SendToDeadLetterQueue", "DiscardAnalyticsCopy", "MarkStoredElsewhere",
-    "DuplicateIgnored",
+    "ValidateTransaction", "RegisterTransaction", "CheckItemInShop", "EnrichTransaction", "StripPII",
+    "StoreComplianceRecord", "UndoPartialWrite", "UndoStoredVersion", "NothingRecalled", "WasItRedriven",
+    "AttachValidationError", "AttachValidationErrorOfRedrive", "AttachProcessingError", "AttachStoreError",
+    "MarkFailed", "SendToDeadLetterQueue", "MarkStoredElsewhere", "DuplicateIgnored",
 }  # fmt: skip
 
 
@@ -225,7 +224,7 @@ def scan_histories(stack: LocalStack, sinks: Sinks) -> int:
                     if event["type"] in ("ExecutionStarted",) and is_transaction:
                         allowed_hits += bool(found(details))  # the execution's input: the transaction as sent
                         continue
-                    # the Parallel's branches interleave their events: a task is known by its function
+                    # a task is known by its function
                     pre_write_task = event["type"] == "TaskScheduled" and any(
                         fn in details
                         for fn in (
@@ -236,9 +235,12 @@ def scan_histories(stack: LocalStack, sinks: Sinks) -> int:
                             "enrich-transaction",
                         )
                     )
-                    # after the write the Parallel's output is ids only; a caught failure's output keeps the
-                    # record for the dead-letter path
-                    exit_of_write = event["type"] == "ParallelStateExited" and '\\"error\\"' not in details
+                    # after the write its output is the PII-free analytics block only; a caught failure's output
+                    # keeps the record for the dead-letter path
+                    exit_of_write = (
+                        event["type"] == "TaskStateExited" and state == "StoreComplianceRecord"
+                        and '\\"error\\"' not in details
+                    )  # fmt: skip
                     allowed = state in HISTORY_ALLOWED and not event["type"].startswith("Execution")
                     if is_transaction and (pre_write_task or allowed) and not exit_of_write:
                         allowed_hits += bool(found(details))
