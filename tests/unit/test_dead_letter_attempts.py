@@ -25,10 +25,14 @@ def test_every_dead_letter_the_workflow_sends_carries_the_attempt() -> None:
     assert "MarkFailed" in sent_from
     letters = {name: STATES[name]["Parameters"]["dead_letter"] for name in STATES if name.startswith("Attach")
                and "dead_letter" in STATES[name].get("Parameters", {})}  # fmt: skip
-    assert set(letters) == {"AttachValidationError", "AttachValidationErrorOfRedrive", "AttachProcessingError"}
+    assert set(letters) == {"AttachValidationError", "AttachValidationErrorOfRedrive", "AttachProcessingError",
+                            "AttachStoreError"}  # fmt: skip
     assert letters["AttachValidationError"]["redrive_attempt"] == 0
     assert letters["AttachValidationErrorOfRedrive"]["redrive_attempt.$"] == "$.redrive_attempt"
     assert letters["AttachProcessingError"]["redrive_attempt.$"] == "$.redrive_attempt"
+    # after the compliance write the state carries the PII-free block, which keeps the attempt beside the ids
+    assert letters["AttachStoreError"]["redrive_attempt.$"] == "$.redrive_attempt"
+    assert letters["AttachStoreError"]["transaction.$"] == "$.recalled.transaction"
     for name, letter in letters.items():
         assert letter["execution_id.$"] == "$$.Execution.Id", name  # how a redrive recognises its own letter
     assert STATES["SendToDeadLetterQueue"]["Parameters"]["MessageBody.$"] == "$.dead_letter"

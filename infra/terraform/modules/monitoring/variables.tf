@@ -111,9 +111,9 @@ variable "cost_allocation_tag" {
 }
 
 variable "functions_raising_rejects" {
-  description = "Functions (short names) that raise the contract's or the catalogue's rejects by design (Step Functions catches them by name): no Errors alarm (it would page on every reject); their unexpected failures end their workflow's execution, which the executions-failed alarm pages on."
+  description = "Functions (short names) that raise the contract's, the catalogue's or the lifecycle's rejects by design (Step Functions catches them by name): no Errors alarm (it would page on every reject); their unexpected failures end their workflow's execution, which the executions-failed alarm pages on."
   type        = list(string)
-  default     = ["validate_transaction", "check_item"]
+  default     = ["validate_transaction", "check_item", "store_compliance"]
 }
 
 variable "failure_queue_names" {
