@@ -22,6 +22,7 @@ variables {
   function_names = {
     check_item       = "mtx-dev-check-item"
     store_compliance = "mtx-dev-store-compliance"
+    store_analytics  = "mtx-dev-store-analytics"
   }
   glue_job_name                  = "mtx-dev-flatten-transactions"
   api_name                       = "mtx-dev-api"
@@ -95,7 +96,12 @@ run "rejects_raised_by_design_do_not_page_as_function_errors" {
   }
 
   assert {
-    condition     = contains(keys(aws_cloudwatch_metric_alarm.lambda), "store_compliance-errors")
+    condition     = !contains(keys(aws_cloudwatch_metric_alarm.lambda), "store_compliance-errors") && contains(keys(aws_cloudwatch_metric_alarm.lambda), "store_compliance-throttles")
+    error_message = "store_compliance raises the lifecycle's rejects: no Errors alarm, its throttles still page."
+  }
+
+  assert {
+    condition     = contains(keys(aws_cloudwatch_metric_alarm.lambda), "store_analytics-errors")
     error_message = "Any other function's errors page."
   }
 }
