@@ -217,3 +217,57 @@ def test_an_analytics_failure_on_a_later_version_takes_the_transaction_back_one_
     key_item = status_of(stack, tx_id, "completed")
     assert key_item is not None and key_item["status"]["S"] == "COMPLETED"
     assert message_key(tx_id, "completed") == key_item["transaction_id"]["S"]
+
+
+def _store_directly(stack: LocalStack, tx: dict[str, Any], writer: str) -> dict[str, Any]:
+    """The compliance write alone, as the workflow's StoreComplianceRecord calls it, by ``writer``."""
+    from orchestration.runtime.sfn import REGISTRY
+
+    s = stack.require_settings()
+    valid = REGISTRY.invoke(s.function_name("validate_transaction"), {"transaction": tx, "received_at": None})
+    out = REGISTRY.invoke(
+        s.function_name("store_compliance"), {"transaction": valid["Payload"]["transaction"], "execution_id": writer}
+    )
+    assert not out.get("FunctionError"), out["Payload"]
+    return dict(out["Payload"])
+
+
+@pytest.mark.parametrize("writer", ["this", "another-api-execution"])
+def test_a_version_stored_by_an_api_execution_is_this_message_s_retry_and_completes(
+    clean_queues: LocalStack, writer: str
+) -> None:
+    """The compliance write landed but its answer was lost (this execution), or an earlier execution of the
+    same message stored it and was lost before its analytics copy (another): the version is returned as it is
+    and the analytics copy is written; nothing is stored twice."""
+    import uuid
+
+    stack = clean_queues
+    tx = seed_tx()
+    tx_id = tx["transactionId"]
+    name = uuid.uuid4().hex
+    arn = stack.state_machine_arn("transaction").replace(":stateMachine:", ":execution:") + f":{name}"
+    first = _store_directly(stack, tx, arn if writer == "this" else arn + "-earlier")
+    assert first["version"] == 1 and first["previous_status"] is None
+    sfn = stack.client("stepfunctions")
+    sfn.start_execution(stateMachineArn=stack.state_machine_arn("transaction"), name=name,
+                        input=json.dumps({"transaction": tx, "received_at": "2026-11-22T00:00:00Z"}))  # fmt: skip
+    outcome = wait_for(stack.client, [arn])
+    assert outcome.stored == [arn], outcome
+    assert versions(stack, tx_id) == [(1, "pending", None)]
+    [(key, record)] = analytics_objects(stack, tx).items()
+    assert key.endswith(f"{tx_id}.json") and record["version"] == 1
+    assert record["status_updated_at"] == first["status_updated_at"]  # the stored version's time, not a new one
+    assert item_version(stack, tx_id) == (1, "pending") and dead_letters(stack) == []
+
+
+def test_a_status_stored_by_a_bulk_entrance_is_a_duplicate_on_the_api_path(clean_queues: LocalStack) -> None:
+    stack = clean_queues
+    tx = seed_tx()
+    _store_directly(stack, tx, "stream:shard-0:batch-1")
+    completed = send(stack, with_status(tx, "completed"))  # an update through the API is applied on top
+    assert json.loads(completed["output"])["outcome"] == "STORED"
+    again = send(stack, tx)  # the bulk entrance's own status, sent through the API
+    assert again["status"] == "SUCCEEDED" and json.loads(again["output"])["outcome"] == "DUPLICATE"
+    assert versions(stack, tx["transactionId"]) == [(1, "pending", None), (2, "completed", "pending")]
+    assert [k.rsplit("/", 1)[1] for k in analytics_objects(stack, tx)] == [f"{tx['transactionId']}.v2.json"]
+    assert dead_letters(stack) == []
