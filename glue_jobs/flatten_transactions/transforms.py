@@ -318,7 +318,9 @@ def flatten(df: DataFrame, source_partition_col: str = "dt", loaded_at: dt.datet
 def deduplicate(df: DataFrame, key: Sequence[str] = PRIMARY_KEY, order_by: str = "ingested_at") -> DataFrame:
     """One row per ``key``: the latest ``order_by``; ties go to the greatest other columns, in order."""
     tie_breakers = [F.col(c).desc_nulls_last() for c in df.columns if c not in {*key, order_by}]
-    latest_first = Window.partitionBy(*[F.col(k) for k in key]).orderBy(F.col(order_by).desc_nulls_last(), *tie_breakers)
+    latest_first = Window.partitionBy(*[F.col(k) for k in key]).orderBy(
+        F.col(order_by).desc_nulls_last(), *tie_breakers
+    )
     rank = "_row_number"
     return (
         df.withColumn(rank, F.row_number().over(latest_first))

@@ -127,7 +127,9 @@ def test_every_version_is_a_row_and_an_object_from_before_versions_is_version_1(
     reloaded = _rows(dsn)
     assert set(reloaded) == set(rows)
     assert reloaded[("tx-1", 3)][3] == at(20)  # the later ingest of the same version won
-    assert {k: v for k, v in reloaded.items() if k != ("tx-1", 3)} == {k: v for k, v in rows.items() if k != ("tx-1", 3)}
+    assert {k: v for k, v in reloaded.items() if k != ("tx-1", 3)} == {
+        k: v for k, v in rows.items() if k != ("tx-1", 3)
+    }
 
 
 def test_a_raw_table_from_before_versions_gets_the_columns_and_the_key_once(
