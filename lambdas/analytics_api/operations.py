@@ -300,7 +300,8 @@ def data_integrity_analysis(params: models.DataIntegrityParams, cfg: AnalyticsCo
     counts = fetch(
         cfg.warehouse_secret_id,
         _q(
-            "select (select count(*) from {raw}.mtx_transactions) as raw_count,"
+            # the raw table holds one row per stored version: its transactions are its distinct ids
+            "select (select count(distinct transaction_id) from {raw}.mtx_transactions) as raw_count,"
             " (select count(*) from {marts}.fct_transactions) as mart_count",
             cfg,
         ),

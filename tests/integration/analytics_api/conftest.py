@@ -170,8 +170,18 @@ def build_marts(dsn: str) -> None:
                     "event_date": loaded_at.date(),
                     "source_partition": loaded_at.date(),
                     "loaded_at": loaded_at,
+                    "version": 1,
+                    "previous_status": None,
+                    "status_updated_at": loaded_at,
                 }
             )
+        # raw-0 was refunded later: its version 2 is a raw row of its own (two transactions, three rows)
+        refund_at = RAW_LOADED_AT[0] + dt.timedelta(hours=1)
+        raw_rows.append(
+            raw_rows[0]
+            | {"transaction_status": "refunded", "version": 2, "previous_status": "completed",
+               "status_updated_at": refund_at, "ingested_at": refund_at, "loaded_at": refund_at}
+        )  # fmt: skip
         _insert(conn, f"{RAW}.mtx_transactions", raw_rows)
 
 

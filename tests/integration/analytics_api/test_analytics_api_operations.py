@@ -42,7 +42,8 @@ def test_warehouse_info_lists_tables_counts_and_freshness(api: LocalStack) -> No
     assert result["rows"] == [
         {"schema": MARTS, "table": "fct_daily_revenue", "table_type": "base table", "row_count": 5},
         {"schema": MARTS, "table": "fct_transactions", "table_type": "base table", "row_count": 8},
-        {"schema": RAW, "table": "mtx_transactions", "table_type": "base table", "row_count": 2},
+        # one row per stored version: raw-0's refund is a row of its own
+        {"schema": RAW, "table": "mtx_transactions", "table_type": "base table", "row_count": 3},
     ]
     assert result["freshness"]["table"] == f"{RAW}.mtx_transactions"
     assert result["freshness"]["last_loaded_at"] == "2026-01-02T03:04:05"
@@ -144,7 +145,7 @@ def test_data_integrity_analysis_reconciles_every_store(api: LocalStack, clean_q
     result = analytics(api, "operation=data_integrity_analysis")["result"]
     assert result["rows"] == [
         {"source": "compliance.transactions", "row_count": compliance},
-        {"source": f"{RAW}.mtx_transactions", "row_count": 2},
+        {"source": f"{RAW}.mtx_transactions", "row_count": 2},  # transactions: 3 rows (versions), 2 ids
         {"source": f"{MARTS}.fct_transactions", "row_count": 8},
         {"source": "dead_letter_queue", "row_count": 0},
     ]

@@ -91,12 +91,14 @@ def test_every_version_is_a_row_and_an_object_from_before_versions_is_version_1(
     _put(s3, "tx-3.json", record(make_tx(3), T0))
     # tx-4: a version below 1 is no version: rejected with its reason, never loaded
     _put(s3, "tx-4.json", _version(4, "completed", 1, None, 0) | {"version": 0})
+    # tx-5: a version moved from something that is no status: rejected by name, the value never quoted
+    _put(s3, "tx-5.v2.json", _version(5, "completed", 2, None, 0) | {"previous_status": "shipped"})
     crawler.crawl(s3, glue, BUCKET, DATABASE, crawler.load_definition())
 
     first = _run(spark, aws, dsn, tmp_path)
 
     assert first.status == "succeeded"
-    assert (first.rows_read, first.rows_rejected, first.rows_loaded) == (7, 1, 6)
+    assert (first.rows_read, first.rows_rejected, first.rows_loaded) == (8, 2, 6)
     rows = _rows(dsn)
     at = lambda minutes: (T0 + dt.timedelta(minutes=minutes)).replace(tzinfo=None)  # noqa: E731
     assert {k: v[:3] for k, v in rows.items()} == {
@@ -115,8 +117,9 @@ def test_every_version_is_a_row_and_an_object_from_before_versions_is_version_1(
         for line in s3.get_object(Bucket=CURATED, Key=o["Key"])["Body"].read().decode().splitlines()
         if line
     ]
-    assert [(r["transaction_id"], r["reject_reason"]) for r in rejects] == [
-        ("tx-4", "version: must be 1 or more [field.minimum]")
+    assert sorted((r["transaction_id"], r["reject_reason"]) for r in rejects) == [
+        ("tx-4", "version: must be 1 or more [field.minimum]"),
+        ("tx-5", "previous_status: not one of the values the contract lists [enum.value]"),
     ]
 
     # a re-sent version 3 (ingested later) replaces version 3 only; a backfill changes nothing else
