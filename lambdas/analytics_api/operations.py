@@ -215,7 +215,7 @@ select
     item_type,
     cast(sum(transaction_count) as bigint) as transaction_count,
     cast(sum(purchase_count) as bigint) as purchase_count,
-    cast(sum(refund_count) as bigint) as refund_count,
+    cast(sum(refund_count + chargeback_count) as bigint) as refund_count,
     cast(sum(revenue_usd) as numeric(20, 4)) as revenue_usd,
     cast(sum(refunded_usd) as numeric(20, 4)) as refunded_usd
 from {marts}.fct_daily_revenue

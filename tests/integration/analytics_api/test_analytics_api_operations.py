@@ -125,13 +125,14 @@ def test_multi_dimensional_analytics_grouping_sets_over_timeframe(api: LocalStac
     rows = {(r["grouping_level"], r["game"], r["server_region"], r["item_type"]): r for r in body["result"]["rows"]}
     assert len(rows) == 13
     total = rows[("total", None, None, None)]
-    assert (total["transaction_count"], total["purchase_count"], total["refund_count"]) == (8, 7, 1)
-    assert (total["revenue_usd"], total["refunded_usd"]) == ("190.0000", "10.0000")
+    # refund_count: the refunded and the charged-back purchases, as refunded_usd sums them
+    assert (total["transaction_count"], total["purchase_count"], total["refund_count"]) == (9, 9, 2)
+    assert (total["revenue_usd"], total["refunded_usd"]) == ("190.0000", "25.0000")
     assert rows[("game", "Game A", None, None)]["revenue_usd"] == "130.0000"
     assert rows[("game", "Game B", None, None)]["revenue_usd"] == "60.0000"
     assert rows[("game_region", "Game A", "EU-West", None)]["revenue_usd"] == "100.0000"
     assert rows[("game_region", "Game B", "US-East", None)]["revenue_usd"] == "60.0000"
-    assert rows[("game_region_item_type", "Game B", "US-East", "bundle")]["refund_count"] == 1
+    assert rows[("game_region_item_type", "Game B", "US-East", "bundle")]["refund_count"] == 2
     assert {k[3]: r["revenue_usd"] for k, r in rows.items() if k[0] == "item_type"} == {
         "bundle": "20.0000", "cosmetic": "130.0000", "currency": "40.0000",
     }  # fmt: skip
