@@ -284,3 +284,36 @@ def test_a_stream_batch_delivered_again_stores_no_version_twice(clean_queues: Lo
     other = ingest_stream.ingest(ingest_stream.StreamBatch.of(_event(lines, 4 * 10**20)))
     assert (other.stored, other.duplicates, other.dead_lettered) == (0, 4, 0)
     assert history(stack, p, q) == got
+
+
+def test_undo_of_a_failed_chunk_takes_back_only_its_versions(clean_queues: LocalStack) -> None:
+    """DeadLetterChunk's undo after a chunk committed: the transactions it created are deleted, a transaction it
+    moved goes back one version to the values the earlier writer stored, its analytics objects are removed."""
+    stack = clean_queues
+    m, n = transactions(2, seed=2506)
+    earlier = drop(stack, ndjson([message(m, "pending")]), "before-undo.ndjson")
+    columns = "user_id, game, item_id, price_amount, price_currency, card_last4, transaction_status, gateway, event_at, client_ip, raw, execution_id"  # noqa: E501
+    with psycopg.connect(stack.dsn("compliance")) as conn:
+        before = conn.execute(
+            f"select {columns} from compliance.transactions where transaction_id = %s",
+            (m["transactionId"],),
+        ).fetchone()
+    s = stack.require_settings()
+    key = f"chunks/test-bulk-versions/{time.time_ns()}.ndjson"
+    moved = message(m, "completed", client_ip="198.51.100.7")  # a later version may change the payment details
+    stack.client("s3").put_object(Bucket=s.raw_bucket, Key=key, Body=ndjson([moved, message(n, "pending")]))
+    run_id = f"undo-{time.time_ns()}"
+    assert process_chunk.process(s.raw_bucket, key, run_id, 0)["stored"] == 2
+    assert len(history(stack, m)[m["transactionId"]]) == 2 and analytics(stack, f"batch-{run_id}-")
+
+    assert process_chunk.undo_chunk(run_id, 0) == 2
+    got = history(stack, m, n)
+    assert got[m["transactionId"]] == [(1, "pending", None, f"batch:{earlier['run_id']}:0")]
+    assert got[n["transactionId"]] == []
+    with psycopg.connect(stack.dsn("compliance")) as conn:
+        after = conn.execute(
+            f"select {columns} from compliance.transactions where transaction_id = %s",
+            (m["transactionId"],),
+        ).fetchone()
+    assert after == before
+    assert analytics(stack, f"batch-{run_id}-") == []
