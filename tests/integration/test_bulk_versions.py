@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -317,3 +318,40 @@ def test_undo_of_a_failed_chunk_takes_back_only_its_versions(clean_queues: Local
         ).fetchone()
     assert after == before
     assert analytics(stack, f"batch-{run_id}-") == []
+
+
+@pytest.fixture
+def poison_check(clean_queues: LocalStack) -> Iterator[LocalStack]:
+    """A constraint the compliance table's owner adds (NOT VALID: stored rows unchecked) that a crafted record
+    breaks (23514), so that ProcessChunk loads its chunk again in parts around it."""
+    with psycopg.connect(clean_queues.dsn("compliance"), autocommit=True) as conn:
+        conn.execute(
+            "alter table compliance.transactions add constraint test_versions_poison"
+            " check (user_id not like 'poisonv-%') not valid"
+        )
+        try:
+            yield clean_queues
+        finally:
+            conn.execute("alter table compliance.transactions drop constraint if exists test_versions_poison")
+
+
+def test_a_chunk_loaded_in_parts_around_a_poison_record_still_applies_versions_in_lifecycle_order(
+    poison_check: LocalStack,
+) -> None:
+    """The isolating load (halves, then row by row) sorts the lines by lifecycle rank: the versions of a transaction
+    split over parts are applied as one load would (pending first), the refused record is quarantined alone."""
+    stack = poison_check
+    a, poison, *others = transactions(8, seed=2507)
+    bad = message(poison, "pending", user_id="poisonv-1")
+    lines = [message(a, "refunded"), *(json.dumps(o) for o in others[:3]), bad, *(json.dumps(o) for o in others[3:]),
+             message(a, "completed"), message(a, "pending")]  # fmt: skip
+    run = drop(stack, ndjson(lines), "versions-with-poison.ndjson")
+    assert run["status"] == "COMPLETED", run
+    assert (run["records"], run["stored"], run["dead_lettered"], run["quarantined"]) == (10, 9, 1, 1)
+    ref = f"batch:{run['run_id']}:0"
+    got = history(stack, a, poison)
+    assert got[a["transactionId"]] == [(v, s, p, ref) for v, s, p in LIFE]
+    assert got[poison["transactionId"]] == []
+    assert stamps(analytics(stack, f"batch-{run['run_id']}-"), a) == [(v, p, s) for v, s, p in LIFE]
+    [letter] = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
+    assert letter.error == "DatabaseRejected" and letter.transaction_id == poison["transactionId"]
