@@ -83,6 +83,17 @@ HELPERS = {
 }  # fmt: skip
 
 
+#: What lambdas/common/realtime.py's writers publish for the function that calls them.
+REALTIME_WRITER_METRICS = {"RealtimeAggregateWrites"}
+
+
+def _calls_realtime_writer(func: object) -> bool:
+    import ast
+
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in {"apply_version", "apply_versions"}
+
+
 def _emitted_by_source(function: str) -> set[str]:
     """The metric names a function's own modules publish: emit("Name", ...) and the helpers' names."""
     import ast
@@ -90,6 +101,8 @@ def _emitted_by_source(function: str) -> set[str]:
     names: set[str] = set()
     for path in (REPO / "lambdas" / function).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and _calls_realtime_writer(node.func):
+                names |= REALTIME_WRITER_METRICS
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             if not (isinstance(node.func.value, ast.Name) and node.func.value.id == "metrics"):
