@@ -79,7 +79,25 @@ def _breaks_cross_rules(case: Any) -> bool:
     if Decimal(str(dolphin)) >= Decimal(str(whale)):
         return True
     start, end = values.get("start_date"), values.get("end_date")
-    return bool(start and end and dt.date.fromisoformat(str(start)) > dt.date.fromisoformat(str(end)))
+    if start and end and dt.date.fromisoformat(str(start)) > dt.date.fromisoformat(str(end)):
+        return True
+    return "from_hour" in values and _breaks_realtime_rules(values)
+
+
+def _breaks_realtime_rules(values: dict[str, Any]) -> bool:
+    """realtime_revenue's x-rules: calendar hours in order within 744 hours; days only with item_id, in order
+    within 366 days (defaults: the hours' days)."""
+    try:
+        first, last = (dt.datetime.strptime(str(values[k]), "%Y-%m-%dT%H") for k in ("from_hour", "to_hour"))
+    except ValueError:
+        return True
+    if first > last or last - first >= dt.timedelta(hours=744):
+        return True
+    if "item_id" not in values and ("from_day" in values or "to_day" in values):
+        return True
+    first_day = dt.date.fromisoformat(str(values.get("from_day") or first.date()))
+    last_day = dt.date.fromisoformat(str(values.get("to_day") or last.date()))
+    return first_day > last_day or (last_day - first_day).days >= 366
 
 
 @pytest.mark.parametrize(("method", "path", "examples"), OPERATIONS, ids=[f"{m} {p}" for m, p, _ in OPERATIONS])
