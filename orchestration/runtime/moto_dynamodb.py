@@ -30,12 +30,15 @@ def patch_moto_dynamodb_writes() -> None:
 
     for name in WRITES:
         original = getattr(DynamoDBBackend, name, None)
-        if original is None:
-            continue
-
-        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with _LOCK:
-                return __original(self, *args, **kwargs)
-
-        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+        if original is not None:
+            setattr(DynamoDBBackend, name, _locked(original))
     _patched = True
+
+
+def _locked(original: Any) -> Any:
+    @functools.wraps(original)
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return original(self, *args, **kwargs)
+
+    return locked
