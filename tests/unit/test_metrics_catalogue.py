@@ -137,3 +137,19 @@ def test_every_catalogued_metric_is_published_by_the_functions_it_names_and_by_n
         for name in names:
             assert name in metrics.BY_NAME, f"{function} publishes {name}, which the catalogue does not declare"
             assert function in metrics.BY_NAME[name].emitted_by, f"{name}: emitted_by misses {function}"
+
+
+def test_the_realtime_writers_publish_what_the_table_above_says() -> None:
+    """lambdas/common/realtime.py publishes REALTIME_WRITER_METRICS for the function that calls it (no handler of
+    its own: the catalogue names its callers, and the scan above counts a call of apply_version(s) as publishing)."""
+    import ast
+
+    tree = ast.parse((REPO / "lambdas" / "common" / "realtime.py").read_text())
+    emitted = {
+        str(node.args[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "emit"
+        and isinstance(node.args[0], ast.Constant)
+    }  # fmt: skip
+    assert emitted == REALTIME_WRITER_METRICS
+    assert set(metrics.BY_NAME["RealtimeAggregateWrites"].emitted_by) == set(metrics.REALTIME_WRITERS)
