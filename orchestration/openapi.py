@@ -245,6 +245,15 @@ def events_path() -> dict[str, Any]:
     }  # fmt: skip
 
 
+OPERATION_RESULT = (
+    "The operation's rows, plus summaries (warehouse_info: schemas, freshness; data_integrity_analysis: checks,"
+    " accounted (stored, dead-lettered with a reason), unaccounted (rows missing or surplus downstream), status (ok"
+    " when nothing is unaccounted), quality_score, ratios; revenue_analysis: currency, period;"
+    " multi_dimensional_analytics: timeframe, since; realtime_revenue: game, totals, and with item_id: item (item_id,"
+    " rows by day, totals))."
+)
+
+
 def build(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with its generated parts made anew from the code."""
     doc = json.loads(json.dumps(document))
@@ -256,6 +265,9 @@ def build(document: dict[str, Any]) -> dict[str, Any]:
     paths = doc["paths"]
     paths["/events"] = events_path()
     doc["paths"] = {"/transactions": paths.pop("/transactions"), "/events": paths.pop("/events"), **paths}
+    for name in ("AnalyticsResponse", "JobAccepted", "Job"):  # the operation a response names: one of the named
+        schemas[name]["properties"]["operation"] = {"enum": list(OPERATIONS)}
+    schemas["OperationResult"]["description"] = OPERATION_RESULT
     schemas["JobRequest"] = {
         "description": "A job: one named operation and its parameters (as for GET /analytics, typed as JSON).",
         "oneOf": operation_schemas("json"),
