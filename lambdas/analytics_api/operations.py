@@ -341,6 +341,9 @@ def realtime_revenue(params: models.RealtimeRevenueParams, cfg: AnalyticsConfig)
     return result
 
 
+#: Operations that read no warehouse (DynamoDB only): no SQL for the Redshift checks (dbt/scripts/redshift_capture*).
+READS_NO_WAREHOUSE = frozenset({"realtime_revenue"})
+
 RUNNERS: dict[str, Callable[[Any, AnalyticsConfig], dict[str, Any]]] = {
     "warehouse_info": warehouse_info,
     "player_analysis": player_analysis,
