@@ -94,8 +94,9 @@ class DataIntegrityParams(Params):
     """No parameters."""
 
 
-#: An hour as the real-time aggregates key it (UTC): YYYY-MM-DDTHH.
-HOUR_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}$"
+#: An hour as the real-time aggregates key it (UTC): YYYY-MM-DDTHH, years 2000-2099 (the contract's events start in
+#: 2000); the calendar (30 February) is checked by the model.
+HOUR_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3])$"
 #: The widest ranges realtime_revenue reads at once: 31 days of hours, a year of days.
 MAX_HOURS = 31 * 24
 MAX_DAYS = 366

@@ -20,6 +20,7 @@ from lambdas.common import realtime
 from lambdas.common.errors import StorageUnavailable
 from lambdas.common.realtime import AppliedVersion, apply_version, apply_versions, game_hours, item_days
 from lambdas.run_data_checks.realtime_check import reconcile
+from orchestration.runtime.faults import FaultInjector, FaultPlan
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import unique_id
 
@@ -127,6 +128,45 @@ def test_concurrent_applies_add_up_exactly(stack: LocalStack) -> None:
     assert sum(applied) == len(amounts)
     total = sum(amounts, Decimal(0))
     assert totals(game) == Revenue(len(amounts), total, Decimal(0), total)
+
+
+def test_lost_answers_throttling_and_5xx_are_retried_and_still_count_once(stack: LocalStack) -> None:
+    """DynamoDB faulted on 40% of the calls: throttled, a 5xx, the connection reset before the write, or AFTER it
+    (applied, the answer lost: the retry finds the marker). Each caller retries StorageUnavailable as the state
+    machine or the event source mapping would; the totals are exact."""
+    game = unique_id("game")
+    singles = [(unique_id("tx"), Decimal(f"{i}.{i:02d}")) for i in range(40)]
+    bulk = _versions(game, 120)
+    injector = FaultInjector(FaultPlan(s3=0.0, dynamodb=0.4, sqs_send=0.0, lambda_timeout=0.0, seed=25), enabled=True)
+
+    def until_done(call: Any) -> None:
+        for _ in range(20):
+            try:
+                call()
+                return
+            except StorageUnavailable:
+                continue
+        raise AssertionError("still failing after 20 tries")
+
+    stack.moto.inject(injector)
+    try:
+        for tx, amount in singles:
+            until_done(lambda tx=tx, amount=amount: apply_version(
+                tx, 1, None, "completed", game, "item-f", "2026-12-05T10:00:00Z", amount))  # fmt: skip
+            until_done(lambda tx=tx, amount=amount: apply_version(
+                tx, 2, "completed", "refunded", game, "item-f", "2026-12-05T10:00:00Z", amount))  # fmt: skip
+        ref = unique_id("chunk")
+        until_done(lambda: apply_versions(ref, bulk))
+    finally:
+        stack.moto.inject(None)
+    assert injector.injected[("dynamodb", "reset_after")] > 0, injector.summary()  # answers really were lost
+    single_total = sum((a for _, a in singles), Decimal(0))
+    bulk_total = sum((Decimal(f"{i}.25") for i in range(120)), Decimal(0))
+    # hour 10 holds the 40 refunded purchases and the first bulk purchase (0.25); the bulk's other hours one each
+    assert totals(game) == Revenue(41, single_total + Decimal("0.25"), single_total, Decimal("0.25"))
+    assert totals(game, HOUR, HOUR + dt.timedelta(hours=119)) == Revenue(
+        160, single_total + bulk_total, single_total, bulk_total
+    )
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def test_a_difference_fails_with_keys_amounts_and_counts() -> None:
         ({"from_hour": "2026-12-05T00", "to_hour": "2026-12-05T01"}, {"game"}, "Field required"),
         ({"game": "G", "from_hour": "2026-12-05", "to_hour": "2026-12-05T01"}, {"from_hour"}, "pattern"),
         ({"game": "G", "from_hour": "2026-02-30T00", "to_hour": "2026-03-01T01"}, {"parameters"}, "calendar hours"),
-        ({"game": "G", "from_hour": "2026-12-05T24", "to_hour": "2026-12-06T01"}, {"parameters"}, "calendar hours"),
+        ({"game": "G", "from_hour": "2026-12-05T24", "to_hour": "2026-12-06T01"}, {"from_hour"}, "pattern"),
         ({"game": "G", "from_hour": "2026-12-05T05", "to_hour": "2026-12-05T04"}, {"parameters"}, "not be after"),
         ({"game": "G", "from_hour": "2026-11-01T00", "to_hour": "2026-12-02T00"}, {"parameters"}, "744 hours"),
         ({"game": "G", "from_hour": "2026-12-05T00", "to_hour": "2026-12-05T01", "from_day": "2026-12-01"},
