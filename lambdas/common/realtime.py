@@ -62,8 +62,8 @@ BACKOFF_CAP_SECONDS = 2.0
 #: Cancellation reasons / error codes worth another attempt.
 _RETRIED = frozenset({
     "TransactionConflict", "TransactionConflictException", "ThrottlingError", "ThrottlingException",
-    "ProvisionedThroughputExceeded", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "TransactionInProgressException",
-    "InternalServerError", "ServiceUnavailable",
+    "ProvisionedThroughputExceeded", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "TransactionInProgressException", "InternalServerError", "ServiceUnavailable",
 })  # fmt: skip
 _NUMBERS = ("purchases", "gross_usd", "refunded_usd", "net_usd")
 
