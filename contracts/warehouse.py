@@ -18,6 +18,9 @@ class Column:
     source: str  # dotted wire path in the analytics record, or "" for a derived column
     nullable: bool = False
     description: str = ""
+    #: SQL literal a row without a value gets: the Glue job's coalesce for records that lack the field, and the
+    #: ``default`` of the column when schema evolution adds it to a table whose rows predate it.
+    default: str | None = None
 
 
 RAW_SCHEMA = "raw"
@@ -60,24 +63,46 @@ ENRICHED: tuple[Column, ...] = (
     Column("application_id", "varchar(64)", "application_id", True, "Producing game or application id"),
     Column("is_first_purchase", "boolean", "is_first_purchase", True, "The player's first purchase"),
 )
-COLUMNS = (*COLUMNS, *ENRICHED)
+#: The version fields of the analytics record (``contracts.lifecycle.VERSION_FIELDS``): one raw row per stored
+#: version of a transaction. An object written before versions has none of them: it is version 1 (the job
+#: coalesces, and schema evolution adds ``version`` with ``default 1`` so rows loaded before it are version 1
+#: too); ``previous_status`` is null on version 1; ``status_updated_at`` is null on rows stored before versions
+#: (dbt's staging reads ``ingested_at`` for it, the time version 1 was stored).
+VERSIONED: tuple[Column, ...] = (
+    Column("version", "integer", "version", False, "Version of the transaction (1 = first stored)", "1"),
+    Column("previous_status", "varchar(16)", "previous_status", True, "Status the version moved from (null: v1)"),
+    Column("status_updated_at", "timestamp", "status_updated_at", True, "Time the version was stored, UTC"),
+)
+COLUMNS = (*COLUMNS, *ENRICHED, *VERSIONED)
 #: The coarse regions of ``region`` (lambdas/common/enrich/geo.py maps each country to one).
 REGIONS: tuple[str, ...] = ("americas", "europe", "middle_east_africa", "asia_pacific", "unknown")
 
-PRIMARY_KEY = "transaction_id"
+#: The transaction's own id: what every version of one transaction shares.
+TRANSACTION_KEY = "transaction_id"
+#: One raw row per stored version: the load's merge key and the raw table's primary key.
+PRIMARY_KEY: tuple[str, ...] = (TRANSACTION_KEY, "version")
+#: The primary key of raw tables created before versions (schema evolution replaces it with PRIMARY_KEY).
+PRIMARY_KEY_BEFORE_VERSIONS: tuple[str, ...] = (TRANSACTION_KEY,)
 
 
-#: Redshift's physical design of the raw table: distributed on the key the load's merge and
-#: the `unique` test join and group on (the merge's staging table, created LIKE it, shares
-#: it), sorted by load time, which every incremental dbt run filters on (zone maps skip the
-#: blocks loaded before its watermark: what the BRIN index does on PostgreSQL).
-REDSHIFT_RAW_TABLE_DESIGN = f"diststyle key distkey ({PRIMARY_KEY}) compound sortkey (loaded_at)"
+#: Redshift's physical design of the raw table: distributed on the transaction id, the leading column of
+#: the key the load's merge and the `unique` test join and group on, so every version of one transaction
+#: lives on one slice (dbt's current-version window and the history join need no redistribution; the
+#: merge's staging table, created LIKE it, shares it), sorted by load time, which every incremental dbt run
+#: filters on (zone maps skip the blocks loaded before its watermark: what the BRIN index does on PostgreSQL).
+REDSHIFT_RAW_TABLE_DESIGN = f"diststyle key distkey ({TRANSACTION_KEY}) compound sortkey (loaded_at)"
+
+
+def column_ddl(column: Column) -> str:
+    """``name type [default x] [not null]`` of one column."""
+    default = f" default {column.default}" if column.default is not None else ""
+    return f"{column.name} {column.sql_type}{default}{'' if column.nullable else ' not null'}"
 
 
 def raw_table_ddl(schema: str = RAW_SCHEMA, table: str = RAW_TABLE, engine: str = "postgres") -> str:
     """The raw table's DDL; ``engine`` "redshift" adds its distribution and sort keys."""
-    cols = ",\n  ".join(f"{c.name} {c.sql_type}{'' if c.nullable else ' not null'}" for c in COLUMNS)
-    ddl = f"create table if not exists {schema}.{table} (\n  {cols},\n  primary key ({PRIMARY_KEY})\n)"
+    cols = ",\n  ".join(column_ddl(c) for c in COLUMNS)
+    ddl = f"create table if not exists {schema}.{table} (\n  {cols},\n  primary key ({', '.join(PRIMARY_KEY)})\n)"
     return f"{ddl}\n{REDSHIFT_RAW_TABLE_DESIGN}" if engine == "redshift" else ddl
 
 

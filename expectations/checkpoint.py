@@ -37,7 +37,7 @@ DOCS_SITE = "mtx_data_docs"
 #: Results name up to 10 offending values; for the S3 frame only key values are kept (see strip_values).
 _RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
 #: Columns whose values may appear in Data Docs and alerts of the S3 frame (ids, never PII).
-_SAFE_VALUE_COLUMNS = frozenset({"transaction_id"})
+_SAFE_VALUE_COLUMNS = frozenset({"transaction_id", "version"})
 _VALUE_KEYS = (
     "partial_unexpected_list",
     "partial_unexpected_counts",
@@ -74,7 +74,11 @@ def table_asset(datasource: Any, schema: str, table: str) -> Any:
 def strip_values(result: Any) -> None:
     """Remove sample values from a validation result (kept: counts, percentages, column names, key values)."""
     for r in result.results:
-        if r.expectation_config.kwargs.get("column") in _SAFE_VALUE_COLUMNS:
+        kwargs = r.expectation_config.kwargs
+        if (
+            kwargs.get("column") in _SAFE_VALUE_COLUMNS
+            or set(kwargs.get("column_list") or ["-"]) <= _SAFE_VALUE_COLUMNS
+        ):
             continue
         for key in _VALUE_KEYS:
             if isinstance(r.result, dict):

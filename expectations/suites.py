@@ -24,6 +24,7 @@ from great_expectations.expectations.row_conditions import Column as RowColumn
 from ruamel.yaml import YAML  # a dependency of great-expectations itself
 
 from contracts.currencies import ISO_4217_CODES
+from contracts.lifecycle import MOVES
 from contracts.pii import PII_FIELDS
 from contracts.transaction import MAX_AMOUNT, Gateway, ItemType, PaymentMethod, ServerRegion, TransactionStatus
 from contracts.warehouse import COLUMNS, ENRICHED, PRIMARY_KEY, RAW_SCHEMA, RAW_TABLE, REGIONS
@@ -54,6 +55,8 @@ ENUM_COLUMNS: dict[str, tuple[str, ...]] = {
     "payment_gateway": tuple(e.value for e in Gateway),
     "transaction_status": tuple(e.value for e in TransactionStatus),
     "server_region": tuple(e.value for e in ServerRegion),
+    # the status a version moved from: one the lifecycle lets move on (contracts/lifecycle.py MOVES)
+    "previous_status": tuple(s.value for s, moves in MOVES.items() if moves),
 }
 CURRENCIES: tuple[str, ...] = tuple(sorted(ISO_4217_CODES))
 
@@ -71,6 +74,18 @@ STRING_COLUMNS: tuple[str, ...] = tuple(
 
 def _pii_meta() -> dict[str, Any]:
     return {"pii_fields": [".".join(p) for p in PII_FIELDS], "policy": "PII never reaches analytics"}
+
+
+def version_expectations() -> list[Any]:
+    """The version fields (contracts.warehouse.VERSIONED), on the S3 objects and the raw table: one row per
+    (transaction_id, version), versions from 1, version 1 moved from nothing and a later one from a status."""
+    meta = {"check": "versions", "key": list(PRIMARY_KEY)}
+    return [
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=list(PRIMARY_KEY), meta=meta),
+        gxe.ExpectColumnValuesToBeBetween(column="version", min_value=1, meta=meta),
+        gxe.ExpectColumnValuesToBeNull(column="previous_status", row_condition=RowColumn("version") == 1, meta=meta),
+        gxe.ExpectColumnValuesToNotBeNull(column="previous_status", row_condition=RowColumn("version") > 1, meta=meta),
+    ]
 
 
 def enriched_expectations() -> list[Any]:
@@ -107,8 +122,8 @@ def analytics_objects_suite(extra_string_columns: Iterable[str] = ()) -> gx.Expe
             column_set=list(ANALYTICS_COLUMNS), exact_match=True, meta={"check": "columns_pii_free", **_pii_meta()}
         ),
         gxe.ExpectTableRowCountToBeBetween(min_value=1, meta={"check": "objects_found"}),
-        gxe.ExpectColumnValuesToBeUnique(column=PRIMARY_KEY),
     ]
+    exps += version_expectations()
     exps += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in REQUIRED_COLUMNS]
     exps += enriched_expectations()
     exps += [
@@ -132,8 +147,8 @@ def warehouse_raw_suite(schema: str = RAW_SCHEMA, table: str = RAW_TABLE) -> gx.
     """Suite for the warehouse raw table (``raw.mtx_transactions`` by default)."""
     exps: list[Any] = [
         gxe.ExpectTableColumnsToMatchOrderedList(column_list=[c.name for c in COLUMNS]),
-        gxe.ExpectColumnValuesToBeUnique(column=PRIMARY_KEY),
     ]
+    exps += version_expectations()
     exps += [gxe.ExpectColumnValuesToNotBeNull(column=c.name) for c in COLUMNS if not c.nullable]
     exps += enriched_expectations()
     exps += [
@@ -158,9 +173,11 @@ class Mart:
 
 MARTS: tuple[str, ...] = (
     "fct_transactions",
+    "fct_transaction_status_history",
     "dim_items",
     "dim_players",
     "fct_daily_revenue",
+    "fct_hourly_revenue",
     "fct_item_performance",
     "fct_player_cohorts",
     "fct_payment_mix",
@@ -217,6 +234,11 @@ def mart_suite(mart: Mart, schema: str = MARTS_SCHEMA) -> gx.ExpectationSuite:
     for col, values in ENUM_COLUMNS.items():
         if col in mart.columns:
             exps.append(gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(values)))
+    if {"gross_usd", "refunded_usd", "net_usd"} <= set(mart.columns):  # revenue: refunds and net within gross
+        exps += [
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="gross_usd", column_B=b, or_equal=True)
+            for b in ("refunded_usd", "net_usd")
+        ]
     return gx.ExpectationSuite(name=f"marts.{schema}.{mart.name}", expectations=exps)
 
 
@@ -240,11 +262,14 @@ RECONCILIATION_COLUMNS: tuple[str, ...] = (
     "daily_revenue_minus_fct_usd",
     "daily_transaction_count_minus_fct_rows",
     "raw_amount_minus_fct_amount",
+    "hourly_net_minus_fct_usd",
+    "revenue_net_minus_gross_less_refunded_usd",
 )
 
 
 def reconciliation_suite(dead_letter_count: int, tolerance_usd: float = 0.005) -> gx.ExpectationSuite:
-    """Totals agree: raw = fct_transactions = sum of fct_daily_revenue; compliance - fct within the DLQ."""
+    """Totals agree: raw (its current versions) = fct_transactions = sum of fct_daily_revenue = sum of
+    fct_hourly_revenue; net = gross - refunded in the revenue marts; compliance - fct within the DLQ."""
 
     def zero(column: str, tol: float = 0) -> Any:
         return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=-tol, max_value=tol)
@@ -256,6 +281,8 @@ def reconciliation_suite(dead_letter_count: int, tolerance_usd: float = 0.005) -
         zero("daily_transaction_count_minus_fct_rows"),
         zero("daily_revenue_minus_fct_usd", tolerance_usd),
         zero("raw_amount_minus_fct_amount", tolerance_usd),
+        zero("hourly_net_minus_fct_usd", tolerance_usd),
+        zero("revenue_net_minus_gross_less_refunded_usd"),
         # Every stored transaction reaches the warehouse, except those parked in the dead-letter queue.
         gxe.ExpectColumnValuesToBeBetween(
             column="compliance_minus_fct_rows", min_value=0, max_value=max(0, int(dead_letter_count))

@@ -18,18 +18,20 @@ from redshift_standin import WATERMARK
 
 
 def capture_glue() -> list[dict[str, Any]]:
-    from contracts.warehouse import COLUMNS, ENRICHED
+    from contracts.warehouse import COLUMNS, ENRICHED, PRIMARY_KEY_BEFORE_VERSIONS, VERSIONED
     from glue_jobs.flatten_transactions import evolve, load, result
 
     records: list[dict[str, Any]] = []
     partitions = ["2026-11-01", "2026-11-02"]
-    # the raw table as deployed before the Enrich stage: the schema evolution's ALTERs get captured too
-    old_types = {c.name: evolve.contract_type(c) for c in COLUMNS if c not in ENRICHED}
+    # the raw table as deployed before the Enrich stage and versions: the schema evolution's ALTERs (columns,
+    # then the primary key) get captured too
+    old_types = {c.name: evolve.contract_type(c) for c in COLUMNS if c not in ENRICHED and c not in VERSIONED}
     old_columns = [(name, t.data_type, t.length, t.precision, t.scale) for name, t in old_types.items()]
     answers = {
         "to_char(source_partition": [(partitions[0], 2), (partitions[1], 1)],
         "select count(*) from": [(3,)],
         "information_schema.columns": old_columns,
+        "information_schema.table_constraints": [("mtx_transactions_pkey", c) for c in PRIMARY_KEY_BEFORE_VERSIONS],
     }
     conn = RecordingConnection(records, "glue load", "glue_jobs/flatten_transactions/load.py", answers)
     load.ensure_warehouse(conn, "redshift")
@@ -126,6 +128,7 @@ def capture_data_checks() -> list[dict[str, Any]]:
         "sum(price_amount)": [(3, 30)],
         "sum(amount)": [(3, 30, 25)],
         "sum(transaction_count)": [(3, 25)],
+        "sum(net_usd)": [(25, 0)],
         "information_schema.tables": [("fct_transactions",)],
     }
     warehouse = RecordingConnection(records, "data checks", origin, answers)

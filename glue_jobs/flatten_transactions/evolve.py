@@ -7,9 +7,18 @@ and adds every contract column it lacks with one ``ALTER TABLE ... ADD COLUMN`` 
 allows one column per ALTER), in contract order, so the table keeps the contract's column order
 (Redshift's ``COPY ... FORMAT AS PARQUET`` maps columns by position).
 
-Only additions, only nullable columns: nothing is ever dropped or retyped. A column whose type
-differs from the contract, or a missing ``not null`` column (existing rows have no value for it),
-is a :class:`SchemaEvolutionError` naming the column and the types, never a value.
+Only additions, only nullable columns or ``not null`` ones with a contract default (``version``:
+``default 1``, so the rows loaded before versions are version 1; PostgreSQL and Redshift both fill
+existing rows with the default): nothing is ever dropped or retyped. A column whose type differs
+from the contract, or a missing ``not null`` column without a default (existing rows have no value
+for it), is a :class:`SchemaEvolutionError` naming the column and the types, never a value.
+
+Then the primary key (:func:`evolve_primary_key`): a table made before versions has
+``primary key (transaction_id)``; once ``version`` exists (every row version 1, so the old key
+being unique means the new one is) it becomes ``primary key (transaction_id, version)``: one
+transaction that locks the table, reads its key again under the lock, drops the old constraint and
+adds the new one under the same name (a concurrent load waits on the lock, then finds the new key and
+does nothing). A table without a primary key (a copy made ``LIKE`` it) is left as it is.
 
 Idempotent (a table that has every column gets no statement) and safe under two concurrent
 loads: when the other load added the column first, our ALTER fails with SQLSTATE 42701
@@ -24,7 +33,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.warehouse import COLUMNS, RAW_SCHEMA, RAW_TABLE, Column
+from contracts.warehouse import (
+    COLUMNS,
+    PRIMARY_KEY,
+    PRIMARY_KEY_BEFORE_VERSIONS,
+    RAW_SCHEMA,
+    RAW_TABLE,
+    Column,
+    column_ddl,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +140,16 @@ def _check_type(column: Column, existing: ColumnType, table: str) -> None:
         )
 
 
-def add_column_sql(column: Column, schema: str = RAW_SCHEMA, table: str = RAW_TABLE) -> str:
-    """One column per statement (Redshift's rule); nullable (no ``not null``, no default)."""
-    for name in (schema, table, column.name):
+def _checked(*names: str) -> None:
+    for name in names:
         if not _IDENTIFIER.match(name):  # pragma: no cover - the names are the contract's, not input
             raise SchemaEvolutionError(f"{name!r} is not a plain lower-case identifier")
-    return f"alter table {schema}.{table} add column {column.name} {column.sql_type}"
+
+
+def add_column_sql(column: Column, schema: str = RAW_SCHEMA, table: str = RAW_TABLE) -> str:
+    """One column per statement (Redshift's rule); nullable, or ``default <x> not null`` with its default."""
+    _checked(schema, table, column.name)
+    return f"alter table {schema}.{table} add column {column_ddl(column)}"
 
 
 def evolve_table(
@@ -147,11 +168,11 @@ def evolve_table(
     for column in columns:
         if column.name in have:
             _check_type(column, have[column.name], qualified)
-    required = [c.name for c in missing if not c.nullable]
+    required = [c.name for c in missing if not c.nullable and c.default is None]
     if required:
         raise SchemaEvolutionError(
-            f"{qualified}: missing not-null columns {', '.join(required)}: "
-            "existing rows have no value for them; schema evolution only adds nullable columns"
+            f"{qualified}: missing not-null columns {', '.join(required)}: existing rows have no value for "
+            "them; schema evolution only adds nullable columns or not-null ones with a default"
         )
     added: list[str] = []
     for column in missing:
@@ -172,3 +193,52 @@ def evolve_table(
     if added:
         logger.info("%s: added columns %s", qualified, ", ".join(added))
     return added
+
+
+_PRIMARY_KEY_COLUMNS = (
+    "select tc.constraint_name, kcu.column_name from information_schema.table_constraints tc "
+    "join information_schema.key_column_usage kcu on kcu.constraint_schema = tc.constraint_schema "
+    "and kcu.constraint_name = tc.constraint_name and kcu.table_name = tc.table_name "
+    "where tc.table_schema = %s and tc.table_name = %s and tc.constraint_type = 'PRIMARY KEY' "
+    "order by kcu.ordinal_position"
+)
+
+
+def primary_key(conn: Any, schema: str = RAW_SCHEMA, table: str = RAW_TABLE) -> tuple[str | None, tuple[str, ...]]:
+    """(constraint name, its columns in key order) of the table's primary key; (None, ()) when it has none."""
+    rows = conn.execute(_PRIMARY_KEY_COLUMNS, (schema, table)).fetchall()
+    if not rows:
+        return None, ()
+    return str(rows[0][0]), tuple(str(r[1]).lower() for r in rows)
+
+
+def evolve_primary_key(
+    conn: Any,
+    key: Sequence[str] = PRIMARY_KEY,
+    before: Sequence[str] = PRIMARY_KEY_BEFORE_VERSIONS,
+    schema: str = RAW_SCHEMA,
+    table: str = RAW_TABLE,
+) -> bool:
+    """Replace the primary key ``before`` by ``key`` (True when it did); run after :func:`evolve_table`.
+
+    One transaction: ``lock table`` (both engines: an exclusive lock), the key read again under it, then
+    ``drop constraint`` and ``add constraint <same name> primary key (...)``. Nothing to do when the key
+    already is ``key`` or the table has none; any other key is a :class:`SchemaEvolutionError`.
+    """
+    qualified = f"{schema}.{table}"
+    _checked(schema, table, *key)
+    with conn.transaction():
+        conn.execute(f"lock table {qualified}")
+        name, columns = primary_key(conn, schema, table)
+        if name is None or columns == tuple(key):
+            return False
+        if columns != tuple(before):
+            raise SchemaEvolutionError(
+                f"{qualified}: primary key ({', '.join(columns)}) is neither ({', '.join(before)}) nor the "
+                f"contract's ({', '.join(key)}): migrate it by hand"
+            )
+        _checked(name)
+        conn.execute(f"alter table {qualified} drop constraint {name}")
+        conn.execute(f"alter table {qualified} add constraint {name} primary key ({', '.join(key)})")
+    logger.info("%s: primary key is now (%s)", qualified, ", ".join(key))
+    return True

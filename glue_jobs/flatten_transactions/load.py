@@ -5,8 +5,10 @@ On PostgreSQL the staging table is filled by COPY FROM STDIN of the curated Parq
 wrote (pyarrow batches -> CSV, on the driver). Redshift has no COPY FROM STDIN: with
 ``--redshift_copy_role_arn`` it is filled by Redshift's own
 ``COPY ... FROM 's3://<curated>/transactions/dt=.../' FORMAT AS PARQUET``. Then
-``delete ... using staging`` + ``insert ... select`` (the Redshift merge pattern; a row is only
-replaced by one ingested at the same time or later) and the bookmarks, committed together.
+``delete ... using staging`` + ``insert ... select`` (the Redshift merge pattern, keyed by
+``contracts.warehouse.PRIMARY_KEY``: one row per (transaction_id, version); a row is only replaced
+by one of the same version ingested at the same time or later, never by another version) and the
+bookmarks, committed together.
 Before any of it, ``ensure_warehouse`` adds the contract columns a raw table created under an
 older contract lacks (evolve.py).
 """
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.warehouse import COLUMNS, PRIMARY_KEY, RAW_SCHEMA, RAW_TABLE, raw_table_ddl
 from glue_jobs.flatten_transactions.arguments import JobArgs, JobArgumentError
-from glue_jobs.flatten_transactions.evolve import evolve_table
+from glue_jobs.flatten_transactions.evolve import evolve_primary_key, evolve_table
 from glue_jobs.flatten_transactions.sources import CURATED_PREFIX, utc
 
 if TYPE_CHECKING:
@@ -90,11 +92,14 @@ WAREHOUSE_DDL = warehouse_ddl()
 
 def ensure_warehouse(conn: Any, engine: str = "postgres") -> list[str]:
     """Create what is missing, then add the contract columns a table made by an older one lacks
-    (evolve.py: nullable columns only, one ALTER each); returns the names of the columns added."""
+    (evolve.py: nullable or defaulted columns, one ALTER each) and move a primary key made before
+    versions to (transaction_id, version); returns the names of the columns added."""
     with conn.transaction():
         for statement in warehouse_ddl(engine):
             conn.execute(statement)
-    return evolve_table(conn)
+    added = evolve_table(conn)
+    evolve_primary_key(conn)
+    return added
 
 
 def read_bookmarks(conn: Any, job_name: str) -> dict[str, dt.datetime]:
@@ -190,13 +195,14 @@ def merge_into_warehouse(
 ) -> LoadStats:
     """Stage, merge and bookmark in one transaction (delete+insert: Redshift has no ON CONFLICT)."""
     names = ", ".join(_COLUMN_NAMES)
+    same_key = " and ".join(f"{{t}}.{k} = {{s}}.{k}" for k in PRIMARY_KEY)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(f"drop table if exists {STAGE_TABLE}")
         cur.execute(f"create temp table {STAGE_TABLE} (like {WAREHOUSE_TABLE})")
         staged = stage(cur, STAGE_TABLE)
         cur.execute(
             f"""delete from {WAREHOUSE_TABLE} using {STAGE_TABLE}
-                where {WAREHOUSE_TABLE}.{PRIMARY_KEY} = {STAGE_TABLE}.{PRIMARY_KEY}
+                where {same_key.format(t=WAREHOUSE_TABLE, s=STAGE_TABLE)}
                   and {WAREHOUSE_TABLE}.ingested_at <= {STAGE_TABLE}.ingested_at"""
         )
         replaced = cur.rowcount
@@ -204,7 +210,7 @@ def merge_into_warehouse(
             f"""insert into {WAREHOUSE_TABLE} ({names})
                 select {names} from {STAGE_TABLE} s
                 where not exists (
-                  select 1 from {WAREHOUSE_TABLE} t where t.{PRIMARY_KEY} = s.{PRIMARY_KEY})"""
+                  select 1 from {WAREHOUSE_TABLE} t where {same_key.format(t="t", s="s")})"""
         )
         inserted = cur.rowcount
         counts = dict(

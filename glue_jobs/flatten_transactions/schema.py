@@ -184,6 +184,7 @@ _COMPATIBLE: dict[type[T.DataType], set[str]] = {
     T.DateType: {"string", "date"},
     T.StructType: {"struct"},
     T.LongType: {"bigint", "int"},
+    T.IntegerType: {"bigint", "int"},
     T.DoubleType: {"double", "bigint", "int"},
     T.BooleanType: {"boolean"},
 }

@@ -7,8 +7,9 @@ No IO here. Everything is derived from ``contracts`` (the Spark schema: :mod:`.s
   unknown enum value, too long for its column) instead of dropping them.
 - :func:`flatten` ends in the ``select`` of ``contracts.warehouse.COLUMNS``, in order,
   with the warehouse types: it is the job's schema contract.
-- :func:`deduplicate` keeps one row per ``transaction_id``: the latest ``ingested_at``,
-  ties broken by every other column so the result never depends on input order.
+- :func:`deduplicate` keeps one row per ``(transaction_id, version)`` (the raw table's key: one
+  row per stored version): the latest ``ingested_at``, ties broken by every other column so the
+  result never depends on input order. An object written before versions is version 1.
 
 The session must run in UTC (:data:`SESSION_CONF`); :func:`flatten` refuses another zone.
 """
@@ -19,6 +20,7 @@ import datetime as dt
 import enum
 import functools
 import operator
+from collections.abc import Sequence
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -29,7 +31,7 @@ from pyspark.sql import types as T
 from contracts import acceptance
 from contracts.currencies import ISO_4217_CODES, MINOR_UNITS
 from contracts.transaction import MAX_AMOUNT, Transaction
-from contracts.warehouse import COLUMNS
+from contracts.warehouse import COLUMNS, PRIMARY_KEY
 from glue_jobs.flatten_transactions.schema import (
     CORRUPT_RECORD,
     leaves,
@@ -50,7 +52,7 @@ SESSION_CONF: dict[str, str] = {
     # the ~45 contract rules make constraint inference slow (measured: ~1 s of planning per action
     # with it, 0.2 s without); this job has no join for inferred filters to help
     "spark.sql.constraintPropagation.enabled": "false",
-    # deduplicate() keeps one row per transaction id and ids are nearly all unique: the partial
+    # deduplicate() keeps one row per transaction version and those are nearly all unique: the partial
     # per-task limit Spark 3.5 puts before the shuffle would sort every row once more for nothing
     "spark.sql.optimizer.windowGroupLimitThreshold": "-1",
     # the job's counts are observed during its write (DataFrame.observe): when a stage turns out
@@ -89,6 +91,8 @@ def _allowed_values() -> dict[str, tuple[str, ...]]:
                 walk(annotation, f"{path}.")
 
     walk(Transaction, "")
+    # the analytics record's version fields: the status a version moved from is a status too
+    allowed["previous_status"] = allowed["payment_details.transaction_status"]
     return allowed
 
 
@@ -134,7 +138,9 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
     """
     raw = F.col(CORRUPT_RECORD)
     is_corrupt = raw.isNotNull()
-    required = {c.source for c in COLUMNS if c.source and not c.nullable}
+    # a field with a contract default (version) may be missing: the record predates it
+    required = {c.source for c in COLUMNS if c.source and not c.nullable and c.default is None}
+    minimums = {c.source: 1 for c in COLUMNS if c.name == "version"}
     sizes = {c.source: c.sql_type for c in COLUMNS if c.source}
     rules: list[tuple[Column, Column]] = []
 
@@ -171,6 +177,8 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
                 .otherwise(typed != F.round(typed, 2))
             )
             rule(minor, F.lit(f"{path}: more decimals than the currency allows [amount.minor_units]"))
+        if path in minimums:
+            rule(typed < minimums[path], F.lit(f"{path}: must be {minimums[path]} or more [field.minimum]"))
         if path in ALLOWED_VALUES:
             unknown_value = ~typed.isin(*ALLOWED_VALUES[path])
             code = "currency.code" if path == "item_purchased.price.currency" else "enum.value"
@@ -297,6 +305,8 @@ def flatten(df: DataFrame, source_partition_col: str = "dt", loaded_at: dt.datet
     for column in COLUMNS:
         if column.source:
             value = F.col(column.source)
+            if column.default is not None:  # a record written before the field existed (version: 1)
+                value = F.coalesce(value, F.expr(column.default))
         elif column.name in derived:
             value = derived[column.name]
         else:
@@ -305,10 +315,12 @@ def flatten(df: DataFrame, source_partition_col: str = "dt", loaded_at: dt.datet
     return df.select(*select)
 
 
-def deduplicate(df: DataFrame, key: str = "transaction_id", order_by: str = "ingested_at") -> DataFrame:
+def deduplicate(df: DataFrame, key: Sequence[str] = PRIMARY_KEY, order_by: str = "ingested_at") -> DataFrame:
     """One row per ``key``: the latest ``order_by``; ties go to the greatest other columns, in order."""
-    tie_breakers = [F.col(c).desc_nulls_last() for c in df.columns if c not in {key, order_by}]
-    latest_first = Window.partitionBy(F.col(key)).orderBy(F.col(order_by).desc_nulls_last(), *tie_breakers)
+    tie_breakers = [F.col(c).desc_nulls_last() for c in df.columns if c not in {*key, order_by}]
+    latest_first = Window.partitionBy(*[F.col(k) for k in key]).orderBy(
+        F.col(order_by).desc_nulls_last(), *tie_breakers
+    )
     rank = "_row_number"
     return (
         df.withColumn(rank, F.row_number().over(latest_first))

@@ -216,7 +216,7 @@ select
     item_type,
     cast(sum(transaction_count) as bigint) as transaction_count,
     cast(sum(purchase_count) as bigint) as purchase_count,
-    cast(sum(refund_count) as bigint) as refund_count,
+    cast(sum(refund_count + chargeback_count) as bigint) as refund_count,
     cast(sum(revenue_usd) as numeric(20, 4)) as revenue_usd,
     cast(sum(refunded_usd) as numeric(20, 4)) as refunded_usd
 from {marts}.fct_daily_revenue
@@ -301,7 +301,8 @@ def data_integrity_analysis(params: models.DataIntegrityParams, cfg: AnalyticsCo
     counts = fetch(
         cfg.warehouse_secret_id,
         _q(
-            "select (select count(*) from {raw}.mtx_transactions) as raw_count,"
+            # the raw table holds one row per stored version: its transactions are its distinct ids
+            "select (select count(distinct transaction_id) from {raw}.mtx_transactions) as raw_count,"
             " (select count(*) from {marts}.fct_transactions) as mart_count",
             cfg,
         ),

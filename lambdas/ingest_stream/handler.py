@@ -7,10 +7,12 @@ staging table and one idempotent merge, their PII-free copies to the analytics b
 batch and ``dt=`` day, the invalid ones to the dead-letter queue, each with its reason, in batches. A record
 the database refuses on its data is isolated and quarantined alone as on the file path.
 
-Ownership: every row this batch inserts carries ``execution_id = stream:<shardId>:<sequence number of the
+Ownership: every version this batch stores carries ``execution_id = stream:<shardId>:<sequence number of the
 batch's first record>``. The event source mapping retries a batch from its checkpoint, so a retried batch
-starts with the same record and owns what its earlier attempt stored (its analytics objects are written
-again under the same keys); a row stored by anything else (another batch, a file, the API) is a duplicate.
+starts with the same record and owns the versions its earlier attempt stored (its analytics objects are
+written again under the same keys, the same bytes); a message stored by anything else (another batch, a file,
+the API) is a duplicate. Several statuses of one transaction (in one batch or across batches) are its versions,
+merged along the lifecycle as on the file path (``lambdas/process_chunk/versions.py``).
 The batch's receipt time is its first record's arrival time, so a retry validates against the same window
 and writes the same bytes.
 
@@ -53,7 +55,8 @@ from lambdas.common.tracing import correlated, get_tracer
 from lambdas.process_chunk.handler import load_catalogue
 from lambdas.process_chunk.quarantine import quarantine_oversize, quarantine_refused
 from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, validated_lines
-from lambdas.process_chunk.store import settle_first_purchases, store_chunk, store_isolating, write_analytics
+from lambdas.process_chunk.store import Stored, settle_first_purchases, store_chunk, store_isolating, write_analytics
+from lambdas.process_chunk.versions import lifecycle_letters
 
 logger = get_logger("ingest-stream")
 tracer = get_tracer("ingest-stream")
@@ -190,15 +193,18 @@ def _settle(batch: StreamBatch, progress: _Progress) -> Settled:
     first = next(copy_lines, None)
     refused: list[tuple[int, str, bytes, Refusal]] = []
     try:
-        owned = store_chunk(itertools.chain((first,), copy_lines), ref) if first is not None else set()
+        several = lambda: out.several  # noqa: E731 - read once the COPY has consumed the lines
+        chunk = store_chunk(itertools.chain((first,), copy_lines), ref, several) if first is not None else Stored()
     except psycopg.Error as exc:
         if refusal(exc) is None:
             raise  # transient (retried) or refused for good, as on the file path
-        out, owned, refused = _settle_isolating(batch, catalogue, enricher, received, window)
+        out, chunk, refused = _settle_isolating(batch, catalogue, enricher, received, window)
     progress.committed = True
-    settle_first_purchases(out, owned)
-    stored, keys = write_analytics(out.days, owned, name, 0)
+    out.valid -= len(chunk.refused)
+    settle_first_purchases(out, chunk.owned)
+    stored, keys = write_analytics(out.days, chunk.owned, name, 0)
     letters = out.rejected
+    letters.extend(lifecycle_letters(chunk.refused, received, FAILED_STATE))
     letters.extend(quarantine_oversize(out.oversize, name, 0, received))
     letters.extend(quarantine_refused(refused, name, 0, received))
     for letter in letters:
@@ -217,7 +223,7 @@ def _settle(batch: StreamBatch, progress: _Progress) -> Settled:
 
 def _settle_isolating(
     batch: StreamBatch, catalogue: CatalogueCheck, enricher: BulkEnricher, received: str, window: Window
-) -> tuple[Outcome, set[str], list[tuple[int, str, bytes, Refusal]]]:
+) -> tuple[Outcome, Stored, list[tuple[int, str, bytes, Refusal]]]:
     """The batch again, loaded in parts around the records the database refuses on their data."""
     out = Outcome()
     numbers: list[int] = []
@@ -225,14 +231,14 @@ def _settle_isolating(
         validated_lines(batch.records, catalogue, enricher, batch.ref, received, received, out, window, numbers)
     )
     try:
-        owned, found = store_isolating(list(zip(numbers, lines, strict=True)), batch.ref)
+        chunk, found = store_isolating(list(zip(numbers, lines, strict=True)), batch.ref, out.several)
     except TooManyRefused as many:
         raise DatabaseRejected(f"batch {batch.ref}: {many}") from None
     where = {n: i for i, n in enumerate(numbers)}
     # the transaction id is the COPY line's first field (pattern-checked by the contract: no tab in it)
     refused = [(n, lines[where[n]].split("\t", 1)[0], as_bytes(batch.records[n - 1]), why) for n, why in found]
     out.valid -= len(refused)
-    return out, owned, refused
+    return out, chunk, refused
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -3,9 +3,11 @@
 Same contract validation, catalogue check (the catalogue is read once per chunk)
 and PII rule as the per-transaction path. Valid records go to PostgreSQL with
 COPY into a temporary staging table and one idempotent merge
-(``INSERT ... ON CONFLICT DO NOTHING``); the PII-free copies go to S3 as one
-NDJSON object per chunk and ``dt=`` partition; rejected records go to the
-dead-letter queue in batches, each with its reason.
+(``INSERT ... ON CONFLICT DO NOTHING``; status updates of stored transactions as
+their next version, ``versions``); the PII-free copies go to S3 as one NDJSON
+object per chunk and ``dt=`` partition, one line per version stored; rejected
+records (and messages the lifecycle refuses) go to the dead-letter queue in
+batches, each with its reason.
 
 Poison isolation: a record the contract accepted but the database refuses on its data (SQLSTATE class
 22 or 23: a CHECK, a value a column type cannot hold) would fail the chunk's one COPY + merge. The
@@ -15,10 +17,11 @@ quarantined alone: kept whole under ``rejected/<run>/chunk-<n>-record-<m>.json``
 and dead-lettered as a pointer with its place and the SQLSTATE, never its content. A transient fault
 (connection, shutdown, serialization) is never bisected: it leaves as ``DatabaseUnavailable``, retried.
 
-Ownership makes a retried chunk idempotent: every row this chunk inserts carries
-``execution_id = batch:<run>:<chunk>``. On a retry, rows already owned by this
-chunk are "ours" (their analytics copy is written again, same key); rows owned
-by anything else are duplicates (stored earlier by another file or the API).
+Ownership makes a retried chunk idempotent: every version this chunk stores carries
+``execution_id = batch:<run>:<chunk>`` (``compliance.transaction_versions``). On a
+retry, versions already owned by this chunk are "ours" (their analytics lines are
+written again, same key, same bytes); a message already stored by anything else is
+a duplicate (or a stale older status), nothing written.
 
 Speed (one pass, few objects per record): each line is parsed once (orjson);
 ``lambdas.common.fast_contract`` accepts the common shape of a valid record with
@@ -29,7 +32,8 @@ PII-free analytics line are built from the accepted values while the chunk
 streams into COPY; the catalogue verdict of a purchase is computed once per chunk.
 
 Modules: ``records`` (the one pass, no I/O), ``store`` (COPY + merge, the isolating load, the S3 copies),
-``quarantine`` (records kept whole under ``rejected/`` and their pointer letters); this one runs a chunk.
+``versions`` (the merge along the lifecycle, what a chunk owns, the undo), ``quarantine`` (records kept whole
+under ``rejected/`` and their pointer letters); this one runs a chunk.
 """
 
 from __future__ import annotations
@@ -57,11 +61,13 @@ from lambdas.process_chunk.quarantine import quarantine_key, quarantine_oversize
 from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, chunk_lines, validated_lines
 from lambdas.process_chunk.store import (
     MAX_REFUSED_PER_CHUNK,
+    Stored,
     settle_first_purchases,
     store_chunk,
     store_isolating,
     write_analytics,
 )
+from lambdas.process_chunk.versions import lifecycle_letters, undo_versions
 
 logger = get_logger("process-chunk")
 tracer = get_tracer("process-chunk")
@@ -101,7 +107,8 @@ def process(
     first = next(copy_lines, None)
     refused: list[tuple[int, str, bytes, Refusal]] = []
     try:
-        owned = store_chunk(itertools.chain((first,), copy_lines), ref) if first is not None else set()
+        several = lambda: out.several  # noqa: E731 - read once the COPY has consumed the lines
+        chunk = store_chunk(itertools.chain((first,), copy_lines), ref, several) if first is not None else Stored()
     except psycopg.Error as exc:
         if refusal(exc) is None:
             raise  # not about the data: DatabaseUnavailable (retried) or DatabaseRejected, as it was
@@ -112,7 +119,7 @@ def process(
             validated_lines(chunk_lines(body), catalogue, enricher, ref, received, ingested, out, window, numbers)
         )
         try:
-            owned, found = store_isolating(list(zip(numbers, lines, strict=True)), ref)
+            chunk, found = store_isolating(list(zip(numbers, lines, strict=True)), ref, out.several)
         except TooManyRefused as many:
             raise DatabaseRejected(f"chunk {index} of run {run_id}: {many}") from None
         where = {n: i for i, n in enumerate(numbers)}
@@ -123,8 +130,10 @@ def process(
         out.valid -= len(refused)
         del lines
     del body
-    settle_first_purchases(out, owned)
-    stored, keys = write_analytics(out.days, owned, run_id, index)
+    out.valid -= len(chunk.refused)
+    settle_first_purchases(out, chunk.owned)
+    stored, keys = write_analytics(out.days, chunk.owned, run_id, index)
+    out.rejected.extend(lifecycle_letters(chunk.refused, received, "ProcessChunk"))
     out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received, first_record))
     out.rejected.extend(quarantine_refused(refused, run_id, index, received, first_record))
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected, f"{run_id}/chunk-{index}")
@@ -144,7 +153,7 @@ def process(
 
 
 def undo_chunk(run_id: str, index: int) -> int:
-    """Remove what a failed chunk stored (rows it owns and its analytics objects)."""
+    """Remove what a failed chunk stored (the versions it owns and its analytics objects)."""
     settings = get_settings()
     s3 = client("s3")
     prefix_suffix = f"batch-{run_id}-{index:05d}.ndjson"
@@ -154,9 +163,7 @@ def undo_chunk(run_id: str, index: int) -> int:
                 s3.delete_object(Bucket=settings.analytics_bucket, Key=obj["Key"])
     try:
         with connection(settings.compliance_writer_secret_id) as conn, conn.transaction():
-            return conn.execute(
-                "delete from compliance.transactions where execution_id = %s", (chunk_ref(run_id, index),)
-            ).rowcount
+            return undo_versions(conn, chunk_ref(run_id, index))
     except (PipelineError, psycopg.Error):
         return 0  # the database is the reason the chunk failed: it stored nothing
 

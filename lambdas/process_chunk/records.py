@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from contracts import MAX_TRANSACTION_BYTES, InvalidTransaction, Window, strip_pii, validate_transaction
+from contracts.lifecycle import version_stamp
 from lambdas.check_item.handler import check_purchase
 from lambdas.common.dead_letters import dead_letter_message
 from lambdas.common.enrich import BulkEnricher, Purchase, settle_first_purchase
@@ -99,30 +100,48 @@ class CatalogueCheck:
         return verdict
 
 
+#: A message of a transaction: (transaction id, status). One chunk holds each message once (a repeat is an
+#: in-chunk duplicate); several messages of one transaction are its versions (contracts/lifecycle.py).
+Message = tuple[str, str]
+
+
 @dataclass
 class Day:
-    """The analytics lines of one ``dt=`` day of a chunk, as the NDJSON body, and their ids in order."""
+    """The analytics lines of one ``dt=`` day of a chunk, as the NDJSON body, and their messages in order."""
 
-    ids: list[str] = field(default_factory=list)
+    keys: list[Message] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)
 
-    def add(self, transaction_id: str, line: bytes) -> None:
-        self.ids.append(transaction_id)
+    def add(self, key: Message, line: bytes) -> None:
+        self.keys.append(key)
         self.body += line  # copied: orjson's result holds a 4 KiB buffer whatever its length
         self.body += b"\n"
 
     def settle_first_purchases(self, first: set[str]) -> None:
-        """Set each line's ``is_first_purchase`` (its id in ``first``)."""
-        lines = self.body.split(b"\n")[: len(self.ids)]
-        self.body = bytearray(b"".join(settle_first_purchase(line, i in first) + b"\n"
-                                       for line, i in zip(lines, self.ids, strict=True)))  # fmt: skip
+        """Set each line's ``is_first_purchase`` (its transaction id in ``first``)."""
+        lines = self.body.split(b"\n")[: len(self.keys)]
+        self.body = bytearray(b"".join(settle_first_purchase(line, k[0] in first) + b"\n"
+                                       for line, k in zip(lines, self.keys, strict=True)))  # fmt: skip
 
-    def owned_body(self, owned: set[str]) -> tuple[int, bytes]:
-        """(lines, NDJSON body) of the records this chunk owns."""
-        if all(i in owned for i in self.ids):
-            return len(self.ids), bytes(self.body)
-        lines = [line for line, i in zip(self.body.split(b"\n"), self.ids, strict=False) if i in owned]
-        return len(lines), b"".join(line + b"\n" for line in lines)
+    def owned_body(self, owned: dict[Message, bytes]) -> tuple[int, bytes]:
+        """(lines, NDJSON body) of the versions this chunk owns, each line with its version fields
+        (``owned``: message -> ``stamp_tail`` of the version it is)."""
+        out = bytearray()
+        count = 0
+        for line, key in zip(self.body.split(b"\n"), self.keys, strict=False):
+            tail = owned.get(key)
+            if tail is not None:
+                out += line[:-1]  # the line's closing brace: the version fields follow its last key
+                out += tail
+                out += b"\n"
+                count += 1
+        return count, bytes(out)
+
+
+def stamp_tail(version: int, previous_status: str | None, status_updated_at: str) -> bytes:
+    """The version fields of an analytics line (``contracts.lifecycle.version_stamp``) as the end of its JSON
+    object: ``,"version":..,"previous_status":..,"status_updated_at":..}``."""
+    return b"," + orjson.dumps(version_stamp(version, previous_status, status_updated_at))[1:]
 
 
 @dataclass
@@ -133,31 +152,35 @@ class Outcome:
     in_chunk_duplicates: int = 0
     oversize: list[tuple[int, bytes]] = field(default_factory=list)  # (record number in the chunk, the record)
     players: list[tuple[str, str, str]] = field(default_factory=list)  # (transaction id, player, event date)
+    several: bool = False  # some transaction has more than one message (status) in the chunk
 
     def keep(self, tx: Accepted, line: bytes) -> None:
         day = tx.event_date
         found = self.days.get(day)
         if found is None:
             found = self.days[day] = Day()
-        found.add(tx.transaction_id, line)
+        found.add((tx.transaction_id, tx.transaction_status), line)
         self.players.append((tx.transaction_id, tx.user_id, day))
         self.valid += 1
 
-    def owned_players(self, owned: set[str]) -> list[tuple[str, str, str]]:
-        """(transaction id, player, event date) of the records this batch owns, in its order."""
-        return [p for p in self.players if p[0] in owned]
+    def owned_players(self, owned: Iterable[Message]) -> list[tuple[str, str, str]]:
+        """(transaction id, player, event date) of the transactions this batch owns a version of, in its order."""
+        ids = {key[0] for key in owned}
+        return [p for p in self.players if p[0] in ids]
 
 
 def validated_lines(lines: Iterable[str | bytes], catalogue: CatalogueCheck, enricher: BulkEnricher, ref: str,
                     received: str, ingested: str, out: Outcome, window: Window,
                     numbers: list[int] | None = None) -> Iterator[str]:  # fmt: skip
-    """The COPY line of every valid record, first time its id is seen; rejects and the rest go to ``out``.
+    """The COPY line of every valid record, first time its message (transaction id, status) is seen; rejects and
+    the rest go to ``out``.
 
     Each accepted record is enriched (``enricher``) before its PII-free analytics line is built; a record with no
     FX rate in force is dead-lettered as ``FxRateMissing`` (a redrive retries it once the rate is published).
 
     ``numbers``, if given, gets the record number (in the chunk, from 1) of each line yielded."""
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # transaction id -> its first status in the chunk
+    more: set[Message] = set()  # the other messages of a transaction (its later statuses), rare
     loads = orjson.loads
     horizon = Horizon.of(window)
     for number, raw in enumerate(lines, start=1):
@@ -195,10 +218,15 @@ def validated_lines(lines: Iterable[str | bytes], catalogue: CatalogueCheck, enr
             out.rejected.append(dead_letter_message(transaction, tx.transaction_id, "FxRateMissing", str(exc),
                                                     received, "ProcessChunk"))  # fmt: skip
             continue
-        if tx.transaction_id in seen:
-            out.in_chunk_duplicates += 1
+        first_status = seen.get(tx.transaction_id)
+        if first_status is None:
+            seen[tx.transaction_id] = tx.transaction_status
+        elif first_status == tx.transaction_status or (tx.transaction_id, tx.transaction_status) in more:
+            out.in_chunk_duplicates += 1  # the same message again: harmless
             continue
-        seen.add(tx.transaction_id)
+        else:  # another status of the transaction: a version, decided when the chunk is stored
+            more.add((tx.transaction_id, tx.transaction_status))
+            out.several = True
         out.keep(tx, analytics_line(tx, ingested, data if fast else None, enriched))
         if numbers is not None:
             numbers.append(number)

@@ -1,21 +1,26 @@
 """ProcessChunk's writes: the chunk's valid records into the compliance store (COPY into a staging table and
-one idempotent merge; in parts around the records the database refuses) and their PII-free copies to S3."""
+one idempotent merge along the lifecycle, ``versions``; in parts around the records the database refuses) and
+their PII-free copies to S3, one line per version the chunk stored."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import psycopg
 
 from contracts.compliance import WRITTEN
 from contracts.config import get_settings
+from contracts.lifecycle import RANK
+from contracts.transaction import TransactionStatus
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.enrich.players import first_purchases
 from lambdas.common.errors import StorageUnavailable
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, isolate, refusal
-from lambdas.process_chunk.records import Day, Outcome
+from lambdas.process_chunk.records import Day, Message, Outcome
+from lambdas.process_chunk.versions import Refused, merge, owned_versions
 from lambdas.store_compliance.handler import ensure_schema
 
 logger = get_logger("process-chunk")
@@ -29,76 +34,106 @@ COPY_BATCH = 2000  # lines per COPY write
 MAX_REFUSED_PER_CHUNK = 100
 
 
+_STATUS_AT = COPY_COLUMNS.index("transaction_status")
 STAGING = "create temporary table staging (like compliance.transactions including defaults) on commit drop"
 
 
-def copy_and_merge(conn: psycopg.Connection, copy_lines: Iterable[str], *, empty_after: bool = True) -> None:
-    """COPY the lines into the (empty) staging table and merge them; staging is left empty unless
-    ``empty_after`` is false (the last load of the transaction: the table is dropped at commit)."""
+@dataclass
+class Stored:
+    """What a chunk stored: its versions (message -> the analytics line's version fields), now or by its earlier
+    attempt, and the messages the lifecycle refused (dead-lettered alone)."""
+
+    owned: dict[Message, bytes] = field(default_factory=dict)
+    refused: list[Refused] = field(default_factory=list)
+
+
+def copy_and_merge(
+    conn: psycopg.Connection, copy_lines: Iterable[str], several: Callable[[], bool], *, empty_after: bool = True
+) -> list[Refused]:
+    """COPY the lines into the (empty) staging table and merge them along the lifecycle (``versions.merge``;
+    ``several()``, asked once the lines are read: some transaction has more than one message among them); staging
+    is left empty unless ``empty_after`` is false (the last load of the transaction: the table is dropped at
+    commit). Returns the messages the lifecycle refused."""
+    staged = 0
     with conn.cursor().copy(f"copy staging ({', '.join(COPY_COLUMNS)}) from stdin") as copy:
         buf: list[str] = []
         for line in copy_lines:
             buf.append(line)
             if len(buf) >= COPY_BATCH:
                 copy.write(("\n".join(buf) + "\n").encode())
+                staged += len(buf)
                 buf.clear()
         if buf:
             copy.write(("\n".join(buf) + "\n").encode())
-    conn.execute("insert into compliance.transactions select * from staging on conflict (transaction_id) do nothing")
+            staged += len(buf)
+    merged = merge(conn, staged, several())
+    if merged.applied or merged.ignored or merged.refused:
+        logger.info("merge: %d versions applied, %d duplicate or stale, %d refused by the lifecycle",
+                    merged.applied, merged.ignored, len(merged.refused))  # fmt: skip
     if empty_after:
         conn.execute("truncate staging")
+    return merged.refused
 
 
-def owned_by(conn: psycopg.Connection, ref: str) -> set[str]:
-    """What this chunk owns: rows it inserted now and, on a retry, rows its earlier attempt stored
-    (an index lookup on execution_id, migration 002)."""
-    rows = conn.execute("select transaction_id from compliance.transactions where execution_id = %s", (ref,))
-    return {r[0] for r in rows.fetchall()}
-
-
-def store_chunk(copy_lines: Iterable[str], ref: str) -> set[str]:
-    """COPY into staging, merge, and return the ids this chunk owns. A refusal on data leaves as the driver's
-    error (nothing stored: the transaction is rolled back); ``process`` then loads the chunk in parts."""
+def store_chunk(copy_lines: Iterable[str], ref: str, several: Callable[[], bool]) -> Stored:
+    """COPY into staging, merge, and return what this chunk owns and what the lifecycle refused. A refusal on
+    data leaves as the driver's error (nothing stored: the transaction is rolled back); ``process`` then loads
+    the chunk in parts."""
     secret_id = get_settings().compliance_writer_secret_id
     with connection(secret_id) as conn:
         ensure_schema(conn)
         with conn.transaction():
             conn.execute(STAGING)
-            copy_and_merge(conn, copy_lines, empty_after=False)
-            return owned_by(conn, ref)
+            refused = copy_and_merge(conn, copy_lines, several, empty_after=False)
+            return Stored(owned_versions(conn, ref), refused)
 
 
-def store_isolating(numbered: list[tuple[int, str]], ref: str) -> tuple[set[str], list[tuple[int, Refusal]]]:
+def _status_rank(line: str) -> int:
+    """The lifecycle rank of a COPY line's status (its column in ``COPY_COLUMNS``)."""
+    return RANK[TransactionStatus(line.split("\t", _STATUS_AT + 1)[_STATUS_AT])]
+
+
+def store_isolating(
+    numbered: list[tuple[int, str]], ref: str, several: bool
+) -> tuple[Stored, list[tuple[int, Refusal]]]:
     """The chunk's lines in parts, each under a savepoint, so that only the records the database refuses are
-    left out: (the ids this chunk owns, each refused record's number in the chunk with why). One transaction:
-    the chunk's rows are committed together, as on the one-COPY path."""
+    left out: (what this chunk owns and the lifecycle refused, each refused record's number in the chunk with
+    why). One transaction: the chunk's rows are committed together, as on the one-COPY path. With several
+    messages of one transaction, the lines go in lifecycle order (a part never holds a later status than the
+    next part's), so the parts apply them as one load would."""
     secret_id = get_settings().compliance_writer_secret_id
+    if several:
+        numbered = sorted(numbered, key=lambda item: _status_rank(item[1]))
+    refused: list[Refused] = []
 
     def load_part(part: Sequence[tuple[int, str]]) -> None:
         with conn.transaction():  # a savepoint: a refused part leaves nothing behind
-            copy_and_merge(conn, (line for _, line in part))
+            found = copy_and_merge(conn, (line for _, line in part), lambda: several)
+        refused.extend(found)  # only once the part is in
 
     with connection(secret_id) as conn:
         ensure_schema(conn)
         with conn.transaction():
             conn.execute(STAGING)
             found = isolate(numbered, load_part, refusal, max_refused=MAX_REFUSED_PER_CHUNK, known_bad=True)
-            owned = owned_by(conn, ref)
+            owned = owned_versions(conn, ref)
     logger.info("chunk %s: %d records refused on data, isolated in %d loads", ref, len(found.refused), found.attempts)
-    return owned, [(number, why) for (number, _), why in found.refused]
+    return Stored(owned, refused), [(number, why) for (number, _), why in found.refused]
 
 
-def settle_first_purchases(out: Outcome, owned: set[str]) -> None:
+def settle_first_purchases(out: Outcome, owned: dict[Message, bytes]) -> None:
     """``is_first_purchase`` of every analytics line the batch owns, from the players table (one BatchGetItem per
     100 players, a conditional put per new one, 8 at a time): idempotent on the transaction id, so a retried
-    batch says the same."""
+    batch, and every version of one transaction, says the same."""
     first = first_purchases(get_settings().players_table, out.owned_players(owned))
     for day in out.days.values():
         day.settle_first_purchases(first)
 
 
-def write_analytics(days: dict[str, Day], owned: set[str], run_id: str, index: int) -> tuple[int, list[str]]:
-    """One PII-free NDJSON object per ``dt=`` day of the chunk (its owned records), one PUT each."""
+def write_analytics(
+    days: dict[str, Day], owned: dict[Message, bytes], run_id: str, index: int
+) -> tuple[int, list[str]]:
+    """One PII-free NDJSON object per ``dt=`` day of the chunk (a line per version it owns), one PUT each."""
     settings = get_settings()
     s3 = client("s3")
     stored = 0

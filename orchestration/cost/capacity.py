@@ -54,6 +54,12 @@ class StreamAssumptions:
     #: JSON it came from).
     compliance_bytes_per_row: int = 1_200
     consumers: int = 1  # the event source mapping is the stream's one reader
+    #: Game servers that send through ``POST /events`` (API Gateway -> the put_events Lambda -> PutRecords)
+    #: instead of writing to the stream themselves: records per request (at most 500) and one invocation's
+    #: billed time (parse the envelope, one PutRecords round trip).
+    records_per_events_request: int = 100
+    put_events_ms: float = 30.0
+    put_events_memory_gb: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -123,12 +129,24 @@ class Plan:
             "S3": invocations * prices["s3_per_put_request"],
         }
 
+    def events_api_cost(self, prices: dict[str, float]) -> dict[str, float]:
+        """What ``POST /events`` adds in front of the stream: one API request and one put_events invocation per
+        ``records_per_events_request`` records."""
+        a = self.assumptions
+        requests = self.events_per_month / a.records_per_events_request
+        return {
+            "API Gateway (POST /events)": requests * prices["apigateway_rest_per_request"],
+            "Lambda (put_events)": requests * prices["lambda_per_request"]
+            + requests * a.put_events_ms / 1000 * a.put_events_memory_gb * prices["lambda_per_gb_second"],
+        }
+
     def estimate(self) -> dict[str, Any]:
         doc = load_prices()
         prices = doc["prices"]
         per_tx = Assumptions(transactions=1_000_000)
         millions = self.events_per_month / 1_000_000
         stream = self.stream_cost(prices)
+        front = self.events_api_cost(prices)
         api = {k: v * millions for k, v in express_path(per_tx, prices).items()}
         files = {k: v * millions for k, v in batch_path(per_tx, prices).items()}
         return {
@@ -146,6 +164,8 @@ class Plan:
                 "kinesis_quota_increase": self.needs_kinesis_quota_increase,
                 "monthly_usd": {k: round(v, 2) for k, v in stream.items()},
                 "monthly_usd_total": round(sum(stream.values()), 2),
+                "events_api_monthly_usd": {k: round(v, 2) for k, v in front.items()},
+                "via_events_api_monthly_usd_total": round(sum(stream.values()) + sum(front.values()), 2),
             },
             "per_transaction_api_monthly_usd_total": round(sum(api.values()), 2),
             "file_batch_monthly_usd_total": round(sum(files.values()), 2),
@@ -169,6 +189,10 @@ def report(rates: list[float]) -> str:
         ("compliance: PostgreSQL primaries", [str(e["stream"]["compliance_primaries"]) for e in estimates]),
         ("compliance: growth per day", [f"{e['stream']['compliance_gb_per_day']:,.0f} GiB" for e in estimates]),
         ("USD/month, stream entrance", [f"{e['stream']['monthly_usd_total']:,.0f}" for e in estimates]),
+        (
+            "USD/month, stream via POST /events",
+            [f"{e['stream']['via_events_api_monthly_usd_total']:,.0f}" for e in estimates],
+        ),
         (
             "USD/month, API (one Express each)",
             [f"{e['per_transaction_api_monthly_usd_total']:,.0f}" for e in estimates],

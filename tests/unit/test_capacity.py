@@ -77,3 +77,12 @@ def test_the_command_prints_json_and_refuses_a_bad_rate(capsys) -> None:
     assert out[0]["stream"]["shards"] == 1 and out[0]["rate_per_second"] == 1000
     with pytest.raises(SystemExit, match="--rate must be a positive number"):
         cost.run(parser.parse_args(["--rate", "0"]))
+
+
+def test_post_events_adds_one_request_per_batch_of_records() -> None:
+    prices = load_prices()["prices"]
+    full = capacity.Plan(1_000, capacity.StreamAssumptions(records_per_events_request=500)).events_api_cost(prices)
+    thin = capacity.Plan(1_000, capacity.StreamAssumptions(records_per_events_request=100)).events_api_cost(prices)
+    assert sum(thin.values()) == pytest.approx(5 * sum(full.values()))
+    estimate = capacity.Plan(1_000).estimate()["stream"]
+    assert estimate["via_events_api_monthly_usd_total"] > estimate["monthly_usd_total"]

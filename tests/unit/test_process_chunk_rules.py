@@ -22,6 +22,7 @@ import pytest
 
 from contracts import InvalidTransaction, Transaction, Window, to_analytics_record, validate_transaction
 from contracts.compliance import WRITTEN, compliance_row
+from contracts.lifecycle import VERSION_FIELDS, version_stamp
 from lambdas.check_item.handler import check_transaction
 from lambdas.common import fast_contract
 from lambdas.common.dead_letters import dead_letter_message
@@ -84,10 +85,10 @@ def _reference(lines: list[str], catalogue: dict[str, dict[str, Any]]) -> tuple[
             rejected.append(dead_letter_message(orjson.loads(raw), tx.transaction_id, type(exc).__name__, str(exc),
                                                 RECEIVED, "ProcessChunk"))  # fmt: skip
             continue
-        if tx.transaction_id in seen:
+        if (tx.transaction_id, tx.payment_details.transaction_status.value) in seen:  # one message once
             dups += 1
             continue
-        seen.add(tx.transaction_id)
+        seen.add((tx.transaction_id, tx.payment_details.transaction_status.value))
         copy_lines.append(_reference_copy_line(tx, raw))
         record = to_analytics_record(tx, INGESTED_AT) | enriched | {"is_first_purchase": None}
         kept.append((tx.transaction_id, tx.event_timestamp.date().isoformat(), orjson.dumps(record)))
@@ -145,8 +146,8 @@ def test_one_pass_equals_the_per_record_rules(shortcut: bool, monkeypatch: pytes
 def _kept(out: pc.Outcome) -> list[tuple[str, str, bytes]]:
     got = []
     for day, lines in out.days.items():
-        assert lines.body.endswith(b"\n") and len(lines.ids) == lines.body.count(b"\n")
-        got += [(i, day, line) for i, line in zip(lines.ids, lines.body.split(b"\n"), strict=False)]
+        assert lines.body.endswith(b"\n") and len(lines.keys) == lines.body.count(b"\n")
+        got += [(k[0], day, line) for k, line in zip(lines.keys, lines.body.split(b"\n"), strict=False)]
     return sorted(got)
 
 
@@ -170,10 +171,13 @@ def test_analytics_lines_carry_no_pii() -> None:
 
 def test_first_purchase_is_settled_last_on_each_line() -> None:
     day = pc.Day()
-    day.add("a", b'{"n":1,"is_first_purchase":null}')
-    day.add("b", b'{"n":2,"is_first_purchase":null}')
+    day.add(("a", "completed"), b'{"n":1,"is_first_purchase":null}')
+    day.add(("b", "pending"), b'{"n":2,"is_first_purchase":null}')
+    day.add(("b", "completed"), b'{"n":3,"is_first_purchase":null}')
     day.settle_first_purchases({"b"})
-    assert day.owned_body({"a", "b"}) == (2, b'{"n":1,"is_first_purchase":false}\n{"n":2,"is_first_purchase":true}\n')
+    owned = {("a", "completed"): b"}", ("b", "pending"): b"}", ("b", "completed"): b"}"}
+    assert day.owned_body(owned) == (3, b'{"n":1,"is_first_purchase":false}\n{"n":2,"is_first_purchase":true}\n'
+                                        b'{"n":3,"is_first_purchase":true}\n')  # fmt: skip
 
 
 def test_chunk_lines_split_where_split_file_does() -> None:
@@ -212,10 +216,52 @@ def test_array_elements_reach_the_contract_as_sent_and_a_bad_one_alone() -> None
 def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
     day = pc.Day()
     for i in range(5):
-        day.add(f"id{i}", b'{"n":%d}' % i)
-    assert day.owned_body({f"id{i}" for i in range(5)}) == (5, b'{"n":0}\n{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n')
-    assert day.owned_body({"id1", "id4"}) == (2, b'{"n":1}\n{"n":4}\n')
-    assert day.owned_body(set()) == (0, b"")
+        day.add((f"id{i}", "completed"), b'{"n":%d}' % i)
+    day.add(("id1", "refunded"), b'{"n":5}')
+    every = {(f"id{i}", "completed"): b"}" for i in range(5)}
+    assert day.owned_body(every) == (5, b'{"n":0}\n{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n')
+    assert day.owned_body({("id1", "completed"): b"}", ("id4", "completed"): b"}"}) == (2, b'{"n":1}\n{"n":4}\n')
+    assert day.owned_body({("id1", "refunded"): b"}"}) == (1, b'{"n":5}\n')  # a version: its own line
+    assert day.owned_body({}) == (0, b"")
+
+
+def test_each_owned_line_ends_with_its_version_fields() -> None:
+    """The analytics line of a version carries ``contracts.lifecycle.version_stamp`` after its last key."""
+    day = pc.Day()
+    day.add(("t1", "pending"), b'{"n":1,"is_first_purchase":null}')
+    day.add(("t1", "completed"), b'{"n":2,"is_first_purchase":null}')
+    day.settle_first_purchases({"t1"})
+    at = "2026-01-02T03:04:05.000000Z"
+    owned = {("t1", "pending"): pc.stamp_tail(1, None, at), ("t1", "completed"): pc.stamp_tail(2, "pending", at)}
+    count, body = day.owned_body(owned)
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert count == 2
+    assert [{k: r[k] for k in VERSION_FIELDS} for r in lines] == [
+        version_stamp(1, None, at), version_stamp(2, "pending", at)]  # fmt: skip
+    assert [r["n"] for r in lines] == [1, 2] and all(r["is_first_purchase"] is True for r in lines)
+
+
+def test_several_statuses_of_one_transaction_are_its_messages_and_a_repeat_a_duplicate() -> None:
+    """A chunk with pending, completed and refunded of one transaction yields the three COPY lines (versions,
+    decided when stored) and flags ``several``; the same message again is an in-chunk duplicate."""
+    [record] = list(generate(1, seed=77, invalid_share=0.0, duplicate_share=0.0))
+    rec = json.loads(record.line)
+    lines = []
+    for status in ("completed", "pending", "refunded", "completed"):
+        rec["payment_details"]["transaction_status"] = status
+        lines.append(json.dumps(rec))
+    catalogue = _catalogue()
+    out = pc.Outcome()
+    got = list(pc.validated_lines(lines, pc.CatalogueCheck(catalogue), _enricher(catalogue), REF, RECEIVED, INGESTED,
+                                  out, WINDOW))  # fmt: skip
+    assert [line.split("\t")[9] for line in got] == ["completed", "pending", "refunded"]
+    assert (out.valid, out.in_chunk_duplicates, out.several) == (3, 1, True)
+    [day] = out.days.values()
+    assert day.keys == [(rec["transactionId"], s) for s in ("completed", "pending", "refunded")]
+    one = pc.Outcome()
+    list(pc.validated_lines(lines[:1], pc.CatalogueCheck(catalogue), _enricher(catalogue), REF, RECEIVED, INGESTED,
+                            one, WINDOW))  # fmt: skip
+    assert one.several is False
 
 
 def test_an_endless_line_or_array_element_is_cut_and_the_records_after_it_kept() -> None:

@@ -37,9 +37,11 @@ DBT_DIR = REPO_ROOT / "dbt"
 SCRIPTS = DBT_DIR / "scripts"
 MARTS = (
     "fct_transactions",
+    "fct_transaction_status_history",
     "dim_players",
     "dim_items",
     "fct_daily_revenue",
+    "fct_hourly_revenue",
     "fct_item_performance",
     "fct_payment_mix",
     "fct_player_cohorts",
@@ -174,11 +176,19 @@ def test_the_glue_merge_and_the_api_queries_are_captured(records: list[dict[str,
         assert raw and all(s.endswith("distkey (transaction_id) compound sortkey (loaded_at)") for s in raw), raw
     assert any(s.startswith("copy ") and "format as parquet" in s for s in glue)
     assert any(s.startswith("delete from raw.mtx_transactions using") for s in glue)
-    # schema evolution of a raw table from before the Enrich stage: one column per ALTER, in contract order
-    from contracts.warehouse import ENRICHED
+    # schema evolution of a raw table from before the Enrich stage and versions: one column per ALTER, in
+    # contract order (version with its default, not null), then the primary key moved under a table lock
+    from contracts.warehouse import ENRICHED, VERSIONED, column_ddl
 
     alters = [s for s in glue if s.startswith("alter table raw.mtx_transactions add column ")]
-    assert alters == [f"alter table raw.mtx_transactions add column {c.name} {c.sql_type}" for c in ENRICHED]
+    assert alters == [f"alter table raw.mtx_transactions add column {column_ddl(c)}" for c in (*ENRICHED, *VERSIONED)]
+    assert "alter table raw.mtx_transactions add column version integer default 1 not null" in alters
+    key = glue.index("lock table raw.mtx_transactions")
+    assert glue[key + 2 : key + 4] == [
+        "alter table raw.mtx_transactions drop constraint mtx_transactions_pkey",
+        "alter table raw.mtx_transactions add constraint mtx_transactions_pkey primary key (transaction_id, version)",
+    ]
+    assert any(s.startswith("delete from raw.mtx_transactions using") and "version" in s for s in glue)
     api = {r["origin"].rsplit(" ", 1)[-1] for r in records if r["source"] == "analytics api"}
     assert api == {
         "warehouse_info",

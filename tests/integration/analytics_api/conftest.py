@@ -40,8 +40,9 @@ create table {schema}.fct_transactions (
 FCT_DAILY_REVENUE_DDL = """
 create table {schema}.fct_daily_revenue (
     revenue_date date, game varchar(120), server_region varchar(32), item_type varchar(32),
-    transaction_count bigint, purchase_count bigint, refund_count bigint, failed_count bigint, pending_count bigint,
-    paying_player_count bigint, revenue_usd numeric(20,4), refunded_usd numeric(20,4),
+    transaction_count bigint, purchase_count bigint, refund_count bigint, chargeback_count bigint,
+    failed_count bigint, pending_count bigint, paying_player_count bigint, gross_usd numeric(20,4),
+    refunded_usd numeric(20,4), net_usd numeric(20,4), revenue_usd numeric(20,4),
     unconverted_purchase_count bigint, last_loaded_at timestamp
 )
 """
@@ -60,9 +61,11 @@ DAILY_REVENUE: list[tuple[int, str, str, str, int, int, int, str, str]] = [
     (10, "Game A", "EU-West", "cosmetic", 3, 3, 0, "100", "0"),
     (10, "Game B", "US-East", "currency", 2, 2, 0, "40", "0"),
     (40, "Game A", "US-East", "cosmetic", 1, 1, 0, "30", "0"),
-    (40, "Game B", "US-East", "bundle", 2, 1, 1, "20", "10"),
+    (40, "Game B", "US-East", "bundle", 3, 3, 1, "20", "25"),  # a completed, a refunded (10), a chargeback (15)
     (200, "Game A", "EU-West", "boost", 5, 5, 0, "500", "0"),
 ]
+#: (game, item_type) -> charged-back purchases of that DAILY_REVENUE row (none elsewhere)
+CHARGEBACKS: dict[tuple[str, str], int] = {("Game B", "bundle"): 1}
 RAW_LOADED_AT = [dt.datetime(2026, 1, 1, 10, 0, 0), dt.datetime(2026, 1, 2, 3, 4, 5)]
 
 
@@ -138,11 +141,14 @@ def build_marts(dsn: str) -> None:
                     "transaction_count": tx,
                     "purchase_count": purchases,
                     "refund_count": refunds,
+                    "chargeback_count": CHARGEBACKS.get((game, item_type), 0),
                     "failed_count": 0,
                     "pending_count": 0,
                     "paying_player_count": purchases,
-                    "revenue_usd": Decimal(revenue),
+                    "gross_usd": Decimal(revenue) + Decimal(refunded),
                     "refunded_usd": Decimal(refunded),
+                    "net_usd": Decimal(revenue),
+                    "revenue_usd": Decimal(revenue),
                     "unconverted_purchase_count": 0,
                     "last_loaded_at": dt.datetime(2026, 1, 2),
                 }
@@ -170,8 +176,18 @@ def build_marts(dsn: str) -> None:
                     "event_date": loaded_at.date(),
                     "source_partition": loaded_at.date(),
                     "loaded_at": loaded_at,
+                    "version": 1,
+                    "previous_status": None,
+                    "status_updated_at": loaded_at,
                 }
             )
+        # raw-0 was refunded later: its version 2 is a raw row of its own (two transactions, three rows)
+        refund_at = RAW_LOADED_AT[0] + dt.timedelta(hours=1)
+        raw_rows.append(
+            raw_rows[0]
+            | {"transaction_status": "refunded", "version": 2, "previous_status": "completed",
+               "status_updated_at": refund_at, "ingested_at": refund_at, "loaded_at": refund_at}
+        )  # fmt: skip
         _insert(conn, f"{RAW}.mtx_transactions", raw_rows)
 
 

@@ -42,7 +42,8 @@ def test_warehouse_info_lists_tables_counts_and_freshness(api: LocalStack) -> No
     assert result["rows"] == [
         {"schema": MARTS, "table": "fct_daily_revenue", "table_type": "base table", "row_count": 5},
         {"schema": MARTS, "table": "fct_transactions", "table_type": "base table", "row_count": 8},
-        {"schema": RAW, "table": "mtx_transactions", "table_type": "base table", "row_count": 2},
+        # one row per stored version: raw-0's refund is a row of its own
+        {"schema": RAW, "table": "mtx_transactions", "table_type": "base table", "row_count": 3},
     ]
     assert result["freshness"]["table"] == f"{RAW}.mtx_transactions"
     assert result["freshness"]["last_loaded_at"] == "2026-01-02T03:04:05"
@@ -124,13 +125,14 @@ def test_multi_dimensional_analytics_grouping_sets_over_timeframe(api: LocalStac
     rows = {(r["grouping_level"], r["game"], r["server_region"], r["item_type"]): r for r in body["result"]["rows"]}
     assert len(rows) == 13
     total = rows[("total", None, None, None)]
-    assert (total["transaction_count"], total["purchase_count"], total["refund_count"]) == (8, 7, 1)
-    assert (total["revenue_usd"], total["refunded_usd"]) == ("190.0000", "10.0000")
+    # refund_count: the refunded and the charged-back purchases, as refunded_usd sums them
+    assert (total["transaction_count"], total["purchase_count"], total["refund_count"]) == (9, 9, 2)
+    assert (total["revenue_usd"], total["refunded_usd"]) == ("190.0000", "25.0000")
     assert rows[("game", "Game A", None, None)]["revenue_usd"] == "130.0000"
     assert rows[("game", "Game B", None, None)]["revenue_usd"] == "60.0000"
     assert rows[("game_region", "Game A", "EU-West", None)]["revenue_usd"] == "100.0000"
     assert rows[("game_region", "Game B", "US-East", None)]["revenue_usd"] == "60.0000"
-    assert rows[("game_region_item_type", "Game B", "US-East", "bundle")]["refund_count"] == 1
+    assert rows[("game_region_item_type", "Game B", "US-East", "bundle")]["refund_count"] == 2
     assert {k[3]: r["revenue_usd"] for k, r in rows.items() if k[0] == "item_type"} == {
         "bundle": "20.0000", "cosmetic": "130.0000", "currency": "40.0000",
     }  # fmt: skip
@@ -144,7 +146,7 @@ def test_data_integrity_analysis_reconciles_every_store(api: LocalStack, clean_q
     result = analytics(api, "operation=data_integrity_analysis")["result"]
     assert result["rows"] == [
         {"source": "compliance.transactions", "row_count": compliance},
-        {"source": f"{RAW}.mtx_transactions", "row_count": 2},
+        {"source": f"{RAW}.mtx_transactions", "row_count": 2},  # transactions: 3 rows (versions), 2 ids
         {"source": f"{MARTS}.fct_transactions", "row_count": 8},
         {"source": "dead_letter_queue", "row_count": 0},
     ]

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from contracts import CONTRACT_VERSION
+from contracts.lifecycle import MOVES
 from contracts.transaction import Gateway, ItemType, PaymentMethod, ServerRegion, TransactionStatus
 from contracts.warehouse import COLUMNS, REGIONS
 from lambdas.common.enrich import FxTable
@@ -45,9 +46,11 @@ MARTS_SCHEMA = "dbt_it"
 BROKEN_MARTS_SCHEMA = "dbt_it_broken"
 MARTS = (
     "fct_transactions",
+    "fct_transaction_status_history",
     "dim_players",
     "dim_items",
     "fct_daily_revenue",
+    "fct_hourly_revenue",
     "fct_item_performance",
     "fct_payment_mix",
     "fct_player_cohorts",
@@ -110,6 +113,10 @@ def tx(
             "event_date": at.date(),
             "source_partition": at.date(),
             "loaded_at": loaded_at,
+            # a row as loaded from an object written before versions: version 1 (the column's default), no stamp
+            "version": 1,
+            "previous_status": None,
+            "status_updated_at": None,
         }
     )
 
@@ -456,12 +463,14 @@ def test_revenue_marts(first_build: DbtResult, warehouse: psycopg.Connection) ->
     )
     assert sum(r["transaction_count"] for r in daily.values()) == len(FIRST_BATCH)
     march = daily[(dt.date(2025, 3, 5), "EU-West", "currency")]
+    # a refunded purchase stays a purchase in gross and leaves net (contracts/lifecycle.py revenue())
     assert (march["purchase_count"], march["refund_count"], march["revenue_usd"], march["refunded_usd"]) == (
-        0,
+        1,
         1,
         Decimal("0"),
         Decimal("20.0000"),
     )
+    assert (march["gross_usd"], march["net_usd"]) == (Decimal("20.0000"), Decimal("0"))
     unconverted = daily[(dt.date(2025, 2, 3), "NA-East", "cosmetic")]
     assert (unconverted["purchase_count"], unconverted["revenue_usd"], unconverted["unconverted_purchase_count"]) == (
         1,
@@ -607,12 +616,12 @@ def test_incremental_state_equals_a_full_rebuild(
 @pytest.fixture(scope="module")
 def broken_batch(first_build: DbtResult, warehouse: psycopg.Connection) -> str:
     """A landing copy with no primary key (as on Redshift, which does not enforce
-    one) holding a good batch plus a duplicate transaction_id and a negative amount."""
+    one) holding a good batch plus a duplicate (transaction_id, version) and a negative amount."""
     warehouse.execute(f"drop schema if exists {BROKEN_RAW_SCHEMA} cascade")
     warehouse.execute(f"create schema {BROKEN_RAW_SCHEMA}")
     warehouse.execute(f"create table {BROKEN_RAW_SCHEMA}.mtx_transactions (like raw.mtx_transactions)")
     bad = [
-        tx("t05", "mallory", "USD", "1.00", "2025-02-12 10:00:00"),  # duplicate transaction_id
+        tx("t05", "mallory", "USD", "1.00", "2025-02-12 10:00:00"),  # duplicate (transaction_id, version)
         tx("t99", "mallory", "USD", "-5.00", "2025-02-12 11:00:00"),  # negative amount
     ]
     insert_raw(warehouse, BROKEN_RAW_SCHEMA, FIRST_BATCH + bad)
@@ -628,10 +637,10 @@ def test_broken_batch_fails_named_tests(broken_batch: str, dbt: Dbt) -> None:
     statuses = result.statuses()
     failed = {uid.split(".")[2] for uid, status in statuses.items() if status == "fail"}
     assert failed == {
-        "source_unique_mtx_mtx_transactions_transaction_id",
+        "source_mtx_transactions_one_row_per_version",
         "source_positive_value_mtx_mtx_transactions_price_amount",
     }, statuses
-    assert "Failure in test source_unique_mtx_mtx_transactions_transaction_id" in result.output
+    assert "Failure in test source_mtx_transactions_one_row_per_version" in result.output
     assert "Failure in test source_positive_value_mtx_mtx_transactions_price_amount" in result.output
 
 
@@ -649,7 +658,7 @@ def test_broken_batch_never_reaches_the_marts(broken_batch: str, dbt: Dbt) -> No
     assert result.returncode != 0
     statuses = result.statuses()
     failed = {uid.split(".")[2] for uid, status in statuses.items() if status == "fail"}
-    assert "source_unique_mtx_mtx_transactions_transaction_id" in failed, statuses
+    assert "source_mtx_transactions_one_row_per_version" in failed, statuses
     assert "source_positive_value_mtx_mtx_transactions_price_amount" in failed, statuses
     # everything downstream of the failed source tests is skipped: no mart is built
     for mart in MARTS:
@@ -689,7 +698,7 @@ def test_dbt_docs_open_offline_with_the_lineage_graph(first_build: DbtResult, db
         # the model's direct parents and children
         assert {
             "source.mtx.mtx.mtx_transactions",
-            "model.mtx.int_transactions_converted_to_usd",
+            "model.mtx.int_transactions_filtered_to_current_version",
             "model.mtx.dim_items",
         } <= set(drawn)
         assert browser.js("Math.min(...Array.from(document.querySelectorAll('#cy canvas')).map(c => c.width))") > 0
@@ -712,6 +721,7 @@ def test_accepted_values_match_the_contract_enums() -> None:
         "payment_gateway": {e.value for e in Gateway},
         "server_region": {e.value for e in ServerRegion},
         "transaction_status": {e.value for e in TransactionStatus},
+        "previous_status": {s.value for s, moves in MOVES.items() if moves},  # a status a version moves from
         "player_region": set(REGIONS),  # the Enrich stage's (contracts/warehouse.py)
     }
     found: dict[str, list[set[str]]] = {}
@@ -725,5 +735,13 @@ def test_accepted_values_match_the_contract_enums() -> None:
     for column, value_sets in found.items():
         for values in value_sets:
             assert values == expected[column], column
-    # statuses are checked through fct_daily_revenue's count identity, the others by accepted_values
-    assert set(found) == {"item_type", "payment_method", "payment_gateway", "server_region", "player_region"}
+    # statuses by the status history's accepted_values (every version, so every current status too)
+    assert set(found) == {
+        "item_type",
+        "payment_method",
+        "payment_gateway",
+        "server_region",
+        "player_region",
+        "transaction_status",
+        "previous_status",
+    }

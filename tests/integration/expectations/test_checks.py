@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from contracts.lifecycle import version_stamp
 from contracts.pii import to_analytics_record
 from contracts.transaction import Transaction
 from contracts.warehouse import COLUMNS
@@ -125,6 +126,11 @@ def warehouse_row(record: dict[str, Any], partition: str) -> dict[str, Any]:
     for name in ("amount_usd", "usd_per_unit", "list_price_usd"):
         flat[name] = None if flat.get(name) is None else Decimal(str(flat[name]))
     flat["fx_rate_date"] = flat.get("fx_rate_date") and dt.date.fromisoformat(flat["fx_rate_date"])
+    # as the Glue job loads it: an object without version fields is version 1
+    flat["version"] = flat.get("version") or 1
+    flat["previous_status"] = flat.get("previous_status")
+    stamp = flat.get("status_updated_at")
+    flat["status_updated_at"] = stamp and dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).replace(tzinfo=None)
     return {c.name: flat[c.name] for c in COLUMNS}
 
 
@@ -197,8 +203,14 @@ def env(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     s3 = stack.client("s3")
     s3.create_bucket(Bucket=e.bucket)
     txs = [make_tx(tag, i) for i in range(12)]
-    records = [analytics_record(t) for t in txs]
-    e.good_ids = [r["transactionId"] for r in records]
+    # the first (completed) transaction is refunded later: its version 2 is an analytics record of its own
+    refunded = txs[0].to_json_dict()
+    refunded["payment_details"]["transaction_status"] = "refunded"
+    second = analytics_record(Transaction.model_validate(refunded)) | version_stamp(
+        2, "completed", "2025-03-01T12:05:00.000000Z"
+    )
+    records = [analytics_record(t) for t in txs] + [second]
+    e.good_ids = [t.transaction_id for t in txs]
     put_objects(s3, e.bucket, "transactions/", records, run="good")
     try:
         with psycopg.connect(stack.dsn("warehouse"), autocommit=True) as conn:
@@ -275,8 +287,17 @@ def test_good_data_passes(env: Env, clean_queues: LocalStack, tmp_path: Path) ->
     # the Data Docs a person opens render with no network: every suite's row in the index table
     with offline_page() as browser:
         browser.open(report.docs_index)
-        rows = " ".join(browser.js("Array.from(document.querySelectorAll('table tbody tr')).map(r => r.innerText)"))
-        assert all(name in rows for name in names), (names, rows)
+        rows = browser.js("Array.from(document.querySelectorAll('table tbody tr')).map(r => r.innerText)")
+        assert rows and all(r.strip() for r in rows), rows  # the table is drawn (bootstrap-table, 10 rows a page)
+        # every suite's row, over all of the table's pages (the table's own data)
+        data = " ".join(
+            browser.js(
+                "Array.from(document.querySelectorAll('table[data-toggle=\"table\"], table.table'))"
+                ".flatMap(t => { try { return jQuery(t).bootstrapTable('getData').map(r => JSON.stringify(r)) }"
+                " catch (e) { return [] } })"
+            )
+        )
+        assert all(name in data for name in names), (names, data[:3000])
         assert browser.remote == [] and browser.errors == []
 
 
@@ -328,7 +349,7 @@ def test_broken_batch_fails_names_it_and_alerts_once(env: Env, clean_queues: Loc
     assert not report.success
 
     s3_failed = failed(report, "s3.analytics_objects")
-    assert ("expect_column_values_to_be_unique", "transaction_id") in s3_failed, summary
+    assert ("expect_compound_columns_to_be_unique", "transaction_id,version") in s3_failed, summary
     assert ("expect_column_values_to_be_between", "price_amount") in s3_failed, summary
     assert ("expect_column_values_to_not_match_regex_list", "client_ip") in s3_failed, summary
     assert ("expect_column_values_to_not_be_null", "usd_per_unit") in s3_failed, summary
@@ -340,14 +361,16 @@ def test_broken_batch_fails_names_it_and_alerts_once(env: Env, clean_queues: Loc
         if f.suite == "s3.analytics_objects" and f.expectation_type == "expect_table_columns_to_match_set"
     ]
     assert columns_check and set(columns_check[0].observed_value["unexpected"]) == {"client_ip", "card_last4"}
-    s3_dup = next(f for f in report.failures if f.suite == "s3.analytics_objects" and f.column == "transaction_id")
-    assert duplicate["transactionId"] in s3_dup.details["sample_unexpected"]  # ids are named, PII never
+    s3_dup = next(
+        f for f in report.failures if f.suite == "s3.analytics_objects" and f.column == "transaction_id,version"
+    )
+    assert duplicate["transactionId"] in json.dumps(s3_dup.details["sample_unexpected"])  # ids are named, PII never
 
     wh_failed = failed(report, f"warehouse.{env.broken_schema}")
-    assert ("expect_column_values_to_be_unique", "transaction_id") in wh_failed, summary
+    assert ("expect_compound_columns_to_be_unique", "transaction_id,version") in wh_failed, summary
     assert ("expect_column_values_to_be_between", "price_amount") in wh_failed, summary
-    dup = next(f for f in report.failures if f.suite.startswith("warehouse.") and f.column == "transaction_id")
-    assert duplicate["transactionId"] in dup.details["sample_unexpected"]  # the warehouse names the key
+    dup = next(f for f in report.failures if f.suite.startswith("warehouse.") and f.column == "transaction_id,version")
+    assert duplicate["transactionId"] in json.dumps(dup.details["sample_unexpected"])  # the warehouse names the key
 
     # the marts were built from the good raw table: they no longer reconcile with this one
     assert ("expect_column_values_to_be_between", "raw_minus_fct_rows") in failed(report, "marts.reconciliation")
@@ -360,7 +383,7 @@ def test_broken_batch_fails_names_it_and_alerts_once(env: Env, clean_queues: Loc
     assert alert["success"] is False and alert["failed_count"] == len(report.failures)
     listed = {(f["suite"], f["expectation_type"], f["column"]) for f in alert["failed_expectations"]}
     assert ("s3.analytics_objects", "expect_column_values_to_not_match_regex_list", "client_ip") in listed
-    assert ("s3.analytics_objects", "expect_column_values_to_be_unique", "transaction_id") in listed
+    assert ("s3.analytics_objects", "expect_compound_columns_to_be_unique", "transaction_id,version") in listed
     assert (
         f"warehouse.{env.broken_schema}.mtx_transactions",
         "expect_column_values_to_be_between",

@@ -21,7 +21,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from contracts import CONTRACT_VERSION
-from contracts.warehouse import COLUMNS, ENRICHED, PRIMARY_KEY, Column
+from contracts.warehouse import COLUMNS, ENRICHED, PRIMARY_KEY_BEFORE_VERSIONS, VERSIONED, Column
 from glue_jobs.flatten_transactions import evolve, load
 from glue_jobs.flatten_transactions import run as flatten_run
 from glue_jobs.flatten_transactions.arguments import JobArgs
@@ -33,7 +33,7 @@ DATABASE = "mtx_evolve_it"
 BUCKET = "mtx-test-analytics"  # the buckets of the `aws` fixture (tests/conftest.py)
 CURATED = "mtx-test-curated"
 DAY = "2025-02-09"
-OLD_COLUMNS = [c for c in COLUMNS if c not in ENRICHED]
+OLD_COLUMNS = [c for c in COLUMNS if c not in ENRICHED and c not in VERSIONED]
 ENRICHED_VALUES = {
     "amount_usd": 10.99,
     "usd_per_unit": 1.0,
@@ -52,7 +52,8 @@ def _create_raw_table(dsn: str, columns: list[Column]) -> None:
     """The raw table as an older contract made it (its DDL's shape, with the columns given)."""
     cols = ",\n  ".join(f"{c.name} {c.sql_type}{'' if c.nullable else ' not null'}" for c in columns)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"create table raw.mtx_transactions (\n  {cols},\n  primary key ({PRIMARY_KEY})\n)".encode())
+        key = ", ".join(PRIMARY_KEY_BEFORE_VERSIONS)
+        conn.execute(f"create table raw.mtx_transactions (\n  {cols},\n  primary key ({key})\n)".encode())
 
 
 def _columns(dsn: str) -> list[tuple[str, str, str]]:
@@ -208,5 +209,6 @@ def test_a_concurrent_load_adding_the_column_first_is_no_failure(fresh_database:
             other.commit()
             worker.join(timeout=60)
     assert "error" not in outcome, outcome.get("error")
-    assert outcome["added"] == [c.name for c in ENRICHED[1:]]  # the other load added the first
+    # the other load added the first
+    assert outcome["added"] == [c.name for c in (*ENRICHED[1:], *VERSIONED)]
     assert [c[0] for c in _columns(dsn)] == [c.name for c in COLUMNS]

@@ -12,7 +12,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from contracts import CONTRACT_VERSION, PII_FIELDS, Transaction
-from contracts.warehouse import COLUMNS, ENRICHED
+from contracts.lifecycle import version_stamp
+from contracts.warehouse import COLUMNS, ENRICHED, VERSIONED
 from glue_jobs import glue_types
 from glue_jobs.flatten_transactions import schema as contract_schema
 from glue_jobs.flatten_transactions import transforms
@@ -41,8 +42,9 @@ def test_spark_schema_is_the_contract_without_pii_plus_ingested_at() -> None:
     wire = [f.alias or name for name, f in Transaction.model_fields.items()]
     assert [f.name for f in schema.fields] == [w for w in wire if w != "client_ip"] + ["ingested_at"] + [
         c.source
-        for c in ENRICHED  # the Enrich stage's top-level fields
+        for c in (*ENRICHED, *VERSIONED)  # the Enrich stage's and the version fields (top level)
     ]
+    assert _leaf_paths(schema)["version"] == T.IntegerType()
     paths = _leaf_paths(schema)
     assert paths["item_purchased.price.amount"] == T.DecimalType(18, 3)
     assert paths["event_timestamp"] == T.TimestampType()
@@ -84,7 +86,9 @@ def test_flatten_gives_the_warehouse_columns_with_exact_values_and_types(spark: 
                 "region": "europe", "item_category": "vanity", "list_price_usd": 10.0,
                 "contract_version": CONTRACT_VERSION, "application_id": "game-eu",
                 "is_first_purchase": True}  # fmt: skip
-    write_partition(tmp_path, DAY, [record(usd) | enriched], name="tx-1.json")  # kwd, jpy: stored before the stage
+    stamp = version_stamp(2, "pending", "2025-02-09T12:40:00.500000Z")  # tx-1: a second version
+    # kwd, jpy: stored before the stage and before versions
+    write_partition(tmp_path, DAY, [record(usd) | enriched | stamp], name="tx-1.v2.json")
     write_partition(tmp_path, DAY, [record(kwd), record(jpy)], name="batch-20250209-0.ndjson")
 
     flat, rejects = _flat(spark, tmp_path)
@@ -128,8 +132,17 @@ def test_flatten_gives_the_warehouse_columns_with_exact_values_and_types(spark: 
         "contract_version": CONTRACT_VERSION,
         "application_id": "game-eu",
         "is_first_purchase": True,
+        "version": 2,
+        "previous_status": "pending",
+        "status_updated_at": dt.datetime(2025, 2, 9, 12, 40, 0, 500000),
     }
     assert {c.name: rows["tx-2"][c.name] for c in ENRICHED} == {c.name: None for c in ENRICHED}
+    # no version fields: version 1 (the job's coalesce), nothing moved from, no stamp
+    assert {c.name: rows["tx-2"][c.name] for c in VERSIONED} == {
+        "version": 1,
+        "previous_status": None,
+        "status_updated_at": None,
+    }
     assert rows["tx-2"]["price_amount"] == Decimal("1.125")
     assert (rows["tx-2"]["price_currency"], rows["tx-2"]["payment_method"]) == ("KWD", "paypal")
     assert (rows["tx-2"]["payment_gateway"], rows["tx-2"]["transaction_status"]) == ("PayPal", "refunded")

@@ -24,10 +24,19 @@ def test_warehouse_suite_follows_the_contract() -> None:
     ordered = next(e for e in suite.expectations if e.expectation_type == "expect_table_columns_to_match_ordered_list")
     assert ordered.column_list == [c.name for c in COLUMNS]
     types = _types(suite)
-    assert ("expect_column_values_to_be_unique", "transaction_id") in types
+    # one row per stored version: the key is (transaction_id, version), versions from 1
+    key = next(e for e in suite.expectations if e.expectation_type == "expect_compound_columns_to_be_unique")
+    assert key.column_list == ["transaction_id", "version"]
+    assert ("expect_column_values_to_be_between", "version") in types
     assert ("expect_column_values_to_not_be_null", "event_at") in types
     for col in ("item_type", "payment_method", "payment_gateway", "transaction_status", "server_region"):
         assert ("expect_column_values_to_be_in_set", col) in types
+    statuses = next(e for e in suite.expectations if getattr(e, "column", None) == "transaction_status"
+                    and e.expectation_type == "expect_column_values_to_be_in_set")  # fmt: skip
+    assert "chargeback" in statuses.value_set
+    moved_from = next(e for e in suite.expectations if getattr(e, "column", None) == "previous_status"
+                      and e.expectation_type == "expect_column_values_to_be_in_set")  # fmt: skip
+    assert set(moved_from.value_set) == {"pending", "completed"}
 
 
 def test_analytics_suite_has_no_pii_columns_and_scans_extra_ones() -> None:
@@ -59,6 +68,21 @@ def test_marts_suites_read_keys_from_dbt_yaml() -> None:
     )
     assert grain.column_list == ["revenue_date", "game", "server_region", "item_type"]
     assert ("expect_column_values_to_be_between", "revenue_usd") in _types(marts["fct_daily_revenue"])
+    hourly = marts["fct_hourly_revenue"]
+    grain = next(e for e in hourly.expectations if e.expectation_type == "expect_compound_columns_to_be_unique")
+    assert grain.column_list == ["game", "revenue_hour"]
+    pairs = {
+        (e.column_A, e.column_B)
+        for e in hourly.expectations
+        if e.expectation_type == "expect_column_pair_values_a_to_be_greater_than_b"
+    }
+    assert pairs == {("gross_usd", "refunded_usd"), ("gross_usd", "net_usd")}
+    history = next(
+        e
+        for e in marts["fct_transaction_status_history"].expectations
+        if e.expectation_type == "expect_compound_columns_to_be_unique"
+    )
+    assert history.column_list == ["transaction_id", "version"]
 
 
 def test_flatten_record_uses_warehouse_names_and_keeps_pii_visible() -> None:

@@ -1,10 +1,9 @@
--- One row per raw transaction (staging), with its amount in US dollars as the
--- pipeline's Enrich stage converted it (the latest rate dated on or before the
--- purchase date; docs/enrichment.md): passed through, never re-derived. A row
--- stored before the stage existed has no USD amount (has_exchange_rate false).
--- The input of fct_transactions and of the player-month aggregate. A view: its
--- readers filter it by loaded_at or by month, and the filter reaches the raw
--- table through it.
+-- One row per stored version of a transaction (staging), with its amount in US
+-- dollars as the Enrich stage converted it (docs/enrichment.md; passed through,
+-- never re-derived: a row stored before the stage has none) and what the version's
+-- status is worth to revenue (macros/lifecycle_revenue.sql). Read by the current
+-- version model and the status history. A view: its readers' filters reach the
+-- raw table through it.
 with
 
 transactions as (
@@ -33,6 +32,15 @@ final as (
         transaction_status,
         is_completed,
         is_refunded,
+        is_chargeback,
+        transaction_status in ('refunded', 'chargeback') as is_reversed,
+        {{ lifecycle_revenue('purchases', 'transaction_status', 'amount_usd') }} = 1 as is_purchase,
+        cast({{ lifecycle_revenue('gross', 'transaction_status', 'amount_usd') }} as numeric(18, 4)) as gross_usd,
+        cast({{ lifecycle_revenue('refunded', 'transaction_status', 'amount_usd') }} as numeric(18, 4)) as refunded_usd,
+        cast({{ lifecycle_revenue('net', 'transaction_status', 'amount_usd') }} as numeric(18, 4)) as net_usd,
+        version,
+        previous_status,
+        status_updated_at,
         server_region,
         country_code,
         player_region,

@@ -13,8 +13,9 @@
 -- One row per player and calendar month with a transaction: the partial sums
 -- dim_players and fct_player_cohorts are built from. Incremental (a table, not a
 -- view: measured, see docs/dbt-performance.md): the (player, month) pairs that
--- received newly loaded transactions are recomputed from all of that pair's
--- transactions, so a re-loaded transaction whose status changed counts once.
+-- received newly loaded versions are recomputed from the current version of all
+-- of that pair's transactions, so a transaction whose status changed counts once.
+-- depends_on: {{ ref('int_transactions_converted_to_usd') }}
 {% if is_incremental() %}
 {%- set watermark = incremental_watermark('last_loaded_at') -%}
 {%- set changed_months = changed_dates(
@@ -41,11 +42,11 @@ transactions as (
         transactions_usd.player_id,
         transactions_usd.event_month,
         transactions_usd.is_completed,
-        transactions_usd.is_refunded,
+        transactions_usd.is_reversed,
         transactions_usd.amount_usd,
         transactions_usd.event_at,
         transactions_usd.loaded_at
-    from {{ ref('int_transactions_converted_to_usd') }} as transactions_usd
+    from {{ ref('int_transactions_filtered_to_current_version') }} as transactions_usd
     {% if is_incremental() %}
     -- a semi-join: the engine hashes the few changed pairs and streams the
     -- month past them (an inner join let PostgreSQL hash the month instead)
@@ -73,7 +74,7 @@ player_months as (
         event_month as activity_month,
         count(*) as transaction_count,
         sum(case when is_completed then 1 else 0 end) as purchase_count,
-        sum(case when is_refunded then 1 else 0 end) as refund_count,
+        sum(case when is_reversed then 1 else 0 end) as refund_count,
         sum(case when is_completed then amount_usd end) as revenue_usd,
         min(event_at) as first_seen_at,
         max(event_at) as last_seen_at,

@@ -18,16 +18,17 @@
         ],
     )
 }}
--- One row per stored transaction, with its amount in the original currency and
--- in US dollars, and the Enrich stage's country, region, item category, first
--- purchase and stamps (int_transactions_converted_to_usd). Incremental: rows loaded
--- after the newest loaded_at here replace rows with the same transaction_id
--- (delete+insert; re-running is harmless). Index choices: docs/dbt-performance.md.
+-- One row per stored transaction in its current version (status, version, what
+-- it is worth to gross/refunded/net revenue), with its amount in the original
+-- currency and in US dollars and the Enrich stage's fields. Incremental: a current
+-- version loaded after the newest loaded_at here replaces the transaction's row
+-- (delete+insert by transaction_id; a late older version is never current, so it
+-- changes nothing). Index choices: docs/dbt-performance.md.
 with
 
 transactions as (
 
-    select * from {{ ref('int_transactions_converted_to_usd') }}
+    select * from {{ ref('int_transactions_filtered_to_current_version') }}
     {% if is_incremental() %}
     where loaded_at > {{ incremental_watermark('loaded_at') }}
     {% endif %}
@@ -54,6 +55,15 @@ final as (
         transaction_status,
         is_completed,
         is_refunded,
+        is_chargeback,
+        is_purchase,
+        is_reversed,
+        gross_usd,
+        refunded_usd,
+        net_usd,
+        version,
+        previous_status,
+        status_updated_at,
         server_region,
         country_code,
         player_region,

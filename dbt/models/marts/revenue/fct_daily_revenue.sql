@@ -9,11 +9,11 @@
         indexes=[{'columns': ['revenue_date']}],
     )
 }}
--- Revenue by day, game, server region and item type. Revenue is the USD value
--- of completed purchases (refunded ones are reported apart, not netted).
--- Incremental: every day that received newly loaded transactions is
--- recomputed whole (delete+insert by revenue_date), so counts of distinct
--- players stay exact.
+-- Revenue by day, game, server region and item type: gross, refunded and net
+-- USD as contracts/lifecycle.py revenue() counts them (fct_transactions' current
+-- status). Incremental: every day that received newly loaded transactions is
+-- recomputed whole (delete+insert by revenue_date), so a status update moves its
+-- transaction's worth and counts of distinct players stay exact.
 {% if is_incremental() %}
     {%- set changed_days = changed_dates(
         ref('fct_transactions'), 'event_date', 'loaded_at', incremental_watermark('last_loaded_at')
@@ -32,8 +32,12 @@ transactions as (
         transaction_status,
         is_completed,
         is_refunded,
+        is_chargeback,
+        is_purchase,
         has_exchange_rate,
-        amount_usd,
+        gross_usd,
+        refunded_usd,
+        net_usd,
         loaded_at
     from {{ ref('fct_transactions') }}
     {% if is_incremental() %}
@@ -50,14 +54,16 @@ daily as (
         server_region,
         item_type,
         count(*) as transaction_count,
-        sum(case when is_completed then 1 else 0 end) as purchase_count,
+        sum(case when is_purchase then 1 else 0 end) as purchase_count,
         sum(case when is_refunded then 1 else 0 end) as refund_count,
+        sum(case when is_chargeback then 1 else 0 end) as chargeback_count,
         sum(case when transaction_status = 'failed' then 1 else 0 end) as failed_count,
         sum(case when transaction_status = 'pending' then 1 else 0 end) as pending_count,
         count(distinct case when is_completed then {{ bytewise("player_id") }} end) as paying_player_count,
-        sum(case when is_completed then amount_usd end) as revenue_usd,
-        sum(case when is_refunded then amount_usd end) as refunded_usd,
-        sum(case when is_completed and not has_exchange_rate then 1 else 0 end) as unconverted_purchase_count,
+        sum(gross_usd) as gross_usd,
+        sum(refunded_usd) as refunded_usd,
+        sum(net_usd) as net_usd,
+        sum(case when is_purchase and not has_exchange_rate then 1 else 0 end) as unconverted_purchase_count,
         max(loaded_at) as last_loaded_at
     from transactions
     group by event_date, game, server_region, item_type
@@ -74,11 +80,14 @@ final as (
         cast(transaction_count as bigint) as transaction_count,
         cast(purchase_count as bigint) as purchase_count,
         cast(refund_count as bigint) as refund_count,
+        cast(chargeback_count as bigint) as chargeback_count,
         cast(failed_count as bigint) as failed_count,
         cast(pending_count as bigint) as pending_count,
         cast(paying_player_count as bigint) as paying_player_count,
-        cast(coalesce(revenue_usd, 0) as numeric(20, 4)) as revenue_usd,
-        cast(coalesce(refunded_usd, 0) as numeric(20, 4)) as refunded_usd,
+        cast(gross_usd as numeric(20, 4)) as gross_usd,
+        cast(refunded_usd as numeric(20, 4)) as refunded_usd,
+        cast(net_usd as numeric(20, 4)) as net_usd,
+        cast(net_usd as numeric(20, 4)) as revenue_usd,
         cast(unconverted_purchase_count as bigint) as unconverted_purchase_count,
         last_loaded_at
     from daily

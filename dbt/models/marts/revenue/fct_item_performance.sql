@@ -28,7 +28,7 @@ transactions as (
         item_id,
         player_id,
         is_completed,
-        is_refunded,
+        is_reversed,
         amount_usd,
         loaded_at
     from {{ ref('fct_transactions') }}
@@ -61,7 +61,7 @@ item_months as (
         sum(case when is_completed then 1 else 0 end) as units_sold,
         count(distinct case when is_completed then {{ bytewise("player_id") }} end) as buyer_count,
         sum(case when is_completed then amount_usd end) as revenue_usd,
-        sum(case when is_refunded then 1 else 0 end) as refund_count,
+        sum(case when is_reversed then 1 else 0 end) as refund_count,
         max(loaded_at) as last_loaded_at
     from transactions
     group by event_month, item_id

@@ -28,7 +28,7 @@ transactions as (
         payment_gateway,
         transaction_status,
         is_completed,
-        is_refunded,
+        is_reversed,
         amount_usd,
         loaded_at
     from {{ ref('fct_transactions') }}
@@ -50,7 +50,7 @@ mix as (
         payment_gateway,
         count(*) as transaction_count,
         sum(case when is_completed then 1 else 0 end) as purchase_count,
-        sum(case when is_refunded then 1 else 0 end) as refund_count,
+        sum(case when is_reversed then 1 else 0 end) as refund_count,
         sum(case when transaction_status = 'failed' then 1 else 0 end) as failed_count,
         sum(case when transaction_status = 'pending' then 1 else 0 end) as pending_count,
         coalesce(sum(case when is_completed then amount_usd end), 0) as revenue_usd,

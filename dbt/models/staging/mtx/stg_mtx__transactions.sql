@@ -1,5 +1,6 @@
--- One row per raw transaction: renamed to the mart vocabulary, typed, no logic
--- beyond flags. A view: it is read once per build by fct_transactions.
+-- One row per stored version of a transaction (the raw table's grain:
+-- transaction_id, version): renamed to the mart vocabulary, typed, no logic
+-- beyond flags. A view: its readers pick the versions they need.
 with
 
 source as (
@@ -24,6 +25,11 @@ renamed as (
         transaction_status,
         coalesce(transaction_status = 'completed', false) as is_completed,
         coalesce(transaction_status = 'refunded', false) as is_refunded,
+        coalesce(transaction_status = 'chargeback', false) as is_chargeback,
+        version,
+        previous_status,
+        -- rows stored before versions have no stamp: their only version was stored when ingested
+        coalesce(status_updated_at, ingested_at) as status_updated_at,
         server_region,
         event_at,
         event_date,
