@@ -21,7 +21,7 @@ from lambdas.common.errors import PipelineError, needs_analytics_image, stable_e
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
 from lambdas.common.tracing import correlated, get_tracer
-from lambdas.run_data_checks.realtime_check import reconcile
+from lambdas.run_data_checks.realtime_check import reconcile_when_written
 
 logger = get_logger("run-data-checks")
 tracer = get_tracer("run-data-checks")
@@ -67,7 +67,9 @@ def run_data_checks(parent_run_id: str | None = None) -> dict[str, Any]:
     metrics.emit("DataChecksFailed", failed_count)
     metrics.emit("DataChecksPassed", evaluated - failed_count)
     _emit_freshness(dsn_of(s.warehouse_reader_secret_id))
-    realtime = reconcile(dsn_of(s.warehouse_reader_secret_id), MARTS_SCHEMA, s.realtime_aggregates_table)
+    realtime = reconcile_when_written(
+        dsn_of(s.warehouse_reader_secret_id), MARTS_SCHEMA, metrics.REALTIME_WRITERS, s.realtime_aggregates_table
+    )
     if realtime is not None:
         metrics.emit("RealtimeDifferences", len(realtime.differences))
     if lineage.enabled():

@@ -6,6 +6,7 @@ transaction versions by the same rules (``contracts.lifecycle.revenue``): once b
 transactions, every game x hour agrees exactly. Compared: the games of the mart, over the hours from the mart's
 first to its last (the real-time side is ahead for the hours the warehouse has not loaded yet: those are not
 compared). A difference names the game x hour and the differences of the four numbers: keys and amounts only.
+Enforced once an entrance writes the aggregates (:func:`reconcile_when_written`).
 """
 
 from __future__ import annotations
@@ -132,3 +133,14 @@ def reconcile(warehouse_dsn: str, marts_schema: str, table: str | None = None) -
         return compare({}, {})
     hours = sorted(h for _, h in mart)
     return compare(realtime_hours({g for g, _ in mart}, hours[0], hours[-1], table), mart)
+
+
+def reconcile_when_written(
+    warehouse_dsn: str, marts_schema: str, writers: tuple[str, ...], table: str | None = None
+) -> Comparison | None:
+    """:func:`reconcile` once some entrance writes the real-time aggregates (``writers``: the functions
+    lambdas/common/metrics.py REALTIME_WRITERS names, which its catalogue test keeps true to the code); before
+    that, nothing to reconcile (None): every hour of the mart would differ from an empty table."""
+    if not writers:
+        return None
+    return reconcile(warehouse_dsn, marts_schema, table)

@@ -19,7 +19,7 @@ from contracts.lifecycle import Revenue
 from lambdas.common import realtime
 from lambdas.common.errors import StorageUnavailable
 from lambdas.common.realtime import AppliedVersion, apply_version, apply_versions, game_hours, item_days
-from lambdas.run_data_checks.realtime_check import reconcile
+from lambdas.run_data_checks.realtime_check import reconcile, reconcile_when_written
 from orchestration.runtime.faults import FaultInjector, FaultPlan
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import unique_id
@@ -231,5 +231,12 @@ def test_reconciliation_is_zero_when_both_saw_the_same_transactions_and_names_a_
     )
 
 
-def test_reconciliation_without_the_mart_compares_nothing(stack: LocalStack) -> None:
+def test_reconciliation_without_the_mart_or_before_any_writer_compares_nothing(
+    stack: LocalStack, mart: tuple[str, str]
+) -> None:
     assert reconcile(stack.dsn("warehouse"), f"no_such_schema_{unique_id('s').replace('-', '_')}") is None
+    dsn, schema = mart
+    _mart_rows(dsn, schema, [(unique_id("game"), dt.datetime(2026, 12, 5, 10), 1, "5", "0", "5")])
+    assert reconcile_when_written(dsn, schema, ()) is None  # no entrance writes them yet: nothing to reconcile
+    found = reconcile_when_written(dsn, schema, ("store_analytics",))
+    assert found is not None and found.summary() == {"compared": 1, "differing": 1, "only_realtime": 0, "only_mart": 1}
