@@ -48,6 +48,9 @@ class Settings:
     execution_dead_letters_table: str = ""
     #: One item per player: the first transaction the pipeline enriched for it (lambdas/common/enrich/players.py).
     players_table: str = ""
+    #: The real-time revenue rollups (game x hour, item x day) and their exactly-once markers
+    #: (lambdas/common/realtime.py; docs/lifecycle.md, "Real-time aggregates").
+    realtime_aggregates_table: str = ""
     #: The daily FX table the Enrich stage converts to USD with (lambdas/common/enrich/fx.py): bucket (empty:
     #: the raw bucket) and key; the scheduled refresh_fx_rates function writes it from fx_rates_source_url
     #: (empty: no source configured, the last table is kept and its age is published as a metric).
@@ -136,6 +139,7 @@ class Settings:
             "analytics_jobs_table": f"{p}-analytics-jobs",
             "execution_dead_letters_table": f"{p}-execution-dead-letters",
             "players_table": f"{p}-players",
+            "realtime_aggregates_table": f"{p}-realtime-aggregates",
             "dead_letter_queue_name": f"{p}-dead-letter.fifo",
             "alerts_topic_name": f"{p}-alerts",
             "compliance_admin_secret_id": f"{p}/compliance-db",

@@ -73,6 +73,12 @@ def field_error_schema() -> dict[str, Any]:
 CROSS_RULES: dict[str, list[str]] = {
     "player_analysis": ["dolphin_threshold < whale_threshold"],
     "revenue_analysis": ["start_date <= end_date"],
+    "realtime_revenue": [
+        "from_hour and to_hour are calendar hours",
+        "from_hour <= to_hour, at most 744 hours apart",
+        "from_day and to_day only with item_id",
+        "from_day (default: from_hour's day) <= to_day (default: to_hour's day), at most 366 days apart",
+    ],
 }
 _NUMBER = "(?:0|[1-9][0-9]{0,11})"
 
@@ -112,7 +118,9 @@ def operation_schemas(wire: str) -> list[dict[str, Any]]:
     ``json``: the ``parameters`` of a job request)."""
     out = []
     for name, model in OPERATIONS.items():
-        props = model.model_json_schema()["properties"]
+        model_schema = model.model_json_schema()
+        props = model_schema["properties"]
+        required = list(model_schema.get("required", []))
         params = {field: _parameter(model, field, schema, wire) for field, schema in props.items()}
         rules = CROSS_RULES.get(name, [])
         description = f"{name}: {model.__doc__.strip() if model.__doc__ else ''}".rstrip(": ")
@@ -121,20 +129,22 @@ def operation_schemas(wire: str) -> list[dict[str, Any]]:
         if wire == "query":
             branch: dict[str, Any] = {
                 "type": "object",
-                "required": ["operation"],
+                "required": ["operation", *required],
                 "additionalProperties": False,
                 "properties": {"operation": {"type": "string", "const": name}, **params},
             }
         else:
             branch = {
                 "type": "object",
-                "required": ["operation"],
+                "required": ["operation", "parameters"] if required else ["operation"],
                 "additionalProperties": False,
                 "properties": {
                     "operation": {"type": "string", "const": name},
                     "parameters": {"type": "object", "additionalProperties": False, "properties": params},
                 },
             }
+            if required:
+                branch["properties"]["parameters"]["required"] = required
         branch["description"] = description
         if rules:
             branch["x-rules"] = rules
@@ -235,6 +245,15 @@ def events_path() -> dict[str, Any]:
     }  # fmt: skip
 
 
+OPERATION_RESULT = (
+    "The operation's rows, plus summaries (warehouse_info: schemas, freshness; data_integrity_analysis: checks,"
+    " accounted (stored, dead-lettered with a reason), unaccounted (rows missing or surplus downstream), status (ok"
+    " when nothing is unaccounted), quality_score, ratios; revenue_analysis: currency, period;"
+    " multi_dimensional_analytics: timeframe, since; realtime_revenue: game, totals, and with item_id: item (item_id,"
+    " rows by day, totals))."
+)
+
+
 def build(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with its generated parts made anew from the code."""
     doc = json.loads(json.dumps(document))
@@ -246,6 +265,9 @@ def build(document: dict[str, Any]) -> dict[str, Any]:
     paths = doc["paths"]
     paths["/events"] = events_path()
     doc["paths"] = {"/transactions": paths.pop("/transactions"), "/events": paths.pop("/events"), **paths}
+    for name in ("AnalyticsResponse", "JobAccepted", "Job"):  # the operation a response names: one of the named
+        schemas[name]["properties"]["operation"] = {"enum": list(OPERATIONS)}
+    schemas["OperationResult"]["description"] = OPERATION_RESULT
     schemas["JobRequest"] = {
         "description": "A job: one named operation and its parameters (as for GET /analytics, typed as JSON).",
         "oneOf": operation_schemas("json"),

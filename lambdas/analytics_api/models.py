@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from contracts.acceptance import shown_key
 from contracts.errors import MAX_FIELD_ERRORS
+from contracts.fields import Identifier, Name
 from lambdas.analytics_api.errors import InvalidParameters, SqlNotAllowed, UnknownOperation
 
 
@@ -93,12 +94,62 @@ class DataIntegrityParams(Params):
     """No parameters."""
 
 
+#: An hour as the real-time aggregates key it (UTC): YYYY-MM-DDTHH, years 2000-2099 (the contract's events start in
+#: 2000); the calendar (30 February) is checked by the model.
+HOUR_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3])$"
+#: The widest ranges realtime_revenue reads at once: 31 days of hours, a year of days.
+MAX_HOURS = 31 * 24
+MAX_DAYS = 366
+
+
+def parse_hour(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=dt.UTC)
+
+
+class RealtimeRevenueParams(Params):
+    """One game's real-time aggregates by hour (and one item's by day), hours and days with no purchase left out"""
+
+    game: Name = Field(description="the game, as the transactions name it")
+    from_hour: str = Field(pattern=HOUR_PATTERN, description="first hour, UTC, YYYY-MM-DDTHH")
+    to_hour: str = Field(pattern=HOUR_PATTERN, description="last hour (included), UTC, YYYY-MM-DDTHH")
+    item_id: Identifier | None = Field(None, description="also this item's rollups by day")
+    from_day: dt.date | None = Field(None, description="first day of the item's rollups (default: from_hour's day)")
+    to_day: dt.date | None = Field(None, description="last day of the item's rollups (default: to_hour's day)")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> RealtimeRevenueParams:
+        try:
+            first, last = parse_hour(self.from_hour), parse_hour(self.to_hour)
+        except ValueError:
+            raise ValueError("from_hour and to_hour must be calendar hours (YYYY-MM-DDTHH, UTC)") from None
+        if first > last:
+            raise ValueError("from_hour must not be after to_hour")
+        if last - first >= dt.timedelta(hours=MAX_HOURS):
+            raise ValueError(f"from_hour to to_hour spans at most {MAX_HOURS} hours")
+        if self.item_id is None and (self.from_day is not None or self.to_day is not None):
+            raise ValueError("from_day and to_day need item_id")
+        first_day, last_day = self.day_range()
+        if first_day > last_day:
+            raise ValueError("from_day must not be after to_day")
+        if (last_day - first_day).days >= MAX_DAYS:
+            raise ValueError(f"from_day to to_day spans at most {MAX_DAYS} days")
+        return self
+
+    def hour_range(self) -> tuple[dt.datetime, dt.datetime]:
+        return parse_hour(self.from_hour), parse_hour(self.to_hour)
+
+    def day_range(self) -> tuple[dt.date, dt.date]:
+        first, last = self.hour_range()
+        return self.from_day or first.date(), self.to_day or last.date()
+
+
 OPERATIONS: dict[str, type[Params]] = {
     "warehouse_info": WarehouseInfoParams,
     "player_analysis": PlayerAnalysisParams,
     "revenue_analysis": RevenueAnalysisParams,
     "multi_dimensional_analytics": MultiDimensionalParams,
     "data_integrity_analysis": DataIntegrityParams,
+    "realtime_revenue": RealtimeRevenueParams,
 }
 
 # --- safety ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from lambdas.analytics_api import models
 from lambdas.analytics_api.warehouse import AnalyticsConfig, config, fetch
+from lambdas.common import realtime
 from lambdas.common.aws import client
 
 FAR_PAST = dt.date(1900, 1, 1)
@@ -321,12 +322,36 @@ def data_integrity_analysis(params: models.DataIntegrityParams, cfg: AnalyticsCo
     return {"rows": rows, "checks": checks, **reconcile(compliance, raw, marts, dead)}
 
 
+# --- realtime_revenue ----------------------------------------------------------------
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "purchases": sum(r["purchases"] for r in rows),
+        **{n: sum((r[n] for r in rows), Decimal("0.0000")) for n in ("gross_usd", "refunded_usd", "net_usd")},
+    }
+
+
+def realtime_revenue(params: models.RealtimeRevenueParams, cfg: AnalyticsConfig) -> dict[str, Any]:
+    """The real-time aggregates (lambdas/common/realtime.py), read with Query only: no warehouse."""
+    first, last = params.hour_range()
+    hours = [{"hour": r.pop("period"), **r} for r in realtime.game_hours(params.game, first, last)]
+    result: dict[str, Any] = {"game": params.game, "rows": hours, "totals": _totals(hours)}
+    if params.item_id is not None:
+        first_day, last_day = params.day_range()
+        days = [{"day": r.pop("period"), **r} for r in realtime.item_days(params.item_id, first_day, last_day)]
+        result["item"] = {"item_id": params.item_id, "rows": days, "totals": _totals(days)}
+    return result
+
+
+#: Operations that read no warehouse (DynamoDB only): no SQL for the Redshift checks (dbt/scripts/redshift_capture*).
+READS_NO_WAREHOUSE = frozenset({"realtime_revenue"})
+
 RUNNERS: dict[str, Callable[[Any, AnalyticsConfig], dict[str, Any]]] = {
     "warehouse_info": warehouse_info,
     "player_analysis": player_analysis,
     "revenue_analysis": revenue_analysis,
     "multi_dimensional_analytics": multi_dimensional_analytics,
     "data_integrity_analysis": data_integrity_analysis,
+    "realtime_revenue": realtime_revenue,
 }
 
 #: Cache lifetime per operation (seconds): counts and freshness age fast.
@@ -336,6 +361,8 @@ CACHE_TTL_SECONDS: dict[str, int] = {
     "player_analysis": 300,
     "revenue_analysis": 300,
     "multi_dimensional_analytics": 300,
+    # real time: a few seconds of cache absorb a dashboard's refreshes without hiding a minute's sales
+    "realtime_revenue": 5,
 }
 
 assert set(RUNNERS) == set(models.OPERATIONS)

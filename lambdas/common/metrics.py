@@ -72,6 +72,10 @@ class Metric:
 
 #: The bulk handlers: a file's chunks and the stream's batches.
 BULK = ("process_chunk", "ingest_stream")
+#: The functions that write the real-time aggregates through lambdas/common/realtime.py (none yet: the entrances
+#: call it once wired; the catalogue test then requires them here). run_data_checks reconciles the aggregates with
+#: the marts once this names a writer (lambdas/run_data_checks/realtime_check.py reconcile_when_written).
+REALTIME_WRITERS: tuple[str, ...] = ()
 
 CATALOGUE: tuple[Metric, ...] = (
     Metric("TransactionsReceived", "Count", "Transactions that reached an entrance (parsed or not).",
@@ -118,6 +122,19 @@ CATALOGUE: tuple[Metric, ...] = (
                        "Check refresh_fx_rates' logs and MTX_FX_RATES_SOURCE_URL; without a source the table is kept"
                        " as it is and ages: publish one (docs/enrichment.md).", threshold=48, statistic="Maximum",
                        period_seconds=86_400, missing="breaching")),
+    # emitted by lambdas/common/realtime.py inside the entrances that call it (store_analytics and the BULK
+    # handlers, once they write the rollups; tests/unit/test_metrics_catalogue.py then asks for their names here)
+    Metric("RealtimeAggregateWrites", "Count",
+           "Real-time rollup transactions by outcome: applied now, or already applied (a retry or a redrive).",
+           ("Outcome",), REALTIME_WRITERS, "Real-time aggregates: writes and reconciliation"),
+    Metric("RealtimeDifferences", "Count",
+           "Game x hour rollups whose real-time aggregates differ from the mart fct_hourly_revenue after a refresh.",
+           (), ("run_data_checks",), "Real-time aggregates: writes and reconciliation",
+           alarm=Alarm("realtime-aggregates-differ",
+                       "The real-time aggregates differ from the marts after an analytics refresh.",
+                       "Read run_data_checks' error (game x hour keys and amounts); redrive the dead letters, then"
+                       " rerun the refresh; a difference that stays means a writer applied a version twice or not"
+                       " at all (docs/lifecycle.md).", threshold=0, period_seconds=3600)),
     Metric("DbtModelsBuilt", "Count", "dbt models built by the last refresh, by outcome.", ("Outcome",),
            ("build_marts",), "Analytics refresh: dbt and data checks"),
     Metric("DbtTestsFailed", "Count", "dbt tests that failed or errored in the last refresh.", (), ("build_marts",),

@@ -1,12 +1,14 @@
-"""CheckData: the Great Expectations checkpoints (expectations/checkpoint.py) on S3, warehouse and marts.
+"""CheckData: the Great Expectations checkpoints (expectations/checkpoint.py) on S3, warehouse and marts, and the
+reconciliation of the real-time aggregates with the mart fct_hourly_revenue (realtime_check.py).
 
-A failed expectation has already raised its own alert (one SNS message listing
+A failed expectation (or a differing rollup) has already raised its own alert (one SNS message listing
 them); this step then fails with ``DataChecksFailed`` so the refresh fails too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from psycopg.conninfo import make_conninfo
@@ -19,6 +21,7 @@ from lambdas.common.errors import PipelineError, needs_analytics_image, stable_e
 from lambdas.common.logging import get_logger
 from lambdas.common.secrets import get_secret
 from lambdas.common.tracing import correlated, get_tracer
+from lambdas.run_data_checks.realtime_check import reconcile_when_written
 
 logger = get_logger("run-data-checks")
 tracer = get_tracer("run-data-checks")
@@ -40,6 +43,7 @@ def run_data_checks(parent_run_id: str | None = None) -> dict[str, Any]:
     """The checkpoints; ``parent_run_id``: the analytics refresh's execution (the lineage event's parent run)."""
     try:
         from expectations.checkpoint import dead_letter_count, run_checks
+        from expectations.suites import MARTS_SCHEMA
     except ModuleNotFoundError as exc:  # the zip deployment: no Great Expectations in the layer
         raise DataChecksFailed(needs_analytics_image("run_data_checks", exc)) from exc
 
@@ -63,15 +67,33 @@ def run_data_checks(parent_run_id: str | None = None) -> dict[str, Any]:
     metrics.emit("DataChecksFailed", failed_count)
     metrics.emit("DataChecksPassed", evaluated - failed_count)
     _emit_freshness(dsn_of(s.warehouse_reader_secret_id))
+    realtime = reconcile_when_written(
+        dsn_of(s.warehouse_reader_secret_id), MARTS_SCHEMA, metrics.REALTIME_WRITERS, s.realtime_aggregates_table
+    )
+    if realtime is not None:
+        metrics.emit("RealtimeDifferences", len(realtime.differences))
     if lineage.enabled():
         from lambdas.run_data_checks.lineage import event
 
         lineage.emit(event(summary, get_secret(s.warehouse_reader_secret_id), parent_run_id))
+    problems = []
     if not report.success:
         failed = "; ".join(f"{f.get('suite')}: {f.get('expectation_type')} {f.get('column') or ''}".strip()
                            for f in summary.get("failures", [])[:20])  # fmt: skip
-        raise DataChecksFailed(f"{len(summary.get('failures', []))} expectations failed: {failed}")
-    return {"success": True, "docs_index": str(report.docs_index), "suites": len(summary.get("suites", []))}
+        problems.append(f"{len(summary.get('failures', []))} expectations failed: {failed}")
+    if realtime is not None and not realtime.ok:
+        problems.append(realtime.message())
+        client("sns").publish(
+            TopicArn=s.alerts_topic_arn, Subject="MTX real-time aggregates differ from the marts",
+            Message=json.dumps({"check": "realtime_vs_fct_hourly_revenue", **realtime.summary(),
+                                "message": realtime.message()}),
+        )  # fmt: skip
+    if problems:
+        raise DataChecksFailed("; ".join(problems))
+    return {
+        "success": True, "docs_index": str(report.docs_index), "suites": len(summary.get("suites", [])),
+        "realtime": None if realtime is None else realtime.summary(),
+    }  # fmt: skip
 
 
 def _emit_freshness(warehouse_dsn: str) -> None:

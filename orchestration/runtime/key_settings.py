@@ -62,6 +62,7 @@ def key_settings(manifest: Manifest, clients: Any) -> dict[str, Any]:
         ttl = ddb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
         out[f"table {table.name}"] = {
             "hash_key": [k["AttributeName"] for k in desc["KeySchema"] if k["KeyType"] == "HASH"],
+            "range_key": [k["AttributeName"] for k in desc["KeySchema"] if k["KeyType"] == "RANGE"],
             "billing": desc.get("BillingModeSummary", {}).get("BillingMode"),
             "encryption": sse.get("SSEType") if sse.get("Status") == "ENABLED" else None,
             "pitr": pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"],

@@ -168,10 +168,11 @@ def provision(manifest: Manifest, clients: Any, secrets: dict[str, dict[str, Any
     existing_tables = set(ddb.list_tables()["TableNames"])
     for table in manifest.tables:
         if table.name not in existing_tables:
+            keys = [(table.hash_key, "HASH")] + ([(table.range_key, "RANGE")] if table.range_key else [])
             ddb.create_table(
                 TableName=table.name,
-                KeySchema=[{"AttributeName": table.hash_key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": table.hash_key, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
                 BillingMode="PAY_PER_REQUEST",
                 SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
             )

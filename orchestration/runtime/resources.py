@@ -78,6 +78,7 @@ class Table:
     name: str
     hash_key: str
     ttl_attribute: str | None = None
+    range_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def build(settings: Settings) -> Manifest:
             Table(s.analytics_jobs_table, "job_id", ttl_attribute="expires_at"),
             Table(s.execution_dead_letters_table, "execution_arn"),
             Table(s.players_table, "player_id"),
+            Table(s.realtime_aggregates_table, "pk", ttl_attribute="expires_at", range_key="sk"),
         ),
         queues=(s.dead_letter_queue_name,),
         topics=(s.alerts_topic_name,),

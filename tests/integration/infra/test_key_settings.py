@@ -21,6 +21,8 @@ def test_the_session_stack_reads_as_the_manifest_defines_it(stack: LocalStack) -
     assert got[f"topic {s.alerts_topic_name}"] == {"encryption": "aws:kms"}
     assert got[f"table {s.analytics_cache_table}"]["ttl"] == "expires_at"
     assert got[f"table {s.batch_runs_table}"]["pitr"] == "ENABLED"
+    assert got[f"table {s.realtime_aggregates_table}"]["range_key"] == ["sk"]
+    assert got[f"table {s.realtime_aggregates_table}"]["ttl"] == "expires_at"
     assert got[f"queue {s.dead_letter_queue_name}"]["encryption"] == "aws:kms"
     assert got[f"state machine {s.state_machine_name('transaction')}"] == "EXPRESS"
     assert got[f"secret {s.compliance_writer_secret_id}"]["dbname"] == "compliance"

@@ -343,12 +343,14 @@ def test_tables_match_the_manifest_with_keys_and_ttl() -> None:
             evaluate(t["name"], scope),
             unquote(t["hash_key"]),
             None if t["ttl_attribute"] is None else unquote(t["ttl_attribute"]),
+            None if t["range_key"] is None else unquote(t["range_key"]),
         )
         for t in tables.values()
     }
-    assert terraform == {(t.name, t.hash_key, t.ttl_attribute) for t in manifest().tables}
+    assert terraform == {(t.name, t.hash_key, t.ttl_attribute, t.range_key) for t in manifest().tables}
     body = resource(MODULES / "tables", "aws_dynamodb_table")
     assert body["name"] == "${each.value.name}" and body["hash_key"] == "${each.value.hash_key}"
+    assert body["range_key"] == "${each.value.range_key}"
     assert body["point_in_time_recovery"][0]["enabled"] is True
     assert body["server_side_encryption"][0]["enabled"] is True
 

@@ -48,6 +48,14 @@ locals {
   claim_first_purchases = {
     sid = "ClaimFirstPurchases", actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem"], resources = [var.table_arns["players"]]
   }
+  # the real-time aggregates (lambdas/common/realtime.py): the writers' TransactWriteItems is a Put of the marker
+  # (condition attribute_not_exists) and Updates (ADD) of the rollups; the readers query a game's hours
+  write_realtime_aggregates = {
+    sid = "WriteRealtimeAggregates", actions = ["dynamodb:PutItem", "dynamodb:UpdateItem"], resources = [var.table_arns["realtime_aggregates"]]
+  }
+  read_realtime_aggregates = {
+    sid = "QueryRealtimeAggregates", actions = ["dynamodb:Query"], resources = [var.table_arns["realtime_aggregates"]]
+  }
   chunk_objects    = "${var.bucket_arns["raw"]}/chunks/*"
   rejected_objects = "${var.bucket_arns["raw"]}/rejected/*"
   archived_letters = "${var.bucket_arns["raw"]}/archive/dead-letters/*"
@@ -91,6 +99,7 @@ locals {
   # and the compliance counts function (data_integrity_analysis) as the readers, the DLQ depth.
   analytics_operations = [
     local.read_reader_secrets,
+    local.read_realtime_aggregates,
     { sid = "CountDeadLetters", actions = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources = [var.dead_letter_queue_arn] },
   ]
 
@@ -121,6 +130,7 @@ locals {
     store_analytics = [
       { sid = "PutAnalyticsObjects", actions = ["s3:PutObject"], resources = [local.analytics_objects] },
       { sid = "PutAnalyticsItems", actions = ["dynamodb:PutItem"], resources = [var.table_arns["analytics"]] },
+      local.write_realtime_aggregates,
       { sid = "EncryptAnalyticsData", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
     # undo of version n > 1: the analytics item goes back to version n - 1, read from its S3 object
@@ -142,6 +152,7 @@ locals {
       { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
       { sid = "WriteAndUndoAnalyticsObjects", actions = ["s3:PutObject", "s3:DeleteObject"], resources = [local.analytics_objects] },
       local.list_analytics,
+      local.write_realtime_aggregates,
       local.read_writer_secret,
       local.dead_letter,
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
@@ -153,6 +164,7 @@ locals {
       { sid = "ScanShopCatalogue", actions = ["dynamodb:Scan"], resources = [var.table_arns["item_catalogue"]] },
       { sid = "WriteAnalyticsObjects", actions = ["s3:PutObject"], resources = [local.analytics_objects] },
       { sid = "QuarantineRecords", actions = ["s3:PutObject"], resources = [local.rejected_objects] },
+      local.write_realtime_aggregates,
       local.read_writer_secret,
       local.dead_letter,
       { sid = "UseTheDataKey", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
@@ -183,6 +195,7 @@ locals {
     ]
     run_data_checks = [
       local.read_reader_secrets,
+      local.read_realtime_aggregates,
       local.list_analytics,
       { sid = "ReadAnalyticsObjects", actions = ["s3:GetObject"], resources = [local.analytics_objects] },
       { sid = "CountDeadLetters", actions = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources = [var.dead_letter_queue_arn] },

@@ -63,6 +63,7 @@ locals {
     MTX_GLUE_DATABASE                   = module.glue.database_name
     MTX_EXECUTION_DEAD_LETTERS_TABLE    = module.tables.table_names["execution_dead_letters"]
     MTX_PLAYERS_TABLE                   = module.tables.table_names["players"]
+    MTX_REALTIME_AGGREGATES_TABLE       = module.tables.table_names["realtime_aggregates"]
     # the daily FX table of the Enrich stage (lambdas/common/enrich/fx.py), written by refresh_fx_rates
     MTX_FX_RATES_BUCKET        = module.storage.bucket_names["raw"]
     MTX_FX_RATES_KEY           = "reference/fx/daily.json"

@@ -35,7 +35,7 @@ variables {
   security_group_arn           = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000001"
   migration_security_group_id  = "sg-00000000000000002"
   migration_security_group_arn = "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-00000000000000002"
-  table_arns                   = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs", "execution_dead_letters", "players"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
+  table_arns                   = { for t in ["item_catalogue", "analytics", "execution_status", "batch_runs", "analytics_cache", "analytics_jobs", "execution_dead_letters", "players", "realtime_aggregates"] : t => "arn:aws:dynamodb:eu-west-1:123456789012:table/mtx-dev-${t}" }
   bucket_arns                  = { for b in ["raw", "analytics", "curated", "query_results", "glue_scripts"] : b => "arn:aws:s3:::mtx-dev-${b}" }
   dead_letter_queue_arn        = "arn:aws:sqs:eu-west-1:123456789012:mtx-dev-dead-letter.fifo"
   database_secret_arns = {

@@ -1,0 +1,258 @@
+"""The real-time revenue rollups in DynamoDB: written exactly once per transaction version, read by game and hour.
+
+One table (``Settings.realtime_aggregates_table``; docs/lifecycle.md, "Real-time aggregates") holds
+
+- the rollups: ``pk=game#<game>, sk=hour#<YYYY-MM-DDTHH>`` and ``pk=item#<item_id>, sk=day#<YYYY-MM-DD>`` (the
+  hour / day of the event time, UTC) with the numbers ``purchases``, ``gross_usd``, ``refunded_usd``, ``net_usd``,
+  each changed only by ``ADD`` of :func:`contracts.lifecycle.revenue_delta`;
+- the markers that make each write happen once: ``pk=applied#<transactionId>, sk=v#<version>`` (one version on
+  the per-transaction path) or ``pk=applied#<ref>, sk=part#<k>of<n>`` (one group of a chunk / stream batch),
+  put with ``attribute_not_exists`` in the SAME TransactWriteItems as the ADDs, and expiring after
+  ``MARKER_DAYS`` (TTL attribute ``expires_at``): far beyond any retry, redrive or replay window.
+
+A retry or a redrive that writes the same version again finds its marker: DynamoDB cancels the whole transaction
+(no ADD happens) and the writer takes it as "already applied". Amounts are exact decimals (4 places, as the
+warehouse's ``numeric(18,4)``), sent as DynamoDB number text; never a float.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from contracts.config import get_settings
+from contracts.lifecycle import Revenue, revenue_delta
+from lambdas.common import metrics
+from lambdas.common.aws import client
+from lambdas.common.errors import StorageUnavailable
+
+__all__ = [
+    "MARKER_DAYS",
+    "MAX_TRANSACTION_ITEMS",
+    "AppliedVersion",
+    "Key",
+    "aggregate",
+    "apply_version",
+    "apply_versions",
+    "day_key",
+    "game_hours",
+    "groups",
+    "hour_key",
+    "item_days",
+    "rollup_keys",
+]
+
+#: Days a marker is kept (TTL): longer than SQS keeps a dead letter (14), the stream a record (7) and a redrive.
+MARKER_DAYS = 35
+#: DynamoDB's limit of actions in one TransactWriteItems (one of them is the marker).
+MAX_TRANSACTION_ITEMS = 100
+#: Places of the USD amounts (the warehouse's numeric(18,4)).
+USD_PLACES = Decimal("0.0001")
+#: Attempts of one transaction against conflicts (another writer on the same rollup) and throttling.
+ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 2.0
+#: Cancellation reasons / error codes worth another attempt.
+_RETRIED = frozenset({
+    "TransactionConflict", "TransactionConflictException", "ThrottlingError", "ThrottlingException",
+    "ProvisionedThroughputExceeded", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "TransactionInProgressException", "InternalServerError", "ServiceUnavailable",
+})  # fmt: skip
+_NUMBERS = ("purchases", "gross_usd", "refunded_usd", "net_usd")
+
+#: A rollup's key: (pk, sk).
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class AppliedVersion:
+    """One version a bulk writer stored (what :func:`apply_version` takes, as one value)."""
+
+    transaction_id: str
+    version: int
+    previous_status: str | None
+    status: str
+    game: str
+    item_id: str
+    event_at: str | dt.datetime
+    amount_usd: Decimal | None
+
+
+def _utc(event_at: str | dt.datetime) -> dt.datetime:
+    moment = event_at if isinstance(event_at, dt.datetime) else dt.datetime.fromisoformat(event_at)
+    if moment.tzinfo is None:
+        raise ValueError("event_at: must carry a time zone (UTC ISO 8601)")
+    return moment.astimezone(dt.UTC)
+
+
+def hour_key(game: str, event_at: str | dt.datetime) -> Key:
+    return f"game#{game}", f"hour#{_utc(event_at):%Y-%m-%dT%H}"
+
+
+def day_key(item_id: str, event_at: str | dt.datetime) -> Key:
+    return f"item#{item_id}", f"day#{_utc(event_at):%Y-%m-%d}"
+
+
+def rollup_keys(game: str, item_id: str, event_at: str | dt.datetime) -> tuple[Key, Key]:
+    """The two rollups one transaction counts in: its game's hour and its item's day."""
+    return hour_key(game, event_at), day_key(item_id, event_at)
+
+
+def _delta(previous_status: str | None, status: str, amount_usd: Decimal | None) -> Revenue:
+    amount = None if amount_usd is None else Decimal(amount_usd).quantize(USD_PLACES)
+    return revenue_delta(previous_status, status, amount)
+
+
+def aggregate(versions: Iterable[AppliedVersion]) -> dict[Key, Revenue]:
+    """The deltas of many versions summed per rollup. Versions worth nothing (pending, failed) add nothing, and a
+    rollup whose four sums are all zero gets no write."""
+    sums: dict[Key, Revenue] = {}
+    for v in versions:
+        delta = _delta(v.previous_status, v.status, v.amount_usd)
+        if delta.is_zero():
+            continue
+        for key in rollup_keys(v.game, v.item_id, v.event_at):
+            sums[key] = sums.get(key, Revenue()) + delta
+    return {k: r for k, r in sums.items() if not r.is_zero()}
+
+
+def groups(deltas: dict[Key, Revenue], size: int = MAX_TRANSACTION_ITEMS - 1) -> list[list[tuple[Key, Revenue]]]:
+    """The rollups in sorted key order, cut into groups of at most ``size`` (one transaction each, beside its
+    marker): the same deltas always give the same groups, so a retried chunk's part k is the same part k."""
+    if size < 1:
+        raise ValueError("size: at least one rollup per group")
+    ordered = sorted(deltas.items())
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+# --------------------------------------------------------------------------- writing
+def _marker(table: str, pk: str, sk: str, now: float) -> dict[str, Any]:
+    return {"Put": {
+        "TableName": table,
+        "Item": {"pk": {"S": pk}, "sk": {"S": sk}, "expires_at": {"N": str(int(now) + MARKER_DAYS * 86_400)}},
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }}  # fmt: skip
+
+
+def _add(table: str, key: Key, delta: Revenue) -> dict[str, Any]:
+    values = (delta.purchases, delta.gross_usd, delta.refunded_usd, delta.net_usd)
+    return {"Update": {
+        "TableName": table,
+        "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+        "UpdateExpression": "ADD " + ", ".join(f"{n} :{n}" for n in _NUMBERS),
+        "ExpressionAttributeValues": {f":{n}": {"N": str(v)} for n, v in zip(_NUMBERS, values, strict=True)},
+    }}  # fmt: skip
+
+
+def _reasons(exc: ClientError) -> list[str]:
+    return [str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons") or []]
+
+
+def _write(items: list[dict[str, Any]]) -> bool:
+    """One TransactWriteItems whose first action is the marker: True when applied, False when the marker was
+    there already (applied before: nothing changed). Conflicts and throttling are retried with full jitter;
+    what still fails leaves as ``StorageUnavailable`` (the state machine / the mapping retries the step)."""
+    ddb = client("dynamodb")
+    last = "an error"
+    for attempt in range(ATTEMPTS):
+        try:
+            ddb.transact_write_items(TransactItems=items)
+            return True
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            reasons = _reasons(exc) if code == "TransactionCanceledException" else []
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False  # the marker exists: this version / group was applied before
+            retried = [r for r in reasons if r in _RETRIED] or ([code] if code in _RETRIED else [])
+            last = (retried or [r for r in reasons if r != "None"] or [code or "an error"])[0]
+            if not retried:
+                raise StorageUnavailable(f"AWS answered TransactWriteItems with {last}: retry later") from None
+        except BotoCoreError as exc:
+            last = type(exc).__name__
+        time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311
+    raise StorageUnavailable(f"TransactWriteItems of the real-time aggregates failed {ATTEMPTS} times ({last})")
+
+
+def apply_version(
+    transaction_id: str, version: int, previous_status: str | None, status: str, game: str, item_id: str,
+    event_at: str | dt.datetime, amount_usd: Decimal | None,
+) -> bool:  # fmt: skip
+    """Add one stored version's revenue delta to its game's hour and its item's day, once.
+
+    True: applied now; False: applied before (its marker exists), or a version worth nothing to revenue
+    (pending, failed: no write at all). Raises ``StorageUnavailable`` when DynamoDB keeps failing."""
+    delta = _delta(previous_status, status, amount_usd)
+    if delta.is_zero():
+        return False
+    table = get_settings().realtime_aggregates_table
+    items = [_marker(table, f"applied#{transaction_id}", f"v#{version}", time.time())]
+    items += [_add(table, key, delta) for key in rollup_keys(game, item_id, event_at)]
+    applied = _write(items)
+    metrics.emit("RealtimeAggregateWrites", 1, Outcome="applied" if applied else "already_applied")
+    return applied
+
+
+def apply_versions(ref: str, versions: Sequence[AppliedVersion]) -> int:
+    """Add the deltas of the versions a chunk / stream batch stored (``ref``: its chunk or batch reference, the
+    same on every retry), summed per rollup, in deterministic groups of one transaction each with its own marker
+    (``applied#<ref>``, ``part#<k>of<n>``). A retry with the same ref and versions applies each group once.
+    Returns the groups applied now (the others were applied before)."""
+    parts = groups(aggregate(versions))
+    table = get_settings().realtime_aggregates_table
+    now = time.time()
+    applied = 0
+    for k, part in enumerate(parts, 1):
+        items = [_marker(table, f"applied#{ref}", f"part#{k}of{len(parts)}", now)]
+        items += [_add(table, key, delta) for key, delta in part]
+        applied += _write(items)
+    if parts:
+        if applied:
+            metrics.emit("RealtimeAggregateWrites", applied, Outcome="applied")
+        if len(parts) - applied:
+            metrics.emit("RealtimeAggregateWrites", len(parts) - applied, Outcome="already_applied")
+    return applied
+
+
+# --------------------------------------------------------------------------- reading
+def _number(item: dict[str, Any], name: str) -> Decimal:
+    raw = item.get(name, {}).get("N")
+    return Decimal(raw) if raw is not None else Decimal(0)
+
+
+def _query(pk: str, first_sk: str, last_sk: str, table: str | None = None) -> list[dict[str, Any]]:
+    ddb = client("dynamodb")
+    args: dict[str, Any] = {
+        "TableName": table or get_settings().realtime_aggregates_table,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":first": {"S": first_sk}, ":last": {"S": last_sk}},
+    }
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = ddb.query(**args)
+        for item in page.get("Items", []):
+            rows.append({
+                "period": item["sk"]["S"].split("#", 1)[1],
+                "purchases": int(_number(item, "purchases")),
+                **{n: _number(item, n).quantize(USD_PLACES) for n in _NUMBERS[1:]},
+            })  # fmt: skip
+        if "LastEvaluatedKey" not in page:
+            return rows
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def game_hours(game: str, first: dt.datetime, last: dt.datetime, table: str | None = None) -> list[dict[str, Any]]:
+    """The rollups of ``game`` for the hours ``first``..``last`` (inclusive, UTC), oldest first: ``period``
+    (``YYYY-MM-DDTHH``), purchases, gross_usd, refunded_usd, net_usd."""
+    return _query(f"game#{game}", f"hour#{_utc(first):%Y-%m-%dT%H}", f"hour#{_utc(last):%Y-%m-%dT%H}", table)
+
+
+def item_days(item_id: str, first: dt.date, last: dt.date, table: str | None = None) -> list[dict[str, Any]]:
+    """The rollups of ``item_id`` for the days ``first``..``last`` (inclusive, UTC), oldest first."""
+    return _query(f"item#{item_id}", f"day#{first:%Y-%m-%d}", f"day#{last:%Y-%m-%d}", table)
