@@ -72,10 +72,10 @@ class Metric:
 
 #: The bulk handlers: a file's chunks and the stream's batches.
 BULK = ("process_chunk", "ingest_stream")
-#: The functions that write the real-time aggregates through lambdas/common/realtime.py (none yet: the entrances
-#: call it once wired; the catalogue test then requires them here). run_data_checks reconciles the aggregates with
-#: the marts once this names a writer (lambdas/run_data_checks/realtime_check.py reconcile_when_written).
-REALTIME_WRITERS: tuple[str, ...] = ()
+#: The functions that write the real-time aggregates through lambdas/common/realtime.py (the catalogue test keeps
+#: this true to the code). run_data_checks reconciles the aggregates with the marts once this names a writer
+#: (lambdas/run_data_checks/realtime_check.py reconcile_when_written).
+REALTIME_WRITERS: tuple[str, ...] = ("store_analytics", "process_chunk", "ingest_stream")
 
 CATALOGUE: tuple[Metric, ...] = (
     Metric("TransactionsReceived", "Count", "Transactions that reached an entrance (parsed or not).",

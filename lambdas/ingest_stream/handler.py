@@ -55,7 +55,14 @@ from lambdas.common.tracing import correlated, get_tracer
 from lambdas.process_chunk.handler import load_catalogue
 from lambdas.process_chunk.quarantine import quarantine_oversize, quarantine_refused
 from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, validated_lines
-from lambdas.process_chunk.store import Stored, settle_first_purchases, store_chunk, store_isolating, write_analytics
+from lambdas.process_chunk.store import (
+    Stored,
+    apply_realtime,
+    settle_first_purchases,
+    store_chunk,
+    store_isolating,
+    write_analytics,
+)
 from lambdas.process_chunk.versions import lifecycle_letters
 
 logger = get_logger("ingest-stream")
@@ -210,6 +217,7 @@ def _settle(batch: StreamBatch, progress: _Progress) -> Settled:
     for letter in letters:
         letter["failed_state"] = FAILED_STATE
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), letters, ref)
+    apply_realtime(out.days, chunk.owned, ref)
     settled = Settled(
         records=len(batch.records), stored=stored, duplicates=out.valid - stored + out.in_chunk_duplicates,
         dead_lettered=dead_lettered, quarantined=len(out.oversize) + len(refused), analytics_objects=len(keys),

@@ -62,6 +62,7 @@ from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, chu
 from lambdas.process_chunk.store import (
     MAX_REFUSED_PER_CHUNK,
     Stored,
+    apply_realtime,
     settle_first_purchases,
     store_chunk,
     store_isolating,
@@ -137,6 +138,7 @@ def process(
     out.rejected.extend(quarantine_oversize(out.oversize, run_id, index, received, first_record))
     out.rejected.extend(quarantine_refused(refused, run_id, index, received, first_record))
     dead_lettered = send_batch(queue_url(settings.dead_letter_queue_name), out.rejected, f"{run_id}/chunk-{index}")
+    apply_realtime(out.days, chunk.owned, ref)
     result = {
         "index": index,
         "records": out.valid + len(out.rejected) + out.in_chunk_duplicates,

@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.config import get_settings
 from contracts.lifecycle import version_stamp
-from lambdas.common import metrics
+from lambdas.common import metrics, realtime
 from lambdas.common.aws import client
 from lambdas.common.errors import AnalyticsWriteFailed, StorageUnavailable, stable_errors
 from lambdas.common.logging import get_logger
@@ -106,6 +106,13 @@ def store(
         ) from None
     except BotoCoreError as exc:
         raise StorageUnavailable(f"analytics copy of {transaction_id}: {type(exc).__name__}") from None
+    # the last write: exactly once per version (its marker), whatever retries or redrives run this again
+    amount = record.get("amount_usd")
+    realtime.apply_version(
+        transaction_id, version, stored.get("previous_status"), record["payment_details"]["transaction_status"],
+        record["game"], record["item_purchased"]["item_id"], record["event_timestamp"],
+        Decimal(str(amount)) if amount is not None else None,
+    )  # fmt: skip
     return {"s3_key": key, "version": version, "item_written": current}
 
 

@@ -91,7 +91,7 @@ def _calls_realtime_writer(func: object) -> bool:
     import ast
 
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    return name in {"apply_version", "apply_versions"}
+    return name in {"apply_version", "apply_versions", "apply_realtime"}  # apply_realtime: the bulk paths' wrapper
 
 
 def _emitted_by_source(function: str) -> set[str]:
