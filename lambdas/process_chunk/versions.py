@@ -45,6 +45,7 @@ from contracts.lifecycle import (
 from contracts.timestamps import utc_iso
 from contracts.transaction import TransactionStatus
 from lambdas.common.dead_letters import dead_letter_message
+from lambdas.common.errors import LifecycleMoveRefused
 from lambdas.common.logging import get_logger
 from lambdas.process_chunk.records import Message, stamp_tail
 
@@ -185,12 +186,14 @@ def owned_versions(conn: psycopg.Connection, ref: str) -> dict[Message, bytes]:
 
 
 def lifecycle_letters(refused: list[Refused], received: str, failed_state: str) -> list[dict[str, Any]]:
-    """The dead letter of each refused message: ``InvalidTransaction`` with the field and the lifecycle rule."""
+    """The dead letter of each refused message: ``LifecycleMoveRefused``, as the API path names it, with the field
+    and the lifecycle rule (the same reason on every entrance: the DeadLettered metric counts it by that name)."""
     letters = []
     for r in refused:
-        exc = InvalidTransaction([FieldError(r.path, r.rule, r.text)], r.transaction_id)
-        letters.append(dead_letter_message(r.transaction, r.transaction_id, "InvalidTransaction", str(exc), received,
-                                           failed_state, detail={"fields": exc.fields()}))  # fmt: skip
+        fields = InvalidTransaction([FieldError(r.path, r.rule, r.text)], r.transaction_id).fields()
+        reason = str(LifecycleMoveRefused(r.path, r.rule, r.text))
+        letters.append(dead_letter_message(r.transaction, r.transaction_id, "LifecycleMoveRefused", reason, received,
+                                           failed_state, detail={"fields": fields}))  # fmt: skip
     return letters
 
 

@@ -111,7 +111,7 @@ def lifecycle_letters(stack: LocalStack) -> dict[str, tuple[str, list[dict[str, 
     """transaction id -> (reason, field errors) of each dead letter."""
     out = {}
     for letter in dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url):
-        assert letter.error == "InvalidTransaction" and letter.transaction_id
+        assert letter.error == "LifecycleMoveRefused" and letter.transaction_id
         cause = json.loads(letter.body["error"]["Cause"])
         out[letter.transaction_id] = (letter.reason, cause["fields"])
     return out
