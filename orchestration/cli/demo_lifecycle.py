@@ -15,8 +15,8 @@ either may be absent in an older stack, and the printout says so instead of fail
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,7 +36,8 @@ LIFECYCLE_RULES = (MOVE_NOT_ALLOWED, IMMUTABLE_FIELD)
 FIGURES = ("purchases", "gross_usd", "refunded_usd", "net_usd")
 _ALIASES = {"purchase_count": "purchases", "purchases": "purchases", "gross_usd": "gross_usd",
             "refunded_usd": "refunded_usd", "net_usd": "net_usd"}  # fmt: skip
-_STATUS = re.compile(r'"transaction_status"\s*:\s*"([a-z_]+)"')
+#: The widest hour range one realtime_revenue call reads (the operation's limit: 31 days of hours).
+HOURS_PER_CALL = 31 * 24
 
 
 def phases(records: Sequence[GeneratedRecord]) -> list[list[GeneratedRecord]]:
@@ -57,6 +58,8 @@ class Expected:
     rules: Counter[str] = field(default_factory=Counter)  # lifecycle rules among the dead letters
     letters_per_id: Counter[str] = field(default_factory=Counter)  # transaction id -> dead letters
     final_status: dict[str, str] = field(default_factory=dict)  # transaction id -> its last stored status
+    games: set[str] = field(default_factory=set)  # games of the stored messages
+    events: tuple[str, str] | None = None  # first and last event_timestamp of the stored messages
 
     @property
     def transactions(self) -> int:
@@ -78,12 +81,15 @@ def expected(records: Iterable[GeneratedRecord]) -> Expected:
         out.outcomes[record.outcome] += 1
         if record.outcome == STORED:
             out.versions[record.version or 1] += 1
-            status = _STATUS.search(record.line)
-            if record.transaction_id is not None and status is not None:
-                # phases are in order and a transaction's stored versions go up with them
+            wire = json.loads(record.line)
+            if record.transaction_id is not None:
+                # a transaction's stored versions come in generation order, each later one a higher version
                 previous = out.final_status.get(record.transaction_id)
                 if previous is None or (record.version or 1) > 1:
-                    out.final_status[record.transaction_id] = status.group(1)
+                    out.final_status[record.transaction_id] = wire["payment_details"]["transaction_status"]
+            out.games.add(wire["game"])
+            at = wire["event_timestamp"]
+            out.events = (min(out.events[0], at), max(out.events[1], at)) if out.events else (at, at)
         elif record.outcome == DEAD_LETTERED:
             if record.rule:
                 out.rules[record.rule] += 1
@@ -213,30 +219,42 @@ def mart_revenue(dsn: str, schema: str = "analytics") -> tuple[dict[str, Decimal
 Getter = Callable[[str], tuple[int, Any]]
 
 
-def realtime_revenue(get: Getter, games: Sequence[str] = ()) -> tuple[dict[str, Decimal] | None, str]:
-    """The real-time aggregates' totals through ``GET /analytics?operation=realtime_revenue`` (``get(query)`` ->
-    (HTTP status, JSON body)); per game and summed when the operation asks for a game; (None, why) when the
-    API has no such operation or its answer holds no figures."""
-    status, body = get("operation=realtime_revenue")
-    if status == 200:
-        found = totals(body.get("result", body) if isinstance(body, dict) else None)
-        return (found, "realtime_revenue") if found else (None, "realtime_revenue answered without totals")
-    if status == 400 and games and _asks_for(body, "game"):
-        summed: dict[str, Decimal] = {}
-        for game in games:
-            status, body = get("operation=realtime_revenue&game=" + urllib.parse.quote(game))
-            found = totals(body.get("result", body)) if status == 200 and isinstance(body, dict) else None
+def hour_windows(first_event: str, last_event: str, size: int = HOURS_PER_CALL) -> list[tuple[str, str]]:
+    """(from_hour, to_hour) ranges, UTC ``YYYY-MM-DDTHH``, of at most ``size`` hours each, that cover the hours of
+    two event timestamps (``...Z``), in order."""
+    first = dt.datetime.fromisoformat(first_event.replace("Z", "+00:00")).replace(minute=0, second=0, microsecond=0)
+    last = dt.datetime.fromisoformat(last_event.replace("Z", "+00:00")).replace(minute=0, second=0, microsecond=0)
+    out = []
+    while first <= last:
+        end = min(first + dt.timedelta(hours=size - 1), last)
+        out.append((first.strftime("%Y-%m-%dT%H"), end.strftime("%Y-%m-%dT%H")))
+        first = end + dt.timedelta(hours=1)
+    return out
+
+
+def realtime_revenue(get: Getter, want: Expected) -> tuple[dict[str, Decimal] | None, str]:
+    """The real-time aggregates' totals over the games and hours of the stored messages, through
+    ``GET /analytics?operation=realtime_revenue&game=..&from_hour=..&to_hour=..`` (``get(query)`` -> (HTTP status,
+    JSON body)), summed; (None, why) when the API has no such operation or an answer holds no figures."""
+    if not want.games or want.events is None:
+        return None, "nothing stored to read"
+    windows = hour_windows(*want.events)
+    summed: dict[str, Decimal] = {}
+    for game in sorted(want.games):
+        for first, last in windows:
+            query = {"operation": "realtime_revenue", "game": game, "from_hour": first, "to_hour": last}
+            status, body = get(urllib.parse.urlencode(query))
+            if status != 200:
+                unknown = "operation.unknown" in json.dumps(body, default=str)
+                why = "has no realtime_revenue operation here" if unknown else "refused a realtime_revenue call"
+                return None, f"the analytics API {why} (HTTP {status})"
+            found = totals(body.get("result", body)) if isinstance(body, dict) else None
             if found is None:
-                return None, f"realtime_revenue for one game answered {status} without totals"
+                return None, "realtime_revenue answered without totals"
             for k, v in found.items():
                 summed[k] = summed.get(k, Decimal(0)) + v
-        return summed, f"realtime_revenue, summed over {len(games)} games"
-    return None, f"the analytics API has no realtime_revenue operation here (HTTP {status})"
-
-
-def _asks_for(body: Any, name: str) -> bool:
-    text = json.dumps(body, default=str)
-    return f'"{name}"' in text and "operation.unknown" not in text
+    calls = len(want.games) * len(windows)
+    return summed, f"realtime_revenue, {calls} calls: {len(want.games)} games x {len(windows)} ranges of hours"
 
 
 def http_getter(base_url: str, headers: dict[str, str]) -> Getter:

@@ -3,9 +3,11 @@ the audit by outcome, the dead letters' lifecycle rules, and reading gross / ref
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
@@ -172,3 +174,33 @@ def test_revenue_rows_say_what_is_absent_instead_of_failing(records: list[Genera
     assert both["mart vs real-time"] == "equal"
     other = dict(figures, net_usd=Decimal("31"))
     assert dict(demo_lifecycle.revenue_rows((figures, "m"), (other, "r"), want))["mart vs real-time"] == "DIFFERENT"
+
+
+def test_hour_windows_cover_the_events_within_the_operations_limit() -> None:
+    windows = demo_lifecycle.hour_windows("2026-08-03T07:59:59Z", "2026-10-31T23:00:01Z")
+    assert windows[0][0] == "2026-08-03T07" and windows[-1][1] == "2026-10-31T23"
+    hours = [(dt.datetime.strptime(a, "%Y-%m-%dT%H"), dt.datetime.strptime(b, "%Y-%m-%dT%H")) for a, b in windows]
+    for (_, last), (next_first, _) in pairwise(hours):
+        assert next_first - last == dt.timedelta(hours=1), "no hour left out, none read twice"
+    assert all((last - first) / dt.timedelta(hours=1) + 1 <= demo_lifecycle.HOURS_PER_CALL for first, last in hours)
+    assert len(windows) == 3
+    assert demo_lifecycle.hour_windows("2026-08-03T07:10:00Z", "2026-08-03T07:50:00Z") == [
+        ("2026-08-03T07", "2026-08-03T07")
+    ]
+
+
+def test_expected_knows_the_games_and_hours_to_read_back(records: list[GeneratedRecord]) -> None:
+    want = expected(records)
+    stored = [json.loads(r.line) for r in records if r.outcome == STORED]
+    assert want.games == {w["game"] for w in stored}
+    assert want.events == (min(w["event_timestamp"] for w in stored), max(w["event_timestamp"] for w in stored))
+    assert demo_lifecycle.realtime_revenue(lambda query: (500, {}), Expected()) == (None, "nothing stored to read")
+
+
+def test_totals_read_the_realtime_revenue_answer() -> None:
+    answer = {"result": {"game": "Starfall Arena", "rows": [
+        {"hour": "2026-10-01T10", "purchases": 2, "gross_usd": "12.5000", "refunded_usd": "2.5000",
+         "net_usd": "10.0000"}], "totals": {"purchases": 2, "gross_usd": "12.5000", "refunded_usd": "2.5000",
+                                           "net_usd": "10.0000"}}}  # fmt: skip
+    assert totals(answer["result"]) == {"purchases": 2, "gross_usd": Decimal("12.5"), "refunded_usd": Decimal("2.5"),
+                                        "net_usd": Decimal("10")}  # fmt: skip
