@@ -92,6 +92,10 @@ def _plan(n: int, invalid_share: float, duplicate_share: float, lifecycle_share:
     if lifecycle_share > 0:
         counts[STATUS_UPDATE] = min(round(n * lifecycle_share), n - n_invalid - n_duplicate)
     counts[VALID] = n - n_invalid - n_duplicate - counts.get(STATUS_UPDATE, 0)
+    # each chain starts with a valid record and holds at least one update or one lifecycle kind of the invalid share
+    at_most = counts.get(STATUS_UPDATE, 0) + sum(counts.get(kind, 0) for kind in LIFECYCLE_INVALID_KINDS)
+    if at_most > counts[VALID] - (1 if n_duplicate else 0):
+        raise ValueError("lifecycle_share and the invalid share need more valid records to follow up")
     return counts
 
 
@@ -139,8 +143,6 @@ def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date)
     # The lifecycle's chains: one position per message, in order within a chain (a follow-up after its first).
     chains = lifecycle.plan(rng, counts) if STATUS_UPDATE in counts else []
     steps = sum(len(chain) for chain in chains)
-    if len(chains) > counts[VALID] - low:
-        raise ValueError("lifecycle_share and the invalid share need more valid records to update")
     positions = rng.sample(range(low, n), len(kinds) + steps) if kinds or steps else []
     special = dict(zip(positions[: len(kinds)], kinds, strict=True))
     slot: dict[int, tuple[int, int]] = {}  # position -> (chain, message of the chain)

@@ -132,12 +132,13 @@ def test_shares_are_respected(records: list[GeneratedRecord]) -> None:
         {"lifecycle_share": -0.1},
         {"lifecycle_share": 1.2},
         {"invalid_share": 0.5, "lifecycle_share": 0.6},
-        {"invalid_share": 0.0, "duplicate_share": 0.0, "lifecycle_share": 0.9},  # too few first messages to update
+        {"invalid_share": 0.0, "duplicate_share": 0.0, "lifecycle_share": 0.6},  # too few first messages to update
+        {"invalid_share": 0.9, "duplicate_share": 0.0, "lifecycle_share": 0.05},  # lifecycle kinds need them too
     ],
 )
-def test_bad_options_are_refused(options: dict[str, Any]) -> None:
+def test_bad_options_are_refused_at_call_time(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        list(generate(100, seed=1, **options))
+        generate(100, seed=1, **options)
 
 
 # ------------------------------------------------------------------------------------------ the labels
