@@ -230,4 +230,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from orchestration.cli.demo import run_demo
 
     return run_demo(home=args.home, count=args.count, invalid_share=args.invalid_share, seed=args.seed,
-                    as_json=output.wants_json(args))  # fmt: skip
+                    as_json=output.wants_json(args), lifecycle_share=args.lifecycle_share)  # fmt: skip

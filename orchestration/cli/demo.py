@@ -1,12 +1,18 @@
 """``make run``: the whole pipeline on this machine, from generated transactions to a summary.
 
 Starts the stack, seeds the catalogue, generates transactions (a few percent
-invalid), sends them through the API into the transaction workflow, and a quarter
-of them through the stream entrance (POST /events -> Kinesis -> the local event
-source mapping, orchestration/cli/demo_stream.py), waits for every execution and
-every stream record, prints what happened per path, checks the exactly-once
-invariant of each, and stops everything it started. With ``--json`` the story
-goes to stderr and the summary is one JSON document on stdout.
+invalid, a few percent status updates of earlier ones: completions, failures,
+refunds, chargebacks, and in the invalid share illegal moves, immutable-field
+changes, out-of-order versions and re-sends), sends them through the API into the
+transaction workflow, and a quarter of the transactions through the stream entrance
+(POST /events -> Kinesis -> the local event source mapping,
+orchestration/cli/demo_stream.py), phase by phase (a follow-up only once the message
+it follows was settled: orchestration/cli/demo_lifecycle.py), waits for every
+execution and every stream record, prints what happened per path, checks the
+exactly-once invariant of each by outcome (stored as a version, harmless,
+dead-lettered, as the generator labelled each message), refreshes the analytics,
+prints gross vs net revenue, and stops everything it started. With ``--json`` the
+story goes to stderr and the summary is one JSON document on stdout.
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import demo_stream, dlq, output
+from orchestration.cli import demo_lifecycle, demo_stream, dlq, output
 from orchestration.cli.connect import post_lines
 from orchestration.runtime.auth import ANALYST
-from orchestration.runtime.ingest import wait_for
+from orchestration.runtime.ingest import Outcomes, wait_for
 from orchestration.runtime.stack import LocalStack
 
 QUESTIONS = (
@@ -36,7 +42,9 @@ QUESTIONS = (
 )  # fmt: skip
 
 
-def analytics(stack: LocalStack, document: dict[str, Any] | None = None) -> bool:
+def analytics(
+    stack: LocalStack, document: dict[str, Any] | None = None, expected: demo_lifecycle.Expected | None = None
+) -> bool:
     """The analytics refresh state machine (crawl -> Glue job -> dbt build -> checks), then three questions."""
     import json
     import uuid
@@ -60,6 +68,7 @@ def analytics(stack: LocalStack, document: dict[str, Any] | None = None) -> bool
         document["analytics"] = found
     if d["status"] != "SUCCEEDED":
         print(f"  cause: {d.get('cause')}")
+        revenue(stack, found, expected)  # the real-time aggregates need no refresh
         return False
     # --static: one file with the manifest and catalog inside, which a browser opens from disk, offline
     docs = dbt("docs", "generate", "--static")
@@ -76,7 +85,32 @@ def analytics(stack: LocalStack, document: dict[str, Any] | None = None) -> bool
             print()
             columns = ("", "value") if rows and len(rows[0]) == 2 else ("value",)
             output.show(output.table(columns, rows, title=title, numeric=("value",)))
+    revenue(stack, found, expected)
     return api_calls(stack, found)
+
+
+def revenue(stack: LocalStack, found: dict[str, Any], expected: demo_lifecycle.Expected | None = None) -> None:
+    """Gross, refunded and net revenue from the warehouse mart and from the real-time aggregates (each: or why
+    not), beside what the generated data must give."""
+    want = expected if expected is not None else demo_lifecycle.Expected()
+    try:
+        mart = demo_lifecycle.mart_revenue(stack.dsn("warehouse"))
+    except Exception as exc:  # noqa: BLE001 - a figure that cannot be read must not hide the run's outcome
+        mart = (None, f"not read ({type(exc).__name__})")
+    assert stack.api is not None
+    try:
+        realtime = demo_lifecycle.realtime_revenue(
+            demo_lifecycle.http_getter(stack.api.url, stack.api_headers(ANALYST)), want
+        )
+    except Exception as exc:  # noqa: BLE001 - as above
+        realtime = (None, f"not read ({type(exc).__name__})")
+    print()
+    title = "gross vs net revenue (refunds and chargebacks leave net, stay in gross)"
+    output.show(output.key_values(demo_lifecycle.revenue_rows(mart, realtime, want), title=title))
+    found["revenue"] = {
+        name: {"figures": {k: str(v) for k, v in figures.items()} if figures is not None else None, "source": source}
+        for name, (figures, source) in (("mart", mart), ("realtime", realtime))
+    } | {"generated": want.revenue_counts()}
 
 
 def api_calls(stack: LocalStack, found: dict[str, Any] | None = None) -> bool:
@@ -122,17 +156,26 @@ def report_path(stack: LocalStack, document: dict[str, Any]) -> None:
     print(f"\nreport (opens offline): {path}\n  `mtx status` shows this run's figures after the stop too")
 
 
-def run_demo(home: Path, count: int = 2000, invalid_share: float = 0.04, seed: int = 7, as_json: bool = False) -> int:
+def run_demo(
+    home: Path,
+    count: int = 2000,
+    invalid_share: float = 0.04,
+    seed: int = 7,
+    as_json: bool = False,
+    lifecycle_share: float = 0.05,
+) -> int:
     """The demo; ``as_json``: what it prints goes to stderr, its summary to stdout as one JSON document."""
     document: dict[str, Any] = {}
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        code = _run_demo(home, count, invalid_share, seed, document)
+        code = _run_demo(home, count, invalid_share, seed, document, lifecycle_share)
     if as_json:
         output.emit_json({**document, "ok": code == 0})
     return code
 
 
-def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document: dict[str, Any]) -> int:
+def _run_demo(
+    home: Path, count: int, invalid_share: float, seed: int, document: dict[str, Any], lifecycle_share: float = 0.05
+) -> int:
     from orchestration.sample_data.generate import generate
 
     stack = LocalStack(home=Path(home) / "demo")
@@ -141,28 +184,48 @@ def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document:
     stack.start()
     try:
         print(f"  up in {time.monotonic() - t0:.1f} s")
-        records = list(generate(count, seed=seed, invalid_share=invalid_share))
+        records = list(generate(count, seed=seed, invalid_share=invalid_share, lifecycle_share=lifecycle_share))
         kinds = Counter(r.kind for r in records)
-        print(f"generated {len(records)} transactions: {dict(kinds)}")
+        print(f"generated {len(records)} messages: {dict(kinds)}")
         api_records, stream_records = demo_stream.split(records)
+        phases = demo_lifecycle.phases(records)
         print(f"  {len(api_records)} one by one (POST /transactions), {len(stream_records)} through the stream"
-              " (POST /events)")  # fmt: skip
+              f" (POST /events), in {len(phases)} phases (a follow-up after what it follows)")  # fmt: skip
         t1 = time.monotonic()
         assert stack.api is not None and stack.stream_poller is not None
         stream_before = stack.stream_poller.records_done
-        stream = demo_stream.send(stack, stream_records)
-        results = post_lines(stack.api.url, (r.line for r in api_records), concurrency=8, api_key=stack.producer_key)
+        stream = demo_stream.StreamPath()
+        results: list[dict[str, Any]] = []
+        outcomes = Outcomes()
+        on_stream = {id(r) for r in stream_records}
+        for phase in phases:
+            demo_stream.send(stack, [r for r in phase if id(r) in on_stream], path=stream)
+            sent = post_lines(stack.api.url, (r.line for r in phase if id(r) not in on_stream), concurrency=8,
+                              api_key=stack.producer_key)  # fmt: skip
+            results += sent
+            settled = wait_for(stack.client, [r["body"]["executionArn"] for r in sent if r["status"] == 202],
+                               timeout=1800)  # fmt: skip
+            for name in ("stored", "duplicates", "failed", "running"):
+                getattr(outcomes, name).extend(getattr(settled, name))
+            demo_stream.settle(stack, stream, stream_before)
         arns = [r["body"]["executionArn"] for r in results if r["status"] == 202]
-        outcomes = wait_for(stack.client, arns, timeout=1800)
-        demo_stream.settle(stack, stream, stream_before)
         elapsed = time.monotonic() - t1
         every_letter = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
         demo_stream.account(stack, stream, every_letter)
         letters = [d for d in every_letter if d.failed_state != demo_stream.STREAM_STATE]  # the API path's
         rejected = sum(1 for r in results if r["status"] == 400)
-        # by the generator's own labels: a valid transaction in the dead-letter queue is a fault of ours
-        valid_ids = {r.transaction_id for r in records if r.kind == "valid"}
-        valid_dead_lettered = sum(1 for d in every_letter if dlq.letter_transaction_id(d) in valid_ids)
+        want = demo_lifecycle.expected(api_records)
+        api_ids = sorted({r.transaction_id for r in api_records if r.transaction_id})
+        versions = demo_lifecycle.versions_written(stack.dsn("compliance"), stream=False, ids=api_ids)
+        got = demo_lifecycle.Observed(
+            sent=len(results), stored=len(outcomes.stored), harmless=len(outcomes.duplicates),
+            dead_lettered=len(letters), versions=versions,
+            rules=Counter(r for d in letters if (r := demo_lifecycle.letter_rule(d.reason, d.body))),
+            letters_per_id=Counter(i for d in letters if (i := dlq.letter_transaction_id(d)) is not None),
+        )  # fmt: skip
+        checks = demo_lifecycle.audit(want, got)
+        # by the generator's own labels: a message dead-lettered that must be stored or harmless is a fault of ours
+        valid_dead_lettered = sum(max(0, n - want.letters_per_id[i]) for i, n in got.letters_per_id.items())
 
         import psycopg
 
@@ -170,22 +233,30 @@ def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document:
             rows = conn.execute(  # the API path's rows (the stream's are owned by stream:<shard>:<sequence>)
                 "select count(*) from compliance.transactions where execution_id not like 'stream:%'"
             ).fetchone()[0]  # type: ignore[index]
-        objects = sum(  # the API path's analytics objects (one per transaction; the stream's are per batch)
+        objects = sum(  # the API path's analytics objects (one per version; the stream's are per batch)
             sum(1 for o in page.get("Contents", []) if "/batch-stream-" not in o["Key"])
             for page in stack.client("s3")
             .get_paginator("list_objects_v2")
             .paginate(Bucket=stack.require_settings().analytics_bucket, Prefix="transactions/")
         )
+        stored_versions = sum(versions.values())
         ok = (
             len(outcomes.stored) + len(outcomes.duplicates) + len(letters) == len(results)
-            and rows == len(outcomes.stored) == objects
+            and stored_versions == len(outcomes.stored) == objects
             and not outcomes.running
             and valid_dead_lettered == 0
+            and all(equal for *_, equal in checks)
         )
         document.update(
             sent=len(results), accepted=len(arns), rejected=rejected, stored=len(outcomes.stored),
+            versions=stored_versions, versions_by_number={str(v): n for v, n in sorted(versions.items())},
             compliance_rows=rows, analytics_objects=objects, duplicates=len(outcomes.duplicates),
             dead_lettered=len(letters), dead_lettered_by_reason=dict(dlq.summarise(letters)),
+            lifecycle_refusals=dict(got.rules),
+            expected={"stored": want.outcomes["stored"], "harmless": want.outcomes["harmless"],
+                      "dead_lettered": want.outcomes["dead_lettered"],
+                      "versions_by_number": {str(v): n for v, n in sorted(want.versions.items())}},
+            audit=[{"check": what, "expected": w, "found": f, "ok": equal} for what, w, f, equal in checks],
             valid_dead_lettered=valid_dead_lettered, still_running=len(outcomes.running),
             seconds=round(elapsed, 1), per_second=round((len(results) + stream.sent) / elapsed, 1), invariant_ok=ok,
             stream=demo_stream.summary(stream),
@@ -193,17 +264,20 @@ def _run_demo(home: Path, count: int, invalid_share: float, seed: int, document:
         print()
         output.show(output.key_values([
             ("sent", len(results)), ("accepted (202)", len(arns)), ("rejected at the API (400)", rejected),
-            ("stored", f"{len(outcomes.stored)}   (compliance rows: {rows}, analytics objects: {objects})"),
-            ("duplicates ignored", len(outcomes.duplicates)),
+            ("stored as a version", f"{len(outcomes.stored)}   (versions written: {stored_versions}, analytics"
+                                    f" objects: {objects}, transactions: {rows})"),
+            ("harmless (duplicate or stale)", len(outcomes.duplicates)),
             ("dead-lettered", f"{len(letters)}   by reason: {dict(dlq.summarise(letters))}"),
             ("valid dead-lettered", valid_dead_lettered), ("still running", len(outcomes.running)),
             ("time", f"{elapsed:.1f} s, {(len(results) + stream.sent) / elapsed:,.1f} transactions/s (both paths)"),
-            ("invariant", f"stored + duplicates + dead-lettered = sent: {'OK' if ok else 'BROKEN'}"),
+            ("invariant", f"stored + harmless + dead-lettered = sent: {'OK' if ok else 'BROKEN'}"),
         ], title="summary: the API path (POST /transactions, one workflow execution each)"))  # fmt: skip
+        title = "the API path by outcome, as the generator labelled each message"
+        output.show(output.key_values(demo_lifecycle.audit_rows(checks), title=title))
         output.show(output.key_values(demo_stream.rows(stream), title="the stream path (POST /events -> Kinesis ->"
                                       " event source mapping -> ingest_stream, in batches)"))  # fmt: skip
         ok = ok and stream.exactly_once and stream.sent == len(stream_records)
-        analytics_ok = analytics(stack, document)
+        analytics_ok = analytics(stack, document, demo_lifecycle.expected(records))
         print("\nthis demo stops its stack now; to keep one up and look around: `mtx up`, then")
         print('  source .local/stack.env; psql "$MTX_WAREHOUSE_DSN"; mtx dlq list; mtx send FILE; mtx refresh')
         return 0 if ok and analytics_ok else 1

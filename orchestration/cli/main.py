@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=2000, help="transactions to generate and send")
     p.add_argument("--invalid-share", type=float, default=0.04, help="share of them that is invalid")
     p.add_argument("--seed", type=int, default=7, help="random seed of the generator")
+    p.add_argument("--lifecycle-share", type=float, default=0.05,
+                   help="share that updates an earlier one's status (completion, refund, chargeback...)")  # fmt: skip
     output.add_json_flag(p)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("soak", help="volume through every entrance under injected faults, then an audit (make soak)")

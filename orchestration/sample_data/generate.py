@@ -1,6 +1,6 @@
 """Seeded, reproducible sample transactions in the contract's wire format (NDJSON).
 
-``mtx generate --count N --seed S --invalid-share F --duplicate-share F --out PATH|-``
+``mtx generate --count N --seed S --invalid-share F --duplicate-share F --lifecycle-share F --out PATH|-``
 
 Valid records look like ``Transaction.to_json_dict()`` output (the shape of the product brief's example,
 amounts as JSON numbers, UTC timestamps ending in ``Z``) and are priced from
@@ -11,6 +11,13 @@ over ``[start, end)`` (default: the 90 days before 2026-11-01).
 Besides valid records, a configurable share of labelled bad records
 (:data:`INVALID_KINDS`, split evenly) and of duplicates (exact re-sends of an
 earlier valid record, same ``transactionId``), made by :mod:`orchestration.sample_data.mutations`.
+
+With ``lifecycle_share`` > 0, that share of the records are status updates of earlier transactions (pending
+-> completed | failed, completed -> refunded | chargeback) and the invalid share also holds the lifecycle kinds
+(illegal moves, immutable-field changes, out-of-order versions, exact re-sends of an update), made by
+:mod:`orchestration.sample_data.lifecycle`. Every record says what the pipeline must do with it
+(:attr:`GeneratedRecord.outcome`, ``version``, ``rule``) and from which ``phase`` on it may be sent: a
+follow-up is meant to be sent once the message it follows was settled (``mtx demo`` sends phase by phase).
 
 Speed: lines are built from pre-computed parts with orjson (no pydantic per record).
 """
@@ -35,13 +42,18 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.transaction import CARD_METHODS
+from orchestration.sample_data import lifecycle
 from orchestration.sample_data.mutations import Mutator
 from orchestration.sample_data.records import (
+    ALL_KINDS,
     CATALOGUE_KINDS,
     CONTRACT_KINDS,
     DUPLICATE,
     INVALID_KINDS,
     KINDS,
+    LIFECYCLE_INVALID_KINDS,
+    LIFECYCLE_KINDS,
+    STATUS_UPDATE,
     VALID,
     GeneratedRecord,
 )
@@ -58,23 +70,32 @@ _UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _UUID4_BITS = (0x4 << 76) | (0x2 << 62)
 
 
-def _plan(n: int, invalid_share: float, duplicate_share: float) -> dict[str, int]:
+def _plan(n: int, invalid_share: float, duplicate_share: float, lifecycle_share: float = 0.0) -> dict[str, int]:
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    for name, share in (("invalid_share", invalid_share), ("duplicate_share", duplicate_share)):
+    shares = (("invalid_share", invalid_share), ("duplicate_share", duplicate_share),
+              ("lifecycle_share", lifecycle_share))  # fmt: skip
+    for name, share in shares:
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1, got {share}")
-    if invalid_share + duplicate_share > 1.0:
-        raise ValueError("invalid_share + duplicate_share must be at most 1")
+    if invalid_share + duplicate_share + lifecycle_share > 1.0:
+        raise ValueError("invalid_share + duplicate_share + lifecycle_share must be at most 1")
     n_invalid = round(n * invalid_share)
     n_duplicate = min(round(n * duplicate_share), n - n_invalid)
     if n_duplicate and n_invalid + n_duplicate >= n:
         raise ValueError("duplicates need at least one valid record to re-send")
-    counts = dict.fromkeys(INVALID_KINDS, n_invalid // len(INVALID_KINDS))
-    for kind in INVALID_KINDS[: n_invalid % len(INVALID_KINDS)]:
+    invalid_kinds = INVALID_KINDS + (LIFECYCLE_INVALID_KINDS if lifecycle_share > 0 else ())
+    counts = dict.fromkeys(invalid_kinds, n_invalid // len(invalid_kinds))
+    for kind in invalid_kinds[: n_invalid % len(invalid_kinds)]:
         counts[kind] += 1
     counts[DUPLICATE] = n_duplicate
-    counts[VALID] = n - n_invalid - n_duplicate
+    if lifecycle_share > 0:
+        counts[STATUS_UPDATE] = min(round(n * lifecycle_share), n - n_invalid - n_duplicate)
+    counts[VALID] = n - n_invalid - n_duplicate - counts.get(STATUS_UPDATE, 0)
+    # each chain starts with a valid record and holds at least one update or one lifecycle kind of the invalid share
+    at_most = counts.get(STATUS_UPDATE, 0) + sum(counts.get(kind, 0) for kind in LIFECYCLE_INVALID_KINDS)
+    if at_most > counts[VALID] - (1 if n_duplicate else 0):
+        raise ValueError("lifecycle_share and the invalid share need more valid records to follow up")
     return counts
 
 
@@ -96,13 +117,16 @@ def generate(
     duplicate_share: float = 0.01,
     start: date | None = None,
     end: date | None = None,
+    lifecycle_share: float = 0.0,
 ) -> Iterator[GeneratedRecord]:
     """Exactly ``n`` records, reproducible for a seed, event times in ``[start, end)`` UTC.
 
-    ``invalid_share`` of them are bad records split evenly over :data:`INVALID_KINDS`;
-    ``duplicate_share`` are exact re-sends of an earlier valid record; the rest are valid.
+    ``invalid_share`` of them are bad records split evenly over :data:`INVALID_KINDS` (and, with
+    ``lifecycle_share`` > 0, the lifecycle kinds of the invalid share); ``duplicate_share`` are exact re-sends of
+    an earlier valid record; ``lifecycle_share`` are status updates of earlier valid records (each chain's
+    first message is one of the valid records); the rest are valid.
     """
-    counts = _plan(n, invalid_share, duplicate_share)
+    counts = _plan(n, invalid_share, duplicate_share, lifecycle_share)
     first, last = _date_range(start, end)
     return _generate(n, seed, counts, first, last)
 
@@ -116,7 +140,17 @@ def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date)
     kinds = [kind for kind in (*INVALID_KINDS, DUPLICATE) for _ in range(counts[kind])]
     rng.shuffle(kinds)
     low = 1 if counts[DUPLICATE] else 0
-    special = dict(zip(rng.sample(range(low, n), len(kinds)), kinds, strict=True)) if kinds else {}
+    # The lifecycle's chains: one position per message, in order within a chain (a follow-up after its first).
+    chains = lifecycle.plan(rng, counts) if STATUS_UPDATE in counts else []
+    steps = sum(len(chain) for chain in chains)
+    positions = rng.sample(range(low, n), len(kinds) + steps) if kinds or steps else []
+    special = dict(zip(positions[: len(kinds)], kinds, strict=True))
+    slot: dict[int, tuple[int, int]] = {}  # position -> (chain, message of the chain)
+    rest = iter(positions[len(kinds) :])
+    for c, chain in enumerate(chains):
+        for index, position in enumerate(sorted(next(rest) for _ in chain)):
+            slot[position] = (c, index)
+    lives = lifecycle.Chains(rng, chains, world.user_id)
 
     rnd = rng.random
     getrandbits = rng.getrandbits
@@ -147,6 +181,10 @@ def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date)
         if kind == DUPLICATE:
             original = recent[int(rnd() * len(recent))]
             yield GeneratedRecord(original.line, original.transaction_id, DUPLICATE)
+            continue
+        message = slot.get(i)
+        if message is not None and message[1] > 0:
+            yield lives.follow_up(*message)
             continue
 
         u = bisect(user_cum, rnd() * user_total, 0, user_hi)
@@ -184,8 +222,10 @@ def _generate(n: int, seed: int, counts: dict[str, int], start: date, end: date)
             "server_region": region[u],
             "client_ip": ip,
         }
-        if kind == VALID:
-            generated = GeneratedRecord(dumps(record).decode(), tx_id, VALID)
+        if message is not None:  # the first message of a chain (never re-sent as a plain duplicate)
+            yield lives.first(message[0], record)
+        elif kind == VALID:
+            generated = GeneratedRecord(dumps(record).decode(), tx_id, VALID, version=1)
             if len(recent) < _RECENT:
                 recent.append(generated)
             else:
@@ -249,6 +289,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same bytes (default 42)")
     parser.add_argument("--invalid-share", type=_share, default=0.05, help="share of bad records, split over the kinds")
     parser.add_argument("--duplicate-share", type=_share, default=0.01, help="share of re-sent records")
+    parser.add_argument(
+        "--lifecycle-share", type=_share, default=0.0,
+        help="share of status updates of earlier transactions (with it, the invalid share also holds illegal moves,"
+        " immutable-field changes, out-of-order versions and re-sent updates); a follow-up is meant to be sent"
+        " after the message it follows was stored (default 0)",
+    )  # fmt: skip
     parser.add_argument("--start", type=date.fromisoformat, default=None, help="first event date (UTC)")
     parser.add_argument(
         "--end", type=date.fromisoformat, default=None, help=f"end date, exclusive (default {DEFAULT_END})"
@@ -274,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
             duplicate_share=args.duplicate_share,
             start=args.start,
             end=args.end,
+            lifecycle_share=getattr(args, "lifecycle_share", 0.0),
         )
     except ValueError as exc:
         print(f"mtx generate: {exc}", file=sys.stderr)
@@ -294,15 +341,16 @@ def run(args: argparse.Namespace) -> int:
             counts = _write(stream, records)
         target = str(path)
     elapsed = time.perf_counter() - began
+    shown = ALL_KINDS if any(counts.get(kind) for kind in LIFECYCLE_KINDS) else KINDS
     if as_json:
         document = {"count": args.count, "seed": args.seed, "out": target, "seconds": round(elapsed, 3),
-                    "kinds": {kind: counts.get(kind, 0) for kind in KINDS}}  # fmt: skip
+                    "kinds": {kind: counts.get(kind, 0) for kind in shown}}  # fmt: skip
         sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 2))
     table.add_column("kind")
     table.add_column("records", justify="right")
-    for kind in KINDS:
+    for kind in shown:
         table.add_row(kind, f"{counts.get(kind, 0):,}")
     console = Console(stderr=True, markup=False, highlight=False)
     console.print(f"generated {args.count} records (seed {args.seed}) to {target} in {elapsed:.2f} s")
@@ -317,8 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
-    "CATALOGUE_KINDS", "CONTRACT_KINDS", "DEFAULT_DAYS", "DEFAULT_END", "DUPLICATE", "INVALID_KINDS", "KINDS", "VALID",
-    "GeneratedRecord", "add_arguments", "generate", "main", "run", "write_ndjson",
+    "ALL_KINDS", "CATALOGUE_KINDS", "CONTRACT_KINDS", "DEFAULT_DAYS", "DEFAULT_END", "DUPLICATE", "INVALID_KINDS",
+    "KINDS", "LIFECYCLE_INVALID_KINDS", "LIFECYCLE_KINDS", "STATUS_UPDATE", "VALID", "GeneratedRecord",
+    "add_arguments", "generate", "main", "run", "write_ndjson",
 ]  # fmt: skip
 
 
