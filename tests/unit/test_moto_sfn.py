@@ -24,9 +24,9 @@ def sfn() -> Any:
     patch_moto_sfn_executions()
     with mock_aws():
         client = boto3.client("stepfunctions", region_name="eu-west-1")
-        arn = client.create_state_machine(
-            name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
+        arn = client.create_state_machine(name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r")[
+            "stateMachineArn"
+        ]
         yield client, arn
 
 
@@ -65,7 +65,7 @@ def test_lookups_read_the_index_not_the_list(sfn: Any) -> None:
 
 
 def test_same_errors_as_moto(sfn: Any) -> None:
-    client, arn = sfn
+    client, _arn = sfn
     first = _start(sfn, "dup", '{"a": 1}')
     assert _start(sfn, "dup", '{"a": 1}') == first  # same name, same input, still running: the same execution
     with pytest.raises(ClientError) as other_input:
