@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from contracts import lineage
-from orchestration.runtime import auth, emf, lineage_file, local_workers, sfn, xray
+from orchestration.runtime import auth, emf, lambda_pool, lineage_file, local_workers, sfn, xray
 from orchestration.runtime import manifest as manifest_mod
 from orchestration.runtime.api import ApiServer
+from orchestration.runtime.moto_process import MotoProcess
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import SUPERUSER, PostgresServer
 from orchestration.runtime.stream_poller import StreamPoller
@@ -42,8 +43,12 @@ class LocalStack:
     #: of infra/terraform/envs/local does, the same modules as in AWS (minutes; orchestration/runtime/terraform.py).
     provisioner: str = "python"
     settings: Settings | None = None
+    #: Lambda worker processes per dispatching process, with moto in a process of its own (lambda_pool.py,
+    #: moto_process.py); 0: moto, the interpreter and the handlers in this process. None: MTX_LOCAL_PROCESSES.
+    processes: int | None = None
     pg: PostgresServer = field(init=False)
-    moto: MotoServer = field(init=False)
+    moto: MotoServer | MotoProcess = field(init=False)
+    lambdas: lambda_pool.LambdaPool | None = None
     provisioned: manifest_mod.Provisioned | None = None
     api: ApiServer | None = None
     trigger: BatchTrigger | None = None
@@ -69,7 +74,8 @@ class LocalStack:
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
         self.pg = PostgresServer(self.home / "pg")
-        self.moto = MotoServer(time_scale=self.time_scale)
+        self.processes = lambda_pool.processes() if self.processes is None else self.processes
+        self.moto = (MotoProcess if self.processes else MotoServer)(time_scale=self.time_scale)
 
     # ------------------------------------------------------------------
     @property
@@ -230,6 +236,10 @@ class LocalStack:
         else:
             raise ValueError(f"provisioner: {self.provisioner!r} is neither 'python' nor 'terraform'")
         self._prepare_databases()
+        if self.processes and isinstance(self.moto, MotoProcess):  # Lambda's execution environments
+            self.lambdas = lambda_pool.LambdaPool(self.processes, self.env(), self.home)
+            sfn.REGISTRY.delegate = self.lambdas.invoke
+            self.moto.configure(self.env(), self.home, self.processes)
         self.seed_catalogue()
         self.seed_fx_rates()
         registry = self.credentials()
@@ -359,6 +369,10 @@ class LocalStack:
             self.api.stop()
         close_all()
         local_workers.shutdown()
+        if self.lambdas is not None:
+            sfn.REGISTRY.delegate = None
+            self.lambdas.shutdown()
+            self.lambdas = None
         self.moto.stop()
         self.pg.stop()
         for path in (self.state_file, self.env_file):
