@@ -20,8 +20,12 @@ DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed
 
 
 @pytest.fixture
-def sfn() -> Any:
+def sfn(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from moto.core.config import default_user_config
+
     patch_moto_sfn_executions()
+    # moto's own backend, which leaves executions RUNNING (the local runtime turns the executing one on)
+    monkeypatch.setitem(default_user_config.setdefault("stepfunctions", {}), "execute_state_machine", False)
     with mock_aws():
         client = boto3.client("stepfunctions", region_name="eu-west-1")
         arn = client.create_state_machine(name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r")[
