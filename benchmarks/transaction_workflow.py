@@ -141,6 +141,13 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
         sender = _Sender(stack, meter)
         received_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
+        # warm-up, not measured: with MTX_LOCAL_PROCESSES every Lambda worker process starts and imports the
+        # handlers here (its cold start), as the one-process stack imported them before its start returned
+        warm = _lines(4 * concurrency, seed=5)
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(lambda i: _direct(stack, warm[i], received_at, 10**6 + i), range(2 * concurrency)))
+            list(pool.map(sender.one, warm[2 * concurrency :]))
+
         # floor: the handlers called directly, `concurrency` at a time
         batch = _lines(n, seed=1)
         lat: list[float] = []
