@@ -56,9 +56,8 @@ def test_the_metrics_count_what_the_stores_and_the_dead_letter_queue_hold(
     assert outcomes == ["SUCCEEDED"] * 3 + ["FAILED", "FAILED"]
     # the lines of the handlers run in this process (captured) and of those run in the stack's Lambda worker
     # processes (MTX_LOCAL_PROCESSES: they append to the stack's file, as CloudWatch keeps each function's)
-    with stack.metrics_file.open("rb") as kept:
-        kept.seek(start)
-        sink.write_bytes((sink.read_bytes() if sink.exists() else b"") + kept.read())
+    kept = stack.metrics_file.read_bytes()[start:] if stack.metrics_file.exists() else b""
+    sink.write_bytes((sink.read_bytes() if sink.exists() else b"") + kept)
     totals = emf.read(sink)
     # the per-transaction entrance
     assert _total(totals, "TransactionsReceived", Entrance="api") == 5
