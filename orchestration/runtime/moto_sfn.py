@@ -11,14 +11,25 @@ O(executions so far) per call, and the rate falls as the stack ages. Here each s
 :class:`IndexedExecutions` (still a list: the same order, what ListExecutions returns) that keeps a dict by
 name and by ARN as executions are appended; the lookups read the dicts. Same answers and errors as moto's
 (``ExecutionAlreadyExists`` for a name reused with another input or after its run ended,
-``ExecutionDoesNotExist``). Covered by tests/unit/test_moto_sfn.py.
+``ExecutionDoesNotExist``).
+
+And :func:`patch_moto_sfn_json_paths`: the interpreter parses every JSONPath (InputPath, ResultPath,
+Parameters' ``.$`` fields...) with ``jsonpath_ng``'s ``parse`` each time it evaluates one, and that builds a
+new PLY parser (grammar tables, lexer rules through module introspection) per call: ~35 per execution of the
+transaction workflow, the largest single cost of the interpreter's CPU in a profile (cProfile on thread CPU
+time, 150 executions). The parsed expression is a pure value (``find`` and ``update`` do not change it), so
+it is parsed once per path text.
+
+Covered by tests/unit/test_moto_sfn.py.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 _patched = False
+_json_paths_patched = False
 
 
 class IndexedExecutions(list[Any]):
@@ -95,3 +106,16 @@ def patch_moto_sfn_executions() -> None:
     StateMachine.stop_execution = stop_execution_of_machine  # type: ignore[method-assign]
     StepFunctionBackend.describe_execution = describe_execution  # type: ignore[method-assign]
     _patched = True
+
+
+def patch_moto_sfn_json_paths() -> None:
+    """Idempotent: each JSONPath text parsed once (``jsonpath_ng`` builds a parser per ``parse`` call)."""
+    global _json_paths_patched
+    if _json_paths_patched:
+        return
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
+    _json_paths_patched = True

@@ -84,3 +84,28 @@ def test_same_errors_as_moto(sfn: Any) -> None:
         with pytest.raises(ClientError) as unknown:
             call(executionArn=missing)
         assert unknown.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+
+
+def test_each_json_path_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interpreter's JSONPath extraction builds jsonpath_ng's parser once per path text, not per
+    evaluation, and still reads each evaluation's own data."""
+    import jsonpath_ng._ply.yacc as ply_yacc
+
+    from orchestration.runtime.moto_sfn import patch_moto_sfn_json_paths
+
+    patch_moto_sfn_json_paths()
+    from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+    built = []
+    original = ply_yacc.yacc
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ply_yacc, "yacc", counting)
+    path = "$.transaction.item_purchased.item_id"
+    values = [extract_json(path, {"transaction": {"item_purchased": {"item_id": f"i-{n}"}}}) for n in range(5)]
+    assert values == [f"i-{n}" for n in range(5)]
+    assert extract_json("$.other[0]", {"other": ["x", "y"]}) == "x"  # another text: parsed (once)
+    assert len(built) <= 2
