@@ -137,10 +137,11 @@ class MotoProcess:
         self._ask("configure", dict(env), str(home), workers)
 
     def inject(self, injector: FaultInjector | None) -> None:
-        """Faults served by the child from the injector's plan (None takes them away; what was injected is
-        added to the injector that was in place)."""
+        """Faults served by the child from the injector's plan, from now until ``inject(None)`` (the injector's
+        ``enabled`` switch stays in this process: the soak turns it on right after injecting, off right before
+        taking it away); what was injected is added to the injector that was in place when it is replaced."""
         plan = None if injector is None else injector.plan
-        injected = self._ask("inject", plan, bool(injector is not None and injector.enabled))
+        injected = self._ask("inject", plan, True)
         if self._injector is not None and injected:
             self._injector.injected.update(Counter(injected))
         self._injector = injector
