@@ -43,7 +43,7 @@ def metered(stack: Any) -> Meter:
     server as the store (benchmarks/cpu.py)."""
     from orchestration.runtime.sfn import REGISTRY
 
-    meter = Meter(store_dir=stack.pg.data_dir)
+    meter = Meter(store_dir=stack.pg.data_dir, emulator_pid=getattr(stack.moto, "pid", None))
     instrument(REGISTRY, meter)
     return meter
 

@@ -75,6 +75,12 @@ def descendants(pid: int | str) -> list[int]:
     return found
 
 
+def own_cpu(pid: int | str | None) -> float:
+    """CPU seconds of one process itself (utime + stime, not its children). 0 for None or a gone process."""
+    fields = _stat_fields(pid) if pid is not None else None
+    return sum(int(v) for v in fields[11:13]) / _TICK if fields else 0.0
+
+
 def tree_cpu(pid: int | str) -> float:
     """CPU seconds of a process's live descendants and of those reaped inside the tree (not the root's own)."""
     fields = _stat_fields(pid)
@@ -107,6 +113,7 @@ class Sample:
     roles: dict[str, float]
     children: float
     store: float
+    emulator_process: float = 0.0
 
 
 @dataclass
@@ -119,7 +126,8 @@ class Split:
     driver_cpu_s: float = 0.0
     store_cpu_s: float = 0.0
     process_cpu_s: float = 0.0  # this process, every thread
-    children_cpu_s: float = 0.0  # child processes (counted as product)
+    children_cpu_s: float = 0.0  # child processes (counted as product), the emulator's process aside
+    emulator_process_cpu_s: float = 0.0  # moto's own process (MTX_LOCAL_PROCESSES), counted as emulator
 
     def rounded(self, places: int = 2) -> dict[str, float]:
         return {k: round(v, places) for k, v in asdict(self).items()}
@@ -128,8 +136,11 @@ class Split:
 class Meter:
     """Per-thread role accounting plus process, child-process and PostgreSQL CPU samples."""
 
-    def __init__(self, store_dir: Path | None = None) -> None:
+    def __init__(self, store_dir: Path | None = None, emulator_pid: int | None = None) -> None:
         self.store_dir = store_dir
+        #: a child process that is the emulator's (moto's own, orchestration/runtime/moto_process.py): its own CPU
+        #: is the emulator's, the Lambda worker processes it started are the product's
+        self.emulator_pid = emulator_pid
         self._lock = threading.Lock()
         self._totals: dict[str, float] = defaultdict(float)
         self._local = threading.local()
@@ -171,14 +182,15 @@ class Meter:
 
     def sample(self) -> Sample:
         return Sample(time.perf_counter(), time.process_time(), self.totals(), own_children_cpu(),
-                      postgres_cpu(self.store_dir))  # fmt: skip
+                      postgres_cpu(self.store_dir), own_cpu(self.emulator_pid))  # fmt: skip
 
     @staticmethod
     def between(a: Sample, b: Sample, whole_process: str | None = None) -> Split:
         """The split from ``a`` to ``b``. ``whole_process``: charge this whole process to that role (a phase
         with no emulator in the process, e.g. DuckDB or Spark's driver, whose threads are not ours to mark)."""
         process = b.process - a.process
-        child = b.children - a.children
+        emulated = b.emulator_process - a.emulator_process
+        child = b.children - a.children - emulated
         role = {k: b.roles.get(k, 0.0) - a.roles.get(k, 0.0) for k in {*a.roles, *b.roles}}
         if whole_process is not None:
             role = {whole_process: process}
@@ -187,11 +199,12 @@ class Meter:
         return Split(
             wall_s=b.wall - a.wall,
             product_cpu_s=product + child,
-            emulator_cpu_s=max(0.0, process - product - driver),
+            emulator_cpu_s=max(0.0, process - product - driver) + emulated,
             driver_cpu_s=driver,
             store_cpu_s=b.store - a.store,
             process_cpu_s=process,
             children_cpu_s=child,
+            emulator_process_cpu_s=emulated,
         )
 
     @contextmanager

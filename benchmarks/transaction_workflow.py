@@ -28,6 +28,7 @@ from benchmarks.common import Report, bench_stack, metered, summary
 from benchmarks.cpu import DRIVER, EMULATOR, Meter
 from benchmarks.table import Floor, Row
 from orchestration.runtime.ingest import submit, wait_for
+from orchestration.runtime.moto_process import MotoProcess
 from orchestration.runtime.sfn import REGISTRY
 from orchestration.runtime.stack import LocalStack
 from orchestration.sample_data.generate import generate
@@ -59,12 +60,16 @@ def _direct(stack: LocalStack, line: str, received_at: str, n: int) -> None:
                              "stored": stored})  # fmt: skip
 
 
-def _invocations() -> dict[str, int]:
-    return dict(REGISTRY.invocations)
+def _invocations(stack: LocalStack) -> dict[str, int]:
+    """Invocations so far, of this process's dispatch and of moto's process's (MTX_LOCAL_PROCESSES)."""
+    counts = dict(REGISTRY.invocations)
+    for name, n in (stack.moto.invocations() if isinstance(stack.moto, MotoProcess) else {}).items():
+        counts[name] = counts.get(name, 0) + n
+    return counts
 
 
-def _per_execution(before: dict[str, int], executions: int) -> dict[str, Any]:
-    after = _invocations()
+def _per_execution(stack: LocalStack, before: dict[str, int], executions: int) -> dict[str, Any]:
+    after = _invocations(stack)
     calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
     total = sum(calls.values())
     return {"handler_invocations_per_execution": round(total / max(1, executions), 3),
@@ -113,12 +118,12 @@ def probe(sender: _Sender, n: int, concurrency: int) -> dict[str, Any]:
             with lock:
                 ends.append(end)
 
-    before = _invocations()
+    before = _invocations(sender.stack)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for f in [pool.submit(worker) for _ in range(concurrency)]:
             f.result()
-    calls = _per_execution(before, n)
+    calls = _per_execution(sender.stack, before, n)
     ends.sort()
     window = max(1, min(1000, n // 4))
     first = window / (ends[window - 1] - t0)
@@ -136,6 +141,13 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
         meter = metered(stack)
         sender = _Sender(stack, meter)
         received_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+        # warm-up, not measured: with MTX_LOCAL_PROCESSES every Lambda worker process starts and imports the
+        # handlers here (its cold start), as the one-process stack imported them before its start returned
+        warm = _lines(4 * concurrency, seed=5)
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(lambda i: _direct(stack, warm[i], received_at, 10**6 + i), range(2 * concurrency)))
+            list(pool.map(sender.one, warm[2 * concurrency :]))
 
         # floor: the handlers called directly, `concurrency` at a time
         batch = _lines(n, seed=1)
@@ -158,17 +170,18 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
 
         # the workflow, `concurrency` submitting at once: throughput
         batch = _lines(n, seed=3)
-        before = _invocations()
+        before = _invocations(stack)
         with meter.phase() as split:
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
                 arns = list(pool.map(sender.send, batch))
             with meter.role(DRIVER):
                 outcomes = wait_for(stack.client, arns, timeout=3600)
-        calls = _per_execution(before, n)
+        calls = _per_execution(stack, before, n)
         rate, floor_rate = n / split.wall_s, n / floor.wall_s
         rates = probe(sender, probe_n, concurrency)
         data: dict[str, Any] = {
             "transactions_per_phase": n,
+            "lambda_processes": stack.processes,
             "time_scale": scale,
             "floor_handlers_direct": {
                 "tx_per_s": round(floor_rate, 1),

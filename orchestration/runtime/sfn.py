@@ -103,6 +103,8 @@ class LambdaRegistry:
         self.invocations: dict[str, int] = {}
         #: the local runtime's fault injector: True when this invocation is to time out after it ran
         self.times_out: Callable[[str], bool] | None = None
+        #: runs each invocation elsewhere, answering as ``invoke`` does (Lambda's worker processes: lambda_pool.py)
+        self.delegate: Callable[[str, Any], dict[str, Any]] | None = None
 
     def register(self, function_name: str, handler: Handler) -> None:
         with self._lock:
@@ -135,25 +137,28 @@ class LambdaRegistry:
 
     def invoke(self, function_ref: str, payload: Any) -> dict[str, Any]:
         """Invoke like ``lambda:Invoke`` (RequestResponse): returns the invocation response."""
-        name = self._name(function_ref)
-        handler = self.resolve(function_ref)
+        name, delegate = self._name(function_ref), self.delegate
+        handler = self.resolve(function_ref) if delegate is None else None
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
-        try:
-            with xray.invocation(name):  # Lambda's segment of the trace, when the stack's daemon runs
-                result = handler(payload, LambdaContext(name))
-        except Exception as exc:  # noqa: BLE001 - every handler failure becomes a FunctionError
-            body = {
-                "errorType": type(exc).__name__,
-                "errorMessage": str(exc),
-                "stackTrace": traceback.format_exception(exc)[-3:],
-            }
-            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body}
+        if delegate is not None:
+            response = delegate(name, payload)
+            if response.get("FunctionError"):
+                return response
+        else:
+            try:
+                with xray.invocation(name):  # Lambda's segment of the trace, when the stack's daemon runs
+                    result = handler(payload, LambdaContext(name))  # type: ignore[misc]
+            except Exception as exc:  # noqa: BLE001 - every handler failure becomes a FunctionError
+                body = {"errorType": type(exc).__name__, "errorMessage": str(exc),
+                        "stackTrace": traceback.format_exception(exc)[-3:]}  # fmt: skip
+                return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body}
+            response = {"StatusCode": 200, "Payload": json.loads(json.dumps(result, default=str))}
         if self.times_out is not None and self.times_out(name):
             # the work is done, the answer lost: how AWS Lambda reports a function that outlived its timeout
             body = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out (fault injected)"}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body}
-        return {"StatusCode": 200, "Payload": json.loads(json.dumps(result, default=str))}
+        return response
 
 
 REGISTRY = LambdaRegistry()
@@ -387,14 +392,5 @@ def _add_the_apis_terraform_calls() -> None:
     StepFunctionResponse.list_state_machine_versions = list_state_machine_versions  # type: ignore[attr-defined]
 
 
-__all__ = [
-    "REGISTRY",
-    "STATE_MACHINES_DIR",
-    "LambdaContext",
-    "LambdaRegistry",
-    "MissingPlaceholder",
-    "install",
-    "placeholders",
-    "render_definition",
-    "set_time_scale",
-]
+__all__ = ["REGISTRY", "STATE_MACHINES_DIR", "LambdaContext", "LambdaRegistry", "MissingPlaceholder", "install",
+           "placeholders", "render_definition", "set_time_scale"]  # fmt: skip

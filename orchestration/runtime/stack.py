@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from contracts import lineage
-from orchestration.runtime import auth, emf, lineage_file, local_workers, sfn, xray
+from orchestration.runtime import auth, emf, lambda_pool, lineage_file, local_workers, sfn, xray
 from orchestration.runtime import manifest as manifest_mod
 from orchestration.runtime.api import ApiServer
+from orchestration.runtime.moto_process import MotoProcess
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import SUPERUSER, PostgresServer
+from orchestration.runtime.stack_state import pid_alive, read_state, stop_running
 from orchestration.runtime.stream_poller import StreamPoller
 from orchestration.runtime.triggers import BatchTrigger, ExecutionStatusEvents, ScheduledRules
 from orchestration.settings import Settings, reset_settings_cache
+
+__all__ = ["LocalStack", "StackAlreadyRunning", "pid_alive", "read_state", "stop_running"]
 
 
 class StackAlreadyRunning(RuntimeError):
@@ -42,8 +45,12 @@ class LocalStack:
     #: of infra/terraform/envs/local does, the same modules as in AWS (minutes; orchestration/runtime/terraform.py).
     provisioner: str = "python"
     settings: Settings | None = None
+    #: Lambda worker processes per dispatching process, with moto in a process of its own (lambda_pool.py,
+    #: moto_process.py); 0: moto, the interpreter and the handlers in this process. None: MTX_LOCAL_PROCESSES.
+    processes: int | None = None
     pg: PostgresServer = field(init=False)
-    moto: MotoServer = field(init=False)
+    moto: MotoServer | MotoProcess = field(init=False)
+    lambdas: lambda_pool.LambdaPool | None = None
     provisioned: manifest_mod.Provisioned | None = None
     api: ApiServer | None = None
     trigger: BatchTrigger | None = None
@@ -69,7 +76,8 @@ class LocalStack:
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
         self.pg = PostgresServer(self.home / "pg")
-        self.moto = MotoServer(time_scale=self.time_scale)
+        self.processes = lambda_pool.processes() if self.processes is None else self.processes
+        self.moto = (MotoProcess if self.processes else MotoServer)(time_scale=self.time_scale)
 
     # ------------------------------------------------------------------
     @property
@@ -230,6 +238,10 @@ class LocalStack:
         else:
             raise ValueError(f"provisioner: {self.provisioner!r} is neither 'python' nor 'terraform'")
         self._prepare_databases()
+        if self.processes and isinstance(self.moto, MotoProcess):  # Lambda's execution environments
+            self.lambdas = lambda_pool.LambdaPool(self.processes, self.env(), self.home)
+            sfn.REGISTRY.delegate = self.lambdas.invoke
+            self.moto.configure(self.env(), self.home, self.processes)
         self.seed_catalogue()
         self.seed_fx_rates()
         registry = self.credentials()
@@ -359,6 +371,10 @@ class LocalStack:
             self.api.stop()
         close_all()
         local_workers.shutdown()
+        if self.lambdas is not None:
+            sfn.REGISTRY.delegate = None
+            self.lambdas.shutdown()
+            self.lambdas = None
         self.moto.stop()
         self.pg.stop()
         for path in (self.state_file, self.env_file):
@@ -377,38 +393,3 @@ def _issue(registry: auth.CredentialRegistry, principal_id: str, role: str) -> s
         return registry.create(principal_id, role)
     except auth.PrincipalExists:
         return registry.rotate(principal_id, role)
-
-
-def read_state(home: Path) -> dict[str, Any] | None:
-    path = Path(home) / "stack.json"
-    if not path.exists():
-        return None
-    return dict(json.loads(path.read_text()))
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_running(home: Path, timeout: float = 60.0) -> str:
-    """Stop a stack started by ``mtx up`` in another process (SIGTERM, then clean up)."""
-    state = read_state(home)
-    if state is not None and pid_alive(int(state["pid"])):
-        os.kill(int(state["pid"]), signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(int(state["pid"])) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    pg = PostgresServer(Path(home) / "pg")
-    was_running = pg.initialised() and pg.running()
-    pg.stop()
-    for name in ("stack.json", "stack.env"):
-        (Path(home) / name).unlink(missing_ok=True)
-    if state is None and not was_running:
-        return "no local stack was running"
-    return "local stack stopped"

@@ -122,14 +122,39 @@ class Daemon:
 
     def send(self, document: dict[str, Any]) -> None:
         """Send one segment document as the SDK does (the runtime's function segments)."""
-        payload = _PROTOCOL_HEADER + b"\n" + json.dumps(document, separators=(",", ":")).encode()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(payload, ("127.0.0.1", self.port))
+        _send(("127.0.0.1", self.port), document)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
         self._sock.close()
+
+
+def _send(address: tuple[str, int], document: dict[str, Any]) -> None:
+    payload = _PROTOCOL_HEADER + b"\n" + json.dumps(document, separators=(",", ":")).encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(payload, address)
+
+
+class _Remote:
+    """The daemon of a stack run by another process (a Lambda worker process sends its segments there)."""
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self.address = (host, int(port))
+
+    def send(self, document: dict[str, Any]) -> None:
+        _send(self.address, document)
+
+
+_remote: _Remote | None = None
+
+
+def send_segments_to(address: str | None) -> None:
+    """In a Lambda worker process (orchestration/runtime/lambda_pool.py): Lambda's segment of each invocation
+    goes to the daemon at ``address`` (``host:port``), the stack's; None: nowhere."""
+    global _remote
+    _remote = _Remote(address) if address else None
 
 
 def start(home: Path) -> Daemon:
@@ -161,7 +186,7 @@ def current_header() -> str | None:
 def invocation(function_name: str) -> Iterator[None]:
     """Lambda's part of a trace around one invocation: the header the handler's SDK reads, then the
     ``AWS::Lambda::Function`` segment (a fault when the handler raised)."""
-    daemon = _daemon
+    daemon: Daemon | _Remote | None = _daemon or _remote
     if daemon is None:
         yield
         return

@@ -328,6 +328,8 @@ def test_a_lost_connection_to_an_aws_service_is_retried_not_dead_lettered(clean_
     ConnectionClosedError left the function as itself, no Retry named it, and a valid transaction was
     dead-lettered."""
     stack = clean_queues
+    if stack.processes:  # the fault is put on this process's own client, which no handler uses then
+        pytest.skip("MTX_LOCAL_PROCESSES: the handlers run in Lambda worker processes, not this one")
     tx = seed_tx()
     catalogue = stack.require_settings().item_catalogue_table.encode()
     left = {"failures": 4}

@@ -1,0 +1,121 @@
+"""moto's Step Functions executions, found by name or ARN in O(1) instead of a scan (a local artefact).
+
+moto 5.2.5 keeps a state machine's executions in a list and finds one by walking it:
+
+- StartExecution checks the name's idempotency (``StateMachine._handle_name_input_idempotency``) against
+  every execution the state machine ever ran;
+- DescribeExecution, GetExecutionHistory and StopExecution look the execution up by ARN the same way.
+
+So the per-transaction path (one StartExecution and several DescribeExecution polls per transaction) costs
+O(executions so far) per call, and the rate falls as the stack ages. Here each state machine's list is an
+:class:`IndexedExecutions` (still a list: the same order, what ListExecutions returns) that keeps a dict by
+name and by ARN as executions are appended; the lookups read the dicts. Same answers and errors as moto's
+(``ExecutionAlreadyExists`` for a name reused with another input or after its run ended,
+``ExecutionDoesNotExist``).
+
+And :func:`patch_moto_sfn_json_paths`: the interpreter parses every JSONPath (InputPath, ResultPath,
+Parameters' ``.$`` fields...) with ``jsonpath_ng``'s ``parse`` each time it evaluates one, and that builds a
+new PLY parser (grammar tables, lexer rules through module introspection) per call: ~35 per execution of the
+transaction workflow, the largest single cost of the interpreter's CPU in a profile (cProfile on thread CPU
+time, 150 executions). The parsed expression is a pure value (``find`` and ``update`` do not change it), so
+it is parsed once per path text.
+
+Covered by tests/unit/test_moto_sfn.py.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+_patched = False
+_json_paths_patched = False
+
+
+class IndexedExecutions(list[Any]):
+    """A state machine's executions, in start order, with an index by name and by ARN."""
+
+    def __init__(self, executions: Any = ()) -> None:
+        super().__init__()
+        self.by_name: dict[str, Any] = {}
+        self.by_arn: dict[str, Any] = {}
+        self.extend(executions)
+
+    def append(self, execution: Any) -> None:
+        super().append(execution)
+        self.by_name.setdefault(execution.name, execution)  # moto's scan finds the first of a name
+        self.by_arn.setdefault(execution.execution_arn, execution)
+
+    def extend(self, executions: Any) -> None:
+        for execution in executions:
+            self.append(execution)
+
+
+def _indexed(state_machine: Any) -> IndexedExecutions:
+    executions = state_machine.__dict__.get("executions")
+    if not isinstance(executions, IndexedExecutions):
+        executions = IndexedExecutions(executions or ())
+        state_machine.executions = executions
+    return executions
+
+
+def patch_moto_sfn_executions() -> None:
+    """Idempotent."""
+    global _patched
+    if _patched:
+        return
+    from moto.stepfunctions.exceptions import ExecutionAlreadyExists, ExecutionDoesNotExist
+    from moto.stepfunctions.models import StateMachine, StepFunctionBackend
+
+    original_init = StateMachine.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        _indexed(self)
+
+    def handle_name_input_idempotency(self: Any, name: str, execution_input: str) -> Any:
+        execution = _indexed(self).by_name.get(name)
+        if execution is None:
+            return None
+        if execution_input == execution.execution_input and execution.status == "RUNNING":
+            return execution  # the same name and input while it runs: the same execution
+        raise ExecutionAlreadyExists("Execution Already Exists: '" + execution.execution_arn + "'")
+
+    def find(self: Any, execution_arn: str) -> tuple[Any, Any]:
+        self._validate_execution_arn(execution_arn)
+        state_machine = self._get_state_machine_for_execution(execution_arn)
+        execution = _indexed(state_machine).by_arn.get(execution_arn)
+        if execution is None:
+            raise ExecutionDoesNotExist("Execution Does Not Exist: '" + execution_arn + "'")
+        return state_machine, execution
+
+    def describe_execution(self: Any, execution_arn: str) -> Any:
+        return find(self, execution_arn)[1]
+
+    def stop_execution_of_machine(self: Any, execution_arn: str) -> Any:
+        from moto.core.utils import utcnow
+
+        execution = _indexed(self).by_arn.get(execution_arn)
+        if execution is None:
+            raise ExecutionDoesNotExist("Execution Does Not Exist: '" + execution_arn + "'")
+        execution.stop(stop_date=utcnow(), error="", cause="")
+        return execution
+
+    StateMachine.__init__ = init  # type: ignore[method-assign]
+    StateMachine._handle_name_input_idempotency = handle_name_input_idempotency  # type: ignore[method-assign]
+    StateMachine.stop_execution = stop_execution_of_machine  # type: ignore[method-assign]
+    StepFunctionBackend.describe_execution = describe_execution  # type: ignore[method-assign]
+    _patched = True
+
+
+def patch_moto_sfn_json_paths() -> None:
+    """Idempotent: each JSONPath text parsed once (``jsonpath_ng`` builds a parser per ``parse`` call)."""
+    global _json_paths_patched
+    if _json_paths_patched:
+        return
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
+    _json_paths_patched = True

@@ -1,0 +1,63 @@
+"""Run by test_local_processes.py in a process of its own: a stack with MTX_LOCAL_PROCESSES, a few transactions
+through the transaction state machine, and what each process did, as JSON on the last line of stdout.
+
+In a process of its own because a stack sets process-wide things (the X-Ray daemon, the Lambda dispatch) that
+the test session's own stack holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import psycopg
+
+from orchestration.runtime import emf, xray
+from orchestration.runtime.ingest import submit, wait_for
+from orchestration.runtime.moto_process import MotoProcess
+from orchestration.runtime.stack import LocalStack
+from orchestration.sample_data.generate import generate
+
+
+def main(home: Path, count: int) -> dict[str, object]:
+    stack = LocalStack(home=home, time_scale=0.0, processes=2, name_prefix="mtx-procs")
+    stack.start()
+    try:
+        assert isinstance(stack.moto, MotoProcess)
+        records = list(generate(count, seed=23, invalid_share=0.0, duplicate_share=0.0))
+        s = stack.require_settings()
+        arns = [
+            submit(r.line, settings=s, clients=stack.client, state_machine_arn=stack.state_machine_arn("transaction"),
+                   queue_url=stack.dead_letter_queue_url).execution_arn
+            for r in records
+        ]  # fmt: skip
+        out = wait_for(stack.client, [a for a in arns if a], timeout=600)
+        ids = [json.loads(r.line)["transactionId"] for r in records]
+        with psycopg.connect(stack.dsn("compliance")) as conn:
+            rows = conn.execute(
+                "select count(*) from compliance.transactions where transaction_id = any(%s)", (ids,)
+            ).fetchone()
+        segments = xray.read(stack.segments_file)
+        metrics: dict[str, float] = {}
+        for (name, _), value in emf.read(stack.metrics_file).items():
+            metrics[name] = metrics.get(name, 0.0) + value
+        return {
+            "stack_pid": os.getpid(),
+            "moto_pid": stack.moto.pid,
+            "worker_pids": stack.moto.worker_pids(),
+            "stored": len(out.stored),
+            "failed": len(out.failed),
+            "rows": rows[0] if rows else 0,
+            "invocations": stack.moto.invocations(),
+            "function_names": {"validate": s.function_name("validate_transaction")},
+            "metrics": metrics,
+            "lambda_segments": sorted(d["name"] for d in segments if d.get("origin") == "AWS::Lambda::Function"),
+        }  # fmt: skip
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(Path(sys.argv[1]), int(sys.argv[2]))))

@@ -1,0 +1,111 @@
+"""moto's Step Functions executions found by name and ARN from an index (orchestration/runtime/moto_sfn.py):
+the same answers and errors as moto's scans, and StartExecution / DescribeExecution / StopExecution no longer
+walk every execution the state machine ran."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from orchestration.runtime.moto_sfn import IndexedExecutions, patch_moto_sfn_executions
+
+pytestmark = pytest.mark.unit
+
+DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+
+
+@pytest.fixture
+def sfn(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from moto.core.config import default_user_config
+
+    patch_moto_sfn_executions()
+    # moto's own backend, which leaves executions RUNNING (the local runtime turns the executing one on)
+    monkeypatch.setitem(default_user_config.setdefault("stepfunctions", {}), "execute_state_machine", False)
+    with mock_aws():
+        client = boto3.client("stepfunctions", region_name="eu-west-1")
+        arn = client.create_state_machine(name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r")[
+            "stateMachineArn"
+        ]
+        yield client, arn
+
+
+def _start(sfn: Any, name: str, payload: str = "{}") -> str:
+    client, arn = sfn
+    return str(client.start_execution(stateMachineArn=arn, name=name, input=payload)["executionArn"])
+
+
+class Walked(IndexedExecutions):
+    """The executions, counting every walk over them."""
+
+    walks = 0
+
+    def __iter__(self) -> Any:
+        Walked.walks += 1
+        return super().__iter__()
+
+
+def test_lookups_read_the_index_not_the_list(sfn: Any) -> None:
+    client, arn = sfn
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    machine = stepfunctions_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].describe_state_machine(arn)
+    machine.executions = Walked(machine.executions)
+    started = [_start(sfn, f"run-{i}", json.dumps({"i": i})) for i in range(30)]
+    described = client.describe_execution(executionArn=started[17])
+    assert (described["name"], json.loads(described["input"])) == ("run-17", {"i": 17})
+    fresh = _start(sfn, "run-new")  # the name's idempotency check, no scan
+    assert client.describe_execution(executionArn=fresh)["name"] == "run-new"
+    client.stop_execution(executionArn=started[3])
+    assert client.describe_execution(executionArn=started[3])["status"] == "ABORTED"
+    assert Walked.walks == 0
+    listed = [e["executionArn"] for e in client.list_executions(stateMachineArn=arn)["executions"]]
+    assert sorted(listed) == sorted([*started, fresh])
+
+
+def test_same_errors_as_moto(sfn: Any) -> None:
+    client, _arn = sfn
+    first = _start(sfn, "dup", '{"a": 1}')
+    assert _start(sfn, "dup", '{"a": 1}') == first  # same name, same input, still running: the same execution
+    with pytest.raises(ClientError) as other_input:
+        _start(sfn, "dup", '{"a": 2}')
+    assert other_input.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+    client.stop_execution(executionArn=first)
+    with pytest.raises(ClientError) as ended:
+        _start(sfn, "dup", '{"a": 1}')  # the name of an execution that ended
+    assert ended.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+    missing = first.replace(":dup", ":nobody")
+    for call in (client.describe_execution, client.stop_execution):
+        with pytest.raises(ClientError) as unknown:
+            call(executionArn=missing)
+        assert unknown.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+
+
+def test_each_json_path_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interpreter's JSONPath extraction builds jsonpath_ng's parser once per path text, not per
+    evaluation, and still reads each evaluation's own data."""
+    import jsonpath_ng._ply.yacc as ply_yacc
+
+    from orchestration.runtime.moto_sfn import patch_moto_sfn_json_paths
+
+    patch_moto_sfn_json_paths()
+    from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+    built = []
+    original = ply_yacc.yacc
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ply_yacc, "yacc", counting)
+    path = "$.transaction.item_purchased.item_id"
+    values = [extract_json(path, {"transaction": {"item_purchased": {"item_id": f"i-{n}"}}}) for n in range(5)]
+    assert values == [f"i-{n}" for n in range(5)]
+    assert extract_json("$.other[0]", {"other": ["x", "y"]}) == "x"  # another text: parsed (once)
+    assert len(built) <= 2
