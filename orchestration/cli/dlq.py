@@ -13,12 +13,10 @@ DescribeExecution (AWS has none for Express workflows) from what the workflow it
   workflow's dead letters carry it, and ``redrive_attempt``).
 
 Anything else within the timeout (still running, failed before the dead-letter queue was reached) keeps
-the old message, visible again: nothing is lost. A letter that failed ``max_redrives`` redrives is
-parked instead: written to ``archive/parked/YYYY/MM/DD/<message id>.json`` of the raw bucket (KMS, read
-by the redrive role alone; the key is the message id and the write is conditional, so a retry never
-writes twice), then deleted from the queue, and no longer redriven. The scheduled archive
-(lambdas/archive_dead_letters) moves letters older than a set age to ``archive/dead-letters/`` the same
-way, before the queue's 14-day retention drops them.
+the old message, visible again: nothing is lost. A letter that failed ``max_redrives`` redrives is parked
+(``archive/parked/YYYY/MM/DD/<message id>.json`` of the raw bucket, KMS, a conditional write keyed by the
+message id), deleted from the queue and no longer redriven; the scheduled archive (archive_dead_letters)
+moves letters older than a set age to ``archive/dead-letters/`` the same way, before the 14-day retention.
 """
 
 from __future__ import annotations
