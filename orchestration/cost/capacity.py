@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.cost.model import Assumptions, batch_path, express_path, load_prices
+from orchestration.cost.model import TRANSACTIONAL_WRU, Assumptions, batch_path, express_path, load_prices, rollup_items
 
 SECONDS_PER_MONTH = 730 * 3600  # AWS prices a month as 730 hours
 
@@ -57,6 +57,13 @@ class StreamAssumptions:
     #: Game servers that send through ``POST /events`` (API Gateway -> the put_events Lambda -> PutRecords)
     #: instead of writing to the stream themselves: records per request (at most 500) and one invocation's
     #: billed time (parse the envelope, one PutRecords round trip).
+    #: Real-time rollups one batch adds to (lambdas/common/realtime.py): live events fall in one or two hours, so
+    #: about the games (~8) and the items bought (~100) of the batch, each an item of a TransactWriteItems.
+    rollup_keys_per_batch: int = 110
+    #: The players table of the Enrich stage: the share of records whose player is new (one conditional put), and
+    #: read units per record for the players a container has not seen (BatchGetItem, eventually consistent).
+    new_player_share: float = 0.05
+    player_reads_per_record: float = 0.5
     records_per_events_request: int = 100
     put_events_ms: float = 30.0
     put_events_memory_gb: float = 0.25
@@ -124,8 +131,14 @@ class Plan:
             + billed_gb * a.consumers * prices["kinesis_ondemand_per_gb_out"],
             "Lambda": invocations * prices["lambda_per_request"]
             + invocations * self.invocation_seconds * a.lambda_memory_gb * prices["lambda_per_gb_second"],
-            # the PII-free copy per transaction (the batch writes one S3 object, DynamoDB keeps one item each)
-            "DynamoDB": n * prices["dynamodb_per_write_request_unit"],
+            # the players table (is_first_purchase: a conditional put per new player, a BatchGetItem read per
+            # player a container has not seen) and the batch's real-time rollups (transactional: two units an item)
+            "DynamoDB": n * a.new_player_share * prices["dynamodb_per_write_request_unit"]
+            + n * a.player_reads_per_record * prices["dynamodb_per_read_request_unit"]
+            + invocations
+            * rollup_items(a.rollup_keys_per_batch)
+            * TRANSACTIONAL_WRU
+            * prices["dynamodb_per_write_request_unit"],
             "S3": invocations * prices["s3_per_put_request"],
         }
 

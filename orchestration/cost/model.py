@@ -28,24 +28,40 @@ class Assumptions:
     chunk_lambda_memory_gb: float = 1.769  # 1 vCPU
     chunk_seconds: float = 25.0  # one ProcessChunk invocation on 50k records
     partitions_per_chunk: int = 90  # dt= objects written per chunk (90 days of events)
+    #: Real-time rollups (lambdas/common/realtime.py) one chunk adds to: game x hour and item x day keys its
+    #: records touch (90 days, ~8 games, ~100 items: at most ~26,000), written in transactions of 99 (+ a marker).
+    rollup_keys_per_chunk: int = 20_000
+
+
+#: A transactional write (TransactWriteItems) costs two write units per item.
+TRANSACTIONAL_WRU = 2
+#: The per-transaction path's real-time write: one marker + the game's hour + the item's day, in one transaction.
+ROLLUP_ITEMS_PER_VERSION = 3
 
 
 def load_prices() -> dict[str, Any]:
     return dict(json.loads(PRICES_FILE.read_text()))
 
 
+def rollup_items(keys: int) -> int:
+    """Items a bulk writer's real-time transactions hold for ``keys`` rollups: the rollups + a marker per 99."""
+    return keys + -(-keys // 99)
+
+
 def express_path(a: Assumptions, p: dict[str, float]) -> dict[str, float]:
     n = a.transactions
     bad = n * a.invalid_share
-    lambdas_per_tx = 5  # validate, check item, store compliance, strip PII, store analytics
+    lambdas_per_tx = 6  # validate, check item, enrich, strip PII, store compliance, store analytics
     return {
         "API Gateway": n * p["apigateway_rest_per_request"],
         "Step Functions (Express)": n * p["stepfunctions_express_per_request"]
         + n * (a.express_ms / 1000) * a.express_memory_gb * p["stepfunctions_express_per_gb_second"],
         "Lambda": n * lambdas_per_tx * p["lambda_per_request"]
         + n * lambdas_per_tx * (a.lambda_ms / 1000) * a.lambda_memory_gb * p["lambda_per_gb_second"],
-        # status put + status update + analytics put (writes); catalogue get (strongly consistent read)
-        "DynamoDB": n * 3 * p["dynamodb_per_write_request_unit"] + n * 2 * p["dynamodb_per_read_request_unit"],
+        # status put + status update + analytics put (writes), the real-time rollups' transaction; catalogue get
+        # (strongly consistent read)
+        "DynamoDB": n * (3 + ROLLUP_ITEMS_PER_VERSION * TRANSACTIONAL_WRU) * p["dynamodb_per_write_request_unit"]
+        + n * 2 * p["dynamodb_per_read_request_unit"],
         "SQS": bad * p["sqs_per_request"],
         "SNS": bad * p["sns_per_publish"],
         "S3": n * p["s3_per_put_request"],
@@ -62,7 +78,9 @@ def batch_path(a: Assumptions, p: dict[str, float]) -> dict[str, float]:
         "Lambda": (3 + chunks) * p["lambda_per_request"]
         + chunks * a.chunk_seconds * a.chunk_lambda_memory_gb * p["lambda_per_gb_second"]
         + 60 * a.chunk_lambda_memory_gb * p["lambda_per_gb_second"],  # SplitFile streaming the file
-        "DynamoDB": 2 * p["dynamodb_per_write_request_unit"] + chunks * 100 * p["dynamodb_per_read_request_unit"],
+        "DynamoDB": (2 + chunks * rollup_items(a.rollup_keys_per_chunk) * TRANSACTIONAL_WRU)
+        * p["dynamodb_per_write_request_unit"]
+        + chunks * 100 * p["dynamodb_per_read_request_unit"],
         "SQS": (bad / 10) * p["sqs_per_request"],  # SendMessageBatch, 10 a call
         "SNS": 2 * p["sns_per_publish"],
         "S3": (1 + chunks + chunks * a.partitions_per_chunk) * p["s3_per_put_request"]
