@@ -46,7 +46,10 @@ __all__ = [
     "groups",
     "hour_key",
     "item_days",
+    "of_record",
     "rollup_keys",
+    "withdraw_version",
+    "withdraw_versions",
 ]
 
 #: Days a marker is kept (TTL): longer than SQS keeps a dead letter (14), the stream a record (7) and a redrive.
@@ -83,6 +86,16 @@ class AppliedVersion:
     item_id: str
     event_at: str | dt.datetime
     amount_usd: Decimal | None
+
+
+def of_record(record: dict[str, Any]) -> AppliedVersion:
+    """The version an analytics record is (its version stamp, status, game, item, event time and USD amount)."""
+    amount = record.get("amount_usd")
+    return AppliedVersion(
+        record["transactionId"], int(record["version"]), record.get("previous_status"),
+        record["payment_details"]["transaction_status"], record["game"], record["item_purchased"]["item_id"],
+        record["event_timestamp"], Decimal(str(amount)) if amount is not None else None,
+    )  # fmt: skip
 
 
 def _utc(event_at: str | dt.datetime) -> dt.datetime:
@@ -156,9 +169,9 @@ def _reasons(exc: ClientError) -> list[str]:
 
 
 def _write(items: list[dict[str, Any]]) -> bool:
-    """One TransactWriteItems whose first action is the marker: True when applied, False when the marker was
-    there already (applied before: nothing changed). Conflicts and throttling are retried with full jitter;
-    what still fails leaves as ``StorageUnavailable`` (the state machine / the mapping retries the step)."""
+    """One TransactWriteItems whose first action is the marker: True when applied, False when the marker's
+    condition failed (applied before, or nothing to withdraw: nothing changed). Conflicts and throttling are
+    retried with full jitter; what still fails leaves as ``StorageUnavailable`` (the caller's step is retried)."""
     ddb = client("dynamodb")
     last = "an error"
     for attempt in range(ATTEMPTS):
@@ -218,6 +231,42 @@ def apply_versions(ref: str, versions: Sequence[AppliedVersion]) -> int:
         if len(parts) - applied:
             metrics.emit("RealtimeAggregateWrites", len(parts) - applied, Outcome="already_applied")
     return applied
+
+
+def _unmarker(table: str, pk: str, sk: str) -> dict[str, Any]:
+    return {"Delete": {
+        "TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}, "ConditionExpression": "attribute_exists(pk)",
+    }}  # fmt: skip
+
+
+def withdraw_version(
+    transaction_id: str, version: int, previous_status: str | None, status: str, game: str, item_id: str,
+    event_at: str | dt.datetime, amount_usd: Decimal | None,
+) -> bool:  # fmt: skip
+    """Take back what :func:`apply_version` added for a version that is being undone (its analytics copy could not
+    be written after all): its marker deleted and its deltas subtracted in ONE transaction, conditional on the
+    marker, so a retried undo subtracts once and a version never applied subtracts nothing (False). A redrive
+    then applies it again as new."""
+    delta = _delta(previous_status, status, amount_usd)
+    if delta.is_zero():
+        return False
+    table = get_settings().realtime_aggregates_table
+    items = [_unmarker(table, f"applied#{transaction_id}", f"v#{version}")]
+    items += [_add(table, key, Revenue() - delta) for key in rollup_keys(game, item_id, event_at)]
+    return _write(items)
+
+
+def withdraw_versions(ref: str, versions: Sequence[AppliedVersion]) -> int:
+    """Take back a chunk's groups (the same versions give the same groups as :func:`apply_versions` made): each
+    applied group's marker deleted and its deltas subtracted, once. Returns the groups withdrawn now."""
+    parts = groups(aggregate(versions))
+    table = get_settings().realtime_aggregates_table
+    withdrawn = 0
+    for k, part in enumerate(parts, 1):
+        items = [_unmarker(table, f"applied#{ref}", f"part#{k}of{len(parts)}")]
+        items += [_add(table, key, Revenue() - delta) for key, delta in part]
+        withdrawn += _write(items)
+    return withdrawn
 
 
 # --------------------------------------------------------------------------- reading

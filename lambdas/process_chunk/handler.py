@@ -42,6 +42,7 @@ import datetime as dt
 import itertools
 from typing import Any
 
+import orjson
 import psycopg
 
 from contracts import Window
@@ -56,6 +57,7 @@ from lambdas.common.enrich import BulkEnricher, load_fx_or_empty
 from lambdas.common.errors import DatabaseRejected, PipelineError, stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, TooManyRefused, refusal
+from lambdas.common.realtime import of_record, withdraw_versions
 from lambdas.common.tracing import correlated, get_tracer
 from lambdas.process_chunk.quarantine import quarantine_key, quarantine_oversize, quarantine_refused
 from lambdas.process_chunk.records import CatalogueCheck, Outcome, as_bytes, chunk_lines, validated_lines
@@ -159,10 +161,15 @@ def undo_chunk(run_id: str, index: int) -> int:
     settings = get_settings()
     s3 = client("s3")
     prefix_suffix = f"batch-{run_id}-{index:05d}.ndjson"
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.analytics_bucket, Prefix="transactions/"):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith(prefix_suffix):
-                s3.delete_object(Bucket=settings.analytics_bucket, Key=obj["Key"])
+    mine = [obj["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.analytics_bucket, Prefix="transactions/") for obj in page.get("Contents", [])
+        if obj["Key"].endswith(prefix_suffix)]  # fmt: skip
+    # the real-time rollups first: the chunk's groups, made again from its lines, taken back once each (markers)
+    lines = [line for key in mine for line in s3.get_object(Bucket=settings.analytics_bucket, Key=key)["Body"].read()
+             .splitlines() if line.strip()]  # fmt: skip
+    withdraw_versions(chunk_ref(run_id, index), [of_record(orjson.loads(line)) for line in lines])
+    for key in mine:
+        s3.delete_object(Bucket=settings.analytics_bucket, Key=key)
     try:
         with connection(settings.compliance_writer_secret_id) as conn, conn.transaction():
             return undo_versions(conn, chunk_ref(run_id, index))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import orjson
 import psycopg
@@ -21,7 +20,7 @@ from lambdas.common.enrich.players import first_purchases
 from lambdas.common.errors import StorageUnavailable
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, isolate, refusal
-from lambdas.common.realtime import AppliedVersion, apply_versions
+from lambdas.common.realtime import AppliedVersion, apply_versions, of_record
 from lambdas.process_chunk.records import Day, Message, Outcome
 from lambdas.process_chunk.versions import Refused, merge, owned_versions
 from lambdas.store_compliance.handler import ensure_schema
@@ -161,18 +160,7 @@ def write_analytics(
 def owned_revenue(days: dict[str, Day], owned: dict[Message, bytes]) -> list[AppliedVersion]:
     """What each version this chunk / batch owns adds to the real-time aggregates, read from its analytics line
     (the same bytes on every retry, so a retried batch sends the same versions and its groups' markers hold)."""
-    versions: list[AppliedVersion] = []
-    for day in days.values():
-        _, body = day.owned_body(owned)
-        for line in body.splitlines():
-            r = orjson.loads(line)
-            amount = r.get("amount_usd")
-            versions.append(AppliedVersion(
-                r["transactionId"], int(r["version"]), r.get("previous_status"),
-                r["payment_details"]["transaction_status"], r["game"], r["item_purchased"]["item_id"],
-                r["event_timestamp"], Decimal(str(amount)) if amount is not None else None,
-            ))  # fmt: skip
-    return versions
+    return [of_record(orjson.loads(line)) for day in days.values() for line in day.owned_body(owned)[1].splitlines()]
 
 
 def apply_realtime(days: dict[str, Day], owned: dict[Message, bytes], ref: str) -> int:

@@ -15,6 +15,7 @@ columns are those of ``contracts.warehouse``).
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -107,12 +108,7 @@ def store(
     except BotoCoreError as exc:
         raise StorageUnavailable(f"analytics copy of {transaction_id}: {type(exc).__name__}") from None
     # the last write: exactly once per version (its marker), whatever retries or redrives run this again
-    amount = record.get("amount_usd")
-    realtime.apply_version(
-        transaction_id, version, stored.get("previous_status"), record["payment_details"]["transaction_status"],
-        record["game"], record["item_purchased"]["item_id"], record["event_timestamp"],
-        Decimal(str(amount)) if amount is not None else None,
-    )  # fmt: skip
+    realtime.apply_version(*astuple(realtime.of_record({**record, "transactionId": transaction_id})))
     return {"s3_key": key, "version": version, "item_written": current}
 
 

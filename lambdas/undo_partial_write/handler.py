@@ -20,6 +20,7 @@ it). Each step tolerates "already absent", so a retried undo is harmless.
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from typing import Any
 
 import psycopg
@@ -28,6 +29,7 @@ from botocore.exceptions import ClientError
 from contracts.compliance import SCHEMA, TABLE, VERSIONS_TABLE, WRITTEN, compliance_row
 from contracts.config import get_settings
 from contracts.lifecycle import split_message_key
+from lambdas.common import realtime
 from lambdas.common.aws import client
 from lambdas.common.db import connection
 from lambdas.common.errors import stable_errors
@@ -84,6 +86,13 @@ ABSENT = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
 def undo_analytics(transaction_id: str, event_date: str, version: int) -> None:
     settings = get_settings()
     s3, ddb = client("s3"), client("dynamodb")
+    try:
+        # the real-time rollups first: what this version added is taken back once (its marker), read from the copy
+        got = s3.get_object(Bucket=settings.analytics_bucket, Key=s3_key(event_date, transaction_id, version))
+        realtime.withdraw_version(*astuple(realtime.of_record(json.loads(got["Body"].read()))))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ABSENT:
+            raise
     try:
         s3.delete_object(Bucket=settings.analytics_bucket, Key=s3_key(event_date, transaction_id, version))
     except ClientError as exc:

@@ -8,6 +8,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import astuple
 from decimal import Decimal
 from typing import Any
 
@@ -240,3 +241,24 @@ def test_reconciliation_without_the_mart_or_before_any_writer_compares_nothing(
     assert reconcile_when_written(dsn, schema, ()) is None  # no entrance writes them yet: nothing to reconcile
     found = reconcile_when_written(dsn, schema, ("store_analytics",))
     assert found is not None and found.summary() == {"compared": 1, "differing": 1, "only_realtime": 0, "only_mart": 1}
+
+
+def test_an_undone_version_is_withdrawn_once_and_a_redrive_applies_it_again(stack: LocalStack) -> None:
+    """The undo of a version whose analytics copy could not be kept (undo_partial_write, a failed chunk) takes back
+    what the version added, once: a retried undo and the undo of a version never applied subtract nothing; the
+    redrive that stores the version again adds it again."""
+    game, item, tx = unique_id("game"), unique_id("item"), unique_id("tx")
+    v = AppliedVersion(tx, 2, "completed", "refunded", game, item, "2026-12-05T10:42:00Z", Decimal("4.50"))
+    assert apply_version(tx, 1, None, "completed", game, item, v.event_at, v.amount_usd) is True
+    assert realtime.withdraw_version(*astuple(v)) is False  # never applied: nothing to take back
+    assert apply_version(*astuple(v)) is True
+    assert realtime.withdraw_version(*astuple(v)) is True
+    assert realtime.withdraw_version(*astuple(v)) is False  # the undo retried
+    assert totals(game) == Revenue(1, Decimal("4.5000"), Decimal("0.0000"), Decimal("4.5000"))
+    assert apply_version(*astuple(v)) is True  # the redrive
+    assert totals(game) == Revenue(1, Decimal("4.5000"), Decimal("4.5000"), Decimal("0.0000"))
+
+    ref, chunk = unique_id("batch:run"), _versions(game := unique_id("game"), 120)
+    assert apply_versions(ref, chunk) == realtime.withdraw_versions(ref, chunk) > 1  # every group taken back
+    assert realtime.withdraw_versions(ref, chunk) == 0
+    assert totals(game, HOUR, HOUR + dt.timedelta(hours=200)) == Revenue(0, Decimal(0), Decimal(0), Decimal(0))

@@ -212,3 +212,55 @@ def test_each_s3_event_to_eventbridge_has_its_own_id(sqs: Any) -> None:
     bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
     assert len(bodies) == 2
     assert len({b["id"] for b in bodies}) == 2
+
+
+def test_a_cancelled_transaction_puts_back_only_what_it_touched_and_never_copies_the_table() -> None:
+    """moto's TransactWriteItems snapshot: the items a cancelled transaction touched are put back (an ADD undone, a
+    new item removed); the table is never deep-copied (it used to be, once per item of each transaction)."""
+    import copy as copy_module
+    from unittest import mock
+
+    from moto.dynamodb.models.table import Table
+
+    from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
+
+    patch_moto_dynamodb_writes()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+        )  # fmt: skip
+        for i in range(50):
+            ddb.put_item(TableName="t", Item={"pk": {"S": f"other#{i}"}, "sk": {"S": "x"}, "n": {"N": "1"}})
+        ddb.put_item(TableName="t", Item={"pk": {"S": "marker"}, "sk": {"S": "v#1"}})
+
+        def items(marker: str) -> list[dict[str, Any]]:
+            return [
+                {"Update": {"TableName": "t", "Key": {"pk": {"S": "sum"}, "sk": {"S": "h"}},
+                            "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}, "sk": {"S": marker}}}},
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "marker"}, "sk": {"S": marker}},
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ]  # fmt: skip
+
+        real_deepcopy = copy_module.deepcopy
+        tables_copied = []
+
+        def spy(value: Any, memo: Any = None) -> Any:
+            if isinstance(value, Table):
+                tables_copied.append(value.name)
+            return real_deepcopy(value, memo)
+
+        with mock.patch.object(copy_module, "deepcopy", spy):
+            ddb.transact_write_items(TransactItems=items("v#2"))
+            with pytest.raises(ClientError) as cancelled:
+                ddb.transact_write_items(TransactItems=items("v#1"))  # the marker exists: cancelled
+        assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+        assert tables_copied == []
+        got = ddb.get_item(TableName="t", Key={"pk": {"S": "sum"}, "sk": {"S": "h"}})["Item"]
+        assert got["n"] == {"N": "1"}  # the second ADD undone
+        assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "new"}, "sk": {"S": "v#1"}})
+        assert ddb.scan(TableName="t", Select="COUNT")["Count"] == 50 + 4  # the others, both markers, sum, new v#2

@@ -53,6 +53,10 @@ locals {
   write_realtime_aggregates = {
     sid = "WriteRealtimeAggregates", actions = ["dynamodb:PutItem", "dynamodb:UpdateItem"], resources = [var.table_arns["realtime_aggregates"]]
   }
+  # an undo takes a version's (or a chunk group's) rollups back: Delete of its marker (attribute_exists) + ADD
+  withdraw_realtime_aggregates = {
+    sid = "WithdrawRealtimeAggregates", actions = ["dynamodb:DeleteItem", "dynamodb:UpdateItem"], resources = [var.table_arns["realtime_aggregates"]]
+  }
   read_realtime_aggregates = {
     sid = "QueryRealtimeAggregates", actions = ["dynamodb:Query"], resources = [var.table_arns["realtime_aggregates"]]
   }
@@ -137,6 +141,7 @@ locals {
     undo_partial_write = [
       { sid = "DeleteAnalyticsObjects", actions = ["s3:DeleteObject", "s3:GetObject"], resources = [local.analytics_objects] },
       { sid = "DeleteAnalyticsItems", actions = ["dynamodb:DeleteItem", "dynamodb:PutItem"], resources = [var.table_arns["analytics"]] },
+      local.withdraw_realtime_aggregates,
       local.read_writer_secret,
       { sid = "DecryptComplianceData", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
     ]
@@ -174,7 +179,8 @@ locals {
     put_events = []
     dead_letter_chunk = [
       { sid = "ReadChunks", actions = ["s3:GetObject"], resources = [local.chunk_objects] },
-      { sid = "UndoAnalyticsObjects", actions = ["s3:DeleteObject"], resources = [local.analytics_objects] },
+      { sid = "UndoAnalyticsObjects", actions = ["s3:DeleteObject", "s3:GetObject"], resources = [local.analytics_objects] },
+      local.withdraw_realtime_aggregates,
       local.list_analytics,
       local.read_writer_secret,
       local.dead_letter,
