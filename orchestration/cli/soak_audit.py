@@ -68,18 +68,30 @@ def _quarantined(letter: dlq.DeadLetter) -> bool:
 
 
 def _analytics_ids(clients: Clients, bucket: str) -> Counter[str]:
+    """How many analytics copies each transaction VERSION has: one object per version (``<id>.json`` is
+    version 1, ``<id>.v<n>.json`` version n) or one line per version in a batch file. Counted per version, so a
+    status update (a second version, stored by design) is never a duplicate; a version written twice is."""
     s3 = clients("s3")
-    seen: Counter[str] = Counter()
+    per_version: Counter[tuple[str, int]] = Counter()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/"):
         for obj in page.get("Contents", []):
             key = obj["Key"]
             name = key.rsplit("/", 1)[1]
-            if name.endswith(".json") and "batch-" not in name:  # one transaction per object: its id is the name
-                seen[name.removesuffix(".json")] += 1
+            if name.endswith(".json") and "batch-" not in name:  # one transaction version per object: the name
+                stem = name.removesuffix(".json")
+                tx_id, dot_v, number = stem.rpartition(".v")
+                if dot_v and number.isdigit():
+                    per_version[(tx_id, int(number))] += 1
+                else:
+                    per_version[(stem, 1)] += 1
                 continue
             for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines():
                 if line.strip():
-                    seen[json.loads(line)["transactionId"]] += 1
+                    record = json.loads(line)
+                    per_version[(record["transactionId"], int(record.get("version") or 1))] += 1
+    seen: Counter[str] = Counter()
+    for (tx_id, _version), n in per_version.items():
+        seen[tx_id] = max(seen[tx_id], n)  # the most copies any one version of it has
     return seen
 
 
@@ -128,8 +140,9 @@ def audit(
         "no_analytics_copy": sorted(i for i in valid if analytics[i] == 0),
         "not_dead_lettered": sorted(i for i in invalid_ids if letter_ids[i] == 0),
         "stored_twice": sorted(i for i, n in compliance.items() if n > 1),
-        "analytics_twice": sorted(i for i, n in analytics.items() if n > 1),
-        "dead_lettered_twice": sorted(i for i, n in letter_ids.items() if n > 1),
+        # this run's transactions only: the bucket also holds what other runs against the same stack stored
+        "analytics_twice": sorted(i for i in all_ids if analytics[i] > 1),
+        "dead_lettered_twice": sorted(i for i in all_ids if letter_ids[i] > 1),
         "stored_but_invalid": sorted(i for i in invalid_ids | quarantine_ids if compliance[i] or analytics[i]),
         "no_answer": [str(i) for i, st in enumerate(statuses) if st not in (202, 400)],
     }
