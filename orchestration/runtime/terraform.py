@@ -88,6 +88,7 @@ class TerraformApply:
     database: Database
     parallelism: int = 30
     timings: dict[str, float] = field(default_factory=dict)
+    first_failure: str | None = None  # why the first apply failed, when a second one on an empty emulator ran
 
     @property
     def work_dir(self) -> Path:
@@ -171,11 +172,33 @@ class TerraformApply:
         )
         return self.outputs()
 
+    def empty_emulator(self) -> None:
+        """moto's own reset (POST /moto-api/reset): every resource gone, as when it started."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - the local emulator's own URL
+            answer.read()
+
     def outputs(self) -> dict[str, Any]:
         raw = json.loads(self._run("output", "-json", "-no-color"))
         return {name: entry["value"] for name, entry in raw.items()}
 
-    def run(self) -> dict[str, Any]:
+    def run(self, second_chance: bool = True) -> dict[str, Any]:
+        """package, init, apply. If the apply fails (and ``second_chance``), once more on
+        an empty emulator with a fresh state: under load, the provider can retry a call the emulator had already
+        done when its answer came late (one CI run: AuthorizeSecurityGroupEgress answered
+        InvalidPermission.Duplicate on the provider's retry), which no later apply of the same state can get past.
+        A real mistake in the configuration fails twice; the first failure stays in apply-first.log."""
         self.package()
+        self.init()
+        try:
+            return self.apply()
+        except TerraformError as first:
+            if not second_chance:
+                raise
+            self.first_failure = str(first)
+            (self.work_dir / "apply.log").replace(self.work_dir / "apply-first.log")
+        self.empty_emulator()
         self.init()
         return self.apply()
