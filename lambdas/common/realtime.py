@@ -105,17 +105,27 @@ def _utc(event_at: str | dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def _hour(event_at: str | dt.datetime) -> str:
+    """``YYYY-MM-DDTHH`` of the event time in UTC. A stored record's time is already UTC ISO 8601 with ``Z``
+    (``contracts.timestamps.utc_iso``): its first 13 characters are the hour, no parsing; any other form is
+    parsed and converted."""
+    if isinstance(event_at, str) and len(event_at) >= 20 and event_at[-1] == "Z" and event_at[10] == "T":
+        return event_at[:13]
+    return f"{_utc(event_at):%Y-%m-%dT%H}"
+
+
 def hour_key(game: str, event_at: str | dt.datetime) -> Key:
-    return f"game#{game}", f"hour#{_utc(event_at):%Y-%m-%dT%H}"
+    return f"game#{game}", f"hour#{_hour(event_at)}"
 
 
 def day_key(item_id: str, event_at: str | dt.datetime) -> Key:
-    return f"item#{item_id}", f"day#{_utc(event_at):%Y-%m-%d}"
+    return f"item#{item_id}", f"day#{_hour(event_at)[:10]}"
 
 
 def rollup_keys(game: str, item_id: str, event_at: str | dt.datetime) -> tuple[Key, Key]:
     """The two rollups one transaction counts in: its game's hour and its item's day."""
-    return hour_key(game, event_at), day_key(item_id, event_at)
+    hour = _hour(event_at)
+    return (f"game#{game}", f"hour#{hour}"), (f"item#{item_id}", f"day#{hour[:10]}")
 
 
 def _delta(previous_status: str | None, status: str, amount_usd: Decimal | None) -> Revenue:
@@ -154,13 +164,18 @@ def _marker(table: str, pk: str, sk: str, now: float) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+_ADD_NUMBERS = "ADD " + ", ".join(f"{n} :{n}" for n in _NUMBERS)
+
+
 def _add(table: str, key: Key, delta: Revenue) -> dict[str, Any]:
-    values = (delta.purchases, delta.gross_usd, delta.refunded_usd, delta.net_usd)
     return {"Update": {
         "TableName": table,
         "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-        "UpdateExpression": "ADD " + ", ".join(f"{n} :{n}" for n in _NUMBERS),
-        "ExpressionAttributeValues": {f":{n}": {"N": str(v)} for n, v in zip(_NUMBERS, values, strict=True)},
+        "UpdateExpression": _ADD_NUMBERS,
+        "ExpressionAttributeValues": {
+            ":purchases": {"N": str(delta.purchases)}, ":gross_usd": {"N": str(delta.gross_usd)},
+            ":refunded_usd": {"N": str(delta.refunded_usd)}, ":net_usd": {"N": str(delta.net_usd)},
+        },
     }}  # fmt: skip
 
 
@@ -172,7 +187,7 @@ def _write(items: list[dict[str, Any]]) -> bool:
     """One TransactWriteItems whose first action is the marker: True when applied, False when the marker's
     condition failed (applied before, or nothing to withdraw: nothing changed). Conflicts and throttling are
     retried with full jitter; what still fails leaves as ``StorageUnavailable`` (the caller's step is retried)."""
-    ddb = client("dynamodb")
+    ddb = client("dynamodb", validated=False)  # the shapes: tests/unit/test_realtime_rollups.py checks them
     last = "an error"
     for attempt in range(ATTEMPTS):
         try:
