@@ -27,7 +27,6 @@ import psycopg
 import pytest
 import yaml
 
-from contracts import CONTRACT_VERSION
 from contracts.lifecycle import MOVES
 from contracts.transaction import Gateway, ItemType, PaymentMethod, ServerRegion, TransactionStatus
 from contracts.warehouse import COLUMNS, REGIONS
@@ -36,6 +35,7 @@ from lambdas.common.errors import FxRateMissing
 from orchestration.sample_data.fx import fx_document
 from tests.browser import offline_page
 from tests.dbt_runner import Dbt, DbtResult
+from tests.dbt_warehouse import ENRICHED, insert_raw, own_schemas, query, rows_only_in_each
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DBT_DIR = REPO_ROOT / "dbt"
@@ -86,15 +86,7 @@ def tx(
         fx = {"amount_usd": None, "usd_per_unit": None, "fx_rate_date": None}
     return (
         fx
-        | {
-            "country": "GB",
-            "region": "europe",
-            "item_category": "vanity",
-            "list_price_usd": Decimal("10.00"),
-            "contract_version": CONTRACT_VERSION,
-            "application_id": "game-server",
-            "is_first_purchase": False,
-        }
+        | ENRICHED
         | {
             "transaction_id": transaction_id,
             "user_id": user_id,
@@ -156,22 +148,6 @@ RELOADED = {"transaction_id": "t06", "transaction_status": "completed", "loaded_
 # --------------------------------------------------------------------------- helpers
 
 
-def insert_raw(conn: psycopg.Connection, schema: str, rows: list[dict[str, Any]]) -> None:
-    names = [c.name for c in COLUMNS]
-    placeholders = ", ".join(["%s"] * len(names))
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"insert into {schema}.mtx_transactions ({', '.join(names)}) values ({placeholders})",
-            [[row[n] for n in names] for row in rows],
-        )
-
-
-def query(conn: psycopg.Connection, sql: str) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        cur.execute(sql)
-        return list(cur.fetchall())
-
-
 def by_key(rows: list[dict[str, Any]], *keys: str) -> dict[Any, dict[str, Any]]:
     return {row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys): row for row in rows}
 
@@ -185,20 +161,8 @@ def assert_success(result: DbtResult) -> None:
 
 @pytest.fixture(scope="module")
 def warehouse(warehouse_dsn: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
-        schemas = [RAW_SCHEMA, BROKEN_RAW_SCHEMA] + [
-            f"{base}{suffix}"
-            for base in (MARTS_SCHEMA, BROKEN_MARTS_SCHEMA)
-            for suffix in ("", "_staging", "_intermediate", "_reference")
-        ]
-        for schema in schemas:
-            conn.execute(f"drop schema if exists {schema} cascade")
-        # the test's own raw table: the real one's definition, primary key included
-        conn.execute(f"create schema {RAW_SCHEMA}")
-        conn.execute(f"create table {RAW_SCHEMA}.mtx_transactions (like raw.mtx_transactions including all)")
+    with own_schemas(warehouse_dsn, RAW_SCHEMA, (MARTS_SCHEMA, BROKEN_MARTS_SCHEMA), [BROKEN_RAW_SCHEMA]) as conn:
         yield conn
-        for schema in schemas:
-            conn.execute(f"drop schema if exists {schema} cascade")
 
 
 @pytest.fixture(scope="module")
@@ -598,13 +562,9 @@ def test_incremental_state_equals_a_full_rebuild(
         )
         assert_success(rebuilt)
         for mart in MARTS:
-            (only_incremental, only_rebuilt) = warehouse.execute(
-                f"""select
-                      (select count(*) from (select * from dbt_it_snapshot.{mart}
-                                             except all select * from {MARTS_SCHEMA}.{mart}) as a),
-                      (select count(*) from (select * from {MARTS_SCHEMA}.{mart}
-                                             except all select * from dbt_it_snapshot.{mart}) as b)"""
-            ).fetchone()
+            (only_incremental, only_rebuilt) = rows_only_in_each(
+                warehouse, f"dbt_it_snapshot.{mart}", f"{MARTS_SCHEMA}.{mart}"
+            )
             assert (only_incremental, only_rebuilt) == (0, 0), mart
     finally:
         warehouse.execute("drop schema if exists dbt_it_snapshot cascade")

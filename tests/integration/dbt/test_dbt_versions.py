@@ -23,10 +23,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from contracts import CONTRACT_VERSION
 from contracts.lifecycle import Revenue, revenue, revenue_delta
-from contracts.warehouse import COLUMNS
 from tests.dbt_runner import Dbt, DbtResult
+from tests.dbt_warehouse import ENRICHED, insert_raw, own_schemas, query, rows_only_in_each
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +54,7 @@ def version(
     at = EVENT[game] + dt.timedelta(minutes=int(transaction_id[-1]))
     stored = at + dt.timedelta(minutes=10 * number)
     amount = Decimal(amount_usd) if amount_usd is not None else Decimal("8.00")
-    return {
+    return ENRICHED | {
         "transaction_id": transaction_id,
         "user_id": f"player-{transaction_id}",
         "game": game,
@@ -76,13 +75,6 @@ def version(
         "amount_usd": Decimal(amount_usd) if amount_usd is not None else None,
         "usd_per_unit": Decimal(1) if amount_usd is not None else None,
         "fx_rate_date": dt.date(2025, 5, 1) if amount_usd is not None else None,
-        "country": "GB",
-        "region": "europe",
-        "item_category": "vanity",
-        "list_price_usd": Decimal("10.00"),
-        "contract_version": CONTRACT_VERSION,
-        "application_id": "game-server",
-        "is_first_purchase": False,
         "version": number,
         "previous_status": previous,
         # a row loaded before versions has no stamp (staging reads ingested_at for it)
@@ -112,20 +104,6 @@ SECOND_BATCH = [
 MARTS = ("fct_transactions", "fct_transaction_status_history", "fct_daily_revenue", "fct_hourly_revenue")
 
 
-def _insert(conn: psycopg.Connection, rows: list[dict[str, Any]]) -> None:
-    names = [c.name for c in COLUMNS]
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"insert into {RAW_SCHEMA}.mtx_transactions ({', '.join(names)}) values ({', '.join(['%s'] * len(names))})",
-            [[row[n] for n in names] for row in rows],
-        )
-
-
-def _query(conn: psycopg.Connection, sql: str) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return list(cur.execute(sql).fetchall())
-
-
 def _current(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The highest version per transaction of raw rows: what the marts must count."""
     out: dict[str, dict[str, Any]] = {}
@@ -147,7 +125,7 @@ def _expected_hourly(rows: list[dict[str, Any]]) -> dict[tuple[str, dt.datetime]
 def _hourly(conn: psycopg.Connection) -> dict[tuple[str, dt.datetime], Revenue]:
     return {
         (r["game"], r["revenue_hour"]): Revenue(r["purchase_count"], r["gross_usd"], r["refunded_usd"], r["net_usd"])
-        for r in _query(conn, f"select * from {MARTS_SCHEMA}.fct_hourly_revenue")
+        for r in query(conn, f"select * from {MARTS_SCHEMA}.fct_hourly_revenue")
     }
 
 
@@ -162,17 +140,8 @@ def _assert_passed(result: DbtResult) -> None:
 
 @pytest.fixture(scope="module")
 def warehouse(warehouse_dsn: str) -> Iterator[psycopg.Connection]:
-    schemas = [RAW_SCHEMA, SNAPSHOT_SCHEMA] + [
-        f"{MARTS_SCHEMA}{suffix}" for suffix in ("", "_staging", "_intermediate", "_reference")
-    ]
-    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
-        for schema in schemas:
-            conn.execute(f"drop schema if exists {schema} cascade")
-        conn.execute(f"create schema {RAW_SCHEMA}")  # the real raw table's definition, key (transaction_id, version)
-        conn.execute(f"create table {RAW_SCHEMA}.mtx_transactions (like raw.mtx_transactions including all)")
+    with own_schemas(warehouse_dsn, RAW_SCHEMA, [MARTS_SCHEMA], [SNAPSHOT_SCHEMA]) as conn:
         yield conn
-        for schema in schemas:
-            conn.execute(f"drop schema if exists {schema} cascade")
 
 
 @pytest.fixture(scope="module")
@@ -180,18 +149,22 @@ def dbt(warehouse_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Dbt:
     return Dbt(warehouse_dsn, tmp_path_factory.mktemp("dbt_versions"), MARTS_SCHEMA)
 
 
-@pytest.fixture(scope="module")
-def first_build(warehouse: psycopg.Connection, dbt: Dbt) -> DbtResult:
-    _insert(warehouse, FIRST_BATCH)
+def _load_and_build(warehouse: psycopg.Connection, dbt: Dbt, rows: list[dict[str, Any]]) -> DbtResult:
+    insert_raw(warehouse, RAW_SCHEMA, rows)
     result = dbt("build", "--target", "local", "--vars", VARS)
     _assert_passed(result)
     return result
 
 
+@pytest.fixture(scope="module")
+def first_build(warehouse: psycopg.Connection, dbt: Dbt) -> DbtResult:
+    return _load_and_build(warehouse, dbt, FIRST_BATCH)
+
+
 def test_the_marts_hold_the_current_version_and_the_lifecycles_revenue(
     first_build: DbtResult, warehouse: psycopg.Connection
 ) -> None:
-    facts = {r["transaction_id"]: r for r in _query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transactions")}
+    facts = {r["transaction_id"]: r for r in query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transactions")}
     assert {k: (r["version"], r["transaction_status"], r["previous_status"]) for k, r in facts.items()} == {
         "a1": (3, "refunded", "completed"),
         "a2": (2, "chargeback", "completed"),
@@ -217,7 +190,7 @@ def test_the_marts_hold_the_current_version_and_the_lifecycles_revenue(
         (HADES, dt.datetime(2025, 5, 1, 11)): Revenue(1, Decimal("0"), Decimal("0"), Decimal("0")),
     }
     counts = {
-        r["game"]: r["transaction_count"] for r in _query(warehouse, f"select * from {MARTS_SCHEMA}.fct_hourly_revenue")
+        r["game"]: r["transaction_count"] for r in query(warehouse, f"select * from {MARTS_SCHEMA}.fct_hourly_revenue")
     }
     assert counts == {POE: 6, HADES: 1}
 
@@ -225,7 +198,7 @@ def test_the_marts_hold_the_current_version_and_the_lifecycles_revenue(
 def test_the_status_history_has_every_version_and_its_revenue_delta(
     first_build: DbtResult, warehouse: psycopg.Connection
 ) -> None:
-    history = _query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transaction_status_history")
+    history = query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transaction_status_history")
     assert sorted((r["transaction_id"], r["version"]) for r in history) == sorted(
         (r["transaction_id"], r["version"]) for r in FIRST_BATCH
     )
@@ -245,16 +218,13 @@ def test_the_status_history_has_every_version_and_its_revenue_delta(
 
 @pytest.fixture(scope="module")
 def incremental_build(first_build: DbtResult, warehouse: psycopg.Connection, dbt: Dbt) -> DbtResult:
-    _insert(warehouse, SECOND_BATCH)
-    result = dbt("build", "--target", "local", "--vars", VARS)
-    _assert_passed(result)
-    return result
+    return _load_and_build(warehouse, dbt, SECOND_BATCH)
 
 
 def test_an_incremental_build_moves_revenue_with_the_new_versions(
     incremental_build: DbtResult, warehouse: psycopg.Connection
 ) -> None:
-    facts = {r["transaction_id"]: r for r in _query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transactions")}
+    facts = {r["transaction_id"]: r for r in query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transactions")}
     assert (facts["a5"]["version"], facts["a5"]["transaction_status"]) == (2, "completed")
     assert (facts["a4"]["version"], facts["a4"]["transaction_status"]) == (2, "refunded")
     assert (facts["a6"]["version"], facts["a6"]["transaction_status"]) == (3, "chargeback")  # late v1/v2: no change
@@ -263,13 +233,13 @@ def test_an_incremental_build_moves_revenue_with_the_new_versions(
     assert hourly == _expected_hourly(everything)
     # a5 completed (+1 purchase, +2 gross, +2 net); a4 refunded (+3 refunded, -3 net)
     assert hourly[(POE, dt.datetime(2025, 5, 1, 10))] == Revenue(5, Decimal("24"), Decimal("22"), Decimal("2"))
-    daily = _query(warehouse, f"select * from {MARTS_SCHEMA}.fct_daily_revenue where game = '{POE}'")
+    daily = query(warehouse, f"select * from {MARTS_SCHEMA}.fct_daily_revenue where game = '{POE}'")
     assert [
         (r["purchase_count"], r["gross_usd"], r["refunded_usd"], r["net_usd"], r["revenue_usd"]) for r in daily
     ] == [(5, Decimal("24"), Decimal("22"), Decimal("2"), Decimal("2"))]
     assert (daily[0]["refund_count"], daily[0]["chargeback_count"], daily[0]["failed_count"]) == (2, 2, 1)
     # the history's deltas, summed per hour, are the hourly mart (what the real-time aggregates add up)
-    sums = _query(
+    sums = query(
         warehouse,
         f"""select game, date_trunc('hour', event_at) as hour, sum(purchase_count_delta) as purchases,
                    sum(gross_usd_delta) as gross, sum(refunded_usd_delta) as refunded, sum(net_usd_delta) as net
@@ -278,7 +248,7 @@ def test_an_incremental_build_moves_revenue_with_the_new_versions(
     assert {
         (r["game"], r["hour"]): Revenue(r["purchases"], r["gross"], r["refunded"], r["net"]) for r in sums
     } == hourly
-    assert len(_query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transaction_status_history")) == len(everything)
+    assert len(query(warehouse, f"select * from {MARTS_SCHEMA}.fct_transaction_status_history")) == len(everything)
 
 
 def test_the_incremental_state_equals_a_full_rebuild(
@@ -290,13 +260,9 @@ def test_the_incremental_state_equals_a_full_rebuild(
     rebuilt = dbt("run", "--target", "local", "--full-refresh", "--vars", VARS, target_name="rebuild")
     assert rebuilt.returncode == 0, rebuilt.output[-6000:]
     for mart in MARTS:
-        (only_incremental, only_rebuilt) = warehouse.execute(
-            f"""select
-                  (select count(*) from (select * from {SNAPSHOT_SCHEMA}.{mart}
-                                         except all select * from {MARTS_SCHEMA}.{mart}) as a),
-                  (select count(*) from (select * from {MARTS_SCHEMA}.{mart}
-                                         except all select * from {SNAPSHOT_SCHEMA}.{mart}) as b)"""
-        ).fetchone()
+        (only_incremental, only_rebuilt) = rows_only_in_each(
+            warehouse, f"{SNAPSHOT_SCHEMA}.{mart}", f"{MARTS_SCHEMA}.{mart}"
+        )
         assert (only_incremental, only_rebuilt) == (0, 0), mart
 
 

@@ -53,16 +53,12 @@ daily as (
         game,
         server_region,
         item_type,
-        count(*) as transaction_count,
-        sum(case when is_purchase then 1 else 0 end) as purchase_count,
+        {{ revenue_totals() }},
         sum(case when is_refunded then 1 else 0 end) as refund_count,
         sum(case when is_chargeback then 1 else 0 end) as chargeback_count,
         sum(case when transaction_status = 'failed' then 1 else 0 end) as failed_count,
         sum(case when transaction_status = 'pending' then 1 else 0 end) as pending_count,
         count(distinct case when is_completed then {{ bytewise("player_id") }} end) as paying_player_count,
-        sum(gross_usd) as gross_usd,
-        sum(refunded_usd) as refunded_usd,
-        sum(net_usd) as net_usd,
         sum(case when is_purchase and not has_exchange_rate then 1 else 0 end) as unconverted_purchase_count,
         max(loaded_at) as last_loaded_at
     from transactions

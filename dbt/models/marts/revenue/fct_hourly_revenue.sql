@@ -46,11 +46,7 @@ hourly as (
         game,
         {{ dbt.date_trunc('hour', 'event_at') }} as revenue_hour,
         event_date as revenue_date,
-        count(*) as transaction_count,
-        sum(case when is_purchase then 1 else 0 end) as purchase_count,
-        sum(gross_usd) as gross_usd,
-        sum(refunded_usd) as refunded_usd,
-        sum(net_usd) as net_usd,
+        {{ revenue_totals() }},
         max(loaded_at) as last_loaded_at
     from transactions
     group by game, {{ dbt.date_trunc('hour', 'event_at') }}, event_date
