@@ -40,10 +40,14 @@ def patch_moto_dynamodb_writes() -> None:
     import moto.dynamodb.models as backend_module
     from moto.dynamodb.models import DynamoDBBackend
 
+    from orchestration.runtime.moto_dynamodb_adds import fast_adds, patch_parse_once
+
     for name in WRITES:
         original = getattr(DynamoDBBackend, name, None)
         if original is not None:
-            setattr(DynamoDBBackend, name, _locked(original))
+            # the rollups' number ADDs take a short way (moto_dynamodb_adds.py), under the same lock
+            setattr(DynamoDBBackend, name, _locked(fast_adds(original) if name == "update_item" else original))
+    patch_parse_once()
     DynamoDBBackend.transact_write_items = _transact(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     backend_module.copy = _TableSnapshots()  # type: ignore[assignment]  # the module's `copy.deepcopy(table)`
     _patched = True

@@ -1,0 +1,131 @@
+"""The local moto's short way for the real-time rollups' number ADDs (orchestration/runtime/moto_dynamodb_adds.py)
+gives what moto's own UpdateItem gives: the same items for the same sequence of updates (new items, existing
+items, negative and zero deltas, four-place decimals, through UpdateItem and TransactWriteItems), and moto's own
+answer for every request it does not take (a value that is not a number, a reserved name, a key attribute)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
+
+pytestmark = pytest.mark.unit
+
+#: Always true, and any condition sends the request through moto's own code: the reference to compare with.
+MOTO_OWN = {"ConditionExpression": "attribute_not_exists(never_there)"}
+
+
+@pytest.fixture
+def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    patch_moto_dynamodb_writes()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for table in ("fast", "moto"):
+            client.create_table(
+                TableName=table, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                      {"AttributeName": "sk", "AttributeType": "S"}],
+            )  # fmt: skip
+        yield client
+
+
+def _update(table: str, key: tuple[str, str], values: dict[str, str]) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+        "UpdateExpression": "ADD " + ", ".join(f"{n} :{n}" for n in values),
+        "ExpressionAttributeValues": {f":{n}": {"N": v} for n, v in values.items()},
+        **({} if table == "fast" else MOTO_OWN),
+    }
+
+
+def _items(ddb: Any, table: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(i["pk"]["S"], i["sk"]["S"]): i for i in ddb.scan(TableName=table)["Items"]}
+
+
+def test_the_same_updates_give_the_same_items_as_motos_own_code(ddb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.runtime import moto_dynamodb_adds
+
+    short_way = []
+    add_numbers = moto_dynamodb_adds._add_numbers
+
+    def counted(backend: Any, table: str, key: dict[str, Any], adds: list[tuple[str, Any]]) -> Any:
+        item = add_numbers(backend, table, key, adds)
+        short_way.append(table if item is not None else None)
+        return item
+
+    monkeypatch.setattr(moto_dynamodb_adds, "_add_numbers", counted)
+    rng = random.Random(11)
+    amounts = ["1", "-1", "0.0000", "-0.0000", "9.9900", "-9.9900", "0.0001", "123456.7890", "2"]
+    keys = [(f"game#{g}", f"hour#{h}") for g in range(3) for h in range(4)]
+    for _ in range(150):
+        key = rng.choice(keys)
+        names = rng.sample(["purchases", "gross_usd", "refunded_usd", "net_usd"], rng.randint(1, 4))
+        values = {n: rng.choice(amounts) for n in names}
+        if rng.random() < 0.5:
+            for table in ("fast", "moto"):
+                ddb.update_item(**_update(table, key, values))
+        else:  # in a transaction, as the rollups are written
+            ddb.transact_write_items(TransactItems=[{"Update": _update("fast", key, values)}])
+            ddb.transact_write_items(TransactItems=[{"Update": _update("moto", key, values)}])
+
+    fast, own = _items(ddb, "fast"), _items(ddb, "moto")
+    assert fast == own
+    assert len(fast) == len(keys)
+    assert short_way == ["fast"] * 150  # every update of "fast" took the short way, none of "moto"
+
+
+def test_a_cancelled_transaction_leaves_the_adds_undone(ddb: Any) -> None:
+    ddb.update_item(**_update("fast", ("g", "h"), {"n": "1"}))
+    ddb.put_item(TableName="fast", Item={"pk": {"S": "marker"}, "sk": {"S": "x"}})
+    marker = {"Put": {"TableName": "fast", "Item": {"pk": {"S": "marker"}, "sk": {"S": "x"}},
+                      "ConditionExpression": "attribute_not_exists(pk)"}}  # fmt: skip
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=[marker, {"Update": _update("fast", ("g", "h"), {"n": "5"})},
+                                                {"Update": _update("fast", ("g", "new"), {"n": "5"})}])  # fmt: skip
+    assert _items(ddb, "fast")[("g", "h")]["n"] == {"N": "1"}
+    assert ("g", "new") not in _items(ddb, "fast")
+
+
+@pytest.mark.parametrize(
+    ("existing", "expression", "values"),
+    [
+        ({"n": {"S": "text"}}, "ADD n :v", {":v": {"N": "1"}}),  # an ADD to a value that is not a number
+        ({}, "ADD count :v", {":v": {"N": "1"}}),  # a reserved word
+        ({}, "ADD sk :v", {":v": {"N": "1"}}),  # a key attribute
+        ({}, "ADD n :v", {":v": {"S": "1"}}),  # not a number value
+        ({}, "ADD n :v, n :w", {":v": {"N": "1"}, ":w": {"N": "1"}}),  # the same attribute twice
+    ],
+)
+def test_what_the_short_way_does_not_take_gets_motos_own_answer(
+    ddb: Any, existing: dict[str, Any], expression: str, values: dict[str, Any]
+) -> None:
+    answers = []
+    for table, extra in (("fast", {}), ("moto", MOTO_OWN)):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": "s"}, **existing})
+        with pytest.raises(ClientError) as refused:
+            ddb.update_item(TableName=table, Key={"pk": {"S": "p"}, "sk": {"S": "s"}}, UpdateExpression=expression,
+                            ExpressionAttributeValues=values, **extra)  # fmt: skip
+        answers.append((refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == "ValidationException"
+
+
+def test_an_expression_is_parsed_once() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    patch_moto_dynamodb_writes()
+    assert UpdateExpressionParser.make("ADD a :a") is UpdateExpressionParser.make("ADD a :a")
+    assert UpdateExpressionParser.make("ADD a :a") is not UpdateExpressionParser.make("ADD b :b")
