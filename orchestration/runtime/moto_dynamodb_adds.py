@@ -27,17 +27,24 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _ADDS = re.compile(rf"\s*ADD\s+({_NAME}\s+:[A-Za-z0-9_]+(?:\s*,\s*{_NAME}\s+:[A-Za-z0-9_]+)*)\s*", re.IGNORECASE)
 
 
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """DynamoDB's reserved words (moto's list, a list: a set here, as it is asked once per attribute)."""
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    return frozenset(ReservedKeywords.get_reserved_keywords())
+
+
 def number_adds(update_expression: str | None, values: dict[str, Any] | None) -> list[tuple[str, Any]] | None:
     """``[(attribute, DynamoType number)]`` when the expression only ADDs numbers to plain attributes, else None."""
     from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
 
     found = _ADDS.fullmatch(update_expression or "")
     if found is None:
         return None
     pairs = [part.split() for part in found.group(1).split(",")]
     names = [name for name, _ in pairs]
-    reserved = ReservedKeywords.get_reserved_keywords()
+    reserved = _reserved()
     if len(set(names)) != len(names) or any(name.upper() in reserved for name in names):
         return None
     out = []
