@@ -15,6 +15,7 @@ compliance store once and every invalid record in the dead-letter queue once, no
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -33,7 +34,7 @@ from orchestration.cli import dlq
 from orchestration.cli.stream_replay import replay
 from orchestration.runtime.resources import stream_name
 from orchestration.runtime.stack import LocalStack
-from orchestration.sample_data.generate import generate
+from orchestration.sample_data.generate import DEFAULT_END, generate
 
 TARGET = "product CPU <= 1.5x floor CPU"
 
@@ -46,11 +47,15 @@ class Expected:
     records: int
 
 
-def write_file(path: Path, n: int, seed: int) -> Expected:
+def write_file(path: Path, n: int, seed: int, days: int | None = None) -> Expected:
+    """The file to replay: event times over the generator's 90 days (a backfill: each batch touches ~90 days and
+    hundreds of rollups, the stream path's worst case) or over the last ``days`` of them (1: a day of live-ish
+    traffic)."""
     valid: set[str] = set()
     kinds: Counter[str] = Counter()
+    start = None if days is None else DEFAULT_END - dt.timedelta(days=days)
     with path.open("w", encoding="utf-8", newline="\n") as fh:
-        for r in generate(n, seed=seed, invalid_share=0.04, duplicate_share=0.01):
+        for r in generate(n, seed=seed, invalid_share=0.04, duplicate_share=0.01, start=start, end=DEFAULT_END):
             fh.write(r.line + "\n")
             kinds[r.kind] += 1
             if r.kind == "valid":
@@ -116,9 +121,10 @@ def settle(stack: LocalStack, sent: int, timeout: float) -> None:
 
 def run(report: Report, n: int | None = None) -> None:
     n = n or int(os.environ.get("MTX_BENCH_STREAM_RECORDS", "100000").replace("_", ""))
+    days = int(os.environ["MTX_BENCH_STREAM_DAYS"]) if os.environ.get("MTX_BENCH_STREAM_DAYS") else None
     with bench_stack(time_scale=1.0) as stack:
         path = stack.home / "stream.ndjson"
-        expected = write_file(path, n, seed=23)
+        expected = write_file(path, n, seed=23, days=days)
         meter = metered(stack)
         floor, floor_rows = parse_validate_copy(meter, stack.pg.dsn("compliance"), path)
         poller = stack.stream_poller
@@ -157,5 +163,6 @@ def run(report: Report, n: int | None = None) -> None:
             "found": vars(result),
         }
         report.add("stream ingest (issue 23)", data)
-        report.row(Row(f"stream path, {n:,} records", split, [Floor("parse + validate + COPY", floor)], TARGET))
+        spread = "" if days is None else f", events over {days} day{'s' if days > 1 else ''}"
+        report.row(Row(f"stream path, {n:,} records{spread}", split, [Floor("parse + validate + COPY", floor)], TARGET))
         report.note(result.line(n))
