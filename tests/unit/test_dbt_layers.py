@@ -2,7 +2,7 @@
 
 Read from the model files themselves (no dbt parse, no database): every ``ref()`` and
 ``source()`` of a model, and its materialisation (its ``config()`` block, else the
-folder's default in dbt_project.yml).
+deepest folder's default in dbt_project.yml).
 
 What could fail: an intermediate model that reads a mart (mart -> int -> mart), a staging
 model that reads anything but a source, a model outside the three layers, an intermediate
@@ -62,11 +62,26 @@ def _without_config(sql: str) -> str:
 
 
 def _materialization(path: Path) -> str:
+    """The model's ``materialized=``, else the deepest folder's ``+materialized`` in dbt_project.yml."""
     match = MATERIALIZED.search(path.read_text())
     if match:
         return match.group(1)
-    project = yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text())
-    return project["models"]["mtx"][_layer(path)]["+materialized"]
+    node = yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text())["models"]["mtx"]
+    materialization = node["+materialized"] if "+materialized" in node else None
+    for folder in path.relative_to(MODELS).parts[:-1]:
+        node = node.get(folder) or {}
+        materialization = node.get("+materialized", materialization)
+    assert materialization, f"{path.name}: no materialisation in its config() or dbt_project.yml"
+    return str(materialization)
+
+
+def test_the_materialisation_is_read_from_the_deepest_folder() -> None:
+    # what the intermediate rule below relies on: the player-month aggregate is incremental by its folder
+    models = _models()
+    assert _materialization(models["int_transactions_aggregated_to_player_months"]) == "incremental"
+    assert _materialization(models["int_transactions_converted_to_usd"]) == "view"
+    assert _materialization(models["fct_player_cohorts"]) == "table"
+    assert _materialization(models["fct_daily_revenue"]) == "incremental"
 
 
 def test_every_model_is_in_a_layer() -> None:

@@ -1,9 +1,6 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key=['player_id', 'activity_month'],
-        on_schema_change='fail',
         dist='player_id',
         sort=['player_id', 'activity_month'],
         post_hook="{{ refresh_planner_statistics() }}",

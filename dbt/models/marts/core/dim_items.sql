@@ -1,9 +1,6 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='item_id',
-        on_schema_change='fail',
         dist='all',
         sort=['item_id'],
         indexes=[{'columns': ['item_id'], 'unique': true}],

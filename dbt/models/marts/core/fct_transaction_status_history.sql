@@ -1,9 +1,6 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key=['transaction_id', 'version'],
-        on_schema_change='fail',
         dist='transaction_id',
         sort=['transaction_id', 'version'],
         indexes=[

@@ -1,9 +1,6 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='transaction_id',
-        on_schema_change='fail',
         dist='player_id',
         sort=['event_date'],
         pre_hook=[{

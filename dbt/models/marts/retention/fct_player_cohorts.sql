@@ -1,6 +1,5 @@
 {{
     config(
-        materialized='table',
         dist='all',
         sort=['cohort_month', 'months_since_first_purchase'],
     )

@@ -1,10 +1,6 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='revenue_date',
-        on_schema_change='fail',
-        dist='even',
         sort=['revenue_hour', 'game'],
         indexes=[{'columns': ['revenue_date']}, {'columns': ['game', 'revenue_hour']}],
     )

@@ -1,10 +1,6 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='sales_month',
-        on_schema_change='fail',
-        dist='even',
         sort=['sales_month', 'revenue_rank_overall'],
         indexes=[{'columns': ['sales_month']}],
     )

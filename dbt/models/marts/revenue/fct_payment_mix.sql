@@ -1,10 +1,6 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='payment_month',
-        on_schema_change='fail',
-        dist='even',
         sort=['payment_month'],
         indexes=[{'columns': ['payment_month']}],
     )
