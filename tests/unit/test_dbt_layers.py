@@ -67,7 +67,7 @@ def _materialization(path: Path) -> str:
     if match:
         return match.group(1)
     node = yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text())["models"]["mtx"]
-    materialization = node["+materialized"] if "+materialized" in node else None
+    materialization = node.get("+materialized")
     for folder in path.relative_to(MODELS).parts[:-1]:
         node = node.get(folder) or {}
         materialization = node.get("+materialized", materialization)
