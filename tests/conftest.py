@@ -67,6 +67,18 @@ def spark() -> Iterator[SparkSession]:
 
 
 @pytest.fixture
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's fake credentials and us-east-1 in the environment, and no endpoint: the boto3 clients a test makes
+    go to moto in-process (``mock_aws``), never to a stack's moto server or to AWS."""
+    from orchestration.runtime.moto_server import FAKE_CREDENTIALS
+
+    for name, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "MTX_AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """moto in-process: an analytics and a curated bucket, S3 and Glue clients (the Glue tests)."""
     for name, value in {

@@ -101,11 +101,7 @@ def test_the_credential_stays_at_the_gateway() -> None:
 
 # --- the registry --------------------------------------------------------------------------------------
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[CredentialRegistry]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def registry(fake_aws_env: None) -> Iterator[CredentialRegistry]:
     with mock_aws():
         key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
         reg = CredentialRegistry(boto3.client("dynamodb", region_name="us-east-1"), "mtx-test-api-credentials")

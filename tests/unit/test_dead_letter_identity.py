@@ -21,12 +21,8 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def fifo_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "MTX_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "MTX_AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+def fifo_queue(fake_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    monkeypatch.setenv("MTX_REGION", "us-east-1")
     patch_moto_sqs_send()
     reset_settings_cache()
     aws.reset_clients()

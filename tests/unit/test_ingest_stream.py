@@ -39,13 +39,9 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def local_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def local_aws(fake_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """moto in-process with what the handler reads and writes; the compliance store unreachable."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "MTX_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "MTX_AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MTX_REGION", "us-east-1")
     monkeypatch.setenv("MTX_NAME_PREFIX", "mtx-unit")
     patch_moto_sqs_send()
     reset_settings_cache()

@@ -23,11 +23,7 @@ MOTO_OWN = {"ConditionExpression": "attribute_not_exists(never_there)"}
 
 
 @pytest.fixture
-def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def ddb(fake_aws_env: None) -> Iterator[Any]:
     patch_moto_dynamodb_writes()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
