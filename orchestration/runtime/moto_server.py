@@ -258,7 +258,7 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
+        from orchestration.runtime.moto_keepalive import KeepAliveMotoServer
 
         self.port = self.port or free_port()
         # The interpreter's own service calls go to http://localhost:$MOTO_PORT.
@@ -282,7 +282,8 @@ class MotoServer:
         # executions are inspected through the API (describe_execution, history).
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        # connections kept open between requests, as AWS's endpoints do (moto_keepalive.py)
+        self._server = KeepAliveMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
 
     def inject(self, injector: FaultInjector | None) -> None:
