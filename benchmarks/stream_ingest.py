@@ -29,7 +29,9 @@ import psycopg
 from benchmarks.common import Report, bench_stack, metered
 from benchmarks.cpu import DRIVER
 from benchmarks.floors import parse_validate_copy
+from benchmarks.stages import STREAM_FUNCTIONS, STREAM_GENERATORS, staged
 from benchmarks.table import Floor, Row
+from lambdas.ingest_stream import handler as stream_handler
 from orchestration.cli import dlq
 from orchestration.cli.stream_replay import replay
 from orchestration.runtime.resources import stream_name
@@ -131,7 +133,8 @@ def run(report: Report, n: int | None = None) -> None:
         assert poller is not None
         kinesis = stack.client("kinesis")
         name = stream_name(stack.require_settings())
-        with meter.phase() as split:
+        # the handler's CPU by stage (handlers run in this process unless MTX_LOCAL_PROCESSES is set)
+        with staged(stream_handler, STREAM_FUNCTIONS, STREAM_GENERATORS) as stages, meter.phase() as split:
             with meter.role(DRIVER), path.open("rb") as fh:
                 put = replay(kinesis, name, fh)
             settle(stack, put.sent, timeout=max(600.0, n / 50))
@@ -166,3 +169,5 @@ def run(report: Report, n: int | None = None) -> None:
         spread = "" if days is None else f", events over {days} day{'s' if days > 1 else ''}"
         report.row(Row(f"stream path, {n:,} records{spread}", split, [Floor("parse + validate + COPY", floor)], TARGET))
         report.note(result.line(n))
+        if stages.seconds:
+            report.note(stages.line(f"stream handler by stage, {n:,} records", split.product_cpu_s, n))

@@ -13,13 +13,19 @@ from typing import Any
 
 import pytest
 
-from benchmarks.cpu import DRIVER, PRODUCT, Meter, instrument, own_children_cpu, postgres_cpu, process_cpu
+from benchmarks.cpu import DRIVER, PRODUCT, Meter, Split, instrument, own_children_cpu, postgres_cpu, process_cpu
 from orchestration.runtime.sfn import LambdaRegistry
 
 pytestmark = pytest.mark.unit
 
 BURN = 0.3  # CPU seconds each busy thread burns
 SLACK = 0.15  # other threads of the test process (pytest's, the interpreter's) may add a little
+
+
+def threads_cpu(split: Split) -> float:
+    """The product's CPU in this process's threads: child processes are the product's too (tested below), but
+    a process an earlier test left behind and that is reaped meanwhile would count here, so it is left out."""
+    return split.product_cpu_s - split.children_cpu_s
 
 
 def burn(seconds: float) -> None:
@@ -46,7 +52,7 @@ def test_a_busy_thread_marked_product_and_an_unmarked_one_split_product_and_emul
     with meter.phase() as split:
         in_thread(product)
         in_thread(lambda: burn(BURN))  # an emulator thread: nobody marks it
-    assert BURN <= split.product_cpu_s < BURN + SLACK
+    assert BURN <= threads_cpu(split) < BURN + SLACK
     assert BURN <= split.emulator_cpu_s < BURN + SLACK
     assert split.driver_cpu_s == 0.0
     assert split.process_cpu_s == pytest.approx(split.product_cpu_s + split.emulator_cpu_s, abs=SLACK)
@@ -64,7 +70,7 @@ def test_roles_nest_per_thread_a_product_call_from_a_driver_thread_is_the_produc
 
     with meter.phase() as split:
         in_thread(driver)
-    assert BURN <= split.product_cpu_s < BURN + SLACK
+    assert BURN <= threads_cpu(split) < BURN + SLACK
     assert 2 * BURN <= split.driver_cpu_s < 2 * BURN + SLACK
     assert split.emulator_cpu_s < SLACK
 
@@ -78,7 +84,7 @@ def test_instrument_charges_every_registered_handler_to_the_product_once() -> No
     assert instrument(registry, meter) == 0  # already charged: not wrapped twice
     with meter.phase() as split:
         in_thread(lambda: registry.invoke("arn:aws:lambda:eu-west-1:123456789012:function:busy", {"seconds": BURN}))
-    assert BURN <= split.product_cpu_s < BURN + 0.05
+    assert BURN <= threads_cpu(split) < BURN + 0.05
     assert registry.invoke("idle", {})["Payload"] == {"ok": True}  # the answer is unchanged
 
 
