@@ -116,6 +116,11 @@ class KeepAliveHandler(MotoRequestHandler):
                 self.close_connection = True
             _local.keep = False
 
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):
+            return  # an idle kept connection closed after ``timeout``: the design, not an error
+        super().log_error(format, *args)
+
     def send_header(self, keyword: str, value: str) -> None:
         if getattr(_local, "keep", False) and keyword.lower() == "connection" and value.lower() == "close":
             return  # werkzeug's unconditional close: this connection stays open

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from orchestration.runtime.moto_keepalive import KeepAliveMotoServer
+from orchestration.runtime.moto_keepalive import KeepAliveHandler, KeepAliveMotoServer
 from orchestration.runtime.ports import free_port
 
 pytestmark = pytest.mark.unit
@@ -96,3 +96,25 @@ def test_stopping_the_server_closes_the_open_connections(fake_aws_env: None) -> 
     srv.stop()
     assert sock.recv(4096) == b""  # closed by the server, not left to a stopped server's thread
     sock.close()
+
+
+def test_an_idle_connection_is_closed_after_the_timeout_without_an_error_logged(
+    fake_aws_env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(KeepAliveHandler, "timeout", 0.3)
+    srv = KeepAliveMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    srv.start()
+    try:
+        srv._server.app = _echo_path  # type: ignore[union-attr]
+        sock = socket.create_connection(("127.0.0.1", _port(srv)), timeout=10)
+        sock.sendall(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.endswith(b"/idle"):
+            chunk = sock.recv(4096)
+            assert chunk, got
+            got += chunk
+        assert sock.recv(4096) == b""  # the server closed it once idle for the timeout
+        sock.close()
+    finally:
+        srv.stop()
+    assert not [r for r in caplog.records if "timed out" in r.getMessage()]
