@@ -108,15 +108,45 @@ class Outcomes:
     running: list[str] = field(default_factory=list)
 
 
+#: above this many pending executions, a sweep asks which are still running (ListExecutions, one call per state
+#: machine and page) and describes only the others, instead of describing every pending one
+_LIST_ABOVE = 4
+
+
+def state_machine_of(execution_arn: str) -> str:
+    """``arn:aws:states:<region>:<account>:execution:<machine>:<name>`` -> the state machine's ARN."""
+    head, _, rest = execution_arn.partition(":execution:")
+    return f"{head}:stateMachine:{rest.split(':', 1)[0]}"  # neither name may hold a colon
+
+
+def _running(sfn: Any, machines: Iterable[str]) -> set[str]:
+    running: set[str] = set()
+    for machine in machines:
+        pages = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=machine, statusFilter="RUNNING", PaginationConfig={"PageSize": 1000}
+        )
+        running.update(e["executionArn"] for page in pages for e in page["executions"])
+    return running
+
+
 def wait_for(clients: Clients, execution_arns: Iterable[str], timeout: float = 600.0, poll: float = 0.02) -> Outcomes:
-    """Wait for executions to end; sort them by outcome (STORED / DUPLICATE / failed)."""
+    """Wait for executions to end; sort them by outcome (STORED / DUPLICATE / failed).
+
+    Each ended execution is described once. While many are pending, a sweep lists the running ones
+    (ListExecutions) rather than describing each: describing every pending execution every sweep was
+    O(pending) calls a sweep, and on the local stack moto served them on the same core as the executions."""
     sfn = clients("stepfunctions")
     pending = list(execution_arns)
     out = Outcomes()
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
-        still = []
-        for arn in pending:
+        if len(pending) > _LIST_ABOVE:
+            running = _running(sfn, {state_machine_of(arn) for arn in pending})
+            still = [arn for arn in pending if arn in running]
+            ended = [arn for arn in pending if arn not in running]
+        else:
+            still, ended = [], pending
+        for arn in ended:  # a listing can lag a start: the description decides
             d = sfn.describe_execution(executionArn=arn)
             status = d["status"]
             if status == "RUNNING":
