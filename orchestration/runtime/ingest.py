@@ -111,6 +111,8 @@ class Outcomes:
 #: above this many pending executions, a sweep asks which are still running (ListExecutions, one call per state
 #: machine and page) and describes only the others, instead of describing every pending one
 _LIST_ABOVE = 4
+#: a sweep lists at most max(_LIST_MIN, _LIST_PER_PENDING x pending) running executions a state machine
+_LIST_MIN, _LIST_PER_PENDING = 1000, 10
 
 
 def state_machine_of(execution_arn: str) -> str:
@@ -119,12 +121,16 @@ def state_machine_of(execution_arn: str) -> str:
     return f"{head}:stateMachine:{rest.split(':', 1)[0]}"  # neither name may hold a colon
 
 
-def _running(sfn: Any, machines: Iterable[str]) -> set[str]:
+def _running(sfn: Any, machines: Iterable[str], pending: int) -> set[str]:
+    """Executions listed as running, at most ~10x ``pending`` of them a machine (a busy deployed machine may run
+    far more than this sender waits for): one not listed is described, so a short listing costs calls, not
+    answers."""
     running: set[str] = set()
     for machine in machines:
         pages = sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=machine, statusFilter="RUNNING", PaginationConfig={"PageSize": 1000}
-        )
+            stateMachineArn=machine, statusFilter="RUNNING",
+            PaginationConfig={"PageSize": 1000, "MaxItems": max(_LIST_MIN, _LIST_PER_PENDING * pending)},
+        )  # fmt: skip
         running.update(e["executionArn"] for page in pages for e in page["executions"])
     return running
 
@@ -141,7 +147,7 @@ def wait_for(clients: Clients, execution_arns: Iterable[str], timeout: float = 6
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         if len(pending) > _LIST_ABOVE:
-            running = _running(sfn, {state_machine_of(arn) for arn in pending})
+            running = _running(sfn, {state_machine_of(arn) for arn in pending}, len(pending))
             still = [arn for arn in pending if arn in running]
             ended = [arn for arn in pending if arn not in running]
         else:

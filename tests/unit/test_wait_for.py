@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from orchestration.runtime import ingest
 from orchestration.runtime.ingest import state_machine_of, wait_for
 
 pytestmark = pytest.mark.unit
@@ -65,3 +66,20 @@ def test_a_few_pending_executions_are_described_directly(fake_aws_env: None) -> 
 def test_the_state_machine_of_an_execution() -> None:
     arn = "arn:aws:states:eu-west-1:123456789012:execution:mtx-dev-transaction:tx-1"
     assert state_machine_of(arn) == "arn:aws:states:eu-west-1:123456789012:stateMachine:mtx-dev-transaction"
+
+
+def test_a_short_listing_costs_calls_not_answers(fake_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy machine runs more executions than a sweep lists: the pending ones not listed are described."""
+    monkeypatch.setattr(ingest, "_LIST_MIN", 3)
+    monkeypatch.setattr(ingest, "_LIST_PER_PENDING", 0)
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = _machine(sfn, "busy")
+        others = [sfn.start_execution(stateMachineArn=machine, name=f"o{i}")["executionArn"] for i in range(10)]
+        mine = [sfn.start_execution(stateMachineArn=machine, name=f"m{i}")["executionArn"] for i in range(8)]
+        for arn in mine[:3]:
+            sfn.stop_execution(executionArn=arn)
+        out = wait_for(lambda service: sfn, mine, timeout=0.3, poll=0.01)
+        assert sorted(out.failed) == sorted(mine[:3])
+        assert sorted(out.running) == sorted(mine[3:])
+        assert not set(others) & set(out.running)
