@@ -5,8 +5,10 @@ touches and, when the transaction is cancelled (a condition failed: e.g. a real-
 exists), puts the snapshot back: a write another thread made meanwhile (the local stack serves requests in
 threads) is lost, and two concurrent ADDs can read the same old value. In AWS each write and each transaction
 is atomic and isolated. One process-wide re-entrant lock around the backend's writes gives the local stack the
-same guarantee (reads are left alone). Covered by tests/integration/test_realtime_aggregates.py (concurrent
-writers add up exactly).
+same guarantee. Covered by tests/integration/test_realtime_aggregates.py (concurrent writers add up exactly).
+Scan takes the lock too: it iterates the table's dicts lazily, and a put of a new key meanwhile failed it
+with "dictionary changed size during iteration" (a 500 the SDK retried; the sweeper's Scan of the execution
+status table met it under load). Single-item reads are left alone. tests/unit/test_moto_dynamodb_scan.py.
 
 moto's TransactWriteItems also deep-copies the WHOLE table once per item of the transaction (its snapshot for a
 rollback, taken in the loop over the items): a 100-item transaction on a table of n items copies 100 x n items,
@@ -30,6 +32,8 @@ _patched = False
 _ITEMS_SAVED = contextvars.ContextVar("mtx_transact_items_saved", default=False)
 #: The backend's writing methods (the transaction and the batch call the single-item ones: the lock re-enters).
 WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+#: The backend's reads that iterate a table's items lazily (Query lists its partition first: not seen failing).
+ITERATING_READS = ("scan",)
 
 
 def patch_moto_dynamodb_writes() -> None:
@@ -47,6 +51,8 @@ def patch_moto_dynamodb_writes() -> None:
         if original is not None:
             # the rollups' number ADDs take a short way (moto_dynamodb_adds.py), under the same lock
             setattr(DynamoDBBackend, name, _locked(fast_adds(original) if name == "update_item" else original))
+    for name in ITERATING_READS:
+        setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
     patch_parse_once()
     DynamoDBBackend.transact_write_items = _transact(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     backend_module.copy = _TableSnapshots()  # type: ignore[assignment]  # the module's `copy.deepcopy(table)`
