@@ -18,8 +18,17 @@ from orchestration.runtime.ingest import state_machine_of, wait_for
 
 pytestmark = pytest.mark.unit
 
-#: an execution of it runs for an hour: it stays RUNNING unless stopped, whoever interprets it
 WAITS = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+
+
+@pytest.fixture(autouse=True)
+def not_executed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto runs no execution (a local stack started earlier in this process turned real execution on, and may
+    scale waits to nothing): each stays RUNNING until stopped."""
+    from moto.core.config import default_user_config
+
+    monkeypatch.setitem(default_user_config, "stepfunctions", {**default_user_config.get("stepfunctions", {}),
+                                                               "execute_state_machine": False})  # fmt: skip
 
 
 def _machine(sfn: Any, name: str) -> str:
