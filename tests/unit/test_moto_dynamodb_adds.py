@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
+from tests.moto_tables import create_pk_sk_table
 
 pytestmark = pytest.mark.unit
 
@@ -28,12 +29,7 @@ def ddb(fake_aws_env: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         for table in ("fast", "moto"):
-            client.create_table(
-                TableName=table, BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                      {"AttributeName": "sk", "AttributeType": "S"}],
-            )  # fmt: skip
+            create_pk_sk_table(client, table)
         yield client
 
 

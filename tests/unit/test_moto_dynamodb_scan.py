@@ -15,6 +15,7 @@ from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 
 from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
+from tests.moto_tables import create_pk_sk_table
 
 pytestmark = pytest.mark.unit
 
@@ -52,12 +53,7 @@ def table(fake_aws_env: None) -> Any:
     patch_moto_dynamodb_writes()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="race", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-        )  # fmt: skip
+        create_pk_sk_table(client, "race")
         backend = dynamodb_backends["123456789012"]["us-east-1"]
         for i in range(3000):
             backend.put_item("race", {"pk": {"S": f"a{i}"}, "sk": {"S": "0"}})

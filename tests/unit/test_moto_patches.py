@@ -16,6 +16,7 @@ from orchestration.runtime.moto_server import (
     patch_moto_rest_api_policy,
     patch_moto_sqs_send,
 )
+from tests.moto_tables import create_pk_sk_table
 
 pytestmark = pytest.mark.unit
 
@@ -227,12 +228,7 @@ def test_a_cancelled_transaction_puts_back_only_what_it_touched_and_never_copies
     patch_moto_dynamodb_writes()
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-        )  # fmt: skip
+        create_pk_sk_table(ddb, "t")
         for i in range(50):
             ddb.put_item(TableName="t", Item={"pk": {"S": f"other#{i}"}, "sk": {"S": "x"}, "n": {"N": "1"}})
         ddb.put_item(TableName="t", Item={"pk": {"S": "marker"}, "sk": {"S": "v#1"}})
