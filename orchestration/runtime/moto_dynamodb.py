@@ -7,8 +7,9 @@ threads) is lost, and two concurrent ADDs can read the same old value. In AWS ea
 is atomic and isolated. One process-wide re-entrant lock around the backend's writes gives the local stack the
 same guarantee. Covered by tests/integration/test_realtime_aggregates.py (concurrent writers add up exactly).
 Scan takes the lock too: it iterates the table's dicts lazily, and a put of a new key meanwhile failed it
-with "dictionary changed size during iteration" (a 500 the SDK retried; the sweeper's Scan of the execution
-status table met it under load). Single-item reads are left alone. tests/unit/test_moto_dynamodb_scan.py.
+with "dictionary changed size during iteration" (a 500 the SDK retried; seen once in a 20,000-execution run,
+most likely the sweeper's Scan of the execution status table, which the executions write). Single-item reads
+are left alone. tests/unit/test_moto_dynamodb_scan.py.
 
 moto's TransactWriteItems also deep-copies the WHOLE table once per item of the transaction (its snapshot for a
 rollback, taken in the loop over the items): a 100-item transaction on a table of n items copies 100 x n items,
