@@ -88,6 +88,11 @@ class KeepAliveHandler(MotoRequestHandler):
 
     def _keepable(self) -> bool:
         headers = self.headers
+        if "aws-sdk-go" in headers.get("User-Agent", ""):
+            # the Terraform provider (Go SDK) is served as before: in one CI run with kept connections both of
+            # `mtx up --terraform`'s applies met InvalidPermission.Duplicate on an AuthorizeSecurityGroup* call
+            # the provider had retried (seen once before without them; not understood yet)
+            return False
         if self.request_version != "HTTP/1.1" or "chunked" in headers.get("Transfer-Encoding", "").lower():
             return False
         if headers.get("Connection", "").lower() == "close":

@@ -118,3 +118,14 @@ def test_an_idle_connection_is_closed_after_the_timeout_without_an_error_logged(
     finally:
         srv.stop()
     assert not [r for r in caplog.records if "timed out" in r.getMessage()]
+
+
+def test_the_terraform_providers_go_sdk_is_served_as_before(server: KeepAliveMotoServer) -> None:
+    server._server.app = _echo_path  # type: ignore[union-attr]
+    conn = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=10)
+    conn.request(
+        "POST", "/go", body=b"{}", headers={"User-Agent": "APN/1.0 HashiCorp/1.0 Terraform/1.9 aws-sdk-go-v2/1.30"}
+    )
+    answer = conn.getresponse()
+    assert (answer.read(), answer.getheader("Connection")) == (b"/go", "close")
+    conn.close()
