@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lambdas.migrate_databases.roles import COMPLIANCE_ROLES, WAREHOUSE_ROLES
 from orchestration.runtime.ports import free_port
+from orchestration.runtime.private_file import write_private
 
 #: The server's superuser: stands in for the RDS master / Redshift admin (owns the databases, creates
 #: the roles through the deploy-time migration step, lambdas/migrate_databases). No runtime function
@@ -136,13 +137,11 @@ class PostgresServer:
         for role in LOGIN_ROLES:
             role_pwfile = roles_dir / f"{role}.pw"
             if not role_pwfile.exists():
-                role_pwfile.write_text(secrets.token_urlsafe(24))
-                role_pwfile.chmod(0o600)
+                write_private(role_pwfile, secrets.token_urlsafe(24))
             self.role_passwords[role] = role_pwfile.read_text().strip()
         self._check_reachable()
         if not self.initialised():
-            pwfile.write_text(secrets.token_urlsafe(24))
-            pwfile.chmod(0o600)
+            write_private(pwfile, secrets.token_urlsafe(24))
             self._chown_tree()
             self._pg(
                 "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=scram-sha-256",

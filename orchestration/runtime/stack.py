@@ -24,6 +24,7 @@ from orchestration.runtime.api import ApiServer
 from orchestration.runtime.moto_process import MotoProcess
 from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import SUPERUSER, PostgresServer
+from orchestration.runtime.private_file import write_private
 from orchestration.runtime.stack_state import pid_alive, read_state, stop_running
 from orchestration.runtime.stream_poller import StreamPoller
 from orchestration.runtime.triggers import BatchTrigger, ExecutionStatusEvents, ScheduledRules
@@ -343,16 +344,14 @@ class LocalStack:
             "provisioner": self.provisioner,
             "terraform_seconds": self.terraform.timings if self.terraform else None,
         }
-        self.state_file.write_text(json.dumps(state, indent=2))
-        self.state_file.chmod(0o600)
+        write_private(self.state_file, json.dumps(state, indent=2))
         credentials = {
             auth.PRODUCER_KEY_ENV: self.producer_key,
             auth.PRODUCER_ID_ENV: self.producer_id,
             auth.ANALYST_KEY_ENV: self.analyst_key,
         }
         lines = [f"export {k}={json.dumps(v)}" for k, v in sorted({**self.env(), **credentials}.items())]
-        self.env_file.write_text("\n".join(lines) + "\n")
-        self.env_file.chmod(0o600)
+        write_private(self.env_file, "\n".join(lines) + "\n")  # last: waiters poll for this file
 
     def stop(self) -> None:
         from lambdas.common.db import close_all
