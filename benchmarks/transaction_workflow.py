@@ -44,8 +44,15 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, str(default)).replace("_", ""))
 
 
+#: the Lambda tasks the transaction workflow runs for a valid new transaction, in its order (the ASL's
+#: happy path; tests/unit/test_bench_direct_floor.py holds this list to the ASL)
+DIRECT_FUNCTIONS = (
+    "validate_transaction", "check_item", "enrich_transaction", "strip_pii", "store_compliance", "store_analytics",
+)  # fmt: skip
+
+
 def _direct(stack: LocalStack, line: str, received_at: str, n: int) -> None:
-    """One transaction through the five handlers, each called as the state machine calls it."""
+    """One transaction through the workflow's handlers, each called with the payload its state passes."""
     import json
 
     s = stack.require_settings()
@@ -57,11 +64,21 @@ def _direct(stack: LocalStack, line: str, received_at: str, n: int) -> None:
 
     v = call("validate_transaction", {"transaction": json.loads(line), "received_at": received_at, "producer_id": None})
     call("check_item", {"transaction": v["transaction"]})
+    enrichment = call("enrich_transaction", {"transaction": v["transaction"], "producer_id": v["producer_id"]})
+    keys = (
+        "transaction",
+        "transaction_id",
+        "event_date",
+        "received_at",
+        "producer_id",
+        "message_key",
+        "redrive_attempt",
+    )
+    stripped = call("strip_pii", {**{k: v[k] for k in keys}, "enrichment": enrichment})
     stored = call("store_compliance", {"transaction": v["transaction"], "execution_id": f"direct-{n}"})
-    keys = ("transaction", "transaction_id", "event_date", "received_at", "producer_id")
-    stripped = call("strip_pii", {k: v[k] for k in keys})
-    call("store_analytics", {**{k: stripped[k] for k in ("record", "transaction_id", "event_date", "producer_id")},
-                             "stored": stored})  # fmt: skip
+    version = {k: stored[k] for k in ("version", "previous_status", "status_updated_at")}  # its ResultSelector
+    record = {k: stripped[k] for k in ("record", "transaction_id", "event_date", "producer_id")}
+    call("store_analytics", {**record, "stored": version})
 
 
 def _invocations(stack: LocalStack) -> dict[str, int]:
