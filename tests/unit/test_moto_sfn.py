@@ -109,3 +109,32 @@ def test_each_json_path_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert values == [f"i-{n}" for n in range(5)]
     assert extract_json("$.other[0]", {"other": ["x", "y"]}) == "x"  # another text: parsed (once)
     assert len(built) <= 2
+
+
+def test_json_copy_is_an_independent_deep_copy_and_hands_other_types_to_deepcopy() -> None:
+    import datetime as dt
+
+    from orchestration.runtime.moto_sfn import json_copy
+
+    when = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    value = {"a": [1, 2.5, {"b": None, "c": True}], "s": "x", "when": when, "t": (1, [2])}
+    copied = json_copy(value)
+    assert copied == value
+    copied["a"][2]["b"] = "changed"
+    copied["t"][1].append(3)
+    assert value["a"][2]["b"] is None and value["t"] == (1, [2])  # nested dicts, lists and tuples are new
+    assert copied["a"] is not value["a"] and copied["a"][2] is not value["a"][2]
+
+
+def test_the_interpreter_copies_state_data_with_json_copy() -> None:
+    """The modules that deep-copied the JSON passed between states now call json_copy (and only those)."""
+    import importlib
+
+    from orchestration.runtime.moto_sfn import _JSON_COPYING_MODULES, json_copy, patch_moto_sfn_copies
+
+    patch_moto_sfn_copies()
+    for name in _JSON_COPYING_MODULES:
+        assert importlib.import_module(name).copy.deepcopy is json_copy, name
+    from moto.stepfunctions.parser.asl.eval.environment import copy as environment_copy
+
+    assert environment_copy.deepcopy is not json_copy  # program states are objects: moto's deepcopy
