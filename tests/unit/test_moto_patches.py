@@ -260,3 +260,27 @@ def test_a_cancelled_transaction_puts_back_only_what_it_touched_and_never_copies
         assert got["n"] == {"N": "1"}  # the second ADD undone
         assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "new"}, "sk": {"S": "v#1"}})
         assert ddb.scan(TableName="t", Select="COUNT")["Count"] == 50 + 4  # the others, both markers, sum, new v#2
+
+
+def test_a_response_class_is_listed_once_and_a_method_added_later_is_found() -> None:
+    import moto.core.responses
+    from moto.sqs.responses import SQSResponse
+
+    patch_moto_dispatch()
+    names = moto.core.responses.method_names_from_class
+    assert names(SQSResponse) is names(SQSResponse)  # listed once per class
+    assert "send_message" in names(SQSResponse) and "no_such_action" not in names(SQSResponse)
+
+    class Later(SQSResponse):
+        pass
+
+    listed = names(Later)
+    Later.patched_in_later = lambda self: None  # type: ignore[attr-defined]
+    assert "patched_in_later" in listed
+
+
+def test_requests_still_reach_their_action_after_the_listing_is_cached(sqs: Any) -> None:
+    patch_moto_dispatch()
+    url = sqs.create_queue(QueueName="listed-once")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "x"
