@@ -110,7 +110,37 @@ def spark_flatten(spark: Any, base: Path, out: Path, full: bool, expect_rows: in
     return sum(1 for _ in out.glob("dt=*/*.parquet"))
 
 
-_DUCK_TYPES = {"varchar": "VARCHAR", "char": "VARCHAR", "numeric": "DECIMAL(18,3)", "timestamp": "TIMESTAMP"}
+_DUCK_TYPES = {"varchar": "VARCHAR", "char": "VARCHAR", "timestamp": "TIMESTAMP", "date": "DATE",
+               "boolean": "BOOLEAN", "integer": "INTEGER"}  # fmt: skip
+#: the nested fields the baselines read as structs; every other column with a source is a top-level field
+_NESTED = ("item_purchased", "payment_details")
+
+
+def duck_type(sql_type: str) -> str:
+    """A warehouse column's type in DuckDB (numeric keeps its precision and scale)."""
+    base = sql_type.split("(")[0].strip().lower()
+    if base == "numeric":
+        return "DECIMAL" + sql_type[len(base) :].replace(" ", "")
+    return _DUCK_TYPES[base]
+
+
+def _top_level_columns() -> list[Any]:
+    """The warehouse columns read from a top-level field other than the contract's (the Enrich fields, the
+    version fields): the baselines read them as the job does, null where a record has none."""
+    fixed = {"transactionId", "user_id", "game", "event_timestamp", "server_region", "ingested_at"}
+    return [c for c in COLUMNS if c.source and "." not in c.source and c.source not in fixed]
+
+
+def arrow_type(sql_type: str) -> Any:
+    """A warehouse column's type in pyarrow, as its JSON reader parses it (a date is read as text and cast)."""
+    import pyarrow as pa
+
+    kind = duck_type(sql_type)
+    if kind.startswith("DECIMAL"):
+        precision, scale = (int(x) for x in kind[len("DECIMAL(") : -1].split(","))
+        return pa.decimal128(precision, scale)
+    return {"VARCHAR": pa.string(), "TIMESTAMP": pa.timestamp("us", tz="UTC"), "DATE": pa.string(),
+            "BOOLEAN": pa.bool_(), "INTEGER": pa.int32()}[kind]  # fmt: skip
 
 
 def duckdb_flatten(base: Path, out: Path, dedup: bool = False) -> int:
@@ -129,11 +159,13 @@ def duckdb_flatten(base: Path, out: Path, dedup: bool = False) -> int:
         "server_region": "VARCHAR",
         "ingested_at": "TIMESTAMPTZ",
     }
+    for c in _top_level_columns():
+        kind = duck_type(c.sql_type)
+        columns[c.source] = "TIMESTAMPTZ" if kind == "TIMESTAMP" else kind
     selects = []
     for c in COLUMNS:
         if c.source:
-            kind = _DUCK_TYPES[c.sql_type.split("(")[0]]
-            selects.append(f"cast({c.source} as {kind}) as {c.name}")
+            selects.append(f"cast({c.source} as {duck_type(c.sql_type)}) as {c.name}")
     selects += [
         "cast(cast(event_timestamp as timestamp) as date) as event_date",
         "cast(dt as date) as source_partition",
@@ -184,6 +216,7 @@ def pyarrow_flatten(base: Path, out: Path) -> int:
             ("event_timestamp", pa.timestamp("us", tz="UTC")),
             ("server_region", pa.string()),
             ("ingested_at", pa.timestamp("us", tz="UTC")),
+            *[(c.source, arrow_type(c.sql_type)) for c in _top_level_columns()],
         ]
     )
     options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
@@ -196,7 +229,8 @@ def pyarrow_flatten(base: Path, out: Path) -> int:
         cols = {}
         for c in COLUMNS:
             if c.source:
-                cols[c.name] = t.column(c.source)
+                column = t.column(c.source)
+                cols[c.name] = pc.cast(column, pa.date32()) if duck_type(c.sql_type) == "DATE" else column
         cols["event_date"] = pc.cast(cols["event_at"], pa.date32())
         cols["source_partition"] = pa.array([dt.date.fromisoformat(day)] * t.num_rows, pa.date32())
         cols["loaded_at"] = pa.array([loaded.as_py()] * t.num_rows, pa.timestamp("us", tz="UTC"))
