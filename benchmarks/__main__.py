@@ -1,6 +1,6 @@
 """``make bench``: run every benchmark, write .local/bench/report.{json,md}.
 
-``python -m benchmarks [name ...]`` runs only the named ones.
+``python -m benchmarks [name ...]`` runs only the named ones. ``MTX_BENCH_DIR``: write the report there instead.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 from benchmarks.common import Report
 
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> int:
     if unknown:
         raise SystemExit(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     check_disk(names, dict(os.environ), tempfile.gettempdir())
-    report = Report()
+    report = Report(directory=Path(os.environ["MTX_BENCH_DIR"])) if os.environ.get("MTX_BENCH_DIR") else Report()
     for name in names:
         importlib.import_module(BENCHMARKS[name]).run(report)
     path = report.write()
