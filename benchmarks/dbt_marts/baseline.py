@@ -66,25 +66,46 @@ def run_baseline(dsn: str) -> tuple[float, dict[str, float]]:
     return total, {k: round(v, 2) for k, v in steps.items()}
 
 
+def _columns(conn: psycopg.Connection[Any], schema: str, table: str) -> list[str]:
+    """The relation's column names in their order (none when it does not exist)."""
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = %s and table_name = %s order by ordinal_position",
+            (schema, table),
+        )
+    ]
+
+
+def _count(conn: psycopg.Connection[Any], sql: str) -> int:
+    row = conn.execute(sql.encode()).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql!r}")
+    return int(row[0])
+
+
 def compare(dsn: str) -> dict[str, Any]:
-    """Rows of each dbt table and whether the baseline table holds exactly the same rows."""
+    """Rows of each dbt table and whether the baseline table holds exactly the same rows.
+
+    A baseline table that lacks some of the dbt table's columns is reported (``same_content``
+    false, ``missing_in_baseline``) rather than compared.
+    """
     out: dict[str, Any] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         for table, schema in TABLES.items():
-            cols = [
-                r[0]
-                for r in conn.execute(
-                    "select column_name from information_schema.columns"
-                    " where table_schema = %s and table_name = %s order by ordinal_position",
-                    (schema, table),
-                )
-            ]
-            col_list = ", ".join(cols)
+            cols = _columns(conn, schema, table)
             dbt_rel, base_rel = f"{schema}.{table}", f"{BASE}.{table}"
+            rows = _count(conn, f"select count(*) from {dbt_rel}")
+            base_cols = set(_columns(conn, BASE, table))
+            missing = [c for c in cols if c not in base_cols]
+            if missing:
+                out[table] = {"rows": rows, "same_content": False, "missing_in_baseline": missing}
+                continue
+            col_list = ", ".join(cols)
             diff = "select count(*) from (select {c} from {a} except all select {c} from {b}) as x"
-            only_dbt = conn.execute(diff.format(c=col_list, a=dbt_rel, b=base_rel)).fetchone()[0]  # type: ignore[index]
-            only_base = conn.execute(diff.format(c=col_list, a=base_rel, b=dbt_rel)).fetchone()[0]  # type: ignore[index]
-            rows = conn.execute(f"select count(*) from {dbt_rel}").fetchone()[0]  # type: ignore[index]
+            only_dbt = _count(conn, diff.format(c=col_list, a=dbt_rel, b=base_rel))
+            only_base = _count(conn, diff.format(c=col_list, a=base_rel, b=dbt_rel))
             out[table] = {"rows": rows, "same_content": only_dbt == 0 and only_base == 0}
             if only_dbt or only_base:
                 out[table].update({"rows_only_in_dbt": only_dbt, "rows_only_in_baseline": only_base})

@@ -1,8 +1,12 @@
 -- The dbt marts benchmark's baseline (benchmarks/dbt_marts/baseline.py): the tables the dbt
 -- project builds, written by hand as CREATE TABLE AS in schema bench_baseline, from
--- raw.mtx_transactions and bench_baseline.exchange_rates (the seed, copied in first). They
--- make the models' SQL choices too (the player-month table, distinct ids counted bytewise), so
--- the benchmark's ratio measures what dbt adds. PostgreSQL only (generate_series, lateral).
+-- raw.mtx_transactions and bench_baseline.exchange_rates (the seed, copied in first; only the
+-- day-filled rates read it: amounts in USD come from the raw rows, as the Enrich stage stored
+-- them). They make the models' SQL choices too (the current version by an anti-join, the
+-- player-month table, distinct ids counted bytewise), so the benchmark's ratio measures what
+-- dbt adds. Revenue follows macros/lifecycle_revenue.sql: a purchase is completed, refunded or
+-- charged back; refunded and charged-back transactions are in gross, out of net. PostgreSQL
+-- only (generate_series, lateral, filter, collate "C").
 -- The statements run in order, each timed under the name on its `-- step:` line.
 
 -- step: int_exchange_rates_filled_to_days
@@ -22,6 +26,8 @@ cross join lateral generate_series(
 ) as d(day);
 
 -- step: fct_transactions
+-- the current version of each transaction (the highest stored), as
+-- int_transactions_filtered_to_current_version chooses it: an anti-join on the raw key
 create table bench_baseline.fct_transactions as
 select
     r.transaction_id,
@@ -29,23 +35,38 @@ select
     r.game, r.item_id, r.item_name, r.item_type,
     r.price_amount as amount,
     cast(r.price_currency as varchar(3)) as currency,
-    cast(round(r.price_amount * coalesce(d.usd_per_unit, l.usd_per_unit), 4) as numeric(18, 4)) as amount_usd,
-    coalesce(d.usd_per_unit, l.usd_per_unit) as usd_exchange_rate,
-    coalesce(d.rate_date, l.rate_date) as exchange_rate_date,
-    coalesce(d.usd_per_unit, l.usd_per_unit) is not null as has_exchange_rate,
+    cast(r.amount_usd as numeric(18, 4)) as amount_usd,
+    cast(r.usd_per_unit as numeric(18, 8)) as usd_exchange_rate,
+    r.fx_rate_date as exchange_rate_date,
+    r.amount_usd is not null as has_exchange_rate,
     r.payment_method, r.payment_gateway, r.transaction_status,
-    r.transaction_status = 'completed' as is_completed,
-    r.transaction_status = 'refunded' as is_refunded,
-    r.server_region, r.event_at, r.event_date,
+    coalesce(r.transaction_status = 'completed', false) as is_completed,
+    coalesce(r.transaction_status = 'refunded', false) as is_refunded,
+    coalesce(r.transaction_status = 'chargeback', false) as is_chargeback,
+    coalesce(r.transaction_status in ('completed', 'refunded', 'chargeback'), false) as is_purchase,
+    r.transaction_status in ('refunded', 'chargeback') as is_reversed,
+    cast(case when r.transaction_status in ('completed', 'refunded', 'chargeback')
+        then coalesce(r.amount_usd, 0) else 0 end as numeric(18, 4)) as gross_usd,
+    cast(case when r.transaction_status in ('refunded', 'chargeback')
+        then coalesce(r.amount_usd, 0) else 0 end as numeric(18, 4)) as refunded_usd,
+    cast(case when r.transaction_status = 'completed'
+        then coalesce(r.amount_usd, 0) else 0 end as numeric(18, 4)) as net_usd,
+    r.version, r.previous_status,
+    coalesce(r.status_updated_at, r.ingested_at) as status_updated_at,
+    r.server_region,
+    cast(r.country as varchar(2)) as country_code,
+    r.region as player_region,
+    r.item_category, r.list_price_usd, r.is_first_purchase, r.application_id, r.contract_version,
+    r.event_at, r.event_date,
     cast(date_trunc('month', r.event_at) as date) as event_month,
     r.ingested_at,
     r.source_partition as source_partition_date,
     r.loaded_at
 from raw.mtx_transactions as r
-left join bench_baseline.int_exchange_rates_filled_to_days as d
-    on cast(r.price_currency as varchar(3)) = d.currency and r.event_date = d.rate_valid_date
-left join bench_baseline.int_exchange_rates_filled_to_days as l
-    on l.is_latest_rate and cast(r.price_currency as varchar(3)) = l.currency and r.event_date > l.rate_date;
+where not exists (
+    select 1 from raw.mtx_transactions as later
+    where later.transaction_id = r.transaction_id and later.version > r.version
+);
 
 -- step: analyze fct_transactions
 analyze bench_baseline.fct_transactions;
@@ -57,7 +78,7 @@ select
     event_month as activity_month,
     count(*) as transaction_count,
     count(*) filter (where is_completed) as purchase_count,
-    count(*) filter (where is_refunded) as refund_count,
+    count(*) filter (where is_reversed) as refund_count,
     cast(sum(amount_usd) filter (where is_completed) as numeric(20, 4)) as revenue_usd,
     min(event_at) as first_seen_at,
     max(event_at) as last_seen_at,
@@ -112,14 +133,17 @@ create table bench_baseline.fct_daily_revenue as
 select
     event_date as revenue_date, game, server_region, item_type,
     count(*) as transaction_count,
-    count(*) filter (where is_completed) as purchase_count,
+    count(*) filter (where is_purchase) as purchase_count,
     count(*) filter (where is_refunded) as refund_count,
+    count(*) filter (where is_chargeback) as chargeback_count,
     count(*) filter (where transaction_status = 'failed') as failed_count,
     count(*) filter (where transaction_status = 'pending') as pending_count,
     count(distinct player_id collate "C") filter (where is_completed) as paying_player_count,
-    cast(coalesce(sum(amount_usd) filter (where is_completed), 0) as numeric(20, 4)) as revenue_usd,
-    cast(coalesce(sum(amount_usd) filter (where is_refunded), 0) as numeric(20, 4)) as refunded_usd,
-    count(*) filter (where is_completed and not has_exchange_rate) as unconverted_purchase_count,
+    cast(sum(gross_usd) as numeric(20, 4)) as gross_usd,
+    cast(sum(refunded_usd) as numeric(20, 4)) as refunded_usd,
+    cast(sum(net_usd) as numeric(20, 4)) as net_usd,
+    cast(sum(net_usd) as numeric(20, 4)) as revenue_usd,
+    count(*) filter (where is_purchase and not has_exchange_rate) as unconverted_purchase_count,
     max(loaded_at) as last_loaded_at
 from bench_baseline.fct_transactions
 group by event_date, game, server_region, item_type;
@@ -131,7 +155,7 @@ with mix as (
         event_month as payment_month, payment_method, payment_gateway,
         count(*) as transaction_count,
         count(*) filter (where is_completed) as purchase_count,
-        count(*) filter (where is_refunded) as refund_count,
+        count(*) filter (where is_reversed) as refund_count,
         count(*) filter (where transaction_status = 'failed') as failed_count,
         count(*) filter (where transaction_status = 'pending') as pending_count,
         coalesce(sum(amount_usd) filter (where is_completed), 0) as revenue_usd,
@@ -169,7 +193,7 @@ with item_months as (
         count(*) filter (where is_completed) as units_sold,
         count(distinct player_id collate "C") filter (where is_completed) as buyer_count,
         coalesce(sum(amount_usd) filter (where is_completed), 0) as revenue_usd,
-        count(*) filter (where is_refunded) as refund_count,
+        count(*) filter (where is_reversed) as refund_count,
         max(loaded_at) as last_loaded_at
     from bench_baseline.fct_transactions
     group by event_month, item_id
