@@ -29,13 +29,25 @@ def bench_stack(time_scale: float = 1.0) -> Iterator[Any]:
 
     home = Path(tempfile.mkdtemp(prefix="mtx-bench-"))
     home.chmod(0o755)
+    _reset_moto()
     stack = LocalStack(home=home, time_scale=time_scale, name_prefix="mtx-bench")
     stack.start()
     try:
         yield stack
     finally:
         stack.stop()
+        _reset_moto()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _reset_moto() -> None:
+    """Empty moto's in-process state. `make bench` runs every benchmark in one process, and moto keeps its state
+    in module globals, not in the server: without this, the next benchmark's stack found the last one's queues,
+    tables and objects under the same names (the stream benchmark counted the batch benchmark's dead letters
+    as its own duplicates)."""
+    from moto.moto_api._internal import moto_api_backend
+
+    moto_api_backend.reset()
 
 
 def metered(stack: Any) -> Meter:
