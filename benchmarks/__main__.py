@@ -35,7 +35,7 @@ SIZES = {
 #: disk a record may take, an estimate with room to spare (not measured per run): its line in the generated
 #: file (~1 KB), the compliance row and its version row with their indexes, and PostgreSQL's WAL
 BYTES_PER_RECORD = 6_000
-MARGIN_BYTES = 2 * 1024**3
+MARGIN_BYTES = 1024**3
 
 
 def disk_needed(names: list[str], environ: dict[str, str]) -> int:
