@@ -31,6 +31,7 @@ SIZES = {
     "batch_ingest": ("MTX_BENCH_BATCH_RECORDS", 1_000_000),
     "stream_ingest": ("MTX_BENCH_STREAM_RECORDS", 100_000),
     "glue_flatten": ("MTX_BENCH_GLUE_RECORDS", 1_000_000),
+    "dbt_marts": ("MTX_BENCH_DBT_ROWS", 1_000_000),  # the raw table, dbt's marts and the baseline's copies
 }
 #: disk a record may take, an estimate with room to spare (not measured per run): its line in the generated
 #: file (~1 KB), the compliance row and its version row with their indexes, and PostgreSQL's WAL

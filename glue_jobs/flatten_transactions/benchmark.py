@@ -59,6 +59,9 @@ def make_records(n: int, days: int, seed: int = 7) -> dict[str, list[str]]:
             }
         )
         templates.append(to_analytics_record(tx, dt.datetime(2025, 2, 9, 12, 35, tzinfo=dt.UTC)))
+    # the Enrich and version fields as the handlers write them (floats of at most 8 places, ISO times): the job
+    # reads, casts and writes all of them
+    countries = [("DE", "europe"), ("US", "north_america"), ("BR", "south_america"), ("JP", "asia"), (None, None)]
     start = dt.date(2025, 2, 1)
     out: dict[str, list[str]] = {}
     for i in range(n):
@@ -72,6 +75,18 @@ def make_records(n: int, days: int, seed: int = 7) -> dict[str, list[str]]:
         second = rng.randrange(86_400)
         r["event_timestamp"] = f"{day}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
         r["ingested_at"] = f"{day}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.{i % 10**6:06d}Z"
+        amount = r["item_purchased"]["price"]["amount"]
+        country, region = countries[i % len(countries)]
+        version = 1 + (i % 10 == 9)  # one record in ten is a second version (a refund of an earlier one)
+        if version == 2:
+            r["payment_details"] = {**r["payment_details"], "transaction_status": "refunded"}
+        r.update({
+            "amount_usd": amount, "usd_per_unit": 1.0, "fx_rate_date": str(day - dt.timedelta(days=1)),
+            "country": country, "region": region, "item_category": "cosmetic", "list_price_usd": 10.99,
+            "contract_version": "1.0", "application_id": "path-of-exile-2", "is_first_purchase": i % 7 == 0,
+            "version": version, "previous_status": "completed" if version == 2 else None,
+            "status_updated_at": r["ingested_at"],
+        })  # fmt: skip
         out.setdefault(day.isoformat(), []).append(json.dumps(r, separators=(",", ":")))
     return out
 
@@ -112,8 +127,6 @@ def spark_flatten(spark: Any, base: Path, out: Path, full: bool, expect_rows: in
 
 _DUCK_TYPES = {"varchar": "VARCHAR", "char": "VARCHAR", "timestamp": "TIMESTAMP", "date": "DATE",
                "boolean": "BOOLEAN", "integer": "INTEGER"}  # fmt: skip
-#: the nested fields the baselines read as structs; every other column with a source is a top-level field
-_NESTED = ("item_purchased", "payment_details")
 
 
 def duck_type(sql_type: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -11,8 +12,9 @@ def write_private(path: Path, text: str) -> None:
     nobody but the owner can read it at any moment: a temporary file created with mode 0600 in the same
     directory, then renamed over ``path``. ``mtx up``'s waiters poll for stack.env and read it at once."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # a new file of a unique name (O_EXCL, mode 0600): never one left behind or planted, nor another writer's
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)

@@ -27,6 +27,7 @@ TINY = {
 }
 
 
+@pytest.mark.timeout(1500)  # above the subprocess's own timeout, so that one ends the run and cleans up
 def test_every_benchmark_runs_to_its_report(tmp_path: Path) -> None:
     env = {**os.environ, **TINY, "MTX_BENCH_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "benchmarks"], cwd=ROOT, env=env, capture_output=True, text=True,

@@ -43,5 +43,19 @@ def test_both_baselines_write_every_warehouse_column_for_every_record(tmp_path: 
         assert _kind(duck.schema.field(c.name).type) == _kind(arrow.schema.field(c.name).type), c.name
 
 
+def test_the_enrich_and_version_fields_arrive_with_their_values(tmp_path: Path) -> None:
+    """The records carry the Enrich and version fields as the handlers write them, and both baselines read the
+    values (not nulls): a cast or parse failure on them would show here."""
+    base = write_files(tmp_path, make_records(100, days=1), files_per_day=1)
+    duckdb_flatten(base, tmp_path / "duck")
+    pyarrow_flatten(base, tmp_path / "arrow")
+    for out in ("duck", "arrow"):
+        rows = pq.read_table(tmp_path / out).to_pylist()
+        assert all(r["amount_usd"] is not None and r["fx_rate_date"] is not None for r in rows), out
+        assert {r["version"] for r in rows} == {1, 2} and {r["previous_status"] for r in rows} == {None, "completed"}
+        assert all(r["status_updated_at"] is not None for r in rows) and any(r["is_first_purchase"] for r in rows)
+        assert {r["country"] for r in rows} == {"DE", "US", "BR", "JP", None}
+
+
 def _kind(t: pa.DataType) -> object:
     return ("timestamp", t.unit) if pa.types.is_timestamp(t) else t

@@ -6,6 +6,7 @@ import contextlib
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,12 @@ def test_a_reader_polling_for_the_file_sees_all_of_it_or_nothing(tmp_path: Path)
     reader.start()
     try:
         for round_ in range(150):
-            path.unlink(missing_ok=True)
+            if round_ % 2:
+                path.unlink(missing_ok=True)  # the file appears anew, as stack.env does when `mtx up` starts
             write_private(path, texts[round_ % 2])
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:  # the reader may not have run yet on a busy box
+            time.sleep(0.01)
     finally:
         done.set()
         reader.join()
