@@ -158,7 +158,7 @@ def patch_moto_event_ids() -> None:
 
 class _ClassMethodNames:
     """A response class's function names, listed once; a name not found is looked up again (a method patched in
-    later is found)."""
+    later is found). moto only asks ``action in names`` of it."""
 
     def __init__(self, list_names: Any, clazz: type) -> None:
         self._list, self._clazz = list_names, clazz
@@ -169,9 +169,6 @@ class _ClassMethodNames:
             return True
         self._names = frozenset(self._list(self._clazz))
         return name in self._names
-
-    def __iter__(self) -> Any:
-        return iter(sorted(self._names))
 
 
 class _MethodNames:
