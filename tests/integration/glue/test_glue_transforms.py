@@ -340,12 +340,14 @@ def test_the_text_rule_gives_the_contracts_verdict_on_both_sides_of_its_ascii_sh
 
     from contracts import acceptance
 
-    others = ["\u0085", "\u00a0", "\u00ad", "\u00e9", "\u061c", "\u200b", "\u2028", "\u202e", "\u2066", "\u3042",
-              "\ufdd0", "\ufeff", "\ufffd", "\ufffe", "\U0001f600", "\U0001fffe", "\U000e0041", "\U0010ffff"]  # fmt: skip
+    others = ["\u0085", "\u00a0", "\u00ad", "\u00e9", "\u061c", "\u200b", "\u2028", "\u202e", "\u2066",
+              "\u3042", "\ufdd0", "\ufeff", "\ufffd", "\ufffe", "\U0001f600", "\U0001fffe", "\U000e0041",
+              "\U0010ffff"]  # fmt: skip
     names = [text for c in [chr(i) for i in range(0x80)] + others for text in (c, f"Path {c}Of", f"\u00e9{c}")]
     names += ["Path Of Exile 2", "\u30d1\u30b9", "caf\u00e9"]
     df = spark.createDataFrame([(n,) for n in names], "name string")
-    verdicts = {r["name"]: r["broken"] for r in df.select("name", transforms._has_forbidden_text(F.col("name")).alias("broken")).collect()}  # fmt: skip
+    checked = df.select("name", transforms._has_forbidden_text(F.col("name")).alias("broken"))
+    verdicts = {r["name"]: r["broken"] for r in checked.collect()}
     expected = {n: bool(acceptance.FORBIDDEN_TEXT.search(n)) for n in names}
     assert verdicts == expected
     assert sum(expected.values()) > 40 and not all(expected.values())  # both verdicts on both paths
