@@ -284,3 +284,51 @@ def test_requests_still_reach_their_action_after_the_listing_is_cached(sqs: Any)
     url = sqs.create_queue(QueueName="listed-once")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="x")
     assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "x"
+
+
+def test_the_serializer_works_out_a_dicts_keys_once_and_picks_what_moto_picks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every field moto serializes from a dict gets the keys moto's own lookup gives (checked call by call over
+    DynamoDB and Step Functions answers), and a second identical answer works out no key list again."""
+    from moto.core import serialize
+
+    from orchestration.runtime import moto_server
+
+    moto_server.patch_moto_serializer_keys()
+    picker = serialize.XFormedAttributePicker
+    original, cached = moto_server._serializer_keys["original"], picker.get_possible_keys
+    seen = {"fields": 0, "worked_out": 0}
+
+    def checked(self: Any, context: Any) -> Any:
+        keys = tuple(cached(self, context))
+        assert keys == tuple(original(self, context)), context.key
+        seen["fields"] += 1
+        return keys
+
+    def counted(self: Any, context: Any) -> Any:
+        seen["worked_out"] += 1
+        return original(self, context)
+
+    with mock_aws():
+        monkeypatch.setattr(picker, "get_possible_keys", checked)
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        create_pk_sk_table(ddb, "t")
+        item = {"pk": {"S": "a"}, "sk": {"S": "b"}, "m": {"M": {"n": {"N": "1"}, "l": {"L": [{"S": "x"}]}}}}
+        key = {"pk": {"S": "a"}, "sk": {"S": "b"}}
+        ddb.put_item(TableName="t", Item=item)
+        assert ddb.get_item(TableName="t", Key=key)["Item"] == item
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="m", definition='{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}',
+            roleArn="arn:aws:iam::123456789012:role/r",
+        )["stateMachineArn"]  # fmt: skip
+        sfn.start_execution(stateMachineArn=machine, name="e1")
+        listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+        assert [e["name"] for e in listed] == ["e1"]
+        assert seen["fields"] > 10
+
+        # the same answers again: every key list comes from the cache
+        monkeypatch.setattr(picker, "get_possible_keys", cached)
+        monkeypatch.setitem(moto_server._serializer_keys, "original", counted)
+        assert ddb.get_item(TableName="t", Key=key)["Item"] == item
+        assert sfn.list_executions(stateMachineArn=machine)["executions"] == listed
+        assert seen["worked_out"] == 0
