@@ -67,7 +67,8 @@ def make_records(n: int, days: int, seed: int = 7) -> dict[str, list[str]]:
     for i in range(n):
         day = start + dt.timedelta(days=i % days)
         r = json.loads(json.dumps(templates[i % len(templates)]))
-        r["transactionId"] = f"tx-{i:09d}"
+        h = f"{rng.getrandbits(128):032x}"  # a UUID, as the producers' ids are (orchestration/sample_data)
+        r["transactionId"] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         r["user_id"] = f"user_{rng.randrange(50_000)}"
         r["item_purchased"]["item_type"] = ITEM_TYPES[i % len(ITEM_TYPES)]
         r["item_purchased"]["price"]["amount"] = rng.randrange(99, 9999) / 100
