@@ -299,6 +299,14 @@ def _to_date(value: Column) -> Column:
     return F.to_date(value.cast("string"), "yyyy-MM-dd")
 
 
+def _partition_date(df: DataFrame, name: str) -> Column:
+    """The ``dt=`` partition as a date. Spark infers ``dt=2025-02-09`` folders as dates: then the column is
+    used as it is, not formatted and parsed back for every row; a string one is parsed."""
+    if isinstance(df.schema[name].dataType, T.DateType):
+        return F.col(name)
+    return _to_date(F.col(name))
+
+
 def _require_utc(df: DataFrame) -> None:
     zone = df.sparkSession.conf.get("spark.sql.session.timeZone")
     if zone not in {"UTC", "Etc/UTC", "Z", "+00:00"}:
@@ -318,7 +326,7 @@ def flatten(df: DataFrame, source_partition_col: str = "dt", loaded_at: dt.datet
     )
     derived: dict[str, Column] = {
         "event_date": F.to_date(F.col("event_timestamp")),
-        "source_partition": _to_date(F.col(source_partition_col)),
+        "source_partition": _partition_date(df, source_partition_col),
         "loaded_at": loaded,
     }
     select: list[Column] = []

@@ -351,3 +351,18 @@ def test_the_text_rule_gives_the_contracts_verdict_on_both_sides_of_its_ascii_sh
     expected = {n: bool(acceptance.FORBIDDEN_TEXT.search(n)) for n in names}
     assert verdicts == expected
     assert sum(expected.values()) > 40 and not all(expected.values())  # both verdicts on both paths
+
+
+def test_source_partition_is_the_same_date_whether_spark_read_dt_as_a_date_or_as_text(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Spark infers ``dt=2025-02-09`` as a date and flatten uses it as it is; a reader that kept it as text (type
+    inference off) gets it parsed."""
+    from pyspark.sql import functions as F
+
+    write_partition(tmp_path, DAY, [record(make_tx(1))])
+    good, _ = transforms.split_rejects(read(spark, tmp_path))
+    assert isinstance(good.schema["dt"].dataType, T.DateType)
+    as_text = good.withColumn("dt", F.col("dt").cast("string"))
+    dates = [transforms.flatten(df, loaded_at=LOADED_AT).select("source_partition").first()[0] for df in (good, as_text)]
+    assert dates == [dt.date.fromisoformat(DAY)] * 2
