@@ -364,5 +364,6 @@ def test_source_partition_is_the_same_date_whether_spark_read_dt_as_a_date_or_as
     good, _ = transforms.split_rejects(read(spark, tmp_path))
     assert isinstance(good.schema["dt"].dataType, T.DateType)
     as_text = good.withColumn("dt", F.col("dt").cast("string"))
-    dates = [transforms.flatten(df, loaded_at=LOADED_AT).select("source_partition").first()[0] for df in (good, as_text)]
+    flats = [transforms.flatten(df, loaded_at=LOADED_AT) for df in (good, as_text)]
+    dates = [f.select("source_partition").first()[0] for f in flats]
     assert dates == [dt.date.fromisoformat(DAY)] * 2
