@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from orchestration.runtime import glue, sfn
 from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
 from orchestration.runtime.moto_kinesis import patch_moto_kinesis_shards
-from orchestration.runtime.moto_sfn import patch_moto_sfn_copies, patch_moto_sfn_executions, patch_moto_sfn_json_paths
+from orchestration.runtime.moto_sfn import (
+    patch_moto_sfn_copies,
+    patch_moto_sfn_executions,
+    patch_moto_sfn_json_paths,
+    patch_moto_sfn_threads,
+)
 from orchestration.runtime.ports import free_port
 from orchestration.runtime.stream_poller import patch_moto_kinesis_mappings
 
@@ -354,6 +359,7 @@ class MotoServer:
         patch_moto_sfn_executions()  # O(1) Start/DescribeExecution, not O(executions so far) (moto_sfn.py)
         patch_moto_sfn_json_paths()  # each JSONPath parsed once, not a new parser per evaluation (moto_sfn.py)
         patch_moto_sfn_copies()  # the JSON passed between states copied by type, not by copy.deepcopy (moto_sfn.py)
+        patch_moto_sfn_threads()  # the interpreter no longer keeps every thread it started (moto_sfn.py)
         # StartCrawler/StartJobRun of our crawler and job run them, as AWS Glue does (orchestration/runtime/glue.py)
         glue.configure(self.endpoint_url)
         # One line per HTTP request and a stack dump per Fail state are noise here;

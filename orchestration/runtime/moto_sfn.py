@@ -178,3 +178,37 @@ def patch_moto_sfn_copies() -> None:
         if getattr(module, "copy", None) is copy:
             module.copy = shim  # type: ignore[attr-defined]
     _copies_patched = True
+
+
+class _Unkept(list):
+    """moto's ``TMP_THREADS`` as the interpreter's modules see it: nothing appended is kept."""
+
+    def append(self, item: Any) -> None:
+        return None
+
+
+#: the interpreter's modules that append every thread they start to moto's ``TMP_THREADS`` (moto 5.2.5)
+_THREAD_LISTING_MODULES = (
+    "moto.stepfunctions.parser.utils",
+    "moto.stepfunctions.parser.asl.component.program.program",
+    "moto.stepfunctions.parser.asl.component.test_state.program.test_state_program",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker",
+)
+
+
+def patch_moto_sfn_threads() -> None:
+    """Idempotent: the interpreter no longer keeps every thread it ever started.
+
+    moto's interpreter appends each thread it starts (one per execution, one per Task state, one per branch or
+    iteration) to the module-global list ``TMP_THREADS``, which nothing reads back or clears: about 2 KB per
+    finished thread, ~11 threads and ~23 KB per execution of the transaction workflow, so a local stack that ran
+    20,000 executions held ~450 MB of finished threads, and Python's garbage collector walked them all on every
+    full collection. moto only appends to the list, so the modules now see one that keeps nothing."""
+    unkept = _Unkept()
+    for name in _THREAD_LISTING_MODULES:
+        module = importlib.import_module(name)
+        if isinstance(getattr(module, "TMP_THREADS", None), list):
+            module.TMP_THREADS = unkept  # type: ignore[attr-defined]

@@ -138,3 +138,48 @@ def test_the_interpreter_copies_state_data_with_json_copy() -> None:
     from moto.stepfunctions.parser.asl.eval.environment import copy as environment_copy
 
     assert environment_copy.deepcopy is not json_copy  # program states are objects: moto's deepcopy
+
+
+def test_the_interpreter_keeps_no_thread_once_an_execution_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto appended every thread its interpreter started to a global list nobody cleared (~23 KB an execution
+    of the transaction workflow). Executions of a Task-free three-state machine still run to their end, and no
+    thread object outlives them."""
+    import gc
+    import importlib
+    import threading
+    import time
+
+    from moto.core.config import default_user_config
+
+    from orchestration.runtime.moto_sfn import _THREAD_LISTING_MODULES, patch_moto_sfn_threads
+
+    patch_moto_sfn_threads()
+    monkeypatch.setitem(default_user_config.setdefault("stepfunctions", {}), "execute_state_machine", True)
+    definition = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
+                                                        "B": {"Type": "Wait", "Seconds": 0, "Next": "C"},
+                                                        "C": {"Type": "Succeed"}}})  # fmt: skip
+
+    def threads() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, threading.Thread))
+
+    with mock_aws():
+        client = boto3.client("stepfunctions", region_name="eu-west-1")
+        arn = client.create_state_machine(name="t", definition=definition, roleArn="arn:aws:iam::123456789012:role/r")[
+            "stateMachineArn"
+        ]
+        before = threads()
+        started = [client.start_execution(stateMachineArn=arn, name=f"e{i}")["executionArn"] for i in range(30)]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            statuses = {client.describe_execution(executionArn=e)["status"] for e in started}
+            if statuses != {"RUNNING"} and "RUNNING" not in statuses:
+                break
+            time.sleep(0.05)
+        assert statuses == {"SUCCEEDED"}
+        deadline = time.monotonic() + 10
+        while threads() > before + 5 and time.monotonic() < deadline:  # the last threads finishing
+            time.sleep(0.05)
+        assert threads() <= before + 5  # 30 executions started at least 30 threads: none kept
+    for name in _THREAD_LISTING_MODULES:
+        assert len(importlib.import_module(name).TMP_THREADS) == 0, name
