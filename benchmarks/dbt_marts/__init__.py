@@ -43,7 +43,7 @@ import psycopg
 
 from benchmarks.common import Report, bench_stack
 from benchmarks.dbt_marts.baseline import compare, run_baseline
-from benchmarks.dbt_marts.data import DAYS, fill_raw, late_batch, load_prices
+from benchmarks.dbt_marts.data import DAYS, fill_raw, late_batch, load_prices, raw_profile
 from benchmarks.dbt_marts.runners import (
     INC_REPEATS,
     Dbt,
@@ -112,10 +112,12 @@ def run(report: Report, n: int | None = None) -> None:
         run_inc_cli_s = dbt("run")
         base2_s, _ = run_baseline(dsn)
         inc_check = compare(dsn)
+        raw = raw_profile(dsn)
         year = year_of_history(runner, dsn, n)
 
         data = {
             "raw_rows": n,
+            "raw_profile_before_the_year_run": raw,
             "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             "incremental_batch_rows": delta,
             "fill_raw_seconds": rounded(fill_s),

@@ -61,7 +61,7 @@ def make_records(n: int, days: int, seed: int = 7) -> dict[str, list[str]]:
         templates.append(to_analytics_record(tx, dt.datetime(2025, 2, 9, 12, 35, tzinfo=dt.UTC)))
     # the Enrich and version fields as the handlers write them (floats of at most 8 places, ISO times): the job
     # reads, casts and writes all of them
-    countries = [("DE", "europe"), ("US", "north_america"), ("BR", "south_america"), ("JP", "asia"), (None, None)]
+    countries = [("DE", "europe"), ("US", "americas"), ("BR", "americas"), ("JP", "asia_pacific"), (None, "unknown")]
     start = dt.date(2025, 2, 1)
     out: dict[str, list[str]] = {}
     for i in range(n):

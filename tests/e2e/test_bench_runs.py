@@ -43,6 +43,11 @@ def test_every_benchmark_runs_to_its_report(tmp_path: Path) -> None:
     for key in ("baseline_same_content_as_dbt", "marts_after_incrementals_equal_full_recompute"):
         tables = _find(report, key)
         assert tables and all(t["same_content"] for t in tables.values()), (key, tables)
+    # ... on raw rows that exercise their logic: versions (some loaded after the first), dollars, chargebacks
+    raw = _find(report, "raw_profile_before_the_year_run")
+    assert raw is not None
+    assert raw["later_versions_in_a_later_load"] > 0 and raw["later_versions"] > raw["later_versions_in_a_later_load"]
+    assert raw["chargeback_rows"] > 0 and 0 < raw["rows_with_usd"] < raw["rows"], raw
 
 
 def _find(doc: object, key: str) -> dict[str, dict[str, object]] | None:
