@@ -138,11 +138,36 @@ def duck_type(sql_type: str) -> str:
     return _DUCK_TYPES[base]
 
 
-def _top_level_columns() -> list[Any]:
-    """The warehouse columns read from a top-level field other than the contract's (the Enrich fields, the
-    version fields): the baselines read them as the job does, null where a record has none."""
-    fixed = {"transactionId", "user_id", "game", "event_timestamp", "server_region", "ingested_at"}
-    return [c for c in COLUMNS if c.source and "." not in c.source and c.source not in fixed]
+def _read_fields() -> dict[str, Any]:
+    """The record's fields the warehouse reads (``contracts.warehouse.COLUMNS`` sources), nested as in the record:
+    name -> the warehouse column's SQL type, or a dict of the struct's fields. Both baselines read exactly these,
+    null where a record has none, as the job does."""
+    tree: dict[str, Any] = {}
+    for c in COLUMNS:
+        if c.source:
+            *parents, leaf = c.source.split(".")
+            node = tree
+            for name in parents:
+                node = node.setdefault(name, {})
+            node[leaf] = c.sql_type
+    return tree
+
+
+def _duck_read_type(field: Any) -> str:
+    """How DuckDB's NDJSON reader reads a field of :func:`_read_fields` (times with their ``Z``)."""
+    if isinstance(field, dict):
+        return "STRUCT(" + ", ".join(f"{k} {_duck_read_type(v)}" for k, v in field.items()) + ")"
+    kind = duck_type(field)
+    return "TIMESTAMPTZ" if kind == "TIMESTAMP" else kind
+
+
+def _arrow_read_type(field: Any) -> Any:
+    """How pyarrow's JSON reader reads a field of :func:`_read_fields`."""
+    import pyarrow as pa
+
+    if isinstance(field, dict):
+        return pa.struct([(k, _arrow_read_type(v)) for k, v in field.items()])
+    return arrow_type(field)
 
 
 def arrow_type(sql_type: str) -> Any:
@@ -162,20 +187,7 @@ def duckdb_flatten(base: Path, out: Path, dedup: bool = False) -> int:
     ties to the greatest other columns), to compare with the job on that part of its work too."""
     import duckdb
 
-    columns = {
-        "transactionId": "VARCHAR",
-        "user_id": "VARCHAR",
-        "game": "VARCHAR",
-        "item_purchased": "STRUCT(item_id VARCHAR, item_name VARCHAR, item_type VARCHAR, "
-        "price STRUCT(currency VARCHAR, amount DECIMAL(18,3)))",
-        "payment_details": "STRUCT(payment_method VARCHAR, transaction_status VARCHAR, gateway VARCHAR)",
-        "event_timestamp": "TIMESTAMPTZ",
-        "server_region": "VARCHAR",
-        "ingested_at": "TIMESTAMPTZ",
-    }
-    for c in _top_level_columns():
-        kind = duck_type(c.sql_type)
-        columns[c.source] = "TIMESTAMPTZ" if kind == "TIMESTAMP" else kind
+    columns = {name: _duck_read_type(field) for name, field in _read_fields().items()}
     selects = []
     for c in COLUMNS:
         if c.source:
@@ -209,30 +221,7 @@ def pyarrow_flatten(base: Path, out: Path) -> int:
     import pyarrow.json as pajson
     import pyarrow.parquet as pq
 
-    price = pa.struct([("currency", pa.string()), ("amount", pa.decimal128(18, 3))])
-    schema = pa.schema(
-        [
-            ("transactionId", pa.string()),
-            ("user_id", pa.string()),
-            ("game", pa.string()),
-            (
-                "item_purchased",
-                pa.struct(
-                    [("item_id", pa.string()), ("item_name", pa.string()), ("item_type", pa.string()), ("price", price)]
-                ),
-            ),
-            (
-                "payment_details",
-                pa.struct(
-                    [("payment_method", pa.string()), ("transaction_status", pa.string()), ("gateway", pa.string())]
-                ),
-            ),
-            ("event_timestamp", pa.timestamp("us", tz="UTC")),
-            ("server_region", pa.string()),
-            ("ingested_at", pa.timestamp("us", tz="UTC")),
-            *[(c.source, arrow_type(c.sql_type)) for c in _top_level_columns()],
-        ]
-    )
+    schema = pa.schema([(name, _arrow_read_type(field)) for name, field in _read_fields().items()])
     options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     loaded = pa.scalar(dt.datetime.now(dt.UTC), pa.timestamp("us", tz="UTC"))
     files = 0
