@@ -100,3 +100,12 @@ def command_output(out: str) -> str:
     """What an `mtx` command run in this process printed, without the metric (EMF) lines of the stack's handlers
     that run in the same process (a real `mtx` process sends those to the stack's file: emf.stack_file)."""
     return "".join(line for line in out.splitlines(keepends=True) if not line.startswith('{"_aws"'))
+
+
+def moto_sfn_execution(monkeypatch: Any, on: bool) -> None:
+    """For this test only: moto's Step Functions run executions (``on``) or leave each RUNNING until stopped. A local
+    stack started earlier in the process turned execution on (and may scale waits to nothing)."""
+    from moto.core.config import default_user_config
+
+    current = default_user_config.get("stepfunctions", {})
+    monkeypatch.setitem(default_user_config, "stepfunctions", {**current, "execute_state_machine": on})

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from orchestration.runtime.moto_sfn import IndexedExecutions, patch_moto_sfn_executions
+from tests.helpers import moto_sfn_execution
 
 pytestmark = pytest.mark.unit
 
@@ -21,11 +22,9 @@ DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed
 
 @pytest.fixture
 def sfn(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from moto.core.config import default_user_config
-
     patch_moto_sfn_executions()
     # moto's own backend, which leaves executions RUNNING (the local runtime turns the executing one on)
-    monkeypatch.setitem(default_user_config.setdefault("stepfunctions", {}), "execute_state_machine", False)
+    moto_sfn_execution(monkeypatch, on=False)
     with mock_aws():
         client = boto3.client("stepfunctions", region_name="eu-west-1")
         arn = client.create_state_machine(name="m", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/r")[
@@ -149,12 +148,10 @@ def test_the_interpreter_keeps_no_thread_once_an_execution_ended(monkeypatch: py
     import threading
     import time
 
-    from moto.core.config import default_user_config
-
     from orchestration.runtime.moto_sfn import _THREAD_LISTING_MODULES, patch_moto_sfn_threads
 
     patch_moto_sfn_threads()
-    monkeypatch.setitem(default_user_config.setdefault("stepfunctions", {}), "execute_state_machine", True)
+    moto_sfn_execution(monkeypatch, on=True)
     definition = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
                                                         "B": {"Type": "Wait", "Seconds": 0, "Next": "C"},
                                                         "C": {"Type": "Succeed"}}})  # fmt: skip

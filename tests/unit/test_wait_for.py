@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from orchestration.runtime import ingest
 from orchestration.runtime.ingest import state_machine_of, wait_for
+from tests.helpers import moto_sfn_execution
 
 pytestmark = pytest.mark.unit
 
@@ -25,10 +26,7 @@ WAITS = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End"
 def not_executed(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto runs no execution (a local stack started earlier in this process turned real execution on, and may
     scale waits to nothing): each stays RUNNING until stopped."""
-    from moto.core.config import default_user_config
-
-    monkeypatch.setitem(default_user_config, "stepfunctions", {**default_user_config.get("stepfunctions", {}),
-                                                               "execute_state_machine": False})  # fmt: skip
+    moto_sfn_execution(monkeypatch, on=False)
 
 
 def _machine(sfn: Any, name: str) -> str:
