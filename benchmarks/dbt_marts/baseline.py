@@ -24,10 +24,12 @@ BASELINE_SQL_FILE = Path(__file__).with_name("baseline.sql")
 TABLES = {
     "int_exchange_rates_filled_to_days": f"{SCHEMA}_intermediate",
     "fct_transactions": SCHEMA,
+    "fct_transaction_status_history": SCHEMA,
     "int_transactions_aggregated_to_player_months": f"{SCHEMA}_intermediate",
     "dim_items": SCHEMA,
     "dim_players": SCHEMA,
     "fct_daily_revenue": SCHEMA,
+    "fct_hourly_revenue": SCHEMA,
     "fct_payment_mix": SCHEMA,
     "fct_item_performance": SCHEMA,
     "fct_player_cohorts": SCHEMA,

@@ -68,6 +68,31 @@ where not exists (
     where later.transaction_id = r.transaction_id and later.version > r.version
 );
 
+-- step: fct_transaction_status_history
+-- every stored version, with what applying it added to revenue (its status's worth minus the previous one's)
+create table bench_baseline.fct_transaction_status_history as
+select
+    r.transaction_id, r.version, r.transaction_status, r.previous_status,
+    coalesce(r.status_updated_at, r.ingested_at) as status_updated_at,
+    r.user_id as player_id, r.game, r.item_id, r.event_at, r.event_date,
+    cast(r.amount_usd as numeric(18, 4)) as amount_usd,
+    cast((case when r.transaction_status in ('completed', 'refunded', 'chargeback') then 1 else 0 end)
+        - (case when r.previous_status in ('completed', 'refunded', 'chargeback') then 1 else 0 end)
+        as integer) as purchase_count_delta,
+    cast((case when r.transaction_status in ('completed', 'refunded', 'chargeback')
+                then coalesce(r.amount_usd, 0) else 0 end)
+        - (case when r.previous_status in ('completed', 'refunded', 'chargeback')
+                then coalesce(r.amount_usd, 0) else 0 end)
+        as numeric(18, 4)) as gross_usd_delta,
+    cast((case when r.transaction_status in ('refunded', 'chargeback') then coalesce(r.amount_usd, 0) else 0 end)
+        - (case when r.previous_status in ('refunded', 'chargeback') then coalesce(r.amount_usd, 0) else 0 end)
+        as numeric(18, 4)) as refunded_usd_delta,
+    cast((case when r.transaction_status = 'completed' then coalesce(r.amount_usd, 0) else 0 end)
+        - (case when r.previous_status = 'completed' then coalesce(r.amount_usd, 0) else 0 end)
+        as numeric(18, 4)) as net_usd_delta,
+    r.ingested_at, r.loaded_at
+from raw.mtx_transactions as r;
+
 -- step: analyze fct_transactions
 analyze bench_baseline.fct_transactions;
 
@@ -147,6 +172,21 @@ select
     max(loaded_at) as last_loaded_at
 from bench_baseline.fct_transactions
 group by event_date, game, server_region, item_type;
+
+-- step: fct_hourly_revenue
+create table bench_baseline.fct_hourly_revenue as
+select
+    game,
+    cast(date_trunc('hour', event_at) as timestamp) as revenue_hour,
+    event_date as revenue_date,
+    count(*) as transaction_count,
+    count(*) filter (where is_purchase) as purchase_count,
+    cast(sum(gross_usd) as numeric(20, 4)) as gross_usd,
+    cast(sum(refunded_usd) as numeric(20, 4)) as refunded_usd,
+    cast(sum(net_usd) as numeric(20, 4)) as net_usd,
+    max(loaded_at) as last_loaded_at
+from bench_baseline.fct_transactions
+group by game, date_trunc('hour', event_at), event_date;
 
 -- step: fct_payment_mix
 create table bench_baseline.fct_payment_mix as
