@@ -43,7 +43,7 @@ import psycopg
 
 from benchmarks.common import Report, bench_stack
 from benchmarks.dbt_marts.baseline import compare, run_baseline
-from benchmarks.dbt_marts.data import DAYS, fill_raw, late_batch, load_prices, raw_profile
+from benchmarks.dbt_marts.data import DAYS, fill_raw, late_batch, load_day_after, load_prices, raw_profile
 from benchmarks.dbt_marts.runners import (
     INC_REPEATS,
     Dbt,
@@ -100,15 +100,19 @@ def run(report: Report, n: int | None = None) -> None:
         delta = max(1, n // 100)
 
         # incremental runs, each after its own 1% batch; the best one is compared, as for the full build
-        incs = incremental_runs(runner, dsn, n, delta, days=DAYS, load_day="2026-01-02", salt=101)
+        incs = incremental_runs(runner, dsn, n, delta, days=DAYS, load_day=load_day_after(DAYS), salt=101)
         run_inc_s, run_inc_nodes = min(incs, key=lambda sample: sample[0])
         # the floor under them: the same run with nothing new to process (watermarks, dbt's per-model work)
         noops = [(runner("run"), runner.node_seconds()) for _ in range(2)]
         noop_inc_s, noop_inc_nodes = min(noops, key=lambda sample: sample[0])
-        late_batch(dsn, n + INC_REPEATS * delta, delta, loaded_at="2026-01-02 18:00:00", salt=707, days=DAYS)
+        late_batch(
+            dsn, n + INC_REPEATS * delta, delta, loaded_at=f"{load_day_after(DAYS)} 18:00:00", salt=707, days=DAYS
+        )
         build_inc_s = runner("build")
         build_inc_nodes = runner.node_seconds()
-        late_batch(dsn, n + (INC_REPEATS + 1) * delta, delta, loaded_at="2026-01-02 21:00:00", salt=808, days=DAYS)
+        late_batch(
+            dsn, n + (INC_REPEATS + 1) * delta, delta, loaded_at=f"{load_day_after(DAYS)} 21:00:00", salt=808, days=DAYS
+        )
         run_inc_cli_s = dbt("run")
         base2_s, _ = run_baseline(dsn)
         inc_check = compare(dsn)

@@ -4,16 +4,19 @@
 catalogue items priced in the currencies of the exchange-rate seed, contract enums, events over
 ``DAYS`` days from ``FIRST_DAY``. Also read by the analytics API benchmark.
 
-The rows carry what the pipeline writes: the Enrich stage's fields (the amount in US dollars at the
-currency's rate, country and region, the item's category and list price, first purchases) on all but
-:data:`PRE_ENRICH` of them (stored before the stage: no dollars), and the lifecycle's versions: a refunded
-or charged-back transaction is two rows, version 1 ``completed`` and version 2 with its ``previous_status``.
-So the marts' dollar sums, current-version choice and refund and chargeback columns work on real values.
+The rows carry the columns the pipeline writes: the Enrich stage's fields (the amount in US dollars at the rate in
+force on the event's day, country and region, the item's category and list price, a first-purchase flag) on all
+but :data:`PRE_ENRICH` of them (stored before the stage: no dollars), and the lifecycle's versions: a refunded or
+charged-back transaction is two rows, version 1 ``completed`` and version 2 with its ``previous_status``, each
+with its own ingestion time. So the marts' dollar sums, current-version choice and refund and chargeback columns
+work on real values. Simplified: the country is drawn per transaction, not per player, and the first-purchase
+flag is a random tenth, not a player's first purchase.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -34,23 +37,35 @@ PRE_ENRICH = 30
 #: is not located (no country, the unknown region)
 PLACES = [(c, REGION_OF[c]) for c in ("US", "DE", "GB", "BR", "JP", "KR", "FR", "CA", "AU", "ZA", "AE")]
 APPLICATION_ID = "bench-app"
+#: A late batch refunds transactions of the last this many days of events (refunds mostly come within days of
+#: the purchase; spread over the whole history, they make every day's and month's marts recompute).
+REFUND_WINDOW_DAYS = 14
 
 
-def _latest_rates_dated() -> dict[str, tuple[str, Decimal]]:
-    latest: dict[str, tuple[str, Decimal]] = {}
+def load_day_after(days: int) -> str:
+    """The day late batches are loaded on: three days after the last of ``days`` days of events, so after every row
+    the first fill loaded (a second version is loaded up to a day and a half after its event)."""
+    return str(dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=days + 3))
+
+
+def _seed_rates() -> list[tuple[str, str, Decimal]]:
+    """(currency, rate_date, usd_per_unit) of the exchange-rate seed (one rate a month and currency)."""
     with SEED.open() as fh:
-        for row in csv.DictReader(fh):
-            cur = latest.get(row["currency"])
-            if cur is None or row["rate_date"] > cur[0]:
-                latest[row["currency"]] = (row["rate_date"], Decimal(row["usd_per_unit"]))
-    return dict(sorted(latest.items()))
+        return [(row["currency"], row["rate_date"], Decimal(row["usd_per_unit"])) for row in csv.DictReader(fh)]
+
+
+def _latest_rates() -> dict[str, Decimal]:
+    latest: dict[str, tuple[str, Decimal]] = {}
+    for currency, rate_date, rate in _seed_rates():
+        if currency not in latest or rate_date > latest[currency][0]:
+            latest[currency] = (rate_date, rate)
+    return {c: r for c, (_, r) in sorted(latest.items())}
 
 
 def _price_rows() -> tuple[list[tuple[Any, ...]], list[str]]:
-    """(item_no, item_id, item_name, item_type, game, currency, amount, usd_per_unit, rate_date, category,
-    list_price_usd) for every seed currency: the Enrich stage's conversion at the currency's latest rate."""
-    dated = _latest_rates_dated()
-    rates = {c: r for c, (_, r) in dated.items()}
+    """(item_no, item_id, item_name, item_type, game, currency, amount, category, list_price_usd) for every seed
+    currency (a price not in the tier table: the USD tier at the currency's latest rate)."""
+    rates = _latest_rates()
     rows = []
     for k, item in enumerate(CATALOGUE):
         usd = item.prices["USD"]
@@ -58,8 +73,8 @@ def _price_rows() -> tuple[list[tuple[Any, ...]], list[str]]:
             amount = item.prices.get(currency)
             if amount is None:  # not in the tier table: the USD tier at the latest rate
                 amount = (usd / rate).quantize(Decimal("1") if rate < Decimal("0.01") else Decimal("0.01"))
-            rows.append((k, item.item_id, item.item_name, str(item.item_type), item.game, currency, amount, rate,
-                         dated[currency][0], CATEGORY_OF_TYPE[item.item_type], usd))  # fmt: skip
+            rows.append((k, item.item_id, item.item_name, str(item.item_type), item.game, currency, amount,
+                         CATEGORY_OF_TYPE[item.item_type], usd))  # fmt: skip
     # weights: USD 40%, EUR 20%, GBP 10%, the rest share 30%
     others = [c for c in rates if c not in ("USD", "EUR", "GBP")]
     weighted = ["USD"] * 40 + ["EUR"] * 20 + ["GBP"] * 10 + [others[i % len(others)] for i in range(30)]
@@ -106,13 +121,13 @@ def fill_raw(
             case when v.version = 1 and {reversed_} then 'completed' else g.status end,
             (g.regions)[1 + abs(hashint8extended(g.i, {salt} + 7)) % cardinality(g.regions)],
             e.event_at,
-            e.ingested_at,
+            e.ingested_at + (v.version - 1) * interval '36 hours',
             e.event_at::date,
             e.event_at::date,
             {load_expr},
-            case when g.enriched then round(p.amount * p.usd_per_unit, 4) end,
-            case when g.enriched then p.usd_per_unit end,
-            case when g.enriched then p.rate_date end,
+            case when g.enriched then round(p.amount * fx.usd_per_unit, 4) end,
+            case when g.enriched then fx.usd_per_unit end,
+            case when g.enriched then fx.rate_date end,
             case when g.enriched then (g.countries)[g.place] end,
             case when g.enriched then (g.regions_of)[g.place] end,
             case when g.enriched then p.category end,
@@ -151,6 +166,9 @@ def fill_raw(
         join pg_temp.bench_prices as p
             on p.item_no = abs(hashint8extended(g.i, {salt} + 2)) % {n_items}
             and p.currency = (g.currencies)[1 + abs(hashint8extended(g.i, {salt} + 3)) % cardinality(g.currencies)]
+        -- the rate in force on the event's day, as the Enrich stage converts: the seed's rate of its month
+        left join pg_temp.bench_rates as fx
+            on fx.currency = p.currency and fx.rate_date = cast(date_trunc('month', e.event_at) as date)
         cross join lateral (
             select 1 as version union all select 2 where {reversed_}
         ) as v
@@ -163,9 +181,17 @@ def load_prices(conn: psycopg.Connection[Any]) -> None:
     rows, _ = _price_rows()
     conn.execute(
         "create temp table if not exists bench_prices (item_no int, item_id text, item_name text,"
-        " item_type text, game text, currency text, amount numeric(18,3), usd_per_unit numeric(18,8),"
-        " rate_date date, category text, list_price_usd numeric(18,3))"
+        " item_type text, game text, currency text, amount numeric(18,3), category text, list_price_usd numeric(18,3))"
     )
+    conn.execute(
+        "create temp table if not exists bench_rates (currency text, rate_date date, usd_per_unit numeric(18,8),"
+        " primary key (currency, rate_date))"
+    )
+    conn.execute("truncate bench_rates")
+    with conn.cursor().copy("copy bench_rates from stdin") as copy:
+        for rate in _seed_rates():
+            copy.write_row(rate)
+    conn.execute("analyze bench_rates")
     conn.execute("truncate bench_prices")
     with conn.cursor().copy("copy bench_prices from stdin") as copy:
         for row in rows:
@@ -176,16 +202,22 @@ def load_prices(conn: psycopg.Connection[Any]) -> None:
 
 def late_batch(dsn: str, first: int, count: int, *, loaded_at: str, salt: int, days: int) -> None:
     """count new transactions (events in the last 3 of `days` days) and count/10 late refunds of earlier completed
-    ones (their version 2), all loaded at `loaded_at` (after everything else)."""
+    ones of the last REFUND_WINDOW_DAYS days (their version 2), all loaded at `loaded_at` (after everything else)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
+        newest = conn.execute("select max(loaded_at) from raw.mtx_transactions").fetchone()
+        if newest and newest[0] is not None and newest[0] >= dt.datetime.fromisoformat(loaded_at):
+            # the incremental models would take the batch for already seen (their watermark is the newest loaded_at)
+            raise ValueError(f"a late batch loaded at {loaded_at} is not after the newest row loaded ({newest[0]})")
         load_prices(conn)
         fill_raw(conn, first, count, loaded_at=loaded_at, salt=salt, days=(days - 3, days))
-        refund_earlier(conn, max(1, count // 10), loaded_at=loaded_at, salt=salt)
+        since = dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=max(0, days - REFUND_WINDOW_DAYS))
+        refund_earlier(conn, max(1, count // 10), loaded_at=loaded_at, salt=salt, since=str(since))
 
 
-def refund_earlier(conn: psycopg.Connection[Any], count: int, *, loaded_at: str, salt: int) -> None:
-    """Refund ``count`` earlier completed transactions that have no later version (a deterministic pick): each gets
-    its version 2, ``refunded``, stored at ``loaded_at``, so an incremental run must move it out of revenue."""
+def refund_earlier(conn: psycopg.Connection[Any], count: int, *, loaded_at: str, salt: int, since: str) -> None:
+    """Refund ``count`` earlier completed transactions with events from day ``since`` on that have no later version
+    (a deterministic pick): each gets its version 2, ``refunded``, stored at ``loaded_at``, so an incremental run
+    must move it out of revenue."""
     columns = [c.name for c in COLUMNS]
     changed = {
         "transaction_status": "'refunded'",
@@ -201,6 +233,7 @@ def refund_earlier(conn: psycopg.Connection[Any], count: int, *, loaded_at: str,
         select {", ".join(changed.get(c, f"r.{c}") for c in columns)}
         from raw.mtx_transactions as r
         where r.version = 1 and r.transaction_status = 'completed' and r.loaded_at < timestamp '{loaded_at}'
+            and r.event_at >= timestamp '{since}'
             and not exists (
                 select 1 from raw.mtx_transactions as later
                 where later.transaction_id = r.transaction_id and later.version > 1

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from benchmarks.dbt_marts.baseline import SCHEMA
-from benchmarks.dbt_marts.data import fill_raw, late_batch, load_prices
+from benchmarks.dbt_marts.data import fill_raw, late_batch, load_day_after, load_prices
 from orchestration.runtime.stack import LocalStack
 from orchestration.settings import REPO_ROOT
 
@@ -104,7 +104,8 @@ def year_of_history(runner: Runner, dsn: str, n: int) -> dict[str, Any]:
         fill_raw(conn, 0, n, loaded_at="hourly", salt=0, days=(0, days))
     build_s = runner("build", "--full-refresh")
     runs = [
-        seconds for seconds, _ in incremental_runs(runner, dsn, n, delta, days=days, load_day="2026-10-02", salt=901)
+        seconds
+        for seconds, _ in incremental_runs(runner, dsn, n, delta, days=days, load_day=load_day_after(days), salt=901)
     ]
     return {
         "days_of_history": days,

@@ -49,7 +49,7 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.json.enablePartialResults": "true",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
-    # the ~45 contract rules make constraint inference slow (measured: ~1 s of planning per action
+    # the ~60 contract rules make constraint inference slow (measured: ~1 s of planning per action
     # with it, 0.2 s without); this job has no join for inferred filters to help
     "spark.sql.constraintPropagation.enabled": "false",
     # HotSpot does not JIT-compile a method of more than 8,000 bytes of bytecode: it interprets it. The contract
@@ -287,7 +287,7 @@ def split_rejects(
     source_file = F.col(SOURCE_FILE) if SOURCE_FILE in df.columns else F.lit(None).cast("string")
     rejects = marked.filter(F.col(rejected)).select(
         F.col("transactionId").alias("transaction_id"),
-        _to_date(F.col(source_partition_col)).alias("source_partition"),
+        _partition_date(df, source_partition_col).alias("source_partition"),
         source_file.alias("source_file"),
         reject_reason().alias(REJECT_REASON),
         F.to_json(F.struct(*contract_fields)).alias("record"),

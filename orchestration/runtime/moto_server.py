@@ -247,8 +247,8 @@ def patch_moto_serializer_keys() -> None:
         shape = context.shape
         parent = getattr(shape, "parent", None)
         key = (context.key, id(shape), id(parent))
-        hit = cache.get(key)
-        if hit is None or hit[0] is not shape or hit[1] is not parent:  # an id reused by a new object
+        hit = cache.get(key)  # the entry holds the shape and its parent: their ids stay theirs while it lives
+        if hit is None:
             if len(cache) > 100_000:
                 cache.clear()
             hit = cache[key] = (shape, parent, tuple(_serializer_keys["original"](self, context)))

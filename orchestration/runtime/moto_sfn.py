@@ -190,6 +190,7 @@ class _Unkept(list):
 #: the interpreter's modules that append every thread they start to moto's ``TMP_THREADS`` (moto 5.2.5)
 _THREAD_LISTING_MODULES = (
     "moto.stepfunctions.parser.utils",
+    "moto.stepfunctions.parser.backend.execution_worker",
     "moto.stepfunctions.parser.asl.component.program.program",
     "moto.stepfunctions.parser.asl.component.test_state.program.test_state_program",
     "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
@@ -202,8 +203,8 @@ _THREAD_LISTING_MODULES = (
 def patch_moto_sfn_threads() -> None:
     """Idempotent: the interpreter no longer keeps every thread it ever started.
 
-    moto's interpreter appends each thread it starts (one per execution, one per Task state, one per branch or
-    iteration) to the module-global list ``TMP_THREADS``, which nothing reads back or clears: about 2 KB per
+    moto's interpreter appends each thread it starts (an execution's, its program's, one per Task state, one per
+    branch or iteration) to the module-global list ``TMP_THREADS``, which nothing reads back or clears: about 2 KB per
     finished thread, ~11 threads and ~23 KB per execution of the transaction workflow, so a local stack that ran
     20,000 executions held ~450 MB of finished threads, and Python's garbage collector walked them all on every
     full collection. moto only appends to the list, so the modules now see one that keeps nothing."""

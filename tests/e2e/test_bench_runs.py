@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_every_benchmark_runs_to_its_report(tmp_path: Path) -> None:
     assert raw["chargeback_rows"] > 0 and 0 < raw["rows_with_usd"] < raw["rows"], raw
 
 
-def _find(doc: object, key: str) -> dict[str, dict[str, object]] | None:
+def _find(doc: object, key: str) -> dict[str, Any] | None:
     if isinstance(doc, dict):
         if key in doc:
             return dict(doc[key])
