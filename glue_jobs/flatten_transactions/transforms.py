@@ -55,7 +55,8 @@ SESSION_CONF: dict[str, str] = {
     # HotSpot does not JIT-compile a method of more than 8,000 bytes of bytecode: it interprets it. The contract
     # rules make the read stage's whole-stage method larger than that, which made the job ~3x slower than
     # its parts (measured: the rule check 6.4 CPU s per 200,000 rows as one interpreted method, 2.6 s with this).
-    # At this limit Spark compiles such a stage operator by operator instead (the value Spark's docs advise)
+    # At this limit Spark compiles such a stage operator by operator instead (Spark's docs: "may be preferable"
+    # on HotSpot)
     "spark.sql.codegen.hugeMethodLimit": "8000",
     # deduplicate() keeps one row per transaction version and those are nearly all unique: the partial
     # per-task limit Spark 3.5 puts before the shuffle would sort every row once more for nothing
@@ -295,16 +296,12 @@ def split_rejects(
     return good, rejects
 
 
-def _to_date(value: Column) -> Column:
-    return F.to_date(value.cast("string"), "yyyy-MM-dd")
-
-
 def _partition_date(df: DataFrame, name: str) -> Column:
     """The ``dt=`` partition as a date. Spark infers ``dt=2025-02-09`` folders as dates: then the column is
     used as it is, not formatted and parsed back for every row; a string one is parsed."""
     if isinstance(df.schema[name].dataType, T.DateType):
         return F.col(name)
-    return _to_date(F.col(name))
+    return F.to_date(F.col(name).cast("string"), "yyyy-MM-dd")
 
 
 def _require_utc(df: DataFrame) -> None:
