@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -66,7 +67,14 @@ def check_disk(names: list[str], environ: dict[str, str], folder: str) -> None:
         )
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM (a `kill`, a CI timeout) ends the run as Ctrl-C does: by an exception, so every stack's ``finally``
+    stops what it started (PostgreSQL, moto, Spark). Without it the process died at once and left them running."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     names = argv or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:

@@ -208,6 +208,15 @@ class LocalStack:
                 f"a local stack is already running in {self.home} (pid {running['pid']}):"
                 f" `mtx --home {self.home} down` stops it, or start this one with another --home"
             )
+        try:
+            return self._start(t0)
+        except BaseException:
+            # a start that fails or is interrupted half way (an error, Ctrl-C, a benchmark's SIGTERM) stops what it
+            # started: PostgreSQL and moto must not outlive a stack nobody holds (`with LocalStack()` gets no __exit__)
+            self.stop()
+            raise
+
+    def _start(self, t0: float) -> LocalStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.pg.start()
         self.moto.start()
@@ -359,8 +368,9 @@ class LocalStack:
 
         glue.stop_spark()  # the local Glue job ran behind moto's StartJobRun in this process: stop its Spark JVM
         emf.uninstall()
-        xray.stop(self.xray)
-        self.xray = None
+        if self.xray is not None:  # not started: another stack's daemon may be the running one
+            xray.stop(self.xray)
+            self.xray = None
         if self.trigger is not None:
             self.trigger.stop()
         for poller in (self.schedules, self.status_events, self.stream_poller):

@@ -60,3 +60,42 @@ def _find(doc: object, key: str) -> dict[str, Any] | None:
             if found is not None:
                 return found
     return None
+
+
+@pytest.mark.timeout(300)
+def test_a_terminated_benchmark_stops_the_servers_it_started(tmp_path: Path) -> None:
+    """`kill` of a running `make bench` (SIGTERM) unwinds it: the PostgreSQL server its stack started is stopped."""
+    import signal
+    import time
+
+    env = {**os.environ, **TINY, "MTX_BENCH_TX_PROBE": "100000", "MTX_BENCH_DIR": str(tmp_path)}
+    bench = subprocess.Popen([sys.executable, "-m", "benchmarks", "transaction_workflow"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        home: Path | None = None
+        while home is None and time.monotonic() < deadline and bench.poll() is None:
+            # the stack is up once it wrote stack.env, its last step
+            found = [p.parent for p in Path("/tmp").glob("mtx-bench-*/stack.env") if _newer_than(p, bench.pid)]
+            home = found[0] if found else None
+            time.sleep(0.5)
+        assert home is not None, "the benchmark's stack never started"
+        server_pid = int((home / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=120) == 128 + signal.SIGTERM
+        # pg_ctl stop returns once the server removed its pid file; its process ends a moment later
+        gone_by = time.monotonic() + 15
+        while Path(f"/proc/{server_pid}").exists() and time.monotonic() < gone_by:
+            time.sleep(0.2)
+        assert not Path(f"/proc/{server_pid}").exists(), "PostgreSQL outlived the benchmark"
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+
+
+def _newer_than(path: Path, pid: int) -> bool:
+    """``path`` was written after process ``pid`` started."""
+    try:
+        return path.stat().st_mtime >= Path(f"/proc/{pid}").stat().st_mtime
+    except OSError:
+        return False
