@@ -78,7 +78,9 @@ def read_transactions(spark: SparkSession, paths: Sequence[str], base_path: str)
 
 
 def _with_dt(df: DataFrame) -> DataFrame:
-    return df.withColumn("dt", F.date_format(F.col("source_partition"), "yyyy-MM-dd"))
+    """``dt`` = ``source_partition``, a date: Spark names a date's folder ``dt=yyyy-MM-dd`` itself, with no
+    formatting of every row."""
+    return df.withColumn("dt", F.col("source_partition"))
 
 
 def write_curated(df: DataFrame, uri: str) -> None:
@@ -285,26 +287,20 @@ def flatten_and_write(
     """
     from pyspark.sql import Observation
 
-    read_metrics, curated_metrics = Observation("flatten_read"), Observation("flatten_curated")
+    metrics = Observation("flatten")
     raw = read_transactions(spark, paths, base_path)
-    good, rejects = transforms.split_rejects(raw, observation=read_metrics)
-    flat = transforms.deduplicate(transforms.flatten(good, loaded_at=loaded_at)).observe(
-        curated_metrics,
-        F.count(F.lit(1)).alias("rows"),
-        # a string: PySpark's Observation.get hands arrays back as Java objects
-        F.concat_ws(",", F.collect_set(F.date_format(F.col("source_partition"), "yyyy-MM-dd"))).alias("partitions"),
-    )
-    write_curated(flat, curated_uri)
-    read, curated = read_metrics.get, curated_metrics.get
-    rows_rejected = int(read["rejected"])
+    write_curated(transforms.curate(raw, metrics, loaded_at=loaded_at), curated_uri)
+    counts = metrics.get
+    rows_rejected = int(counts["rejected"])
     if rows_rejected:
+        _, rejects = transforms.split_rejects(raw)
         rejects = rejects.persist()  # the source file mapping and the write share one pass
         try:
             write_rejects(_with_s3_source(rejects, source_names or {}), rejects_uri)
         finally:
             rejects.unpersist()
-    partitions = frozenset(p for p in str(curated["partitions"] or "").split(",") if p)
-    return FlattenCounts(int(read["rows"]), rows_rejected, int(curated["rows"]), partitions)
+    partitions = frozenset(p for p in str(counts["partitions"] or "").split(",") if p)
+    return FlattenCounts(int(counts["rows"]), rows_rejected, int(counts["curated"]), partitions)
 
 
 def _with_s3_source(rejects: DataFrame, local_names: Mapping[str, str]) -> DataFrame:

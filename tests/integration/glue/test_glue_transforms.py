@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import Observation, SparkSession
 from pyspark.sql import types as T
 
 from contracts import CONTRACT_VERSION, PII_FIELDS, Transaction
@@ -367,3 +367,76 @@ def test_source_partition_is_the_same_date_whether_spark_read_dt_as_a_date_or_as
     flats = [transforms.flatten(df, loaded_at=LOADED_AT) for df in (good, as_text)]
     dates = [f.select("source_partition").first()[0] for f in flats]
     assert dates == [dt.date.fromisoformat(DAY)] * 2
+
+
+def test_curate_keeps_the_good_version_over_a_later_reject_of_its_key_and_counts_in_the_same_pass(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """curate ranks rejects with the good rows and drops them after the ranking: a reject of a key, even a later
+    one, must never outrank (and so hide) the good row of that key. Its result must be split_rejects + flatten +
+    deduplicate's, and its counts those of the rows it read."""
+    later = INGESTED_AT + dt.timedelta(hours=1)
+    good_1 = record(make_tx(1), INGESTED_AT)
+    reject_1 = record(make_tx(1), later)
+    reject_1["item_purchased"]["price"]["currency"] = "XXX"  # unknown currency: a reject, ingested later
+    dup_2 = record(make_tx(2), INGESTED_AT)
+    write_partition(tmp_path, DAY, [good_1, reject_1, dup_2, dup_2, "{broken"])
+    write_partition(tmp_path, "2025-02-10", [record(make_tx(3), later)])
+    raw = read(spark, tmp_path)
+
+    metrics = Observation("curate")
+    curated = transforms.curate(raw, metrics, loaded_at=LOADED_AT)
+    rows = sorted(tuple(r) for r in curated.collect())
+    good, _ = transforms.split_rejects(raw)
+    expected = sorted(tuple(r) for r in transforms.deduplicate(transforms.flatten(good, loaded_at=LOADED_AT)).collect())
+
+    assert curated.columns == [c.name for c in COLUMNS]
+    assert rows == expected
+    by_id = {r[0]: r for r in curated.collect()}
+    assert sorted(by_id) == ["tx-1", "tx-2", "tx-3"]
+    assert by_id["tx-1"]["price_currency"] == good_1["item_purchased"]["price"]["currency"]
+    counts = metrics.get
+    assert (counts["rows"], counts["rejected"], counts["curated"]) == (6, 2, 3)
+    assert sorted(counts["partitions"].split(",")) == [DAY, "2025-02-10"]
+
+
+def test_the_fast_reject_check_gives_the_full_rules_verdict(spark: SparkSession, tmp_path: Path) -> None:
+    """``is_rejected`` checks a parsed row with cheaper forms of some rules (identifiers' lengths in bytes, their
+    characters in one match, text lengths counted only past the byte limit, one cast per decimal). Its verdict
+    must be the full rules' on rows at and around each limit, in ASCII and in multi-byte text."""
+    import functools
+    import operator
+
+    from pyspark.sql import functions as F
+
+    edits: list[tuple[str, object]] = [
+        ("transactionId", "tx-\u00e91"), ("transactionId", "a" * 64), ("transactionId", "a" * 65),
+        ("transactionId", ""), ("user_id", "u:1.2-3_x"), ("user_id", "u 1"), ("user_id", "\u00e9" * 10),
+        ("item_purchased.item_id", "x" * 65), ("game", "\u00e9" * 120), ("game", "\u00e9" * 121),
+        ("game", "x" * 120), ("game", "x" * 121), ("game", ""), ("item_purchased.item_name", "\u3042" * 120),
+        ("item_purchased.item_name", "\u3042" * 121), ("country", "\u00e9\u00e9"), ("country", "\u00e9\u00e9\u00e9"),
+        ("country", "FR"), ("country", "FRA"), ("region", "r" * 24), ("region", "\u00e9" * 25),
+        ("amount_usd", Decimal("1.2345")), ("amount_usd", Decimal("1.23456")), ("amount_usd", Decimal("1e14")),
+        ("amount_usd", Decimal("99999999999999.9999")), ("amount_usd", Decimal("-99999999999999.99995")),
+        ("usd_per_unit", Decimal("0.12345678")), ("usd_per_unit", Decimal("0.123456789")),
+        ("list_price_usd", Decimal("1e15")), ("payment_details.payment_method", "cheque"),
+        ("payment_details.transaction_status", "x" * 17), ("contract_version", "v" * 17),
+    ]  # fmt: skip
+    lines = [record(make_tx("base"))]
+    for n, (path, value) in enumerate(edits):
+        row = record(make_tx(n))
+        *parents, leaf = path.split(".")
+        node = row
+        for key in parents:
+            node = node[key]
+        node[leaf] = float(value) if isinstance(value, Decimal) else value
+        lines.append(json.dumps(row, default=str).replace(json.dumps(float(value)), str(value))
+                     if isinstance(value, Decimal) else row)  # fmt: skip
+    write_partition(tmp_path, DAY, lines)
+    raw = read(spark, tmp_path)
+    full = F.coalesce(functools.reduce(operator.or_, [b for b, _ in transforms._reject_rules()]), F.lit(False))
+    checked = raw.select(F.col("transactionId").alias("id"), transforms.is_rejected().alias("fast"), full.alias("full"))
+    verdicts = [(r["id"], r["fast"], r["full"]) for r in checked.collect()]
+    assert len(verdicts) == len(edits) + 1
+    assert [v for v in verdicts if v[1] != v[2]] == []
+    assert 10 < sum(v[2] for v in verdicts) < len(verdicts) - 5  # both verdicts, many times
