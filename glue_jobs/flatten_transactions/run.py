@@ -281,9 +281,9 @@ def flatten_and_write(
 ) -> FlattenCounts:
     """Spark's part of a run: read, split rejects, flatten, deduplicate, write curated (and rejects).
 
-    One pass over the input: the counts come from observations of the write itself (no
-    ``count()``, no cache of the raw rows). Only a run with rejects reads the input again,
-    to write them.
+    One pass over the input: the counts come from an observation of the write itself
+    (:func:`transforms.curate`; no ``count()``, no cache of the raw rows). Only a run with rejects
+    reads the input again, to write them.
     """
     from pyspark.sql import Observation
 

@@ -10,6 +10,8 @@ No IO here. Everything is derived from ``contracts`` (the Spark schema: :mod:`.s
 - :func:`deduplicate` keeps one row per ``(transaction_id, version)`` (the raw table's key: one
   row per stored version): the latest ``ingested_at``, ties broken by every other column so the
   result never depends on input order. An object written before versions is version 1.
+- :func:`curate` is the job's path through all three, in one pass: the good rows flattened and
+  deduplicated, and the counts (rows read, rejected, curated) observed on the way.
 
 The session must run in UTC (:data:`SESSION_CONF`); :func:`flatten` refuses another zone.
 """
