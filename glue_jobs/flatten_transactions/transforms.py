@@ -45,6 +45,9 @@ from glue_jobs.flatten_transactions.schema import (
 
 SESSION_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
+    # curate() flattens rejects too, and a reject's value may not fit its warehouse type: the cast must give
+    # null (dropped with the reject), not fail the job (Spark 4 turns ANSI mode on by default)
+    "spark.sql.ansi.enabled": "false",
     # a timestamp the new parser refuses is a reject, not a SparkUpgradeException
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     # a field that fails to parse nulls that field only: the others stay for the reject report
@@ -129,7 +132,8 @@ _FORBIDDEN_TEXT = _java_class("".join(chars for _, chars, _ in _TEXT_RULES))
 _FORBIDDEN_ASCII = _java_class("".join(chr(c) for c in range(0x80) if acceptance.FORBIDDEN_TEXT.search(chr(c))))
 #: Identifiers and names of the contract (by wire path), with their length limits.
 _IDENTIFIERS = {"transactionId", "user_id", "item_purchased.item_id"}
-_ID_CHARACTERS = "^[A-Za-z0-9_.:\\-]*$"
+#: The whole text (``\\z``: Java's ``$`` also matches before a final line break, which the contract refuses).
+_ID_CHARACTERS = "^[A-Za-z0-9_.:\\-]*\\z"
 _ID_SENTENCE = "ASCII letters, digits and _ . : -"
 _NAMES = {"game", "item_purchased.item_name"}
 _ZERO_DECIMALS = sorted(c for c, n in MINOR_UNITS.items() if n == 0)
@@ -365,19 +369,19 @@ def flatten(
     return df.select(*select, *[F.col(name) for name in keep])
 
 
-def _latest_first(df: DataFrame, key: Sequence[str], order_by: str, first: Sequence[Column] = ()) -> Column:
-    """``row_number`` within ``key``: 1 for the row ``first`` puts first, then the latest ``order_by``; ties
-    go to the greatest other columns, in order (the result never depends on input order)."""
+def _latest_first(df: DataFrame, key: Sequence[str], order_by: str) -> Column:
+    """``row_number`` within ``key``: 1 for the latest ``order_by``; ties go to the greatest other columns, in
+    order (the result never depends on input order). Columns named ``_...`` (the job's own marks) are not
+    tie-breakers."""
     skip = {*key, order_by, *(c for c in df.columns if c.startswith("_"))}
     tie_breakers = [F.col(c).desc_nulls_last() for c in df.columns if c not in skip]
-    window = Window.partitionBy(*[F.col(k) for k in key]).orderBy(
-        *first, F.col(order_by).desc_nulls_last(), *tie_breakers
-    )
+    window = Window.partitionBy(*[F.col(k) for k in key]).orderBy(F.col(order_by).desc_nulls_last(), *tie_breakers)
     return F.row_number().over(window)
 
 
 def deduplicate(df: DataFrame, key: Sequence[str] = PRIMARY_KEY, order_by: str = "ingested_at") -> DataFrame:
-    """One row per ``key``: the latest ``order_by``; ties go to the greatest other columns, in order."""
+    """One row per ``key``: the latest ``order_by``; ties go to the greatest other columns (but ``_...`` ones),
+    in order."""
     rank = "_row_number"
     return (
         df.withColumn(rank, _latest_first(df, key, order_by))
@@ -398,11 +402,16 @@ def curate(
     Every row read is flattened and ranked, the rejects too, and they are dropped after the ranking, where
     the counts are taken: Spark materialises the rows an observation sees (it is not part of the generated
     code), and the window's output is materialised anyway. Observing the wide nested rows as read cost ~17%
-    of a bare read + write (measured). A reject never outranks a good row of its key: the flag sorts first.
+    of a bare read + write (measured). Each reject is ranked in a group of its own, so it never outranks a good
+    row of its key.
     """
-    rejected, rank = "_rejected", "_row_number"
-    flat = flatten(df.withColumn(rejected, is_rejected()), source_partition_col, loaded_at, keep=[rejected])
-    ranked = flat.withColumn(rank, _latest_first(flat, PRIMARY_KEY, "ingested_at", first=[F.col(rejected).asc()]))
+    rejected, alone, rank = "_rejected", "_reject_group", "_row_number"
+    marked = df.withColumn(rejected, is_rejected())
+    # every reject in a window group of its own: it can then never outrank a good row, and rejects without a key
+    # (corrupt lines) do not pile up in one group of one task; good rows keep their group (null here)
+    marked = marked.withColumn(alone, F.when(F.col(rejected), F.monotonically_increasing_id()))
+    flat = flatten(marked, source_partition_col, loaded_at, keep=[rejected, alone])
+    ranked = flat.withColumn(rank, _latest_first(flat, (*PRIMARY_KEY, alone), "ingested_at"))
     kept = (F.col(rank) == 1) & ~F.col(rejected)
     partition = F.when(kept, F.col("source_partition"))
     observed = ranked.observe(

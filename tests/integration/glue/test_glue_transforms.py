@@ -372,9 +372,9 @@ def test_source_partition_is_the_same_date_whether_spark_read_dt_as_a_date_or_as
 def test_curate_keeps_the_good_version_over_a_later_reject_of_its_key_and_counts_in_the_same_pass(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """curate ranks rejects with the good rows and drops them after the ranking: a reject of a key, even a later
-    one, must never outrank (and so hide) the good row of that key. Its result must be split_rejects + flatten +
-    deduplicate's, and its counts those of the rows it read."""
+    """curate ranks rejects with the good rows and drops them after the ranking: a reject of a key, even a
+    later one, must never outrank (and so hide) the good row of that key (each reject has a window group of its
+    own). Its result must be split_rejects + flatten + deduplicate's, and its counts those of the rows it read."""
     later = INGESTED_AT + dt.timedelta(hours=1)
     good_1 = record(make_tx(1), INGESTED_AT)
     reject_1 = record(make_tx(1), later)
@@ -421,6 +421,9 @@ def test_the_fast_reject_check_gives_the_full_rules_verdict(spark: SparkSession,
         ("usd_per_unit", Decimal("0.12345678")), ("usd_per_unit", Decimal("0.123456789")),
         ("list_price_usd", Decimal("1e15")), ("payment_details.payment_method", "cheque"),
         ("payment_details.transaction_status", "x" * 17), ("contract_version", "v" * 17),
+        ("transactionId", "tx-lf\n"), ("user_id", "u\r\n"), ("item_purchased.item_id", "a" * 63 + "\u2028"),
+        ("amount_usd", Decimal("-1.23456")), ("amount_usd", Decimal("-99999999999999.9999")),
+        ("amount_usd", Decimal("-1e14")),
     ]  # fmt: skip
     lines = [record(make_tx("base"))]
     for n, (path, value) in enumerate(edits):
@@ -439,4 +442,8 @@ def test_the_fast_reject_check_gives_the_full_rules_verdict(spark: SparkSession,
     verdicts = [(r["id"], r["fast"], r["full"]) for r in checked.collect()]
     assert len(verdicts) == len(edits) + 1
     assert [v for v in verdicts if v[1] != v[2]] == []
+    # the contract refuses an identifier with a line break, also a final one (Java's "$" would let it through)
+    breaks = {value if path == "transactionId" else f"tx-{n}" for n, (path, value) in enumerate(edits)
+              if isinstance(value, str) and value[-1:] in {"\n", "\u2028"}}  # fmt: skip
+    assert len(breaks) == 3 and all(fast for id_, fast, _ in verdicts if id_ in breaks)
     assert 10 < sum(v[2] for v in verdicts) < len(verdicts) - 5  # both verdicts, many times
