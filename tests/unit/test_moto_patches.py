@@ -16,6 +16,7 @@ from orchestration.runtime.moto_server import (
     patch_moto_rest_api_policy,
     patch_moto_sqs_send,
 )
+from tests.helpers import moto_sfn_execution
 from tests.moto_tables import create_pk_sk_table
 
 pytestmark = pytest.mark.unit
@@ -294,6 +295,9 @@ def test_the_serializer_works_out_a_dicts_keys_once_and_picks_what_moto_picks(mo
     from orchestration.runtime import moto_server
 
     moto_server.patch_moto_serializer_keys()
+    # the execution stays RUNNING: one that ran on moto's thread between the two listings would change the answer
+    # (a local stack started earlier in the process turns execution on)
+    moto_sfn_execution(monkeypatch, on=False)
     picker = serialize.XFormedAttributePicker
     original, cached = moto_server._serializer_keys["original"], picker.get_possible_keys
     seen = {"fields": 0, "worked_out": 0}
