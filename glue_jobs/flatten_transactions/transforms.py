@@ -286,30 +286,18 @@ def reject_reason() -> Column:
     return F.when(not_json, F.lit(MALFORMED_JSON)).when(reasons != "", reasons).otherwise(F.lit(NOT_AN_OBJECT))
 
 
-def split_rejects(
-    df: DataFrame, source_partition_col: str = "dt", observation: Observation | None = None
-) -> tuple[DataFrame, DataFrame]:
+def split_rejects(df: DataFrame, source_partition_col: str = "dt") -> tuple[DataFrame, DataFrame]:
     """(good rows as read, rejects) of a frame read with :func:`read_schema`.
 
     Good rows pay for the boolean checks only; the reason text is built for rejects alone.
     Rejects carry ``transaction_id``, ``source_partition``, ``source_file`` (when the
     reader added :data:`SOURCE_FILE`), ``reject_reason`` and ``record``: the row's
     contract fields as JSON (never the raw line, which could carry fields the
-    analytics copy must not hold).
-
-    ``observation`` gets ``rows`` (read) and ``rejected`` from the first action on the good
-    rows (the write), so counting them costs no pass of its own.
+    analytics copy must not hold). The job counts them in :func:`curate`.
     """
     rejected = "_rejected"
     marked = df.withColumn(rejected, is_rejected())
-    checked = marked
-    if observation is not None:  # on the good side only: the rejects' own pass must not report again
-        checked = marked.observe(
-            observation,
-            F.count(F.lit(1)).alias("rows"),
-            F.coalesce(F.sum(F.col(rejected).cast("long")), F.lit(0)).alias("rejected"),
-        )
-    good = checked.filter(~F.col(rejected)).drop(rejected, CORRUPT_RECORD)
+    good = marked.filter(~F.col(rejected)).drop(rejected, CORRUPT_RECORD)
     contract_fields = [F.col(f.name) for f in spark_schema().fields]
     source_file = F.col(SOURCE_FILE) if SOURCE_FILE in df.columns else F.lit(None).cast("string")
     rejects = marked.filter(F.col(rejected)).select(
