@@ -135,9 +135,7 @@ _IDENTIFIERS = {"transactionId", "user_id", "item_purchased.item_id"}
 #: The characters of contracts.acceptance.IDENTIFIER, each listed on its own: Java compiles a class of single
 #: characters below U+0100 into one bitmap, while ranges (``A-Z``) become a chain of predicates tried per character
 #: (measured: the identifiers' check took ~6% of the job's read stage with ranges)
-_ID_CLASS = "[" + "".join(
-    f"\\x{{{c:X}}}" for c in range(0x80) if acceptance.IDENTIFIER.fullmatch(chr(c))
-) + "]"
+_ID_CLASS = "[" + "".join(f"\\x{{{c:X}}}" for c in range(0x80) if acceptance.IDENTIFIER.fullmatch(chr(c))) + "]"
 #: The whole text (``\\z``: Java's ``$`` also matches before a final line break, which the contract refuses).
 _ID_CHARACTERS = f"^{_ID_CLASS}*\\z"
 _ID_SENTENCE = "ASCII letters, digits and _ . : -"
