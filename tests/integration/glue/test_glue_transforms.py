@@ -353,6 +353,24 @@ def test_the_text_rule_gives_the_contracts_verdict_on_both_sides_of_its_ascii_sh
     assert sum(expected.values()) > 40 and not all(expected.values())  # both verdicts on both paths
 
 
+def test_the_identifier_pattern_is_the_contracts_character_by_character(spark: SparkSession) -> None:
+    """The identifiers' Java pattern lists each allowed character on its own (one bitmap, not a chain of
+    ranges). Each of the 128 ASCII characters and a spread of others, alone, inside an id and at its end, must
+    get the verdict of ``contracts.acceptance.IDENTIFIER``."""
+    from pyspark.sql import functions as F
+
+    from contracts import acceptance
+
+    others = ["\u0085", "\u00e9", "\u0130", "\u017f", "\u2028", "\u212a", "\uff21", "\U0001f600"]
+    ids = [text for c in [chr(i) for i in range(0x80)] + others for text in (c, f"tx-{c}1", f"tx-1{c}")]
+    df = spark.createDataFrame([(i,) for i in ids], "id string")
+    checked = df.select("id", F.col("id").rlike(transforms._ID_CHARACTERS).alias("ok"))
+    verdicts = {r["id"]: r["ok"] for r in checked.collect()}
+    expected = {i: acceptance.IDENTIFIER.fullmatch(i) is not None for i in ids}
+    assert verdicts == expected
+    assert 60 < sum(expected.values()) < len(ids) - 100  # both verdicts, many times
+
+
 def test_source_partition_is_the_same_date_whether_spark_read_dt_as_a_date_or_as_text(
     spark: SparkSession, tmp_path: Path
 ) -> None:
