@@ -351,7 +351,7 @@ def flatten(
     """Nested analytics rows -> exactly ``contracts.warehouse.COLUMNS``, in order, with their types.
 
     ``loaded_at`` fixes the load time (tests, one value per job run); default: now. ``keep``: columns of ``df``
-    carried along after the warehouse columns (:func:`curate` keeps its reject flag).
+    carried along after the warehouse columns (:func:`curate` keeps its rejects' window group).
     """
     _require_utc(df)
     loaded = _load_time(loaded_at)
@@ -422,8 +422,8 @@ def curate(
     # (corrupt lines) do not pile up in one group of one task; good rows keep their group (null here), so the group
     # is the reject mark too. One projection for both: a projection of its own for the mark copied every nested row
     # read once more (measured: ~0.8 of ~10 CPU s for the read stage). The flatten stays a projection of its own:
-    # the rules and the flatten in one projection measured slower (~13 against ~11 CPU s)
-    # the top-level decimals are read as decimal(38,18) for the rules and cast to their warehouse type in the same
+    # the rules and the flatten in one projection measured slower (~13 against ~11 CPU s).
+    # The top-level decimals are read as decimal(38,18) for the rules and cast to their warehouse type in the same
     # projection: a wide decimal is an object that every projection decodes and encodes again, the warehouse
     # type is a number (precision <= 18); the flatten's cast is then a no-op
     narrowed = {
