@@ -173,16 +173,15 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
 
     for path, data_type in leaves(spark_schema()):
         typed = F.col(path)
-        unreadable = is_corrupt  # not read for a parsed row (no field of it is unreadable): no JVM call to build it
-        if not parsed:
-            unreadable = is_corrupt & typed.isNull() & F.get_json_object(raw, f"$.{path}").isNotNull()
-        if not isinstance(data_type, T.StringType) and not parsed:
+        # a parsed row has no unreadable field: not built for it (no JVM calls)
+        unreadable = None if parsed else is_corrupt & typed.isNull() & F.get_json_object(raw, f"$.{path}").isNotNull()
+        if not isinstance(data_type, T.StringType) and unreadable is not None:
             code = {"item_purchased.price.amount": "amount.number", "event_timestamp": "timestamp.format"}.get(
                 path, "field.type"
             )
             rule(unreadable, F.lit(f"{path}: expected {_type_name(data_type)} [{code}]"))
         if path in required:
-            missing = typed.isNull() if parsed else typed.isNull() & ~unreadable
+            missing = typed.isNull() if unreadable is None else typed.isNull() & ~unreadable
             rule(missing, F.lit(f"{path}: is required [field.required]"))
         if isinstance(data_type, T.DecimalType) and path != "item_purchased.price.amount":
             target = spark_type(sizes[path]) if path in sizes else data_type
@@ -190,7 +189,7 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
             precise = f"{path}: more than {target.scale} decimal places [field.type]"
             fits = f"{path}: does not fit {target.simpleString()} [field.type]"
             if parsed:  # the verdict alone: the cast rounds extra decimal places and nulls what does not fit
-                narrowed = typed.cast(target.simpleString())
+                narrowed = typed.cast(_cast_name(target))
                 rule(typed.isNotNull() & F.coalesce(typed != narrowed, F.lit(True)), F.lit(precise))
             else:
                 rule(typed != F.round(typed, target.scale), F.lit(precise))
@@ -242,7 +241,7 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
             too_long = _longer_than(typed, max_length) if parsed else F.length(typed) > max_length
             rule(too_long, F.lit(f"{path}: longer than {max_length} characters [text.length]"))
         if path == "event_timestamp":
-            earliest = F.lit(acceptance.EARLIEST_EVENT.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")
+            earliest = F.lit(acceptance.EARLIEST_EVENT.strftime("%Y-%m-%d %H:%M:%S")).cast(_TIMESTAMP)
             rule(typed < earliest, F.lit(f"{path}: is before {acceptance.EARLIEST_EVENT.date()} [timestamp.too_early]"))
             skew = int(acceptance.DEFAULT_MAX_FUTURE_SKEW.total_seconds())
             latest = F.col("ingested_at") + F.expr(f"INTERVAL {skew} SECONDS")
@@ -256,6 +255,8 @@ def _reject_rules(parsed: bool = False) -> list[tuple[Column, Column]]:
     return rules
 
 
+#: The contract's timestamps: with a zone (the bare ``timestamp`` follows ``spark.sql.timestampType``).
+_TIMESTAMP = "timestamp_ltz"
 #: A listed value as it may stand quoted in a SQL expression (the contract's enum values and currency codes).
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_ .:-]*")
 
@@ -263,11 +264,24 @@ _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_ .:-]*")
 def _is_in(path: str, values: Sequence[str]) -> Column:
     """``path IN (values)``, one JVM call: ``Column.isin`` makes one per value (the currencies: ~160 calls, and the
     job's plan took ~1.3 s to build; the expression and its verdict are the same)."""
-    bad = [v for v in values if not _PLAIN_VALUE.fullmatch(v)]
+    bad = [v for v in values if not (isinstance(v, str) and _PLAIN_VALUE.fullmatch(v))]
     if bad:
         raise ValueError(f"{path}: {len(bad)} listed value(s) need quoting")
+    if not values:
+        return F.lit(False)
     field = ".".join(f"`{part}`" for part in path.split("."))
-    return F.expr(f"{field} IN ({', '.join(repr(v) for v in values)})")
+    return F.expr(f"{field} IN ({', '.join(chr(39) + v + chr(39) for v in values)})")
+
+
+def _cast_name(data_type: T.DataType) -> str:
+    """The name of a cast's target type (a ``DataType`` object costs the plan a session lookup and a parse per
+    cast). A timestamp is named with its zone (``timestamp_ltz``): the bare name follows ``spark.sql.timestampType``,
+    which a Glue ``--conf`` could set to ``TIMESTAMP_NTZ``."""
+    if isinstance(data_type, T.TimestampType):
+        return _TIMESTAMP
+    if not isinstance(data_type, T.AtomicType):
+        raise TypeError(f"cast by name takes an atomic type, not {data_type.simpleString()}")
+    return data_type.simpleString()
 
 
 def _longer_than(text: Column, limit: int) -> Column:
@@ -370,7 +384,7 @@ def flatten(
             value = derived[column.name]
         else:
             raise KeyError(f"warehouse column {column.name} has no source and flatten does not derive it")
-        select.append(value.cast(spark_type(column.sql_type).simpleString()).alias(column.name))
+        select.append(value.cast(_cast_name(spark_type(column.sql_type))).alias(column.name))
     return df.select(*select, *[F.col(name) for name in keep])
 
 
@@ -378,7 +392,7 @@ def _load_time(loaded_at: dt.datetime | None) -> Column:
     """``loaded_at`` as a timestamp literal; ``None``: now (one value per query)."""
     if loaded_at is None:
         return F.current_timestamp()
-    return F.lit(loaded_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")).cast("timestamp")
+    return F.lit(loaded_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")).cast(_TIMESTAMP)
 
 
 def _latest_first(df: DataFrame, key: Sequence[str], order_by: str) -> Column:
@@ -427,7 +441,7 @@ def curate(
     # projection: a wide decimal is an object that every projection decodes and encodes again, the warehouse
     # type is a number (precision <= 18); the flatten's cast is then a no-op
     narrowed = {
-        column.source: F.col(column.source).cast(spark_type(column.sql_type).simpleString())
+        column.source: F.col(column.source).cast(_cast_name(spark_type(column.sql_type)))
         for column in COLUMNS
         if column.source in df.columns and isinstance(spark_type(column.sql_type), T.DecimalType)
     }

@@ -398,7 +398,15 @@ def test_curate_keeps_the_good_version_over_a_later_reject_of_its_key_and_counts
     reject_1 = record(make_tx(1), later)
     reject_1["item_purchased"]["price"]["currency"] = "XXX"  # unknown currency: a reject, ingested later
     dup_2 = record(make_tx(2), INGESTED_AT)
-    write_partition(tmp_path, DAY, [good_1, reject_1, dup_2, dup_2, "{broken"])
+    # top-level decimals that break their warehouse column: curate narrows them to it in the rules' projection, so
+    # the rules must still see the values as read (narrowed first, each would round or turn null and pass)
+    wide = []
+    for n, (field, text) in enumerate([("amount_usd", "1.23456"), ("list_price_usd", "1e15"),
+                                       ("usd_per_unit", "0.123456789")], start=4):  # fmt: skip
+        row = record(make_tx(n), INGESTED_AT)
+        row[field] = 0.5
+        wide.append(json.dumps(row, default=str).replace(f'"{field}": 0.5', f'"{field}": {text}'))
+    write_partition(tmp_path, DAY, [good_1, reject_1, dup_2, dup_2, "{broken", *wide])
     write_partition(tmp_path, "2025-02-10", [record(make_tx(3), later)])
     raw = read(spark, tmp_path)
 
@@ -414,7 +422,7 @@ def test_curate_keeps_the_good_version_over_a_later_reject_of_its_key_and_counts
     assert sorted(by_id) == ["tx-1", "tx-2", "tx-3"]
     assert by_id["tx-1"]["price_currency"] == good_1["item_purchased"]["price"]["currency"]
     counts = metrics.get
-    assert (counts["rows"], counts["rejected"], counts["curated"]) == (6, 2, 3)
+    assert (counts["rows"], counts["rejected"], counts["curated"]) == (9, 5, 3)
     assert sorted(counts["partitions"].split(",")) == [DAY, "2025-02-10"]
 
 
