@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import Report, bench_stack, summary
+from benchmarks.common import Report, bench_stack, env_int, summary
 from benchmarks.dbt_marts.data import DAYS, fill_raw, load_prices
 from benchmarks.dbt_marts.runners import Dbt
 from orchestration.runtime.auth import ANALYST
@@ -54,7 +54,9 @@ def _measure(urls: list[str], headers: dict[str, str]) -> tuple[float, list[floa
     return time.perf_counter() - t0, lat, cached
 
 
-def run(report: Report, n: int = 100_000, requests: int = 200) -> None:
+def run(report: Report, n: int | None = None, requests: int | None = None) -> None:
+    n = n or env_int("MTX_BENCH_API_ROWS", 100_000)
+    requests = requests or env_int("MTX_BENCH_API_REQUESTS", 200)
     with bench_stack(time_scale=1.0) as stack:
         home = stack.home
         dsn = stack.dsn("warehouse")

@@ -22,6 +22,18 @@ from orchestration.settings import REPO_ROOT
 REPORT_DIR = REPO_ROOT / ".local" / "bench"
 
 
+def env_int(name: str, default: int) -> int:
+    """A size from the environment (``1_000_000`` is read as 1000000), else ``default``."""
+    return int(os.environ.get(name, str(default)).replace("_", ""))
+
+
+def repeats(default: int) -> int:
+    """How many times a benchmark repeats a measurement to keep its best: ``default``, or ``MTX_BENCH_REPEATS``
+    (at least 1). The test that runs every benchmark (tests/e2e/test_bench_runs.py) sets 1: it proves each one
+    runs and checks itself, and every repeat of a dbt build or a Spark round is minutes of the suite."""
+    return max(1, env_int("MTX_BENCH_REPEATS", default))
+
+
 @contextmanager
 def bench_stack(time_scale: float = 1.0) -> Iterator[Any]:
     """A local stack of its own for one benchmark (in a fresh folder PostgreSQL can reach), stopped after."""

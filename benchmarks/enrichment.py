@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.common import Report
+from benchmarks.common import Report, env_int, repeats
 from contracts import Window, validate_transaction
 from lambdas.common.enrich import BulkEnricher, FxTable, geo
 from lambdas.common.fast_contract import Horizon, accept, from_transaction
@@ -29,9 +29,9 @@ from orchestration.sample_data.fx import fx_document
 from orchestration.sample_data.generate import generate
 
 
-def _per_record_us(fn: Callable[[], Any], n: int, repeat: int = 3) -> float:
+def _per_record_us(fn: Callable[[], Any], n: int, repeat: int | None = None) -> float:
     best = float("inf")
-    for _ in range(repeat):
+    for _ in range(repeats(3) if repeat is None else repeat):
         t = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t)
@@ -72,8 +72,10 @@ def _first_purchase(accepted: list[Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run(report: Report, n: int = 20_000) -> None:
+def run(report: Report, n: int | None = None) -> None:
     import os
+
+    n = n or env_int("MTX_BENCH_ENRICH_RECORDS", 20_000)
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")

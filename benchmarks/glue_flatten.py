@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Report
+from benchmarks.common import Report, repeats
 from benchmarks.cpu import PRODUCT, Meter, Split
 from benchmarks.table import Floor, Row
 from glue_jobs.flatten_transactions.benchmark import (
@@ -57,8 +57,9 @@ def spark_bare(spark: Any, base: Path, out: Path) -> int:
     return sum(1 for _ in out.glob("*.parquet"))
 
 
-def run(report: Report, n: int | None = None, days: int = 8, files_per_day: int = 5, rounds: int = 3) -> None:
+def run(report: Report, n: int | None = None, days: int = 8, files_per_day: int = 5, rounds: int | None = None) -> None:
     n = n or int(os.environ.get("MTX_BENCH_GLUE_RECORDS", "1000000").replace("_", ""))
+    rounds = rounds or repeats(3)
     root = Path(tempfile.mkdtemp(prefix="mtx-bench-flatten-"))
     root.chmod(0o755)
     spark = None

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from benchmarks.common import Report, bench_stack, metered, summary
+from benchmarks.common import Report, bench_stack, env_int, metered, summary
 from benchmarks.cpu import DRIVER, EMULATOR, Meter
 from benchmarks.table import Floor, Row
 from orchestration.runtime.ingest import submit, wait_for
@@ -38,10 +38,6 @@ TARGET = "executions/s >= 0.6x direct"
 #: execution every ~5.5 ms (up to ~1,400 calls a second), served by moto on the executions' core (the closed loop ran at
 #: half the throughput phase's rate); 50 ms adds at most 50 ms to a ~0.5 s execution, the same in both windows
 PROBE_POLL = 0.05
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, str(default)).replace("_", ""))
 
 
 #: the Lambda tasks the transaction workflow runs for a valid new transaction, in its order (the ASL's
@@ -155,8 +151,8 @@ def probe(sender: _Sender, n: int, concurrency: int) -> dict[str, Any]:
 
 
 def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
-    n = n or _env_int("MTX_BENCH_TX_RECORDS", 600)
-    probe_n = _env_int("MTX_BENCH_TX_PROBE", 2000)
+    n = n or env_int("MTX_BENCH_TX_RECORDS", 600)
+    probe_n = env_int("MTX_BENCH_TX_PROBE", 2000)
     scale = float(os.environ.get("MTX_BENCH_TX_TIME_SCALE", "1"))
     with bench_stack(time_scale=scale) as stack:
         meter = metered(stack)

@@ -41,11 +41,11 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import Report, bench_stack
+from benchmarks.common import Report, bench_stack, repeats
 from benchmarks.dbt_marts.baseline import compare, run_baseline
 from benchmarks.dbt_marts.data import DAYS, fill_raw, late_batch, load_day_after, load_prices, raw_profile
 from benchmarks.dbt_marts.runners import (
-    INC_REPEATS,
+    inc_repeats,
     Dbt,
     Runner,
     incremental_runs,
@@ -86,7 +86,7 @@ def run(report: Report, n: int | None = None) -> None:
         baselines: list[tuple[float, dict[str, float]]] = []
         builds: list[tuple[float, dict[str, Any]]] = []
         cli_builds: list[float] = []
-        for _ in range(REPEATS):
+        for _ in range(repeats(REPEATS)):
             baselines.append(run_baseline(dsn))
             builds.append((runner("build", "--full-refresh"), runner.node_seconds()))
             cli_builds.append(dbt("build", "--full-refresh"))
@@ -103,15 +103,15 @@ def run(report: Report, n: int | None = None) -> None:
         incs = incremental_runs(runner, dsn, n, delta, days=DAYS, load_day=load_day_after(DAYS), salt=101)
         run_inc_s, run_inc_nodes = min(incs, key=lambda sample: sample[0])
         # the floor under them: the same run with nothing new to process (watermarks, dbt's per-model work)
-        noops = [(runner("run"), runner.node_seconds()) for _ in range(2)]
+        noops = [(runner("run"), runner.node_seconds()) for _ in range(repeats(2))]
         noop_inc_s, noop_inc_nodes = min(noops, key=lambda sample: sample[0])
         late_batch(
-            dsn, n + INC_REPEATS * delta, delta, loaded_at=f"{load_day_after(DAYS)} 18:00:00", salt=707, days=DAYS
+            dsn, n + inc_repeats() * delta, delta, loaded_at=f"{load_day_after(DAYS)} 18:00:00", salt=707, days=DAYS
         )
         build_inc_s = runner("build")
         build_inc_nodes = runner.node_seconds()
         late_batch(
-            dsn, n + (INC_REPEATS + 1) * delta, delta, loaded_at=f"{load_day_after(DAYS)} 21:00:00", salt=808, days=DAYS
+            dsn, n + (inc_repeats() + 1) * delta, delta, loaded_at=f"{load_day_after(DAYS)} 21:00:00", salt=808, days=DAYS
         )
         run_inc_cli_s = dbt("run")
         base2_s, _ = run_baseline(dsn)
@@ -148,7 +148,7 @@ def run(report: Report, n: int | None = None) -> None:
                     "dbt_build_seconds": [rounded(x) for x, _ in builds],
                     "baseline_ctas_seconds": [rounded(x) for x, _ in baselines],
                     "cli_dbt_build_seconds": [rounded(x) for x in cli_builds],
-                    "note": f"alternated, {REPEATS} each; the best of each side is compared",
+                    "note": f"alternated, {repeats(REPEATS)} each; the best of each side is compared",
                 },
                 "baseline_steps_seconds": base_steps,
                 "ratio_dbt_build_vs_baseline": rounded(build_full_s / base_s),

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from benchmarks.common import repeats
 from benchmarks.dbt_marts.baseline import SCHEMA
 from benchmarks.dbt_marts.data import fill_raw, late_batch, load_day_after, load_prices
 from orchestration.runtime.stack import LocalStack
@@ -23,6 +24,11 @@ from orchestration.settings import REPO_ROOT
 DBT_DIR = REPO_ROOT / "dbt"
 #: incremental runs after 1% new rows each; the best is compared (the box is noisy)
 INC_REPEATS = 3
+
+
+def inc_repeats() -> int:
+    """INC_REPEATS, or fewer when the run asks for fewer repeats (``MTX_BENCH_REPEATS``)."""
+    return repeats(INC_REPEATS)
 
 
 class Dbt:
@@ -79,9 +85,9 @@ class Runner:
 def incremental_runs(
     runner: Runner, dsn: str, first: int, delta: int, *, days: int, load_day: str, salt: int
 ) -> list[tuple[float, dict[str, Any]]]:
-    """INC_REPEATS times: a late batch of delta rows, then `dbt run`; (seconds, node seconds) of each run."""
+    """inc_repeats() times: a late batch of delta rows, then `dbt run`; (seconds, node seconds) of each run."""
     samples = []
-    for k in range(INC_REPEATS):
+    for k in range(inc_repeats()):
         late_batch(
             dsn, first + k * delta, delta, loaded_at=f"{load_day} {6 + 3 * k:02d}:00:00", salt=salt * (k + 1),
             days=days,

@@ -25,6 +25,11 @@ TINY = {
     "MTX_BENCH_STREAM_RECORDS": "400",
     "MTX_BENCH_GLUE_RECORDS": "2000",
     "MTX_BENCH_DBT_ROWS": "2000",
+    "MTX_BENCH_API_ROWS": "2000",
+    "MTX_BENCH_API_REQUESTS": "20",
+    "MTX_BENCH_ENRICH_RECORDS": "1000",
+    # one sample of each measurement: a repeat only keeps the best of several (minutes of dbt builds here)
+    "MTX_BENCH_REPEATS": "1",
 }
 
 
