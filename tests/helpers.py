@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,24 @@ SAMPLE_TRANSACTION: dict[str, Any] = json.loads(
     "client_ip": "192.168.1.1"
 }"""
 )
+
+
+def s3_clock() -> dt.datetime:
+    """Now, as a lower bound for the LastModified of the objects written after it (a second early: S3 and moto
+    report LastModified to the millisecond, and the margin keeps a rounding from hiding an object)."""
+    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+
+
+def objects_written_since(s3: Any, bucket: str, since: dt.datetime, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+    """(key, body) of every object under ``prefix`` written at or after ``since`` (see s3_clock).
+
+    What a test could have written, not what every earlier test of the run left in the shared stack's buckets:
+    by the end of the suite those are thousands of objects, a GET each, and reading them all took a test from
+    ~5 s to ~30 s. Listing stays complete; only bodies are skipped."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["LastModified"] >= since:
+                yield obj["Key"], s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
 
 
 def seed_tx(**overrides: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ before any FX rate is dead-lettered as FxRateMissing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from decimal import Decimal
@@ -22,7 +23,7 @@ from orchestration.runtime.ingest import wait_for
 from orchestration.runtime.resources import stream_name
 from orchestration.runtime.stack import LocalStack
 from orchestration.sample_data.fx import fx_document
-from tests.helpers import seed_tx, unique_id
+from tests.helpers import objects_written_since, s3_clock, seed_tx, unique_id
 
 pytestmark = pytest.mark.integration
 
@@ -51,37 +52,34 @@ def purchases(entrance: str) -> list[dict[str, Any]]:
     ]
 
 
-def analytics_records(stack: LocalStack, ids: set[str]) -> dict[str, dict[str, Any]]:
-    s3 = stack.client("s3")
-    bucket = stack.require_settings().analytics_bucket
+def analytics_records(stack: LocalStack, ids: set[str], since: dt.datetime) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/"):
-        for obj in page.get("Contents", []):
-            for line in s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().splitlines():
-                record = json.loads(line)
-                if record["transactionId"] in ids:
-                    found[record["transactionId"]] = record
+    bucket = stack.require_settings().analytics_bucket
+    for _key, body in objects_written_since(stack.client("s3"), bucket, since, prefix="transactions/"):
+        for line in body.splitlines():
+            record = json.loads(line)
+            if record["transactionId"] in ids:
+                found[record["transactionId"]] = record
     return found
 
 
-def assert_no_ip_in_analytics_stores(stack: LocalStack, addresses: list[str]) -> None:
-    """Not in any analytics object, nor in any item of the DynamoDB analytics table (the real-time copy)."""
+def assert_no_ip_in_analytics_stores(stack: LocalStack, addresses: list[str], since: dt.datetime) -> None:
+    """Not in any analytics object written since the test began (each test of this file checks its own), nor in
+    any item of the DynamoDB analytics table (the real-time copy)."""
     s = stack.require_settings()
-    s3 = stack.client("s3")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s.analytics_bucket):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=s.analytics_bucket, Key=obj["Key"])["Body"].read().decode()
-            assert not [a for a in addresses if a in body], obj["Key"]
+    for key, body in objects_written_since(stack.client("s3"), s.analytics_bucket, since):
+        text = body.decode()
+        assert not [a for a in addresses if a in text], key
     for page in stack.client("dynamodb").get_paginator("scan").paginate(TableName=s.analytics_table):
         text = json.dumps(page["Items"])
         assert not [a for a in addresses if a in text]
 
 
-def check(stack: LocalStack, entrance: str, sent: list[dict[str, Any]], application_id: str,
+def check(stack: LocalStack, entrance: str, sent: list[dict[str, Any]], application_id: str, since: dt.datetime,
           ordered: bool = True) -> None:  # fmt: skip
     (_, c4, r4), (_, c6, r6) = ADDRESSES[entrance]
     first, second, private, undated = sent
-    records = analytics_records(stack, {t["transactionId"] for t in sent})
+    records = analytics_records(stack, {t["transactionId"] for t in sent}, since)
     assert set(records) == {first["transactionId"], second["transactionId"], private["transactionId"]}
     a, b, c = records[first["transactionId"]], records[second["transactionId"]], records[private["transactionId"]]
     usd, rate = FX.convert(Decimal("10.00"), "EUR", "2025-03-15")
@@ -102,15 +100,17 @@ def check(stack: LocalStack, entrance: str, sent: list[dict[str, Any]], applicat
                if d.transaction_id == undated["transactionId"]]  # fmt: skip
     assert [d.error for d in letters] == ["FxRateMissing"]
     assert "item_purchased.price.currency" in letters[0].reason
-    assert_no_ip_in_analytics_stores(stack, [ip for pair in ADDRESSES.values() for ip, _, _ in pair] + [PRIVATE])
+    assert_no_ip_in_analytics_stores(stack, [ip for pair in ADDRESSES.values() for ip, _, _ in pair] + [PRIVATE],
+                                     since)  # fmt: skip
 
 
 def test_the_api_entrance_enriches_each_transaction(clean_queues: LocalStack) -> None:
     stack = clean_queues
+    since = s3_clock()
     sent = purchases("api")
     for tx in sent:  # one after the other: the first purchase is the first sent
         wait_for(stack.client, [_post(stack, tx)])
-    check(stack, "api", sent, stack.producer_id)
+    check(stack, "api", sent, stack.producer_id, since)
     key = {"transaction_id": {"S": sent[0]["transactionId"]}}
     item = stack.client("dynamodb").get_item(TableName=stack.require_settings().analytics_table, Key=key)["Item"]
     assert item["country"] == {"S": "GB"} and item["is_first_purchase"] == {"BOOL": True}
@@ -129,19 +129,21 @@ def _post(stack: LocalStack, tx: dict[str, Any]) -> str:
 def test_the_file_entrance_enriches_each_record(clean_queues: LocalStack) -> None:
     stack = clean_queues
     s = stack.require_settings()
+    since = s3_clock()
     sent = purchases("file")
     name = f"{unique_id('enrich')}.ndjson"
     body = "".join(json.dumps(tx) + "\n" for tx in sent).encode()
     known = batch.run_ids(stack.client, s, f"incoming/{name}")
     key = batch.upload_bytes(stack.client, s, body, name)
     batch.wait_for_run(stack.client, s, key, timeout=600, known=known)
-    check(stack, "file", sent, s.default_application_id)
+    check(stack, "file", sent, s.default_application_id, since)
 
 
 def test_the_stream_entrance_enriches_each_record(clean_queues: LocalStack) -> None:
     stack = clean_queues
     poller = stack.stream_poller
     assert poller is not None
+    since = s3_clock()
     sent = purchases("stream")
     before = poller.records_done
     done = replay(
@@ -152,4 +154,4 @@ def test_the_stream_entrance_enriches_each_record(clean_queues: LocalStack) -> N
     while poller.records_done - before < 4:
         assert time.monotonic() < deadline, "the stream's records were not settled"
         time.sleep(0.2)
-    check(stack, "stream", sent, stack.require_settings().default_application_id, ordered=False)
+    check(stack, "stream", sent, stack.require_settings().default_application_id, since, ordered=False)

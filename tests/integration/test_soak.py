@@ -42,8 +42,10 @@ def test_nothing_is_lost_or_duplicated_under_injected_faults(retries_that_wait: 
     report = run_soak(stack, cfg, log=lambda _m: None)
 
     # what was lost first (the whole details are cut short in the assertion message)
-    assert report.lost == 0, {k: report.details.get(k) for k in ("problems", "trails", "anonymous_letters",
-                                                                 "http_statuses", "dead_letters_by_reason")}
+    assert report.lost == 0, {
+        k: report.details.get(k)
+        for k in ("problems", "trails", "anonymous_letters", "http_statuses", "dead_letters_by_reason")
+    }
     # what was doubled first (the whole details are cut short in the assertion message)
     assert report.duplicated == 0, {k: report.details.get(k) for k in ("problems", "trails", "dead_letters_by_reason")}
     assert report.valid_dead_lettered == 0, report.details
