@@ -7,6 +7,7 @@ its analytics copy written once, each invalid record dead-lettered once."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from orchestration.runtime.faults import FaultInjector, FaultPlan
 from orchestration.runtime.resources import stream_name
 from orchestration.runtime.stack import LocalStack
 from orchestration.sample_data.generate import generate
+from tests.helpers import objects_written_since, s3_clock
 
 pytestmark = pytest.mark.integration
 
@@ -58,20 +60,19 @@ def stored(stack: LocalStack, ids: set[str]) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
-def analytics_copies(stack: LocalStack, ids: set[str]) -> Counter[str]:
-    """How many PII-free analytics copies each of ``ids`` has in the stream's objects."""
-    s3 = stack.client("s3")
+def analytics_copies(stack: LocalStack, ids: set[str], since: dt.datetime) -> Counter[str]:
+    """How many PII-free analytics copies each of ``ids`` has in the stream's objects written since ``since`` (the
+    test's start: every copy of its records, none of the earlier tests' objects)."""
     bucket = stack.require_settings().analytics_bucket
     found: Counter[str] = Counter()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="transactions/"):
-        for obj in page.get("Contents", []):
-            if "/batch-stream-" not in obj["Key"]:
-                continue
-            for line in s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().splitlines():
-                record = json.loads(line)
-                if record["transactionId"] in ids:
-                    assert "client_ip" not in record and "card_last4" not in record["payment_details"]
-                    found[record["transactionId"]] += 1
+    for key, body in objects_written_since(stack.client("s3"), bucket, since, prefix="transactions/"):
+        if "/batch-stream-" not in key:
+            continue
+        for line in body.splitlines():
+            record = json.loads(line)
+            if record["transactionId"] in ids:
+                assert "client_ip" not in record and "card_last4" not in record["payment_details"]
+                found[record["transactionId"]] += 1
     return found
 
 
@@ -83,12 +84,13 @@ def mixed(count: int, seed: int) -> tuple[list[str], set[str], int]:
 
 def test_valid_records_are_stored_once_and_invalid_ones_dead_lettered(clean_queues: LocalStack) -> None:
     stack = clean_queues
+    since = s3_clock()
     lines, valid, invalid = mixed(300, seed=61)
     put(stack, lines)
     owners = stored(stack, valid)
     assert set(owners) == valid
     assert all(owner.startswith("stream:shardId-") for owner in owners.values())
-    assert analytics_copies(stack, valid) == Counter(dict.fromkeys(valid, 1))
+    assert analytics_copies(stack, valid, since) == Counter(dict.fromkeys(valid, 1))
     letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
     assert len(letters) == invalid > 0
     assert all(d.reason and d.body["failed_state"] == "IngestStream" for d in letters)
@@ -109,6 +111,7 @@ def test_a_batch_delivered_again_stores_and_dead_letters_nothing_twice(clean_que
     """The mapping delivers a batch again after an attempt whose answer was lost (a timeout after the work):
     the same records from the same first sequence number. The second delivery owns what the first stored."""
     stack = clean_queues
+    since = s3_clock()
     lines, valid, invalid = mixed(120, seed=62)
     event = _event(lines, 10**20)
     first = ingest_stream.ingest(ingest_stream.StreamBatch.of(event))
@@ -116,16 +119,17 @@ def test_a_batch_delivered_again_stores_and_dead_letters_nothing_twice(clean_que
     assert (first.failures, again.failures) == ([], [])
     assert first.stored == again.stored == len(valid)  # the retry's rows are its own: written again, same keys
     assert set(stored(stack, valid)) == valid
-    assert analytics_copies(stack, valid) == Counter(dict.fromkeys(valid, 1))
+    assert analytics_copies(stack, valid, since) == Counter(dict.fromkeys(valid, 1))
     assert len(dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)) == invalid
     # the same records in another batch (a producer sending them again): duplicates, nothing stored
     other = ingest_stream.ingest(ingest_stream.StreamBatch.of(_event(lines, 2 * 10**20)))
     assert (other.stored, other.duplicates) == (0, len(valid))
-    assert analytics_copies(stack, valid) == Counter(dict.fromkeys(valid, 1))
+    assert analytics_copies(stack, valid, since) == Counter(dict.fromkeys(valid, 1))
 
 
 def test_the_database_down_on_the_first_attempt_ends_stored_exactly_once(clean_queues: LocalStack) -> None:
     stack = clean_queues
+    since = s3_clock()
     poller = stack.stream_poller
     assert poller is not None
     lines, valid, invalid = mixed(200, seed=63)
@@ -140,7 +144,7 @@ def test_the_database_down_on_the_first_attempt_ends_stored_exactly_once(clean_q
     wait_for("the stream's records to be settled", lambda: poller.records_done - before >= len(lines))
     assert poller.given_up == []
     assert set(stored(stack, valid)) == valid
-    assert analytics_copies(stack, valid) == Counter(dict.fromkeys(valid, 1))
+    assert analytics_copies(stack, valid, since) == Counter(dict.fromkeys(valid, 1))
     letters = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
     assert len(letters) == invalid
     assert Counter(d.transaction_id for d in letters if d.transaction_id).most_common(1)[0][1] == 1
@@ -151,6 +155,7 @@ def test_s3_failing_after_the_rows_are_committed_retries_the_batch_whole(clean_q
     reports the whole batch rather than raising (a bisected half would not own the committed rows), the
     mapping retries it, the same owner writes the copies; nothing is stored twice, nothing is lost."""
     stack = clean_queues
+    since = s3_clock()
     poller = stack.stream_poller
     assert poller is not None
     lines, valid, invalid = mixed(150, seed=64)
@@ -167,7 +172,7 @@ def test_s3_failing_after_the_rows_are_committed_retries_the_batch_whole(clean_q
     wait_for("the stream's records to be settled", lambda: poller.records_done - before >= len(lines))
     assert injector.injected and poller.function_errors == bisected  # reported, never raised
     assert set(stored(stack, valid)) == valid
-    assert analytics_copies(stack, valid) == Counter(dict.fromkeys(valid, 1))
+    assert analytics_copies(stack, valid, since) == Counter(dict.fromkeys(valid, 1))
     assert len(dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)) == invalid
 
 
