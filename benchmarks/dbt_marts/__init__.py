@@ -45,9 +45,9 @@ from benchmarks.common import Report, bench_stack, repeats
 from benchmarks.dbt_marts.baseline import compare, run_baseline
 from benchmarks.dbt_marts.data import DAYS, fill_raw, late_batch, load_day_after, load_prices, raw_profile
 from benchmarks.dbt_marts.runners import (
-    inc_repeats,
     Dbt,
     Runner,
+    inc_repeats,
     incremental_runs,
     rounded,
     share_of_node_seconds,
@@ -110,9 +110,8 @@ def run(report: Report, n: int | None = None) -> None:
         )
         build_inc_s = runner("build")
         build_inc_nodes = runner.node_seconds()
-        late_batch(
-            dsn, n + (inc_repeats() + 1) * delta, delta, loaded_at=f"{load_day_after(DAYS)} 21:00:00", salt=808, days=DAYS
-        )
+        after = n + (inc_repeats() + 1) * delta
+        late_batch(dsn, after, delta, loaded_at=f"{load_day_after(DAYS)} 21:00:00", salt=808, days=DAYS)
         run_inc_cli_s = dbt("run")
         base2_s, _ = run_baseline(dsn)
         inc_check = compare(dsn)
