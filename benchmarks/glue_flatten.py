@@ -3,7 +3,8 @@
 Baseline, same run, same NDJSON files: DuckDB and pyarrow flattening them to the
 same warehouse columns in Parquet. Spark start-up (JVM + session) is timed
 apart and excluded from the rates. Every engine runs ``rounds`` times: round 1
-is cold (JVM JIT, codegen), the rates compared are the best of the warm rounds.
+is cold (JVM JIT, codegen), the rates compared are the best of the warm rounds (3 rounds; with
+``MTX_BENCH_REPEATS=1`` one round, and the "best warm" figures are that cold round: the report says so).
 Reuses the functions of ``glue_jobs/flatten_transactions/benchmark.py``. Size: ``MTX_BENCH_GLUE_RECORDS``
 (default 1,000,000).
 
@@ -55,6 +56,9 @@ def spark_bare(spark: Any, base: Path, out: Path) -> int:
     reader = spark.read.schema(read_schema()).options(**transforms.READ_OPTIONS).option("basePath", str(base))
     reader.json(paths).write.mode("overwrite").parquet(str(out))
     return sum(1 for _ in out.glob("*.parquet"))
+
+
+ONE_ROUND = "one round: the best-warm figures and ratios are the cold round's"
 
 
 def run(report: Report, n: int | None = None, days: int = 8, files_per_day: int = 5, rounds: int | None = None) -> None:
@@ -116,6 +120,7 @@ def run(report: Report, n: int | None = None, days: int = 8, files_per_day: int 
             "generate_seconds": round(gen_s, 1),
             "spark_startup_seconds": round(startup_s, 1),
             "rounds": rounds,
+            **({"note_rounds": ONE_ROUND} if rounds < 2 else {}),
             "seconds_per_round": {k: [round(s, 2) for s in v] for k, v in seconds.items()},
             "rows_per_s_best_warm": rates,
             "cold_rows_per_s": {k: round(n / v[0]) for k, v in seconds.items()},

@@ -35,20 +35,23 @@ SAMPLE_TRANSACTION: dict[str, Any] = json.loads(
 
 
 def s3_clock() -> dt.datetime:
-    """Now, as a lower bound for the LastModified of the objects written after it (a second early: S3 and moto
-    report LastModified to the millisecond, and the margin keeps a rounding from hiding an object)."""
-    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    """Now, as a lower bound for the LastModified of the objects written after it: five seconds early, because
+    moto's listings give LastModified in whole seconds (truncated) and a clock may step back a little."""
+    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
 
 
-def objects_written_since(s3: Any, bucket: str, since: dt.datetime, prefix: str = "") -> Iterator[tuple[str, bytes]]:
-    """(key, body) of every object under ``prefix`` written at or after ``since`` (see s3_clock).
+def objects_written_since(
+    s3: Any, bucket: str, since: dt.datetime, prefix: str = "", key_contains: str = ""
+) -> Iterator[tuple[str, bytes]]:
+    """(key, body) of every object under ``prefix`` (whose key holds ``key_contains``) written at or after
+    ``since`` (see s3_clock).
 
     What a test could have written, not what every earlier test of the run left in the shared stack's buckets:
     by the end of the suite those are thousands of objects, a GET each, and reading them all took a test from
     ~5 s to ~30 s. Listing stays complete; only bodies are skipped."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            if obj["LastModified"] >= since:
+            if obj["LastModified"] >= since and key_contains in obj["Key"]:
                 yield obj["Key"], s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
 
 

@@ -136,6 +136,19 @@ else
 fi
 
 # --- 5. checkov ----------------------------------------------------------------------------------
+# uv (the project's own installer, in .venv after `make venv`) when it is there: on a fresh clone pip took about
+# a minute of the step to fetch and install checkov's ~80 packages one by one; pip otherwise.
+UV="${UV:-$REPO/.venv/bin/uv}"
+install_checkov() {
+    if [[ -x "$UV" ]]; then
+        "${PYTHON_FOR_TOOLS:-python3}" -m venv --without-pip "$CHECKOV_VENV" \
+            && run_logged checkov-install "$UV" pip install --python "$CHECKOV_VENV/bin/python" -r "$CHECKOV_REQUIREMENTS"
+    else
+        "${PYTHON_FOR_TOOLS:-python3}" -m venv "$CHECKOV_VENV" \
+            && run_logged checkov-install "$CHECKOV_VENV/bin/python" -m pip install --disable-pip-version-check \
+                -r "$CHECKOV_REQUIREMENTS"
+    fi
+}
 t=$(date +%s.%N)
 CHECKOV_PIN=$(grep -E '^checkov==' "$CHECKOV_REQUIREMENTS")
 STAMP="$CHECKOV_VENV/.installed-$(sha1sum "$CHECKOV_REQUIREMENTS" | cut -c1-12)"
@@ -145,9 +158,7 @@ else
     if [[ ! -f "$STAMP" ]]; then
         echo "[tf-check] installing $CHECKOV_PIN into ${CHECKOV_VENV#"$REPO"/} (its own environment)"
         rm -rf "$CHECKOV_VENV"
-        if ! { "${PYTHON_FOR_TOOLS:-python3}" -m venv "$CHECKOV_VENV" \
-                && run_logged checkov-install "$CHECKOV_VENV/bin/python" -m pip install --disable-pip-version-check \
-                    -r "$CHECKOV_REQUIREMENTS" && touch "$STAMP"; }; then
+        if ! { install_checkov && touch "$STAMP"; }; then
             rm -rf "$CHECKOV_VENV"
         fi
     fi

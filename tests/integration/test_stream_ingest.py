@@ -65,9 +65,8 @@ def analytics_copies(stack: LocalStack, ids: set[str], since: dt.datetime) -> Co
     test's start: every copy of its records, none of the earlier tests' objects)."""
     bucket = stack.require_settings().analytics_bucket
     found: Counter[str] = Counter()
-    for key, body in objects_written_since(stack.client("s3"), bucket, since, prefix="transactions/"):
-        if "/batch-stream-" not in key:
-            continue
+    s3 = stack.client("s3")
+    for _key, body in objects_written_since(s3, bucket, since, prefix="transactions/", key_contains="/batch-stream-"):
         for line in body.splitlines():
             record = json.loads(line)
             if record["transactionId"] in ids:
