@@ -11,13 +11,12 @@ the file is streamed, so the peak must not grow with the file.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Report, bench_stack, metered
+from benchmarks.common import Report, bench_stack, env_int, metered
 from benchmarks.cpu import DRIVER, Meter, Split
 from benchmarks.floors import parse_validate_copy
 from benchmarks.table import Floor, Row
@@ -93,7 +92,7 @@ def ingest(stack: LocalStack, path: Path, meter: Meter) -> tuple[Split, dict[str
 
 
 def run(report: Report, n: int | None = None) -> None:
-    n = n or int(os.environ.get("MTX_BENCH_BATCH_RECORDS", "1000000").replace("_", ""))
+    n = n or env_int("MTX_BENCH_BATCH_RECORDS", 1_000_000)
     with bench_stack(time_scale=1.0) as stack:
         home = stack.home
         small = home / "small.ndjson"

@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Report, repeats
+from benchmarks.common import Report, env_int, repeats
 from benchmarks.cpu import PRODUCT, Meter, Split
 from benchmarks.table import Floor, Row
 from glue_jobs.flatten_transactions.benchmark import (
@@ -62,7 +62,7 @@ ONE_ROUND = "one round: the best-warm figures and ratios are the cold round's"
 
 
 def run(report: Report, n: int | None = None, days: int = 8, files_per_day: int = 5, rounds: int | None = None) -> None:
-    n = n or int(os.environ.get("MTX_BENCH_GLUE_RECORDS", "1000000").replace("_", ""))
+    n = n or env_int("MTX_BENCH_GLUE_RECORDS", 1_000_000)
     rounds = rounds or repeats(3)
     root = Path(tempfile.mkdtemp(prefix="mtx-bench-flatten-"))
     root.chmod(0o755)

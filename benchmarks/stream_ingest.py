@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import Report, bench_stack, metered
+from benchmarks.common import Report, bench_stack, env_int, metered
 from benchmarks.cpu import DRIVER
 from benchmarks.floors import parse_validate_copy
 from benchmarks.stages import STREAM_FUNCTIONS, STREAM_GENERATORS, staged
@@ -122,7 +122,7 @@ def settle(stack: LocalStack, sent: int, timeout: float) -> None:
 
 
 def run(report: Report, n: int | None = None) -> None:
-    n = n or int(os.environ.get("MTX_BENCH_STREAM_RECORDS", "100000").replace("_", ""))
+    n = n or env_int("MTX_BENCH_STREAM_RECORDS", 100_000)
     days = int(os.environ["MTX_BENCH_STREAM_DAYS"]) if os.environ.get("MTX_BENCH_STREAM_DAYS") else None
     with bench_stack(time_scale=1.0) as stack:
         path = stack.home / "stream.ndjson"

@@ -41,7 +41,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import Report, bench_stack, repeats
+from benchmarks.common import Report, bench_stack, env_int, repeats
 from benchmarks.dbt_marts.baseline import compare, run_baseline
 from benchmarks.dbt_marts.data import DAYS, fill_raw, late_batch, load_day_after, load_prices, raw_profile
 from benchmarks.dbt_marts.runners import (
@@ -60,7 +60,7 @@ REPEATS = 2
 
 def run(report: Report, n: int | None = None) -> None:
     if n is None:
-        n = int(os.environ.get("MTX_BENCH_DBT_ROWS", "1000000").replace("_", ""))
+        n = env_int("MTX_BENCH_DBT_ROWS", 1_000_000)
     with bench_stack(time_scale=1.0) as stack:
         home = stack.home
         dsn = stack.dsn("warehouse")
