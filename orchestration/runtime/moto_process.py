@@ -8,7 +8,8 @@ every Lambda task to a :class:`~orchestration.runtime.lambda_pool.LambdaPool` of
 interpreter and the handlers no longer share one interpreter lock.
 
 The stack talks to the child over a pipe, for what it cannot say over HTTP: the Lambda hosts' environment once
-the stack has it (:meth:`configure`), the fault injector (:meth:`inject`: the plan goes to the child, which
+the stack has it (:meth:`configure`), the executions its interpreter ended (:meth:`ended_executions`), the fault
+injector (:meth:`inject`: the plan goes to the child, which
 serves the faults; what it injected comes back into the caller's injector when it is taken away) and the
 invocation counts (:meth:`invocations`).
 """
@@ -72,6 +73,8 @@ def _serve(port: int, time_scale: float, conn: Connection) -> None:
             answer = dict(previous.injected) if previous is not None else {}
         elif verb == "invocations":
             answer = dict(sfn.REGISTRY.invocations)
+        elif verb == "ended":
+            answer = server.ended_executions(*args)
         elif verb == "pids":
             answer = pool.pids() if pool is not None else []
         elif verb == "stop":
@@ -148,6 +151,10 @@ class MotoProcess:
 
     def invocations(self) -> dict[str, int]:
         return dict(self._ask("invocations"))
+
+    def ended_executions(self, cursor: int | None) -> tuple[int, list[tuple[str, str, str]]] | None:
+        """What the child's interpreter ended since ``cursor`` (``moto_sfn.EndedExecutions.since``)."""
+        return self._ask("ended", cursor)
 
     def worker_pids(self) -> list[int]:
         return list(self._ask("pids"))

@@ -19,7 +19,9 @@ from orchestration.runtime import glue, sfn
 from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
 from orchestration.runtime.moto_kinesis import patch_moto_kinesis_shards
 from orchestration.runtime.moto_sfn import (
+    ENDED,
     patch_moto_sfn_copies,
+    patch_moto_sfn_end_journal,
     patch_moto_sfn_executions,
     patch_moto_sfn_json_paths,
     patch_moto_sfn_threads,
@@ -360,6 +362,7 @@ class MotoServer:
         patch_moto_sfn_json_paths()  # each JSONPath parsed once, not a new parser per evaluation (moto_sfn.py)
         patch_moto_sfn_copies()  # the JSON passed between states copied by type, not by copy.deepcopy (moto_sfn.py)
         patch_moto_sfn_threads()  # the interpreter no longer keeps every thread it started (moto_sfn.py)
+        patch_moto_sfn_end_journal()  # each ended execution recorded, for the status-change rules (moto_sfn.py)
         # StartCrawler/StartJobRun of our crawler and job run them, as AWS Glue does (orchestration/runtime/glue.py)
         glue.configure(self.endpoint_url)
         # One line per HTTP request and a stack dump per Fail state are noise here;
@@ -377,6 +380,10 @@ class MotoServer:
         wsgi._mtx_original_app = original
         wsgi.app = original if injector is None else injector.wrap(original)
         sfn.REGISTRY.times_out = None if injector is None else injector.lambda_times_out
+
+    def ended_executions(self, cursor: int | None) -> tuple[int, list[tuple[str, str, str]]] | None:
+        """What the interpreter ended since ``cursor`` (``moto_sfn.EndedExecutions.since``)."""
+        return ENDED.since(cursor)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -28,6 +28,14 @@ numbers, booleans, null): :func:`json_copy` copies those by their type and hands
 ``copy.deepcopy``, so the result is the same independent copy. What it does not keep is deepcopy's sharing of
 one sub-object reached twice, which JSON has no notion of (it cannot say two values are the same object).
 
+And :func:`patch_moto_sfn_end_journal`: moto emits no "Step Functions Execution Status Change" event, so the
+local runtime played the EventBridge rules on it by listing, every 2 s, every FAILED / TIMED_OUT / ABORTED
+execution of every state machine (all pages), and moto filters and sorts all of a machine's executions for each
+page: a round cost O(executions so far x pages) and the stack slowed as it aged (~35 ms a page, ~10 pages a round
+after the integration tests' few thousand executions). Now the interpreter records each execution as it ends
+(:data:`ENDED`, numbered, the last :data:`KEEP_ENDED`), and the runtime's rule player reads what ended since its
+last round (``triggers.ExecutionStatusEvents``), as EventBridge pushes the event when the execution ends.
+
 Covered by tests/unit/test_moto_sfn.py.
 """
 
@@ -36,11 +44,17 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import threading
+from collections import deque
 from typing import Any
 
 _patched = False
 _json_paths_patched = False
 _copies_patched = False
+_journal_patched = False
+
+#: how many ended executions :data:`ENDED` keeps (a reader further behind lists the executions instead)
+KEEP_ENDED = 50_000
 
 
 class IndexedExecutions(list[Any]):
@@ -213,3 +227,60 @@ def patch_moto_sfn_threads() -> None:
         module = importlib.import_module(name)
         if isinstance(getattr(module, "TMP_THREADS", None), list):
             module.TMP_THREADS = unkept  # type: ignore[attr-defined]
+
+
+class EndedExecutions:
+    """Executions in the order they ended, each numbered: ``(execution ARN, state machine ARN, status)``.
+
+    Only the last ``keep`` are kept. A reader keeps a cursor (the number after the last entry it read) and asks
+    :meth:`since` for what came after it; ``None`` tells it that some of that is no longer kept."""
+
+    def __init__(self, keep: int = KEEP_ENDED) -> None:
+        self._lock = threading.Lock()
+        self._entries: deque[tuple[int, str, str, str]] = deque(maxlen=keep)
+        self._next = 0
+
+    def record(self, execution_arn: str, state_machine_arn: str, status: str) -> None:
+        with self._lock:
+            self._entries.append((self._next, execution_arn, state_machine_arn, status))
+            self._next += 1
+
+    def since(self, cursor: int | None) -> tuple[int, list[tuple[str, str, str]]] | None:
+        """The cursor after the newest entry, and the entries numbered ``cursor`` and after, oldest first
+        (none for ``cursor`` None: a reader's start). None when the cursor is not one this journal gave
+        out or entries after it were dropped."""
+        with self._lock:
+            if cursor is None:
+                return self._next, []
+            oldest = self._entries[0][0] if self._entries else self._next
+            if not oldest <= cursor <= self._next:
+                return None
+            newer: list[tuple[str, str, str]] = []
+            for number, *entry in reversed(self._entries):  # from the newest: O(what is new), not O(kept)
+                if number < cursor:
+                    break
+                newer.append((entry[0], entry[1], entry[2]))
+            newer.reverse()
+            return self._next, newer
+
+
+#: the executions the interpreter of this process ended (:func:`patch_moto_sfn_end_journal`)
+ENDED = EndedExecutions()
+
+
+def patch_moto_sfn_end_journal() -> None:
+    """Idempotent: every execution the interpreter ends is recorded in :data:`ENDED`, status set first."""
+    global _journal_patched
+    if _journal_patched:
+        return
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        original(self)  # sets the execution's status and stop date (_reflect_execution_status)
+        execution = self.execution
+        ENDED.record(execution.exec_arn, execution.state_machine_arn, execution.exec_status.value)
+
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+    _journal_patched = True

@@ -269,7 +269,7 @@ class LocalStack:
         scale = self.time_scale if self.schedule_time_scale is None else self.schedule_time_scale
         self.schedules = ScheduledRules(self.client, time_scale=scale)
         self.schedules.start()
-        self.status_events = ExecutionStatusEvents(self.client)
+        self.status_events = ExecutionStatusEvents(self.client, ended=self.moto.ended_executions)
         self.status_events.start()
         if "ingest_stream" in man.lambdas:
             self.stream_poller = StreamPoller(

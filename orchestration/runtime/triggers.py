@@ -11,9 +11,10 @@
 - ``ScheduledRules``: every rule with a ScheduleExpression (``rate(...)``) invokes its Lambda targets
   through the local Lambda registry at its rate (times a time scale), with the "Scheduled Event" AWS sends.
 - ``ExecutionStatusEvents``: moto's Step Functions emits no "Step Functions Execution Status Change"
-  events; for every rule whose pattern asks for them, the state machines it names are polled and each
-  execution that ended in one of its statuses is delivered once, in the event shape AWS documents, to
-  the rule's Lambda targets.
+  events; for every rule whose pattern asks for them, each execution of the state machines it names that
+  ended in one of its statuses is delivered once, in the event shape AWS documents, to the rule's Lambda
+  targets. What ended is read from the interpreter's journal of ended executions (``moto_sfn.ENDED``) since
+  the last round, or, without one, by listing the machines' executions.
 
 The rules themselves are read from moto's EventBridge, where orchestration/runtime/manifest.py (or Terraform)
 created them with the names and patterns AWS has.
@@ -29,6 +30,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,31 +267,52 @@ class ScheduledRules(_Poller):
         return min([self.refresh, *upcoming])
 
 
+#: what the interpreter ended since a cursor (``MotoServer.ended_executions``): the next cursor and
+#: ``(execution ARN, state machine ARN, status)`` oldest first, or None when the journal lost some of it
+EndedSince = Callable[[int | None], tuple[int, list[tuple[str, str, str]]] | None]
+
+
 class ExecutionStatusEvents(_Poller):
     """EventBridge rules on "Step Functions Execution Status Change", locally. For each ENABLED rule whose
-    pattern has ``source: aws.states`` and that detail-type, the state machines named by
-    ``detail.stateMachineArn`` are polled (ListExecutions by each status of ``detail.status``), and every
-    execution that ended so is delivered once to the rule's Lambda targets, in AWS's event shape. A
-    delivery whose function fails is tried again on the next rounds, three times in all (as Lambda
-    retries an asynchronous invocation twice)."""
+    pattern has ``source: aws.states`` and that detail-type, every execution of the state machines named by
+    ``detail.stateMachineArn`` (all, if it names none) that ended in a status of ``detail.status`` is
+    delivered once to the rule's Lambda targets, in AWS's event shape. A delivery whose function fails is
+    tried again on the next rounds, three times in all (as Lambda retries an asynchronous invocation twice).
+
+    With ``ended`` (the stack's moto server's journal of ended executions), a round reads only what ended
+    since the last one, as EventBridge is told when an execution ends: its cost follows the executions that
+    ended, not every execution the stack ever ran. The first round, and any round after the journal dropped
+    entries this poller had not read, lists the machines' executions of each status instead (ListExecutions,
+    all pages), as every round does without ``ended``; the journal's position is taken before that listing,
+    so an execution that ends during it is in one or the other (and is delivered once: deliveries are
+    remembered by rule and execution)."""
 
     name = "mtx-execution-status-events"
     DETAIL_TYPE = "Step Functions Execution Status Change"
     ATTEMPTS = 3
 
     def __init__(
-        self, clients: Clients, registry: LambdaRegistry = REGISTRY, interval: float = 2.0, refresh: float = 30.0
+        self,
+        clients: Clients,
+        registry: LambdaRegistry = REGISTRY,
+        interval: float = 2.0,
+        refresh: float = 30.0,
+        ended: EndedSince | None = None,
     ) -> None:
         super().__init__()
         self.clients = clients
         self.registry = registry
         self.interval = interval
         self.refresh = refresh
+        self.ended = ended
         self.deliveries: list[Delivery] = []
+        self.listings = 0  # rounds that listed executions (the journal's absence, start or gap)
         self._done: set[tuple[str, str]] = set()
         self._attempts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._rules: tuple[float, list[dict[str, Any]]] | None = None
+        self._cursor: int | None = None
+        self._retry: list[tuple[str, str, str]] = []  # ended executions a delivery failed for
 
     def status_rules(self) -> list[dict[str, Any]]:
         """The rules asking for status-change events (read again every ``refresh`` seconds)."""
@@ -335,33 +358,72 @@ class ExecutionStatusEvents(_Poller):
             self.deliveries.extend(delivered)
         return delivered
 
+    def _from_journal(self) -> list[tuple[str, str, str]] | None:
+        """What ended since the last round and what to try again, or None: list this round."""
+        if self.ended is None:
+            return None
+        got = self.ended(self._cursor) if self._cursor is not None else None
+        if got is None:  # first round, or the journal dropped entries unread: list, from the position before
+            start = self.ended(None)
+            self._cursor = start[0] if start is not None else None
+            return None
+        self._cursor, new = got
+        return [*self._retry, *new]
+
+    def _listed(self, sfn: Any, machines: list[str], statuses: list[str]) -> list[tuple[str, str, str]]:
+        found = []
+        for machine in machines:
+            for status in statuses:
+                pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter=status)
+                found += [(e["executionArn"], machine, status) for page in pages for e in page.get("executions", [])]
+        return found
+
     def _round(self) -> list[Delivery]:
         sfn = self.clients("stepfunctions")
+        journal = self._from_journal()
+        if journal is None:
+            self.listings += 1
+        try:
+            return self._deliver(sfn, journal)
+        except BaseException:
+            # a call failed mid-round: nothing read is dropped. The next round lists again, or takes the whole
+            # journal read this round again (what was delivered is skipped: deliveries are remembered).
+            if journal is None:
+                self._cursor = None
+            else:
+                self._retry = journal
+            raise
+
+    def _deliver(self, sfn: Any, journal: list[tuple[str, str, str]] | None) -> list[Delivery]:
         delivered: list[Delivery] = []
+        retry: dict[str, tuple[str, str, str]] = {}
         for rule in self.status_rules():
             detail = rule["pattern"].get("detail", {})
             statuses = detail.get("status", ["FAILED", "TIMED_OUT", "ABORTED"])
             machines = detail.get("stateMachineArn") or [
                 m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
             ]
+            if journal is None:
+                ended = self._listed(sfn, machines, statuses)
+            else:
+                ended = [e for e in journal if e[1] in machines and e[2] in statuses]
             region, account = _rule_region_account(rule["Arn"])
             targets = rule["targets"]
-            for machine in machines:
-                for status in statuses:
-                    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter=status)
-                    for page in pages:
-                        for listed in page.get("executions", []):
-                            key = (rule["Name"], listed["executionArn"])
-                            if key in self._done:
-                                continue
-                            described = sfn.describe_execution(executionArn=listed["executionArn"])
-                            event = self.event(described, region, account)
-                            results = [_invoke(self.registry, rule["Name"], t, event) for t in targets]
-                            delivered.extend(results)
-                            attempts = self._attempts.get(key, 0) + 1
-                            self._attempts[key] = attempts
-                            if all(r.ok for r in results) or attempts >= self.ATTEMPTS:
-                                self._done.add(key)
+            for entry in ended:
+                key = (rule["Name"], entry[0])
+                if key in self._done:
+                    continue
+                described = sfn.describe_execution(executionArn=entry[0])
+                event = self.event(described, region, account)
+                results = [_invoke(self.registry, rule["Name"], t, event) for t in targets]
+                delivered.extend(results)
+                attempts = self._attempts.get(key, 0) + 1
+                self._attempts[key] = attempts
+                if all(r.ok for r in results) or attempts >= self.ATTEMPTS:
+                    self._done.add(key)
+                else:
+                    retry[entry[0]] = entry
+        self._retry = list(retry.values())
         return delivered
 
     def tick(self) -> float:

@@ -180,3 +180,78 @@ def test_the_interpreter_keeps_no_thread_once_an_execution_ended(monkeypatch: py
         assert threads() <= before + 5  # 30 executions started at least 30 threads: none kept
     for name in _THREAD_LISTING_MODULES:
         assert len(importlib.import_module(name).TMP_THREADS) == 0, name
+
+
+def test_the_ended_journal_gives_what_came_after_a_cursor_and_says_when_it_dropped_some() -> None:
+    from orchestration.runtime.moto_sfn import EndedExecutions
+
+    journal = EndedExecutions(keep=3)
+    start, nothing = journal.since(None)
+    assert (start, nothing) == (0, [])
+    assert journal.since(start) == (0, [])
+    journal.record("e0", "m", "FAILED")
+    journal.record("e1", "m", "SUCCEEDED")
+    cursor, got = journal.since(start)  # type: ignore[misc]
+    assert (cursor, got) == (2, [("e0", "m", "FAILED"), ("e1", "m", "SUCCEEDED")])
+    assert journal.since(cursor) == (2, [])
+    journal.record("e2", "n", "ABORTED")
+    assert journal.since(cursor) == (3, [("e2", "n", "ABORTED")])
+    journal.record("e3", "n", "TIMED_OUT")  # keeps 3: e0 is dropped
+    assert journal.since(0) is None  # a reader at e0 lost it: it is told, not handed a gap
+    assert journal.since(1) == (4, [("e1", "m", "SUCCEEDED"), ("e2", "n", "ABORTED"), ("e3", "n", "TIMED_OUT")])
+    assert journal.since(5) is None  # not a cursor this journal gave out (another process's, a restart)
+    assert journal.since(-1) is None
+
+
+def test_every_execution_the_interpreter_ends_is_journalled_with_its_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Succeeded, failed and stopped executions of moto's interpreter each appear once in ``ENDED``, after their
+    status is set (the rule player describes them when it reads the entry); a running one does not."""
+    import time
+
+    from orchestration.runtime.moto_sfn import ENDED, patch_moto_sfn_end_journal
+
+    patch_moto_sfn_end_journal()
+    moto_sfn_execution(monkeypatch, on=True)
+    definition = json.dumps({"StartAt": "Which", "States": {
+        "Which": {"Type": "Choice", "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Bad"},
+                                                {"Variable": "$.wait", "BooleanEquals": True, "Next": "Long"}],
+                  "Default": "Good"},
+        "Long": {"Type": "Wait", "Seconds": 30, "Next": "Good"},
+        "Bad": {"Type": "Fail", "Error": "Nope", "Cause": "a test"},
+        "Good": {"Type": "Succeed"}}})  # fmt: skip
+    with mock_aws():
+        client = boto3.client("stepfunctions", region_name="eu-west-1")
+        arn = client.create_state_machine(name="j", definition=definition, roleArn="arn:aws:iam::123456789012:role/r")[
+            "stateMachineArn"
+        ]
+        cursor, _ = ENDED.since(None)  # type: ignore[misc]
+        go, fail, wait = {"fail": False, "wait": False}, {"fail": True, "wait": False}, {"fail": False, "wait": True}
+        inputs = {"ok": go, "bad": fail, "stopped": wait, "running": wait}
+        started = {
+            name: client.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))["executionArn"]
+            for name, payload in inputs.items()
+        }
+
+        def waiting(execution: str) -> bool:
+            events = client.get_execution_history(executionArn=execution)["events"]
+            return any(e["type"] == "WaitStateEntered" for e in events)
+
+        deadline = time.monotonic() + 30
+        while not waiting(started["stopped"]) and time.monotonic() < deadline:  # moto cannot stop it sooner
+            time.sleep(0.05)
+        client.stop_execution(executionArn=started["stopped"])
+        expected = {started["ok"]: "SUCCEEDED", started["bad"]: "FAILED", started["stopped"]: "ABORTED"}
+        deadline = time.monotonic() + 30
+        seen: list[tuple[str, str, str]] = []
+        while time.monotonic() < deadline:
+            got = ENDED.since(cursor)
+            assert got is not None
+            seen = [e for e in got[1] if e[1] == arn]
+            if len(seen) >= 3:
+                break
+            time.sleep(0.05)
+        assert sorted(seen) == sorted((e, arn, status) for e, status in expected.items())
+        for execution, _machine, status in seen:
+            assert client.describe_execution(executionArn=execution)["status"] == status
+        assert client.describe_execution(executionArn=started["running"])["status"] == "RUNNING"
+        client.stop_execution(executionArn=started["running"])
