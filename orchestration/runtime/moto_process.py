@@ -8,10 +8,10 @@ every Lambda task to a :class:`~orchestration.runtime.lambda_pool.LambdaPool` of
 interpreter and the handlers no longer share one interpreter lock.
 
 The stack talks to the child over a pipe, for what it cannot say over HTTP: the Lambda hosts' environment once
-the stack has it (:meth:`configure`), the executions its interpreter ended (:meth:`ended_executions`), the fault
-injector (:meth:`inject`: the plan goes to the child, which
-serves the faults; what it injected comes back into the caller's injector when it is taken away) and the
-invocation counts (:meth:`invocations`).
+the stack has it (:meth:`configure`), the executions its interpreter ended (:meth:`ended_executions`), the records
+put to a stream (:meth:`stream_puts`), the fault injector (:meth:`inject`: the plan goes to the child, which serves
+the faults; what it injected comes back into the caller's injector when it is taken away) and the invocation
+counts (:meth:`invocations`).
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def _serve(port: int, time_scale: float, conn: Connection) -> None:
             answer = dict(sfn.REGISTRY.invocations)
         elif verb == "ended":
             answer = server.ended_executions(*args)
+        elif verb == "puts":
+            answer = server.stream_puts(*args)
         elif verb == "pids":
             answer = pool.pids() if pool is not None else []
         elif verb == "stop":
@@ -155,6 +157,10 @@ class MotoProcess:
     def ended_executions(self, cursor: int | None) -> tuple[int, list[tuple[str, str, str]]] | None:
         """What the child's interpreter ended since ``cursor`` (``moto_sfn.EndedExecutions.since``)."""
         return self._ask("ended", cursor)
+
+    def stream_puts(self, stream_arn: str) -> int:
+        """Records put to the stream so far, in the child (``moto_kinesis.put_count``)."""
+        return int(self._ask("puts", stream_arn))
 
     def worker_pids(self) -> list[int]:
         return list(self._ask("pids"))

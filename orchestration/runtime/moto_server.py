@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestration.runtime import glue, sfn
 from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
-from orchestration.runtime.moto_kinesis import patch_moto_kinesis_shards
+from orchestration.runtime.moto_kinesis import patch_moto_kinesis_put_counts, patch_moto_kinesis_shards, put_count
 from orchestration.runtime.moto_sfn import (
     ENDED,
     patch_moto_sfn_copies,
@@ -357,6 +357,7 @@ class MotoServer:
         patch_moto_event_ids()
         patch_moto_kinesis_mappings()  # the stream's mapping is played by the runtime (stream_poller.py)
         patch_moto_kinesis_shards()  # O(1) per record put or read, not O(records in the shard) (moto_kinesis.py)
+        patch_moto_kinesis_put_counts()  # records put per stream: an idle stream is not read (moto_kinesis.py)
         patch_moto_dynamodb_writes()  # each write and transaction atomic, as in AWS (moto_dynamodb.py)
         patch_moto_sfn_executions()  # O(1) Start/DescribeExecution, not O(executions so far) (moto_sfn.py)
         patch_moto_sfn_json_paths()  # each JSONPath parsed once, not a new parser per evaluation (moto_sfn.py)
@@ -384,6 +385,10 @@ class MotoServer:
     def ended_executions(self, cursor: int | None) -> tuple[int, list[tuple[str, str, str]]] | None:
         """What the interpreter ended since ``cursor`` (``moto_sfn.EndedExecutions.since``)."""
         return ENDED.since(cursor)
+
+    def stream_puts(self, stream_arn: str) -> int:
+        """Records put to the stream so far (``moto_kinesis.put_count``)."""
+        return put_count(stream_arn)
 
     def stop(self) -> None:
         if self._server is not None:

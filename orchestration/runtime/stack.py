@@ -274,7 +274,7 @@ class LocalStack:
         if "ingest_stream" in man.lambdas:
             self.stream_poller = StreamPoller(
                 self.client, manifest_mod.stream_name(self.settings), self.settings.function_arn("ingest_stream"),
-                manifest_mod.stream_failures_queue_name(self.settings),
+                manifest_mod.stream_failures_queue_name(self.settings), puts=self.moto.stream_puts,
             )  # fmt: skip
             self.stream_poller.start()
         self.started_at = time.time()

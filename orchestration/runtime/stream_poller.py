@@ -27,6 +27,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,9 @@ class StreamPoller(_Poller):
         max_backoff_seconds: float = 5.0,
         refresh: float = 10.0,
         idle_poll_seconds: float = 1.0,
+        puts: Callable[[str], int] | None = None,
+        idle_check_seconds: float = 0.25,
+        idle_read_seconds: float = 30.0,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -98,6 +102,13 @@ class StreamPoller(_Poller):
         self.max_backoff_seconds = max_backoff_seconds
         self.refresh = refresh
         self.idle_poll_seconds = idle_poll_seconds
+        #: records put to a stream so far, by stream ARN (the local moto's count, moto_kinesis.PUTS)
+        self.puts = puts
+        self.idle_check_seconds = idle_check_seconds
+        self.idle_read_seconds = idle_read_seconds
+        self._puts_read: int | None = None  # the count when every shard was last read to its end, all delivered
+        self._read_all_at = float("-inf")
+        self.skipped_rounds = 0  # rounds that read nothing: no record put since (for tests)
         self._shards: dict[str, _Shard] = {}
         self._listed_at = float("-inf")
         self._stream_arn: str | None = None
@@ -160,11 +171,27 @@ class StreamPoller(_Poller):
     def tick(self) -> float:
         if time.monotonic() - self._listed_at >= self.refresh and not self._list_shards():
             return self.refresh
+        # With the local moto's count of records put (``puts``), an idle stream is not read: the count is taken
+        # before the shards are read, so a record put after it changes it and the next round reads again. Every
+        # ``idle_read_seconds`` the shards are read anyway.
+        puts = self.puts(self._stream_arn) if self.puts is not None and self._stream_arn else None
+        if (
+            puts is not None
+            and puts == self._puts_read
+            and self.idle()
+            and time.monotonic() - self._read_all_at < self.idle_read_seconds
+        ):
+            self.skipped_rounds += 1
+            return self.idle_check_seconds
         busy = False
         for shard in list(self._shards.values()):
             busy = self._step(shard) or busy
         if busy:
             return 0.05
+        if self.idle():  # each shard read to its end (nothing read this round), nothing held back
+            self._puts_read, self._read_all_at = puts, time.monotonic()
+            if puts is not None:
+                return self.idle_check_seconds
         # idle: as the mapping, poll each shard about once a second, sooner when a window or a retry is due
         now = time.monotonic()
         due = [s.buffer_since + self.mapping.window_seconds - now for s in self._shards.values() if s.buffer]

@@ -51,6 +51,10 @@ def run_name(key: str, event_id: str | None = None) -> str:
 
 
 class BatchTrigger:
+    #: seconds a receive of the relay's loop waits for a message (SQS long polling: moto answers as soon as one
+    #: is sent; an idle relay makes one request per WAIT_SECONDS, not one a second)
+    WAIT_SECONDS = 10
+
     def __init__(self, clients: Clients, queue_url: str, state_machine_arn: str) -> None:
         self.clients = clients
         self.queue_url = queue_url
@@ -65,6 +69,8 @@ class BatchTrigger:
         msgs = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds)
         arns = []
         for m in msgs.get("Messages", []):
+            if self._stop.is_set():  # stopping while the receive waited: what is not started stays queued
+                break
             try:
                 arn = self._start(m["Body"])
             except Exception as exc:  # noqa: BLE001 - kept: SQS shows the message again after its visibility timeout
@@ -93,7 +99,7 @@ class BatchTrigger:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                self.poll_once(self.WAIT_SECONDS)
             except Exception:  # noqa: BLE001 - a relay hiccup must not kill the runtime; the message stays queued
                 self._stop.wait(1.0)
 
@@ -102,9 +108,10 @@ class BatchTrigger:
         self._thread.start()
 
     def stop(self) -> None:
+        """Ends the loop; does not wait out a receive that is still waiting (it starts nothing once stopped)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=1.0)
 
 
 # --------------------------------------------------------------------------- rules with Lambda targets

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import psycopg
 
-from orchestration.runtime import emf, xray
+from orchestration.runtime import emf, manifest, xray
 from orchestration.runtime.ingest import submit, wait_for
 from orchestration.runtime.moto_process import MotoProcess
 from orchestration.runtime.stack import LocalStack
@@ -43,6 +44,22 @@ def main(home: Path, count: int) -> dict[str, object]:
         metrics: dict[str, float] = {}
         for (name, _), value in emf.read(stack.metrics_file).items():
             metrics[name] = metrics.get(name, 0.0) + value
+        # over the pipe: the child's journal of ended executions and its count of stream puts (after the metrics:
+        # the stream's records count in them too)
+        _, ended = stack.moto.ended_executions(0) or (0, [])
+        journalled = sorted(status for arn, _, status in ended if arn in set(arns))
+        kinesis = stack.client("kinesis")
+        stream = kinesis.describe_stream_summary(StreamName=manifest.stream_name(s))["StreamDescriptionSummary"]
+        before = stack.moto.stream_puts(stream["StreamARN"])
+        extra = [json.loads(r.line) for r in generate(2, seed=24, invalid_share=0.0, duplicate_share=0.0)]
+        kinesis.put_records(StreamName=stream["StreamName"], Records=[
+            {"Data": json.dumps(r).encode(), "PartitionKey": r["transactionId"]} for r in extra])  # fmt: skip
+        puts = stack.moto.stream_puts(stream["StreamARN"]) - before
+        poller = stack.stream_poller
+        assert poller is not None
+        deadline = time.monotonic() + 120
+        while poller.records_done < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         return {
             "stack_pid": os.getpid(),
             "moto_pid": stack.moto.pid,
@@ -53,6 +70,10 @@ def main(home: Path, count: int) -> dict[str, object]:
             "invocations": stack.moto.invocations(),
             "function_names": {"validate": s.function_name("validate_transaction")},
             "metrics": metrics,
+            "journalled": journalled,
+            "stream_puts": puts,
+            "stream_records_done": poller.records_done,
+            "status_listings": stack.status_events.listings if stack.status_events else None,
             "lambda_segments": sorted(d["name"] for d in segments if d.get("origin") == "AWS::Lambda::Function"),
         }  # fmt: skip
     finally:

@@ -41,3 +41,7 @@ def test_a_stack_on_several_processes_runs_the_transaction_path() -> None:
         assert got["invocations"].get(name) == COUNT, (name, got["invocations"])
         assert got["lambda_segments"].count(name) == COUNT, name
     assert got["metrics"].get("TransactionsStored") == COUNT
+    # what the stack reads of the child over the pipe: the journal of ended executions, the count of stream puts
+    assert got["journalled"] == ["SUCCEEDED"] * COUNT
+    assert got["status_listings"] == 1  # the status-change rules listed executions once, then read the journal
+    assert got["stream_puts"] == 2 and got["stream_records_done"] == 2

@@ -224,6 +224,41 @@ def test_retries_stop_after_the_attempts_and_the_shard_moves_on(one_shard: dict[
     assert fn.batches[-1] == ["c"]
 
 
+def test_an_idle_stream_is_not_read_until_a_record_is_put(one_shard: dict[str, Any]) -> None:
+    """With the local moto's count of records put, the poller reads the shards only when the count moved since
+    it last read every shard to its end (and every ``idle_read_seconds`` anyway); a record put is still
+    delivered, on the next round."""
+    from orchestration.runtime.moto_kinesis import patch_moto_kinesis_put_counts, put_count
+
+    patch_moto_kinesis_put_counts()
+    kinesis = boto3.client("kinesis", region_name="us-east-1")
+    reads: list[str] = []
+    kinesis.meta.events.register("before-call.kinesis.GetRecords", lambda **_: reads.append("GetRecords"))
+    registry = LambdaRegistry()
+    fn = Scripted([])
+    registry.register("f", fn)
+    p = StreamPoller(lambda service: kinesis if service == "kinesis" else aws.client(service), "s",
+                     "arn:aws:lambda:us-east-1:123456789012:function:f", "s-failures",
+                     StreamMapping(batch_size=4, window_seconds=0.0), registry, backoff_seconds=0.0,
+                     puts=put_count, idle_read_seconds=3600.0)  # fmt: skip
+    put(kinesis, [f"r{i}" for i in range(5)])
+    run(p, 5)
+    assert fn.batches == [["r0", "r1", "r2", "r3"], ["r4"]]
+    read_so_far = len(reads)
+    run(p, 20)
+    assert len(reads) == read_so_far and p.skipped_rounds >= 19  # idle: not one GetRecords
+    put(kinesis, ["late"])
+    run(p, 1)
+    assert fn.batches[-1] == ["late"] and len(reads) > read_so_far
+    run(p, 1)  # a round that reads the shard to its end again
+    read_so_far = len(reads)
+    run(p, 5)
+    assert len(reads) == read_so_far
+    p.idle_read_seconds = 0.0  # the safety read: the shards are read although the count did not move
+    run(p, 1)
+    assert len(reads) > read_so_far and len(fn.batches) == 3
+
+
 # --------------------------------------------------------------------------- `mtx stream`: the producer side
 class Kinesis:
     """PutRecords as AWS answers it when a shard is over its limit: some entries refused, the rest taken."""
