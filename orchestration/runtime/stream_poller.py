@@ -109,6 +109,7 @@ class StreamPoller(_Poller):
         self._puts_read: int | None = None  # the count when every shard was last read to its end, all delivered
         self._read_all_at = float("-inf")
         self.skipped_rounds = 0  # rounds that read nothing: no record put since (for tests)
+        self._read_short = False  # a read of this round ended early (an expired iterator)
         self._shards: dict[str, _Shard] = {}
         self._listed_at = float("-inf")
         self._stream_arn: str | None = None
@@ -141,7 +142,9 @@ class StreamPoller(_Poller):
             if not token:
                 break
         for shard in shards:
-            self._shards.setdefault(shard["ShardId"], _Shard(shard["ShardId"]))
+            if shard["ShardId"] not in self._shards:
+                self._shards[shard["ShardId"]] = _Shard(shard["ShardId"])
+                self._puts_read = None  # a shard not read yet (a reshard copies records without a put): read
         self._listed_at = time.monotonic()
         return True
 
@@ -160,6 +163,7 @@ class StreamPoller(_Poller):
             page = kinesis.get_records(ShardIterator=shard.iterator, Limit=limit)
         except kinesis.exceptions.ExpiredIteratorException:
             shard.iterator = None
+            self._read_short = True  # this shard was not read to its end this round
             return []
         shard.iterator = page.get("NextShardIterator")
         records = list(page.get("Records", []))
@@ -183,12 +187,12 @@ class StreamPoller(_Poller):
         ):
             self.skipped_rounds += 1
             return self.idle_check_seconds
-        busy = False
+        busy, self._read_short = False, False
         for shard in list(self._shards.values()):
             busy = self._step(shard) or busy
         if busy:
             return 0.05
-        if self.idle():  # each shard read to its end (nothing read this round), nothing held back
+        if self.idle() and not self._read_short:  # each shard read to its end (nothing read), nothing held back
             self._puts_read, self._read_all_at = puts, time.monotonic()
             if puts is not None:
                 return self.idle_check_seconds

@@ -22,6 +22,7 @@ created them with the names and patterns AWS has.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -69,8 +70,12 @@ class BatchTrigger:
         msgs = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds)
         arns = []
         for m in msgs.get("Messages", []):
-            if self._stop.is_set():  # stopping while the receive waited: what is not started stays queued
-                break
+            if self._stop.is_set():  # stopping while the receive waited: not started, shown again at once
+                with contextlib.suppress(Exception):
+                    sqs.change_message_visibility(
+                        QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                    )
+                continue
             try:
                 arn = self._start(m["Body"])
             except Exception as exc:  # noqa: BLE001 - kept: SQS shows the message again after its visibility timeout
@@ -274,6 +279,14 @@ class ScheduledRules(_Poller):
         return min([self.refresh, *upcoming])
 
 
+#: ended executions a failed round keeps to read again; beyond it, the next round lists instead
+KEEP_RETRIES = 10_000
+
+
+def _rule_keys(rules: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [(r["Name"], r["EventPattern"], json.dumps(r["targets"], sort_keys=True, default=str)) for r in rules]
+
+
 #: what the interpreter ended since a cursor (``MotoServer.ended_executions``): the next cursor and
 #: ``(execution ARN, state machine ARN, status)`` oldest first, or None when the journal lost some of it
 EndedSince = Callable[[int | None], tuple[int, list[tuple[str, str, str]]] | None]
@@ -313,7 +326,8 @@ class ExecutionStatusEvents(_Poller):
         self.refresh = refresh
         self.ended = ended
         self.deliveries: list[Delivery] = []
-        self.listings = 0  # rounds that listed executions (the journal's absence, start or gap)
+        self.listings = 0  # rounds that listed executions (the journal's absence, start or gap, a rule change)
+        self.failed_describes = 0  # DescribeExecution calls that failed (each execution tried again next round)
         self._done: set[tuple[str, str]] = set()
         self._attempts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -333,6 +347,8 @@ class ExecutionStatusEvents(_Poller):
             if "aws.states" in pattern.get("source", []) and self.DETAIL_TYPE in pattern.get("detail-type", []):
                 targets = _lambda_targets(self.clients("events"), rule["Name"])
                 found.append({**rule, "pattern": pattern, "targets": targets})
+        if self._rules is not None and _rule_keys(found) != _rule_keys(self._rules[1]):
+            self._cursor = None  # a rule came, went or changed: the next round lists, as every round did before
         self._rules = (time.monotonic(), found)
         return found
 
@@ -375,7 +391,7 @@ class ExecutionStatusEvents(_Poller):
             self._cursor = start[0] if start is not None else None
             return None
         self._cursor, new = got
-        return [*self._retry, *new]
+        return list({entry[0]: entry for entry in [*self._retry, *new]}.values())  # an execution once a round
 
     def _listed(self, sfn: Any, machines: list[str], statuses: list[str]) -> list[tuple[str, str, str]]:
         found = []
@@ -393,10 +409,10 @@ class ExecutionStatusEvents(_Poller):
         try:
             return self._deliver(sfn, journal)
         except BaseException:
-            # a call failed mid-round: nothing read is dropped. The next round lists again, or takes the whole
-            # journal read this round again (what was delivered is skipped: deliveries are remembered).
-            if journal is None:
-                self._cursor = None
+            # reading the rules or listing failed: nothing read is dropped. The next round lists again, or takes
+            # what this round read of the journal again (what was delivered is skipped: deliveries are remembered)
+            if journal is None or len(journal) > KEEP_RETRIES:
+                self._cursor, self._retry = None, []
             else:
                 self._retry = journal
             raise
@@ -420,7 +436,15 @@ class ExecutionStatusEvents(_Poller):
                 key = (rule["Name"], entry[0])
                 if key in self._done:
                     continue
-                described = sfn.describe_execution(executionArn=entry[0])
+                try:
+                    described = sfn.describe_execution(executionArn=entry[0])
+                except sfn.exceptions.ExecutionDoesNotExist:  # gone with its state machine: nothing to deliver
+                    self._done.add(key)
+                    continue
+                except Exception:  # noqa: BLE001 - an AWS call failed: this one next round, the others go on
+                    self.failed_describes += 1
+                    retry[entry[0]] = entry
+                    continue
                 event = self.event(described, region, account)
                 results = [_invoke(self.registry, rule["Name"], t, event) for t in targets]
                 delivered.extend(results)

@@ -47,7 +47,11 @@ def main(home: Path, count: int) -> dict[str, object]:
         # over the pipe: the child's journal of ended executions and its count of stream puts (after the metrics:
         # the stream's records count in them too)
         _, ended = stack.moto.ended_executions(0) or (0, [])
-        journalled = sorted(status for arn, _, status in ended if arn in set(arns))
+        started = set(arns)
+        journalled = sorted(status for arn, _, status in ended if arn in started)
+        poller = stack.stream_poller
+        assert poller is not None
+        poller.idle_read_seconds = 3600.0  # no read-anyway: only the count can send it to the shards
         kinesis = stack.client("kinesis")
         stream = kinesis.describe_stream_summary(StreamName=manifest.stream_name(s))["StreamDescriptionSummary"]
         before = stack.moto.stream_puts(stream["StreamARN"])
@@ -55,8 +59,6 @@ def main(home: Path, count: int) -> dict[str, object]:
         kinesis.put_records(StreamName=stream["StreamName"], Records=[
             {"Data": json.dumps(r).encode(), "PartitionKey": r["transactionId"]} for r in extra])  # fmt: skip
         puts = stack.moto.stream_puts(stream["StreamARN"]) - before
-        poller = stack.stream_poller
-        assert poller is not None
         deadline = time.monotonic() + 120
         while poller.records_done < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -73,6 +75,7 @@ def main(home: Path, count: int) -> dict[str, object]:
             "journalled": journalled,
             "stream_puts": puts,
             "stream_records_done": poller.records_done,
+            "stream_skipped_rounds": poller.skipped_rounds,
             "status_listings": stack.status_events.listings if stack.status_events else None,
             "lambda_segments": sorted(d["name"] for d in segments if d.get("origin") == "AWS::Lambda::Function"),
         }  # fmt: skip

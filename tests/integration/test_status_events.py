@@ -6,8 +6,8 @@ Lambda registry of the test's own, so the stack's rules' real targets are not in
 session's executions). Proved here: after its first round, which lists, a poller reads only the journal
 (``listings`` stays 1, the rounds' ListExecutions calls are counted); every execution that ended in the
 rule's status is delivered once, in AWS's shape, and nothing else; a failed delivery is tried again until
-it succeeds; an AWS call failing mid-round loses nothing; and when the journal dropped entries unread the
-poller lists again and delivers only what it had not.
+it succeeds; an AWS call failing (DescribeExecution, or reading the rules) loses nothing; when the journal
+dropped entries unread, or a rule changed, the poller lists again and delivers only what it had not.
 """
 
 from __future__ import annotations
@@ -34,19 +34,33 @@ DEFINITION = json.dumps({"StartAt": "Which", "States": {
 
 
 class CountingClients:
-    """The stack's clients; counts the poller's ListExecutions pages and fails DescribeExecution on demand
-    (as a dropped connection to the AWS endpoint does)."""
+    """The stack's clients; counts the poller's ListExecutions pages and fails DescribeExecution or ListRules on
+    demand (as a dropped connection to the AWS endpoint does)."""
 
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
         self.list_calls = 0
         self.fail_describes = 0
+        self.fail_rules = 0
 
     def __call__(self, service: str) -> Any:
         client = self.stack.client(service)
+        outer = self
+        if service == "events":
+
+            class Events:
+                def __getattr__(self, name: str) -> Any:
+                    return getattr(client, name)
+
+                def list_rules(self, **kwargs: Any) -> Any:
+                    if outer.fail_rules:
+                        outer.fail_rules -= 1
+                        raise EndpointConnectionError(endpoint_url=client.meta.endpoint_url)
+                    return client.list_rules(**kwargs)
+
+            return Events()
         if service != "stepfunctions":
             return client
-        outer = self
 
         class Sfn:
             def __getattr__(self, name: str) -> Any:
@@ -113,11 +127,12 @@ def test_status_rules_read_the_journal_deliver_each_once_and_list_only_when_they
             return None  # the journal dropped what came after this cursor
         return stack.moto.ended_executions(cursor)
 
+    since, _ = stack.moto.ended_executions(None) or (0, [])
     clients = CountingClients(stack)
     poller = ExecutionStatusEvents(clients, registry=registry, ended=ended)
     try:
         first = _start(sfn, machine, fail=True)  # ended before the poller's first round: found by its listing
-        _wait_ended(sfn, [first])
+        _wait_ended(stack, [first], since)
         poller.poll_once()
         assert poller.listings == 1 and clients.list_calls >= 1
         assert [e["detail"]["executionArn"] for e in received] == [first]
@@ -125,7 +140,7 @@ def test_status_rules_read_the_journal_deliver_each_once_and_list_only_when_they
         listed = clients.list_calls
         failed, succeeded, refused = (_start(sfn, machine, fail=f) for f in (True, False, True))
         refuse.add(refused)
-        _wait_ended(sfn, [failed, succeeded, refused])
+        _wait_ended(stack, [failed, succeeded, refused], since)
         poller.poll_once()  # from the journal: the two failures, one of them refused by the function
         assert (poller.listings, clients.list_calls) == (1, listed)
         assert [e["detail"]["executionArn"] for e in received[1:]] == [failed]
@@ -143,26 +158,46 @@ def test_status_rules_read_the_journal_deliver_each_once_and_list_only_when_they
         poller.poll_once()
         assert len(received) == 3  # nothing twice
 
-        # an AWS call failing mid-round: the round fails, the next one takes up what it had read
+        # DescribeExecution failing: that execution next round, nothing lost
         late = _start(sfn, machine, fail=True)
-        _wait_ended(sfn, [late])
+        _wait_ended(stack, [late], since)
         clients.fail_describes = 1
+        poller.poll_once()
+        assert poller.failed_describes == 1 and len(received) == 3
+        poller.poll_once()
+        assert [e["detail"]["executionArn"] for e in received[3:]] == [late]
+        assert (poller.listings, clients.list_calls) == (1, listed)
+
+        # reading the rules failing: the round fails, the next one takes up what it had read of the journal
+        poller.refresh = 0.0  # the rules read again every round
+        later = _start(sfn, machine, fail=True)
+        _wait_ended(stack, [later], since)
+        clients.fail_rules = 1
         with pytest.raises(EndpointConnectionError):
             poller.poll_once()
         poller.poll_once()
-        assert [e["detail"]["executionArn"] for e in received[3:]] == [late]
+        assert [e["detail"]["executionArn"] for e in received[4:]] == [later]
         assert (poller.listings, clients.list_calls) == (1, listed)
 
         # the journal dropped entries this poller had not read: it lists again, and delivers only the new one
         gaps[0] = True
         after_gap = _start(sfn, machine, fail=True)
-        _wait_ended(sfn, [after_gap])
+        _wait_ended(stack, [after_gap], since)
         poller.poll_once()
         assert poller.listings == 2 and clients.list_calls > listed
-        assert [e["detail"]["executionArn"] for e in received[4:]] == [after_gap]
+        assert [e["detail"]["executionArn"] for e in received[5:]] == [after_gap]
         poller.poll_once()
-        assert poller.listings == 2 and len(received) == 5
+        assert poller.listings == 2 and len(received) == 6
         assert succeeded not in {e["detail"]["executionArn"] for e in received}
+
+        # a rule changed (here: its pattern): the next round lists, so the changed rule misses nothing
+        pattern["detail"]["status"] = ["FAILED", "SUCCEEDED"]
+        events.put_rule(Name=rule, EventPattern=json.dumps(pattern), State="ENABLED")
+        poller.poll_once()  # reads the rules, sees the change
+        poller.poll_once()
+        assert poller.listings == 3
+        assert succeeded in {e["detail"]["executionArn"] for e in received[6:]}  # ended before the change
+        assert len([e for e in received if e["detail"]["executionArn"] == first]) == 1
     finally:
         events.remove_targets(Rule=rule, Ids=["t"])
         events.delete_rule(Name=rule)
@@ -186,10 +221,13 @@ def _start(sfn: Any, machine: str, fail: bool) -> str:
     )
 
 
-def _wait_ended(sfn: Any, arns: list[str], timeout: float = 60.0) -> None:
+def _wait_ended(stack: LocalStack, arns: list[str], since: int, timeout: float = 60.0) -> None:
+    """Until the interpreter's journal has them, since the test's start (their status is set a moment before
+    they are journalled)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(sfn.describe_execution(executionArn=a)["status"] != "RUNNING" for a in arns):
+        got = stack.moto.ended_executions(since)
+        if got is not None and set(arns) <= {entry[0] for entry in got[1]}:
             return
         time.sleep(0.05)
     raise TimeoutError("the test's executions did not end")

@@ -204,8 +204,8 @@ def test_the_ended_journal_gives_what_came_after_a_cursor_and_says_when_it_dropp
 
 
 def test_every_execution_the_interpreter_ends_is_journalled_with_its_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Succeeded, failed and stopped executions of moto's interpreter each appear once in ``ENDED``, after their
-    status is set (the rule player describes them when it reads the entry); a running one does not."""
+    """Succeeded, failed, stopped and timed-out executions of moto's interpreter each appear once in ``ENDED``,
+    after their status is set (the rule player describes them when it reads the entry); a running one does not."""
     import time
 
     from orchestration.runtime.moto_sfn import ENDED, patch_moto_sfn_end_journal
@@ -224,7 +224,13 @@ def test_every_execution_the_interpreter_ends_is_journalled_with_its_status(monk
         arn = client.create_state_machine(name="j", definition=definition, roleArn="arn:aws:iam::123456789012:role/r")[
             "stateMachineArn"
         ]
+        timing_out = client.create_state_machine(
+            name="j-timeout", roleArn="arn:aws:iam::123456789012:role/r",
+            definition=json.dumps({"TimeoutSeconds": 1, "StartAt": "Long",
+                                   "States": {"Long": {"Type": "Wait", "Seconds": 30, "End": True}}}),
+        )["stateMachineArn"]  # fmt: skip
         cursor, _ = ENDED.since(None)  # type: ignore[misc]
+        timed_out = client.start_execution(stateMachineArn=timing_out, name="slow")["executionArn"]
         go, fail, wait = {"fail": False, "wait": False}, {"fail": True, "wait": False}, {"fail": False, "wait": True}
         inputs = {"ok": go, "bad": fail, "stopped": wait, "running": wait}
         started = {
@@ -246,11 +252,12 @@ def test_every_execution_the_interpreter_ends_is_journalled_with_its_status(monk
         while time.monotonic() < deadline:
             got = ENDED.since(cursor)
             assert got is not None
-            seen = [e for e in got[1] if e[1] == arn]
-            if len(seen) >= 3:
+            seen = [e for e in got[1] if e[1] in (arn, timing_out)]
+            if len(seen) >= 4:
                 break
             time.sleep(0.05)
-        assert sorted(seen) == sorted((e, arn, status) for e, status in expected.items())
+        expected_entries = [(e, arn, status) for e, status in expected.items()]
+        assert sorted(seen) == sorted([*expected_entries, (timed_out, timing_out, "TIMED_OUT")])
         for execution, _machine, status in seen:
             assert client.describe_execution(executionArn=execution)["status"] == status
         assert client.describe_execution(executionArn=started["running"])["status"] == "RUNNING"
