@@ -56,12 +56,18 @@ def _find_bin_dir() -> Path:
         ) from None
 
 
+#: seconds a stop waits for the server of an interrupted start to write its pid file
+STARTING_WAIT = 10.0
+
+
 @dataclass
 class PostgresServer:
     root: Path
     port: int = 0
     password: str = ""
     role_passwords: dict[str, str] = field(default_factory=dict)
+    #: ``pg_ctl start`` was launched and has not returned: a server may be coming up with no pid file yet
+    _starting: bool = field(default=False, repr=False)
 
     @property
     def data_dir(self) -> Path:
@@ -175,7 +181,15 @@ class PostgresServer:
             "-c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=4GB "
             "-c work_mem=64MB -c maintenance_work_mem=256MB -c jit=off"
         )
-        self._pg("pg_ctl", "start", "-D", str(self.data_dir), "-o", opts, "-l", str(self.log_file), "-w", "-t", "60")
+        self._starting = True
+        try:
+            self._pg(
+                "pg_ctl", "start", "-D", str(self.data_dir), "-o", opts, "-l", str(self.log_file), "-w", "-t", "60"
+            )  # fmt: skip
+        except Exception:
+            self._starting = False  # pg_ctl reported the failure: the server is up or gone (status tells)
+            raise
+        self._starting = False  # still set after an interruption (KeyboardInterrupt, SystemExit): stop() waits
         self._wait_ready()
         self._bootstrap()
 
@@ -205,8 +219,21 @@ class PostgresServer:
                     conn.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
 
     def stop(self) -> None:
-        if self.initialised() and self.running():
+        if not self.initialised():
+            return
+        if self._starting:  # a start interrupted (a SIGTERM, Ctrl-C) before the server wrote its pid file
+            self._await_postmaster()
+        self._starting = False
+        if self.running():
             self._pg("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60")
+
+    def _await_postmaster(self, timeout: float = STARTING_WAIT) -> None:
+        """Until the server a killed ``pg_ctl start`` launched has its pid file (then ``pg_ctl stop`` can stop
+        it), or ``timeout``: pg_ctl forks the postmaster before it writes the file, so a stop in between found
+        "no server running" and left it running, with nobody to stop it."""
+        deadline = time.monotonic() + timeout
+        while not self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """Immediate shutdown: simulates the database going away (tests of retries/redrive)."""
