@@ -210,8 +210,11 @@ def test_every_execution_the_interpreter_ends_is_journalled_with_its_status(monk
 
     from orchestration.runtime.moto_sfn import ENDED, patch_moto_sfn_end_journal
 
+    from orchestration.runtime import sfn as local_sfn
+
     patch_moto_sfn_end_journal()
     moto_sfn_execution(monkeypatch, on=True)
+    monkeypatch.setattr(local_sfn, "_time_scale", 1.0)  # Wait states wait (a local stack of this run scaled them)
     definition = json.dumps({"StartAt": "Which", "States": {
         "Which": {"Type": "Choice", "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Bad"},
                                                 {"Variable": "$.wait", "BooleanEquals": True, "Next": "Long"}],
