@@ -208,9 +208,8 @@ def test_every_execution_the_interpreter_ends_is_journalled_with_its_status(monk
     after their status is set (the rule player describes them when it reads the entry); a running one does not."""
     import time
 
-    from orchestration.runtime.moto_sfn import ENDED, patch_moto_sfn_end_journal
-
     from orchestration.runtime import sfn as local_sfn
+    from orchestration.runtime.moto_sfn import ENDED, patch_moto_sfn_end_journal
 
     patch_moto_sfn_end_journal()
     moto_sfn_execution(monkeypatch, on=True)
