@@ -67,7 +67,7 @@ class PostgresServer:
     password: str = ""
     role_passwords: dict[str, str] = field(default_factory=dict)
     #: ``pg_ctl start`` was launched and has not returned: a server may be coming up with no pid file yet
-    _starting: bool = field(default=False, repr=False)
+    _starting: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def data_dir(self) -> Path:
@@ -232,7 +232,8 @@ class PostgresServer:
         it), or ``timeout``: pg_ctl forks the postmaster before it writes the file, so a stop in between found
         "no server running" and left it running, with nobody to stop it."""
         deadline = time.monotonic() + timeout
-        while not self.running() and time.monotonic() < deadline:
+        pid_file = self.data_dir / "postmaster.pid"
+        while not (pid_file.exists() and self.running()) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def kill(self) -> None:

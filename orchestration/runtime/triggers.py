@@ -301,11 +301,13 @@ class ExecutionStatusEvents(_Poller):
 
     With ``ended`` (the stack's moto server's journal of ended executions), a round reads only what ended
     since the last one, as EventBridge is told when an execution ends: its cost follows the executions that
-    ended, not every execution the stack ever ran. The first round, and any round after the journal dropped
-    entries this poller had not read, lists the machines' executions of each status instead (ListExecutions,
-    all pages), as every round does without ``ended``; the journal's position is taken before that listing,
-    so an execution that ends during it is in one or the other (and is delivered once: deliveries are
-    remembered by rule and execution)."""
+    ended, not every execution the stack ever ran. The first round, a round after the journal dropped entries
+    this poller had not read, and a round that found the rules changed list the machines' executions of each
+    status instead (ListExecutions, all pages), as every round does without ``ended``; the journal's position
+    is taken before that listing, so an execution that ends during it is in one or the other (and is
+    delivered once: deliveries are remembered by rule and execution). An execution whose DescribeExecution
+    fails is tried again next round (and not counted as a delivery attempt); one that no longer exists is
+    dropped."""
 
     name = "mtx-execution-status-events"
     DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -334,6 +336,7 @@ class ExecutionStatusEvents(_Poller):
         self._rules: tuple[float, list[dict[str, Any]]] | None = None
         self._cursor: int | None = None
         self._retry: list[tuple[str, str, str]] = []  # ended executions a delivery failed for
+        self._retry_logged: set[str] = set()  # executions whose failed DescribeExecution was logged
 
     def status_rules(self) -> list[dict[str, Any]]:
         """The rules asking for status-change events (read again every ``refresh`` seconds)."""
@@ -398,18 +401,24 @@ class ExecutionStatusEvents(_Poller):
         for machine in machines:
             for status in statuses:
                 pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter=status)
-                found += [(e["executionArn"], machine, status) for page in pages for e in page.get("executions", [])]
+                try:
+                    found += [
+                        (e["executionArn"], machine, status) for page in pages for e in page.get("executions", [])
+                    ]
+                except sfn.exceptions.StateMachineDoesNotExist:  # a rule naming a deleted machine: nothing ends
+                    break
         return found
 
     def _round(self) -> list[Delivery]:
         sfn = self.clients("stepfunctions")
+        rules = self.status_rules()  # first: a change of the rules makes this round list
         journal = self._from_journal()
         if journal is None:
             self.listings += 1
         try:
-            return self._deliver(sfn, journal)
+            return self._deliver(sfn, rules, journal)
         except BaseException:
-            # reading the rules or listing failed: nothing read is dropped. The next round lists again, or takes
+            # listing or a call for a rule failed: nothing read is dropped. The next round lists again, or takes
             # what this round read of the journal again (what was delivered is skipped: deliveries are remembered)
             if journal is None or len(journal) > KEEP_RETRIES:
                 self._cursor, self._retry = None, []
@@ -417,10 +426,12 @@ class ExecutionStatusEvents(_Poller):
                 self._retry = journal
             raise
 
-    def _deliver(self, sfn: Any, journal: list[tuple[str, str, str]] | None) -> list[Delivery]:
+    def _deliver(
+        self, sfn: Any, rules: list[dict[str, Any]], journal: list[tuple[str, str, str]] | None
+    ) -> list[Delivery]:
         delivered: list[Delivery] = []
         retry: dict[str, tuple[str, str, str]] = {}
-        for rule in self.status_rules():
+        for rule in rules:
             detail = rule["pattern"].get("detail", {})
             statuses = detail.get("status", ["FAILED", "TIMED_OUT", "ABORTED"])
             machines = detail.get("stateMachineArn") or [
@@ -441,8 +452,12 @@ class ExecutionStatusEvents(_Poller):
                 except sfn.exceptions.ExecutionDoesNotExist:  # gone with its state machine: nothing to deliver
                     self._done.add(key)
                     continue
-                except Exception:  # noqa: BLE001 - an AWS call failed: this one next round, the others go on
+                except Exception as exc:  # noqa: BLE001 - an AWS call failed: this one next round, the rest go on
                     self.failed_describes += 1
+                    if entry[0] not in self._retry_logged:  # once an execution: it is tried every round
+                        self._retry_logged.add(entry[0])
+                        _log.warning("status events: DescribeExecution failed (%s); tried again next round",
+                                     type(exc).__name__)  # fmt: skip
                     retry[entry[0]] = entry
                     continue
                 event = self.event(described, region, account)

@@ -4,8 +4,8 @@ behind (orchestration/runtime/postgres.py ``PostgresServer.stop``).
 pg_ctl forks the postmaster, which writes its pid file a moment later; a stop in between found "no server
 running" and returned, and the server came up with nobody to stop it. Here the interruption is placed exactly
 there: the real ``pg_ctl start`` is launched, and the call that waits for it ends with ``SystemExit`` (what the
-benchmarks' SIGTERM handler raises) before the server can have written its pid file. The stack's own cleanup,
-``stop()``, then runs at once."""
+benchmarks' SIGTERM handler raises) before the server can have written its pid file (pg_ctl is launched a
+second late, so that the order is certain). The stack's own cleanup, ``stop()``, then runs at once."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def test_a_start_interrupted_before_the_pid_file_leaves_no_server(monkeypatch: p
 
     def interrupted(cmd: list[str], *args: Any, **kwargs: Any) -> Any:
         if any(str(c).endswith("/pg_ctl") for c in cmd) and "start" in cmd:
-            launched.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/"))
+            # launched a second late, so the stop surely comes before the server's pid file (not left to a race)
+            delayed = ["sh", "-c", 'sleep 1; exec "$@"', "sh", *cmd]
+            launched.append(subprocess.Popen(delayed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/"))
             raise SystemExit(143)  # the SIGTERM, while the caller waits for pg_ctl
         return real_run(cmd, *args, **kwargs)
 

@@ -40,7 +40,7 @@ class CountingClients:
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
         self.list_calls = 0
-        self.fail_describes = 0
+        self.fail_describes: set[str] = set()  # executions whose next DescribeExecution fails
         self.fail_rules = 0
 
     def __call__(self, service: str) -> Any:
@@ -71,8 +71,8 @@ class CountingClients:
                 return Counted(paginator) if name == "list_executions" else paginator
 
             def describe_execution(self, **kwargs: Any) -> Any:
-                if outer.fail_describes:
-                    outer.fail_describes -= 1
+                if kwargs.get("executionArn") in outer.fail_describes:
+                    outer.fail_describes.discard(kwargs["executionArn"])
                     raise EndpointConnectionError(endpoint_url=client.meta.endpoint_url)
                 return client.describe_execution(**kwargs)
 
@@ -161,7 +161,7 @@ def test_status_rules_read_the_journal_deliver_each_once_and_list_only_when_they
         # DescribeExecution failing: that execution next round, nothing lost
         late = _start(sfn, machine, fail=True)
         _wait_ended(stack, [late], since)
-        clients.fail_describes = 1
+        clients.fail_describes = {late}
         poller.poll_once()
         assert poller.failed_describes == 1 and len(received) == 3
         poller.poll_once()
