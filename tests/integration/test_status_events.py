@@ -198,6 +198,24 @@ def test_status_rules_read_the_journal_deliver_each_once_and_list_only_when_they
         assert poller.listings == 3
         assert succeeded in {e["detail"]["executionArn"] for e in received[6:]}  # ended before the change
         assert len([e for e in received if e["detail"]["executionArn"] == first]) == 1
+
+        # a state machine deleted after its execution ended: the execution is dropped, the rounds go on, and a
+        # listing over the rule that still names the deleted machine does not fail either
+        gone_machine = sfn.create_state_machine(
+            name=f"status-gone-{tag}", definition=DEFINITION, roleArn=f"arn:aws:iam::{s.account_id}:role/status-test"
+        )["stateMachineArn"]
+        pattern["detail"]["stateMachineArn"] = [machine, gone_machine]
+        events.put_rule(Name=rule, EventPattern=json.dumps(pattern), State="ENABLED")
+        poller.poll_once()  # the change: a listing
+        gone = _start(sfn, gone_machine, fail=True)
+        _wait_ended(stack, [gone], since)
+        sfn.delete_state_machine(stateMachineArn=gone_machine)
+        listings, count = poller.listings, len(received)
+        poller.poll_once()  # from the journal: DescribeExecution says it does not exist
+        assert (poller.listings, len(received), poller.failed_describes) == (listings, count, 1)
+        gaps[0] = True
+        poller.poll_once()  # a listing: ListExecutions of the deleted machine says it does not exist
+        assert (poller.listings, len(received)) == (listings + 1, count)
     finally:
         events.remove_targets(Rule=rule, Ids=["t"])
         events.delete_rule(Name=rule)
