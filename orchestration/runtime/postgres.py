@@ -74,6 +74,11 @@ class PostgresServer:
         return self.root / "data"
 
     @property
+    def pid_file(self) -> Path:
+        """The postmaster's pid file: written early in its start-up, removed at its shutdown."""
+        return self.data_dir / "postmaster.pid"
+
+    @property
     def socket_dir(self) -> Path:
         return self.root / "run"
 
@@ -232,8 +237,7 @@ class PostgresServer:
         it), or ``timeout``: pg_ctl forks the postmaster before it writes the file, so a stop in between found
         "no server running" and left it running, with nobody to stop it."""
         deadline = time.monotonic() + timeout
-        pid_file = self.data_dir / "postmaster.pid"
-        while not (pid_file.exists() and self.running()) and time.monotonic() < deadline:
+        while not (self.pid_file.exists() and self.running()) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def kill(self) -> None:
@@ -244,10 +248,9 @@ class PostgresServer:
     def crash(self, timeout: float = 30.0) -> None:
         """kill -9 of the server and every backend, as a host or process crash does: no shutdown, no
         checkpoint; the next start() runs crash recovery from the WAL (the fault injector's database fault)."""
-        pid_file = self.data_dir / "postmaster.pid"
-        if not pid_file.exists():
+        if not self.pid_file.exists():
             return
-        postmaster = int(pid_file.read_text().split()[0])
+        postmaster = int(self.pid_file.read_text().split()[0])
         victims = [postmaster, *_children(postmaster)]
         for pid in victims:
             with contextlib.suppress(ProcessLookupError, PermissionError):

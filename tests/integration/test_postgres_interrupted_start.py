@@ -57,7 +57,7 @@ def test_a_start_interrupted_before_the_pid_file_leaves_no_server(monkeypatch: p
             server.start()
         monkeypatch.setattr(postgres.subprocess, "run", real_run)
         assert len(launched) == 1
-        assert not (server.data_dir / "postmaster.pid").exists()  # the interruption came before the pid file
+        assert not server.pid_file.exists()  # the interruption came before the pid file
         server.stop()  # what the stack's cleanup does
         launched[0].wait(timeout=90)
         assert _postmasters_of(server.data_dir) == []
