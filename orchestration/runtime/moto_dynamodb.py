@@ -17,6 +17,14 @@ and a file of 3,000 records (~40 transactions of the real-time rollups) made the
 ~50 MB a second and the CI machine kill it. Under the lock the snapshot needs only the items the transaction
 touches: ``_transact`` saves those (a copy each), lets moto's own snapshot be the table itself (no copy) and, when
 the transaction is cancelled, puts the saved items back.
+
+moto's ``Item`` checks the 400 KB item size limit once for every attribute it sets, each time summing the sizes
+of all the attributes set so far: building an item of n attributes cost O(n^2) size walks (nested maps walked in
+full each time), ~4% of the local stack's CPU on the per-transaction path, on every PutItem and every item a
+query or a transaction builds. ``_item_sized_once`` sets the attributes, then checks their total once: the
+same limit and error (the total only grows as attributes are added, so the last check was the one that
+counted), in O(n). Later single-attribute writes (UpdateItem) keep moto's own check.
+tests/unit/test_moto_dynamodb_items.py.
 """
 
 from __future__ import annotations
@@ -55,9 +63,32 @@ def patch_moto_dynamodb_writes() -> None:
     for name in ITERATING_READS:
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
     patch_parse_once()
+    _item_sized_once()
     DynamoDBBackend.transact_write_items = _transact(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     backend_module.copy = _TableSnapshots()  # type: ignore[assignment]  # the module's `copy.deepcopy(table)`
     _patched = True
+
+
+#: moto's item size limit (its LimitedSizeDict: AWS says 400 KB, moto measured the real limit as 409-410 KB)
+ITEM_SIZE_LIMIT = 405000
+
+
+def _item_sized_once() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        sized = LimitedSizeDict()
+        for key, value in attrs.items():
+            dict.__setitem__(sized, key, DynamoType(value))  # moto's own check, once below
+        if sum(bytesize(str(key)) + value.size() for key, value in sized.items()) > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = sized
+
+    Item.__init__ = __init__  # type: ignore[method-assign]
 
 
 class _TableSnapshots:

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestration.runtime import glue, sfn
+from orchestration.runtime import glue, moto_inprocess, sfn
 from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
 from orchestration.runtime.moto_kinesis import patch_moto_kinesis_put_counts, patch_moto_kinesis_shards, put_count
 from orchestration.runtime.moto_sfn import (
@@ -373,6 +373,13 @@ class MotoServer:
         # connections kept open between requests, as AWS's endpoints do (moto_keepalive.py)
         self._server = KeepAliveMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        # the interpreter's service integrations are served by this server's application in-process, through
+        # the same WSGI layers (the fault injector's too), not through a socket to itself (moto_inprocess.py)
+        moto_inprocess.serve_with(self._application)
+
+    def _application(self) -> Any:
+        server = self._server
+        return server._server.app if server is not None and server._server is not None else None
 
     def inject(self, injector: FaultInjector | None) -> None:
         """Put the fault injector in front of the server's WSGI app (None takes it away)."""
@@ -391,6 +398,7 @@ class MotoServer:
         return put_count(stream_arn)
 
     def stop(self) -> None:
+        moto_inprocess.serve_with(None)
         if self._server is not None:
             self._server.stop()
             self._server = None

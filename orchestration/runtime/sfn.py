@@ -209,6 +209,8 @@ def _cache_integration_clients() -> None:
     from moto.settings import moto_server_port
     from moto.stepfunctions.parser.asl.utils import boto_client
 
+    from orchestration.runtime import moto_inprocess
+
     original = boto_client.boto_client_for
     cache: dict[tuple[str, str, str], Any] = {}
     lock = threading.Lock()
@@ -218,8 +220,12 @@ def _cache_integration_clients() -> None:
         found = cache.get(key)
         if found is None:
             with lock:
-                found = cache.get(key) or original(region=region, service=service, state_credentials=state_credentials)
-                cache[key] = found
+                found = cache.get(key)
+                if found is None:
+                    found = original(region=region, service=service, state_credentials=state_credentials)
+                    # served by the moto server's application in this process, not over HTTP (moto_inprocess.py)
+                    found.meta.events.register("before-send", moto_inprocess.dispatch)  # type: ignore[arg-type]
+                    cache[key] = found
         return found
 
     for name in _INTEGRATION_MODULES:

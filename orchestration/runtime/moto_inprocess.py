@@ -1,0 +1,140 @@
+"""The Step Functions interpreter's service integrations, served by the local moto in-process.
+
+The interpreter lives in the moto server's process, and moto 5.2.5 makes its service integrations (a
+DynamoDB ``putItem`` / ``updateItem`` task, an SQS ``sendMessage``, an SNS ``publish``...) through boto3 over
+HTTP to that same server: the SDK's connection pool and HTTP client on one side, werkzeug's server (its request
+parsing, a thread per connection, the socket writes) on the other. Measured on the per-transaction path
+(py-spy, GIL samples): ~2.5 ms of CPU a call spent on moving bytes through a socket the process sends to itself,
+two such calls an execution, on the core the executions share.
+
+Here each such call still goes through botocore (the same serialising, signing and parsing of the answer, so the
+interpreter sees the same responses and the same errors) and through the server's whole WSGI application
+(``MotoServer.inject``'s fault layer, moto's dispatcher): only the socket and the HTTP server are skipped. A
+botocore ``before-send`` handler registered on the interpreter's own clients (``sfn._cache_integration_clients``)
+builds the WSGI environ werkzeug would have built and calls the application. A fault that drops the connection
+(``faults._drop``) shuts the environ's socket: here a stand-in that records it, and the call raises
+``ConnectionClosedError``, as botocore does for a connection the server closed without an answer.
+
+Only requests to the path ``/`` with a body of bytes are taken (the JSON and query protocols: DynamoDB, SQS,
+SNS, EventBridge, Step Functions, Glue); anything else (S3's paths, a streamed body) goes over HTTP as before.
+The Lambda handlers' own clients are not touched: they are the product's code and talk to "AWS" over HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.exceptions import ConnectionClosedError
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_lock = threading.Lock()
+_app_of: Callable[[], WSGIApp | None] | None = None
+#: requests served in-process so far (tests read it: the path was taken)
+served = 0
+
+
+def serve_with(app_of: Callable[[], WSGIApp | None] | None) -> None:
+    """Serve the interpreter's integrations with the WSGI application ``app_of()`` returns (read at each call:
+    the fault layer comes and goes); None: over HTTP."""
+    global _app_of
+    with _lock:
+        _app_of = app_of
+
+
+class _Socket:
+    """``environ["werkzeug.socket"]``: records the fault layer's shutdown of the connection."""
+
+    def __init__(self) -> None:
+        self.dropped = False
+
+    def shutdown(self, how: int) -> None:
+        self.dropped = True
+
+
+class _Body(io.BytesIO):
+    """The answer's body as botocore reads it (``raw.stream()``)."""
+
+    def stream(self, **kwargs: Any) -> Iterable[bytes]:
+        data = self.read()
+        if data:
+            yield data
+
+
+def _environ(request: AWSPreparedRequest, body: bytes) -> dict[str, Any]:
+    url = urlsplit(request.url)
+    host = url.hostname or "127.0.0.1"
+    port = str(url.port or (443 if url.scheme == "https" else 80))
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": url.path or "/",
+        "QUERY_STRING": url.query,
+        "REQUEST_URI": url.path + (f"?{url.query}" if url.query else ""),
+        "RAW_URI": url.path + (f"?{url.query}" if url.query else ""),
+        "SERVER_NAME": host,
+        "SERVER_PORT": port,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": 0,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": url.scheme or "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "werkzeug.socket": _Socket(),
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_HOST": url.netloc,
+    }
+    for name, value in request.headers.items():
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_TYPE":
+            environ["CONTENT_TYPE"] = text
+        elif key != "CONTENT_LENGTH":
+            environ[f"HTTP_{key}"] = text
+    return environ
+
+
+def dispatch(request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
+    """botocore ``before-send`` handler: the answer of the server's application, or None (send over HTTP)."""
+    global served
+    app_of = _app_of
+    app = app_of() if app_of is not None else None
+    body = request.body if request.body is not None else b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if app is None or not isinstance(body, bytes | bytearray) or urlsplit(request.url).path not in ("", "/"):
+        return None
+    environ = _environ(request, bytes(body))
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        answer["status"], answer["headers"] = status, headers
+        return lambda _data: None
+
+    chunks = app(environ, start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    if environ["werkzeug.socket"].dropped:
+        raise ConnectionClosedError(endpoint_url=request.url)
+    with _lock:
+        served += 1
+    status = int(answer["status"].split(" ", 1)[0])
+    headers = HTTPHeaders()
+    for name, value in answer["headers"]:
+        headers[name] = value
+    return AWSResponse(request.url, status, headers, _Body(content))
