@@ -130,12 +130,12 @@ class _Ends:
         pending, deadline = set(arns), time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             if not self._read():
-                return wait_for(self.stack.client, arns, timeout=max(1.0, deadline - time.monotonic()))
+                return wait_for(self.stack.inprocess_client, arns, timeout=max(1.0, deadline - time.monotonic()))
             with self._lock:
                 pending -= self._ended
             if pending:
                 time.sleep(poll)
-        out = wait_for(self.stack.client, [a for a in arns if a not in pending], poll=poll)  # one describe each
+        out = wait_for(self.stack.inprocess_client, [a for a in arns if a not in pending], poll=poll)  # a describe each
         out.running += sorted(pending)
         return out
 
@@ -149,7 +149,7 @@ class _Sender:
 
     def send(self, line: str) -> str:
         with self.meter.role(EMULATOR):  # the entrance: API Gateway's validation and StartExecution
-            sub = submit(line, settings=self.settings, clients=self.stack.client, state_machine_arn=self.arn,
+            sub = submit(line, settings=self.settings, clients=self.stack.inprocess_client, state_machine_arn=self.arn,
                          queue_url=self.stack.dead_letter_queue_url)  # fmt: skip
         assert sub.execution_arn is not None, sub.body
         return sub.execution_arn

@@ -73,6 +73,7 @@ class LocalStack:
     producer_id: str = auth.DEFAULT_PRODUCER
     #: the X-Ray daemon the runtime plays (orchestration/runtime/xray.py), running while the stack is
     xray: xray.Daemon | None = None
+    _inprocess_clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
@@ -103,6 +104,27 @@ class LocalStack:
         from lambdas.common.aws import client
 
         return client(service, self.require_settings())
+
+    def inprocess_client(self, service: str) -> Any:
+        """A client of the local AWS for the emulator's own calls: the API stand-in's integrations (in AWS, API
+        Gateway starts the workflow and sends dead letters inside AWS) and the benchmarks' driver. Served by the
+        moto server's application in this process, through its fault layer, when moto runs here
+        (moto_inprocess.py); over HTTP when moto runs in a process of its own. The product's code (the handlers,
+        `mtx`) keeps its own clients, over HTTP."""
+        found = self._inprocess_clients.get(service)
+        if found is None:
+            import boto3
+            from botocore.config import Config
+
+            from orchestration.runtime import moto_inprocess
+
+            config = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50)
+            session: Any = boto3.session.Session()
+            found = session.client(service, region_name=self.require_settings().region,
+                                   endpoint_url=self.moto.endpoint_url, config=config)  # fmt: skip
+            found.meta.events.register("before-send", moto_inprocess.dispatch)
+            found = self._inprocess_clients.setdefault(service, found)
+        return found
 
     def require_settings(self) -> Settings:
         if self.settings is None:
@@ -257,9 +279,8 @@ class LocalStack:
         registry = self.credentials()
         self.producer_key = _issue(registry, self.producer_id, auth.PRODUCER)
         self.analyst_key = _issue(registry, auth.DEFAULT_ANALYST, auth.ANALYST)
-        self.api = ApiServer(
-            self.settings, self.client, self.state_machine_arn("transaction"), self.dead_letter_queue_url, registry
-        )
+        self.api = ApiServer(self.settings, self.inprocess_client, self.state_machine_arn("transaction"),
+                             self.dead_letter_queue_url, registry)  # fmt: skip
         self.api.start()
         if "batch_ingest" in self.provisioned.state_machine_arns:
             self.trigger = BatchTrigger(
@@ -378,6 +399,7 @@ class LocalStack:
                 poller.stop()
         if self.api is not None:
             self.api.stop()
+        self._inprocess_clients.clear()  # bound to this start's moto port
         close_all()
         local_workers.shutdown()
         if self.lambdas is not None:

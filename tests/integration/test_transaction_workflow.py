@@ -21,6 +21,7 @@ import pytest
 from contracts.lifecycle import message_key
 from orchestration import asl_policy
 from orchestration.cli import dlq
+from orchestration.runtime import moto_inprocess
 from orchestration.runtime.ingest import wait_for
 from orchestration.runtime.stack import LocalStack
 from tests.helpers import run_execution, seed_tx, unique_id
@@ -139,11 +140,16 @@ def test_happy_path_stores_full_record_in_rds_and_pii_free_copy_in_s3_and_dynamo
 def test_api_answers_202_and_the_execution_stores_it(clean_queues: LocalStack) -> None:
     stack = clean_queues
     tx = seed_tx()
+    served = moto_inprocess.served
     status, body = post(stack, json.dumps(tx).encode())
     assert status == 202 and body["transactionId"] == tx["transactionId"]
     outcomes = wait_for(stack.client, [body["executionArn"]])
     assert len(outcomes.stored) == 1
     assert_stored_once(stack, tx)
+    if not stack.processes:
+        # the API's StartExecution and the workflow's RegisterTransaction and MarkCompleted were served by moto's
+        # application in this process, not over a socket to itself (orchestration/runtime/moto_inprocess.py)
+        assert moto_inprocess.served - served >= 3
 
 
 @pytest.mark.parametrize(
