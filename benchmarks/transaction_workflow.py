@@ -4,7 +4,9 @@ Floor, same run, same kind of transactions: the same Lambda handlers called dire
 concurrency through the local runtime's dispatch (``REGISTRY.invoke``: validate, check item, store
 compliance, strip PII, store analytics), without the state machine. Wall, and CPU by owner
 (benchmarks/cpu.py): the handlers' calls are the product's; the entrance (validation + StartExecution, API
-Gateway's work in AWS) is charged to the emulator; waiting for the executions to end is the driver's.
+Gateway's work in AWS, through the stack's in-process clients as the API stand-in makes it) is charged to the
+emulator; waiting for the executions to end is the driver's (the interpreter's journal of ended executions,
+then one DescribeExecution each: ``_Ends``).
 
 Also a rate-over-time probe: N executions by 8 workers, each starting one and waiting for it to end, and
 the rate of the first ``window`` completions against the last ``window`` (the issue's target: no slowdown
@@ -112,24 +114,26 @@ class _Ends:
         first = stack.moto.ended_executions(None)
         assert first is not None
         self._cursor: int | None = first[0]
+        self.gaps = 0  # journal gaps met (each a fall back to polling): reported
 
     def _read(self) -> bool:
-        """Take up what ended since the last read; False after a journal gap."""
+        """Take up what ended since the last read; False after a journal gap (the next read starts afresh)."""
         with self._lock:
-            if self._cursor is None:
-                return False
             got = self.stack.moto.ended_executions(self._cursor)
             if got is None:
-                self._cursor = None
+                self.gaps += 1
+                fresh = self.stack.moto.ended_executions(None)
+                assert fresh is not None
+                self._cursor = fresh[0]
                 return False
             self._cursor = got[0]
             self._ended.update(arn for arn, _machine, _status in got[1])
             return True
 
-    def wait(self, arns: list[str], poll: float, timeout: float = 3600.0) -> Outcomes:
+    def wait(self, arns: list[str], poll: float, timeout: float = 600.0) -> Outcomes:
         pending, deadline = set(arns), time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
-            if not self._read():
+            if not self._read():  # what ended meanwhile is no longer journalled: ask Step Functions
                 return wait_for(self.stack.inprocess_client, arns, timeout=max(1.0, deadline - time.monotonic()))
             with self._lock:
                 pending -= self._ended
@@ -236,7 +240,7 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
                 arns = list(pool.map(sender.send, batch))
             with meter.role(DRIVER):
-                outcomes = sender.ends.wait(arns, poll=0.02)
+                outcomes = sender.ends.wait(arns, poll=0.02, timeout=3600)
         calls = _per_execution(stack, before, n)
         rate, floor_rate = n / split.wall_s, n / floor.wall_s
         rates = probe(sender, probe_n, concurrency)
@@ -260,6 +264,7 @@ def run(report: Report, n: int | None = None, concurrency: int = 8) -> None:
                 **split.rounded(),
             },
             "ratio_workflow_vs_direct_throughput": round(rate / floor_rate, 3),
+            "driver_journal_gaps": sender.ends.gaps,
             "rate_over_time": rates,
         }
         report.add("transaction workflow (issue 3)", data)

@@ -15,14 +15,17 @@ builds the WSGI environ werkzeug would have built and calls the application. A f
 (``faults._drop``) shuts the environ's socket: here a stand-in that records it, and the call raises
 ``ConnectionClosedError``, as botocore does for a connection the server closed without an answer.
 
-Only requests to the path ``/`` with a body of bytes are taken (the JSON and query protocols: DynamoDB, SQS,
-SNS, EventBridge, Step Functions, Glue); anything else (S3's paths, a streamed body) goes over HTTP as before.
-The Lambda handlers' own clients are not touched: they are the product's code and talk to "AWS" over HTTP.
+Only requests of the JSON and query protocols (DynamoDB, SQS, SNS, EventBridge, Step Functions, Glue, Kinesis:
+path ``/``, an ``X-Amz-Target`` header or a form body) addressed to the serving server's own port on this
+host are taken; anything else (S3, a streamed body, another endpoint, moto's in-memory mock being on) goes
+over HTTP as before. An exception the application raises becomes a logged 500, as werkzeug's server answers
+it. The Lambda handlers' own clients are not touched: they are the product's code and talk to "AWS" over HTTP.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -32,21 +35,35 @@ from urllib.parse import urlsplit
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectionClosedError
+from werkzeug.exceptions import InternalServerError
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
+_LOG = logging.getLogger(__name__)
+_LOCAL_HOSTS = ("127.0.0.1", "localhost")
+_FORM = "application/x-www-form-urlencoded"
+
 _lock = threading.Lock()
 _app_of: Callable[[], WSGIApp | None] | None = None
+_port: int | None = None
 #: requests served in-process so far (tests read it: the path was taken)
 served = 0
 
 
-def serve_with(app_of: Callable[[], WSGIApp | None] | None) -> None:
-    """Serve the interpreter's integrations with the WSGI application ``app_of()`` returns (read at each call:
-    the fault layer comes and goes); None: over HTTP."""
-    global _app_of
+def serve_with(app_of: Callable[[], WSGIApp | None] | None, port: int | None = None) -> None:
+    """Serve requests to ``port`` on this host with the WSGI application ``app_of()`` returns (read at each
+    call: the fault layer comes and goes); None: over HTTP."""
+    global _app_of, _port
     with _lock:
-        _app_of = app_of
+        _app_of, _port = app_of, (port if app_of is not None else None)
+
+
+def stop_serving(port: int) -> None:
+    """The server on ``port`` stopped: its requests go over HTTP again (another server's are left alone)."""
+    global _app_of, _port
+    with _lock:
+        if _port == port:
+            _app_of, _port = None, None
 
 
 class _Socket:
@@ -105,36 +122,67 @@ def _environ(request: AWSPreparedRequest, body: bytes) -> dict[str, Any]:
     return environ
 
 
+def _header(request: AWSPreparedRequest, name: str) -> str:
+    value = request.headers.get(name) or ""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _taken(request: AWSPreparedRequest) -> bool:
+    """A JSON or query protocol request to the serving server's port on this host."""
+    url = urlsplit(request.url)
+    if url.path not in ("", "/") or url.hostname not in _LOCAL_HOSTS or url.port is None or url.port != _port:
+        return False
+    return bool(_header(request, "X-Amz-Target")) or _header(request, "Content-Type").startswith(_FORM)
+
+
+def _stubbed() -> bool:
+    """moto's in-memory mock (``mock_aws``) is on: it answers the SDK's requests itself."""
+    from moto.core.models import botocore_stubber
+
+    return bool(botocore_stubber.enabled)
+
+
 def dispatch(request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
     """botocore ``before-send`` handler: the answer of the server's application, or None (send over HTTP)."""
     global served
     app_of = _app_of
-    app = app_of() if app_of is not None else None
     body = request.body if request.body is not None else b""
     if isinstance(body, str):
         body = body.encode("utf-8")
-    if app is None or not isinstance(body, bytes | bytearray) or urlsplit(request.url).path not in ("", "/"):
+    if app_of is None or not isinstance(body, bytes | bytearray) or not _taken(request) or _stubbed():
+        return None
+    app = app_of()
+    if app is None:
         return None
     environ = _environ(request, bytes(body))
     answer: dict[str, Any] = {}
+    written: list[bytes] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
         answer["status"], answer["headers"] = status, headers
-        return lambda _data: None
+        return written.append
 
-    chunks = app(environ, start_response)
     try:
-        content = b"".join(chunks)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        chunks = app(environ, start_response)
+        try:
+            content = b"".join([*written, *chunks])
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+    except Exception:  # noqa: BLE001 - as werkzeug's server: the traceback logged, the caller a 500
+        _LOG.exception("error on request %s %s", request.method, urlsplit(request.url).path)
+        answer = {"status": "500 INTERNAL SERVER ERROR", "headers": [("Content-Type", "text/html; charset=utf-8")]}
+        content = InternalServerError().get_body().encode()
     if environ["werkzeug.socket"].dropped:
         raise ConnectionClosedError(endpoint_url=request.url)
     with _lock:
         served += 1
     status = int(answer["status"].split(" ", 1)[0])
-    headers = HTTPHeaders()
+    joined: dict[str, list[str]] = {}
     for name, value in answer["headers"]:
-        headers[name] = value
+        joined.setdefault(name.lower(), []).append(value)
+    headers = HTTPHeaders()
+    for name, values in joined.items():
+        headers[name] = ", ".join(values)  # as urllib3 joins a repeated header
     return AWSResponse(request.url, status, headers, _Body(content))

@@ -375,7 +375,7 @@ class MotoServer:
         self._server.start()
         # the interpreter's service integrations are served by this server's application in-process, through
         # the same WSGI layers (the fault injector's too), not through a socket to itself (moto_inprocess.py)
-        moto_inprocess.serve_with(self._application)
+        moto_inprocess.serve_with(self._application, self.port)
 
     def _application(self) -> Any:
         server = self._server
@@ -398,7 +398,7 @@ class MotoServer:
         return put_count(stream_arn)
 
     def stop(self) -> None:
-        moto_inprocess.serve_with(None)
+        moto_inprocess.stop_serving(self.port)
         if self._server is not None:
             self._server.stop()
             self._server = None

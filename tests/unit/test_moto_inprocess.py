@@ -21,7 +21,8 @@ from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
 pytestmark = pytest.mark.unit
 
 #: no server listens here: a request that leaves the process fails to connect
-NOWHERE = "http://127.0.0.1:9"
+PORT = 9
+NOWHERE = f"http://127.0.0.1:{PORT}"
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def app(fake_aws_env: None) -> Iterator[dict[str, Any]]:
     moto_api_backend.reset()
     holder: dict[str, Any] = {"app": DomainDispatcherApplication(create_backend_app)}
     holder["plain"] = holder["app"]
-    moto_inprocess.serve_with(lambda: holder["app"])
+    moto_inprocess.serve_with(lambda: holder["app"], PORT)
     try:
         yield holder
     finally:
@@ -98,12 +99,34 @@ def test_a_fault_layer_in_front_reaches_the_in_process_caller(app: dict[str, Any
     assert stored == injector.injected[("dynamodb", "reset_after")]
 
 
-def test_other_paths_and_no_application_go_over_http(app: dict[str, Any]) -> None:
-    s3 = _client("s3")  # S3 names the bucket in the path: not taken
-    with pytest.raises(Exception) as failed:
-        s3.list_objects_v2(Bucket="b")
-    assert not isinstance(failed.value, ClientError)  # it tried NOWHERE, and could not connect
-    moto_inprocess.serve_with(None)
-    with pytest.raises(Exception) as failed:
+def test_an_error_in_the_application_is_a_500_as_over_http(app: dict[str, Any]) -> None:
+    def broken(environ: dict[str, Any], start_response: Any) -> Any:
+        raise RuntimeError("a bug in the emulator")
+
+    app["app"] = broken
+    with pytest.raises(ClientError) as failed:
         _client("dynamodb").list_tables()
-    assert not isinstance(failed.value, ClientError)
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
+def _goes_over_http(call: Any) -> None:
+    before = moto_inprocess.served
+    with pytest.raises(Exception) as failed:
+        call()
+    assert not isinstance(failed.value, ClientError)  # it tried the address itself, and could not connect
+    assert moto_inprocess.served == before
+
+
+def test_other_services_other_servers_and_a_stopped_server_go_over_http(app: dict[str, Any]) -> None:
+    # S3 (a REST protocol: the bucket in the path or the host) is not taken, even at "/"
+    _goes_over_http(lambda: _client("s3").list_buckets())
+    _goes_over_http(lambda: _client("s3").list_objects_v2(Bucket="b"))
+    # another port than the serving server's
+    other = boto3.client("dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:7",
+                         config=Config(retries={"max_attempts": 0}, connect_timeout=1))  # fmt: skip
+    other.meta.events.register("before-send", moto_inprocess.dispatch)
+    _goes_over_http(other.list_tables)
+    moto_inprocess.stop_serving(PORT + 1)  # another server's stop leaves this one serving
+    assert _client("dynamodb").list_tables()["TableNames"] == []
+    moto_inprocess.stop_serving(PORT)
+    _goes_over_http(lambda: _client("dynamodb").list_tables())
