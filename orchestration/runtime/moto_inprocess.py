@@ -35,7 +35,6 @@ from urllib.parse import urlsplit
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectionClosedError
-from werkzeug.exceptions import InternalServerError
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -171,6 +170,8 @@ def dispatch(request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
             if close is not None:
                 close()
     except Exception:  # noqa: BLE001 - as werkzeug's server: the traceback logged, the caller a 500
+        from werkzeug.exceptions import InternalServerError  # the local extra's, as moto's (not the CLI's)
+
         _LOG.exception("error on request %s %s", request.method, urlsplit(request.url).path)
         answer = {"status": "500 INTERNAL SERVER ERROR", "headers": [("Content-Type", "text/html; charset=utf-8")]}
         content = InternalServerError().get_body().encode()
