@@ -14,6 +14,16 @@ also kept per expression text (moto only reads the tree: its validators work on 
 
 Proved by tests/unit/test_moto_patches.py: the same sequence of updates through this path and through moto's own
 gives the same items, and each case above still gets moto's own answer.
+
+A second short way takes the status writes of the workflows (MarkCompleted, MarkFailed, the analytics jobs' marks,
+the handlers' ``SET a = :x, #b = :y``): ``SET`` of attributes to plain values and ``REMOVE`` of attributes, with no
+condition. Measured on the per-transaction path, moto spent ~4 ms of CPU on MarkCompleted's UpdateItem, ~3 ms of
+it in its ten validators' walks of the expression's tree and a deep copy of the item kept for a stream the table
+does not have. Here each value is set (string, boolean or null values, as ``DynamoType``, as moto's SET stores
+them) and each removed attribute dropped, the item created with only its key when it is new. Anything else (a
+condition, a path or a nested name, a reserved name not given as ``#name``, a ``#name`` or ``:value`` that is not
+defined, an attribute named twice, a key attribute, a number, set, list or map value, a table with a stream) goes
+to moto's own code. tests/unit/test_moto_dynamodb_adds.py compares the two ways.
 """
 
 from __future__ import annotations
@@ -56,8 +66,60 @@ def number_adds(update_expression: str | None, values: dict[str, Any] | None) ->
     return out
 
 
+_TARGET = rf"(?:{_NAME}|#[A-Za-z0-9_]+)"
+_SET_ONE = rf"{_TARGET}\s*=\s*:[A-Za-z0-9_]+"
+_SET = rf"SET\s+(?P<{{0}}>{_SET_ONE}(?:\s*,\s*{_SET_ONE})*)"
+_REMOVE = rf"REMOVE\s+(?P<{{0}}>{_TARGET}(?:\s*,\s*{_TARGET})*)"
+_SET_THEN_REMOVE = _SET.format("set1") + r"(?:\s+" + _REMOVE.format("remove1") + ")?"
+_REMOVE_THEN_SET = _REMOVE.format("remove2") + r"(?:\s+" + _SET.format("set2") + ")?"
+_SETS = re.compile(rf"\s*(?:{_SET_THEN_REMOVE}|{_REMOVE_THEN_SET})\s*", re.IGNORECASE)
+#: the value types the short SET takes (no number: moto checks its digits; no set, list or map: moto checks those)
+_PLAIN_TYPES = {"S": str, "BOOL": bool, "NULL": bool}
+
+
+def plain_sets(
+    update_expression: str | None, names: dict[str, Any] | None, values: dict[str, Any] | None
+) -> tuple[list[tuple[str, Any]], list[str]] | None:
+    """``([(attribute, DynamoType)], [removed attribute])`` for ``SET a = :x, ... REMOVE b, ...`` of plain values
+    to plain or ``#``-named attributes, each named once; else None (moto's own code answers)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    found = _SETS.fullmatch(update_expression or "")
+    if found is None:
+        return None
+    set_part = found.group("set1") or found.group("set2") or ""
+    remove_part = found.group("remove1") or found.group("remove2") or ""
+    reserved = _reserved()
+
+    def resolved(target: str) -> str | None:
+        if target.startswith("#"):
+            name = (names or {}).get(target)
+            return name if isinstance(name, str) and name else None
+        return None if target.upper() in reserved else target
+
+    sets: list[tuple[str, Any]] = []
+    for one in filter(None, (part.strip() for part in set_part.split(","))):
+        target, placeholder = (side.strip() for side in one.split("=", 1))
+        name, value = resolved(target), (values or {}).get(placeholder)
+        if name is None or not isinstance(value, dict) or len(value) != 1:
+            return None
+        ((kind, raw),) = value.items()
+        if kind not in _PLAIN_TYPES or not isinstance(raw, _PLAIN_TYPES[kind]) or (kind == "NULL" and raw is not True):
+            return None
+        sets.append((name, DynamoType({kind: raw})))
+    removes: list[str] = []
+    for target in filter(None, (part.strip() for part in remove_part.split(","))):
+        name = resolved(target)
+        if name is None:
+            return None
+        removes.append(name)
+    named = [name for name, _ in sets] + removes
+    return (sets, removes) if len(set(named)) == len(named) else None
+
+
 def fast_adds(original: Any) -> Any:
-    """moto's ``DynamoDBBackend.update_item`` with the short way for number ADDs (see the module's text)."""
+    """moto's ``DynamoDBBackend.update_item`` with the short ways for number ADDs and plain SET/REMOVE (see the
+    module's text)."""
     signature = inspect.signature(original)
 
     @functools.wraps(original)
@@ -65,9 +127,15 @@ def fast_adds(original: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs)
         call = bound.arguments
         if not (call.get("attribute_updates") or call.get("expected") or call.get("condition_expression")):
-            adds = number_adds(call.get("update_expression"), call.get("expression_attribute_values"))
+            expression, values = call.get("update_expression"), call.get("expression_attribute_values")
+            adds = number_adds(expression, values)
             if adds is not None:
                 item = _add_numbers(self, call["table_name"], call["key"], adds)
+                if item is not None:
+                    return item
+            plain = plain_sets(expression, call.get("expression_attribute_names"), values)
+            if plain is not None:
+                item = _set_plain(self, call["table_name"], call["key"], *plain)
                 if item is not None:
                     return item
         return original(self, *args, **kwargs)
@@ -75,27 +143,55 @@ def fast_adds(original: Any) -> Any:
     return update_item
 
 
-def _add_numbers(backend: Any, table_name: str, key: dict[str, Any], adds: list[tuple[str, Any]]) -> Any:
-    """The item after the ADDs, or None (nothing changed) when moto's own code must answer."""
+def _item_for_update(backend: Any, table_name: str, key: dict[str, Any], targets: list[str]) -> Any:
+    """The item an update may change in place (created with only its key when new, as moto does), or None when
+    moto's own code must answer (a table with a stream, a key not given whole, a key attribute targeted)."""
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     table = backend.get_table(table_name)
     hash_attr, range_attr = table.hash_key_attr, table.range_key_attr
     if table.stream_shard is not None or hash_attr not in key or (range_attr and range_attr not in key):
         return None
-    if any(name in (hash_attr, range_attr) for name, _ in adds):
+    if any(name in (hash_attr, range_attr) for name in targets):
         return None
     hash_value = DynamoType(key[hash_attr])
     range_value = DynamoType(key[range_attr]) if range_attr else None
     item = table.get_item(hash_value, range_value)
-    if item is not None and any(name in item.attrs and not item.attrs[name].is_number() for name, _ in adds):
-        return None  # moto's own error for an ADD to a value that is not a number
     if item is None:
         data = {hash_attr: {hash_value.type: hash_value.value}}
         if range_value is not None:
             data[range_attr] = {range_value.type: range_value.value}
         table.put_item(data)
         item = table.get_item(hash_value, range_value)
+    return item
+
+
+def _set_plain(
+    backend: Any, table_name: str, key: dict[str, Any], sets: list[tuple[str, Any]], removes: list[str]
+) -> Any:
+    """The item after the SETs and REMOVEs, or None (nothing changed) when moto's own code must answer."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge
+
+    item = _item_for_update(backend, table_name, key, [name for name, _ in sets] + removes)
+    if item is None:
+        return None
+    for name in removes:  # first: the size limit is the final item's, as in DynamoDB
+        item.attrs.pop(name, None)
+    try:
+        for name, value in sets:
+            item.attrs[name] = value
+    except ItemSizeTooLarge as exc:
+        raise ItemSizeToUpdateTooLarge() from exc  # moto's answer for an update over the limit
+    return item
+
+
+def _add_numbers(backend: Any, table_name: str, key: dict[str, Any], adds: list[tuple[str, Any]]) -> Any:
+    """The item after the ADDs, or None (nothing changed) when moto's own code must answer."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    item = _item_for_update(backend, table_name, key, [name for name, _ in adds])
+    if item is None or any(name in item.attrs and not item.attrs[name].is_number() for name, _ in adds):
+        return None  # moto's own error for an ADD to a value that is not a number (a new item has none)
     zero = DynamoType({"N": "0"})
     for name, value in adds:
         item.attrs[name] = item.attrs.get(name, zero) + value

@@ -121,3 +121,111 @@ def test_an_expression_is_parsed_once() -> None:
     patch_moto_dynamodb_writes()
     assert UpdateExpressionParser.make("ADD a :a") is UpdateExpressionParser.make("ADD a :a")
     assert UpdateExpressionParser.make("ADD a :a") is not UpdateExpressionParser.make("ADD b :b")
+
+
+# ---------------------------------------------------------------- the short way for plain SET / REMOVE
+
+
+def _status_update(table: str, key: tuple[str, str], sets: dict[str, Any], removes: list[str]) -> dict[str, Any]:
+    """``SET #a0 = :v0, plain = :v1 ... REMOVE ...``: names given as ``#name`` half of the time, as the ASL does
+    for the reserved ``status``."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    parts = []
+    for i, (name, value) in enumerate(sets.items()):
+        target = name
+        if name == "status" or i % 2:
+            target = f"#a{i}"
+            names[target] = name
+        values[f":v{i}"] = value
+        parts.append(f"{target} = :v{i}")
+    expression = ("SET " + ", ".join(parts)) if parts else ""
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+        "UpdateExpression": expression.strip(),
+        **({"ExpressionAttributeNames": names} if names else {}),
+        **({"ExpressionAttributeValues": values} if values else {}),
+        **({} if table == "fast" else MOTO_OWN),
+    }
+
+
+def test_the_same_status_writes_give_the_same_items_as_motos_own_code(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.runtime import moto_dynamodb_adds
+
+    short_way = []
+    set_plain = moto_dynamodb_adds._set_plain
+
+    def counted(*args: Any) -> Any:
+        item = set_plain(*args)
+        short_way.append(args[1] if item is not None else None)
+        return item
+
+    monkeypatch.setattr(moto_dynamodb_adds, "_set_plain", counted)
+    rng = random.Random(5)
+    plain = [{"S": "COMPLETED"}, {"S": ""}, {"S": "é ü 漢"}, {"S": "2026-12-06T10:00:00Z"}, {"BOOL": True},
+             {"BOOL": False}, {"NULL": True}]  # fmt: skip
+    attributes = ["status", "updated_at", "completed_at", "error_name", "error_cause", "flag"]
+    keys = [("tx", f"k{i}") for i in range(6)]
+    for _ in range(120):
+        key = rng.choice(keys)
+        chosen = rng.sample(attributes, rng.randint(1, 5))
+        cut = rng.randint(0, len(chosen))
+        sets = {a: rng.choice(plain) for a in chosen[:cut]}
+        removes = [a for a in chosen[cut:] if a != "status"]  # a plain reserved name goes to moto's own code
+        if not sets and not removes:
+            continue
+        if rng.random() < 0.5:
+            for table in ("fast", "moto"):
+                ddb.update_item(**_status_update(table, key, sets, removes))
+        else:
+            ddb.transact_write_items(TransactItems=[{"Update": _status_update("fast", key, sets, removes)}])
+            ddb.transact_write_items(TransactItems=[{"Update": _status_update("moto", key, sets, removes)}])
+    fast, own = _items(ddb, "fast"), _items(ddb, "moto")
+    assert fast == own
+    assert len(fast) == len(keys)
+    assert short_way and set(short_way) == {"fast"}  # every update of "fast" took the short way, none of "moto"
+
+
+@pytest.mark.parametrize(
+    ("expression", "names", "values"),
+    [
+        ("SET status = :v", None, {":v": {"S": "x"}}),  # a reserved word, not as #name
+        ("SET a = :w", None, {":v": {"S": "x"}}),  # a :value not defined (and one unused)
+        ("SET sk = :v", None, {":v": {"S": "x"}}),  # a key attribute
+        ("SET a = :v, a = :w", None, {":v": {"S": "x"}, ":w": {"S": "y"}}),  # the same attribute twice
+        ("SET a = :v REMOVE a", None, {":v": {"S": "x"}}),  # set and removed
+        ("REMOVE pk", None, None),  # a key attribute removed
+    ],
+)
+def test_status_writes_the_short_way_does_not_take_get_motos_own_answer(
+    ddb: Any, expression: str, names: dict[str, str] | None, values: dict[str, Any] | None
+) -> None:
+    answers = []
+    for table, extra in (("fast", {}), ("moto", MOTO_OWN)):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": "s"}, "a": {"S": "old"}})
+        params = {"ExpressionAttributeNames": names} if names else {}
+        if values:
+            params["ExpressionAttributeValues"] = values
+        with pytest.raises(ClientError) as refused:
+            ddb.update_item(TableName=table, Key={"pk": {"S": "p"}, "sk": {"S": "s"}}, UpdateExpression=expression,
+                            **params, **extra)  # fmt: skip
+        answers.append((refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == "ValidationException"
+
+
+def test_a_status_write_over_the_item_size_limit_gets_motos_answer(ddb: Any) -> None:
+    answers = []
+    for table, extra in (("fast", {}), ("moto", MOTO_OWN)):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": "s"}, "big": {"S": "x" * 300_000}})
+        with pytest.raises(ClientError) as refused:
+            ddb.update_item(TableName=table, Key={"pk": {"S": "p"}, "sk": {"S": "s"}}, UpdateExpression="SET more = :v",
+                            ExpressionAttributeValues={":v": {"S": "y" * 200_000}}, **extra)  # fmt: skip
+        answers.append((refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]))
+    assert answers[0] == answers[1]
+    assert "size" in answers[0][1].lower()
