@@ -234,6 +234,33 @@ def _cache_integration_clients() -> None:
             module.boto_client_for = cached_boto_client_for  # type: ignore[attr-defined]
 
 
+def _dynamodb_writes_in_process() -> None:
+    """The interpreter's DynamoDB write tasks (putItem, updateItem, deleteItem) as JSON requests to the moto
+    server's application in this process, without the SDK's client (``moto_inprocess.dynamodb_write``); any
+    other call, or no server here, through the SDK client as before."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_dynamodb as module,
+    )
+
+    from orchestration.runtime import moto_inprocess
+
+    service = module.StateTaskServiceDynamoDB
+    original = service._eval_service_task
+
+    def _eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> None:
+        response = moto_inprocess.dynamodb_write(
+            self._get_boto_service_action(), normalised_parameters, resource_runtime_part.region
+        )
+        if response is None:
+            original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        env.stack.append(response)
+
+    service._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+
+
 def set_time_scale(scale: float) -> None:
     """Multiply Retry/Wait sleeps of the local interpreter (0 = no sleeping)."""
     global _time_scale
@@ -292,6 +319,7 @@ def install(time_scale: float | None = None) -> None:
         _run_glue_sync_without_a_callback()
         _bound_running_executions()
         _cache_integration_clients()
+        _dynamodb_writes_in_process()
         _add_the_apis_terraform_calls()
         _installed = True
 

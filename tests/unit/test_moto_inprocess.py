@@ -130,3 +130,60 @@ def test_other_services_other_servers_and_a_stopped_server_go_over_http(app: dic
     assert _client("dynamodb").list_tables()["TableNames"] == []
     moto_inprocess.stop_serving(PORT)
     _goes_over_http(lambda: _client("dynamodb").list_tables())
+
+
+# ------------------------------------------------------------ the interpreter's DynamoDB writes without the SDK
+
+
+def test_a_dynamodb_write_answers_and_fails_as_the_sdk_client_does(app: dict[str, Any]) -> None:
+    ddb = _client("dynamodb")
+    _table(ddb)
+    before = moto_inprocess.served
+    absent = "attribute_not_exists(pk)"
+    put = {"TableName": "t", "Item": {"pk": {"S": "a"}, "n": {"N": "1"}}, "ConditionExpression": absent}
+    assert moto_inprocess.dynamodb_write("put_item", put, "us-east-1") == {}
+    update = {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET m = :m",
+              "ExpressionAttributeValues": {":m": {"S": "x"}}}  # fmt: skip
+    sdk = ddb.update_item(**update)
+    sdk.pop("ResponseMetadata")
+    assert moto_inprocess.dynamodb_write("update_item", update, "us-east-1") == sdk  # what the interpreter keeps
+    assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}, "n": {"N": "1"},
+                                                                          "m": {"S": "x"}}  # fmt: skip
+    assert moto_inprocess.served - before == 4  # two direct writes, and the SDK client's update and read
+
+    with pytest.raises(ClientError) as direct:
+        moto_inprocess.dynamodb_write("put_item", put, "us-east-1")
+    with pytest.raises(ClientError) as through_sdk:
+        ddb.put_item(**put)
+    assert direct.value.response["Error"] == through_sdk.value.response["Error"]
+    assert direct.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    metadata, sdk_metadata = direct.value.response["ResponseMetadata"], through_sdk.value.response["ResponseMetadata"]
+    assert metadata["HTTPStatusCode"] == sdk_metadata["HTTPStatusCode"] == 400  # the interpreter's cause names it
+    assert metadata["RequestId"] and sdk_metadata["RequestId"]  # and the request's id (each its own)
+    assert direct.value.operation_name == "PutItem"
+
+
+def test_a_dynamodb_write_meets_the_fault_layer(app: dict[str, Any]) -> None:
+    _table(_client("dynamodb"))
+    injector = FaultInjector(plan=FaultPlan(dynamodb=1.0), enabled=True)
+    app["app"] = injector.wrap(app["plain"])
+    seen: set[str] = set()
+    for i in range(40):
+        try:
+            moto_inprocess.dynamodb_write("put_item", {"TableName": "t", "Item": {"pk": {"S": f"k{i}"}}}, "us-east-1")
+            seen.add("answered")
+        except ConnectionClosedError:
+            seen.add("dropped")
+        except ClientError as exc:
+            seen.add(exc.response["Error"]["Code"])
+    assert seen == {"ThrottlingException", "InternalServerError", "dropped"}
+
+
+def test_what_a_dynamodb_write_does_not_take_goes_to_the_sdk(app: dict[str, Any]) -> None:
+    item = {"TableName": "t", "Item": {"pk": {"S": "a"}}}
+    for action, parameters in (("get_item", {"TableName": "t", "Key": {"pk": {"S": "a"}}}),
+                               ("put_item", {**item, "ReturnValues": "ALL_OLD"}),
+                               ("put_item", {**item, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})):  # fmt: skip
+        assert moto_inprocess.dynamodb_write(action, parameters, "us-east-1") is None
+    moto_inprocess.stop_serving(PORT)
+    assert moto_inprocess.dynamodb_write("put_item", item, "us-east-1") is None
