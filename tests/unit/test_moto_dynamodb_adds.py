@@ -229,3 +229,41 @@ def test_a_status_write_over_the_item_size_limit_gets_motos_answer(ddb: Any) -> 
         answers.append((refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]))
     assert answers[0] == answers[1]
     assert "size" in answers[0][1].lower()
+
+
+# ---------------------------------------------------------------- a condition parsed once
+
+
+def test_a_condition_is_parsed_once_and_still_decides_and_checks_its_names(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lexed = []
+    lex = ConditionExpressionParser._lex_condition_expression
+
+    def counted(self: Any) -> Any:
+        lexed.append(self.condition_expression)
+        return lex(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression", counted)
+    condition = "attribute_not_exists(pk) OR #s = :failed"
+    put = {"TableName": "fast", "Item": {"pk": {"S": "c"}, "sk": {"S": "1"}, "status": {"S": "PENDING"}},
+           "ConditionExpression": condition, "ExpressionAttributeNames": {"#s": "status"},
+           "ExpressionAttributeValues": {":failed": {"S": "FAILED"}}}  # fmt: skip
+    ddb.put_item(**put)
+    with pytest.raises(ClientError) as refused:  # the same tree, evaluated against the item now there
+        ddb.put_item(**put)
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert lexed == [condition]  # moto's request layer and its backend, twice: one parse
+    ddb.update_item(TableName="fast", Key={"pk": {"S": "c"}, "sk": {"S": "1"}}, UpdateExpression="SET #s = :failed",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":failed": {"S": "FAILED"}})  # fmt: skip
+    ddb.put_item(**put)  # now the condition holds
+    # a name the condition does not use is refused by moto's request layer, from the kept parse too
+    unused = {**put, "ExpressionAttributeNames": {"#s": "status", "#u": "unused"}}
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            ddb.put_item(**unused)
+        assert "unused" in refused.value.response["Error"]["Message"]
+    assert lexed == [condition, condition]
