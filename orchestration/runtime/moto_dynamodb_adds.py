@@ -22,8 +22,8 @@ it in its ten validators' walks of the expression's tree and a deep copy of the 
 does not have. Here each value is set (string, boolean or null values, as ``DynamoType``, as moto's SET stores
 them) and each removed attribute dropped, the item created with only its key when it is new. Anything else (a
 condition, a path or a nested name, a reserved name not given as ``#name``, a ``#name`` or ``:value`` that is not
-defined, an attribute named twice, a key attribute, a number, set, list or map value, a table with a stream) goes
-to moto's own code. tests/unit/test_moto_dynamodb_adds.py compares the two ways.
+defined, an attribute named twice, a key attribute of the table or of an index, a number, set, list or map value, a
+table with a stream) goes to moto's own code. The clauses run in the order written, as moto runs them. tests/unit/test_moto_dynamodb_adds.py compares the two ways.
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ _PLAIN_TYPES = {"S": str, "BOOL": bool, "NULL": bool}
 
 def plain_sets(
     update_expression: str | None, names: dict[str, Any] | None, values: dict[str, Any] | None
-) -> tuple[list[tuple[str, Any]], list[str]] | None:
-    """``([(attribute, DynamoType)], [removed attribute])`` for ``SET a = :x, ... REMOVE b, ...`` of plain values
-    to plain or ``#``-named attributes, each named once; else None (moto's own code answers)."""
+) -> tuple[list[tuple[str, Any]], list[str], bool] | None:
+    """``([(attribute, DynamoType)], [removed attribute], REMOVE written first)`` for ``SET a = :x, ... REMOVE b,
+    ...`` of plain values to plain or ``#``-named attributes, each named once; else None (moto's own code)."""
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     found = _SETS.fullmatch(update_expression or "")
@@ -116,7 +116,9 @@ def plain_sets(
             return None
         removes.append(name)
     named = [name for name, _ in sets] + removes
-    return (sets, removes) if len(set(named)) == len(named) else None
+    if len(set(named)) != len(named):
+        return None
+    return sets, removes, bool(found.group("remove2"))  # REMOVE first, when written first (moto's order)
 
 
 def fast_adds(original: Any) -> Any:
@@ -154,7 +156,7 @@ def _item_for_update(backend: Any, table_name: str, key: dict[str, Any], targets
     hash_attr, range_attr = table.hash_key_attr, table.range_key_attr
     if table.stream_shard is not None or hash_attr not in key or (range_attr and range_attr not in key):
         return None
-    if any(name in (hash_attr, range_attr) for name in targets):
+    if set(targets) & set(table.attribute_keys):  # a key of the table or of an index: moto checks its type
         return None
     hash_value = DynamoType(key[hash_attr])
     range_value = DynamoType(key[range_attr]) if range_attr else None
@@ -169,21 +171,35 @@ def _item_for_update(backend: Any, table_name: str, key: dict[str, Any], targets
 
 
 def _set_plain(
-    backend: Any, table_name: str, key: dict[str, Any], sets: list[tuple[str, Any]], removes: list[str]
+    backend: Any,
+    table_name: str,
+    key: dict[str, Any],
+    sets: list[tuple[str, Any]],
+    removes: list[str],
+    remove_first: bool,
 ) -> Any:
-    """The item after the SETs and REMOVEs, or None (nothing changed) when moto's own code must answer."""
+    """The item after the SETs and REMOVEs, in the order the expression writes its clauses (as moto runs them:
+    the same item, or the same partial change when the size limit stops it), or None when moto's own code must
+    answer."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge
 
     item = _item_for_update(backend, table_name, key, [name for name, _ in sets] + removes)
     if item is None:
         return None
-    for name in removes:  # first: the size limit is the final item's, as in DynamoDB
-        item.attrs.pop(name, None)
+
+    def remove() -> None:
+        for name in removes:
+            item.attrs.pop(name, None)
+
+    if remove_first:
+        remove()
     try:
         for name, value in sets:
             item.attrs[name] = value
     except ItemSizeTooLarge as exc:
         raise ItemSizeToUpdateTooLarge() from exc  # moto's answer for an update over the limit
+    if not remove_first:
+        remove()
     return item
 
 
@@ -249,8 +265,13 @@ def _condition_parsed_once() -> None:
             if found is not None:
                 _CONDITIONS.move_to_end(key)
         if found is None:
-            op = parse(self)  # an invalid expression raises here, each time, as before
-            found = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+            # parsed from copies of the names and values: the kept tree shares no list with the request (a stored
+            # item may hold the request's set values, and a later ADD changes those in place)
+            fresh = ConditionExpressionParser(self.condition_expression, json.loads(key[1]), json.loads(key[2]))
+            op = parse(fresh)  # an invalid expression raises here, each time, as before
+            found = (op, list(fresh.expr_attr_names_found), list(fresh.expr_attr_values_found))
+            self.expr_attr_names_found.extend(found[1])
+            self.expr_attr_values_found.extend(found[2])
             with _conditions_lock:
                 _CONDITIONS[key] = found
                 while len(_CONDITIONS) > _CONDITIONS_KEPT:

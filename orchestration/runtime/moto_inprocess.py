@@ -24,6 +24,7 @@ it. The Lambda handlers' own clients are not touched: they are the product's cod
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import sys
@@ -202,6 +203,16 @@ def dispatch(request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
 _DYNAMODB_WRITES = {"put_item": "PutItem", "update_item": "UpdateItem", "delete_item": "DeleteItem"}
 
 
+@functools.cache
+def _dynamodb_members(operation: str) -> frozenset[str]:
+    """The request parameters of a DynamoDB operation, from the SDK's service model."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    shape = model.operation_model(operation).input_shape
+    return frozenset(shape.members) if shape is not None else frozenset()
+
+
 def dynamodb_write(action: str, parameters: dict[str, Any], region: str) -> dict[str, Any] | None:
     """A DynamoDB write task of the interpreter (``putItem``, ``updateItem``, ``deleteItem``) sent as the JSON
     request the SDK would send, to the serving server's application; its answer as the SDK parses it for such a
@@ -210,7 +221,10 @@ def dynamodb_write(action: str, parameters: dict[str, Any], region: str) -> dict
     attributes (``ReturnValues``, ``ReturnValuesOnConditionCheckFailure``): the SDK client makes those.
 
     The SDK's side of these calls (serialising, signing, the user agent, parsing) was ~1.3 ms of CPU a call, and
-    the interpreter makes two an execution: the JSON protocol needs none of it to reach moto in-process."""
+    the interpreter makes two an execution: the JSON protocol needs none of it to reach moto in-process. A
+    parameter the operation does not have goes to the SDK client (whose serialiser refuses it, as before). One
+    difference, known: a binary value (``B``) is sent as the ASL gives it (base64 text, as AWS's integration
+    sends it), where the SDK encoded it once more."""
     operation = _DYNAMODB_WRITES.get(action)
     app_of = _app_of
     port = _port
@@ -218,6 +232,8 @@ def dynamodb_write(action: str, parameters: dict[str, Any], region: str) -> dict
         return None
     if parameters.get("ReturnValues", "NONE") != "NONE" or "ReturnValuesOnConditionCheckFailure" in parameters:
         return None
+    if not set(parameters) <= _dynamodb_members(operation):
+        return None  # the SDK's serialiser refuses a parameter the operation does not have: the client answers
     app = app_of()
     if app is None:
         return None
@@ -242,8 +258,8 @@ def dynamodb_write(action: str, parameters: dict[str, Any], region: str) -> dict
     _count()
     try:
         parsed = json.loads(content) if content else {}
-    except ValueError:
-        parsed = {}
+    except ValueError:  # as botocore's JSON parser: the body itself is the message
+        parsed = {"message": content.decode("utf-8", "replace")}
     if not isinstance(parsed, dict):
         parsed = {}
     if status < 300:

@@ -183,7 +183,8 @@ def test_what_a_dynamodb_write_does_not_take_goes_to_the_sdk(app: dict[str, Any]
     item = {"TableName": "t", "Item": {"pk": {"S": "a"}}}
     for action, parameters in (("get_item", {"TableName": "t", "Key": {"pk": {"S": "a"}}}),
                                ("put_item", {**item, "ReturnValues": "ALL_OLD"}),
-                               ("put_item", {**item, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})):  # fmt: skip
+                               ("put_item", {**item, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}),
+                               ("put_item", {**item, "ConditionExpresion": "attribute_not_exists(pk)"})):  # fmt: skip
         assert moto_inprocess.dynamodb_write(action, parameters, "us-east-1") is None
     moto_inprocess.stop_serving(PORT)
     assert moto_inprocess.dynamodb_write("put_item", item, "us-east-1") is None
