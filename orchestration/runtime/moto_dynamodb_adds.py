@@ -23,7 +23,8 @@ does not have. Here each value is set (string, boolean or null values, as ``Dyna
 them) and each removed attribute dropped, the item created with only its key when it is new. Anything else (a
 condition, a path or a nested name, a reserved name not given as ``#name``, a ``#name`` or ``:value`` that is not
 defined, an attribute named twice, a key attribute of the table or of an index, a number, set, list or map value, a
-table with a stream) goes to moto's own code. The clauses run in the order written, as moto runs them. tests/unit/test_moto_dynamodb_adds.py compares the two ways.
+table with a stream) goes to moto's own code. The clauses run in the order written, as moto runs them.
+tests/unit/test_moto_dynamodb_adds.py compares the two ways.
 """
 
 from __future__ import annotations
