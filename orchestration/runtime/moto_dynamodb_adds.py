@@ -269,15 +269,11 @@ def _condition_parsed_once() -> None:
             # parsed from copies of the names and values: the kept tree shares no list with the request (a stored
             # item may hold the request's set values, and a later ADD changes those in place)
             fresh = ConditionExpressionParser(self.condition_expression, json.loads(key[1]), json.loads(key[2]))
-            op = parse(fresh)  # an invalid expression raises here, each time, as before
-            found = (op, list(fresh.expr_attr_names_found), list(fresh.expr_attr_values_found))
-            self.expr_attr_names_found.extend(found[1])
-            self.expr_attr_values_found.extend(found[2])
+            found = (parse(fresh), fresh.expr_attr_names_found, fresh.expr_attr_values_found)  # raises if invalid
             with _conditions_lock:
                 _CONDITIONS[key] = found
                 while len(_CONDITIONS) > _CONDITIONS_KEPT:
                     _CONDITIONS.popitem(last=False)
-            return op
         op, names, values = found
         self.expr_attr_names_found.extend(names)
         self.expr_attr_values_found.extend(values)

@@ -142,8 +142,13 @@ def _stubbed() -> bool:
     return bool(botocore_stubber.enabled)
 
 
-def _serve(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The application's answer: status, headers, body (an exception in it: a logged 500, as werkzeug's server)."""
+def _serve(
+    app: WSGIApp, method: str, address: str, request_headers: Iterable[tuple[str, Any]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The application's answer to a request: status, headers, body (an exception in it: a logged 500, as
+    werkzeug's server). A connection the application dropped raises ``ConnectionClosedError``."""
+    global served
+    environ = _environ(method, address, request_headers, body)
     answer: dict[str, Any] = {}
     written: list[bytes] = []
 
@@ -162,16 +167,14 @@ def _serve(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tuple[str, 
     except Exception:  # noqa: BLE001 - as werkzeug's server: the traceback logged, the caller a 500
         from werkzeug.exceptions import InternalServerError  # the local extra's, as moto's (not the CLI's)
 
-        _LOG.exception("error on request %s %s", environ["REQUEST_METHOD"], environ["PATH_INFO"])
+        _LOG.exception("error on request %s %s", method, environ["PATH_INFO"])
         answer = {"status": "500 INTERNAL SERVER ERROR", "headers": [("Content-Type", "text/html; charset=utf-8")]}
         content = InternalServerError().get_body().encode()
-    return int(answer["status"].split(" ", 1)[0]), answer["headers"], content
-
-
-def _count() -> None:
-    global served
+    if environ["werkzeug.socket"].dropped:
+        raise ConnectionClosedError(endpoint_url=address)
     with _lock:
         served += 1
+    return int(answer["status"].split(" ", 1)[0]), answer["headers"], content
 
 
 def dispatch(request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
@@ -185,11 +188,7 @@ def dispatch(request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
     app = app_of()
     if app is None:
         return None
-    environ = _environ(request.method, request.url, request.headers.items(), bytes(body))
-    status, answer_headers, content = _serve(app, environ)
-    if environ["werkzeug.socket"].dropped:
-        raise ConnectionClosedError(endpoint_url=request.url)
-    _count()
+    status, answer_headers, content = _serve(app, request.method, request.url, request.headers.items(), bytes(body))
     joined: dict[str, list[str]] = {}
     for name, value in answer_headers:
         joined.setdefault(name.lower(), []).append(value)
@@ -251,11 +250,7 @@ def dynamodb_write(action: str, parameters: dict[str, Any], region: str) -> dict
                           "SignedHeaders=host;x-amz-target, Signature=0"),
         ("User-Agent", "mtx-local-interpreter"),
     ]  # fmt: skip
-    environ = _environ("POST", address, headers, body)
-    status, answer_headers, content = _serve(app, environ)
-    if environ["werkzeug.socket"].dropped:
-        raise ConnectionClosedError(endpoint_url=address)
-    _count()
+    status, answer_headers, content = _serve(app, "POST", address, headers, body)
     try:
         parsed = json.loads(content) if content else {}
     except ValueError:  # as botocore's JSON parser: the body itself is the message
