@@ -19,7 +19,7 @@ from orchestration.runtime.stack import LocalStack
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytest_plugins = ["tests.tiers"]
+pytest_plugins = ["tests.tiers", "tests.parallel", "tests.terraform_stack"]
 
 
 @pytest.fixture(scope="session")
@@ -118,17 +118,3 @@ def clean_queues(stack: LocalStack) -> LocalStack:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Test files that need no local stack run first, those that use it after, each file in one piece.
-
-    Some tests use moto in-process (``mock_aws``), which resets every moto backend
-    of this process when it starts and stops, the running stack's included.
-    Running them all before the session's stack is first created keeps the two
-    apart. A file goes to the stack group when any of its tests uses the stack,
-    so that its module-scoped fixtures (a Terraform-provisioned stack, a dbt
-    build) are set up once, not once per group; the order inside each group is kept.
-    """
-    uses_stack = {item.path for item in items if "stack" in getattr(item, "fixturenames", ())}
-    items.sort(key=lambda item: item.path in uses_stack)

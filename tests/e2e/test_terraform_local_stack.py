@@ -9,7 +9,7 @@ dead-letter queue.
 
 Runs where a terraform binary and the hashicorp/aws provider (an offline mirror,
 as on these machines) exist; elsewhere it skips and says which is missing. The
-stack itself (``tf_stack``) is started in the background by tests/e2e/conftest.py.
+stack itself (``tf_stack``) is started in the background by tests/terraform_stack.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,123 @@
+"""`make test`'s two workers (tests/parallel.py): a worker that started the session's stack never runs a file that
+needs none afterwards, and every process of a parallel run names a shared folder the same way.
+
+A small suite runs under pytest-xdist as `make test` runs it: files that need no stack stand for the ``mock_aws``
+tests (each checks that no stack was started in its process), files that use a ``stack`` fixture start one per
+worker. The suite's own conftest records which process ran what."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[2]
+MAKE_TEST_ARGS = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")
+
+CONFTEST = """
+import json, os
+from pathlib import Path
+
+import pytest
+
+from tests import parallel
+
+STARTED = []
+LOG = Path(os.environ["RUN_LOG"])
+
+
+def record(**fields):
+    with LOG.open("a") as f:
+        f.write(json.dumps({"worker": parallel.worker_name(), **fields}) + "\\n")
+
+
+@pytest.fixture(scope="session")
+def stack():
+    STARTED.append(True)
+    record(event="stack started")
+    return "stack"
+
+
+@pytest.fixture(scope="session")
+def no_stack_yet():
+    return STARTED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    record(event="controller", shared=str(parallel.shared_dir(node.config, "mtx-x")))
+
+
+def pytest_configure(config):
+    if parallel.is_worker(config):
+        record(event="worker", shared=str(parallel.shared_dir(config, "mtx-x")))
+"""
+
+PLAIN = """
+import time
+
+def test_{i}_a(no_stack_yet):
+    time.sleep(0.5)  # slower than a stack file: the other worker asks for its next file first
+    assert not no_stack_yet, "a file without the stack ran after this process started one"
+
+def test_{i}_b(no_stack_yet):
+    assert not no_stack_yet
+"""
+
+STACK = """
+def test_{i}_a(stack):
+    pass
+
+def test_{i}_b():
+    pass
+"""
+
+
+def _events(log: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_workers_run_stack_files_last_and_share_folder_names(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = pytester.path / "run.log"
+    monkeypatch.setenv("RUN_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makeconftest(CONFTEST)
+    # interleaved by name, as the real suite's folders interleave them: the plugin's collection hook reorders
+    for i in range(8):
+        pytester.makepyfile(**{f"test_{i}_{'stack' if i % 2 else 'plain'}": (STACK if i % 2 else PLAIN).format(i=i)})
+    result = pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider", *MAKE_TEST_ARGS)
+    result.assert_outcomes(passed=16)
+    events = _events(log)
+    workers = {e["worker"] for e in events if e["event"] == "worker"}
+    assert workers == {"gw0", "gw1"}, events
+    # the controller and both workers name the run's shared folder alike, and it is the run's own
+    shared = {e["shared"] for e in events if e["event"] in ("controller", "worker")}
+    assert len(shared) == 1 and shared != {"None"}, events
+    # the same suite again: another run, another folder
+    log.unlink()
+    pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider", *MAKE_TEST_ARGS).assert_outcomes(
+        passed=16
+    )
+    assert {e["shared"] for e in _events(log) if e["event"] == "controller"}.isdisjoint(shared)
+
+
+def test_without_the_plugin_a_worker_runs_a_plain_file_after_its_stack(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check above can fail: with the files in name order (no reordering hook), one worker starts its stack
+    and then gets a file without one."""
+    log = pytester.path / "run.log"
+    monkeypatch.setenv("RUN_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makeconftest(CONFTEST)
+    for i in range(8):
+        pytester.makepyfile(**{f"test_{i}_{'stack' if i % 2 else 'plain'}": (STACK if i % 2 else PLAIN).format(i=i)})
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *MAKE_TEST_ARGS)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) > 0, result.stdout.str()[-2000:]
