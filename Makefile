@@ -26,10 +26,11 @@ lock: ## re-resolve requirements.lock from pyproject.toml (the dependencies and 
 run: venv ## run the pipeline locally end to end (starts and stops everything itself)
 	$(VENV)/bin/mtx demo
 
-# `make test` on two worker processes, each file whole on one, in collection order (tests/parallel.py); TEST_WORKERS=0: one process
+# `make test` on two worker processes, each file whole on one, in collection order (tests/parallel.py sets xdist's
+# distribution so); TEST_WORKERS=0: one process
 TEST_WORKERS ?= 2
 test: venv tf-check ## run every test (unit, integration, e2e) against the real local stack, and tf-check; the 15 slowest last
-	$(PY) -m pytest --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest --durations=15 -n $(TEST_WORKERS)
 
 test-unit: venv ## the unit tier only: no servers, no JVM, about a minute
 	$(PY) -m pytest -m unit tests/unit

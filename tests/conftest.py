@@ -29,6 +29,9 @@ def stack() -> Iterator[LocalStack]:
     Its home is a fresh folder under the system temp dir, traversable by the
     unprivileged user PostgreSQL runs as (pytest's own tmp dirs are 0700).
     """
+    from tests import parallel  # the plugin (pytest_plugins below): imported by pytest first
+
+    parallel.stack_starting()
     home = Path(tempfile.mkdtemp(prefix="mtx-test-stack-"))
     home.chmod(0o755)
     local = LocalStack(home=home, time_scale=0.0)

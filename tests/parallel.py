@@ -1,4 +1,7 @@
-"""`make test` runs the suite on two worker processes (pytest-xdist: ``-n 2 --dist loadfile --no-loadscope-reorder``).
+"""`make test` runs the suite on two worker processes (pytest-xdist, ``-n 2``).
+
+The controller sets xdist's distribution to ``--dist loadfile --no-loadscope-reorder``, whatever the command
+line asked:
 
 - **Each file runs whole on one worker** (``loadfile``), so its module-scoped fixtures (a dbt build, a
   Terraform-provisioned stack) are set up once.
@@ -6,7 +9,7 @@
   below puts the files that use the local stack after all the others, and the controller hands out files in
   that order. So a worker that has started its session's stack never runs a file that needs no stack
   afterwards. Such files may use moto in-process (``mock_aws``), which resets every moto backend of the
-  process, the stack's included.
+  process, the stack's included. Should one come anyway, its tests fail saying why (``pytest_runtest_setup``).
 - **Each worker has its own session fixtures** (stack, PostgreSQL, SparkSession): nothing is shared but the
   machine. Their ports, homes and data directories are fresh and free.
 - **One process for the whole run** starts what a file needs before the run reaches it: the controller (or the
@@ -32,8 +35,9 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 def is_controller(config: pytest.Config) -> bool:
-    """This process distributes the tests to workers and runs none itself."""
-    return not is_worker(config) and bool(getattr(config.option, "numprocesses", None)) and config.option.dist != "no"
+    """This process distributes the tests to workers and runs none itself (xdist's own test of it)."""
+    option = config.option
+    return not is_worker(config) and getattr(option, "dist", "no") != "no" and bool(getattr(option, "tx", None))
 
 
 def run_id(config: pytest.Config) -> str | None:
@@ -53,8 +57,13 @@ def shared_dir(config: pytest.Config, name: str) -> Path | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    # the controller fixes the run's id now (xdist would make one up later), so it can name shared folders
-    if is_controller(config) and not config.option.testrunuid:
+    if not is_controller(config):
+        return
+    # the order above holds only this way, whatever the command line asked (a bare `-n 2` is xdist's "load",
+    # which splits a file between workers; "loadfile" alone sorts the files by their number of tests)
+    config.option.dist, config.option.loadscopereorder = "loadfile", False
+    # the run's id, fixed now (xdist would make one up later), so that the controller can name shared folders
+    if not config.option.testrunuid:
         config.option.testrunuid = uuid.uuid4().hex
 
 
@@ -75,3 +84,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     uses_stack = {item.path for item in items if "stack" in getattr(item, "fixturenames", ())}
     items.sort(key=lambda item: item.path in uses_stack)
+    _STACK_FILES.clear()
+    _STACK_FILES.update(uses_stack)
+
+
+#: the files that use the session's stack (set at collection), and whether this process has started it
+_STACK_FILES: set[Path] = set()
+_STACK_STARTED: list[bool] = []
+
+
+def stack_starting() -> None:
+    """Called by the ``stack`` fixture before it starts the stack: from now on only stack files may run here."""
+    _STACK_STARTED.append(True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A file that needs no stack, run after this process started one (a reordering option such as ``--ff``, a
+    crashed worker's files handed to another): it fails at once, saying why, rather than let ``mock_aws`` reset
+    the running stack under the tests that follow."""
+    if _STACK_STARTED and item.path not in _STACK_FILES:
+        pytest.fail(
+            f"{item.nodeid} needs no local stack but runs after this process started one: moto in-process "
+            "(mock_aws) would reset it. Run the files in collection order (tests/parallel.py).",
+            pytrace=False,
+        )

@@ -52,6 +52,7 @@ class TerraformStack:
         if self.proc is not None or terraform.unavailable():
             return
         if home is not None:
+            shutil.rmtree(home, ignore_errors=True)  # a run id given again (--testrunuid): nothing stale is read
             home.mkdir(mode=0o755)
             self.home = home
         else:
@@ -60,7 +61,9 @@ class TerraformStack:
         log = (self.home / "mtx-up.log").open("wb")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen([*MTX, "--home", str(self.home), "up", "--terraform"], stdout=log, stderr=log)
-        (self.home / PID_FILE).write_text(str(self.proc.pid))
+        written = self.home / f"{PID_FILE}.tmp"
+        written.write_text(str(self.proc.pid))
+        written.replace(self.home / PID_FILE)  # whole or absent for a worker reading it
 
     def use(self, home: Path) -> None:
         """Wait for the stack another process of this run started in ``home``."""

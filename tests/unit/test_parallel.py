@@ -8,6 +8,7 @@ worker. The suite's own conftest records which process ran what."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,15 @@ pytestmark = pytest.mark.unit
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
-MAKE_TEST_ARGS = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")
+
+
+def make_test_args() -> tuple[str, ...]:
+    """The workers `make test` asks for (the plugin sets the distribution itself)."""
+    makefile = (ROOT / "Makefile").read_text()
+    workers = re.search(r"^TEST_WORKERS \?= (\d+)$", makefile, re.M)
+    assert workers and "-m pytest --durations=15 -n $(TEST_WORKERS)" in makefile
+    return ("-n", workers[1])
+
 
 CONFTEST = """
 import json, os
@@ -37,6 +46,7 @@ def record(**fields):
 
 @pytest.fixture(scope="session")
 def stack():
+    parallel.stack_starting()
     STARTED.append(True)
     record(event="stack started")
     return "stack"
@@ -74,6 +84,9 @@ def test_{i}_a(stack):
 
 def test_{i}_b():
     pass
+
+def test_{i}_c():  # three tests a file, two in the others: xdist's reordering by test count would mix them
+    pass
 """
 
 
@@ -91,8 +104,8 @@ def test_workers_run_stack_files_last_and_share_folder_names(
     # interleaved by name, as the real suite's folders interleave them: the plugin's collection hook reorders
     for i in range(8):
         pytester.makepyfile(**{f"test_{i}_{'stack' if i % 2 else 'plain'}": (STACK if i % 2 else PLAIN).format(i=i)})
-    result = pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider", *MAKE_TEST_ARGS)
-    result.assert_outcomes(passed=16)
+    result = pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider", *make_test_args())
+    result.assert_outcomes(passed=20)
     events = _events(log)
     workers = {e["worker"] for e in events if e["event"] == "worker"}
     assert workers == {"gw0", "gw1"}, events
@@ -101,8 +114,8 @@ def test_workers_run_stack_files_last_and_share_folder_names(
     assert len(shared) == 1 and shared != {"None"}, events
     # the same suite again: another run, another folder
     log.unlink()
-    pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider", *MAKE_TEST_ARGS).assert_outcomes(
-        passed=16
+    pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider", *make_test_args()).assert_outcomes(
+        passed=20
     )
     assert {e["shared"] for e in _events(log) if e["event"] == "controller"}.isdisjoint(shared)
 
@@ -118,6 +131,29 @@ def test_without_the_plugin_a_worker_runs_a_plain_file_after_its_stack(
     pytester.makeconftest(CONFTEST)
     for i in range(8):
         pytester.makepyfile(**{f"test_{i}_{'stack' if i % 2 else 'plain'}": (STACK if i % 2 else PLAIN).format(i=i)})
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *MAKE_TEST_ARGS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *make_test_args())
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) > 0, result.stdout.str()[-2000:]
+
+
+def test_a_file_without_the_stack_after_it_fails_saying_why(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of order anyway (here a hook that reverses the plugin's order; in life ``--ff`` or a crashed worker's
+    files): the tests of a file without the stack fail at once, and say why, instead of resetting the stack."""
+    monkeypatch.setenv("RUN_LOG", str(pytester.path / "run.log"))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makeconftest(
+        CONFTEST
+        + """
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    items.reverse()
+"""
+    )
+    for i in range(2):
+        pytester.makepyfile(**{f"test_{i}_{'stack' if i % 2 else 'plain'}": (STACK if i % 2 else PLAIN).format(i=i)})
+    result = pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(["*test_0_plain.py::test_0_b needs no local stack but runs after this process*"])
