@@ -69,9 +69,27 @@ _xray_entity.Throwable = _NamedOnly
 os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_ERROR", "false")
 
 
+class _Tracer(Tracer):
+    """Powertools' Tracer, which sets the process's X-Ray recorder to send each subsegment once per process,
+    not once per Tracer.
+
+    Each ``xray_recorder.configure`` call makes the X-Ray SDK's sampler build a new X-Ray client (a botocore
+    session that reads the SDK's endpoint data again: ~0.1 s of CPU). A Lambda function has one Tracer, so
+    nothing changes in AWS; a process that hosts several handler modules (the local runtime, the tests,
+    ~23 of them) configured the same setting once per module, ~2-4 s of CPU at every start."""
+
+    _streaming_set = False
+
+    def _disable_xray_trace_batching(self) -> None:
+        if _Tracer._streaming_set:
+            return
+        super()._disable_xray_trace_batching()
+        _Tracer._streaming_set = not self.disabled
+
+
 def get_tracer(service: str) -> Tracer:
     """The function's Tracer: the AWS SDK's calls as subsegments (botocore only, see the module)."""
-    return Tracer(service=service, patch_modules=("botocore",))
+    return _Tracer(service=service, patch_modules=("botocore",))
 
 
 def _identifier(value: Any) -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 
 from lambdas.common.tracing import correlated, correlation_ids, get_tracer
 from orchestration.runtime import xray
@@ -161,3 +161,30 @@ def test_a_recorded_exception_keeps_its_class_and_stack_never_its_text() -> None
     text = segment.serialize()
     assert "203.0.113.9" not in text and "4111111111111111" not in text
     assert '"ValueError"' in text and "test_tracing.py" in text
+
+
+def test_a_process_of_many_handlers_sets_the_recorder_once_and_still_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each handler module makes its Tracer; X-Ray's recorder is the process's. Configuring it again built a new
+    X-Ray client each time (~0.1 s of CPU, 23 times at every local start): only the first enabled Tracer sets it,
+    and every subsegment is still sent on its own (streaming threshold 0)."""
+    from aws_xray_sdk.core import xray_recorder
+
+    from lambdas.common import tracing
+
+    calls: list[dict[str, Any]] = []
+    real = xray_recorder.configure
+    monkeypatch.setattr(xray_recorder, "configure", lambda **kw: calls.append(kw) or real(**kw))
+    monkeypatch.setattr(tracing._Tracer, "_streaming_set", False)
+    monkeypatch.setattr(xray_recorder.streaming, "streaming_threshold", 30)  # the SDK's default
+    # outside Lambda the Tracer is off and sets nothing, so a Tracer in Lambda still sets it (Powertools keeps
+    # "off" for the process once a Tracer was off: a fresh config stands for the next process)
+    monkeypatch.setattr(Tracer, "_config", dict(Tracer._default_config))
+    monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    assert tracing.get_tracer("off").disabled and calls == []
+    monkeypatch.setattr(Tracer, "_config", dict(Tracer._default_config))
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(REPO))
+    tracers = [tracing.get_tracer(f"fn-{i}") for i in range(5)]
+    assert calls == [{"streaming_threshold": 0}]
+    assert xray_recorder.streaming.streaming_threshold == 0
+    assert all(not t.disabled for t in tracers) and [t.service for t in tracers][-1] == "fn-4"
