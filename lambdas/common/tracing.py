@@ -83,7 +83,7 @@ class _Tracer(Tracer):
     def _disable_xray_trace_batching(self) -> None:
         if _Tracer._streaming_set:
             return
-        super()._disable_xray_trace_batching()
+        super()._disable_xray_trace_batching()  # type: ignore[no-untyped-call]
         _Tracer._streaming_set = not self.disabled
 
 
