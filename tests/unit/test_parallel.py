@@ -94,16 +94,22 @@ def _events(log: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def test_workers_run_stack_files_last_and_share_folder_names(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, files: int, conftest: str = CONFTEST) -> Path:
+    """``files`` test files, interleaved by name as the real suite's folders interleave them (the plugin's
+    collection hook reorders them): even ones without the stack, odd ones with it. Returns the run's log."""
     log = pytester.path / "run.log"
     monkeypatch.setenv("RUN_LOG", str(log))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    pytester.makeconftest(CONFTEST)
-    # interleaved by name, as the real suite's folders interleave them: the plugin's collection hook reorders
-    for i in range(8):
+    pytester.makeconftest(conftest)
+    for i in range(files):
         pytester.makepyfile(**{f"test_{i}_{'stack' if i % 2 else 'plain'}": (STACK if i % 2 else PLAIN).format(i=i)})
+    return log
+
+
+def test_workers_run_stack_files_last_and_share_folder_names(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _suite(pytester, monkeypatch, 8)
     result = pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider", *make_test_args())
     result.assert_outcomes(passed=20)
     events = _events(log)
@@ -125,12 +131,7 @@ def test_without_the_plugin_a_worker_runs_a_plain_file_after_its_stack(
 ) -> None:
     """The check above can fail: with the files in name order (no reordering hook), one worker starts its stack
     and then gets a file without one."""
-    log = pytester.path / "run.log"
-    monkeypatch.setenv("RUN_LOG", str(log))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    pytester.makeconftest(CONFTEST)
-    for i in range(8):
-        pytester.makepyfile(**{f"test_{i}_{'stack' if i % 2 else 'plain'}": (STACK if i % 2 else PLAIN).format(i=i)})
+    _suite(pytester, monkeypatch, 8)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *make_test_args())
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) > 0, result.stdout.str()[-2000:]
@@ -141,19 +142,10 @@ def test_a_file_without_the_stack_after_it_fails_saying_why(
 ) -> None:
     """Out of order anyway (here a hook that reverses the plugin's order; in life ``--ff`` or a crashed worker's
     files): the tests of a file without the stack fail at once, and say why, instead of resetting the stack."""
-    monkeypatch.setenv("RUN_LOG", str(pytester.path / "run.log"))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    pytester.makeconftest(
-        CONFTEST
-        + """
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
-    items.reverse()
-"""
+    reversing = CONFTEST + (
+        "\n\n@pytest.hookimpl(trylast=True)\ndef pytest_collection_modifyitems(items):\n    items.reverse()\n"
     )
-    for i in range(2):
-        pytester.makepyfile(**{f"test_{i}_{'stack' if i % 2 else 'plain'}": (STACK if i % 2 else PLAIN).format(i=i)})
+    _suite(pytester, monkeypatch, 2, reversing)
     result = pytester.runpytest_subprocess("-p", "tests.parallel", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, errors=2)
     result.stdout.fnmatch_lines(["*test_0_plain.py::test_0_b needs no local stack but runs after this process*"])
