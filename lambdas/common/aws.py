@@ -2,7 +2,8 @@
 
 Where the AWS endpoints are is the SDK's business (its default endpoints in AWS; the standard
 ``AWS_ENDPOINT_URL`` variable where something else stands in for AWS), not this code's: it never names
-an endpoint. Whoever changes the endpoint under a running process calls ``reset_clients``."""
+an endpoint. Whoever changes the endpoint or the credentials under a running process calls ``reset_clients``
+(the clients share one SDK session, which keeps the credentials it first found)."""
 
 from __future__ import annotations
 

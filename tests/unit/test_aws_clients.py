@@ -7,6 +7,7 @@ threads getting one another's service."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def sessions(fake_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def sessions(fake_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     made: list[Any] = []
     real = boto3.session.Session
 

@@ -178,10 +178,16 @@ def test_a_process_of_many_handlers_sets_the_recorder_once_and_still_streams(mon
     monkeypatch.setattr(xray_recorder.streaming, "streaming_threshold", 30)  # the SDK's default
     # outside Lambda the Tracer is off and sets nothing, so a Tracer in Lambda still sets it (Powertools keeps
     # "off" for the process once a Tracer was off: a fresh config stands for the next process)
+    from aws_xray_sdk import global_sdk_config
+
     monkeypatch.setattr(Tracer, "_config", dict(Tracer._default_config))
     monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    # a Tracer that is off switches the X-Ray SDK off for the process, unless this variable says on: the tests
+    # after this one trace
+    monkeypatch.setenv("AWS_XRAY_SDK_ENABLED", "true")
     assert tracing.get_tracer("off").disabled and calls == []
+    assert global_sdk_config.sdk_enabled()
     monkeypatch.setattr(Tracer, "_config", dict(Tracer._default_config))
     monkeypatch.setenv("LAMBDA_TASK_ROOT", str(REPO))
     tracers = [tracing.get_tracer(f"fn-{i}") for i in range(5)]
