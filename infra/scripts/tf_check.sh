@@ -14,9 +14,13 @@
 # so a checkov that cannot be installed FAILS the run, with the pip error;
 # MTX_TF_CHECK_SKIP_CHECKOV=1 turns that into a reported skip.
 #
+# Steps 2-5 run as separate jobs, MTX_TF_CHECK_JOBS (default 2) at a time, longest first: each works in its
+# own folder (an environment's or a module's .terraform) or only reads, and the report lists them in the order
+# above whatever order they end in.
+#
 # Environment: TERRAFORM (binary), TF_PLUGIN_DIR (mirror root, the folder that
 # holds registry.terraform.io), PYTHON (default .venv/bin/python),
-# CHECKOV_VENV (default .local/tools/checkov).
+# CHECKOV_VENV (default .local/tools/checkov), MTX_TF_CHECK_JOBS (default 2).
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,14 +34,14 @@ export TF_IN_AUTOMATION=1
 export CHECKPOINT_DISABLE=1
 mkdir -p "$LOG_DIR"
 
-declare -a REPORT=()
-FAILED=0
+REPORT_DIR="$LOG_DIR/report.d"  # one line a check, named by its place in the report (jobs end in any order)
+rm -rf "$REPORT_DIR"; mkdir -p "$REPORT_DIR"
+ORDER=00
 START_ALL=$(date +%s.%N)
 
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }'; }
-record() { # status name detail start
-    REPORT+=("$(printf '%-5s %-34s %-9s %s' "$1" "$2" "$(elapsed "$4")" "$3")")
-    [[ "$1" == FAIL ]] && FAILED=1
+record() { # status name detail start (the check's place in the report: $ORDER)
+    printf '%-5s %-34s %-9s %s\n' "$1" "$2" "$(elapsed "$4")" "$3" >"$REPORT_DIR/$ORDER"
     printf '[tf-check] %-5s %s %s\n' "$1" "$2" "$3"
 }
 run_logged() { # log-name command...: run, keep the output, show it on failure
@@ -96,44 +100,46 @@ init_offline() { # dir log-name
     (cd "$1" && run_logged "$2" "$TERRAFORM" init -backend=false -input=false -no-color -plugin-dir="$MIRROR")
 }
 
-for env_dir in "$TF_DIR"/envs/*/; do
-    env=$(basename "$env_dir")
+job_validate() { # envs/<env>
+    local env_dir="$TF_DIR/envs/$1" env="$1" t
     t=$(date +%s.%N)
     if [[ -z "$TERRAFORM" ]]; then
-        record SKIP "terraform validate envs/$env" "no terraform binary" "$t"; continue
+        record SKIP "terraform validate envs/$env" "no terraform binary" "$t"; return
     elif [[ -z "$MIRROR" ]]; then
-        record SKIP "terraform validate envs/$env" "no offline mirror of hashicorp/aws (set TF_PLUGIN_DIR)" "$t"; continue
+        record SKIP "terraform validate envs/$env" "no offline mirror of hashicorp/aws (set TF_PLUGIN_DIR)" "$t"; return
     fi
     if init_offline "$env_dir" "init-$env" && (cd "$env_dir" && run_logged "validate-$env" "$TERRAFORM" validate -no-color); then
         record PASS "terraform validate envs/$env" "(mirror $MIRROR)" "$t"
     else
         record FAIL "terraform validate envs/$env" "see $LOG_DIR/{init,validate}-$env.log" "$t"
     fi
-done
+}
 
-for test_dir in "$TF_DIR"/modules/*/tests/; do
-    [[ -d "$test_dir" ]] || continue
-    module_dir=$(dirname "$test_dir"); module=$(basename "$module_dir")
+job_test() { # modules/<module>
+    local module_dir="$TF_DIR/modules/$1" module="$1" t
     t=$(date +%s.%N)
     if [[ -z "$TERRAFORM" || -z "$MIRROR" ]]; then
-        record SKIP "terraform test modules/$module" "no terraform binary or provider mirror" "$t"; continue
+        record SKIP "terraform test modules/$module" "no terraform binary or provider mirror" "$t"; return
     fi
     if init_offline "$module_dir" "init-$module" && (cd "$module_dir" && run_logged "test-$module" "$TERRAFORM" test -no-color); then
         record PASS "terraform test modules/$module" "$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$LOG_DIR/test-$module.log" | tail -1)" "$t"
     else
         record FAIL "terraform test modules/$module" "see $LOG_DIR/test-$module.log" "$t"
     fi
-done
+}
 
 # --- 4. structural tests ---------------------------------------------------------------------
-t=$(date +%s.%N)
-if [[ ! -x "$PYTHON" ]]; then
-    record FAIL "structural tests (python-hcl2)" "no $PYTHON: run make venv" "$t"
-elif run_logged pytest "$PYTHON" -m pytest -q -p no:cacheprovider "$REPO/tests/unit/infra"; then
-    record PASS "structural tests (python-hcl2)" "$(grep -oE '[0-9]+ passed.*' "$LOG_DIR/pytest.log" | tail -1)" "$t"
-else
-    record FAIL "structural tests (python-hcl2)" "see $LOG_DIR/pytest.log" "$t"
-fi
+job_structural() {
+    local t
+    t=$(date +%s.%N)
+    if [[ ! -x "$PYTHON" ]]; then
+        record FAIL "structural tests (python-hcl2)" "no $PYTHON: run make venv" "$t"
+    elif run_logged pytest "$PYTHON" -m pytest -q -p no:cacheprovider "$REPO/tests/unit/infra"; then
+        record PASS "structural tests (python-hcl2)" "$(grep -oE '[0-9]+ passed.*' "$LOG_DIR/pytest.log" | tail -1)" "$t"
+    else
+        record FAIL "structural tests (python-hcl2)" "see $LOG_DIR/pytest.log" "$t"
+    fi
+}
 
 # --- 5. checkov ----------------------------------------------------------------------------------
 # uv (the project's own installer, in .venv after `make venv`) when it is there: on a fresh clone pip took about
@@ -149,34 +155,66 @@ install_checkov() {
                 -r "$CHECKOV_REQUIREMENTS"
     fi
 }
-t=$(date +%s.%N)
-CHECKOV_PIN=$(grep -E '^checkov==' "$CHECKOV_REQUIREMENTS")
-STAMP="$CHECKOV_VENV/.installed-$(sha1sum "$CHECKOV_REQUIREMENTS" | cut -c1-12)"
-if [[ "${MTX_TF_CHECK_SKIP_CHECKOV:-0}" == 1 ]]; then
-    record SKIP "checkov" "MTX_TF_CHECK_SKIP_CHECKOV=1" "$t"
-else
-    if [[ ! -f "$STAMP" ]]; then
-        echo "[tf-check] installing $CHECKOV_PIN into ${CHECKOV_VENV#"$REPO"/} (its own environment)"
-        rm -rf "$CHECKOV_VENV"
-        if ! { install_checkov && touch "$STAMP"; }; then
+job_checkov() {
+    local t CHECKOV_PIN STAMP
+    t=$(date +%s.%N)
+    CHECKOV_PIN=$(grep -E '^checkov==' "$CHECKOV_REQUIREMENTS")
+    STAMP="$CHECKOV_VENV/.installed-$(sha1sum "$CHECKOV_REQUIREMENTS" | cut -c1-12)"
+    if [[ "${MTX_TF_CHECK_SKIP_CHECKOV:-0}" == 1 ]]; then
+        record SKIP "checkov" "MTX_TF_CHECK_SKIP_CHECKOV=1" "$t"; return
+    else
+        if [[ ! -f "$STAMP" ]]; then
+            echo "[tf-check] installing $CHECKOV_PIN into ${CHECKOV_VENV#"$REPO"/} (its own environment)"
             rm -rf "$CHECKOV_VENV"
+            if ! { install_checkov && touch "$STAMP"; }; then
+                rm -rf "$CHECKOV_VENV"
+            fi
+        fi
+        if [[ ! -f "$STAMP" ]]; then
+            record FAIL "checkov" "could not install $CHECKOV_PIN (see $LOG_DIR/checkov-install.log); MTX_TF_CHECK_SKIP_CHECKOV=1 to skip" "$t"
+        elif BC_SKIP_MAPPING=TRUE run_logged checkov "$CHECKOV_VENV/bin/checkov" -d "$TF_DIR" --framework terraform \
+                --skip-download --skip-path '\.terraform' --quiet --compact --output cli; then
+            record PASS "checkov" "$(grep -oE 'Passed checks: [0-9]+, Failed checks: [0-9]+, Skipped checks: [0-9]+' "$LOG_DIR/checkov.log" | tail -1)" "$t"
+        else
+            record FAIL "checkov" "$(grep -oE 'Failed checks: [0-9]+' "$LOG_DIR/checkov.log" | tail -1) (see $LOG_DIR/checkov.log)" "$t"
         fi
     fi
-    if [[ ! -f "$STAMP" ]]; then
-        record FAIL "checkov" "could not install $CHECKOV_PIN (see $LOG_DIR/checkov-install.log); MTX_TF_CHECK_SKIP_CHECKOV=1 to skip" "$t"
-    elif BC_SKIP_MAPPING=TRUE run_logged checkov "$CHECKOV_VENV/bin/checkov" -d "$TF_DIR" --framework terraform \
-            --skip-download --skip-path '\.terraform' --quiet --compact --output cli; then
-        record PASS "checkov" "$(grep -oE 'Passed checks: [0-9]+, Failed checks: [0-9]+, Skipped checks: [0-9]+' "$LOG_DIR/checkov.log" | tail -1)" "$t"
-    else
-        record FAIL "checkov" "$(grep -oE 'Failed checks: [0-9]+' "$LOG_DIR/checkov.log" | tail -1) (see $LOG_DIR/checkov.log)" "$t"
-    fi
-fi
+}
+
+# --- run steps 2-5 -------------------------------------------------------------------------------------
+# (place in the report, function, argument); run longest first (times of a fresh clone on 2 vCPUs)
+declare -a JOBS=()
+n=10
+for env_dir in "$TF_DIR"/envs/*/; do JOBS+=("$n job_validate $(basename "$env_dir")"); n=$((n + 1)); done
+for test_dir in "$TF_DIR"/modules/*/tests/; do
+    [[ -d "$test_dir" ]] || continue
+    JOBS+=("$n job_test $(basename "$(dirname "$test_dir")")"); n=$((n + 1))
+done
+JOBS+=("$n job_structural -"); n=$((n + 1))
+JOBS+=("$n job_checkov -")
+longest_first() { # checkov (~55 s, its install on a fresh clone), the api module's tests (~40 s), the rest as listed
+    printf '%s\n' "${JOBS[@]}" | awk '{ w = ($2 == "job_checkov") ? 0 : ($3 == "api") ? 1 : ($2 == "job_structural") ? 2 : 3; print w, $0 }' \
+        | sort -s -k1,1n | cut -d' ' -f2-
+}
+MAX_JOBS="${MTX_TF_CHECK_JOBS:-2}"
+while read -r ORDER job arg; do
+    while (( $(jobs -rp | wc -l) >= MAX_JOBS )); do wait -n; done
+    ( "$job" "$arg" ) &
+done < <(longest_first)
+wait
 
 # --- report ------------------------------------------------------------------------------------------
 echo
-echo "tf-check report ($(elapsed "$START_ALL") in all; logs in ${LOG_DIR#"$REPO"/}/)"
-printf '%s\n' "${REPORT[@]}"
-ran=$(printf '%s\n' "${REPORT[@]}" | grep -cE '^(PASS|FAIL)')
-skipped=$(printf '%s\n' "${REPORT[@]}" | grep -c '^SKIP')
+echo "tf-check report ($(elapsed "$START_ALL") in all, $MAX_JOBS checks at a time; logs in ${LOG_DIR#"$REPO"/}/)"
+REPORT=$(cat "$REPORT_DIR"/* 2>/dev/null)
+printf '%s\n' "$REPORT"
+expected=$((n + 1 - 10 + 1))  # fmt and every job
+if (( $(ls "$REPORT_DIR" | wc -l) != expected )); then
+    echo "FAIL  tf-check: $(ls "$REPORT_DIR" | wc -l) of $expected checks reported (a job died without a verdict)"
+    exit 1
+fi
+ran=$(printf '%s\n' "$REPORT" | grep -cE '^(PASS|FAIL)')
+skipped=$(printf '%s\n' "$REPORT" | grep -c '^SKIP')
 echo "ran $ran checks, could not run $skipped$( ((skipped)) && echo ' (see SKIP lines: not a pass)')"
-exit "$FAILED"
+if grep -q '^FAIL' "$REPORT_DIR"/*; then exit 1; fi
+exit 0
