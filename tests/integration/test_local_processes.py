@@ -8,6 +8,7 @@ workers' EMF lines or Lambda's segments not reaching the stack's files, a transa
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,10 +26,13 @@ FUNCTIONS = ("validate_transaction", "check_item", "enrich_transaction", "store_
 def test_a_stack_on_several_processes_runs_the_transaction_path() -> None:
     home = Path(tempfile.mkdtemp(prefix="mtx-test-procs-"))
     home.chmod(0o755)  # PostgreSQL runs as an unprivileged user
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.integration.local_processes_probe", str(home), str(COUNT)],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.integration.local_processes_probe", str(home), str(COUNT)],
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # the probe stopped its stack; its home was left behind every run
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["moto_pid"] not in (None, got["stack_pid"])
