@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import queue
 import re
 import threading
 import traceback
@@ -358,26 +360,49 @@ WAIT_FLOOR_SECONDS = 0.2
 
 #: executions the interpreter runs at once; the others wait (RUNNING, as a throttled start in AWS) for a slot
 MAX_RUNNING_EXECUTIONS = 16
-_execution_slots = threading.BoundedSemaphore(MAX_RUNNING_EXECUTIONS)
+
+
+class _ExecutionThreads:
+    """``size`` daemon threads, started with the first ``size`` runs and kept, that take the runs in turn."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+
+    def submit(self, run: Any) -> None:
+        self._queue.put(run)
+        with self._lock:
+            if self._threads < self._size:
+                self._threads += 1
+                threading.Thread(target=self._serve, daemon=True, name="mtx-sfn-execution").start()
+
+    def _serve(self) -> None:
+        while True:
+            run = self._queue.get()
+            try:
+                run()
+            except Exception:  # as a dying execution thread reported it; this one goes on with the next run
+                logging.getLogger(__name__).exception("an execution's thread raised")
+
+
+_execution_threads = _ExecutionThreads(MAX_RUNNING_EXECUTIONS)
 
 
 def _bound_running_executions() -> None:
-    """At most MAX_RUNNING_EXECUTIONS executions evaluate at once in this process.
+    """At most MAX_RUNNING_EXECUTIONS executions evaluate at once in this process, on threads kept for them.
 
     moto starts a thread per execution and more per state; a burst of starts (the API answers 202 at
     once) used to put 1,000+ threads on one interpreter lock, where a single request could wait over a
-    minute. A started execution now waits for a slot first: RUNNING all the same, and the work drains
-    at the rate the machine can do it. Synchronous (Express StartSyncExecution) workers run inline as before.
+    minute. A started execution now waits for one of MAX_RUNNING_EXECUTIONS threads: RUNNING all the same,
+    and the work drains at the rate the machine can do it. The threads are kept (not one started per
+    execution). Synchronous (Express StartSyncExecution) workers run inline as before.
     """
     from moto.stepfunctions.parser.backend import execution_worker
 
     def start(self: Any) -> None:
-        def run() -> None:
-            with _execution_slots:
-                self._execution_logic()
-
-        thread = threading.Thread(target=run, daemon=True, name="mtx-sfn-execution")
-        thread.start()
+        _execution_threads.submit(self._execution_logic)
 
     execution_worker.ExecutionWorker.start = start  # type: ignore[method-assign]
 

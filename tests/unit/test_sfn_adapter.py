@@ -362,3 +362,63 @@ def test_a_burst_of_starts_runs_at_most_the_bound_at_once_and_every_execution_en
         time.sleep(0.05)
     assert statuses == ["SUCCEEDED"] * burst
     assert 1 < running["most"] <= sfn.MAX_RUNNING_EXECUTIONS
+
+
+def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(aws: Any) -> None:
+    """The runtime keeps at most MAX_RUNNING_EXECUTIONS execution threads and reuses them (a thread per
+    execution before); an untimed Task state runs on its execution's thread (moto started one per Task state),
+    while a Task state or a state machine with ``TimeoutSeconds`` keeps its own thread and still times out."""
+    import threading
+
+    from orchestration.runtime.moto_sfn import patch_moto_sfn_inline_untimed
+
+    patch_moto_sfn_inline_untimed()
+    seen: list[threading.Thread] = []  # the Thread objects themselves: an ended thread's ident can come back
+
+    def where(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        seen.append(threading.current_thread())
+        time.sleep(event.get("sleep", 0))
+        return {"thread": threading.current_thread().name}
+
+    sfn.REGISTRY.register("where", where)
+    client = aws("stepfunctions")
+
+    def machine(definition: dict[str, Any]) -> str:
+        return str(client.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", roleArn=ROLE,
+                                               definition=json.dumps(definition))["stateMachineArn"])  # fmt: skip
+
+    def task(**more: Any) -> dict[str, Any]:
+        return {"Type": "Task", "Resource": fn_arn("where"), **more}
+
+    tasks = machine({"StartAt": "Untimed", "States": {
+        "Untimed": task(ResultPath="$.untimed", Next="Timed"),
+        "Timed": task(TimeoutSeconds=1, ResultPath="$.timed",
+                      Catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Done"}],
+                      Next="Done"),
+        "Done": {"Type": "Succeed"}}})  # fmt: skip
+    whole = machine({"TimeoutSeconds": 1, "StartAt": "Slow", "States": {"Slow": task(End=True)}})
+
+    def run(arn: str, payload: dict[str, Any]) -> str:
+        return str(client.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex,
+                                          input=json.dumps(payload))["executionArn"])  # fmt: skip
+
+    quick = [run(tasks, {}) for _ in range(3 * sfn.MAX_RUNNING_EXECUTIONS)]
+    slow_task, slow_machine = run(tasks, {"sleep": 3}), run(whole, {"sleep": 3})
+    everything = [*quick, slow_task, slow_machine]
+    deadline = time.monotonic() + 60
+    ended: dict[str, Any] = {}
+    while time.monotonic() < deadline and len(ended) < len(everything):
+        for a in everything:
+            d = client.describe_execution(executionArn=a)
+            if d["status"] != "RUNNING":
+                ended[a] = d
+        time.sleep(0.05)
+    for a in quick:
+        out = json.loads(ended[a]["output"])
+        assert out["untimed"]["thread"] == "mtx-sfn-execution"  # the execution's own thread
+        assert out["timed"]["thread"] != "mtx-sfn-execution"  # a thread of its own, for its timeout
+    timed_out = json.loads(ended[slow_task]["output"])
+    assert timed_out["error"]["Error"] == "States.Timeout" and "timed" not in timed_out
+    assert ended[slow_machine]["status"] == "TIMED_OUT"
+    execution_threads = {t for t in seen if t.name == "mtx-sfn-execution"}
+    assert 1 < len(execution_threads) <= sfn.MAX_RUNNING_EXECUTIONS  # 49 executions on at most 16 threads
