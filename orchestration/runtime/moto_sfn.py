@@ -266,9 +266,10 @@ def patch_moto_sfn_inline_untimed() -> None:
     ``TimeoutSeconds``, so that a run past its timeout can be left behind as timed out. Without a timeout (the
     program's ``None``; a Task's ``TimeoutSeconds`` unset, moto's default of 99,999,999 s) the wait is a plain
     join: the caller does nothing until the thread ends. Such a program or state now runs on the caller's thread,
-    in the same order with the same frames, events and errors; one with a timeout keeps its thread. That is ~9
-    thread starts fewer per execution of the transaction workflow (~0.1 ms of CPU each, and a hand-over of the
-    interpreter lock each way).
+    in the same order with the same frames, events and errors; one with a timeout keeps its thread (so does a
+    Task with ``HeartbeatSeconds`` and no ``TimeoutSeconds``: moto times it out at 60 s, flagged as a default).
+    That is ~9 thread starts fewer per execution of the transaction workflow (~0.1 ms of CPU each, and a hand-over
+    of the interpreter lock each way).
 
     A program's run that raised past the interpreter's own handlers ended its thread, and the execution was still
     closed (``terminated``); inline, the same error is logged and the execution is closed the same way."""
@@ -282,7 +283,7 @@ def patch_moto_sfn_inline_untimed() -> None:
     from moto.stepfunctions.parser.asl.component.program.program import Program
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 
-    log = logging.getLogger(Program.__module__)
+    log = logging.getLogger(__name__)  # not moto's loggers, which the local server quiets
     threaded_program = Program.eval
 
     def program_eval(self: Any, env: Any) -> None:
@@ -298,8 +299,10 @@ def patch_moto_sfn_inline_untimed() -> None:
     threaded_task = execute_state.ExecutionState._evaluate_with_timeout
 
     def evaluate_with_timeout(self: Any, env: Any) -> None:
-        timeout = self.timeout
-        _untimed.inline = type(timeout) is TimeoutSeconds and timeout.is_default_value()
+        timeout = self.timeout  # a heartbeat without TimeoutSeconds gets moto's "default" of 60 s: timed
+        _untimed.inline = (type(timeout) is TimeoutSeconds and timeout.is_default_value()
+                           and timeout.timeout_seconds == TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+                           and getattr(self, "heartbeat", None) is None)  # fmt: skip
         try:
             threaded_task(self, env)
         finally:

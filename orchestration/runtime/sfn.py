@@ -51,6 +51,7 @@ from typing import Any
 
 from orchestration.asl_policy import STATE_MACHINES as STATE_MACHINES_DIR
 from orchestration.runtime import xray
+from orchestration.runtime.moto_sfn import patch_moto_sfn_inline_untimed
 
 # This process hosts the functions: set up as Lambda is before any handler is imported (the Tracer).
 xray.host_lambdas()
@@ -320,6 +321,7 @@ def install(time_scale: float | None = None) -> None:
         wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
         _run_glue_sync_without_a_callback()
         _bound_running_executions()
+        patch_moto_sfn_inline_untimed()  # (the local moto server applies it too; idempotent)
         _cache_integration_clients()
         _dynamodb_writes_in_process()
         _add_the_apis_terraform_calls()
@@ -383,7 +385,8 @@ class _ExecutionThreads:
             run = self._queue.get()
             try:
                 run()
-            except Exception:  # as a dying execution thread reported it; this one goes on with the next run
+            except BaseException:  # as a dying execution thread reported it (a handler's SystemExit too); this
+                # thread goes on with the next run, so the bound never shrinks
                 logging.getLogger(__name__).exception("an execution's thread raised")
 
 

@@ -367,12 +367,10 @@ def test_a_burst_of_starts_runs_at_most_the_bound_at_once_and_every_execution_en
 def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(aws: Any) -> None:
     """The runtime keeps at most MAX_RUNNING_EXECUTIONS execution threads and reuses them (a thread per
     execution before); an untimed Task state runs on its execution's thread (moto started one per Task state),
-    while a Task state or a state machine with ``TimeoutSeconds`` keeps its own thread and still times out."""
+    while a Task state with ``TimeoutSeconds(Path)`` or ``HeartbeatSeconds`` (moto then times it out at 60 s), or a
+    state machine with ``TimeoutSeconds``, keeps a thread of its own and still times out."""
     import threading
 
-    from orchestration.runtime.moto_sfn import patch_moto_sfn_inline_untimed
-
-    patch_moto_sfn_inline_untimed()
     seen: list[threading.Thread] = []  # the Thread objects themselves: an ended thread's ident can come back
 
     def where(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
@@ -391,8 +389,9 @@ def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(
         return {"Type": "Task", "Resource": fn_arn("where"), **more}
 
     tasks = machine({"StartAt": "Untimed", "States": {
-        "Untimed": task(ResultPath="$.untimed", Next="Timed"),
-        "Timed": task(TimeoutSeconds=1, ResultPath="$.timed",
+        "Untimed": task(ResultPath="$.untimed", Next="Heartbeat"),
+        "Heartbeat": task(HeartbeatSeconds=5, ResultPath="$.heartbeat", Next="Timed"),
+        "Timed": task(TimeoutSecondsPath="$.timeout", ResultPath="$.timed",
                       Catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Done"}],
                       Next="Done"),
         "Done": {"Type": "Succeed"}}})  # fmt: skip
@@ -402,10 +401,11 @@ def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(
         return str(client.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex,
                                           input=json.dumps(payload))["executionArn"])  # fmt: skip
 
-    quick = [run(tasks, {}) for _ in range(3 * sfn.MAX_RUNNING_EXECUTIONS)]
-    slow_task, slow_machine = run(tasks, {"sleep": 3}), run(whole, {"sleep": 3})
+    quick = [run(tasks, {"timeout": 60}) for _ in range(3 * sfn.MAX_RUNNING_EXECUTIONS)]
+    slow_task = run(tasks, {"timeout": 1, "sleep": 3})  # each of its tasks sleeps 3 s: the Timed one times out
+    slow_machine = run(whole, {"sleep": 3})
     everything = [*quick, slow_task, slow_machine]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     ended: dict[str, Any] = {}
     while time.monotonic() < deadline and len(ended) < len(everything):
         for a in everything:
@@ -413,12 +413,15 @@ def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(
             if d["status"] != "RUNNING":
                 ended[a] = d
         time.sleep(0.05)
+    assert len(ended) == len(everything), f"{len(everything) - len(ended)} executions still running"
     for a in quick:
+        assert ended[a]["status"] == "SUCCEEDED", ended[a]
         out = json.loads(ended[a]["output"])
         assert out["untimed"]["thread"] == "mtx-sfn-execution"  # the execution's own thread
-        assert out["timed"]["thread"] != "mtx-sfn-execution"  # a thread of its own, for its timeout
+        assert out["heartbeat"]["thread"] != "mtx-sfn-execution"  # a thread of its own, for its timeout
+        assert out["timed"]["thread"] != "mtx-sfn-execution"
     timed_out = json.loads(ended[slow_task]["output"])
     assert timed_out["error"]["Error"] == "States.Timeout" and "timed" not in timed_out
     assert ended[slow_machine]["status"] == "TIMED_OUT"
     execution_threads = {t for t in seen if t.name == "mtx-sfn-execution"}
-    assert 1 < len(execution_threads) <= sfn.MAX_RUNNING_EXECUTIONS  # 49 executions on at most 16 threads
+    assert 1 < len(execution_threads) <= sfn.MAX_RUNNING_EXECUTIONS  # 50 executions, 16 threads at most
