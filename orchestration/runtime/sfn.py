@@ -385,8 +385,8 @@ class _ExecutionThreads:
             run = self._queue.get()
             try:
                 run()
-            except BaseException:  # as a dying execution thread reported it (a handler's SystemExit too); this
-                # thread goes on with the next run, so the bound never shrinks
+            except BaseException:  # logged (a dying execution thread printed it, or, for SystemExit, nothing);
+                # this thread goes on with the next run, so the bound never shrinks
                 logging.getLogger(__name__).exception("an execution's thread raised")
 
 

@@ -367,8 +367,9 @@ def test_a_burst_of_starts_runs_at_most_the_bound_at_once_and_every_execution_en
 def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(aws: Any) -> None:
     """The runtime keeps at most MAX_RUNNING_EXECUTIONS execution threads and reuses them (a thread per
     execution before); an untimed Task state runs on its execution's thread (moto started one per Task state),
-    while a Task state with ``TimeoutSeconds(Path)`` or ``HeartbeatSeconds`` (moto then times it out at 60 s), or a
-    state machine with ``TimeoutSeconds``, keeps a thread of its own and still times out."""
+    while a Task state with ``TimeoutSeconds``, ``TimeoutSecondsPath`` or ``HeartbeatSeconds`` (moto then times it
+    out at 60 s) keeps a thread of its own; the ``TimeoutSecondsPath`` one and a state machine with ``TimeoutSeconds``
+    are shown still timing out."""
     import threading
 
     seen: list[threading.Thread] = []  # the Thread objects themselves: an ended thread's ident can come back
@@ -390,7 +391,8 @@ def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(
 
     tasks = machine({"StartAt": "Untimed", "States": {
         "Untimed": task(ResultPath="$.untimed", Next="Heartbeat"),
-        "Heartbeat": task(HeartbeatSeconds=5, ResultPath="$.heartbeat", Next="Timed"),
+        "Heartbeat": task(HeartbeatSeconds=5, ResultPath="$.heartbeat", Next="Literal"),
+        "Literal": task(TimeoutSeconds=60, ResultPath="$.literal", Next="Timed"),
         "Timed": task(TimeoutSecondsPath="$.timeout", ResultPath="$.timed",
                       Catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Done"}],
                       Next="Done"),
@@ -418,8 +420,8 @@ def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(
         assert ended[a]["status"] == "SUCCEEDED", ended[a]
         out = json.loads(ended[a]["output"])
         assert out["untimed"]["thread"] == "mtx-sfn-execution"  # the execution's own thread
-        assert out["heartbeat"]["thread"] != "mtx-sfn-execution"  # a thread of its own, for its timeout
-        assert out["timed"]["thread"] != "mtx-sfn-execution"
+        for timed in ("heartbeat", "literal", "timed"):
+            assert out[timed]["thread"] != "mtx-sfn-execution", timed  # a thread of its own, for its timeout
     timed_out = json.loads(ended[slow_task]["output"])
     assert timed_out["error"]["Error"] == "States.Timeout" and "timed" not in timed_out
     assert ended[slow_machine]["status"] == "TIMED_OUT"
