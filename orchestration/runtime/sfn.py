@@ -41,6 +41,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import queue
 import re
 import threading
@@ -391,6 +392,16 @@ class _ExecutionThreads:
 
 
 _execution_threads = _ExecutionThreads(MAX_RUNNING_EXECUTIONS)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads: its executions get threads of their own (the local
+    runtime's processes are spawned, so this is for a caller that forks)."""
+    global _execution_threads
+    _execution_threads = _ExecutionThreads(MAX_RUNNING_EXECUTIONS)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _bound_running_executions() -> None:

@@ -427,3 +427,28 @@ def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(
     assert ended[slow_machine]["status"] == "TIMED_OUT"
     execution_threads = {t for t in seen if t.name == "mtx-sfn-execution"}
     assert 1 < len(execution_threads) <= sfn.MAX_RUNNING_EXECUTIONS  # 50 executions, 16 threads at most
+
+
+def test_a_forked_child_runs_its_executions_on_threads_of_its_own() -> None:
+    """The kept execution threads are the parent's: a forked child that submits an execution gets a thread of its
+    own (with the parent's pool, which the child believes full, the run would wait for ever)."""
+    import os
+    import threading
+
+    ran = threading.Event()
+    for _ in range(sfn.MAX_RUNNING_EXECUTIONS):  # the parent's pool has all its threads
+        sfn._execution_threads.submit(lambda: None)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one execution, then its verdict through the pipe
+        try:
+            sfn._execution_threads.submit(ran.set)
+            os.write(write, b"1" if ran.wait(10) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
