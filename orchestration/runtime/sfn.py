@@ -40,6 +40,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
+import queue
 import re
 import threading
 import traceback
@@ -49,6 +52,7 @@ from typing import Any
 
 from orchestration.asl_policy import STATE_MACHINES as STATE_MACHINES_DIR
 from orchestration.runtime import xray
+from orchestration.runtime.moto_sfn import patch_moto_sfn_inline_untimed
 
 # This process hosts the functions: set up as Lambda is before any handler is imported (the Tracer).
 xray.host_lambdas()
@@ -318,6 +322,7 @@ def install(time_scale: float | None = None) -> None:
         wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
         _run_glue_sync_without_a_callback()
         _bound_running_executions()
+        patch_moto_sfn_inline_untimed()  # (the local moto server applies it too; idempotent)
         _cache_integration_clients()
         _dynamodb_writes_in_process()
         _add_the_apis_terraform_calls()
@@ -358,26 +363,60 @@ WAIT_FLOOR_SECONDS = 0.2
 
 #: executions the interpreter runs at once; the others wait (RUNNING, as a throttled start in AWS) for a slot
 MAX_RUNNING_EXECUTIONS = 16
-_execution_slots = threading.BoundedSemaphore(MAX_RUNNING_EXECUTIONS)
+
+
+class _ExecutionThreads:
+    """``size`` daemon threads, started with the first ``size`` runs and kept, that take the runs in turn."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+
+    def submit(self, run: Any) -> None:
+        self._queue.put(run)
+        with self._lock:
+            if self._threads < self._size:
+                self._threads += 1
+                threading.Thread(target=self._serve, daemon=True, name="mtx-sfn-execution").start()
+
+    def _serve(self) -> None:
+        while True:
+            run = self._queue.get()
+            try:
+                run()
+            except BaseException:  # logged (a dying execution thread printed it, or, for SystemExit, nothing);
+                # this thread goes on with the next run, so the bound never shrinks
+                logging.getLogger(__name__).exception("an execution's thread raised")
+
+
+_execution_threads = _ExecutionThreads(MAX_RUNNING_EXECUTIONS)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads: its executions get threads of their own (the local
+    runtime's processes are spawned, so this is for a caller that forks)."""
+    global _execution_threads
+    _execution_threads = _ExecutionThreads(MAX_RUNNING_EXECUTIONS)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _bound_running_executions() -> None:
-    """At most MAX_RUNNING_EXECUTIONS executions evaluate at once in this process.
+    """At most MAX_RUNNING_EXECUTIONS executions evaluate at once in this process, on threads kept for them.
 
     moto starts a thread per execution and more per state; a burst of starts (the API answers 202 at
     once) used to put 1,000+ threads on one interpreter lock, where a single request could wait over a
-    minute. A started execution now waits for a slot first: RUNNING all the same, and the work drains
-    at the rate the machine can do it. Synchronous (Express StartSyncExecution) workers run inline as before.
+    minute. A started execution now waits for one of MAX_RUNNING_EXECUTIONS threads: RUNNING all the same,
+    and the work drains at the rate the machine can do it. The threads are kept (not one started per
+    execution). Synchronous (Express StartSyncExecution) workers run inline as before.
     """
     from moto.stepfunctions.parser.backend import execution_worker
 
     def start(self: Any) -> None:
-        def run() -> None:
-            with _execution_slots:
-                self._execution_logic()
-
-        thread = threading.Thread(target=run, daemon=True, name="mtx-sfn-execution")
-        thread.start()
+        _execution_threads.submit(self._execution_logic)
 
     execution_worker.ExecutionWorker.start = start  # type: ignore[method-assign]
 

@@ -362,3 +362,93 @@ def test_a_burst_of_starts_runs_at_most_the_bound_at_once_and_every_execution_en
         time.sleep(0.05)
     assert statuses == ["SUCCEEDED"] * burst
     assert 1 < running["most"] <= sfn.MAX_RUNNING_EXECUTIONS
+
+
+def test_executions_run_on_kept_threads_and_untimed_tasks_on_the_executions_own(aws: Any) -> None:
+    """The runtime keeps at most MAX_RUNNING_EXECUTIONS execution threads and reuses them (a thread per
+    execution before); an untimed Task state runs on its execution's thread (moto started one per Task state),
+    while a Task state with ``TimeoutSeconds``, ``TimeoutSecondsPath`` or ``HeartbeatSeconds`` (moto then times it
+    out at 60 s) keeps a thread of its own; the ``TimeoutSecondsPath`` one and a state machine with ``TimeoutSeconds``
+    are shown still timing out."""
+    import threading
+
+    seen: list[threading.Thread] = []  # the Thread objects themselves: an ended thread's ident can come back
+
+    def where(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        seen.append(threading.current_thread())
+        time.sleep(event.get("sleep", 0))
+        return {"thread": threading.current_thread().name}
+
+    sfn.REGISTRY.register("where", where)
+    client = aws("stepfunctions")
+
+    def machine(definition: dict[str, Any]) -> str:
+        return str(client.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", roleArn=ROLE,
+                                               definition=json.dumps(definition))["stateMachineArn"])  # fmt: skip
+
+    def task(**more: Any) -> dict[str, Any]:
+        return {"Type": "Task", "Resource": fn_arn("where"), **more}
+
+    tasks = machine({"StartAt": "Untimed", "States": {
+        "Untimed": task(ResultPath="$.untimed", Next="Heartbeat"),
+        "Heartbeat": task(HeartbeatSeconds=5, ResultPath="$.heartbeat", Next="Literal"),
+        "Literal": task(TimeoutSeconds=60, ResultPath="$.literal", Next="Timed"),
+        "Timed": task(TimeoutSecondsPath="$.timeout", ResultPath="$.timed",
+                      Catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Done"}],
+                      Next="Done"),
+        "Done": {"Type": "Succeed"}}})  # fmt: skip
+    whole = machine({"TimeoutSeconds": 1, "StartAt": "Slow", "States": {"Slow": task(End=True)}})
+
+    def run(arn: str, payload: dict[str, Any]) -> str:
+        return str(client.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex,
+                                          input=json.dumps(payload))["executionArn"])  # fmt: skip
+
+    quick = [run(tasks, {"timeout": 60}) for _ in range(3 * sfn.MAX_RUNNING_EXECUTIONS)]
+    slow_task = run(tasks, {"timeout": 1, "sleep": 3})  # each of its tasks sleeps 3 s: the Timed one times out
+    slow_machine = run(whole, {"sleep": 3})
+    everything = [*quick, slow_task, slow_machine]
+    deadline = time.monotonic() + 90
+    ended: dict[str, Any] = {}
+    while time.monotonic() < deadline and len(ended) < len(everything):
+        for a in everything:
+            d = client.describe_execution(executionArn=a)
+            if d["status"] != "RUNNING":
+                ended[a] = d
+        time.sleep(0.05)
+    assert len(ended) == len(everything), f"{len(everything) - len(ended)} executions still running"
+    for a in quick:
+        assert ended[a]["status"] == "SUCCEEDED", ended[a]
+        out = json.loads(ended[a]["output"])
+        assert out["untimed"]["thread"] == "mtx-sfn-execution"  # the execution's own thread
+        for timed in ("heartbeat", "literal", "timed"):
+            assert out[timed]["thread"] != "mtx-sfn-execution", timed  # a thread of its own, for its timeout
+    timed_out = json.loads(ended[slow_task]["output"])
+    assert timed_out["error"]["Error"] == "States.Timeout" and "timed" not in timed_out
+    assert ended[slow_machine]["status"] == "TIMED_OUT"
+    execution_threads = {t for t in seen if t.name == "mtx-sfn-execution"}
+    assert 1 < len(execution_threads) <= sfn.MAX_RUNNING_EXECUTIONS  # 50 executions, 16 threads at most
+
+
+def test_a_forked_child_runs_its_executions_on_threads_of_its_own() -> None:
+    """The kept execution threads are the parent's: a forked child that submits an execution gets a thread of its
+    own (with the parent's pool, which the child believes full, the run would wait for ever)."""
+    import os
+    import threading
+
+    ran = threading.Event()
+    for _ in range(sfn.MAX_RUNNING_EXECUTIONS):  # the parent's pool has all its threads
+        sfn._execution_threads.submit(lambda: None)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one execution, then its verdict through the pipe
+        try:
+            sfn._execution_threads.submit(ran.set)
+            os.write(write, b"1" if ran.wait(10) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
