@@ -23,7 +23,6 @@ from orchestration.runtime.moto_sfn import (
     patch_moto_sfn_copies,
     patch_moto_sfn_end_journal,
     patch_moto_sfn_executions,
-    patch_moto_sfn_inline_untimed,
     patch_moto_sfn_json_paths,
     patch_moto_sfn_threads,
 )
@@ -364,7 +363,6 @@ class MotoServer:
         patch_moto_sfn_json_paths()  # each JSONPath parsed once, not a new parser per evaluation (moto_sfn.py)
         patch_moto_sfn_copies()  # the JSON passed between states copied by type, not by copy.deepcopy (moto_sfn.py)
         patch_moto_sfn_threads()  # the interpreter no longer keeps every thread it started (moto_sfn.py)
-        patch_moto_sfn_inline_untimed()  # a program or Task state without a timeout runs on its caller's thread
         patch_moto_sfn_end_journal()  # each ended execution recorded, for the status-change rules (moto_sfn.py)
         # StartCrawler/StartJobRun of our crawler and job run them, as AWS Glue does (orchestration/runtime/glue.py)
         glue.configure(self.endpoint_url)

@@ -231,19 +231,13 @@ def patch_moto_sfn_threads() -> None:
 
 
 class _InlineThread:
-    """A ``Thread`` whose ``start`` runs its target on the calling thread (and ``join`` returns at once)."""
+    """A ``Thread`` whose ``start`` runs its target on the calling thread (``execute_state`` calls only that)."""
 
     def __init__(self, target: Any) -> None:
         self._target = target
 
     def start(self) -> None:
         self._target()
-
-    def join(self, timeout: float | None = None) -> None:
-        return None
-
-    def is_alive(self) -> bool:
-        return False
 
 
 #: set on a thread for the one task thread the interpreter is about to make for an untimed Task state

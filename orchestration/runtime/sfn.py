@@ -322,7 +322,7 @@ def install(time_scale: float | None = None) -> None:
         wait_function.WaitFunction._wait_interval = _scaled_wait  # type: ignore[method-assign]
         _run_glue_sync_without_a_callback()
         _bound_running_executions()
-        patch_moto_sfn_inline_untimed()  # (the local moto server applies it too; idempotent)
+        patch_moto_sfn_inline_untimed()  # a program or state without a timeout runs on its caller's thread
         _cache_integration_clients()
         _dynamodb_writes_in_process()
         _add_the_apis_terraform_calls()
