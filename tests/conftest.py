@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from orchestration.runtime.stack import LocalStack
+from tests.helpers import empty_queue
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -106,15 +107,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def clean_queues(stack: LocalStack) -> LocalStack:
-    """Empty the dead-letter queue and the alerts inbox before a test."""
+    """Empty the dead-letter queue and the alerts inbox before a test, messages in flight included (an earlier
+    test's letter received and not handed back would come back mid-test: tests/helpers.py empty_queue)."""
     assert stack.provisioned is not None
     sqs = stack.client("sqs")
     for url in (stack.dead_letter_queue_url, stack.provisioned.alerts_inbox_url):
-        # PurgeQueue is limited to once a minute per queue: drain instead
-        while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            sqs.delete_message_batch(
-                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)]
-            )
+        empty_queue(sqs, url)
     return stack
 
 

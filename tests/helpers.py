@@ -34,6 +34,61 @@ SAMPLE_TRANSACTION: dict[str, Any] = json.loads(
 )
 
 
+#: SQS allows one PurgeQueue a minute per queue (moto too, by default)
+PURGE_INTERVAL_SECONDS = 60
+
+
+def empty_queue(sqs: Any, url: str) -> None:
+    """Leave a queue with no message at all, also none in flight.
+
+    The visible messages are received and deleted. One that an earlier test received and left in flight (a
+    peek that did not hand it back, a redrive that kept it) is invisible to that, and would come back in the
+    middle of the next test. So when any stays, the queue is purged: PurgeQueue deletes messages in flight
+    too. It is allowed once a minute per queue; a second purge within the minute waits for its turn."""
+    while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)]
+        )
+    if queue_depth(sqs, url) == 0:
+        return
+    deadline = time.monotonic() + PURGE_INTERVAL_SECONDS + 30
+    while True:
+        try:
+            sqs.purge_queue(QueueUrl=url)
+            break
+        except sqs.exceptions.PurgeQueueInProgress:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    left = queue_depth(sqs, url)
+    assert left == 0, f"{url}: {left} messages left after a purge"
+
+
+def queue_depth(sqs: Any, url: str) -> int:
+    """Messages in a queue: visible, in flight and delayed."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+             "ApproximateNumberOfMessagesDelayed"]  # fmt: skip
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes.get(n, 0)) for n in names)
+
+
+def peek_all(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every visible message of a queue, each received once and handed back (visible again) before returning:
+    the queue is left as it was found."""
+    found: dict[str, dict[str, Any]] = {}
+    while msgs := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300, WaitTimeSeconds=0,
+        MessageAttributeNames=["All"],
+    ).get("Messages"):  # fmt: skip
+        found.update((m["MessageId"], m) for m in msgs)
+    handles = [m["ReceiptHandle"] for m in found.values()]
+    for i in range(0, len(handles), 10):
+        entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i:][:10])]
+        failed = sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries).get("Failed", [])
+        assert not failed, f"{url}: {len(failed)} messages not handed back: {failed}"
+    return list(found.values())
+
+
 def s3_clock() -> dt.datetime:
     """Now, as a lower bound for the LastModified of the objects written after it: five seconds early, because
     moto's listings give LastModified in whole seconds (truncated) and a clock may step back a little."""

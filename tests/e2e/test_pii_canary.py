@@ -46,7 +46,7 @@ from contracts import MAX_TRANSACTION_BYTES
 from lambdas.archive_dead_letters.handler import archive_old_letters
 from orchestration.cli import batch, dlq
 from orchestration.runtime.stack import LocalStack
-from tests.helpers import run_execution, seed_tx, unique_id
+from tests.helpers import peek_all, run_execution, seed_tx, unique_id
 from tests.integration.analytics_api.api_helpers import get, post_json, request, wait_for_job
 
 pytestmark = pytest.mark.e2e
@@ -192,9 +192,8 @@ def scan_queues(stack: LocalStack, sinks: Sinks) -> list[str]:
     prefix = stack.require_settings().name_prefix
     dead_letters: list[str] = []
     for url in sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []):
-        bodies = []
-        while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages"):
-            bodies += [m["Body"] + json.dumps(m.get("MessageAttributes", {})) for m in msgs]
+        # a peek: the letters are handed back, so the next test's clean queue is clean (tests/helpers.py)
+        bodies = [m["Body"] + json.dumps(m.get("MessageAttributes", {})) for m in peek_all(sqs, url)]
         if url == stack.dead_letter_queue_url:
             dead_letters = bodies
             continue
@@ -287,8 +286,8 @@ def failed_step(stack: LocalStack, execution_arn: str) -> str:
     failures = [json.dumps(e.get("taskFailedEventDetails")) for e in events["events"] if e["type"] == "TaskFailed"]
     assert stack.provisioned is not None
     sqs = stack.client("sqs")
-    alerts = sqs.receive_message(QueueUrl=stack.provisioned.alerts_inbox_url, MaxNumberOfMessages=10)
-    checks = [m["Body"][:3000] for m in alerts.get("Messages", []) if "expectation" in m["Body"]]
+    alerts = peek_all(sqs, stack.provisioned.alerts_inbox_url)
+    checks = [m["Body"][:3000] for m in alerts if "expectation" in m["Body"]]
     with psycopg.connect(stack.dsn("warehouse")) as w, psycopg.connect(stack.dsn("compliance")) as c:
         fct = {r[0] for r in w.execute("select transaction_id from analytics.fct_transactions")}
         comp = {r[0] for r in c.execute("select transaction_id from compliance.transactions")}

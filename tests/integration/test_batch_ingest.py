@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections import Counter
 from contextlib import ExitStack
 from typing import Any
@@ -123,6 +124,7 @@ def test_a_file_that_is_not_json_fails_its_run_and_is_moved_aside(clean_queues: 
 
 def test_database_outage_dead_letters_the_chunk_and_redrive_stores_it(clean_queues: LocalStack) -> None:
     stack = clean_queues
+    began = time.time()
     records = list(generate(200, seed=404, invalid_share=0.05, duplicate_share=0.0))
     valid = {r.transaction_id for r in records if r.kind == "valid"}
     # Idle pooled connections from earlier work, as in a full test run: they die with the server, and
@@ -149,7 +151,11 @@ def test_database_outage_dead_letters_the_chunk_and_redrive_stores_it(clean_queu
     assert sorted(stored_ids(stack, valid)) == sorted(valid)
     # only the contract failures remain, dead-lettered again by the per-transaction workflow
     remaining = dlq.list_dead_letters(stack.client, stack.dead_letter_queue_url)
-    assert len(remaining) == len(records) - len(valid)
+    ours = {r.transaction_id for r in records}
+    assert len(remaining) == len(records) - len(valid), [  # where each came from, should the count be off
+        (d.error, d.failed_state, d.transaction_id in ours or d.transaction_id is None, round(d.sent_at - began, 1),
+         d.receive_count) for d in remaining
+    ]  # fmt: skip
     assert {d.error for d in remaining} <= {"InvalidTransaction", "ItemNotFound", "ItemNotPurchasable", "PriceMismatch"}
 
 

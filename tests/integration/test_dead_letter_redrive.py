@@ -23,7 +23,7 @@ from orchestration.cli import main as cli
 from orchestration.runtime import manifest, sfn
 from orchestration.runtime.stack import LocalStack
 from orchestration.settings import Settings
-from tests.helpers import command_output, seed_tx, unique_id
+from tests.helpers import command_output, empty_queue, queue_depth, seed_tx, unique_id
 from tests.integration.test_transaction_workflow import (
     assert_stored_once,
     compliance_row,
@@ -268,3 +268,24 @@ def test_mtx_dlq_archive_then_redrive_from_the_archive(
     listed = stack.client("s3").list_objects_v2(Bucket=s.raw_bucket, Prefix=key).get("KeyCount", 0)
     assert listed == 0, "the archived letter is settled: its object goes"
     assert mine(stack, tx) == []
+
+
+def test_a_clean_queue_has_no_letter_left_in_flight_by_an_earlier_test(stack: LocalStack) -> None:
+    """The clean_queues fixture's emptying (tests/helpers.py empty_queue): letters an earlier test received and
+    never handed back are invisible to a drain, and came back in the middle of the next test (four letters of
+    the PII canary's peek, in a full run: a dead-letter count off by four). They are gone, not merely hidden."""
+    sqs = stack.client("sqs")
+    url = stack.dead_letter_queue_url
+    empty_queue(sqs, url)
+    for n in range(3):
+        group = unique_id("letter")
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}), MessageGroupId=group,
+                         MessageDeduplicationId=group)  # fmt: skip
+    in_flight = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=600)["Messages"]
+    assert len(in_flight) == 2 and queue_depth(sqs, url) == 3
+    empty_queue(sqs, url)
+    assert queue_depth(sqs, url) == 0
+    for m in in_flight:  # handed back by their holder now, they do not reappear: the handle is dead
+        with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    assert queue_depth(sqs, url) == 0

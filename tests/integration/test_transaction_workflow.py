@@ -82,9 +82,13 @@ def dead_letters(stack: LocalStack) -> list[dlq.DeadLetter]:
 
 
 def alerts(stack: LocalStack) -> list[dict[str, Any]]:
+    """The alerts in the inbox, taken out of it (none left in flight for the next test to meet)."""
     assert stack.provisioned is not None
-    msgs = stack.client("sqs").receive_message(QueueUrl=stack.provisioned.alerts_inbox_url, MaxNumberOfMessages=10)
-    return [json.loads(m["Body"]) for m in msgs.get("Messages", [])]
+    sqs, url = stack.client("sqs"), stack.provisioned.alerts_inbox_url
+    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    for m in msgs:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return [json.loads(m["Body"]) for m in msgs]
 
 
 def assert_stored_once(stack: LocalStack, tx: dict[str, Any]) -> None:
