@@ -27,6 +27,10 @@ from lambdas.common.tracing import correlated, get_tracer
 logger = get_logger("archive-dead-letters")
 tracer = get_tracer("archive-dead-letters")
 
+#: Each read is a long poll: a short poll's empty answer may come while letters wait (SQS samples its servers),
+#: which would end the run early and leave old letters to the retention period.
+LONG_POLL_SECONDS = 1
+
 #: How long a looked-at letter stays invisible: longer than a run (the function's timeout is 300 s).
 HOLD_SECONDS = 360
 
@@ -47,7 +51,7 @@ def archive_old_letters(
     archived = already = 0
     while True:
         batch = sqs.receive_message(
-            QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=HOLD_SECONDS, WaitTimeSeconds=0,
+            QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=HOLD_SECONDS, WaitTimeSeconds=LONG_POLL_SECONDS,
             AttributeNames=["SentTimestamp", "ApproximateReceiveCount"], MessageAttributeNames=["All"],
         ).get("Messages", [])  # fmt: skip
         fresh = [m for m in batch if m["MessageId"] not in seen]

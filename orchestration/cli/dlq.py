@@ -86,18 +86,24 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
     )
 
 
+#: Every read of the queue is a long poll of this many seconds (SQS's minimum). A short poll (0) asks a sample
+#: of SQS's servers and may answer nothing while messages wait ("false empty responses"), so its empty answer
+#: does not say the queue is empty; a long poll asks them all, and answers as soon as a message is there.
+LONG_POLL_SECONDS = 1
+
+
 def receive_all(clients: Clients, queue_url: str, visibility_timeout: int, limit: int = 100_000) -> list[DeadLetter]:
     """Every message once, each kept invisible while the rest are read. Ends when the queue answers
-    nothing, or only with messages already read: in a queue long enough that reading it outlasts the
-    visibility timeout, the first messages come back before the queue runs dry, which must not make the
-    reading go round forever."""
+    nothing to a long poll, or only with messages already read: in a queue long enough that reading it
+    outlasts the visibility timeout, the first messages come back before the queue runs dry, which must not
+    make the reading go round forever."""
     sqs = clients("sqs")
     found: dict[str, DeadLetter] = {}
     nothing_new = 0
     while len(found) < limit and nothing_new < 50:
         batch = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_timeout,
-            WaitTimeSeconds=0, MessageAttributeNames=["All"],
+            WaitTimeSeconds=LONG_POLL_SECONDS, MessageAttributeNames=["All"],
             AttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
         ).get("Messages", [])  # fmt: skip
         if not batch:
@@ -283,6 +289,7 @@ def _wait_for_outcomes(
     parked = 0
     deadline = time.monotonic() + timeout
     while len(outcome) < len(started):
+        round_began = time.monotonic()
         for arn, tx_id in started.items():
             if arn not in outcome and tx_id:
                 item = ddb.get_item(
@@ -302,7 +309,7 @@ def _wait_for_outcomes(
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=new.receipt_handle, VisibilityTimeout=0)
         if len(outcome) == len(started) or time.monotonic() >= deadline:
             break
-        time.sleep(poll)
+        time.sleep(max(0.0, poll - (time.monotonic() - round_began)))  # the read's long poll waited already
     return outcome, parked
 
 

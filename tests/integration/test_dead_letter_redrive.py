@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from lambdas.archive_dead_letters.handler import archive_old_letters
 from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, kept_letter_key, put_once
@@ -289,3 +290,40 @@ def test_a_clean_queue_has_no_letter_left_in_flight_by_an_earlier_test(stack: Lo
         with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
     assert queue_depth(sqs, url) == 0
+
+
+def test_the_readers_of_the_queue_do_not_stop_at_a_short_polls_false_empty_answer(clean_queues: LocalStack) -> None:
+    """SQS's short poll (WaitTimeSeconds 0) asks a sample of its servers and may answer nothing while letters
+    wait; only a long poll's empty answer says the queue is empty. Played here: every short poll of the
+    dead-letter queue is answered with nothing, as SQS may. The listing (which the redrive reads the same way)
+    and the scheduled archive still find every letter."""
+    stack = clean_queues
+    sqs = stack.client("sqs")
+    url = stack.dead_letter_queue_url
+    for n in range(3):
+        group = unique_id("letter")
+        body = {"transaction_id": group, "transaction": {"transactionId": group}, "error": {"Error": "Test"}, "n": n}
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body), MessageGroupId=group, MessageDeduplicationId=group)
+    short_polls = []
+
+    def mark(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["false_empty"] = params.get("QueueUrl") == url and not params.get("WaitTimeSeconds")
+
+    def answer(context: dict[str, Any], **_: Any) -> Any:
+        if context.get("false_empty"):
+            short_polls.append(1)
+            return AWSResponse(url, 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
+        return None
+
+    events = sqs.meta.events
+    events.register("before-parameter-build.sqs.ReceiveMessage", mark, unique_id="false-empty-mark")
+    events.register("before-call.sqs.ReceiveMessage", answer, unique_id="false-empty-answer")
+    try:
+        assert len(dlq.list_dead_letters(stack.client, url)) == 3
+        s = stack.require_settings()
+        report = archive_old_letters(sqs, stack.client("s3"), url, s.raw_bucket, 60.0, now=time.time() + 3600)
+        assert report.archived == 3, report
+    finally:
+        events.unregister("before-parameter-build.sqs.ReceiveMessage", unique_id="false-empty-mark")
+        events.unregister("before-call.sqs.ReceiveMessage", unique_id="false-empty-answer")
+    assert short_polls == []  # none was asked
