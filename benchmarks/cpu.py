@@ -132,6 +132,10 @@ class Split:
     def rounded(self, places: int = 2) -> dict[str, float]:
         return {k: round(v, places) for k, v in asdict(self).items()}
 
+    def __add__(self, other: Split) -> Split:
+        """Two phases as one (e.g. the rounds of a phase interleaved with its floor's): every field summed."""
+        return Split(**{k: v + getattr(other, k) for k, v in asdict(self).items()})
+
 
 class Meter:
     """Per-thread role accounting plus process, child-process and PostgreSQL CPU samples."""

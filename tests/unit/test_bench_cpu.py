@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,12 @@ def test_the_store_is_the_postgres_server_of_the_data_folder(tmp_path: Path) -> 
     finally:
         server.kill()
         server.wait()
+
+
+def test_interleaved_rounds_add_up_to_one_phase_field_by_field() -> None:
+    """The per-transaction benchmark sums its rounds (floor, workflow, floor...): every field is summed, none
+    dropped, so the ratio and the CPU split are those of the whole phase."""
+    one = Split(**{f.name: float(i + 1) for i, f in enumerate(fields(Split))})
+    two = Split(**{f.name: 10.0 * (i + 1) for i, f in enumerate(fields(Split))})
+    total = Split() + one + two
+    assert asdict(total) == {f.name: 11.0 * (i + 1) for i, f in enumerate(fields(Split))}
