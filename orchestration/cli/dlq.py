@@ -92,18 +92,25 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
 LONG_POLL_SECONDS = 1
 
 
-def receive_all(clients: Clients, queue_url: str, visibility_timeout: int, limit: int = 100_000) -> list[DeadLetter]:
+def receive_all(
+    clients: Clients,
+    queue_url: str,
+    visibility_timeout: int,
+    limit: int = 100_000,
+    wait_seconds: int = LONG_POLL_SECONDS,
+) -> list[DeadLetter]:
     """Every message once, each kept invisible while the rest are read. Ends when the queue answers
     nothing to a long poll, or only with messages already read: in a queue long enough that reading it
     outlasts the visibility timeout, the first messages come back before the queue runs dry, which must not
-    make the reading go round forever."""
+    make the reading go round forever. ``wait_seconds`` 0 (a short poll) only for a caller that reads again
+    anyway (the redrive's wait for outcomes): a false empty answer only puts off what it sees to its next look."""
     sqs = clients("sqs")
     found: dict[str, DeadLetter] = {}
     nothing_new = 0
     while len(found) < limit and nothing_new < 50:
         batch = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_timeout,
-            WaitTimeSeconds=LONG_POLL_SECONDS, MessageAttributeNames=["All"],
+            WaitTimeSeconds=wait_seconds, MessageAttributeNames=["All"],
             AttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
         ).get("Messages", [])  # fmt: skip
         if not batch:
@@ -289,7 +296,6 @@ def _wait_for_outcomes(
     parked = 0
     deadline = time.monotonic() + timeout
     while len(outcome) < len(started):
-        round_began = time.monotonic()
         for arn, tx_id in started.items():
             if arn not in outcome and tx_id:
                 item = ddb.get_item(
@@ -298,7 +304,8 @@ def _wait_for_outcomes(
                 ).get("Item")  # fmt: skip
                 if settled := _settled(item, arn):
                     outcome[arn] = settled
-        for new in receive_all(clients, queue_url, visibility_timeout=30):
+        # a short poll: this loop looks again each round, so a false empty answer only delays what it sees
+        for new in receive_all(clients, queue_url, visibility_timeout=30, wait_seconds=0):
             arn = new.execution_id or ""
             if arn in started and arn not in outcome:
                 outcome[arn] = "dead-lettered"
@@ -309,7 +316,7 @@ def _wait_for_outcomes(
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=new.receipt_handle, VisibilityTimeout=0)
         if len(outcome) == len(started) or time.monotonic() >= deadline:
             break
-        time.sleep(max(0.0, poll - (time.monotonic() - round_began)))  # the read's long poll waited already
+        time.sleep(poll)
     return outcome, parked
 
 
