@@ -21,6 +21,7 @@ moves letters older than a set age to ``archive/dead-letters/`` the same way, be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -125,14 +126,24 @@ def receive_all(
 def list_dead_letters(clients: Clients, queue_url: str) -> list[DeadLetter]:
     """Peek: messages are received and made visible again at once."""
     letters = receive_all(clients, queue_url, visibility_timeout=300)
-    sqs = clients("sqs")
-    for i in range(0, len(letters), 10):
-        entries = [
-            {"Id": str(n), "ReceiptHandle": d.receipt_handle, "VisibilityTimeout": 0}
-            for n, d in enumerate(letters[i : i + 10])
-        ]
-        sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+    hand_back(clients("sqs"), queue_url, letters)
     return letters
+
+
+def hand_back(sqs: Any, queue_url: str, letters: list[DeadLetter]) -> None:
+    """Make letters visible again, 10 a call. An entry the batch answer lists as failed is tried once more
+    alone: left as it was, the letter would stay hidden for the reading's visibility timeout, and a redrive
+    run meanwhile would not take it. One deleted or handed back meanwhile (by a redrive beside) has nothing
+    left to hand back; any other error is raised."""
+    for i in range(0, len(letters), 10):
+        chunk = letters[i : i + 10]
+        entries = [
+            {"Id": str(n), "ReceiptHandle": d.receipt_handle, "VisibilityTimeout": 0} for n, d in enumerate(chunk)
+        ]
+        for failed in sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", []):
+            d = chunk[int(failed["Id"])]
+            with contextlib.suppress(sqs.exceptions.ReceiptHandleIsInvalid, sqs.exceptions.MessageNotInflight):
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
 
 
 def summarise(letters: list[DeadLetter]) -> Counter[str]:

@@ -332,3 +332,34 @@ def test_the_readers_of_the_queue_do_not_stop_at_a_short_polls_false_empty_answe
             if str(letter.transaction_id).startswith(marker):
                 stack.client("s3").delete_object(Bucket=s.raw_bucket, Key=letter.receipt_handle)
     assert short_polls == []  # so no reader of the queue asked a short poll
+
+
+def test_a_listing_hands_back_the_letters_a_batch_answer_says_it_could_not(clean_queues: LocalStack) -> None:
+    """`mtx dlq list` reads the letters (hidden 300 s) and hands them back 10 a call. When the batch answer
+    lists entries as failed (SQS answers 200 with a Failed list: played here for every entry), each is tried
+    again alone: a letter left hidden would be missing from a redrive run in the next five minutes."""
+    stack = clean_queues
+    sqs = stack.client("sqs")
+    url = stack.dead_letter_queue_url
+    for n in range(12):  # two batch calls
+        group = unique_id("letter")
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}), MessageGroupId=group,
+                         MessageDeduplicationId=group)  # fmt: skip
+    refused = []
+
+    def refuse(params: dict[str, Any], **_: Any) -> Any:
+        entries = json.loads(params["body"])["Entries"]
+        refused.extend(e["Id"] for e in entries)
+        failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in entries]
+        return AWSResponse(url, 200, {}, None), {"Successful": [], "Failed": failed}
+
+    events = sqs.meta.events
+    events.register("before-call.sqs.ChangeMessageVisibilityBatch", refuse, unique_id="refuse-batch")
+    try:
+        assert len(dlq.list_dead_letters(stack.client, url)) == 12
+    finally:
+        events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", unique_id="refuse-batch")
+    assert len(refused) == 12
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    assert (int(depth[names[0]]), int(depth[names[1]])) == (12, 0), depth
