@@ -19,7 +19,7 @@ from contracts.config import get_settings
 from contracts.timestamps import now_iso
 from lambdas.common import metrics
 from lambdas.common.aws import client
-from lambdas.common.dead_letters import ARCHIVE_PREFIX, kept_letter, kept_letter_key, put_once, queue_url
+from lambdas.common.dead_letters import ARCHIVE_PREFIX, hand_back, kept_letter, kept_letter_key, put_once, queue_url
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.tracing import correlated, get_tracer
@@ -76,9 +76,7 @@ def archive_old_letters(
             else:
                 already += 1
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
-    for i in range(0, len(young), 10):
-        entries = [{"Id": str(n), "ReceiptHandle": r, "VisibilityTimeout": 0} for n, r in enumerate(young[i : i + 10])]
-        sqs.change_message_visibility_batch(QueueUrl=queue, Entries=entries)
+    hand_back(sqs, queue, young)
     return ArchiveReport(archived=archived, already_archived=already, kept=len(young))
 
 

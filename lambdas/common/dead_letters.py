@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -132,3 +133,18 @@ def put_once(s3: Any, bucket: str, key: str, body: bytes) -> bool:
             return False
         raise
     return True
+
+
+def hand_back(sqs: Any, queue: str, receipt_handles: list[str]) -> None:
+    """Make received letters visible again, 10 a call. An entry the batch answer lists as failed is tried once
+    more alone: left as it was, the letter would stay hidden for its reading's visibility timeout (a redrive or
+    an archive run meanwhile would not take it). One deleted or handed back meanwhile (by a redrive beside)
+    has nothing left to hand back; any other error is raised."""
+    for i in range(0, len(receipt_handles), 10):
+        chunk = receipt_handles[i : i + 10]
+        entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(chunk)]
+        for failed in sqs.change_message_visibility_batch(QueueUrl=queue, Entries=entries).get("Failed", []):
+            with contextlib.suppress(sqs.exceptions.ReceiptHandleIsInvalid, sqs.exceptions.MessageNotInflight):
+                sqs.change_message_visibility(
+                    QueueUrl=queue, ReceiptHandle=chunk[int(failed["Id"])], VisibilityTimeout=0
+                )

@@ -21,7 +21,6 @@ moves letters older than a set age to ``archive/dead-letters/`` the same way, be
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections import Counter
@@ -29,7 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.lifecycle import message_key
-from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, kept_letter, kept_letter_key, put_once
+from lambdas.common.dead_letters import (
+    ARCHIVE_PREFIX,
+    PARKED_PREFIX,
+    hand_back,
+    kept_letter,
+    kept_letter_key,
+    put_once,
+)
 from lambdas.common.errors import cause_message
 from orchestration.runtime.ingest import Clients, execution_name, now_iso
 from orchestration.settings import Settings, get_settings
@@ -126,24 +132,8 @@ def receive_all(
 def list_dead_letters(clients: Clients, queue_url: str) -> list[DeadLetter]:
     """Peek: messages are received and made visible again at once."""
     letters = receive_all(clients, queue_url, visibility_timeout=300)
-    hand_back(clients("sqs"), queue_url, letters)
+    hand_back(clients("sqs"), queue_url, [d.receipt_handle for d in letters])
     return letters
-
-
-def hand_back(sqs: Any, queue_url: str, letters: list[DeadLetter]) -> None:
-    """Make letters visible again, 10 a call. An entry the batch answer lists as failed is tried once more
-    alone: left as it was, the letter would stay hidden for the reading's visibility timeout, and a redrive
-    run meanwhile would not take it. One deleted or handed back meanwhile (by a redrive beside) has nothing
-    left to hand back; any other error is raised."""
-    for i in range(0, len(letters), 10):
-        chunk = letters[i : i + 10]
-        entries = [
-            {"Id": str(n), "ReceiptHandle": d.receipt_handle, "VisibilityTimeout": 0} for n, d in enumerate(chunk)
-        ]
-        for failed in sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", []):
-            d = chunk[int(failed["Id"])]
-            with contextlib.suppress(sqs.exceptions.ReceiptHandleIsInvalid, sqs.exceptions.MessageNotInflight):
-                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
 
 
 def summarise(letters: list[DeadLetter]) -> Counter[str]:

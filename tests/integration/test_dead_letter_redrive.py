@@ -335,9 +335,10 @@ def test_the_readers_of_the_queue_do_not_stop_at_a_short_polls_false_empty_answe
 
 
 def test_a_listing_hands_back_the_letters_a_batch_answer_says_it_could_not(clean_queues: LocalStack) -> None:
-    """`mtx dlq list` reads the letters (hidden 300 s) and hands them back 10 a call. When the batch answer
-    lists entries as failed (SQS answers 200 with a Failed list: played here for every entry), each is tried
-    again alone: a letter left hidden would be missing from a redrive run in the next five minutes."""
+    """`mtx dlq list` reads the letters (hidden 300 s) and hands them back 10 a call; so does the scheduled
+    archive with the letters younger than its age (hidden 360 s). When the batch answer lists entries as failed
+    (SQS answers 200 with a Failed list: played here for every entry), each is tried again alone: a letter left
+    hidden would be missing from a redrive run in the next minutes."""
     stack = clean_queues
     sqs = stack.client("sqs")
     url = stack.dead_letter_queue_url
@@ -354,12 +355,20 @@ def test_a_listing_hands_back_the_letters_a_batch_answer_says_it_could_not(clean
         return AWSResponse(url, 200, {}, None), {"Successful": [], "Failed": failed}
 
     events = sqs.meta.events
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    def visible_and_hidden() -> tuple[int, int]:
+        depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return int(depth[names[0]]), int(depth[names[1]])
+
     events.register("before-call.sqs.ChangeMessageVisibilityBatch", refuse, unique_id="refuse-batch")
     try:
         assert len(dlq.list_dead_letters(stack.client, url)) == 12
+        assert len(refused) == 12 and visible_and_hidden() == (12, 0)
+        # the scheduled archive hands back the letters younger than its age the same way
+        s = stack.require_settings()
+        report = archive_old_letters(sqs, stack.client("s3"), url, s.raw_bucket, older_than_seconds=86400.0)
+        assert report.kept == 12 and len(refused) == 24
     finally:
         events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", unique_id="refuse-batch")
-    assert len(refused) == 12
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    assert (int(depth[names[0]]), int(depth[names[1]])) == (12, 0), depth
+    assert visible_and_hidden() == (12, 0)
