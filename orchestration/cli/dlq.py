@@ -93,9 +93,10 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
     )
 
 
-#: Every read of the queue is a long poll of this many seconds (SQS's minimum). A short poll (0) asks a sample
-#: of SQS's servers and may answer nothing while messages wait ("false empty responses"), so its empty answer
-#: does not say the queue is empty; a long poll asks them all, and answers as soon as a message is there.
+#: A reading that ends on an empty answer (the listing, the redrive's take) long-polls this many seconds (SQS's
+#: minimum). A short poll (0) asks a sample of SQS's servers and may answer nothing while messages wait ("false
+#: empty responses"), so its empty answer does not say the queue is empty; a long poll asks them all, and
+#: answers as soon as a message is there.
 LONG_POLL_SECONDS = 1
 
 
