@@ -431,7 +431,8 @@ def test_the_senders_are_derived_from_what_each_function_and_workflow_sends() ->
     assert call["redrive_principal_arns"] == "${var.dlq_redrive_principal_arns}"
 
 
-#: boto3 calls of orchestration/cli/dlq.py (and of put_once, which it parks with) -> the IAM action each needs.
+#: boto3 calls of orchestration/cli/dlq.py (and of put_once, which it parks with, and hand_back, which hands letters
+#: back with) -> the IAM action each needs.
 REDRIVE_CALLS = {
     "receive_message": "sqs:ReceiveMessage",
     "change_message_visibility": "sqs:ChangeMessageVisibility",
@@ -472,8 +473,9 @@ def test_the_redrive_role_can_do_what_mtx_dlq_calls_and_no_more() -> None:
         else:
             granted |= set(strings(actions))
     source = (REPO / "orchestration/cli/dlq.py").read_text()
-    assert "put_once" in source
-    called = _boto_calls(source) | _boto_calls(inspect.getsource(dead_letters.put_once))
+    assert "put_once" in source and "hand_back" in source
+    called = (_boto_calls(source) | _boto_calls(inspect.getsource(dead_letters.put_once))
+              | _boto_calls(inspect.getsource(dead_letters.hand_back)))  # fmt: skip
     assert called <= set(REDRIVE_CALLS), f"unmapped calls: {called - set(REDRIVE_CALLS)}"
     assert not re.search(r"\b(describe_execution|wait_for)\(", source), "DescribeExecution, directly or by wait_for"
     needed = {REDRIVE_CALLS[c] for c in called}
@@ -516,11 +518,13 @@ def test_the_archive_function_writes_archived_letters_and_reads_nothing_else() -
         inspect.getsource(archive)
         + inspect.getsource(dead_letters.put_once)
         + inspect.getsource(dead_letters.queue_url)
+        + inspect.getsource(dead_letters.hand_back)
     )
     called = set(re.findall(r"\b(?:sqs|s3|client\(\"\w+\"\))\.(\w+)\(", source))
     iam = {
         "receive_message": "sqs:ReceiveMessage", "delete_message": "sqs:DeleteMessage",
-        "change_message_visibility_batch": "sqs:ChangeMessageVisibility", "get_queue_url": "sqs:GetQueueUrl",
+        "change_message_visibility_batch": "sqs:ChangeMessageVisibility",
+        "change_message_visibility": "sqs:ChangeMessageVisibility", "get_queue_url": "sqs:GetQueueUrl",
         "put_object": "s3:PutObject",
     }  # fmt: skip
     assert called == set(iam), called
