@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lambdas.common.dead_letters import hand_back
 from orchestration.runtime.stack import LocalStack
 
 
@@ -89,11 +90,7 @@ def peek_all(sqs: Any, url: str) -> list[dict[str, Any]]:
         MessageAttributeNames=["All"],
     ).get("Messages"):  # fmt: skip
         found.update((m["MessageId"], m) for m in msgs)
-    handles = [m["ReceiptHandle"] for m in found.values()]
-    for i in range(0, len(handles), 10):
-        entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(handles[i:][:10])]
-        failed = sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries).get("Failed", [])
-        assert not failed, f"{url}: {len(failed)} messages not handed back: {failed}"
+    hand_back(sqs, url, [m["ReceiptHandle"] for m in found.values()])  # the product's own, failed entries retried
     return list(found.values())
 
 

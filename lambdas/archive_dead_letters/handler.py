@@ -19,17 +19,21 @@ from contracts.config import get_settings
 from contracts.timestamps import now_iso
 from lambdas.common import metrics
 from lambdas.common.aws import client
-from lambdas.common.dead_letters import ARCHIVE_PREFIX, hand_back, kept_letter, kept_letter_key, put_once, queue_url
+from lambdas.common.dead_letters import (
+    ARCHIVE_PREFIX,
+    LONG_POLL_SECONDS,
+    hand_back,
+    kept_letter,
+    kept_letter_key,
+    put_once,
+    queue_url,
+)
 from lambdas.common.errors import stable_errors
 from lambdas.common.logging import get_logger
 from lambdas.common.tracing import correlated, get_tracer
 
 logger = get_logger("archive-dead-letters")
 tracer = get_tracer("archive-dead-letters")
-
-#: Each read is a long poll: a short poll's empty answer may come while letters wait (SQS samples its servers),
-#: which would end the run early and leave old letters to the retention period.
-LONG_POLL_SECONDS = 1
 
 #: How long a looked-at letter stays invisible: longer than a run (the function's timeout is 300 s).
 HOLD_SECONDS = 360

@@ -135,6 +135,13 @@ def put_once(s3: Any, bucket: str, key: str, body: bytes) -> bool:
     return True
 
 
+#: A reading of the dead-letter queue that ends on an empty answer (the listing, the redrive's take, the archive)
+#: long-polls this many seconds (SQS's minimum). A short poll (0) asks a sample of SQS's servers and may answer
+#: nothing while messages wait ("false empty responses"), so its empty answer does not say the queue is empty;
+#: a long poll asks them all, and answers as soon as a message is there.
+LONG_POLL_SECONDS = 1
+
+
 def hand_back(sqs: Any, queue: str, receipt_handles: list[str]) -> None:
     """Make received letters visible again, 10 a call. An entry the batch answer lists as failed is tried once
     more alone: left as it was, the letter would stay hidden for its reading's visibility timeout (a redrive or

@@ -30,6 +30,7 @@ from typing import Any
 from contracts.lifecycle import message_key
 from lambdas.common.dead_letters import (
     ARCHIVE_PREFIX,
+    LONG_POLL_SECONDS,
     PARKED_PREFIX,
     hand_back,
     kept_letter,
@@ -91,13 +92,6 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
         sent_at=int(attributes.get("SentTimestamp", 0)) / 1000,
         receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
     )
-
-
-#: A reading that ends on an empty answer (the listing, the redrive's take) long-polls this many seconds (SQS's
-#: minimum). A short poll (0) asks a sample of SQS's servers and may answer nothing while messages wait ("false
-#: empty responses"), so its empty answer does not say the queue is empty; a long poll asks them all, and
-#: answers as soon as a message is there.
-LONG_POLL_SECONDS = 1
 
 
 def receive_all(
