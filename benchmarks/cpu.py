@@ -18,7 +18,9 @@ in one place (``LambdaRegistry.invoke``, on the calling thread, synchronously), 
 - **store** = the PostgreSQL server's processes (postmaster, its live backends, and what the backends
   that ended used, read from ``/proc``), reported apart: the floors write to the same server.
 
-Roles nest per thread: a product call made from a driver thread is charged to the product alone.
+Roles nest per thread: a product call made from a driver thread is charged to the product alone. A task a
+thread gives to a thread pool runs in that thread's role (:func:`follow_pools`): the handlers' own pool
+threads are the product's.
 Limits: see docs/benchmarks.md ("Whose CPU time").
 """
 
@@ -30,6 +32,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -172,6 +175,16 @@ class Meter:
             if stack:
                 stack[-1][1] = now
 
+    def current_role(self) -> str | None:
+        """The role this thread is in now (None: none)."""
+        stack: list[list[Any]] = self._local.__dict__.get("stack") or []
+        return str(stack[-1][0]) if stack else None
+
+    def carry(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` charged to this thread's role now, wherever it runs (itself when this thread has none)."""
+        role = self.current_role()
+        return fn if role is None else self.wrap(role, fn)
+
     def wrap(self, name: str, fn: F) -> F:
         def charged(*args: Any, **kwargs: Any) -> Any:
             with self.role(name):
@@ -229,6 +242,40 @@ class Registry(Protocol):
     def resolve(self, function_ref: str) -> Callable[[Any, Any], Any]: ...
 
     def register(self, function_name: str, handler: Callable[[Any, Any], Any]) -> None: ...
+
+
+class Carrier(Protocol):
+    def carry(self, fn: Callable[..., Any]) -> Callable[..., Any]: ...
+
+
+_followed: list[Carrier] = []
+_followed_lock = threading.Lock()
+
+
+def follow_pools(tracker: Carrier) -> None:
+    """A task given to a thread pool (``concurrent.futures.ThreadPoolExecutor``) is charged as the thread that
+    gave it is (``tracker.carry``): a handler's own pool threads (the players table's claim threads) are the
+    product's CPU, as they are the Lambda's in AWS, not the emulator's. Patches ``ThreadPoolExecutor.submit``
+    once per process (``map`` goes through it); idempotent per tracker."""
+    with _followed_lock:
+        if any(t is tracker for t in _followed):
+            return
+        if not hasattr(ThreadPoolExecutor.submit, "__mtx_follows__"):
+            original = ThreadPoolExecutor.submit
+
+            def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+                for tracker in list(_followed):
+                    fn = tracker.carry(fn)
+                return original(self, fn, *args, **kwargs)
+
+            submit.__mtx_follows__ = True  # type: ignore[attr-defined]
+            ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+        _followed.append(tracker)
+
+
+def unfollow_pools(tracker: Carrier) -> None:
+    with _followed_lock:
+        _followed[:] = [t for t in _followed if t is not tracker]
 
 
 def instrument(registry: Registry, meter: Meter) -> int:

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
+from benchmarks.cpu import follow_pools, unfollow_pools
+
 _tls = threading.local()
 
 
@@ -47,6 +49,11 @@ class Stages:
         self._charge(label, now - since)
         if stack:
             stack[-1][1] = now  # the outer stage resumes now
+
+    def carry(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` charged to this thread's stage now, wherever it runs (a pool task: the claim threads)."""
+        stack: list[list[Any]] = getattr(_tls, "stack", None) or []
+        return self.wrap(fn, stack[-1][0]) if stack else fn
 
     def wrap(self, fn: Callable[..., Any], label: str) -> Callable[..., Any]:
         def staged(*args: Any, **kwargs: Any) -> Any:
@@ -92,6 +99,7 @@ def staged(module: ModuleType, functions: dict[str, str], generators: dict[str, 
     """The module's named functions (and generator functions) wrapped for the block, then put back."""
     stages = Stages()
     originals = {name: getattr(module, name) for name in [*functions, *(generators or {})]}
+    follow_pools(stages)
     try:
         for name, label in functions.items():
             setattr(module, name, stages.wrap(originals[name], label))
@@ -99,6 +107,7 @@ def staged(module: ModuleType, functions: dict[str, str], generators: dict[str, 
             setattr(module, name, stages.wrap_generator(originals[name], label))
         yield stages
     finally:
+        unfollow_pools(stages)
         for name, fn in originals.items():
             setattr(module, name, fn)
 

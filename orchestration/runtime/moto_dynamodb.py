@@ -54,6 +54,7 @@ def patch_moto_dynamodb_writes() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     from orchestration.runtime.moto_dynamodb_adds import fast_adds, patch_parse_once
+    from orchestration.runtime.moto_dynamodb_partiql import batch_inserts
 
     for name in WRITES:
         original = getattr(DynamoDBBackend, name, None)
@@ -64,6 +65,8 @@ def patch_moto_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
     patch_parse_once()
     _item_sized_once()
+    # the players' claims: parameterised INSERTs, DuplicateItem when the key exists (moto_dynamodb_partiql.py)
+    DynamoDBBackend.batch_execute_statement = batch_inserts(DynamoDBBackend.batch_execute_statement, _LOCK)  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     backend_module.copy = _TableSnapshots()  # type: ignore[assignment]  # the module's `copy.deepcopy(table)`
     _patched = True

@@ -8,13 +8,25 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.cpu import DRIVER, PRODUCT, Meter, Split, instrument, own_children_cpu, postgres_cpu, process_cpu
+from benchmarks.cpu import (
+    DRIVER,
+    PRODUCT,
+    Meter,
+    Split,
+    follow_pools,
+    instrument,
+    own_children_cpu,
+    postgres_cpu,
+    process_cpu,
+    unfollow_pools,
+)
 from orchestration.runtime.sfn import LambdaRegistry
 
 pytestmark = pytest.mark.unit
@@ -74,6 +86,31 @@ def test_roles_nest_per_thread_a_product_call_from_a_driver_thread_is_the_produc
     assert BURN <= threads_cpu(split) < BURN + SLACK
     assert 2 * BURN <= split.driver_cpu_s < 2 * BURN + SLACK
     assert split.emulator_cpu_s < SLACK
+
+
+def test_a_pool_task_is_charged_as_the_thread_that_gave_it() -> None:
+    """The players table's claim threads are a handler's own pool: their CPU is the product's, not the emulator's.
+    A task given by a thread in no role stays unmarked (the emulator's)."""
+    meter = Meter()
+    follow_pools(meter)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda _: None, range(2)))  # the pool's threads exist before the phase
+
+            def handler() -> None:
+                with meter.role(PRODUCT):
+                    list(pool.map(burn, [BURN / 2, BURN / 2]))
+
+            with meter.phase() as split:
+                in_thread(handler)
+                pool.submit(burn, BURN).result()  # given by this test's thread: no role
+        assert BURN <= threads_cpu(split) < BURN + SLACK
+        assert BURN <= split.emulator_cpu_s < BURN + SLACK
+    finally:
+        unfollow_pools(meter)
+    with meter.phase() as after, ThreadPoolExecutor(max_workers=1) as pool, meter.role(PRODUCT):
+        pool.submit(burn, BURN).result()  # unfollowed: the pool thread is unmarked again
+    assert threads_cpu(after) < SLACK
 
 
 def test_instrument_charges_every_registered_handler_to_the_product_once() -> None:

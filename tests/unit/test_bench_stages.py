@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import types
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -68,3 +69,20 @@ def test_the_line_shows_each_stage_and_the_rest() -> None:
     assert "lines " in line and "letters " in line and "the rest" in line
     rest = total - stages.seconds["lines"] - stages.seconds["letters"]
     assert rest >= 0.01 and f"the rest (decode, ownership, metrics, logs, tracing) {rest:.2f} s" in line
+
+
+def test_a_stages_pool_tasks_are_charged_to_that_stage() -> None:
+    """The first purchases' claim threads: what a stage gives a thread pool counts in that stage."""
+    mod = types.ModuleType("pooled_handler")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+
+        def claims() -> None:
+            list(pool.map(_burn, [0.05, 0.05]))
+
+        mod.claims = claims
+        with staged(mod, {"claims": "claims"}) as stages:
+            mod.claims()
+            pool.submit(_burn, 0.05).result()  # outside every stage: not a stage's
+        pool.submit(_burn, 0.01).result()  # after the block: nothing follows the pool any more
+    assert 0.1 <= stages.seconds["claims"] < 0.13
+    assert set(stages.seconds) == {"claims"}

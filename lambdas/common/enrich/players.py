@@ -5,9 +5,11 @@ One item per player in the players table (``MTX_PLAYERS_TABLE``, key ``player_id
 first transaction of the player the pipeline enriched. A transaction is the player's first purchase when it is
 that id, so the answer is idempotent: a retry or a redrive of the same transaction still says true, any other
 says false. In bulk (a file chunk, a stream batch), the players already known are read with BatchGetItem (100 a
-call) and only the new ones are put, one conditional put each (BatchWriteItem has no conditions); within a batch
-the first record of a player (in the batch's order) is the candidate, and the new players' records are put
-with conditional PutItems, 8 at a time.
+call) and only the new ones are put; within a batch the first record of a player (in the batch's order) is the
+candidate. One new player is one conditional PutItem; more go 25 to a BatchExecuteStatement of PartiQL INSERTs
+(each statement its own write, refused with ``DuplicateItem`` when the player exists: the same condition, one
+call for 25 players instead of 25), up to 8 calls at a time. A player another writer put first is read back
+with a consistent read.
 
 "First" is first *seen by the pipeline*, not earliest by event time: a late-arriving older purchase is not
 re-labelled (that would rewrite what the analytics copy already says).
@@ -16,7 +18,10 @@ re-labelled (that would rewrite what the analytics copy already says).
 from __future__ import annotations
 
 import os
+import random
+import re
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +32,17 @@ from lambdas.common.aws import client
 from lambdas.common.errors import ServiceRejected, StorageUnavailable, transient_service_error
 
 BATCH_GET_LIMIT = 100
+#: DynamoDB's limit of statements in one BatchExecuteStatement.
+BATCH_STATEMENT_LIMIT = 25
+#: Tries of a claim DynamoDB throttled (a statement error of BatchExecuteStatement), with full-jitter backoff.
+CLAIM_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 2.0
+_RETRIED_STATEMENT = frozenset({
+    "ProvisionedThroughputExceeded", "RequestLimitExceeded", "ThrottlingError", "TransactionConflict",
+    "InternalServerError",
+})  # fmt: skip
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 #: Players whose first transaction this container has seen (a record's first transaction never changes once
 #: put): read from here, not the table. Bounded: cleared when full.
 KNOWN_LIMIT = 500_000
@@ -99,12 +115,68 @@ def _claim(table: str, player_id: str, transaction_id: str, event_date: str) -> 
         raise _fail(exc, "PutItem") from None
 
 
+def insert_statement(table: str) -> str:
+    """The claim as a PartiQL INSERT (the values are parameters, never text; the table name is the settings',
+    checked against DynamoDB's naming rule): DynamoDB refuses it with ``DuplicateItem`` when the player exists."""
+    if not _TABLE_NAME.fullmatch(table):
+        raise ValueError("players table: the name breaks DynamoDB's naming rule ([A-Za-z0-9_.-], 3-255)")
+    return f"INSERT INTO \"{table}\" VALUE {{'player_id': ?, 'first_transaction_id': ?, 'first_event_date': ?}}"
+
+
+def _claim_part(table: str, part: list[tuple[str, str, str]]) -> dict[str, str]:
+    """One BatchExecuteStatement of up to 25 claims, each its own conditional write: player id -> first
+    transaction id. Statements DynamoDB throttled are sent again (with backoff); a player another writer put
+    first (``DuplicateItem``) is read back with a consistent read."""
+    statement = insert_statement(table)
+    firsts: dict[str, str] = {}
+    taken: list[str] = []
+    pending = part
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            answer = client("dynamodb").batch_execute_statement(Statements=[
+                {"Statement": statement, "Parameters": [{"S": p}, {"S": t}, {"S": d}]} for p, t, d in pending
+            ])  # fmt: skip
+        except (ClientError, BotoCoreError) as exc:
+            raise _fail(exc, "BatchExecuteStatement") from None
+        again: list[tuple[str, str, str]] = []
+        for claim, response in zip(pending, answer.get("Responses") or [], strict=True):
+            code = (response.get("Error") or {}).get("Code")
+            if code is None:
+                firsts[claim[0]] = claim[1]
+            elif code in ("DuplicateItem", "ConditionalCheckFailed"):
+                taken.append(claim[0])
+            elif code in _RETRIED_STATEMENT:
+                again.append(claim)
+            else:
+                raise ServiceRejected(f"players table: BatchExecuteStatement refused a claim ({code})")
+        if not again:
+            break
+        pending = again
+        time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311
+    else:
+        raise StorageUnavailable(f"players table: {len(pending)} claims still throttled after {CLAIM_ATTEMPTS} tries")
+    if taken:
+        known = _known(table, taken)
+        missing = [p for p in taken if p not in known]
+        if missing:  # DynamoDB said the item exists: a consistent read finds it, or the table changed meanwhile
+            raise StorageUnavailable(f"players table: {len(missing)} players put by another writer not found")
+        firsts.update(known)
+    return firsts
+
+
 def _claim_many(table: str, new: list[tuple[str, str, str]]) -> dict[str, str]:
-    """Put the records of players the table did not know: one conditional PutItem each, ``CLAIM_THREADS`` at a
-    time (boto3 clients are thread-safe). Not TransactWriteItems: all or nothing, a call another writer raced is
-    cancelled whole, and the local stand-in (moto) takes time growing with the table's size per call."""
-    firsts = list(_claimers().map(lambda claim: _claim(table, *claim), new))
-    return {p: first for (p, _, _), first in zip(new, firsts, strict=True)}
+    """Put the records of players the table did not know: BatchExecuteStatement, 25 conditional INSERTs a call
+    (each statement its own write, one write unit as a PutItem), ``CLAIM_THREADS`` calls at a time (boto3
+    clients are thread-safe). Not TransactWriteItems: all or nothing (a call another writer raced is cancelled
+    whole) and two write units an item. Not BatchWriteItem: it has no condition, a racing writer's claim would
+    be overwritten."""
+    parts = [new[i : i + BATCH_STATEMENT_LIMIT] for i in range(0, len(new), BATCH_STATEMENT_LIMIT)]
+    if len(parts) == 1:
+        return _claim_part(table, parts[0])
+    firsts: dict[str, str] = {}
+    for found in _claimers().map(lambda part: _claim_part(table, part), parts):
+        firsts.update(found)
+    return firsts
 
 
 def first_purchases(table: str, purchases: Iterable[tuple[str, str, str]]) -> set[str]:

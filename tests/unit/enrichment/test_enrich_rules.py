@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -18,11 +20,13 @@ from contracts import CONTRACT_VERSION
 from contracts.warehouse import REGIONS
 from lambdas.common import aws
 from lambdas.common.enrich import Purchase, References, enrich_one, geo, static_fields
+from lambdas.common.enrich import players as players_module
 from lambdas.common.enrich.fx import FxTable
 from lambdas.common.enrich.geo import REGION_OF, UNKNOWN_REGION, locate
 from lambdas.common.enrich.players import first_purchases
 from lambdas.common.errors import FxRateMissing
 from lambdas.refresh_fx_rates import handler as refresh
+from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
 from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
 from orchestration.sample_data.fx import fx_document
 from orchestration.settings import Settings, reset_settings_cache
@@ -103,6 +107,7 @@ def enrich_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     reset_settings_cache()
     aws.reset_clients()
     s = Settings(name_prefix="mtx-enrich")
+    patch_moto_dynamodb_writes()  # the local DynamoDB's BatchExecuteStatement INSERTs (the players' claims)
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         for table, key in ((s.players_table, "player_id"), (s.item_catalogue_table, "item_id")):
@@ -145,6 +150,64 @@ def test_the_first_purchase_stays_the_first_on_a_retry_and_no_other_is(enrich_aw
     batch = [("tx-c", "p2", "2025-02-09"), ("tx-d", "p2", "2025-02-09"), ("tx-b", "p1", "2025-02-10")]
     assert first_purchases(table, batch) == {"tx-c", "tx-a"}
     assert first_purchases(table, batch) == {"tx-c", "tx-a"}
+
+
+def test_new_players_are_claimed_25_a_call_a_raced_one_keeps_its_first_and_a_throttled_one_is_sent_again(
+    enrich_aws: Settings,
+) -> None:
+    """60 new players in one batch: BatchExecuteStatement calls of 25, 25 and 10 INSERTs. Another writer puts one
+    of them between our read and our claim (its INSERT is a DuplicateItem: the other writer's first stays, read
+    back), and DynamoDB throttles another's statement (sent again alone). Every other claim is ours, once."""
+    table = enrich_aws.players_table
+    run = uuid.uuid4().hex[:8]
+    players = [f"bulk-{run}-{i}" for i in range(60)]
+    batch = [(f"tx-{run}-{i}", p, "2025-02-09") for i, p in enumerate(players)]
+    raced, throttled = players[30], players[7]
+    other = boto3.client("dynamodb", region_name="us-east-1")  # the other writer: not the product's client
+    lock, sizes, state = threading.Lock(), [], {"raced": False, "throttled": False}
+
+    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        statements = params["Statements"]
+        with lock:
+            sizes.append(len(statements))
+            if not state["raced"]:
+                state["raced"] = True
+                other.put_item(TableName=table, Item={"player_id": {"S": raced}, "first_transaction_id": {"S": "tx-x"},
+                                                      "first_event_date": {"S": "2025-02-08"}})  # fmt: skip
+            ids = [st["Parameters"][0]["S"] for st in statements]
+            if not state["throttled"] and throttled in ids:
+                state["throttled"] = True
+                context["throttled_at"] = ids.index(throttled)  # not sent: answered as throttled below
+                del statements[context["throttled_at"]]
+
+    def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if "throttled_at" in context:
+            error = {"Error": {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity"}}
+            parsed["Responses"].insert(context["throttled_at"], error)
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-parameter-build.dynamodb.BatchExecuteStatement", before)
+    events.register("after-call.dynamodb.BatchExecuteStatement", after)
+    try:
+        firsts = first_purchases(table, batch)
+    finally:
+        events.unregister("before-parameter-build.dynamodb.BatchExecuteStatement", before)
+        events.unregister("after-call.dynamodb.BatchExecuteStatement", after)
+    ours = {tx for tx, p, _ in batch if p != raced}
+    assert firsts == ours | {"tx-x"}  # the raced player's first is the other writer's transaction
+    assert sorted(sizes) == [1, 10, 25, 25]  # three calls, then the throttled claim alone
+    stored = {p: _first_of(table, p) for p in players}
+    assert stored == {p: ("tx-x" if p == raced else tx) for tx, p, _ in batch}
+    players_module._known_here.clear()  # a retry in a new container: read from the table, claimed once
+    assert first_purchases(table, batch) == ours | {"tx-x"}
+    assert sorted(sizes) == [1, 10, 25, 25]  # every player known: no claim sent again
+
+
+def _first_of(table: str, player: str) -> str:
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=table, Key={"player_id": {"S": player}}, ConsistentRead=True
+    )["Item"]
+    return str(item["first_transaction_id"]["S"])
 
 
 def test_an_unlisted_item_has_no_category_and_a_missing_rate_is_named(enrich_aws: Settings) -> None:

@@ -45,8 +45,9 @@ locals {
   read_fx_table = {
     sid = "ReadFxTable", actions = ["s3:GetObject"], resources = [local.fx_table_object]
   }
+  # one new player: a conditional PutItem; more: BatchExecuteStatement of PartiQL INSERTs (dynamodb:PartiQLInsert)
   claim_first_purchases = {
-    sid = "ClaimFirstPurchases", actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem"], resources = [var.table_arns["players"]]
+    sid = "ClaimFirstPurchases", actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:PartiQLInsert"], resources = [var.table_arns["players"]]
   }
   # the real-time aggregates (lambdas/common/realtime.py): the writers' TransactWriteItems is a Put of the marker
   # (condition attribute_not_exists) and Updates (ADD) of the rollups; the readers query a game's hours
