@@ -19,6 +19,7 @@ from lambdas.common import aws
 from lambdas.common.secrets import clear_secret_cache
 from lambdas.ingest_stream import handler as stream
 from orchestration.cli.stream_replay import partition_key, replay
+from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
 from orchestration.runtime.moto_server import patch_moto_sqs_send
 from orchestration.runtime.sfn import LambdaRegistry
 from orchestration.runtime.stream_poller import StreamMapping, StreamPoller, patch_moto_kinesis_mappings
@@ -44,6 +45,7 @@ def local_aws(fake_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[d
     monkeypatch.setenv("MTX_REGION", "us-east-1")
     monkeypatch.setenv("MTX_NAME_PREFIX", "mtx-unit")
     patch_moto_sqs_send()
+    patch_moto_dynamodb_writes()  # the players' claims: BatchExecuteStatement INSERTs as DynamoDB runs them
     reset_settings_cache()
     aws.reset_clients()
     clear_secret_cache()
