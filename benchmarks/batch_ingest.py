@@ -19,7 +19,9 @@ from typing import Any
 from benchmarks.common import Report, bench_stack, env_int, metered
 from benchmarks.cpu import DRIVER, Meter, Split
 from benchmarks.floors import parse_validate_copy
+from benchmarks.stages import BATCH_FUNCTIONS, BATCH_GENERATORS, staged
 from benchmarks.table import Floor, Row
+from lambdas.process_chunk import handler as chunk_handler
 from orchestration.cli import batch
 from orchestration.runtime import local_workers
 from orchestration.runtime.stack import LocalStack
@@ -105,7 +107,9 @@ def run(report: Report, n: int | None = None) -> None:
         meter = metered(stack)
         floor, base_rows = parse_validate_copy(meter, stack.pg.dsn("compliance"), big)
         small_split, small_run, small_mem = ingest(stack, small, meter)
-        split, big_run, big_mem = ingest(stack, big, meter)
+        # the handler's CPU by stage (in this process unless MTX_LOCAL_WORKER_PROCESSES / MTX_LOCAL_PROCESSES)
+        with staged(chunk_handler, BATCH_FUNCTIONS, BATCH_GENERATORS) as stages:
+            split, big_run, big_mem = ingest(stack, big, meter)
         big_s = split.wall_s
         data = {
             "records": n,
@@ -134,3 +138,6 @@ def run(report: Report, n: int | None = None) -> None:
         }
         report.add("batch ingest (issue 4)", data)
         report.row(Row(f"batch path, {n:,} records", split, [Floor("parse + validate + COPY", floor)], TARGET))
+        if stages.seconds:
+            rest = "the rest (decode, ownership, metrics, logs, tracing; the run's other functions: split, finalize)"
+            report.note(stages.line(f"batch path by stage, {n:,} records", split.product_cpu_s, n, rest))

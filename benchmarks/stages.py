@@ -21,6 +21,8 @@ from typing import Any
 from benchmarks.cpu import follow_pools, unfollow_pools
 
 _tls = threading.local()
+#: what no stage covers, in the stream handler
+REST = "the rest (decode, ownership, metrics, logs, tracing)"
 
 
 class Stages:
@@ -80,11 +82,11 @@ class Stages:
 
         return staged
 
-    def line(self, what: str, total_s: float, records: int) -> str:
+    def line(self, what: str, total_s: float, records: int, rest: str = REST) -> str:
         """``what``: 12.3 s of product CPU (61 us a record): stage 4.1 s (33%), ..., the rest 1.0 s (8%)."""
         parts = sorted(self.seconds.items(), key=lambda kv: -kv[1])
-        rest = max(0.0, total_s - sum(self.seconds.values()))
-        shown = [*parts, ("the rest (decode, ownership, metrics, logs, tracing)", rest)]
+        left = max(0.0, total_s - sum(self.seconds.values()))
+        shown = [*parts, (rest, left)]
         per = f" ({total_s / records * 1e6:.0f} us a record)" if records else ""
 
         def share(s: float) -> str:
@@ -121,3 +123,7 @@ STREAM_FUNCTIONS = {
     "apply_realtime": "real-time rollups (DynamoDB)",
 }
 STREAM_GENERATORS = {"validated_lines": "records (parse, contract, catalogue, Enrich, PII-free line)"}
+
+#: the batch path's ProcessChunk (lambdas/process_chunk/handler.py): the same bulk code, the same names
+BATCH_FUNCTIONS = STREAM_FUNCTIONS
+BATCH_GENERATORS = STREAM_GENERATORS
