@@ -26,7 +26,7 @@ from orchestration.runtime.moto_server import FAKE_CREDENTIALS, MotoServer
 from orchestration.runtime.postgres import SUPERUSER, PostgresServer
 from orchestration.runtime.private_file import write_private
 from orchestration.runtime.stack_state import pid_alive, read_state, stop_running
-from orchestration.runtime.stream_poller import StreamPoller
+from orchestration.runtime.stream_poller import StreamMapping, StreamPoller
 from orchestration.runtime.triggers import BatchTrigger, ExecutionStatusEvents, ScheduledRules
 from orchestration.settings import Settings, reset_settings_cache
 
@@ -296,6 +296,7 @@ class LocalStack:
             self.stream_poller = StreamPoller(
                 self.client, manifest_mod.stream_name(self.settings), self.settings.function_arn("ingest_stream"),
                 manifest_mod.stream_failures_queue_name(self.settings), puts=self.moto.stream_puts,
+                mapping=StreamMapping.from_env(),  # Terraform's defaults unless MTX_LOCAL_STREAM_* say otherwise
             )  # fmt: skip
             self.stream_poller.start()
         self.started_at = time.time()

@@ -24,10 +24,11 @@ import base64
 import datetime as dt
 import json
 import logging
+import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,33 @@ class StreamMapping:
     max_retry_attempts: int = 10
     max_record_age_seconds: int = 3600
     bisect_on_function_error: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StreamMapping:
+        """Terraform's defaults, or the batch size and the batching window the local stack is told to use, as
+        Terraform's ``batch_size`` and ``maximum_batching_window_in_seconds`` (with their bounds):
+        ``MTX_LOCAL_STREAM_BATCH_SIZE`` (1-10,000), ``MTX_LOCAL_STREAM_WINDOW_SECONDS`` (0-300)."""
+        env = os.environ if env is None else env
+        size = _bounded(env, BATCH_SIZE_ENV, int, cls.batch_size, 1, 10_000)
+        window = _bounded(env, WINDOW_ENV, float, cls.window_seconds, 0, 300)
+        return cls(batch_size=int(size), window_seconds=float(window))
+
+
+BATCH_SIZE_ENV = "MTX_LOCAL_STREAM_BATCH_SIZE"
+WINDOW_ENV = "MTX_LOCAL_STREAM_WINDOW_SECONDS"
+
+
+def _bounded(env: Mapping[str, str], name: str, kind: type, default: float, low: float, high: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}: must be a number from {low:g} to {high:g}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name}: must be from {low:g} to {high:g}")
+    return float(value)
 
 
 @dataclass

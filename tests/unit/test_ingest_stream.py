@@ -335,3 +335,16 @@ def test_moto_does_not_run_the_mapped_function_itself(
     answer = kinesis.put_records(StreamName="mapped", Records=[{"Data": b"x", "PartitionKey": "k"}] * 3)
     assert answer["FailedRecordCount"] == 0
     assert ran == []
+
+
+def test_the_local_mapping_takes_terraforms_defaults_or_the_batch_size_and_window_it_is_told() -> None:
+    """``MTX_LOCAL_STREAM_BATCH_SIZE`` / ``MTX_LOCAL_STREAM_WINDOW_SECONDS`` play Terraform's ``batch_size`` and
+    ``maximum_batching_window_in_seconds`` locally, within the same bounds; a bad value names the variable."""
+    assert StreamMapping.from_env({}) == StreamMapping()
+    told = StreamMapping.from_env({"MTX_LOCAL_STREAM_BATCH_SIZE": "5000", "MTX_LOCAL_STREAM_WINDOW_SECONDS": "2.5"})
+    assert (told.batch_size, told.window_seconds) == (5000, 2.5)
+    size, window = "MTX_LOCAL_STREAM_BATCH_SIZE", "MTX_LOCAL_STREAM_WINDOW_SECONDS"
+    for name, value in ((size, "-3"), (size, "10001"), (size, "many"), (window, "301")):
+        with pytest.raises(ValueError, match=name) as refused:
+            StreamMapping.from_env({name: value})
+        assert value not in str(refused.value)
