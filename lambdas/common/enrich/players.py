@@ -70,13 +70,15 @@ def _fail(exc: Exception, operation: str) -> Exception:
     return ServiceRejected(f"players table: {operation} refused ({code})")
 
 
-def _known(table: str, players: list[str]) -> dict[str, str]:
-    """player id -> first transaction id, for the players of ``players`` the table knows."""
+def _known(table: str, players: list[str], *, consistent: bool = True) -> dict[str, str]:
+    """player id -> first transaction id, for the players of ``players`` the table knows. ``consistent=False``:
+    an eventually consistent read (half the read units), for the batch's first look only: a player it misses,
+    claimed a moment ago, is caught by the claim's condition and read back consistently."""
     known: dict[str, str] = {}
     ddb = client("dynamodb")
     for i in range(0, len(players), BATCH_GET_LIMIT):
         keys: list[dict[str, Any]] = [{"player_id": {"S": p}} for p in players[i : i + BATCH_GET_LIMIT]]
-        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True,
+        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": consistent,
                                            "ProjectionExpression": "player_id, first_transaction_id"}}  # fmt: skip
         for _ in range(10):  # unprocessed keys come back under throttling: asked again
             try:
@@ -190,7 +192,7 @@ def first_purchases(table: str, purchases: Iterable[tuple[str, str, str]]) -> se
     first = {p: _known_here[(table, p)] for p in candidates if (table, p) in _known_here}
     unseen = [p for p in candidates if p not in first]
     if unseen:
-        first.update(_known(table, unseen))
+        first.update(_known(table, unseen, consistent=False))
     new = [(p, t, d) for p, (t, d) in candidates.items() if p not in first]
     if len(new) == 1:
         first[new[0][0]] = _claim(table, *new[0])

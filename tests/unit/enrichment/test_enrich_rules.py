@@ -203,6 +203,43 @@ def test_new_players_are_claimed_25_a_call_a_raced_one_keeps_its_first_and_a_thr
     assert sorted(sizes) == [1, 10, 25, 25]  # every player known: no claim sent again
 
 
+def test_a_stale_first_look_still_answers_the_first_claim(enrich_aws: Settings) -> None:
+    """The batch's first look at the players table is an eventually consistent read (half the read units). Played
+    here as the stalest such read can be: it finds none of the players. Those claimed before still keep their
+    first: the claim's condition refuses them and a consistent read brings their first back, for one new-looking
+    player (PutItem) and for 30 (BatchExecuteStatement)."""
+    table = enrich_aws.players_table
+    run = uuid.uuid4().hex[:8]
+    for n in (1, 30):
+        players = [f"stale-{run}-{n}-{i}" for i in range(n)]
+        earlier = [(f"tx-a-{p}", p, "2025-02-09") for p in players]
+        assert first_purchases(table, earlier) == {tx for tx, _, _ in earlier}
+        players_module._known_here.clear()  # another container: it has not seen them
+        reads: list[bool] = []
+
+        def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            context["consistent"] = params["RequestItems"][table]["ConsistentRead"]
+            reads.append(context["consistent"])
+
+        def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            if not context["consistent"]:
+                parsed["Responses"] = {table: []}  # stale: nothing found yet
+
+        events = aws.client("dynamodb").meta.events
+        events.register("before-parameter-build.dynamodb.BatchGetItem", before)
+        events.register("after-call.dynamodb.BatchGetItem", after)
+        try:
+            later = [(f"tx-b-{p}", p, "2025-02-10") for p in players]
+            assert first_purchases(table, later) == {tx for tx, _, _ in earlier}
+        finally:
+            events.unregister("before-parameter-build.dynamodb.BatchGetItem", before)
+            events.unregister("after-call.dynamodb.BatchGetItem", after)
+        assert reads[0] is False  # the first look: eventually consistent
+        assert {_first_of(table, p) for p in players} == {tx for tx, _, _ in earlier}
+        if n > 1:
+            assert reads[1:] == [True, True]  # a consistent read back per call of claims (25 + 5)
+
+
 def _first_of(table: str, player: str) -> str:
     item = boto3.client("dynamodb", region_name="us-east-1").get_item(
         TableName=table, Key={"player_id": {"S": player}}, ConsistentRead=True
