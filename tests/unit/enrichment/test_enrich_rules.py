@@ -210,21 +210,22 @@ def test_a_stale_first_look_still_answers_the_first_claim(enrich_aws: Settings) 
     player (PutItem) and for 30 (BatchExecuteStatement)."""
     table = enrich_aws.players_table
     run = uuid.uuid4().hex[:8]
+    reads: list[bool] = []  # ConsistentRead of each BatchGetItem
+
+    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["consistent"] = params["RequestItems"][table]["ConsistentRead"]
+        reads.append(context["consistent"])
+
+    def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if not context["consistent"]:
+            parsed["Responses"] = {table: []}  # stale: nothing found yet
+
     for n in (1, 30):
         players = [f"stale-{run}-{n}-{i}" for i in range(n)]
         earlier = [(f"tx-a-{p}", p, "2025-02-09") for p in players]
         assert first_purchases(table, earlier) == {tx for tx, _, _ in earlier}
         players_module._known_here.clear()  # another container: it has not seen them
-        reads: list[bool] = []
-
-        def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-            context["consistent"] = params["RequestItems"][table]["ConsistentRead"]
-            reads.append(context["consistent"])
-
-        def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-            if not context["consistent"]:
-                parsed["Responses"] = {table: []}  # stale: nothing found yet
-
+        reads.clear()
         events = aws.client("dynamodb").meta.events
         events.register("before-parameter-build.dynamodb.BatchGetItem", before)
         events.register("after-call.dynamodb.BatchGetItem", after)
