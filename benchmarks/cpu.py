@@ -30,6 +30,7 @@ import os
 import resource
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -248,7 +249,8 @@ class Carrier(Protocol):
     def carry(self, fn: Callable[..., Any]) -> Callable[..., Any]: ...
 
 
-_followed: list[Carrier] = []
+#: held weakly: a meter or a stage split no longer used drops out (`make bench` makes one per benchmark)
+_followed: weakref.WeakSet[Any] = weakref.WeakSet()
 _followed_lock = threading.Lock()
 
 
@@ -258,24 +260,26 @@ def follow_pools(tracker: Carrier) -> None:
     product's CPU, as they are the Lambda's in AWS, not the emulator's. Patches ``ThreadPoolExecutor.submit``
     once per process (``map`` goes through it); idempotent per tracker."""
     with _followed_lock:
-        if any(t is tracker for t in _followed):
+        if tracker in _followed:
             return
         if not hasattr(ThreadPoolExecutor.submit, "__mtx_follows__"):
             original = ThreadPoolExecutor.submit
 
             def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-                for tracker in list(_followed):
+                with _followed_lock:
+                    trackers = list(_followed)
+                for tracker in trackers:
                     fn = tracker.carry(fn)
                 return original(self, fn, *args, **kwargs)
 
             submit.__mtx_follows__ = True  # type: ignore[attr-defined]
             ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
-        _followed.append(tracker)
+        _followed.add(tracker)
 
 
 def unfollow_pools(tracker: Carrier) -> None:
     with _followed_lock:
-        _followed[:] = [t for t in _followed if t is not tracker]
+        _followed.discard(tracker)
 
 
 def instrument(registry: Registry, meter: Meter) -> int:

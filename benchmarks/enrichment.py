@@ -5,7 +5,8 @@
 - ``validate_contract``: the contract's own pydantic validation (the per-transaction path);
 - ``enrich_pure``: the pure part of the stage per record (FX lookup and conversion, IP -> country/region, item
   attributes, stamps): ``BulkEnricher.fields``, IP cache cold (every address new) and warm;
-- ``first_purchase``: the players table per batch of 500 records (BatchGetItem + a PutItem per new player), against
+- ``first_purchase``: the players table per batch of 500 records (BatchGetItem + a BatchExecuteStatement of
+  conditional INSERTs per 25 new players), against
   moto in-process: it counts the calls, and its time is moto's, not DynamoDB's (a network round trip each in AWS).
 The figure that matters: ``enrich_pure`` / ``validate_floor``.
 """

@@ -125,8 +125,8 @@ def store_isolating(
 
 def settle_first_purchases(out: Outcome, owned: dict[Message, bytes]) -> None:
     """``is_first_purchase`` of every analytics line the batch owns, from the players table (one BatchGetItem per
-    100 players, a conditional put per new one, 8 at a time): idempotent on the transaction id, so a retried
-    batch, and every version of one transaction, says the same."""
+    100 players, a BatchExecuteStatement of conditional INSERTs per 25 new ones, 8 calls at a time): idempotent on
+    the transaction id, so a retried batch, and every version of one transaction, says the same."""
     first = first_purchases(get_settings().players_table, out.owned_players(owned))
     for day in out.days.values():
         day.settle_first_purchases(first)

@@ -60,7 +60,7 @@ class StreamAssumptions:
     #: Real-time rollups one batch adds to (lambdas/common/realtime.py): live events fall in one or two hours, so
     #: about the games (~8) and the items bought (~100) of the batch, each an item of a TransactWriteItems.
     rollup_keys_per_batch: int = 110
-    #: The players table of the Enrich stage: the share of records whose player is new (one conditional put), and
+    #: The players table of the Enrich stage: the share of records whose player is new (one conditional write), and
     #: read units per record for the players a container has not seen (BatchGetItem, eventually consistent).
     new_player_share: float = 0.05
     player_reads_per_record: float = 0.5
@@ -131,8 +131,9 @@ class Plan:
             + billed_gb * a.consumers * prices["kinesis_ondemand_per_gb_out"],
             "Lambda": invocations * prices["lambda_per_request"]
             + invocations * self.invocation_seconds * a.lambda_memory_gb * prices["lambda_per_gb_second"],
-            # the players table (is_first_purchase: a conditional put per new player, a BatchGetItem read per
-            # player a container has not seen) and the batch's real-time rollups (transactional: two units an item)
+            # the players table (is_first_purchase: a conditional write per new player, one write unit, sent 25 to a
+            # BatchExecuteStatement; an eventually consistent BatchGetItem read per player a container has not
+            # seen) and the batch's real-time rollups (transactional: two units an item)
             "DynamoDB": n * a.new_player_share * prices["dynamodb_per_write_request_unit"]
             + n * a.player_reads_per_record * prices["dynamodb_per_read_request_unit"]
             + invocations

@@ -43,6 +43,7 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 def _insert(backend: Any, lock: Any, table_name: str, names: tuple[str, ...], parameters: list[Any]) -> dict[str, Any]:
+    from moto.dynamodb.exceptions import DynamodbException
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     if len(parameters) != len(names):
@@ -54,12 +55,17 @@ def _insert(backend: Any, lock: Any, table_name: str, names: tuple[str, ...], pa
     keys = [a for a in (table.hash_key_attr, table.range_key_attr) if a]
     if any(a not in item for a in keys):
         return _error("ValidationError", "One or more parameter values were invalid: Missing the key in the item")
+    if any(item[a] in ({"S": ""}, {"B": ""}) for a in keys):
+        return _error("ValidationError", "One or more parameter values are not valid. A key attribute cannot be empty")
     with lock:
-        hash_key = DynamoType(item[table.hash_key_attr])
-        range_key = DynamoType(item[table.range_key_attr]) if table.range_key_attr else None
-        if table.get_item(hash_key, range_key) is not None:
-            return _error("DuplicateItem", "Duplicate primary key exists in table")
-        backend.put_item(table_name, item)
+        try:
+            hash_key = DynamoType(item[table.hash_key_attr])
+            range_key = DynamoType(item[table.range_key_attr]) if table.range_key_attr else None
+            if table.get_item(hash_key, range_key) is not None:
+                return _error("DuplicateItem", "Duplicate primary key exists in table")
+            backend.put_item(table_name, item)
+        except DynamodbException as exc:  # moto's refusal of this item (a key of the wrong type...): this statement's
+            return _error("ValidationError", str(getattr(exc, "message", "") or type(exc).__name__))
     return {"TableName": table_name}
 
 

@@ -53,10 +53,10 @@ class StreamMapping:
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamMapping:
         """Terraform's defaults, or the batch size and the batching window the local stack is told to use, as
         Terraform's ``batch_size`` and ``maximum_batching_window_in_seconds`` (with their bounds):
-        ``MTX_LOCAL_STREAM_BATCH_SIZE`` (1-10,000), ``MTX_LOCAL_STREAM_WINDOW_SECONDS`` (0-300)."""
+        ``MTX_LOCAL_STREAM_BATCH_SIZE`` (1-10,000), ``MTX_LOCAL_STREAM_WINDOW_SECONDS`` (whole seconds, 0-300)."""
         env = os.environ if env is None else env
-        size = _bounded(env, BATCH_SIZE_ENV, int, cls.batch_size, 1, 10_000)
-        window = _bounded(env, WINDOW_ENV, float, cls.window_seconds, 0, 300)
+        size = _bounded(env, BATCH_SIZE_ENV, cls.batch_size, 1, 10_000)
+        window = _bounded(env, WINDOW_ENV, int(cls.window_seconds), 0, 300)
         return cls(batch_size=int(size), window_seconds=float(window))
 
 
@@ -64,17 +64,18 @@ BATCH_SIZE_ENV = "MTX_LOCAL_STREAM_BATCH_SIZE"
 WINDOW_ENV = "MTX_LOCAL_STREAM_WINDOW_SECONDS"
 
 
-def _bounded(env: Mapping[str, str], name: str, kind: type, default: float, low: float, high: float) -> float:
+def _bounded(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` (Terraform's types and bounds for the mapping's settings)."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:
-        value = kind(raw)
+        value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}: must be a number from {low:g} to {high:g}") from None
+        raise ValueError(f"{name}: must be a whole number from {low} to {high}") from None
     if not low <= value <= high:
-        raise ValueError(f"{name}: must be from {low:g} to {high:g}")
-    return float(value)
+        raise ValueError(f"{name}: must be from {low} to {high}")
+    return value
 
 
 @dataclass

@@ -341,10 +341,10 @@ def test_the_local_mapping_takes_terraforms_defaults_or_the_batch_size_and_windo
     """``MTX_LOCAL_STREAM_BATCH_SIZE`` / ``MTX_LOCAL_STREAM_WINDOW_SECONDS`` play Terraform's ``batch_size`` and
     ``maximum_batching_window_in_seconds`` locally, within the same bounds; a bad value names the variable."""
     assert StreamMapping.from_env({}) == StreamMapping()
-    told = StreamMapping.from_env({"MTX_LOCAL_STREAM_BATCH_SIZE": "5000", "MTX_LOCAL_STREAM_WINDOW_SECONDS": "2.5"})
-    assert (told.batch_size, told.window_seconds) == (5000, 2.5)
+    told = StreamMapping.from_env({"MTX_LOCAL_STREAM_BATCH_SIZE": "5000", "MTX_LOCAL_STREAM_WINDOW_SECONDS": "5"})
+    assert (told.batch_size, told.window_seconds) == (5000, 5)
     size, window = "MTX_LOCAL_STREAM_BATCH_SIZE", "MTX_LOCAL_STREAM_WINDOW_SECONDS"
-    for name, value in ((size, "-3"), (size, "10001"), (size, "many"), (window, "301")):
+    for name, value in ((size, "-3"), (size, "10001"), (size, "many"), (window, "301"), (window, "2.5")):
         with pytest.raises(ValueError, match=name) as refused:
             StreamMapping.from_env({name: value})
         assert value not in str(refused.value)

@@ -79,6 +79,20 @@ def test_a_composite_key_a_missing_key_a_missing_table_and_a_parameter_count(cli
     assert sorted((i["sk"]["S"], i["n"]["N"]) for i in items) == [("1", "1"), ("2", "2")]
 
 
+def test_an_item_moto_refuses_is_that_statements_error_and_the_others_are_written(client: Any) -> None:
+    """A key of the wrong type or an empty key fails its statement alone, as DynamoDB answers it (not the call)."""
+    answer = client.batch_execute_statement(Statements=[
+        _claim("a", "t1"),
+        {"Statement": INSERT, "Parameters": [{"N": "7"}, {"S": "t2"}]},
+        _claim("", "t3"),
+        _claim("b", "t4"),
+    ])  # fmt: skip
+    codes = [r.get("Error", {}).get("Code") for r in answer["Responses"]]
+    assert codes == [None, "ValidationError", "ValidationError", None]
+    assert (_first(client, "a"), _first(client, "b")) == ("t1", "t4")
+    assert client.scan(TableName="players")["Count"] == 2
+
+
 def test_more_than_25_statements_are_refused_whole(client: Any) -> None:
     with pytest.raises(ClientError) as refused:
         client.batch_execute_statement(Statements=[_claim(f"p{i}", "t") for i in range(26)])

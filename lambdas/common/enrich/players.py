@@ -140,8 +140,12 @@ def _claim_part(table: str, part: list[tuple[str, str, str]]) -> dict[str, str]:
             ])  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
             raise _fail(exc, "BatchExecuteStatement") from None
+        responses = answer.get("Responses") or []
+        if len(responses) != len(pending):  # one answer a statement, in order: anything else is not to be read
+            got = f"{len(responses)} of {len(pending)}"
+            raise StorageUnavailable(f"players table: BatchExecuteStatement answered {got} statements")
         again: list[tuple[str, str, str]] = []
-        for claim, response in zip(pending, answer.get("Responses") or [], strict=True):
+        for claim, response in zip(pending, responses, strict=True):
             code = (response.get("Error") or {}).get("Code")
             if code is None:
                 firsts[claim[0]] = claim[1]
@@ -189,7 +193,11 @@ def first_purchases(table: str, purchases: Iterable[tuple[str, str, str]]) -> se
         candidates.setdefault(player_id, (transaction_id, event_date))
     if not candidates:
         return set()
-    first = {p: _known_here[(table, p)] for p in candidates if (table, p) in _known_here}
+    first: dict[str, str] = {}
+    for p in candidates:  # read once: another thread may clear the container's cache meanwhile
+        seen = _known_here.get((table, p))
+        if seen is not None:
+            first[p] = seen
     unseen = [p for p in candidates if p not in first]
     if unseen:
         first.update(_known(table, unseen, consistent=False))

@@ -24,7 +24,7 @@ from lambdas.common.enrich import players as players_module
 from lambdas.common.enrich.fx import FxTable
 from lambdas.common.enrich.geo import REGION_OF, UNKNOWN_REGION, locate
 from lambdas.common.enrich.players import first_purchases
-from lambdas.common.errors import FxRateMissing
+from lambdas.common.errors import FxRateMissing, StorageUnavailable
 from lambdas.refresh_fx_rates import handler as refresh
 from orchestration.runtime.moto_dynamodb import patch_moto_dynamodb_writes
 from orchestration.sample_data.catalogue import CATALOGUE, to_dynamodb_item
@@ -239,6 +239,26 @@ def test_a_stale_first_look_still_answers_the_first_claim(enrich_aws: Settings) 
         assert {_first_of(table, p) for p in players} == {tx for tx, _, _ in earlier}
         if n > 1:
             assert reads[1:] == [True, True]  # a consistent read back per call of claims (25 + 5)
+
+
+def test_an_answer_that_does_not_match_the_claims_is_a_retry_not_a_guess(enrich_aws: Settings) -> None:
+    """A BatchExecuteStatement answer with fewer responses than statements cannot be paired with the claims: the
+    batch fails as StorageUnavailable (retried), and the retry answers from the table what the claims wrote."""
+    table = enrich_aws.players_table
+    run = uuid.uuid4().hex[:8]
+    batch = [(f"tx-{run}-{i}", f"short-{run}-{i}", "2025-02-09") for i in range(5)]
+
+    def after(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Responses"] = parsed["Responses"][:-1]
+
+    events = aws.client("dynamodb").meta.events
+    events.register("after-call.dynamodb.BatchExecuteStatement", after)
+    try:
+        with pytest.raises(StorageUnavailable, match="answered 4 of 5 statements"):
+            first_purchases(table, batch)
+    finally:
+        events.unregister("after-call.dynamodb.BatchExecuteStatement", after)
+    assert first_purchases(table, batch) == {tx for tx, _, _ in batch}
 
 
 def _first_of(table: str, player: str) -> str:
