@@ -41,11 +41,13 @@ class StreamAssumptions:
     batch_size: int = 500  # records per Lambda invocation (BatchSize)
     batching_window_s: float = 1.0  # MaximumBatchingWindowInSeconds
     parallelization_factor: int = 1
-    #: One bulk invocation: fixed part (catalogue BatchGetItem, one COPY round trip, one S3 PUT) and a
-    #: part per record (parse, validate, strip), measured on the batch path's ProcessChunk (about 0.5 ms
-    #: per record at 1 vCPU); re-measure with `make bench` when the stream handler lands.
-    invocation_fixed_ms: float = 60.0
-    per_record_ms: float = 0.5
+    #: One bulk invocation: a fixed part, the round trips a batch makes whatever its size (the players' reads and
+    #: claims, the rollups' transaction, the letters, the S3 object, COPY + merge + commit: about a dozen, ~100 ms
+    #: in a region), and a part per record: the handler's CPU, measured by `make bench` on the stream path
+    #: (1,000,000 records in batches of 500, 2026-12-06: 119 us a record of product CPU, the AWS clients' work
+    #: included, on a 2-vCPU EPYC core; docs/benchmarks.md).
+    invocation_fixed_ms: float = 100.0
+    per_record_ms: float = 0.12
     lambda_memory_gb: float = 1.769  # 1 vCPU
     #: Rows per second one PostgreSQL primary takes by COPY for this table (two indexes, synchronous
     #: Multi-AZ commit). An assumption to measure on the chosen instance, not a published limit.
