@@ -105,17 +105,26 @@ class CatalogueCheck:
 Message = tuple[str, str]
 
 
+#: What a record adds to the real-time rollups, beside its analytics line (the same values the line carries:
+#: ``game``, ``item_purchased.item_id``, ``event_timestamp``, ``amount_usd``): read without parsing the line again.
+Fact = tuple[str, str, str, float | None]
+
+
 @dataclass
 class Day:
-    """The analytics lines of one ``dt=`` day of a chunk, as the NDJSON body, and their messages in order."""
+    """The analytics lines of one ``dt=`` day of a chunk, as the NDJSON body, their messages in order and each
+    line's rollup fact."""
 
     keys: list[Message] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)
+    facts: list[Fact] = field(default_factory=list)
 
-    def add(self, key: Message, line: bytes) -> None:
+    def add(self, key: Message, line: bytes, fact: Fact | None = None) -> None:
         self.keys.append(key)
         self.body += line  # copied: orjson's result holds a 4 KiB buffer whatever its length
         self.body += b"\n"
+        if fact is not None:
+            self.facts.append(fact)
 
     def settle_first_purchases(self, first: set[str]) -> None:
         """Set each line's ``is_first_purchase`` (its transaction id in ``first``)."""
@@ -154,12 +163,15 @@ class Outcome:
     players: list[tuple[str, str, str]] = field(default_factory=list)  # (transaction id, player, event date)
     several: bool = False  # some transaction has more than one message (status) in the chunk
 
-    def keep(self, tx: Accepted, line: bytes) -> None:
+    def keep(self, tx: Accepted, line: bytes, amount_usd: float | None = None) -> None:
+        """``line``: the record's analytics line; ``amount_usd``: the one it carries (the Enrich stage's)."""
         day = tx.event_date
         found = self.days.get(day)
         if found is None:
             found = self.days[day] = Day()
-        found.add((tx.transaction_id, tx.transaction_status), line)
+        found.add(
+            (tx.transaction_id, tx.transaction_status), line, (tx.game, tx.item_id, tx.event_timestamp, amount_usd)
+        )
         self.players.append((tx.transaction_id, tx.user_id, day))
         self.valid += 1
 
@@ -227,7 +239,7 @@ def validated_lines(lines: Iterable[str | bytes], catalogue: CatalogueCheck, enr
         else:  # another status of the transaction: a version, decided when the chunk is stored
             more.add((tx.transaction_id, tx.transaction_status))
             out.several = True
-        out.keep(tx, analytics_line(tx, ingested, data if fast else None, enriched))
+        out.keep(tx, analytics_line(tx, ingested, data if fast else None, enriched), enriched["amount_usd"])
         if numbers is not None:
             numbers.append(number)
         yield copy_line(tx, amount, raw, ref)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import orjson
 import psycopg
@@ -20,7 +21,7 @@ from lambdas.common.enrich.players import first_purchases
 from lambdas.common.errors import StorageUnavailable
 from lambdas.common.logging import get_logger
 from lambdas.common.poison import Refusal, isolate, refusal
-from lambdas.common.realtime import AppliedVersion, apply_versions, of_record
+from lambdas.common.realtime import AppliedVersion, apply_versions
 from lambdas.process_chunk.records import Day, Message, Outcome
 from lambdas.process_chunk.versions import Refused, merge, owned_versions
 from lambdas.store_compliance.handler import ensure_schema
@@ -158,9 +159,27 @@ def write_analytics(
 
 
 def owned_revenue(days: dict[str, Day], owned: dict[Message, bytes]) -> list[AppliedVersion]:
-    """What each version this chunk / batch owns adds to the real-time aggregates, read from its analytics line
-    (the same bytes on every retry, so a retried batch sends the same versions and its groups' markers hold)."""
-    return [of_record(orjson.loads(line)) for day in days.values() for line in day.owned_body(owned)[1].splitlines()]
+    """What each version this chunk / batch owns adds to the real-time aggregates: the values its analytics line
+    carries (each line's rollup fact and its version stamp: the same on every retry, so a retried batch sends the
+    same versions and its groups' markers hold; and the same as ``of_record`` reads back from the written lines,
+    which the undo of a chunk withdraws: tests/unit/test_process_chunk_rules.py)."""
+    stamps: dict[bytes, tuple[int, str | None]] = {}  # a batch's versions share a few stamps
+    versions = []
+    for day in days.values():
+        for (
+            (transaction_id, status),
+            (game, item_id, event_at, amount),
+        ) in zip(day.keys, day.facts, strict=True):
+            tail = owned.get((transaction_id, status))
+            if tail is None:
+                continue
+            stamp = stamps.get(tail)
+            if stamp is None:
+                fields = orjson.loads(b"{" + tail[1:])  # ',"version":..,"previous_status":..,...}'
+                stamp = stamps[tail] = (int(fields["version"]), fields["previous_status"])
+            usd = Decimal(str(amount)) if amount is not None else None
+            versions.append(AppliedVersion(transaction_id, stamp[0], stamp[1], status, game, item_id, event_at, usd))
+    return versions
 
 
 def apply_realtime(days: dict[str, Day], owned: dict[Message, bytes], ref: str) -> int:

@@ -15,7 +15,6 @@ columns are those of ``contracts.warehouse``).
 from __future__ import annotations
 
 import json
-from dataclasses import astuple
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -108,7 +107,7 @@ def store(
     except BotoCoreError as exc:
         raise StorageUnavailable(f"analytics copy of {transaction_id}: {type(exc).__name__}") from None
     # the last write: exactly once per version (its marker), whatever retries or redrives run this again
-    realtime.apply_version(*astuple(realtime.of_record({**record, "transactionId": transaction_id})))
+    realtime.apply_version(*realtime.of_record({**record, "transactionId": transaction_id}))
     return {"s3_key": key, "version": version, "item_written": current}
 
 

@@ -20,7 +20,6 @@ it). Each step tolerates "already absent", so a retried undo is harmless.
 from __future__ import annotations
 
 import json
-from dataclasses import astuple
 from typing import Any
 
 import psycopg
@@ -89,7 +88,7 @@ def undo_analytics(transaction_id: str, event_date: str, version: int) -> None:
     try:
         # the real-time rollups first: what this version added is taken back once (its marker), read from the copy
         got = s3.get_object(Bucket=settings.analytics_bucket, Key=s3_key(event_date, transaction_id, version))
-        realtime.withdraw_version(*astuple(realtime.of_record(json.loads(got["Body"].read()))))
+        realtime.withdraw_version(*realtime.of_record(json.loads(got["Body"].read())))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ABSENT:
             raise

@@ -8,7 +8,6 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple
 from decimal import Decimal
 from typing import Any
 
@@ -250,12 +249,12 @@ def test_an_undone_version_is_withdrawn_once_and_a_redrive_applies_it_again(stac
     game, item, tx = unique_id("game"), unique_id("item"), unique_id("tx")
     v = AppliedVersion(tx, 2, "completed", "refunded", game, item, "2026-12-05T10:42:00Z", Decimal("4.50"))
     assert apply_version(tx, 1, None, "completed", game, item, v.event_at, v.amount_usd) is True
-    assert realtime.withdraw_version(*astuple(v)) is False  # never applied: nothing to take back
-    assert apply_version(*astuple(v)) is True
-    assert realtime.withdraw_version(*astuple(v)) is True
-    assert realtime.withdraw_version(*astuple(v)) is False  # the undo retried
+    assert realtime.withdraw_version(*v) is False  # never applied: nothing to take back
+    assert apply_version(*v) is True
+    assert realtime.withdraw_version(*v) is True
+    assert realtime.withdraw_version(*v) is False  # the undo retried
     assert totals(game) == Revenue(1, Decimal("4.5000"), Decimal("0.0000"), Decimal("4.5000"))
-    assert apply_version(*astuple(v)) is True  # the redrive
+    assert apply_version(*v) is True  # the redrive
     assert totals(game) == Revenue(1, Decimal("4.5000"), Decimal("4.5000"), Decimal("0.0000"))
 
     ref, chunk = unique_id("batch:run"), _versions(game := unique_id("game"), 120)

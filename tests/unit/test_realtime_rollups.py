@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from contracts.lifecycle import Revenue
+from contracts.lifecycle import Revenue, revenue_delta
 from lambdas.analytics_api import models
 from lambdas.analytics_api.errors import InvalidParameters
 from lambdas.common import realtime
@@ -107,6 +107,36 @@ def test_amounts_are_exact_decimals_at_four_places() -> None:
     assert aggregate([v("t", 1, None, "completed", "1.23456")])[("item#sword", "day#2026-12-05")].gross_usd == Decimal(
         "1.2346"
     )
+
+
+def _one_by_one(versions: list[AppliedVersion]) -> dict[tuple[str, str], Revenue]:
+    """The definition: each version's own delta (``revenue_delta`` of its quantized amount) added to its two
+    rollups, then the rollups whose sums are all zero left out."""
+    sums: dict[tuple[str, str], Revenue] = {}
+    for x in versions:
+        amount = None if x.amount_usd is None else x.amount_usd.quantize(realtime.USD_PLACES)
+        delta = revenue_delta(x.previous_status, x.status, amount)
+        for key in rollup_keys(x.game, x.item_id, x.event_at):
+            sums[key] = sums.get(key, Revenue()) + delta
+    return {k: r for k, r in sums.items() if not r.is_zero()}
+
+
+def test_the_grouped_sums_are_the_deltas_added_one_by_one() -> None:
+    """``aggregate`` sums the amounts per move (previous -> status), game, item and hour and computes each group's
+    delta once; over random versions (every move, amounts of up to 6 places, None and zero, times in and out of
+    UTC) it gives exactly what adding each version's delta gives."""
+    rng = random.Random(23)
+    statuses = [None, "pending", "completed", "failed", "refunded", "chargeback"]
+    for _ in range(200):
+        versions = []
+        for i in range(rng.randrange(1, 60)):
+            previous = rng.choice(statuses)
+            status = rng.choice([s for s in statuses if s is not None])
+            amount = rng.choice([None, "0", f"{rng.randrange(10**7) / 10 ** rng.randrange(0, 7)}"])
+            at = rng.choice(["2026-12-05T10:15:00Z", "2026-12-05T11:59:59.5Z", "2026-12-06T01:30:00+02:00"])
+            game, item = rng.choice("AB"), rng.choice("xyz")
+            versions.append(v(f"t{i}", 1, previous, status, amount, game=game, item=item, at=at))
+        assert aggregate(versions) == _one_by_one(versions)
 
 
 def test_groups_are_sorted_bounded_and_the_same_whatever_the_order_of_the_versions() -> None:
