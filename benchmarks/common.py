@@ -37,14 +37,15 @@ def repeats(default: int) -> int:
 
 
 @contextmanager
-def bench_stack(time_scale: float = 1.0) -> Iterator[Any]:
-    """A local stack of its own for one benchmark (in a fresh folder PostgreSQL can reach), stopped after."""
+def bench_stack(time_scale: float = 1.0, **options: Any) -> Iterator[Any]:
+    """A local stack of its own for one benchmark (in a fresh folder PostgreSQL can reach), stopped after.
+    ``options``: more of LocalStack's fields (``stream_mapping``...)."""
     from orchestration.runtime.stack import LocalStack
 
     home = Path(tempfile.mkdtemp(prefix="mtx-bench-"))
     home.chmod(0o755)
     _reset_moto()
-    stack = LocalStack(home=home, time_scale=time_scale, name_prefix="mtx-bench")
+    stack = LocalStack(home=home, time_scale=time_scale, name_prefix="mtx-bench", **options)
     stack.start()
     try:
         yield stack

@@ -1,7 +1,8 @@
 """The stream path: N generated transactions replayed into the local Kinesis stream and through the local
 event source mapping (orchestration/runtime/stream_poller.py) to ``ingest_stream``, end to end.
 
-Size: ``MTX_BENCH_STREAM_RECORDS`` (default 100,000; 1,000,000 is the issue's target). Timed from the
+Size: ``MTX_BENCH_STREAM_RECORDS`` (default 100,000; 1,000,000 is the issue's target), once per batch size of
+``MTX_BENCH_STREAM_BATCH_SIZES`` (default 500, Terraform's, and 5,000), each on a stack of its own. Timed from the
 first PutRecords until the mapping has settled every record put. The driver (PutRecords, the game server's
 side) is charged to the driver, the handler calls to the product, the rest of the process (moto's Kinesis,
 S3, SQS, DynamoDB; the poller) to the emulator.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import time
 from collections import Counter
@@ -36,6 +38,7 @@ from orchestration.cli import dlq
 from orchestration.cli.stream_replay import replay
 from orchestration.runtime.resources import stream_name
 from orchestration.runtime.stack import LocalStack
+from orchestration.runtime.stream_poller import StreamMapping
 from orchestration.sample_data.generate import DEFAULT_END, generate
 
 TARGET = "product CPU <= 1.5x floor CPU"
@@ -121,10 +124,36 @@ def settle(stack: LocalStack, sent: int, timeout: float) -> None:
         time.sleep(0.2)
 
 
+def batch_sizes() -> list[int]:
+    """``MTX_BENCH_STREAM_BATCH_SIZES`` (default ``500,5000``): the mapping's batch size of each run, Terraform's
+    default first. A batch's AWS calls cost about the same whatever its size, so the product's CPU per record
+    falls as batches grow (docs/benchmarks.md)."""
+    raw = os.environ.get("MTX_BENCH_STREAM_BATCH_SIZES") or "500,5000"
+    try:
+        sizes = [int(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError("MTX_BENCH_STREAM_BATCH_SIZES: whole numbers from 1 to 10,000, comma-separated") from None
+    if not sizes or not all(1 <= x <= 10_000 for x in sizes):
+        raise ValueError("MTX_BENCH_STREAM_BATCH_SIZES: whole numbers from 1 to 10,000, comma-separated")
+    return sizes
+
+
+def mapping_for(batch_size: int) -> StreamMapping:
+    """Terraform's mapping with this batch size, and a batching window long enough to fill it at a shard's
+    1,000 records/s (1 s for 500, 5 s for 5,000)."""
+    return StreamMapping(batch_size=batch_size, window_seconds=max(1, math.ceil(batch_size / 1000)))
+
+
 def run(report: Report, n: int | None = None) -> None:
     n = n or env_int("MTX_BENCH_STREAM_RECORDS", 100_000)
+    for size in batch_sizes():
+        run_one(report, n, size)
+
+
+def run_one(report: Report, n: int, batch_size: int) -> None:
     days = int(os.environ["MTX_BENCH_STREAM_DAYS"]) if os.environ.get("MTX_BENCH_STREAM_DAYS") else None
-    with bench_stack(time_scale=1.0) as stack:
+    mapping = mapping_for(batch_size)
+    with bench_stack(time_scale=1.0, stream_mapping=mapping) as stack:
         path = stack.home / "stream.ndjson"
         expected = write_file(path, n, seed=23, days=days)
         meter = metered(stack)
@@ -141,6 +170,8 @@ def run(report: Report, n: int | None = None) -> None:
         result = check(stack, expected)
         data: dict[str, Any] = {
             "records": n,
+            "batch_size": mapping.batch_size,
+            "window_seconds": mapping.window_seconds,
             "file_mib": round(path.stat().st_size / 2**20, 1),
             "put": {
                 "sent": put.sent,
@@ -165,9 +196,10 @@ def run(report: Report, n: int | None = None) -> None:
             },
             "found": vars(result),
         }
-        report.add("stream ingest (issue 23)", data)
+        report.add(f"stream ingest (issue 23), batches of {mapping.batch_size:,}", data)
         spread = "" if days is None else f", events over {days} day{'s' if days > 1 else ''}"
-        report.row(Row(f"stream path, {n:,} records{spread}", split, [Floor("parse + validate + COPY", floor)], TARGET))
+        what = f"stream path, {n:,} records{spread}, batches of {mapping.batch_size:,}"
+        report.row(Row(what, split, [Floor("parse + validate + COPY", floor)], TARGET))
         report.note(result.line(n))
         if stages.seconds:
-            report.note(stages.line(f"stream handler by stage, {n:,} records", split.product_cpu_s, n))
+            report.note(stages.line(f"stream handler by stage, {what}", split.product_cpu_s, n))

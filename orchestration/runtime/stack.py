@@ -60,6 +60,8 @@ class LocalStack:
     status_events: ExecutionStatusEvents | None = None
     #: the Kinesis stream's event source mapping, played by the runtime (orchestration/runtime/stream_poller.py)
     stream_poller: StreamPoller | None = None
+    #: The local event source mapping's settings; None: Terraform's defaults or MTX_LOCAL_STREAM_* (StreamMapping).
+    stream_mapping: StreamMapping | None = None
     #: Multiplier of the scheduled rules' periods (rate(5 minutes) x 0.01 = every 3 s); None: time_scale,
     #: 0: the rules run only when asked (``schedules.fire(name)``, `mtx sweep`).
     schedule_time_scale: float | None = None
@@ -296,7 +298,7 @@ class LocalStack:
             self.stream_poller = StreamPoller(
                 self.client, manifest_mod.stream_name(self.settings), self.settings.function_arn("ingest_stream"),
                 manifest_mod.stream_failures_queue_name(self.settings), puts=self.moto.stream_puts,
-                mapping=StreamMapping.from_env(),  # Terraform's defaults unless MTX_LOCAL_STREAM_* say otherwise
+                mapping=self.stream_mapping or StreamMapping.from_env(),
             )  # fmt: skip
             self.stream_poller.start()
         self.started_at = time.time()
