@@ -133,8 +133,8 @@ def batch_sizes() -> list[int]:
         sizes = [int(x) for x in raw.split(",") if x.strip()]
     except ValueError:
         raise ValueError("MTX_BENCH_STREAM_BATCH_SIZES: whole numbers from 1 to 10,000, comma-separated") from None
-    if not sizes or not all(1 <= x <= 10_000 for x in sizes):
-        raise ValueError("MTX_BENCH_STREAM_BATCH_SIZES: whole numbers from 1 to 10,000, comma-separated")
+    if not sizes or not all(1 <= x <= 10_000 for x in sizes) or len(set(sizes)) < len(sizes):
+        raise ValueError("MTX_BENCH_STREAM_BATCH_SIZES: whole numbers from 1 to 10,000, comma-separated, each once")
     return sizes
 
 

@@ -119,12 +119,11 @@ class Day:
     body: bytearray = field(default_factory=bytearray)
     facts: list[Fact] = field(default_factory=list)
 
-    def add(self, key: Message, line: bytes, fact: Fact | None = None) -> None:
+    def add(self, key: Message, line: bytes, fact: Fact) -> None:
         self.keys.append(key)
         self.body += line  # copied: orjson's result holds a 4 KiB buffer whatever its length
         self.body += b"\n"
-        if fact is not None:
-            self.facts.append(fact)
+        self.facts.append(fact)
 
     def settle_first_purchases(self, first: set[str]) -> None:
         """Set each line's ``is_first_purchase`` (its transaction id in ``first``)."""
@@ -163,7 +162,7 @@ class Outcome:
     players: list[tuple[str, str, str]] = field(default_factory=list)  # (transaction id, player, event date)
     several: bool = False  # some transaction has more than one message (status) in the chunk
 
-    def keep(self, tx: Accepted, line: bytes, amount_usd: float | None = None) -> None:
+    def keep(self, tx: Accepted, line: bytes, amount_usd: float | None) -> None:
         """``line``: the record's analytics line; ``amount_usd``: the one it carries (the Enrich stage's)."""
         day = tx.event_date
         found = self.days.get(day)

@@ -21,7 +21,7 @@ def test_the_default_sizes_and_their_windows(monkeypatch: pytest.MonkeyPatch) ->
     assert batch_sizes() == [100, 2000]
 
 
-@pytest.mark.parametrize("raw", ["0", "10001", "500,x", ","])
+@pytest.mark.parametrize("raw", ["0", "10001", "500,x", ",", "500,500"])
 def test_a_bad_list_is_refused_naming_the_variable(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MTX_BENCH_STREAM_BATCH_SIZES", raw)
     with pytest.raises(ValueError, match="MTX_BENCH_STREAM_BATCH_SIZES"):

@@ -46,6 +46,8 @@ WINDOW = Window.at()
 
 FX = FxTable.from_document(json.dumps(fx_document()))
 APP = "app-under-test"
+#: a line's rollup fact where the test is about the lines only: (game, item, event time, amount in USD)
+FACT = ("Game A", "sword", "2026-12-05T10:00:00Z", 1.0)
 
 
 def _catalogue() -> dict[str, dict[str, Any]]:
@@ -171,9 +173,9 @@ def test_analytics_lines_carry_no_pii() -> None:
 
 def test_first_purchase_is_settled_last_on_each_line() -> None:
     day = pc.Day()
-    day.add(("a", "completed"), b'{"n":1,"is_first_purchase":null}')
-    day.add(("b", "pending"), b'{"n":2,"is_first_purchase":null}')
-    day.add(("b", "completed"), b'{"n":3,"is_first_purchase":null}')
+    day.add(("a", "completed"), b'{"n":1,"is_first_purchase":null}', FACT)
+    day.add(("b", "pending"), b'{"n":2,"is_first_purchase":null}', FACT)
+    day.add(("b", "completed"), b'{"n":3,"is_first_purchase":null}', FACT)
     day.settle_first_purchases({"b"})
     owned = {("a", "completed"): b"}", ("b", "pending"): b"}", ("b", "completed"): b"}"}
     assert day.owned_body(owned) == (3, b'{"n":1,"is_first_purchase":false}\n{"n":2,"is_first_purchase":true}\n'
@@ -216,8 +218,8 @@ def test_array_elements_reach_the_contract_as_sent_and_a_bad_one_alone() -> None
 def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
     day = pc.Day()
     for i in range(5):
-        day.add((f"id{i}", "completed"), b'{"n":%d}' % i)
-    day.add(("id1", "refunded"), b'{"n":5}')
+        day.add((f"id{i}", "completed"), b'{"n":%d}' % i, FACT)
+    day.add(("id1", "refunded"), b'{"n":5}', FACT)
     every = {(f"id{i}", "completed"): b"}" for i in range(5)}
     assert day.owned_body(every) == (5, b'{"n":0}\n{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n')
     assert day.owned_body({("id1", "completed"): b"}", ("id4", "completed"): b"}"}) == (2, b'{"n":1}\n{"n":4}\n')
@@ -228,8 +230,8 @@ def test_a_day_body_holds_only_the_records_the_chunk_owns() -> None:
 def test_each_owned_line_ends_with_its_version_fields() -> None:
     """The analytics line of a version carries ``contracts.lifecycle.version_stamp`` after its last key."""
     day = pc.Day()
-    day.add(("t1", "pending"), b'{"n":1,"is_first_purchase":null}')
-    day.add(("t1", "completed"), b'{"n":2,"is_first_purchase":null}')
+    day.add(("t1", "pending"), b'{"n":1,"is_first_purchase":null}', FACT)
+    day.add(("t1", "completed"), b'{"n":2,"is_first_purchase":null}', FACT)
     day.settle_first_purchases({"t1"})
     at = "2026-01-02T03:04:05.000000Z"
     owned = {("t1", "pending"): pc.stamp_tail(1, None, at), ("t1", "completed"): pc.stamp_tail(2, "pending", at)}
