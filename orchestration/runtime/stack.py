@@ -257,10 +257,16 @@ class LocalStack:
         os.environ.update(self.env())
         reset_settings_cache()
         from lambdas.common.aws import reset_clients
+        from lambdas.common.enrich.players import forget_known
         from lambdas.common.secrets import clear_secret_cache
+        from lambdas.ingest_stream.handler import forget_catalogue
 
         reset_clients()
         clear_secret_cache()
+        # new containers: what a warm handler kept of another stack's tables is not this one's (a benchmark
+        # starts several stacks in one process, each with empty tables under the same names)
+        forget_known()
+        forget_catalogue()
         lineage.configure(None)  # a client made before this stack's environment is dropped
         man = manifest_mod.build(self.settings)
         manifest_mod.register_lambdas(man)

@@ -42,3 +42,36 @@ def test_a_failed_start_stops_the_postgresql_it_started() -> None:
         assert not (data_dir / "postmaster.pid").exists()  # and was stopped
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+# the handlers' warm-container caches, filled as an earlier stack in this process would have, then a start
+FORGETTING_START = """
+import sys
+from pathlib import Path
+from lambdas.common.enrich import players
+from lambdas.ingest_stream import handler as stream
+from orchestration.runtime.stack import LocalStack
+players._known_here[("mtx-forget-players", "p1")] = "tx-of-another-stack"
+stream._catalogue = (0.0, None, None)
+stack = LocalStack(home=Path(sys.argv[1]), provisioner="no-such-provisioner", name_prefix="mtx-forget")
+try:
+    stack.start()
+except ValueError:
+    pass
+assert players._known_here == {}, "the players an earlier stack's handlers saw are still known"
+assert stream._catalogue is None, "the stream handler still holds an earlier stack's catalogue"
+"""
+
+
+def test_a_start_gives_the_handlers_new_containers() -> None:
+    """A benchmark starts several stacks in one process, each with empty tables under the same names: what a warm
+    handler kept of the last one (the players it saw, the stream's catalogue) is dropped, as a new Lambda
+    container would start without it. Before, a second stream run found every player already known."""
+    home = Path(tempfile.mkdtemp(prefix="mtx-forget-"))
+    home.chmod(0o755)
+    try:
+        done = subprocess.run([sys.executable, "-c", FORGETTING_START, str(home)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

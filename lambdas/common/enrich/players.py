@@ -52,6 +52,12 @@ _pool_lock = threading.Lock()
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process it was made in, the claimers)
 
 
+def forget_known() -> None:
+    """Drop what this container knows of players (a new container: the local stack started again in one process,
+    against another table of the same name)."""
+    _known_here.clear()
+
+
 def _claimers() -> ThreadPoolExecutor:
     """The container's claim threads, made once and kept warm (not 8 new threads a batch); made again in a
     forked child, which inherits the executor but not its threads."""
