@@ -166,10 +166,7 @@ def owned_revenue(days: dict[str, Day], owned: dict[Message, bytes]) -> list[App
     stamps: dict[bytes, tuple[int, str | None]] = {}  # a batch's versions share a few stamps
     versions = []
     for day in days.values():
-        for (
-            (transaction_id, status),
-            (game, item_id, event_at, amount),
-        ) in zip(day.keys, day.facts, strict=True):
+        for (transaction_id, status), (game, item_id, event_at, amount) in zip(day.keys, day.facts, strict=True):
             tail = owned.get((transaction_id, status))
             if tail is None:
                 continue

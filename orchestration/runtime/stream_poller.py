@@ -57,7 +57,7 @@ class StreamMapping:
         env = os.environ if env is None else env
         size = _bounded(env, BATCH_SIZE_ENV, cls.batch_size, 1, 10_000)
         window = _bounded(env, WINDOW_ENV, int(cls.window_seconds), 0, 300)
-        return cls(batch_size=int(size), window_seconds=float(window))
+        return cls(batch_size=size, window_seconds=float(window))
 
 
 BATCH_SIZE_ENV = "MTX_LOCAL_STREAM_BATCH_SIZE"
