@@ -32,6 +32,7 @@ from lambdas.common.dead_letters import (
     ARCHIVE_PREFIX,
     LONG_POLL_SECONDS,
     PARKED_PREFIX,
+    delete_letters,
     hand_back,
     kept_letter,
     kept_letter_key,
@@ -281,26 +282,43 @@ def _start(clients: Clients, state_machine_arn: str, d: DeadLetter) -> str:
     )
 
 
+#: keys a BatchGetItem may ask
+STATUS_BATCH = 100
+
+
+def _statuses(ddb: Any, table: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Message key -> its execution status item, for the keys the table holds: consistent BatchGetItem, 100
+    keys a call. A key DynamoDB leaves unprocessed (it does under throttling) is simply absent: the caller
+    looks again next round."""
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(keys), STATUS_BATCH):
+        request = {table: {"Keys": [{"transaction_id": {"S": k}} for k in keys[i : i + STATUS_BATCH]],
+                           "ConsistentRead": True}}  # fmt: skip
+        for item in ddb.batch_get_item(RequestItems=request).get("Responses", {}).get(table, []):
+            found[item["transaction_id"]["S"]] = item
+    return found
+
+
 def _wait_for_outcomes(
     clients: Clients, settings: Settings, queue_url: str, started: dict[str, str | None], timeout: float, poll: float
 ) -> tuple[dict[str, str], int]:
     """Execution arn -> stored / duplicate / dead-lettered, for those settled within the timeout; and how many
     of the new letters were parked (they failed the last allowed redrive). New letters of other executions are
-    handed back at once; the letters being redriven are invisible meanwhile, so they are not seen here."""
+    handed back at once; the letters being redriven are invisible meanwhile, so they are not seen here. Each
+    round reads the unsettled executions' status items 100 a call and hands letters back 10 a call."""
     ddb, sqs = clients("dynamodb"), clients("sqs")
     outcome: dict[str, str] = {}
     parked = 0
     deadline = time.monotonic() + timeout
     while len(outcome) < len(started):
-        for arn, tx_id in started.items():
-            if arn not in outcome and tx_id:
-                item = ddb.get_item(
-                    TableName=settings.execution_status_table, Key={"transaction_id": {"S": tx_id}},
-                    ConsistentRead=True,
-                ).get("Item")  # fmt: skip
-                if settled := _settled(item, arn):
-                    outcome[arn] = settled
+        waiting = {arn: tx_id for arn, tx_id in started.items() if arn not in outcome and tx_id}
+        # one key once a call (DynamoDB refuses a repeated key): two archived letters may share one
+        statuses = _statuses(ddb, settings.execution_status_table, sorted(set(waiting.values())))
+        for arn, tx_id in waiting.items():
+            if settled := _settled(statuses.get(tx_id), arn):
+                outcome[arn] = settled
         # a short poll: this loop looks again each round, so a false empty answer only delays what it sees
+        others: list[str] = []
         for new in receive_all(clients, queue_url, visibility_timeout=30, wait_seconds=0):
             arn = new.execution_id or ""
             if arn in started and arn not in outcome:
@@ -309,7 +327,8 @@ def _wait_for_outcomes(
                     park(clients, settings, queue_url, new)
                     parked += 1
                     continue
-            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=new.receipt_handle, VisibilityTimeout=0)
+            others.append(new.receipt_handle)
+        hand_back(sqs, queue_url, others)
         if len(outcome) == len(started) or time.monotonic() >= deadline:
             break
         time.sleep(poll)
@@ -331,12 +350,12 @@ def redrive(
     started: dict[str, list[DeadLetter]] = {}
     tx_ids: dict[str, str | None] = {}  # execution arn -> message key (the key of its status item)
     by_id: dict[str, str] = {}  # message key -> execution arn: a message sent twice runs once
-    not_redrivable = parked = 0
+    parked = 0
+    not_json: list[str] = []
     for d in letters:
         if not isinstance(d.body.get("transaction"), dict):
             # Not JSON at all: nothing to run again. It stays in the queue for a person.
-            not_redrivable += 1
-            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
+            not_json.append(d.receipt_handle)
             continue
         if d.attempts >= s.dlq_max_redrives:
             park(clients, s, queue_url, d)
@@ -351,23 +370,22 @@ def redrive(
         tx_ids[arn] = tx_id
         if tx_id:
             by_id[tx_id] = arn
+    hand_back(sqs, queue_url, not_json)
     outcome, parked_after = _wait_for_outcomes(clients, s, queue_url, tx_ids, timeout, poll)
-    kept = 0
+    settled: list[str] = []
+    unsettled: list[str] = []  # kept: visible again for a later redrive
     for arn, letters_of_arn in started.items():
-        for d in letters_of_arn:
-            if arn in outcome:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle)
-            else:
-                kept += 1
-                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=d.receipt_handle, VisibilityTimeout=0)
+        (settled if arn in outcome else unsettled).extend(d.receipt_handle for d in letters_of_arn)
+    delete_letters(sqs, queue_url, settled)
+    hand_back(sqs, queue_url, unsettled)
     counts = Counter(outcome.values())
     return RedriveReport(
         taken=len(letters),
         stored=counts["stored"],
         duplicates=counts["duplicate"],
         failed_again=counts["dead-lettered"],
-        not_redrivable=not_redrivable,
-        kept=kept,
+        not_redrivable=len(not_json),
+        kept=len(unsettled),
         parked=parked + parked_after,
     )
 

@@ -12,16 +12,18 @@ import dataclasses
 import json
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 
 from lambdas.archive_dead_letters.handler import archive_old_letters
-from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, kept_letter_key, put_once
+from lambdas.common.dead_letters import ARCHIVE_PREFIX, PARKED_PREFIX, dead_letter_message, kept_letter_key, put_once
 from orchestration.cli import dlq, output
 from orchestration.cli import main as cli
 from orchestration.runtime import manifest, sfn
+from orchestration.runtime.ingest import now_iso
 from orchestration.runtime.stack import LocalStack
 from orchestration.settings import Settings
 from tests.helpers import command_output, empty_queue, queue_depth, seed_tx, unique_id
@@ -368,3 +370,56 @@ def test_a_listing_hands_back_the_letters_a_batch_answer_says_it_could_not(clean
     finally:
         events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", unique_id="refuse-batch")
     assert visible_and_hidden() == (12, 0)
+
+
+def test_a_redrive_reads_outcomes_and_settles_letters_in_batches(clean_queues: LocalStack) -> None:
+    """A redrive of many letters makes its per-letter calls in batches: the outcomes of the executions it waits
+    for are read 100 status items a call (consistent BatchGetItem, never one GetItem each), the settled letters
+    deleted 10 a call, the not-redrivable one handed back in a batch. Proved by counting the calls of the
+    clients the redrive uses, and by the outcome: every redriven letter stored once and gone, the other still
+    in the queue."""
+    stack = clean_queues
+    s = stack.require_settings()
+    sqs, ddb = stack.client("sqs"), stack.client("dynamodb")
+    url = stack.dead_letter_queue_url
+    txs = [seed_tx(transactionId=unique_id(f"batched-{n}")) for n in range(12)]
+    for tx in txs:  # letters of transactions that are valid now: each redrive stores its transaction
+        body = dlq_message(tx)
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body), MessageGroupId=tx["transactionId"],
+                         MessageDeduplicationId=tx["transactionId"])  # fmt: skip
+    odd = unique_id("not-a-record")
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"transaction": "not a record"}), MessageGroupId=odd,
+                     MessageDeduplicationId=odd)  # fmt: skip
+    calls: Counter[str] = Counter()
+    status_keys: list[int] = []
+
+    def count(model: Any, params: dict[str, Any], **_: Any) -> None:
+        # the stack's handlers run in this process with the same clients: only the calls on the queue and the
+        # status table are the redrive's
+        if params.get("QueueUrl") == url:
+            calls[model.name] += 1
+        elif params.get("TableName") == s.execution_status_table:
+            calls[f"{model.name} of a status"] += 1
+        elif s.execution_status_table in params.get("RequestItems", {}):
+            status_keys.append(len(params["RequestItems"][s.execution_status_table]["Keys"]))
+
+    for client in (sqs, ddb):
+        client.meta.events.register("before-parameter-build", count, unique_id="count-redrive-calls")
+    try:
+        report = redrive(stack, poll=0.2)
+    finally:
+        for client in (sqs, ddb):
+            client.meta.events.unregister("before-parameter-build", count, unique_id="count-redrive-calls")
+    assert (report.taken, report.stored, report.not_redrivable, report.kept) == (13, 12, 1, 0)
+    for tx in txs:
+        assert_stored_once(stack, tx)
+    assert [d.body["transaction"] for d in dead_letters(stack)] == ["not a record"]
+    assert calls["GetItem of a status"] == 0 and status_keys and status_keys[0] == 12
+    assert (calls["DeleteMessage"], calls["DeleteMessageBatch"]) == (0, 2)
+    assert calls["ChangeMessageVisibility"] == 0 and calls["ChangeMessageVisibilityBatch"] >= 1
+
+
+def dlq_message(tx: dict[str, Any]) -> dict[str, Any]:
+    """A dead letter of ``tx`` as the workflow writes one (a first failure, no redrive yet)."""
+    return dead_letter_message(tx, tx["transactionId"], "ItemNotFound", "item_purchased.item_id: not in the catalogue",
+                               now_iso(), "CheckCatalogue")  # fmt: skip

@@ -431,15 +431,16 @@ def test_the_senders_are_derived_from_what_each_function_and_workflow_sends() ->
     assert call["redrive_principal_arns"] == "${var.dlq_redrive_principal_arns}"
 
 
-#: boto3 calls of orchestration/cli/dlq.py (and of put_once, which it parks with, and hand_back, which hands letters
-#: back with) -> the IAM action each needs.
+#: boto3 calls of orchestration/cli/dlq.py (and of put_once, which it parks with, hand_back, which hands letters
+#: back with, and delete_letters, which settles them) -> the IAM action each needs.
 REDRIVE_CALLS = {
     "receive_message": "sqs:ReceiveMessage",
     "change_message_visibility": "sqs:ChangeMessageVisibility",
     "change_message_visibility_batch": "sqs:ChangeMessageVisibility",
     "delete_message": "sqs:DeleteMessage",
+    "delete_message_batch": "sqs:DeleteMessage",
     "start_execution": "states:StartExecution",
-    "get_item": "dynamodb:GetItem",
+    "batch_get_item": "dynamodb:BatchGetItem",
     "put_object": "s3:PutObject",
     "get_object": "s3:GetObject",
     "delete_object": "s3:DeleteObject",
@@ -473,9 +474,11 @@ def test_the_redrive_role_can_do_what_mtx_dlq_calls_and_no_more() -> None:
         else:
             granted |= set(strings(actions))
     source = (REPO / "orchestration/cli/dlq.py").read_text()
-    assert "put_once" in source and "hand_back" in source
-    called = (_boto_calls(source) | _boto_calls(inspect.getsource(dead_letters.put_once))
-              | _boto_calls(inspect.getsource(dead_letters.hand_back)))  # fmt: skip
+    assert "put_once" in source and "hand_back" in source and "delete_letters" in source
+    called = _boto_calls(source).union(
+        *(_boto_calls(inspect.getsource(f)) for f in (dead_letters.put_once, dead_letters.hand_back,
+                                                       dead_letters.delete_letters))
+    )  # fmt: skip
     assert called <= set(REDRIVE_CALLS), f"unmapped calls: {called - set(REDRIVE_CALLS)}"
     assert not re.search(r"\b(describe_execution|wait_for)\(", source), "DescribeExecution, directly or by wait_for"
     needed = {REDRIVE_CALLS[c] for c in called}

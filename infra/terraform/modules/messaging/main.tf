@@ -232,7 +232,7 @@ data "aws_iam_policy_document" "redrive" {
 
   statement {
     sid       = "ReadRedrivenOutcomes"
-    actions   = ["dynamodb:GetItem"]
+    actions   = ["dynamodb:BatchGetItem"]
     resources = [local.execution_status_arn]
   }
 
