@@ -36,12 +36,14 @@ class Refresh:
     def run(self, payload: dict[str, Any]) -> dict[str, Any]:
         client = self.clients("stepfunctions")
         ex = client.start_execution(stateMachineArn=self.arn, name=uuid.uuid4().hex, input=json.dumps(payload))
-        for _ in range(3000):
+        deadline = time.monotonic() + 120  # a deadline, not a count of polls: a loaded box slows each poll
+        while time.monotonic() < deadline:
             d = client.describe_execution(executionArn=ex["executionArn"])
             if d["status"] != "RUNNING":
                 return dict(d)
             time.sleep(0.01)
-        raise TimeoutError
+        history = client.get_execution_history(executionArn=ex["executionArn"], reverseOrder=True, maxResults=5)
+        raise TimeoutError(f"still running after 120 s; last events: {[e['type'] for e in history['events']]}")
 
     def alerts(self) -> list[dict[str, Any]]:
         messages = self.clients("sqs").receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10)
