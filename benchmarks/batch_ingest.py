@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.calls import counted
 from benchmarks.common import Report, bench_stack, env_int, metered
 from benchmarks.cpu import DRIVER, Meter, Split
 from benchmarks.floors import parse_validate_copy
@@ -108,7 +109,7 @@ def run(report: Report, n: int | None = None) -> None:
         floor, base_rows = parse_validate_copy(meter, stack.pg.dsn("compliance"), big)
         small_split, small_run, small_mem = ingest(stack, small, meter)
         # the handler's CPU by stage (in this process unless MTX_LOCAL_WORKER_PROCESSES / MTX_LOCAL_PROCESSES)
-        with staged(chunk_handler, BATCH_FUNCTIONS, BATCH_GENERATORS) as stages:
+        with staged(chunk_handler, BATCH_FUNCTIONS, BATCH_GENERATORS) as stages, counted(meter) as calls:
             split, big_run, big_mem = ingest(stack, big, meter)
         big_s = split.wall_s
         data = {
@@ -135,9 +136,12 @@ def run(report: Report, n: int | None = None) -> None:
             },
             "local_worker_processes": local_workers.worker_processes(),
             "small_run": {**small_split.rounded(), "status": small_run.get("status")},
+            "product_aws_calls": calls.document(),
         }
         report.add("batch ingest (issue 4)", data)
         report.row(Row(f"batch path, {n:,} records", split, [Floor("parse + validate + COPY", floor)], TARGET))
         if stages.seconds:
             rest = "the rest (decode, ownership, metrics, logs, tracing; the run's other functions: split, finalize)"
             report.note(stages.line(f"batch path by stage, {n:,} records", split.product_cpu_s, n, rest))
+        if calls.total_calls:
+            report.note(calls.line(f"batch path's AWS calls, {n:,} records", split.product_cpu_s, floor.product_cpu_s))

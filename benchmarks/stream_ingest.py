@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from benchmarks.calls import counted
 from benchmarks.common import Report, bench_stack, env_int, metered
 from benchmarks.cpu import DRIVER
 from benchmarks.floors import parse_validate_copy
@@ -163,7 +164,11 @@ def run_one(report: Report, n: int, batch_size: int) -> None:
         kinesis = stack.client("kinesis")
         name = stream_name(stack.require_settings())
         # the handler's CPU by stage (handlers run in this process unless MTX_LOCAL_PROCESSES is set)
-        with staged(stream_handler, STREAM_FUNCTIONS, STREAM_GENERATORS) as stages, meter.phase() as split:
+        with (
+            staged(stream_handler, STREAM_FUNCTIONS, STREAM_GENERATORS) as stages,
+            counted(meter) as calls,
+            meter.phase() as split,
+        ):
             with meter.role(DRIVER), path.open("rb") as fh:
                 put = replay(kinesis, name, fh)
             settle(stack, put.sent, timeout=max(600.0, n / 50))
@@ -195,6 +200,7 @@ def run_one(report: Report, n: int, batch_size: int) -> None:
                 "duplicates": expected.duplicates,
             },
             "found": vars(result),
+            "product_aws_calls": calls.document(),
         }
         report.add(f"stream ingest (issue 23), batches of {mapping.batch_size:,}", data)
         spread = "" if days is None else f", events over {days} day{'s' if days > 1 else ''}"
@@ -203,3 +209,5 @@ def run_one(report: Report, n: int, batch_size: int) -> None:
         report.note(result.line(n))
         if stages.seconds:
             report.note(stages.line(f"stream handler by stage, {what}", split.product_cpu_s, n))
+        if calls.total_calls:
+            report.note(calls.line(f"stream handler's AWS calls, {what}", split.product_cpu_s, floor.product_cpu_s))
