@@ -7,9 +7,10 @@ limits (25 statements a BatchExecuteStatement, 10 messages a SendMessageBatch, 1
 splits the product's CPU into the two, so a report can say which one a ratio comes from.
 
 A call is counted when a thread in the product's role (benchmarks/cpu.py) makes it, its time is that thread's CPU
-time from the call's start to its answer (retries included). The emulator's side of the call (moto, the server's
-threads) is not in it. Handlers run in this process (the benchmarks do not set ``MTX_LOCAL_PROCESSES``): calls
-made in worker processes would not be seen.
+time from the call's start to its answer (retries included), less any full garbage collection run meanwhile (the
+meter charges those to the emulator). The emulator's side of the call (moto, the server's threads) is not in it.
+Handlers run in this process (the benchmarks do not set ``MTX_LOCAL_PROCESSES``): calls made in worker processes
+would not be seen.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-from benchmarks.cpu import PRODUCT, Meter
+from benchmarks.cpu import PRODUCT, Meter, follow_full_gc, unfollow_full_gc
+
+_tls = threading.local()
 
 
 class Calls:
@@ -33,6 +36,11 @@ class Calls:
         self.counts: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
         self._lock = threading.Lock()
+
+    def full_gc(self, seconds: float) -> None:
+        """A full collection run inside a call: left out of the call's time."""
+        if getattr(_tls, "start", None) is not None:
+            _tls.start += seconds
 
     def add(self, name: str, seconds: float) -> None:
         with self._lock:
@@ -81,14 +89,17 @@ def counted(meter: Meter) -> Iterator[Calls]:
     def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         if meter.current_role() != PRODUCT:
             return original(client, operation_name, api_params)
-        start = time.thread_time()
+        _tls.start = time.thread_time()
         try:
             return original(client, operation_name, api_params)
         finally:
-            calls.add(f"{client.meta.service_model.service_name} {operation_name}", time.thread_time() - start)
+            seconds, _tls.start = time.thread_time() - _tls.start, None
+            calls.add(f"{client.meta.service_model.service_name} {operation_name}", seconds)
 
     BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
+    follow_full_gc(calls)
     try:
         yield calls
     finally:
+        unfollow_full_gc(calls)
         BaseClient._make_api_call = original  # type: ignore[method-assign]

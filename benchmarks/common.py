@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cpu import Meter, follow_pools, instrument
+from benchmarks.cpu import Meter, follow_full_gc, follow_pools, instrument
 from benchmarks.table import Row, markdown
 from orchestration.settings import REPO_ROOT
 
@@ -73,6 +73,7 @@ def metered(stack: Any) -> Meter:
     meter = Meter(store_dir=stack.pg.data_dir, emulator_pid=getattr(stack.moto, "pid", None))
     instrument(REGISTRY, meter)
     follow_pools(meter)
+    follow_full_gc(meter)
     return meter
 
 

@@ -20,12 +20,16 @@ in one place (``LambdaRegistry.invoke``, on the calling thread, synchronously), 
 
 Roles nest per thread: a product call made from a driver thread is charged to the product alone. A task a
 thread gives to a thread pool runs in that thread's role (:func:`follow_pools`): the handlers' own pool
-threads are the product's.
+threads are the product's. A full garbage collection (generation 2) that a product thread happens to run is
+charged to the emulator, and reported apart (``product_full_gc_s``, :func:`follow_full_gc`): it walks the
+process's whole heap, which here is almost all the emulator's state (every object, message, record and item
+moto holds for the run), where a Lambda's heap holds only the handler's own.
 Limits: see docs/benchmarks.md ("Whose CPU time").
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import threading
@@ -40,6 +44,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 PRODUCT, DRIVER, EMULATOR = "product", "driver", "emulator"
+#: the meter's tally of the full collections moved from the product to the emulator (not a role)
+FULL_GC = "product_full_gc"
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -132,6 +138,8 @@ class Split:
     process_cpu_s: float = 0.0  # this process, every thread
     children_cpu_s: float = 0.0  # child processes (counted as product), the emulator's process aside
     emulator_process_cpu_s: float = 0.0  # moto's own process (MTX_LOCAL_PROCESSES), counted as emulator
+    #: full garbage collections run on product threads, charged to the emulator (in emulator_cpu_s)
+    product_full_gc_s: float = 0.0
 
     def rounded(self, places: int = 2) -> dict[str, float]:
         return {k: round(v, places) for k, v in asdict(self).items()}
@@ -198,6 +206,14 @@ class Meter:
         with self._lock:
             return dict(self._totals)
 
+    def full_gc(self, seconds: float) -> None:
+        """A full collection this thread just ran (:func:`follow_full_gc`): out of the product's CPU when the
+        thread is the product's (its role's start moved on by the collection's time), tallied apart."""
+        stack: list[list[Any]] = self._local.__dict__.get("stack") or []
+        if stack and stack[-1][0] == PRODUCT:
+            stack[-1][1] += seconds
+            self._charge(FULL_GC, seconds)
+
     def sample(self) -> Sample:
         return Sample(time.perf_counter(), time.process_time(), self.totals(), own_children_cpu(),
                       postgres_cpu(self.store_dir), own_cpu(self.emulator_pid))  # fmt: skip
@@ -214,6 +230,7 @@ class Meter:
             role = {whole_process: process}
         product = role.get(PRODUCT, 0.0)
         driver = role.get(DRIVER, 0.0)
+        moved = role.get(FULL_GC, 0.0) if whole_process is None else 0.0
         return Split(
             wall_s=b.wall - a.wall,
             product_cpu_s=product + child,
@@ -223,6 +240,7 @@ class Meter:
             process_cpu_s=process,
             children_cpu_s=child,
             emulator_process_cpu_s=emulated,
+            product_full_gc_s=moved,
         )
 
     @contextmanager
@@ -280,6 +298,45 @@ def follow_pools(tracker: Carrier) -> None:
 def unfollow_pools(tracker: Carrier) -> None:
     with _followed_lock:
         _followed.discard(tracker)
+
+
+class FullGcTracker(Protocol):
+    def full_gc(self, seconds: float) -> None: ...
+
+
+#: held weakly, as the pool trackers
+_gc_followed: weakref.WeakSet[Any] = weakref.WeakSet()
+_gc_state = threading.local()
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    """gc's callback, run on the thread that collects: the thread CPU a full collection took, to each tracker."""
+    if info.get("generation") != 2:
+        return
+    if phase == "start":
+        _gc_state.started = time.thread_time()
+        return
+    started = getattr(_gc_state, "started", None)
+    if started is None:
+        return
+    _gc_state.started = None
+    seconds = time.thread_time() - started
+    for tracker in list(_gc_followed):
+        tracker.full_gc(seconds)
+
+
+def follow_full_gc(tracker: FullGcTracker) -> None:
+    """Tell ``tracker`` of every full collection and the thread CPU it took, on the thread that ran it (a
+    ``gc.callbacks`` entry, added once per process; idempotent per tracker)."""
+    with _followed_lock:
+        if _on_gc not in gc.callbacks:
+            gc.callbacks.append(_on_gc)
+        _gc_followed.add(tracker)
+
+
+def unfollow_full_gc(tracker: FullGcTracker) -> None:
+    with _followed_lock:
+        _gc_followed.discard(tracker)
 
 
 def instrument(registry: Registry, meter: Meter) -> int:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from benchmarks.cpu import follow_pools, unfollow_pools
+from benchmarks.cpu import follow_full_gc, follow_pools, unfollow_full_gc, unfollow_pools
 
 _tls = threading.local()
 #: what no stage covers, in the stream handler
@@ -30,6 +30,8 @@ class Stages:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        #: full collections run inside a stage, left out of it (the meter charges them to the emulator)
+        self.full_gc_s = 0.0
         self._lock = threading.Lock()
 
     def _charge(self, label: str, seconds: float) -> None:
@@ -51,6 +53,14 @@ class Stages:
         self._charge(label, now - since)
         if stack:
             stack[-1][1] = now  # the outer stage resumes now
+
+    def full_gc(self, seconds: float) -> None:
+        """A full collection this thread just ran inside a stage: left out of the stage, as out of the product."""
+        stack: list[list[Any]] = getattr(_tls, "stack", None) or []
+        if stack:
+            stack[-1][1] += seconds
+            with self._lock:
+                self.full_gc_s += seconds
 
     def carry(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn`` charged to this thread's stage now, wherever it runs (a pool task: the claim threads)."""
@@ -93,7 +103,12 @@ class Stages:
             return f"{s / total_s:.0%}" if total_s > 0 else "-"
 
         body = "; ".join(f"{label} {s:.2f} s ({share(s)})" for label, s in shown)
-        return f"{what}: {total_s:.2f} s of product CPU{per}: {body}"
+        gc_note = (
+            f". Not in it: full garbage collections of the shared heap, {self.full_gc_s:.2f} s"
+            if self.full_gc_s
+            else ""
+        )
+        return f"{what}: {total_s:.2f} s of product CPU{per}: {body}{gc_note}"
 
 
 @contextmanager
@@ -102,6 +117,7 @@ def staged(module: ModuleType, functions: dict[str, str], generators: dict[str, 
     stages = Stages()
     originals = {name: getattr(module, name) for name in [*functions, *(generators or {})]}
     follow_pools(stages)
+    follow_full_gc(stages)
     try:
         for name, label in functions.items():
             setattr(module, name, stages.wrap(originals[name], label))
@@ -110,6 +126,7 @@ def staged(module: ModuleType, functions: dict[str, str], generators: dict[str, 
         yield stages
     finally:
         unfollow_pools(stages)
+        unfollow_full_gc(stages)
         for name, fn in originals.items():
             setattr(module, name, fn)
 

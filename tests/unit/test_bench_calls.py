@@ -4,6 +4,7 @@ measurable by burning thread CPU in that answer, which runs inside the call on t
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any
@@ -94,3 +95,22 @@ def test_the_report_line_splits_the_products_cpu_into_calls_and_the_rest(ddb: An
     assert "dynamodb ListTables 1 (" in line
     assert "outside its AWS calls: 2.00 s, 2.00x the floor's 1.00 s" in line
     assert calls.document()["dynamodb ListTables"]["calls"] == 1
+
+
+def test_a_full_collection_inside_a_call_is_left_out_of_its_time(ddb: Any) -> None:
+    """The meter charges a full collection to the emulator (it walks the whole heap, here moto's state): one
+    that runs inside a call is not the call's either."""
+    heap = [[i] for i in range(1_000_000)]
+    took: list[float] = []
+
+    def collect(**_: Any) -> None:
+        start = time.thread_time()
+        gc.collect()
+        took.append(time.thread_time() - start)
+
+    ddb.meta.events.register("before-sign", collect)
+    meter = Meter()
+    with counted(meter) as calls, meter.role(PRODUCT):
+        ddb.list_tables()
+    assert took[0] > 0.02 and len(heap) == 1_000_000
+    assert BURN <= calls.seconds["dynamodb ListTables"] < BURN + 0.015

@@ -4,6 +4,7 @@ wall-clock time."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
@@ -20,11 +21,13 @@ from benchmarks.cpu import (
     PRODUCT,
     Meter,
     Split,
+    follow_full_gc,
     follow_pools,
     instrument,
     own_children_cpu,
     postgres_cpu,
     process_cpu,
+    unfollow_full_gc,
     unfollow_pools,
 )
 from orchestration.runtime.sfn import LambdaRegistry
@@ -183,3 +186,41 @@ def test_interleaved_rounds_add_up_to_one_phase_field_by_field() -> None:
     two = Split(**{f.name: 10.0 * (i + 1) for i, f in enumerate(fields(Split))})
     total = Split() + one + two
     assert asdict(total) == {f.name: 11.0 * (i + 1) for i, f in enumerate(fields(Split))}
+
+
+def _collect_full() -> float:
+    """A full collection on this thread; the thread CPU it took."""
+    start = time.thread_time()
+    gc.collect()
+    return time.thread_time() - start
+
+
+def test_a_full_collection_on_a_product_thread_is_charged_to_the_emulator_and_reported() -> None:
+    """A full collection walks the whole heap, here the emulator's state: run on a product thread, it is moved
+    to the emulator and reported (product_full_gc_s). One on a driver thread stays the driver's; after
+    unfollowing, one on a product thread stays the product's."""
+    heap = [[i] for i in range(1_000_000)]  # a heap a full collection has to walk (the emulator's, in a run)
+    meter = Meter()
+    follow_full_gc(meter)
+    took: list[float] = []
+
+    def product() -> None:
+        with meter.role(PRODUCT):
+            burn(BURN)
+            took.append(_collect_full())
+
+    try:
+        with meter.phase() as split:
+            in_thread(product)
+        with meter.phase() as driver_split, meter.role(DRIVER):
+            driver_took = _collect_full()
+    finally:
+        unfollow_full_gc(meter)
+    assert took[0] > 0.02 and len(heap) == 1_000_000
+    assert split.product_full_gc_s == pytest.approx(took[0], rel=0.1, abs=0.01)
+    assert BURN <= threads_cpu(split) < BURN + SLACK  # the burn alone
+    assert split.emulator_cpu_s >= split.product_full_gc_s - 0.01
+    assert driver_split.product_full_gc_s == 0.0 and driver_split.driver_cpu_s >= driver_took - 0.01
+    with meter.phase() as after:
+        in_thread(product)
+    assert after.product_full_gc_s == 0.0 and threads_cpu(after) >= BURN + took[-1] - 0.01

@@ -4,6 +4,7 @@ put back after the block, and the report line's rest is the total less the stage
 
 from __future__ import annotations
 
+import gc
 import time
 import types
 from collections.abc import Iterator
@@ -89,3 +90,25 @@ def test_a_stages_pool_tasks_are_charged_to_that_stage() -> None:
     assert 0.1 <= stages.seconds["claims"] < 0.13
     assert set(stages.seconds) == {"claims", "late"}
     assert stages.seconds["late"] < 0.02  # the waiting thread's own time only
+
+
+def test_a_full_collection_inside_a_stage_is_left_out_of_it_and_said() -> None:
+    """A full collection walks the whole heap (the emulator's state, in a run): the meter charges it to the
+    emulator, so the stage it happens in leaves it out too, and the line says how much was left out."""
+    heap = [[i] for i in range(1_000_000)]
+    mod = types.ModuleType("collecting_handler")
+    took: list[float] = []
+
+    def letters() -> None:
+        _burn(0.03)
+        start = time.thread_time()
+        gc.collect()
+        took.append(time.thread_time() - start)
+
+    mod.letters = letters
+    with staged(mod, {"letters": "letters"}) as stages:
+        mod.letters()
+    assert took[0] > 0.02 and len(heap) == 1_000_000
+    assert 0.03 <= stages.seconds["letters"] < 0.03 + 0.015
+    assert stages.full_gc_s == pytest.approx(took[0], rel=0.1, abs=0.01)
+    assert f"full garbage collections of the shared heap, {stages.full_gc_s:.2f} s" in stages.line("h", 1.0, 1)
