@@ -13,7 +13,9 @@ DescribeExecution (AWS has none for Express workflows) from what the workflow it
   workflow's dead letters carry it, and ``redrive_attempt``).
 
 Anything else within the timeout (still running, failed before the dead-letter queue was reached) keeps
-the old message, visible again: nothing is lost. A letter that failed ``max_redrives`` redrives is parked
+the old message, visible again: nothing is lost. Each round of the wait reads the waiting executions' status
+items 100 a call (a consistent BatchGetItem); letters are deleted and handed back 10 a call, so a queue of
+thousands of letters costs hundreds of calls a round, not thousands. A letter that failed ``max_redrives`` redrives is parked
 (``archive/parked/YYYY/MM/DD/<message id>.json`` of the raw bucket, KMS, a conditional write keyed by the
 message id), deleted from the queue and no longer redriven; the scheduled archive (archive_dead_letters)
 moves letters older than a set age to ``archive/dead-letters/`` the same way, before the 14-day retention.
