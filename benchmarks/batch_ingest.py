@@ -143,5 +143,5 @@ def run(report: Report, n: int | None = None) -> None:
         if stages.seconds:
             rest = "the rest (decode, ownership, metrics, logs, tracing; the run's other functions: split, finalize)"
             report.note(stages.line(f"batch path by stage, {n:,} records", split.product_cpu_s, n, rest))
-        if calls.total_calls:
+        if calls.total_calls and not split.children_cpu_s:  # calls made in worker processes are not seen
             report.note(calls.line(f"batch path's AWS calls, {n:,} records", split.product_cpu_s, floor.product_cpu_s))

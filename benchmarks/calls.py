@@ -35,12 +35,13 @@ class Calls:
     def __init__(self) -> None:
         self.counts: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a collection's callback may run while this thread holds it
 
     def full_gc(self, seconds: float) -> None:
         """A full collection run inside a call: left out of the call's time."""
-        if getattr(_tls, "start", None) is not None:
-            _tls.start += seconds
+        starts: list[float] = getattr(_tls, "starts", None) or []
+        if starts:
+            starts[-1] += seconds
 
     def add(self, name: str, seconds: float) -> None:
         with self._lock:
@@ -89,11 +90,16 @@ def counted(meter: Meter) -> Iterator[Calls]:
     def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         if meter.current_role() != PRODUCT:
             return original(client, operation_name, api_params)
-        _tls.start = time.thread_time()
+        starts: list[float] = _tls.__dict__.setdefault("starts", [])
+        starts.append(time.thread_time())
         try:
             return original(client, operation_name, api_params)
         finally:
-            seconds, _tls.start = time.thread_time() - _tls.start, None
+            # a call made inside this one (botocore refreshing credentials, S3 finding a bucket's region) is
+            # counted as its own; this call's time leaves it out
+            seconds = time.thread_time() - starts.pop()
+            if starts:
+                starts[-1] += seconds
             calls.add(f"{client.meta.service_model.service_name} {operation_name}", seconds)
 
     BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]

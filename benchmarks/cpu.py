@@ -157,7 +157,8 @@ class Meter:
         #: a child process that is the emulator's (moto's own, orchestration/runtime/moto_process.py): its own CPU
         #: is the emulator's, the Lambda worker processes it started are the product's
         self.emulator_pid = emulator_pid
-        self._lock = threading.Lock()
+        #: reentrant: a full collection's callback (:meth:`full_gc`) can run while this thread holds it
+        self._lock = threading.RLock()
         self._totals: dict[str, float] = defaultdict(float)
         self._local = threading.local()
 
@@ -170,11 +171,13 @@ class Meter:
     def role(self, name: str) -> Iterator[None]:
         """Charge this thread's CPU time to ``name`` while inside (an enclosing role pauses meanwhile)."""
         stack: list[list[Any]] = self._local.__dict__.setdefault("stack", [])
+        entry: list[Any] = [name, 0.0]  # made before the clock is read: a collection it triggers is not in it
         now = time.thread_time()
         if stack:
             outer = stack[-1]
             self._charge(outer[0], now - outer[1])
-        stack.append([name, now])
+        entry[1] = now
+        stack.append(entry)
         try:
             yield
         finally:
@@ -304,8 +307,9 @@ class FullGcTracker(Protocol):
     def full_gc(self, seconds: float) -> None: ...
 
 
-#: held weakly, as the pool trackers
-_gc_followed: weakref.WeakSet[Any] = weakref.WeakSet()
+#: the trackers, a tuple replaced whole under ``_followed_lock`` (the callback reads it without the lock: it may
+#: run on any thread, while another follows or unfollows); weak references, as the pool trackers
+_gc_followed: tuple[weakref.ref[Any], ...] = ()
 _gc_state = threading.local()
 
 
@@ -321,22 +325,27 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
         return
     _gc_state.started = None
     seconds = time.thread_time() - started
-    for tracker in list(_gc_followed):
-        tracker.full_gc(seconds)
+    for ref in _gc_followed:
+        tracker = ref()
+        if tracker is not None:
+            tracker.full_gc(seconds)
 
 
 def follow_full_gc(tracker: FullGcTracker) -> None:
     """Tell ``tracker`` of every full collection and the thread CPU it took, on the thread that ran it (a
     ``gc.callbacks`` entry, added once per process; idempotent per tracker)."""
+    global _gc_followed
     with _followed_lock:
         if _on_gc not in gc.callbacks:
             gc.callbacks.append(_on_gc)
-        _gc_followed.add(tracker)
+        live = tuple(r for r in _gc_followed if r() is not None and r() is not tracker)
+        _gc_followed = (*live, weakref.ref(tracker))
 
 
 def unfollow_full_gc(tracker: FullGcTracker) -> None:
+    global _gc_followed
     with _followed_lock:
-        _gc_followed.discard(tracker)
+        _gc_followed = tuple(r for r in _gc_followed if r() is not None and r() is not tracker)
 
 
 def instrument(registry: Registry, meter: Meter) -> int:

@@ -32,18 +32,20 @@ class Stages:
         self.seconds: dict[str, float] = defaultdict(float)
         #: full collections run inside a stage, left out of it (the meter charges them to the emulator)
         self.full_gc_s = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a collection's callback may run while this thread holds it
 
     def _charge(self, label: str, seconds: float) -> None:
         with self._lock:
             self.seconds[label] += seconds
 
     def enter(self, label: str) -> None:
-        now = time.thread_time()
         stack: list[list[Any]] = getattr(_tls, "stack", None) or []
+        entry: list[Any] = [label, 0.0]  # made before the clock is read: a collection it triggers is not in it
+        now = time.thread_time()
         if stack:
             self._charge(stack[-1][0], now - stack[-1][1])
-        stack.append([label, now])
+        entry[1] = now
+        stack.append(entry)
         _tls.stack = stack
 
     def leave(self) -> None:

@@ -209,5 +209,5 @@ def run_one(report: Report, n: int, batch_size: int) -> None:
         report.note(result.line(n))
         if stages.seconds:
             report.note(stages.line(f"stream handler by stage, {what}", split.product_cpu_s, n))
-        if calls.total_calls:
+        if calls.total_calls and not split.children_cpu_s:  # calls made in worker processes are not seen
             report.note(calls.line(f"stream handler's AWS calls, {what}", split.product_cpu_s, floor.product_cpu_s))

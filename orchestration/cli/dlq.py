@@ -15,10 +15,11 @@ DescribeExecution (AWS has none for Express workflows) from what the workflow it
 Anything else within the timeout (still running, failed before the dead-letter queue was reached) keeps
 the old message, visible again: nothing is lost. Each round of the wait reads the waiting executions' status
 items 100 a call (a consistent BatchGetItem); letters are deleted and handed back 10 a call, so a queue of
-thousands of letters costs hundreds of calls a round, not thousands. A letter that failed ``max_redrives`` redrives is parked
-(``archive/parked/YYYY/MM/DD/<message id>.json`` of the raw bucket, KMS, a conditional write keyed by the
-message id), deleted from the queue and no longer redriven; the scheduled archive (archive_dead_letters)
-moves letters older than a set age to ``archive/dead-letters/`` the same way, before the 14-day retention.
+thousands of letters costs hundreds of calls a round, not thousands. A letter that failed ``max_redrives``
+redrives is parked (``archive/parked/YYYY/MM/DD/<message id>.json`` of the raw bucket, KMS, a conditional
+write keyed by the message id), deleted from the queue and no longer redriven; the scheduled archive
+(archive_dead_letters) moves letters older than a set age to ``archive/dead-letters/`` the same way, before
+the 14-day retention.
 """
 
 from __future__ import annotations
@@ -288,16 +289,27 @@ def _start(clients: Clients, state_machine_arn: str, d: DeadLetter) -> str:
 STATUS_BATCH = 100
 
 
+#: BatchGetItem calls for one slice of keys: the keys DynamoDB leaves unprocessed (it does under throttling) are
+#: asked again, with a short pause, up to this many calls
+STATUS_TRIES = 4
+
+
 def _statuses(ddb: Any, table: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     """Message key -> its execution status item, for the keys the table holds: consistent BatchGetItem, 100
-    keys a call. A key DynamoDB leaves unprocessed (it does under throttling) is simply absent: the caller
-    looks again next round."""
+    keys a call. A key still unprocessed after ``STATUS_TRIES`` calls is absent: the caller looks again next
+    round (or, after its last round, keeps the letter: nothing is lost, its transaction is a duplicate later)."""
     found: dict[str, dict[str, Any]] = {}
     for i in range(0, len(keys), STATUS_BATCH):
-        request = {table: {"Keys": [{"transaction_id": {"S": k}} for k in keys[i : i + STATUS_BATCH]],
-                           "ConsistentRead": True}}  # fmt: skip
-        for item in ddb.batch_get_item(RequestItems=request).get("Responses", {}).get(table, []):
-            found[item["transaction_id"]["S"]] = item
+        request: dict[str, Any] = {table: {"Keys": [{"transaction_id": {"S": k}} for k in keys[i : i + STATUS_BATCH]],
+                                           "ConsistentRead": True}}  # fmt: skip
+        for attempt in range(STATUS_TRIES):
+            answer = ddb.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(table, []):
+                found[item["transaction_id"]["S"]] = item
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.05 * 2**attempt)
     return found
 
 
@@ -354,32 +366,36 @@ def redrive(
     by_id: dict[str, str] = {}  # message key -> execution arn: a message sent twice runs once
     parked = 0
     not_json: list[str] = []
-    for d in letters:
-        if not isinstance(d.body.get("transaction"), dict):
-            # Not JSON at all: nothing to run again. It stays in the queue for a person.
-            not_json.append(d.receipt_handle)
-            continue
-        if d.attempts >= s.dlq_max_redrives:
-            park(clients, s, queue_url, d)
-            parked += 1
-            continue
-        tx_id = letter_message_key(d)
-        if tx_id and tx_id in by_id:
-            started[by_id[tx_id]].append(d)
-            continue
-        arn = _start(clients, state_machine_arn, d)
-        started[arn] = [d]
-        tx_ids[arn] = tx_id
-        if tx_id:
-            by_id[tx_id] = arn
-    hand_back(sqs, queue_url, not_json)
+    try:
+        for d in letters:
+            if not isinstance(d.body.get("transaction"), dict):
+                # Not JSON at all: nothing to run again. It stays in the queue for a person.
+                not_json.append(d.receipt_handle)
+                continue
+            if d.attempts >= s.dlq_max_redrives:
+                park(clients, s, queue_url, d)
+                parked += 1
+                continue
+            tx_id = letter_message_key(d)
+            if tx_id and tx_id in by_id:
+                started[by_id[tx_id]].append(d)
+                continue
+            arn = _start(clients, state_machine_arn, d)
+            started[arn] = [d]
+            tx_ids[arn] = tx_id
+            if tx_id:
+                by_id[tx_id] = arn
+    finally:  # visible again at once, also when a start failed
+        hand_back(sqs, queue_url, not_json)
     outcome, parked_after = _wait_for_outcomes(clients, s, queue_url, tx_ids, timeout, poll)
     settled: list[str] = []
     unsettled: list[str] = []  # kept: visible again for a later redrive
     for arn, letters_of_arn in started.items():
         (settled if arn in outcome else unsettled).extend(d.receipt_handle for d in letters_of_arn)
-    delete_letters(sqs, queue_url, settled)
-    hand_back(sqs, queue_url, unsettled)
+    try:
+        delete_letters(sqs, queue_url, settled)
+    finally:  # the kept letters visible again even when a delete failed
+        hand_back(sqs, queue_url, unsettled)
     counts = Counter(outcome.values())
     return RedriveReport(
         taken=len(letters),

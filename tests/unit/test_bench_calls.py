@@ -114,3 +114,24 @@ def test_a_full_collection_inside_a_call_is_left_out_of_its_time(ddb: Any) -> No
         ddb.list_tables()
     assert took[0] > 0.02 and len(heap) == 1_000_000
     assert BURN <= calls.seconds["dynamodb ListTables"] < BURN + 0.015
+
+
+def test_a_call_made_inside_another_is_counted_as_its_own(ddb: Any, fake_aws_env: None) -> None:
+    """botocore may make a call inside a call (refreshing credentials while signing, S3 finding a bucket's
+    region): both are counted, and the outer call's time leaves the inner one's out."""
+    other = boto3.client("sqs", region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
+    other.meta.events.register("before-send", _answer)
+    inner: list[int] = []
+
+    def nested(**_: Any) -> None:
+        if not inner:
+            inner.append(1)
+            other.list_queues()
+
+    ddb.meta.events.register("before-sign", nested)
+    meter = Meter()
+    with counted(meter) as calls, meter.role(PRODUCT):
+        ddb.list_tables()
+    assert dict(calls.counts) == {"dynamodb ListTables": 1, "sqs ListQueues": 1}
+    assert BURN <= calls.seconds["dynamodb ListTables"] < BURN + 0.015
+    assert BURN <= calls.seconds["sqs ListQueues"] < BURN + 0.015

@@ -90,3 +90,27 @@ def test_a_round_asks_only_for_the_executions_still_waiting(clients: dict[str, A
     assert outcome == {"arn-0": "stored", "arn-1": "duplicate", "arn-2": "stored"}
     assert keys[0] == ["tx-0/PURCHASED", "tx-1/PURCHASED", "tx-2/PURCHASED"]
     assert keys[1:] == [["tx-2/PURCHASED"]]
+
+
+def test_keys_left_unprocessed_are_asked_again_in_the_same_round(clients: dict[str, Any]) -> None:
+    """Under throttling BatchGetItem answers some keys as UnprocessedKeys (played here on the first answer: every
+    item found is taken out of it and named unprocessed): they are asked again at once, so the round still sees
+    every settled execution and the redrive does not keep (and later run again) a letter it could settle."""
+    ddb = clients["dynamodb"]
+    started: dict[str, str | None] = {f"arn-{i}": f"tx-{i}/PURCHASED" for i in range(5)}
+    for i in range(5):
+        completed(ddb, f"tx-{i}/PURCHASED", f"arn-{i}")
+    answers: list[int] = []
+
+    def throttle(parsed: dict[str, Any], **_: Any) -> None:
+        answers.append(len(parsed.get("Responses", {}).get(TABLE, [])))
+        if len(answers) == 1:
+            items = parsed["Responses"].pop(TABLE)
+            keys = [{"transaction_id": item["transaction_id"]} for item in items]
+            parsed["UnprocessedKeys"] = {TABLE: {"Keys": keys, "ConsistentRead": True}}
+
+    ddb.meta.events.register("after-call.dynamodb.BatchGetItem", throttle)
+    settings = dataclasses.replace(get_settings(), execution_status_table=TABLE)
+    outcome, _ = dlq._wait_for_outcomes(clients.__getitem__, settings, clients["queue"], started, 0.0, 0.0)
+    assert answers == [5, 5]
+    assert outcome == {f"arn-{i}": "stored" for i in range(5)}
