@@ -270,9 +270,37 @@ class Carrier(Protocol):
     def carry(self, fn: Callable[..., Any]) -> Callable[..., Any]: ...
 
 
-#: held weakly: a meter or a stage split no longer used drops out (`make bench` makes one per benchmark)
-_followed: weakref.WeakSet[Any] = weakref.WeakSet()
-_followed_lock = threading.Lock()
+class _Followers:
+    """Trackers held weakly (a meter or a stage split no longer used drops out: `make bench` makes one per
+    benchmark), as a tuple replaced whole under a lock and read without it: a thread pool's submit reads it on
+    every product thread, and gc's callback on whichever thread collects, while another follows or unfollows."""
+
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._refs: tuple[weakref.ref[Any], ...] = ()
+
+    def _others(self, tracker: Any) -> tuple[weakref.ref[Any], ...]:
+        return tuple(r for r in self._refs if r() is not None and r() is not tracker)
+
+    def add(self, tracker: Any) -> None:
+        """Idempotent per tracker."""
+        with self._lock:
+            self._refs = (*self._others(tracker), weakref.ref(tracker))
+
+    def discard(self, tracker: Any) -> None:
+        with self._lock:
+            self._refs = self._others(tracker)
+
+    def __iter__(self) -> Iterator[Any]:
+        for ref in self._refs:
+            tracker = ref()
+            if tracker is not None:
+                yield tracker
+
+
+_pool_followers = _Followers()
+_gc_followers = _Followers()
 
 
 def follow_pools(tracker: Carrier) -> None:
@@ -280,36 +308,28 @@ def follow_pools(tracker: Carrier) -> None:
     gave it is (``tracker.carry``): a handler's own pool threads (the players table's claim threads) are the
     product's CPU, as they are the Lambda's in AWS, not the emulator's. Patches ``ThreadPoolExecutor.submit``
     once per process (``map`` goes through it); idempotent per tracker."""
-    with _followed_lock:
-        if tracker in _followed:
-            return
+    with _Followers._lock:
         if not hasattr(ThreadPoolExecutor.submit, "__mtx_follows__"):
             original = ThreadPoolExecutor.submit
 
             def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-                with _followed_lock:
-                    trackers = list(_followed)
-                for tracker in trackers:
+                for tracker in _pool_followers:
                     fn = tracker.carry(fn)
                 return original(self, fn, *args, **kwargs)
 
             submit.__mtx_follows__ = True  # type: ignore[attr-defined]
             ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
-        _followed.add(tracker)
+    _pool_followers.add(tracker)
 
 
 def unfollow_pools(tracker: Carrier) -> None:
-    with _followed_lock:
-        _followed.discard(tracker)
+    _pool_followers.discard(tracker)
 
 
 class FullGcTracker(Protocol):
     def full_gc(self, seconds: float) -> None: ...
 
 
-#: the trackers, a tuple replaced whole under ``_followed_lock`` (the callback reads it without the lock: it may
-#: run on any thread, while another follows or unfollows); weak references, as the pool trackers
-_gc_followed: tuple[weakref.ref[Any], ...] = ()
 _gc_state = threading.local()
 
 
@@ -325,27 +345,21 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
         return
     _gc_state.started = None
     seconds = time.thread_time() - started
-    for ref in _gc_followed:
-        tracker = ref()
-        if tracker is not None:
-            tracker.full_gc(seconds)
+    for tracker in _gc_followers:
+        tracker.full_gc(seconds)
 
 
 def follow_full_gc(tracker: FullGcTracker) -> None:
     """Tell ``tracker`` of every full collection and the thread CPU it took, on the thread that ran it (a
     ``gc.callbacks`` entry, added once per process; idempotent per tracker)."""
-    global _gc_followed
-    with _followed_lock:
+    with _Followers._lock:
         if _on_gc not in gc.callbacks:
             gc.callbacks.append(_on_gc)
-        live = tuple(r for r in _gc_followed if r() is not None and r() is not tracker)
-        _gc_followed = (*live, weakref.ref(tracker))
+    _gc_followers.add(tracker)
 
 
 def unfollow_full_gc(tracker: FullGcTracker) -> None:
-    global _gc_followed
-    with _followed_lock:
-        _gc_followed = tuple(r for r in _gc_followed if r() is not None and r() is not tracker)
+    _gc_followers.discard(tracker)
 
 
 def instrument(registry: Registry, meter: Meter) -> int:
